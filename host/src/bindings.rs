@@ -1,0 +1,52 @@
+//! Host bindings for every world and interface of `wit/`, generated once.
+//! The node's own interfaces are generated from the `host` world; the plugin
+//! worlds reuse those types (and wasi's) through `with:` so a type exists once.
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "hanzo:node/host",
+        imports: { default: async | trappable },
+        require_store_data_send: true,
+    });
+}
+
+pub use generated::hanzo::node::{config, kv, log, tool_types, tools};
+pub use provider::hanzo::node::llm_types;
+
+/// The `provider` world: LLM providers.
+pub mod provider {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "hanzo:node/provider",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        require_store_data_send: true,
+        with: {
+            "hanzo:node/log": crate::bindings::log,
+            "hanzo:node/config": crate::bindings::config,
+            "hanzo:node/kv": crate::bindings::kv,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+        },
+    });
+}
+
+/// The `tool` world: tool plugins and runtime adapters.
+pub mod tool {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "hanzo:node/tool",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        require_store_data_send: true,
+        with: {
+            "hanzo:node/log": crate::bindings::log,
+            "hanzo:node/config": crate::bindings::config,
+            "hanzo:node/kv": crate::bindings::kv,
+            "hanzo:node/tool-types": crate::bindings::tool_types,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+        },
+    });
+}

@@ -1,0 +1,476 @@
+//! Outbound HTTP for plugins (`wasi:http/outgoing-handler`), policed here and
+//! nowhere else: a request leaves only when its host matches the plugin's
+//! `permissions.http`, and only to an address checked after DNS resolution, so
+//! a permitted name cannot point the plugin at loopback or a private network
+//! unless that address itself is permitted. The connection goes to the checked
+//! address (no second lookup), which also defeats DNS rebinding.
+
+use bytes::Bytes;
+use http::uri::Scheme;
+use http_body_util::BodyExt;
+use std::future::poll_fn;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// One entry of `permissions.http`: `host`, `host:port`, `*.domain`, or an IP
+/// literal (`127.0.0.1`, `[::1]:8080`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    host: HostMatch,
+    port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostMatch {
+    Exact(String),
+    /// `*.example.com` matches `a.example.com` and `a.b.example.com`, not `example.com`.
+    Suffix(String),
+    Ip(IpAddr),
+}
+
+impl HostPattern {
+    pub fn parse(text: &str) -> Result<HostPattern, String> {
+        let t = text.trim();
+        if t.is_empty() || t.contains("://") || t.contains('/') || t.contains('@') {
+            return Err(format!("`{text}` must be a host, host:port or *.domain, not a URL"));
+        }
+        if let Ok(addr) = t.parse::<SocketAddr>() {
+            return Ok(HostPattern {
+                host: HostMatch::Ip(addr.ip()),
+                port: Some(addr.port()),
+            });
+        }
+        let bare = t.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(HostPattern {
+                host: HostMatch::Ip(ip),
+                port: None,
+            });
+        }
+        let (host, port) = match t.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                Some(p.parse::<u16>().map_err(|_| format!("`{text}` has a bad port"))?),
+            ),
+            None => (t, None),
+        };
+        let host = host.to_ascii_lowercase();
+        let valid = |h: &str| {
+            !h.is_empty()
+                && h.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        };
+        let host = if let Some(rest) = host.strip_prefix("*.") {
+            if !valid(rest) {
+                return Err(format!("`{text}` is not a valid wildcard domain"));
+            }
+            HostMatch::Suffix(format!(".{rest}"))
+        } else {
+            if !valid(&host) {
+                return Err(format!("`{text}` is not a valid host name"));
+            }
+            HostMatch::Exact(host)
+        };
+        Ok(HostPattern { host, port })
+    }
+
+    fn matches_name(&self, host: &str, port: u16) -> bool {
+        if self.port.is_some_and(|p| p != port) {
+            return false;
+        }
+        match &self.host {
+            HostMatch::Exact(h) => h == host,
+            HostMatch::Suffix(s) => host.ends_with(s.as_str()),
+            HostMatch::Ip(ip) => host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok_and(|h| h == *ip),
+        }
+    }
+
+    fn matches_addr(&self, addr: SocketAddr) -> bool {
+        matches!(self.host, HostMatch::Ip(ip) if canonical(ip) == canonical(addr.ip()))
+            && self.port.is_none_or(|p| p == addr.port())
+    }
+}
+
+/// The outbound grant of one plugin.
+#[derive(Debug, Default)]
+pub struct OutboundPolicy {
+    pub plugin: String,
+    pub allowed: Vec<HostPattern>,
+}
+
+/// Why a request did not leave the node.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    HostNotAllowed(String),
+    AddressNotAllowed(String, IpAddr),
+}
+
+impl OutboundPolicy {
+    pub fn new(plugin: &str, patterns: &[String]) -> OutboundPolicy {
+        OutboundPolicy {
+            plugin: plugin.to_string(),
+            // Manifests are checked on load; an unparsable entry grants nothing.
+            allowed: patterns.iter().filter_map(|p| HostPattern::parse(p).ok()).collect(),
+        }
+    }
+
+    /// Is the name allowed at all (before DNS)?
+    pub fn check_host(&self, host: &str, port: u16) -> Result<(), Refusal> {
+        let host = host.to_ascii_lowercase();
+        if self.allowed.iter().any(|p| p.matches_name(&host, port)) {
+            Ok(())
+        } else {
+            Err(Refusal::HostNotAllowed(format!("{host}:{port}")))
+        }
+    }
+
+    /// Is a resolved address allowed? Public addresses are, once the name was;
+    /// loopback, private, link-local and other special ranges only when the
+    /// address itself is listed.
+    pub fn check_addr(&self, host: &str, addr: SocketAddr) -> Result<(), Refusal> {
+        if is_public(addr.ip()) || self.allowed.iter().any(|p| p.matches_addr(addr)) {
+            Ok(())
+        } else {
+            Err(Refusal::AddressNotAllowed(host.to_string(), addr.ip()))
+        }
+    }
+
+    /// Resolves `host:port` and keeps the addresses the policy allows.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, HttpError> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::time::timeout(Duration::from_secs(10), tokio::net::lookup_host((bare, port)))
+                .await
+                .map_err(|_| HttpError::DnsTimeout)?
+                .map_err(|e| HttpError::DnsError {
+                    rcode: Some(e.to_string()),
+                    info_code: None,
+                })?
+                .collect(),
+        };
+        if addrs.is_empty() {
+            return Err(HttpError::DestinationNotFound);
+        }
+        let mut refused = None;
+        let ok: Vec<SocketAddr> = addrs
+            .into_iter()
+            .filter(|a| match self.check_addr(host, *a) {
+                Ok(()) => true,
+                Err(r) => {
+                    refused = Some(r);
+                    false
+                }
+            })
+            .collect();
+        if ok.is_empty() {
+            if let Some(Refusal::AddressNotAllowed(h, ip)) = refused {
+                tracing::warn!(plugin = %self.plugin, host = %h, %ip, "outbound request refused: address not allowed");
+            }
+            return Err(HttpError::DestinationIpProhibited);
+        }
+        Ok(ok)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are checked as the IPv4 address they carry.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// Globally routable unicast: not loopback, private, link-local, CGNAT,
+/// unspecified, broadcast, multicast, documentation or unique-local.
+pub fn is_public(ip: IpAddr) -> bool {
+    match canonical(ip) {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x64 && s[1] == 0xff9b))
+        }
+    }
+}
+
+/// The per-call hooks handed to wasi-http.
+pub struct PolicedHooks {
+    pub policy: Arc<OutboundPolicy>,
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for PolicedHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        drop(fut);
+        let policy = self.policy.clone();
+        Box::new(async move {
+            let uri = request.uri();
+            let tls = uri.scheme() == Some(&Scheme::HTTPS);
+            let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?.to_string();
+            let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+            if let Err(Refusal::HostNotAllowed(target)) = policy.check_host(&host, port) {
+                tracing::warn!(plugin = %policy.plugin, %target, "outbound request refused: host not allowed");
+                return Err(HttpError::HttpRequestDenied);
+            }
+            let addrs = policy.resolve(&host, port).await?;
+            let (response, io) = send_to(request, &addrs, tls, &host, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
+    }
+}
+
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + Unpin + 'static> Stream for T {}
+
+fn tls_connector() -> tokio_rustls::TlsConnector {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    });
+    tokio_rustls::TlsConnector::from(config.clone())
+}
+
+/// Sends `request` over a connection to the first reachable address of `addrs`
+/// (already checked), with TLS verified against `host`. Modelled on
+/// wasmtime-wasi-http's `default_send_request`, which connects by name instead.
+async fn send_to(
+    mut request: http::Request<WasiBody>,
+    addrs: &[SocketAddr],
+    tls: bool,
+    host: &str,
+    options: Option<RequestOptions>,
+) -> Result<
+    (
+        http::Response<TimedBody>,
+        impl Future<Output = Result<(), HttpError>> + Send + use<>,
+    ),
+    HttpError,
+> {
+    let opt = options.unwrap_or_default();
+    let connect_timeout = opt.connect_timeout.unwrap_or(Duration::from_secs(30));
+    let first_byte_timeout = opt.first_byte_timeout.unwrap_or(Duration::from_secs(600));
+    let between_bytes_timeout = opt
+        .between_bytes_timeout
+        .unwrap_or(Duration::from_secs(600))
+        .max(Duration::from_nanos(1));
+
+    let mut last = HttpError::ConnectionRefused;
+    let mut tcp = None;
+    for addr in addrs {
+        match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => {
+                tcp = Some(s);
+                break;
+            }
+            Ok(Err(e)) => last = HttpError::Connect(e),
+            Err(_) => last = HttpError::ConnectionTimeout,
+        }
+    }
+    let tcp = tcp.ok_or(last)?;
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Stream> = if tls {
+        let name = rustls::pki_types::ServerName::try_from(
+            host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        )?;
+        Box::new(tls_connector().connect(name, tcp).await.map_err(HttpError::Tls)?)
+    } else {
+        Box::new(tcp)
+    };
+    let (mut sender, conn) = tokio::time::timeout(
+        connect_timeout,
+        hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)),
+    )
+    .await
+    .map_err(|_| HttpError::ConnectionTimeout)??;
+
+    // Origin-form on the wire; the Host header already names the authority.
+    *request.uri_mut() = http::Uri::builder()
+        .path_and_query(request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        .build()
+        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+
+    let send = async move {
+        let res = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+            .await
+            .map_err(|_| HttpError::ConnectionReadTimeout)??;
+        let mut timeout = tokio::time::interval(between_bytes_timeout);
+        timeout.reset();
+        Ok::<_, HttpError>(res.map(|incoming| TimedBody { incoming, timeout }))
+    };
+    let mut send = pin!(send);
+    let mut conn = Some(conn);
+    // Drive the connection while waiting for the response head.
+    let response = poll_fn(|cx| match send.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(r),
+        Poll::Pending => {
+            let Some(c) = conn.as_mut() else {
+                return Poll::Pending;
+            };
+            let r = ready!(Pin::new(c).poll(cx));
+            conn = None;
+            match r {
+                Ok(()) => send.as_mut().poll(cx),
+                Err(e) => Poll::Ready(Err(HttpError::from(e))),
+            }
+        }
+    })
+    .await?;
+    Ok((response, async move {
+        match conn {
+            Some(c) => c.await.map_err(|e| {
+                if e.is_timeout() {
+                    HttpError::HttpResponseTimeout
+                } else {
+                    e.into()
+                }
+            }),
+            None => Ok(()),
+        }
+    }))
+}
+
+/// A response body that fails when the upstream goes quiet for too long.
+pub struct TimedBody {
+    incoming: hyper::body::Incoming,
+    timeout: tokio::time::Interval,
+}
+
+impl http_body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
+        match Pin::new(&mut self.incoming).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.timeout.reset();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(if e.is_timeout() {
+                HttpError::HttpResponseTimeout
+            } else {
+                e.into()
+            }))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                ready!(self.timeout.poll_tick(cx));
+                Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.incoming)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.incoming)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(p: &[&str]) -> OutboundPolicy {
+        OutboundPolicy::new("t", &p.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn patterns_parse_and_reject_urls() {
+        assert!(HostPattern::parse("api.openai.com").is_ok());
+        assert!(HostPattern::parse("*.openai.azure.com").is_ok());
+        assert!(HostPattern::parse("127.0.0.1:8080").is_ok());
+        assert!(HostPattern::parse("[::1]:8080").is_ok());
+        assert!(HostPattern::parse("::1").is_ok());
+        assert!(HostPattern::parse("https://api.openai.com").is_err());
+        assert!(HostPattern::parse("a..b").is_err());
+        assert!(HostPattern::parse("host:notaport").is_err());
+    }
+
+    #[test]
+    fn names_and_ports_match() {
+        let p = policy(&["api.openai.com", "*.example.com", "local.test:8080"]);
+        assert!(p.check_host("API.openai.com", 443).is_ok());
+        assert!(p.check_host("a.b.example.com", 80).is_ok());
+        assert!(p.check_host("example.com", 80).is_err());
+        assert!(p.check_host("local.test", 8080).is_ok());
+        assert!(p.check_host("local.test", 8081).is_err());
+        assert!(p.check_host("evil.com", 443).is_err());
+        assert!(p.check_host("api.openai.com.evil.com", 443).is_err());
+    }
+
+    #[test]
+    fn private_addresses_need_their_own_grant() {
+        let p = policy(&["internal.test", "127.0.0.1:9000"]);
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(p.check_addr("internal.test", a("10.0.0.5:80")).is_err());
+        assert!(p.check_addr("internal.test", a("127.0.0.1:80")).is_err());
+        assert!(p.check_addr("internal.test", a("[::ffff:127.0.0.1]:9000")).is_ok());
+        assert!(p.check_addr("x", a("127.0.0.1:9000")).is_ok());
+        assert!(p.check_addr("internal.test", a("169.254.169.254:80")).is_err());
+        assert!(p.check_addr("internal.test", a("[fd00::1]:80")).is_err());
+        assert!(p.check_addr("internal.test", a("8.8.8.8:80")).is_ok());
+    }
+}

@@ -1,0 +1,23 @@
+//! The host side of each `hanzo:node` interface, one file per interface. Each
+//! checks the calling plugin's grant first, then does the work. `add_to_linker`
+//! wires them (and WASI, wasi-http) into the one linker every plugin shares.
+
+pub mod config;
+pub mod http;
+pub mod kv;
+pub mod log;
+pub mod tools;
+
+use crate::state::CallState;
+use wasmtime::component::{HasSelf, Linker};
+
+/// Adds WASI 0.2, wasi:http and every node interface to `linker`.
+pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    crate::bindings::log::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::config::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::kv::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::tools::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! `hanzo:node/tools`: the node's tool catalog for API plugins (and later
+//! agents). An invocation runs the tool's own plugin in its own sandbox, with
+//! its own limits, for the same tenant; arguments are checked against the
+//! tool's schema before any tool code runs.
+
+use crate::bindings::tool_types::ToolError;
+use crate::bindings::tools::{Host, ToolInfo};
+use crate::state::CallState;
+
+/// Tool calls nested through this interface (a tool that calls tools…) stop here.
+pub const MAX_DEPTH: u32 = 4;
+
+impl CallState {
+    fn require_tools_grant(&self) -> wasmtime::Result<()> {
+        if self.plugin.manifest.permissions.tools {
+            Ok(())
+        } else {
+            Err(wasmtime::format_err!(
+                "plugin `{}` is not granted `permissions.tools`",
+                self.plugin.manifest.name
+            ))
+        }
+    }
+}
+
+impl Host for CallState {
+    async fn list(&mut self) -> wasmtime::Result<Vec<ToolInfo>> {
+        self.require_tools_grant()?;
+        let catalog = self.runtime.registry.catalog();
+        Ok(catalog.tools.values().map(|t| t.info()).collect())
+    }
+
+    async fn get(&mut self, name: String) -> wasmtime::Result<Option<ToolInfo>> {
+        self.require_tools_grant()?;
+        Ok(self.runtime.registry.catalog().tools.get(&name).map(|t| t.info()))
+    }
+
+    async fn invoke(&mut self, name: String, arguments: String) -> wasmtime::Result<Result<String, ToolError>> {
+        self.require_tools_grant()?;
+        if self.depth >= MAX_DEPTH {
+            return Ok(Err(ToolError::Failed(format!(
+                "tool calls nested deeper than {MAX_DEPTH} are refused"
+            ))));
+        }
+        Ok(self
+            .runtime
+            .invoke_tool(self.tenant.clone(), &name, &arguments, self.depth + 1)
+            .await)
+    }
+}

@@ -1,0 +1,115 @@
+//! `node.toml`: the operator's configuration. Every field has an embedded
+//! default, so `hanzo-node serve` needs no file; flags and environment
+//! variables override the file; unknown keys are errors that name the key.
+
+use crate::engine::PoolConfig;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Where the database and the compile cache live.
+    pub data_dir: PathBuf,
+    /// The plugin directory: one folder per plugin (`plugin.toml` + `.wasm`).
+    /// Defaults to `<data_dir>/plugins`.
+    pub plugins_dir: Option<PathBuf>,
+    /// Largest request body the server accepts, in bytes.
+    pub max_body_bytes: u64,
+    /// How long a changed plugin file must stay unchanged before it is loaded.
+    pub reload_debounce_ms: u64,
+    /// Seconds to let requests in flight finish on shutdown.
+    pub shutdown_grace_s: u64,
+    pub pool: PoolConfig,
+    /// The operator's settings for individual plugins, by plugin name.
+    pub plugins: BTreeMap<String, PluginOverrides>,
+}
+
+/// What the operator adds to a plugin's manifest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginOverrides {
+    /// Settings that replace the manifest's `[config]` values.
+    pub config: BTreeMap<String, toml::Value>,
+    /// Secret values by name (else taken from the environment variable of that name).
+    pub secrets: BTreeMap<String, String>,
+    /// Outbound hosts granted on top of the manifest's `permissions.http`
+    /// (for example where a self-hosted upstream lives).
+    pub allow_hosts: Vec<String>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3690)),
+            data_dir: PathBuf::from("hanzo-data"),
+            plugins_dir: None,
+            max_body_bytes: 10 << 20,
+            reload_debounce_ms: 250,
+            shutdown_grace_s: 10,
+            pool: PoolConfig::default(),
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("{0}: {1}")]
+    Parse(PathBuf, String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
+        let cfg: NodeConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse(path.into(), e.to_string().trim_end().into()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, o) in &self.plugins {
+            for h in &o.allow_hosts {
+                crate::caps::http::HostPattern::parse(h)
+                    .map_err(|e| ConfigError::Invalid(format!("plugins.{name}.allow_hosts: {e}")))?;
+            }
+        }
+        if self.pool.instances == 0 {
+            return Err(ConfigError::Invalid("pool.instances must be positive".into()));
+        }
+        Ok(())
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.plugins_dir.clone().unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c: NodeConfig = toml::from_str("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3690");
+        assert_eq!(c.plugins_dir(), PathBuf::from("hanzo-data/plugins"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = toml::from_str::<NodeConfig>("lisen = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("lisen"), "{e}");
+        let e = toml::from_str::<NodeConfig>("[plugins.openai]\nsecret = {}").unwrap_err().to_string();
+        assert!(e.contains("secret"), "{e}");
+    }
+}

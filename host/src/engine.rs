@@ -1,0 +1,135 @@
+//! The one wasmtime `Engine`: component model, async, pooling allocator,
+//! epoch interruption driven by a ticker thread, copy-on-write memory images,
+//! and an on-disk cache of compiled components keyed by the blake3 of the bytes
+//! and the engine's compatibility hash, so a restart compiles nothing.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use wasmtime::component::Component;
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; a plugin's time limit is checked at this grain
+/// and a busy plugin yields its thread to other calls this often.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Sizes of the pooling allocator.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// Plugin instances alive at once across the node.
+    pub instances: u32,
+    /// Largest linear memory any plugin may be granted, in MiB.
+    pub max_memory_mb: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            instances: 1000,
+            max_memory_mb: 4096,
+        }
+    }
+}
+
+pub struct Engine {
+    pub wasmtime: wasmtime::Engine,
+    cache_dir: Option<PathBuf>,
+    /// Components compiled by this process (a cache hit is not counted).
+    pub compiled: AtomicU64,
+    /// Components loaded from the compile cache.
+    pub cache_hits: AtomicU64,
+    compat: String,
+}
+
+impl Engine {
+    pub fn new(pool: &PoolConfig, cache_dir: Option<PathBuf>) -> wasmtime::Result<Engine> {
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true);
+        cfg.epoch_interruption(true);
+        cfg.memory_init_cow(true);
+        let mut p = PoolingAllocationConfig::default();
+        p.total_component_instances(pool.instances);
+        p.total_core_instances(pool.instances * 4);
+        p.total_memories(pool.instances * 2);
+        p.total_tables(pool.instances * 4);
+        p.total_stacks(pool.instances);
+        p.max_memories_per_component(4);
+        p.max_tables_per_component(8);
+        p.max_core_instances_per_component(32);
+        p.max_memory_size((pool.max_memory_mb as usize) << 20);
+        // Large language runtimes (Python, JS) have big instance and table state.
+        p.max_component_instance_size(1 << 20);
+        p.max_core_instance_size(1 << 20);
+        p.table_elements(100_000);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+        let wasmtime = wasmtime::Engine::new(&cfg)?;
+
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        wasmtime.precompile_compatibility_hash().hash(&mut h);
+        let compat = format!("{:016x}", h.finish());
+
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir)?;
+        }
+        let ticker = wasmtime.weak();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        Ok(Engine {
+            wasmtime,
+            cache_dir,
+            compiled: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            compat,
+        })
+    }
+
+    /// The component for `bytes`, from the compile cache when it holds it.
+    /// Blocking (compilation takes up to seconds): call off the async threads.
+    pub fn component(&self, bytes: &[u8], hash: &blake3::Hash) -> wasmtime::Result<Component> {
+        let cached = self.cache_path(hash);
+        if let Some(path) = &cached
+            && path.exists()
+        {
+            // SAFETY: the file is an artifact this engine configuration wrote
+            // into the node's own cache directory; `deserialize_file` checks
+            // the compatibility header and fails cleanly on a mismatch.
+            match unsafe { Component::deserialize_file(&self.wasmtime, path) } {
+                Ok(c) => {
+                    self.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(c);
+                }
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component"),
+            }
+        }
+        let serialized = self.wasmtime.precompile_component(bytes)?;
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        if let Some(path) = &cached {
+            if let Err(e) = write_atomically(path, &serialized) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write compile cache");
+            }
+        }
+        // SAFETY: `serialized` was produced just now by this engine.
+        unsafe { Component::deserialize(&self.wasmtime, &serialized) }
+    }
+
+    fn cache_path(&self, hash: &blake3::Hash) -> Option<PathBuf> {
+        self.cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}-{}.cwasm", hash.to_hex(), self.compat)))
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

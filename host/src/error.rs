@@ -1,0 +1,89 @@
+//! Errors that reach a client: each has a stable machine-readable code, an
+//! HTTP status and a human message. Host code returns these; the server turns
+//! them into `{"error": {"code", "message"}}`.
+
+use http::StatusCode;
+
+/// A failure of a plugin call, named after the plugin so an operator sees at once
+/// which component misbehaved.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("no plugin named `{0}` is loaded")]
+    PluginNotFound(String),
+    #[error("plugin `{plugin}` is a {actual} plugin, not a {expected} plugin")]
+    WrongKind {
+        plugin: String,
+        expected: &'static str,
+        actual: &'static str,
+    },
+    #[error("plugin `{plugin}` exceeded its time limit of {limit_ms} ms")]
+    Timeout { plugin: String, limit_ms: u64 },
+    #[error("plugin `{plugin}` exceeded its memory limit of {limit_mb} MiB")]
+    MemoryLimit { plugin: String, limit_mb: u64 },
+    #[error("plugin `{plugin}` is at its limit of {limit} concurrent calls")]
+    Busy { plugin: String, limit: usize },
+    #[error("plugin `{plugin}` trapped: {message}")]
+    Trap { plugin: String, message: String },
+    #[error("plugin `{plugin}` could not be instantiated: {message}")]
+    Instantiate { plugin: String, message: String },
+}
+
+impl CallError {
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CallError::PluginNotFound(_) => "plugin_not_found",
+            CallError::WrongKind { .. } => "plugin_wrong_kind",
+            CallError::Timeout { .. } => "plugin_timeout",
+            CallError::MemoryLimit { .. } => "plugin_memory_limit",
+            CallError::Busy { .. } => "plugin_busy",
+            CallError::Trap { .. } => "plugin_trap",
+            CallError::Instantiate { .. } => "plugin_instantiate_failed",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            CallError::PluginNotFound(_) => StatusCode::NOT_FOUND,
+            CallError::WrongKind { .. } => StatusCode::BAD_REQUEST,
+            CallError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            CallError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            CallError::MemoryLimit { .. } | CallError::Trap { .. } | CallError::Instantiate { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+        }
+    }
+}
+
+/// An error answer of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// The JSON body: `{"error": {"code": ..., "message": ...}}`.
+    pub fn body(&self) -> String {
+        serde_json::json!({ "error": { "code": self.code, "message": self.message } }).to_string()
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        ApiError::new(e.status(), e.code(), e.to_string())
+    }
+}

@@ -1,0 +1,21 @@
+//! Hanzo Node: a minimal host whose LLM providers, tools and API handlers are
+//! sandboxed WebAssembly components, loaded from a directory and hot-swapped
+//! while the node serves.
+
+pub mod bindings;
+pub mod caps;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod inspect;
+pub mod plugins;
+pub mod runtime;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use config::NodeConfig;
+pub use runtime::Runtime;
+
+/// The node's version, as reported by `/v2/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,188 @@
+//! The `hanzo-node` binary: `serve` runs the node; `plugin list|inspect` look at plugins.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use hanzo_node::plugins::loader::LoadOutcome;
+use hanzo_node::{NodeConfig, Runtime};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "hanzo-node", version, about = "An AI node whose providers, tools and APIs are sandboxed WASM plugins")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node: load the plugin directory, watch it, serve HTTP.
+    Serve(NodeArgs),
+    /// Look at plugins without running the node.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Load every plugin of the plugin directory and show its state.
+    List(NodeArgs),
+    /// Show a component's kind, world, imports, exports and manifest problems.
+    Inspect {
+        /// The `.wasm` file (its `plugin.toml` is read from the same folder).
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// node.toml to read (default: ./node.toml when present, else built-in defaults).
+    #[arg(long, env = "HANZO_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:3690).
+    #[arg(long, env = "HANZO_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Plugin directory (default <data-dir>/plugins).
+    #[arg(long, env = "HANZO_PLUGINS")]
+    plugins: Option<PathBuf>,
+    /// Data directory: database and compile cache (default ./hanzo-data).
+    #[arg(long, env = "HANZO_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    fn node_config(&self) -> anyhow::Result<NodeConfig> {
+        let mut cfg = match &self.config {
+            Some(path) => NodeConfig::load(path)?,
+            None if std::path::Path::new("node.toml").is_file() => NodeConfig::load("node.toml".as_ref())?,
+            None => NodeConfig::default(),
+        };
+        if let Some(l) = self.listen {
+            cfg.listen = l;
+        }
+        if let Some(p) = &self.plugins {
+            cfg.plugins_dir = Some(p.clone());
+        }
+        if let Some(d) = &self.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        Ok(cfg)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HANZO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => {
+            let cfg = args.node_config()?;
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
+        }
+        Command::Plugin(PluginCommand::List(args)) => {
+            let cfg = args.node_config()?;
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(list(cfg))
+        }
+        Command::Plugin(PluginCommand::Inspect { file, json }) => {
+            let report = hanzo_node::inspect::inspect(&file)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_inspect(&report);
+            }
+            if report["problems"].as_array().is_some_and(|p| !p.is_empty()) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
+    let listen = cfg.listen;
+    let runtime = Runtime::new(cfg)?;
+    let started = std::time::Instant::now();
+    let outcomes = runtime.load_all().await;
+    let loaded = outcomes.iter().filter(|(_, o)| *o == LoadOutcome::Loaded).count();
+    tracing::info!(
+        dir = %runtime.plugins_dir.display(),
+        loaded,
+        failed = outcomes.len() - loaded,
+        ms = started.elapsed().as_millis() as u64,
+        "plugins loaded"
+    );
+    let _watcher = hanzo_node::plugins::watcher::watch(runtime.clone()).context("cannot watch the plugin directory")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "serving");
+    // A machine-readable line for supervisors and tests that asked for port 0.
+    println!("listening on http://{local}");
+    hanzo_node::server::serve(runtime, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn list(cfg: NodeConfig) -> anyhow::Result<()> {
+    let runtime = Runtime::new(cfg)?;
+    runtime.load_all().await;
+    let catalog = runtime.registry.catalog();
+    println!("{:<20} {:<9} {:<10} {:<7} DETAIL", "NAME", "KIND", "VERSION", "STATE");
+    for slot in catalog.slots.values() {
+        let v = hanzo_node::server::slot_json(slot);
+        let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+        let detail = match (&slot.error, &slot.current) {
+            (Some(e), _) => e.clone(),
+            (None, Some(p)) if !p.tools.is_empty() => {
+                format!("tools: {}", p.tools.iter().map(|(t, _)| t.name.as_str()).collect::<Vec<_>>().join(", "))
+            }
+            (None, Some(p)) if !p.manifest.routes.is_empty() => format!("routes: {}", p.manifest.routes.join(", ")),
+            _ => String::new(),
+        };
+        println!("{:<20} {:<9} {:<10} {:<7} {}", s("name"), s("kind"), s("version"), s("state"), detail);
+    }
+    Ok(())
+}
+
+fn print_inspect(r: &serde_json::Value) {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    println!("file:    {}", s(&r["file"]));
+    println!("size:    {} bytes", r["size"]);
+    println!("blake3:  {}", s(&r["blake3"]));
+    println!("kind:    {}", s(&r["kind"]));
+    println!("world:   {}", s(&r["world"]));
+    println!("exports:");
+    for e in r["exports"].as_array().into_iter().flatten() {
+        println!("  {}", s(e));
+    }
+    println!("imports:");
+    for i in r["imports"].as_array().into_iter().flatten() {
+        println!("  {}", s(i));
+    }
+    let problems = r["problems"].as_array().cloned().unwrap_or_default();
+    if problems.is_empty() {
+        println!("problems: none");
+    } else {
+        println!("problems:");
+        for p in problems {
+            println!("  - {}", s(&p));
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Plugins: the manifest, loading a folder into a ready-to-instantiate plugin,
+//! the registry of what is loaded, and the watcher that hot-swaps on change.
+
+pub mod loader;
+pub mod manifest;
+pub mod registry;
+pub mod watcher;
+
+pub use manifest::{Manifest, PluginKind};
+pub use registry::{Catalog, Registry, Slot, ToolEntry};
+
+use crate::bindings::provider::ProviderPre;
+use crate::bindings::tool::ToolPre;
+use crate::bindings::tool_types::ToolSpec;
+use crate::caps::http::OutboundPolicy;
+use crate::state::CallState;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::sync::Semaphore;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// A component linked and checked against its world, ready to instantiate.
+pub enum PluginPre {
+    Provider(ProviderPre<CallState>),
+    Tool(ToolPre<CallState>),
+    Api(ProxyPre<CallState>),
+}
+
+/// One loaded version of a plugin. Immutable: a hot swap replaces the whole
+/// value, and calls in flight keep the `Arc` of the version they started on.
+pub struct LoadedPlugin {
+    pub manifest: Manifest,
+    /// The plugin's folder.
+    pub dir: PathBuf,
+    pub component_file: PathBuf,
+    /// blake3 of the component bytes.
+    pub hash: blake3::Hash,
+    /// blake3 of the manifest text (a manifest-only edit reloads too).
+    pub manifest_hash: blake3::Hash,
+    pub size: u64,
+    pub loaded_at: SystemTime,
+    pub pre: PluginPre,
+    /// Settings the plugin reads through `hanzo:node/config`.
+    pub settings: BTreeMap<String, String>,
+    /// Values of the declared secrets the operator provided.
+    pub secrets: BTreeMap<String, String>,
+    pub outbound: Arc<OutboundPolicy>,
+    /// Caps instances alive at once (`limits.max_concurrency`).
+    pub concurrency: Arc<Semaphore>,
+    /// What a tool plugin's `describe()` returned at load, with each tool's
+    /// parameter schema compiled.
+    pub tools: Vec<(ToolSpec, Arc<jsonschema::Validator>)>,
+}
+
+impl LoadedPlugin {
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    pub fn kind(&self) -> PluginKind {
+        self.manifest.kind
+    }
+}

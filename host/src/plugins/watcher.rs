@@ -1,0 +1,93 @@
+//! Watches the plugin directory and hot-swaps plugins: a folder whose files
+//! changed is reloaded once it has been quiet for the debounce interval, so a
+//! file still being written is not loaded half-way (and if it were, the load
+//! fails and the working version keeps serving until the next change).
+
+use crate::runtime::Runtime;
+use notify::{RecursiveMode, Watcher};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Keeps the watch alive; dropping it stops watching.
+pub struct PluginWatcher {
+    _watcher: notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PluginWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The plugin folder a changed path belongs to.
+fn folder_of(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let first = rel.components().next()?;
+    let name = first.as_os_str().to_str()?;
+    (!name.starts_with('.')).then(|| name.to_string())
+}
+
+pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
+    let root: PathBuf = runtime.plugins_dir.canonicalize().unwrap_or_else(|_| runtime.plugins_dir.clone());
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let watch_root = root.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+        Ok(event) => {
+            for path in &event.paths {
+                if let Some(folder) = folder_of(&watch_root, path) {
+                    let _ = tx.send(folder);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "plugin directory watch error"),
+    })?;
+    watcher.watch(&root, RecursiveMode::Recursive)?;
+    let debounce = Duration::from_millis(runtime.config.reload_debounce_ms);
+    let task = tokio::spawn(async move {
+        let mut pending: HashMap<String, Instant> = HashMap::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(25));
+        loop {
+            tokio::select! {
+                folder = rx.recv() => match folder {
+                    Some(f) => { pending.insert(f, Instant::now()); }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let ready: Vec<String> = pending
+                        .iter()
+                        .filter(|(_, at)| at.elapsed() >= debounce)
+                        .map(|(f, _)| f.clone())
+                        .collect();
+                    for folder in ready {
+                        pending.remove(&folder);
+                        runtime.reload_folder(&folder).await;
+                    }
+                }
+            }
+        }
+    });
+    Ok(PluginWatcher {
+        _watcher: watcher,
+        task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::folder_of;
+    use std::path::Path;
+
+    #[test]
+    fn paths_map_to_their_plugin_folder() {
+        let root = Path::new("/p");
+        assert_eq!(folder_of(root, Path::new("/p/openai/plugin.toml")).as_deref(), Some("openai"));
+        assert_eq!(folder_of(root, Path::new("/p/openai")).as_deref(), Some("openai"));
+        assert_eq!(folder_of(root, Path::new("/p/.tmp/x")), None);
+        assert_eq!(folder_of(root, Path::new("/p")), None);
+        assert_eq!(folder_of(root, Path::new("/q/x")), None);
+    }
+}

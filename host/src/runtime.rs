@@ -1,0 +1,427 @@
+//! The runtime: engine, linker, database and registry, and the one way a
+//! plugin is called: a fresh `Store` from the plugin's `InstancePre`, carrying
+//! the tenant, the plugin and its grants, bounded in time, memory and
+//! concurrency; dropped when the call ends. A trap, timeout or limit fails that
+//! call only, with an error naming the plugin.
+
+use crate::bindings::llm_types::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ModelInfo, ProviderError};
+use crate::bindings::provider::Provider;
+use crate::bindings::tool_types::{ToolError, ToolSpec};
+use crate::config::NodeConfig;
+use crate::engine::Engine;
+use crate::error::CallError;
+use crate::plugins::{LoadedPlugin, PluginKind, PluginPre, Registry};
+use crate::state::{CallState, Tenant};
+use crate::store::Store as Db;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::component::{Linker, ResourceAny};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+pub struct Runtime {
+    pub engine: Engine,
+    pub(crate) linker: Linker<CallState>,
+    pub store: Arc<Db>,
+    pub registry: Registry,
+    pub config: NodeConfig,
+    pub plugins_dir: PathBuf,
+    pub started: Instant,
+}
+
+/// A failure of a provider call: the provider's own typed error, or the call
+/// itself failed (trap, timeout, limit).
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderCallError {
+    #[error("{0:?}")]
+    Provider(ProviderError),
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+impl Runtime {
+    /// Opens the data directory and builds the engine; loads no plugins yet.
+    pub fn new(config: NodeConfig) -> anyhow::Result<Arc<Runtime>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let plugins_dir = config.plugins_dir();
+        std::fs::create_dir_all(&plugins_dir)?;
+        let engine = Engine::new(&config.pool, Some(config.data_dir.join("compile-cache")))
+            .map_err(|e| anyhow::anyhow!("cannot build the wasm engine: {e:#}"))?;
+        let mut linker = Linker::new(&engine.wasmtime);
+        crate::caps::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("cannot link host interfaces: {e:#}"))?;
+        let store = Arc::new(Db::open(&config.data_dir.join("node.redb"))?);
+        Ok(Arc::new(Runtime {
+            engine,
+            linker,
+            store,
+            registry: Registry::default(),
+            plugins_dir,
+            config,
+            started: Instant::now(),
+        }))
+    }
+
+    /// A fresh store for one call of `plugin`, with its limits armed.
+    fn new_store(self: &Arc<Self>, plugin: &Arc<LoadedPlugin>, tenant: Tenant, depth: u32) -> Store<CallState> {
+        let state = CallState::new(self.clone(), plugin.clone(), tenant, depth);
+        let mut store = Store::new(&self.engine.wasmtime, state);
+        store.limiter(|s| &mut s.limits);
+        let limit = Duration::from_millis(plugin.manifest.limits.timeout_ms);
+        // Each epoch tick: stop the plugin once past its time limit, otherwise
+        // yield so a busy plugin never holds an executor thread for long.
+        store.epoch_deadline_callback(move |ctx| {
+            if ctx.data().started.elapsed() >= limit {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        store
+    }
+
+    async fn permit(&self, plugin: &Arc<LoadedPlugin>) -> Result<OwnedSemaphorePermit, CallError> {
+        let limit = Duration::from_millis(plugin.manifest.limits.timeout_ms);
+        match tokio::time::timeout(limit, plugin.concurrency.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(CallError::Busy {
+                plugin: plugin.name().to_string(),
+                limit: plugin.manifest.limits.max_concurrency,
+            }),
+        }
+    }
+
+    /// Runs `fut` (which drives a store) within the plugin's time limit and
+    /// turns failures into a `CallError`; `store` is inspected afterwards.
+    async fn bounded<T>(
+        plugin: &LoadedPlugin,
+        fut: impl Future<Output = wasmtime::Result<T>>,
+    ) -> Result<wasmtime::Result<T>, CallError> {
+        // Guest CPU is stopped by the epoch callback; this catches time spent
+        // waiting on the host (outbound HTTP, a nested tool call).
+        let limit = Duration::from_millis(plugin.manifest.limits.timeout_ms);
+        tokio::time::timeout(limit + Duration::from_millis(20), fut)
+            .await
+            .map_err(|_| CallError::Timeout {
+                plugin: plugin.name().to_string(),
+                limit_ms: plugin.manifest.limits.timeout_ms,
+            })
+    }
+
+    /// Names the failure of a call whose store is `store`.
+    fn classify(store: &Store<CallState>, err: wasmtime::Error) -> CallError {
+        let state = store.data();
+        let plugin = state.plugin.name().to_string();
+        if state.limits.memory_limit_hit {
+            return CallError::MemoryLimit {
+                plugin,
+                limit_mb: state.plugin.manifest.limits.memory_mb,
+            };
+        }
+        if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return CallError::Timeout {
+                plugin,
+                limit_ms: state.plugin.manifest.limits.timeout_ms,
+            };
+        }
+        CallError::Trap {
+            plugin,
+            message: format!("{err:#}"),
+        }
+    }
+
+    fn expect_kind(plugin: &LoadedPlugin, kind: PluginKind) -> Result<(), CallError> {
+        if plugin.kind() == kind {
+            Ok(())
+        } else {
+            Err(CallError::WrongKind {
+                plugin: plugin.name().to_string(),
+                expected: kind.as_str(),
+                actual: plugin.kind().as_str(),
+            })
+        }
+    }
+
+    pub fn plugin(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
+        self.registry.get(name).ok_or_else(|| CallError::PluginNotFound(name.to_string()))
+    }
+
+    // ---- tool plugins -------------------------------------------------------
+
+    /// `describe()` of a tool plugin.
+    pub async fn describe(self: &Arc<Self>, plugin: &Arc<LoadedPlugin>, tenant: Tenant) -> Result<Vec<ToolSpec>, CallError> {
+        let PluginPre::Tool(pre) = &plugin.pre else {
+            return Err(Self::expect_kind(plugin, PluginKind::Tool).unwrap_err());
+        };
+        let _permit = self.permit(plugin).await?;
+        let mut store = self.new_store(plugin, tenant, 0);
+        let r = Self::bounded(plugin, async {
+            let tool = pre.instantiate_async(&mut store).await?;
+            tool.hanzo_node_toolbox().call_describe(&mut store).await
+        })
+        .await?;
+        r.map_err(|e| Self::classify(&store, e))
+    }
+
+    /// Calls tool `name` of a specific tool plugin, without schema checks.
+    pub async fn call_tool_plugin(
+        self: &Arc<Self>,
+        plugin: &Arc<LoadedPlugin>,
+        tenant: Tenant,
+        name: &str,
+        arguments: &str,
+        depth: u32,
+    ) -> Result<Result<String, ToolError>, CallError> {
+        let PluginPre::Tool(pre) = &plugin.pre else {
+            return Err(Self::expect_kind(plugin, PluginKind::Tool).unwrap_err());
+        };
+        let _permit = self.permit(plugin).await?;
+        let mut store = self.new_store(plugin, tenant, depth);
+        let r = Self::bounded(plugin, async {
+            let tool = pre.instantiate_async(&mut store).await?;
+            tool.hanzo_node_toolbox().call_invoke(&mut store, name, arguments).await
+        })
+        .await?;
+        r.map_err(|e| Self::classify(&store, e))
+    }
+
+    /// Invokes a tool of the catalog by name: arguments are parsed and checked
+    /// against the tool's schema, then its plugin runs it.
+    pub async fn invoke_tool(self: &Arc<Self>, tenant: Tenant, name: &str, arguments: &str, depth: u32) -> Result<String, ToolError> {
+        let Some(entry) = self.registry.catalog().tools.get(name).cloned() else {
+            return Err(ToolError::NotFound(format!("no tool named `{name}`")));
+        };
+        let args: serde_json::Value = serde_json::from_str(arguments)
+            .map_err(|e| ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}")))?;
+        let problems: Vec<String> = entry
+            .validator
+            .iter_errors(&args)
+            .take(8)
+            .map(|e| {
+                let at = e.instance_path.to_string();
+                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(ToolError::InvalidArguments(problems.join("; ")));
+        }
+        let started = Instant::now();
+        let result = self.call_tool_plugin(&entry.plugin, tenant.clone(), name, arguments, depth).await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok(r) => {
+                tracing::debug!(tool = name, plugin = %entry.plugin.name(), %tenant, ms, ok = r.is_ok(), "tool invoked");
+                r
+            }
+            Err(e) => {
+                tracing::warn!(tool = name, plugin = %entry.plugin.name(), %tenant, ms, error = %e, "tool plugin failed");
+                Err(ToolError::PluginFailed(e.to_string()))
+            }
+        }
+    }
+
+    // ---- provider plugins ---------------------------------------------------
+
+    async fn provider_call<T>(
+        self: &Arc<Self>,
+        plugin_name: &str,
+        tenant: Tenant,
+        call: impl AsyncFnOnce(&Provider, &mut Store<CallState>) -> wasmtime::Result<Result<T, ProviderError>>,
+    ) -> Result<T, ProviderCallError> {
+        let plugin = self.plugin(plugin_name)?;
+        let PluginPre::Provider(pre) = &plugin.pre else {
+            return Err(Self::expect_kind(&plugin, PluginKind::Provider).unwrap_err().into());
+        };
+        let _permit = self.permit(&plugin).await?;
+        let mut store = self.new_store(&plugin, tenant, 0);
+        let r = Self::bounded(&plugin, async {
+            let provider = pre.instantiate_async(&mut store).await?;
+            call(&provider, &mut store).await
+        })
+        .await?;
+        match r {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ProviderCallError::Provider(e)),
+            Err(e) => Err(Self::classify(&store, e).into()),
+        }
+    }
+
+    pub async fn provider_models(self: &Arc<Self>, plugin: &str, tenant: Tenant) -> Result<Vec<ModelInfo>, ProviderCallError> {
+        self.provider_call(plugin, tenant, async |p, s| p.hanzo_node_model_provider().call_models(s).await)
+            .await
+    }
+
+    pub async fn provider_chat(
+        self: &Arc<Self>,
+        plugin: &str,
+        tenant: Tenant,
+        request: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderCallError> {
+        self.provider_call(plugin, tenant, async |p, s| p.hanzo_node_model_provider().call_chat(s, request).await)
+            .await
+    }
+
+    pub async fn provider_embed(
+        self: &Arc<Self>,
+        plugin: &str,
+        tenant: Tenant,
+        request: &EmbedRequest,
+    ) -> Result<EmbedResponse, ProviderCallError> {
+        self.provider_call(plugin, tenant, async |p, s| p.hanzo_node_model_provider().call_embed(s, request).await)
+            .await
+    }
+
+    /// Starts a streamed chat. The stream owns its store (and a concurrency
+    /// permit) until dropped; each pull is bounded by the plugin's time limit.
+    pub async fn provider_stream(
+        self: &Arc<Self>,
+        plugin_name: &str,
+        tenant: Tenant,
+        request: &ChatRequest,
+    ) -> Result<ChatStream, ProviderCallError> {
+        let plugin = self.plugin(plugin_name)?;
+        let PluginPre::Provider(pre) = &plugin.pre else {
+            return Err(Self::expect_kind(&plugin, PluginKind::Provider).unwrap_err().into());
+        };
+        let permit = self.permit(&plugin).await?;
+        let mut store = self.new_store(&plugin, tenant, 0);
+        let r = Self::bounded(&plugin, async {
+            let provider = pre.instantiate_async(&mut store).await?;
+            let stream = provider.hanzo_node_model_provider().call_stream_chat(&mut store, request).await?;
+            Ok((provider, stream))
+        })
+        .await?;
+        match r {
+            Ok((provider, Ok(stream))) => Ok(ChatStream {
+                store,
+                provider,
+                stream,
+                plugin,
+                _permit: permit,
+                done: false,
+            }),
+            Ok((_, Err(e))) => Err(ProviderCallError::Provider(e)),
+            Err(e) => Err(Self::classify(&store, e).into()),
+        }
+    }
+}
+
+/// A streamed chat answer being pulled from a provider plugin.
+pub struct ChatStream {
+    store: Store<CallState>,
+    provider: Provider,
+    stream: ResourceAny,
+    plugin: Arc<LoadedPlugin>,
+    _permit: OwnedSemaphorePermit,
+    done: bool,
+}
+
+impl ChatStream {
+    /// The next chunk; `None` once the stream ended. After an error the stream ends.
+    pub async fn next(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
+        if self.done {
+            return None;
+        }
+        // The time limit applies to each pull, not to the whole stream.
+        self.store.data_mut().started = Instant::now();
+        let provider = &self.provider;
+        let stream = self.stream;
+        let store = &mut self.store;
+        let r = Runtime::bounded(&self.plugin, async {
+            provider
+                .hanzo_node_model_provider()
+                .chat_stream()
+                .call_next(&mut *store, stream)
+                .await
+        })
+        .await;
+        let item = match r {
+            Err(e) => Some(Err(e.into())),
+            Ok(Err(e)) => Some(Err(Runtime::classify(&self.store, e).into())),
+            Ok(Ok(None)) => None,
+            Ok(Ok(Some(Ok(chunk)))) => return Some(Ok(chunk)),
+            Ok(Ok(Some(Err(e)))) => Some(Err(ProviderCallError::Provider(e))),
+        };
+        self.done = true;
+        item
+    }
+
+    /// The plugin version serving this stream.
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
+    }
+}
+
+// ---- API plugins ------------------------------------------------------------
+
+/// The body type API plugins answer with.
+pub type ApiBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+impl Runtime {
+    /// Serves one HTTP request with an API plugin (a fresh instance).
+    pub async fn handle_http<B>(
+        self: &Arc<Self>,
+        plugin: &Arc<LoadedPlugin>,
+        tenant: Tenant,
+        request: http::Request<B>,
+    ) -> Result<http::Response<ApiBody>, CallError>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        use wasmtime_wasi_http::WasiHttpView;
+        let PluginPre::Api(pre) = &plugin.pre else {
+            return Err(Self::expect_kind(plugin, PluginKind::Api).unwrap_err());
+        };
+        let permit = self.permit(plugin).await?;
+        let mut store = self.new_store(plugin, tenant, 0);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let instantiate_error = |e: wasmtime::Error| CallError::Instantiate {
+            plugin: plugin.name().to_string(),
+            message: format!("{e:#}"),
+        };
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http, request)
+            .map_err(instantiate_error)?;
+        let out = store.data_mut().http().new_response_outparam(tx).map_err(instantiate_error)?;
+        let pre = pre.clone();
+        let task_plugin = plugin.clone();
+        // The handler keeps running after it set the response head, while it
+        // writes the body; the task owns the store until it returns.
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let r = Runtime::bounded(&task_plugin, async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            })
+            .await;
+            match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Runtime::classify(&store, e)),
+                Err(e) => Err(e),
+            }
+        });
+        match rx.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(CallError::Trap {
+                plugin: plugin.name().to_string(),
+                message: format!("the handler answered with an error: {code:?}"),
+            }),
+            // The handler ended without setting a response.
+            Err(_) => match task.await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(())) => Err(CallError::Trap {
+                    plugin: plugin.name().to_string(),
+                    message: "the handler returned without setting a response".into(),
+                }),
+                Err(e) => Err(CallError::Trap {
+                    plugin: plugin.name().to_string(),
+                    message: format!("handler task failed: {e}"),
+                }),
+            },
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The HTTP server (hyper): the host's own endpoints (`/v2/health`,
+//! `/v2/plugins`) and the route table that hands every other path to the API
+//! plugin that declared it. Tenant resolution happens here, before any plugin
+//! runs. Errors are JSON with stable codes.
+
+use crate::error::ApiError;
+use crate::plugins::{Catalog, LoadedPlugin, Slot};
+use crate::runtime::{ApiBody, Runtime};
+use crate::state::{DEFAULT_TENANT, Tenant};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpListener;
+
+fn fmt_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<ApiBody> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    r
+}
+
+fn error_response(e: &ApiError) -> Response<ApiBody> {
+    let mut r = json_response(e.status, &serde_json::from_str(&e.body()).unwrap_or(Value::Null));
+    if e.status == StatusCode::METHOD_NOT_ALLOWED {
+        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+    }
+    r
+}
+
+/// The JSON view of a plugin slot, as `/v2/plugins` lists it.
+pub fn slot_json(slot: &Slot) -> Value {
+    let mut v = match &slot.current {
+        Some(p) => plugin_json(p),
+        None => json!({ "name": slot.folder, "state": "failed" }),
+    };
+    v["folder"] = json!(slot.folder);
+    v["last_error"] = json!(slot.error);
+    v["last_error_at"] = json!(slot.error_at.map(fmt_time));
+    v
+}
+
+fn plugin_json(p: &LoadedPlugin) -> Value {
+    let m = &p.manifest;
+    json!({
+        "name": m.name,
+        "kind": m.kind.as_str(),
+        "version": m.version,
+        "description": m.description,
+        "state": "loaded",
+        "blake3": p.hash.to_hex().to_string(),
+        "size": p.size,
+        "loaded_at": fmt_time(p.loaded_at),
+        "routes": m.routes,
+        "tools": p.tools.iter().map(|(s, _)| s.name.clone()).collect::<Vec<_>>(),
+        "permissions": {
+            "http": p.outbound.allowed.len(),
+            "http_hosts": m.permissions.http,
+            "kv": m.permissions.kv,
+            "secrets": m.permissions.secrets,
+            "tools": m.permissions.tools,
+        },
+        "limits": {
+            "memory_mb": m.limits.memory_mb,
+            "timeout_ms": m.limits.timeout_ms,
+            "max_concurrency": m.limits.max_concurrency,
+        },
+    })
+}
+
+fn health(rt: &Runtime, catalog: &Catalog) -> Value {
+    let count = |kind: &str| {
+        catalog
+            .by_name
+            .values()
+            .filter(|p| p.manifest.kind.as_str() == kind)
+            .count()
+    };
+    let failed = catalog.slots.values().filter(|s| s.error.is_some()).count();
+    json!({
+        "status": "ok",
+        "version": crate::VERSION,
+        "uptime_s": rt.started.elapsed().as_secs_f64(),
+        "plugins": {
+            "loaded": catalog.by_name.len(),
+            "failed": failed,
+            "provider": count("provider"),
+            "tool": count("tool"),
+            "api": count("api"),
+        },
+        "compile": {
+            "compiled": rt.engine.compiled.load(std::sync::atomic::Ordering::Relaxed),
+            "cache_hits": rt.engine.cache_hits.load(std::sync::atomic::Ordering::Relaxed),
+        },
+    })
+}
+
+/// Resolves the tenant of a request. Until authentication lands every request
+/// belongs to the default tenant.
+fn tenant_of(_req: &Request<Incoming>) -> Tenant {
+    DEFAULT_TENANT.into()
+}
+
+/// Answers one request.
+pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBody> {
+    let path = req.uri().path().to_string();
+    let catalog = rt.registry.catalog();
+    let host_endpoint = |allowed: &Method| {
+        if req.method() == allowed {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not allowed on {path}", req.method()),
+            ))
+        }
+    };
+    match path.as_str() {
+        "/v2/health" => {
+            return match host_endpoint(&Method::GET) {
+                Ok(()) => json_response(StatusCode::OK, &health(&rt, &catalog)),
+                Err(e) => error_response(&e),
+            };
+        }
+        "/v2/plugins" => {
+            return match host_endpoint(&Method::GET) {
+                Ok(()) => json_response(
+                    StatusCode::OK,
+                    &json!({ "plugins": catalog.slots.values().map(slot_json).collect::<Vec<_>>() }),
+                ),
+                Err(e) => error_response(&e),
+            };
+        }
+        p if p.starts_with("/v2/plugins/") => {
+            if let Err(e) = host_endpoint(&Method::GET) {
+                return error_response(&e);
+            }
+            let name = &p["/v2/plugins/".len()..];
+            let slot = catalog
+                .slots
+                .values()
+                .find(|s| s.current.as_ref().is_some_and(|c| c.manifest.name == name) || s.folder == name);
+            return match slot {
+                Some(s) => json_response(StatusCode::OK, &slot_json(s)),
+                None => error_response(&ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "plugin_not_found",
+                    format!("no plugin named `{name}`"),
+                )),
+            };
+        }
+        _ => {}
+    }
+    let Some(plugin) = catalog.route(&path).cloned() else {
+        return error_response(&ApiError::not_found(format!("no route for {path}")));
+    };
+    drop(catalog);
+
+    let max = rt.config.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return error_response(&ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body exceeds {max} bytes"),
+        ));
+    }
+    let tenant = tenant_of(&req);
+    let req = req.map(move |body| {
+        Limited::new(body, max as usize).map_err(move |e| match e.downcast::<hyper::Error>() {
+            Ok(h) => wasmtime_wasi_http::Error::Hyper(*h),
+            Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max)),
+        })
+    });
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    match rt.handle_http(&plugin, tenant.clone(), req).await {
+        Ok(resp) => {
+            tracing::debug!(plugin = %plugin.name(), %tenant, %method, path, status = resp.status().as_u16(),
+                ms = started.elapsed().as_secs_f64() * 1000.0, "api request");
+            resp
+        }
+        Err(e) => {
+            tracing::warn!(plugin = %plugin.name(), %tenant, %method, path, error = %e, "api plugin failed");
+            error_response(&e.into())
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish for up
+/// to the configured grace period.
+pub async fn serve(
+    rt: Arc<Runtime>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let rt = rt.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let rt = rt.clone();
+                    async move { Ok::<_, Infallible>(handle(rt, req).await) }
+                });
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let grace = Duration::from_secs(rt.config.shutdown_grace_s);
+    tracing::info!(grace_s = grace.as_secs(), "shutting down: finishing requests in flight");
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight after the grace period were cut");
+    }
+    Ok(())
+}

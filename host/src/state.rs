@@ -1,0 +1,123 @@
+//! The data of one plugin call's `Store`: who is calling (tenant), which plugin,
+//! what it was granted, and the WASI state. Built fresh for every call and
+//! dropped with it, so nothing leaks between calls, tenants or plugins.
+
+use crate::caps::http::PolicedHooks;
+use crate::plugins::LoadedPlugin;
+use crate::runtime::Runtime;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// A tenant id. Every plugin call runs on behalf of exactly one tenant.
+pub type Tenant = Arc<str>;
+
+/// The tenant used until authentication resolves one per request.
+pub const DEFAULT_TENANT: &str = "default";
+
+pub struct CallState {
+    pub tenant: Tenant,
+    pub plugin: Arc<LoadedPlugin>,
+    pub runtime: Arc<Runtime>,
+    /// When the call started; the epoch callback enforces the time limit from it.
+    pub started: Instant,
+    pub limits: CallLimiter,
+    /// Nesting depth of tool invocations made through `hanzo:node/tools`.
+    pub depth: u32,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: PolicedHooks,
+    table: ResourceTable,
+}
+
+impl CallState {
+    pub fn new(runtime: Arc<Runtime>, plugin: Arc<LoadedPlugin>, tenant: Tenant, depth: u32) -> CallState {
+        // WASI is linked so components from any toolchain load, but grants
+        // nothing: no preopens, no env, no args, no sockets, stdio discarded.
+        let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).build();
+        let limits = CallLimiter {
+            inner: StoreLimitsBuilder::new()
+                .memory_size((plugin.manifest.limits.memory_mb as usize) << 20)
+                .trap_on_grow_failure(true)
+                .instances(64)
+                .tables(64)
+                .memories(8)
+                .build(),
+            memory_limit_hit: false,
+        };
+        CallState {
+            hooks: PolicedHooks {
+                policy: plugin.outbound.clone(),
+            },
+            tenant,
+            plugin,
+            runtime,
+            started: Instant::now(),
+            limits,
+            depth,
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+        }
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// The plugin's resource limits, remembering whether memory ran out so the
+/// resulting trap is reported as a memory limit, not a generic crash.
+pub struct CallLimiter {
+    inner: StoreLimits,
+    pub memory_limit_hit: bool,
+}
+
+impl ResourceLimiter for CallLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let r = self.inner.memory_growing(current, desired, maximum);
+        if !matches!(r, Ok(true)) {
+            self.memory_limit_hit = true;
+        }
+        r
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_limit_hit = true;
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
