@@ -1,1 +1,166 @@
-fn main() {}
+//! `make bench`: the cost of a trivial plugin call — fresh instance + call +
+//! drop — through the node, next to bare wasmtime doing the same with an empty
+//! WASI context and a direct native call, measured in the same run. Prints
+//! median and p99 per path and the ratios.
+
+use hanzo_node::Runtime;
+use hanzo_node::bindings::tool::ToolPre;
+use hanzo_node::engine::{Engine, PoolConfig};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+const WARMUP: usize = 2_000;
+const ITERS: usize = 20_000;
+
+fn plugin_wasm() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let p = target.join("wasm32-wasip2/release/echo_version.wasm");
+    assert!(
+        p.is_file(),
+        "{} missing: run `make bench` (it builds the plugins)",
+        p.display()
+    );
+    p
+}
+
+struct Stats {
+    median: Duration,
+    p99: Duration,
+}
+
+async fn measure<F: AsyncFnMut()>(mut f: F) -> Stats {
+    for _ in 0..WARMUP {
+        f().await;
+    }
+    let mut samples = Vec::with_capacity(ITERS);
+    for _ in 0..ITERS {
+        let t = Instant::now();
+        f().await;
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    Stats {
+        median: samples[ITERS / 2],
+        p99: samples[ITERS * 99 / 100],
+    }
+}
+
+struct Bare {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+#[inline(never)]
+fn native_noop(name: &str, args: &str) -> Result<String, String> {
+    if name == "noop" && args.starts_with('{') {
+        Ok("{}".to_string())
+    } else {
+        Err("unknown tool".into())
+    }
+}
+
+fn main() {
+    let wasm = plugin_wasm();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // The node's path: registry lookup, concurrency permit, a store with
+        // tenant, grants, limits and epoch deadline, instantiate, call, drop.
+        let dir = tempfile::tempdir().unwrap();
+        let plugin_dir = dir.path().join("plugins/echo-version");
+        std::fs::create_dir_all(&plugin_dir).unwrap();
+        std::fs::copy(&wasm, plugin_dir.join("echo_version.wasm")).unwrap();
+        std::fs::copy(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/echo-version/plugin.toml"),
+            plugin_dir.join("plugin.toml"),
+        )
+        .unwrap();
+        let cfg = hanzo_node::NodeConfig {
+            data_dir: dir.path().join("data"),
+            plugins_dir: Some(dir.path().join("plugins")),
+            ..Default::default()
+        };
+        let node = Runtime::new(cfg).unwrap();
+        node.load_all().await;
+        let plugin = node.plugin("echo-version").unwrap();
+        let tenant: hanzo_node::state::Tenant = "bench".into();
+
+        // Bare wasmtime: same engine settings and component, empty WASI
+        // context, the node's own imports stubbed out.
+        let engine = Engine::new(&PoolConfig::default(), None).unwrap();
+        let bytes = std::fs::read(&wasm).unwrap();
+        let component = engine.component(&bytes, &blake3::hash(&bytes)).unwrap();
+        let mut linker: Linker<Bare> = Linker::new(&engine.wasmtime);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+        linker.define_unknown_imports_as_traps(&component).unwrap();
+        let pre = ToolPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+
+        let native = measure(async || {
+            black_box(native_noop(black_box("noop"), black_box("{}")).unwrap());
+        })
+        .await;
+        let bare = measure(async || {
+            let mut store = Store::new(
+                &engine.wasmtime,
+                Bare {
+                    wasi: WasiCtx::builder().build(),
+                    table: ResourceTable::new(),
+                },
+            );
+            store.set_epoch_deadline(u64::MAX / 2);
+            let tool = pre.instantiate_async(&mut store).await.unwrap();
+            let r = tool.hanzo_node_toolbox().call_invoke(&mut store, "noop", "{}").await.unwrap();
+            black_box(r.unwrap());
+        })
+        .await;
+        let hanzo = measure(async || {
+            let r = node.call_tool_plugin(&plugin, tenant.clone(), "noop", "{}", 0).await.unwrap();
+            black_box(r.unwrap());
+        })
+        .await;
+        let catalog = measure(async || {
+            black_box(node.invoke_tool(tenant.clone(), "noop", "{}", 0).await.unwrap());
+        })
+        .await;
+
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        println!("trivial plugin call: fresh instance + call + drop ({ITERS} calls each, after {WARMUP} warm-up)");
+        println!("{:<44} {:>11} {:>11} {:>14}", "path", "median µs", "p99 µs", "median vs bare");
+        for (name, s) in [
+            ("native function call", &native),
+            ("bare wasmtime, empty WASI ctx", &bare),
+            ("hanzo-node call_tool_plugin", &hanzo),
+            ("hanzo-node invoke_tool (+ schema check)", &catalog),
+        ] {
+            println!(
+                "{:<44} {:>11.2} {:>11.2} {:>13.2}x",
+                name,
+                us(s.median),
+                us(s.p99),
+                us(s.median) / us(bare.median)
+            );
+        }
+        println!(
+            "node overhead over bare wasmtime: {:.2}x median (budget 1.2x); target ≤ 10 µs median: {}",
+            us(hanzo.median) / us(bare.median),
+            if us(hanzo.median) <= 10.0 { "met" } else { "not met" }
+        );
+    });
+}

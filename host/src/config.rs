@@ -70,8 +70,8 @@ pub enum ConfigError {
 impl NodeConfig {
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
-        let cfg: NodeConfig =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse(path.into(), e.to_string().trim_end().into()))?;
+        let cfg: NodeConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse(path.into(), e.to_string().trim_end().into()))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -79,18 +79,23 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, o) in &self.plugins {
             for h in &o.allow_hosts {
-                crate::caps::http::HostPattern::parse(h)
-                    .map_err(|e| ConfigError::Invalid(format!("plugins.{name}.allow_hosts: {e}")))?;
+                crate::caps::http::HostPattern::parse(h).map_err(|e| {
+                    ConfigError::Invalid(format!("plugins.{name}.allow_hosts: {e}"))
+                })?;
             }
         }
         if self.pool.instances == 0 {
-            return Err(ConfigError::Invalid("pool.instances must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "pool.instances must be positive".into(),
+            ));
         }
         Ok(())
     }
 
     pub fn plugins_dir(&self) -> PathBuf {
-        self.plugins_dir.clone().unwrap_or_else(|| self.data_dir.join("plugins"))
+        self.plugins_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("plugins"))
     }
 }
 
@@ -107,9 +112,13 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let e = toml::from_str::<NodeConfig>("lisen = \"x\"").unwrap_err().to_string();
+        let e = toml::from_str::<NodeConfig>("lisen = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lisen"), "{e}");
-        let e = toml::from_str::<NodeConfig>("[plugins.openai]\nsecret = {}").unwrap_err().to_string();
+        let e = toml::from_str::<NodeConfig>("[plugins.openai]\nsecret = {}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("secret"), "{e}");
     }
 }

@@ -107,7 +107,9 @@ impl Engine {
                     self.cache_hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(c);
                 }
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component")
+                }
             }
         }
         let serialized = self.wasmtime.precompile_component(bytes)?;

@@ -48,9 +48,9 @@ impl CallError {
             CallError::WrongKind { .. } => StatusCode::BAD_REQUEST,
             CallError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             CallError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            CallError::MemoryLimit { .. } | CallError::Trap { .. } | CallError::Instantiate { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
+            CallError::MemoryLimit { .. }
+            | CallError::Trap { .. }
+            | CallError::Instantiate { .. } => StatusCode::BAD_GATEWAY,
         }
     }
 }

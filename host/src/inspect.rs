@@ -13,16 +13,29 @@ use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 pub fn inspect(file: &Path) -> anyhow::Result<Value> {
-    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let hash = blake3::hash(&bytes);
-    let engine = Engine::new(&PoolConfig { instances: 4, max_memory_mb: 64 }, None)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let engine = Engine::new(
+        &PoolConfig {
+            instances: 4,
+            max_memory_mb: 64,
+        },
+        None,
+    )
+    .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let component = engine
         .component(&bytes, &hash)
         .map_err(|e| anyhow::anyhow!("{} is not a valid component: {e:#}", file.display()))?;
     let ty = component.component_type();
-    let imports: Vec<String> = ty.imports(&engine.wasmtime).map(|(n, _)| n.to_string()).collect();
-    let exports: Vec<String> = ty.exports(&engine.wasmtime).map(|(n, _)| n.to_string()).collect();
+    let imports: Vec<String> = ty
+        .imports(&engine.wasmtime)
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let exports: Vec<String> = ty
+        .exports(&engine.wasmtime)
+        .map(|(n, _)| n.to_string())
+        .collect();
 
     let mut linker: Linker<CallState> = Linker::new(&engine.wasmtime);
     crate::caps::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
@@ -36,7 +49,10 @@ pub fn inspect(file: &Path) -> anyhow::Result<Value> {
             } else if ProxyPre::new(pre).is_ok() {
                 (Some(PluginKind::Api), None)
             } else {
-                (None, Some("exports none of the provider, tool or api worlds".to_string()))
+                (
+                    None,
+                    Some("exports none of the provider, tool or api worlds".to_string()),
+                )
             }
         }
     };

@@ -8,7 +8,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "hanzo-node", version, about = "An AI node whose providers, tools and APIs are sandboxed WASM plugins")]
+#[command(
+    name = "hanzo-node",
+    version,
+    about = "An AI node whose providers, tools and APIs are sandboxed WASM plugins"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,7 +61,9 @@ impl NodeArgs {
     fn node_config(&self) -> anyhow::Result<NodeConfig> {
         let mut cfg = match &self.config {
             Some(path) => NodeConfig::load(path)?,
-            None if std::path::Path::new("node.toml").is_file() => NodeConfig::load("node.toml".as_ref())?,
+            None if std::path::Path::new("node.toml").is_file() => {
+                NodeConfig::load("node.toml".as_ref())?
+            }
             None => NodeConfig::default(),
         };
         if let Some(l) = self.listen {
@@ -77,19 +83,26 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HANZO_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("HANZO_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Serve(args) => {
             let cfg = args.node_config()?;
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(cfg))
         }
         Command::Plugin(PluginCommand::List(args)) => {
             let cfg = args.node_config()?;
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(list(cfg))
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(list(cfg))
         }
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             let report = hanzo_node::inspect::inspect(&file)?;
@@ -111,7 +124,10 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     let runtime = Runtime::new(cfg)?;
     let started = std::time::Instant::now();
     let outcomes = runtime.load_all().await;
-    let loaded = outcomes.iter().filter(|(_, o)| *o == LoadOutcome::Loaded).count();
+    let loaded = outcomes
+        .iter()
+        .filter(|(_, o)| *o == LoadOutcome::Loaded)
+        .count();
     tracing::info!(
         dir = %runtime.plugins_dir.display(),
         loaded,
@@ -119,7 +135,8 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         ms = started.elapsed().as_millis() as u64,
         "plugins loaded"
     );
-    let _watcher = hanzo_node::plugins::watcher::watch(runtime.clone()).context("cannot watch the plugin directory")?;
+    let _watcher = hanzo_node::plugins::watcher::watch(runtime.clone())
+        .context("cannot watch the plugin directory")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -144,19 +161,38 @@ async fn list(cfg: NodeConfig) -> anyhow::Result<()> {
     let runtime = Runtime::new(cfg)?;
     runtime.load_all().await;
     let catalog = runtime.registry.catalog();
-    println!("{:<20} {:<9} {:<10} {:<7} DETAIL", "NAME", "KIND", "VERSION", "STATE");
+    println!(
+        "{:<20} {:<9} {:<10} {:<7} DETAIL",
+        "NAME", "KIND", "VERSION", "STATE"
+    );
     for slot in catalog.slots.values() {
         let v = hanzo_node::server::slot_json(slot);
         let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
         let detail = match (&slot.error, &slot.current) {
             (Some(e), _) => e.clone(),
             (None, Some(p)) if !p.tools.is_empty() => {
-                format!("tools: {}", p.tools.iter().map(|(t, _)| t.name.as_str()).collect::<Vec<_>>().join(", "))
+                format!(
+                    "tools: {}",
+                    p.tools
+                        .iter()
+                        .map(|(t, _)| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }
-            (None, Some(p)) if !p.manifest.routes.is_empty() => format!("routes: {}", p.manifest.routes.join(", ")),
+            (None, Some(p)) if !p.manifest.routes.is_empty() => {
+                format!("routes: {}", p.manifest.routes.join(", "))
+            }
             _ => String::new(),
         };
-        println!("{:<20} {:<9} {:<10} {:<7} {}", s("name"), s("kind"), s("version"), s("state"), detail);
+        println!(
+            "{:<20} {:<9} {:<10} {:<7} {}",
+            s("name"),
+            s("kind"),
+            s("version"),
+            s("state"),
+            detail
+        );
     }
     Ok(())
 }

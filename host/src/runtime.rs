@@ -4,7 +4,9 @@
 //! concurrency; dropped when the call ends. A trap, timeout or limit fails that
 //! call only, with an error naming the plugin.
 
-use crate::bindings::llm_types::{ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ModelInfo, ProviderError};
+use crate::bindings::llm_types::{
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ModelInfo, ProviderError,
+};
 use crate::bindings::provider::Provider;
 use crate::bindings::tool_types::{ToolError, ToolSpec};
 use crate::config::NodeConfig;
@@ -49,7 +51,8 @@ impl Runtime {
         let engine = Engine::new(&config.pool, Some(config.data_dir.join("compile-cache")))
             .map_err(|e| anyhow::anyhow!("cannot build the wasm engine: {e:#}"))?;
         let mut linker = Linker::new(&engine.wasmtime);
-        crate::caps::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("cannot link host interfaces: {e:#}"))?;
+        crate::caps::add_to_linker(&mut linker)
+            .map_err(|e| anyhow::anyhow!("cannot link host interfaces: {e:#}"))?;
         let store = Arc::new(Db::open(&config.data_dir.join("node.redb"))?);
         Ok(Arc::new(Runtime {
             engine,
@@ -63,7 +66,12 @@ impl Runtime {
     }
 
     /// A fresh store for one call of `plugin`, with its limits armed.
-    fn new_store(self: &Arc<Self>, plugin: &Arc<LoadedPlugin>, tenant: Tenant, depth: u32) -> Store<CallState> {
+    fn new_store(
+        self: &Arc<Self>,
+        plugin: &Arc<LoadedPlugin>,
+        tenant: Tenant,
+        depth: u32,
+    ) -> Store<CallState> {
         let state = CallState::new(self.clone(), plugin.clone(), tenant, depth);
         let mut store = Store::new(&self.engine.wasmtime, state);
         store.limiter(|s| &mut s.limits);
@@ -144,13 +152,19 @@ impl Runtime {
     }
 
     pub fn plugin(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
-        self.registry.get(name).ok_or_else(|| CallError::PluginNotFound(name.to_string()))
+        self.registry
+            .get(name)
+            .ok_or_else(|| CallError::PluginNotFound(name.to_string()))
     }
 
     // ---- tool plugins -------------------------------------------------------
 
     /// `describe()` of a tool plugin.
-    pub async fn describe(self: &Arc<Self>, plugin: &Arc<LoadedPlugin>, tenant: Tenant) -> Result<Vec<ToolSpec>, CallError> {
+    pub async fn describe(
+        self: &Arc<Self>,
+        plugin: &Arc<LoadedPlugin>,
+        tenant: Tenant,
+    ) -> Result<Vec<ToolSpec>, CallError> {
         let PluginPre::Tool(pre) = &plugin.pre else {
             return Err(Self::expect_kind(plugin, PluginKind::Tool).unwrap_err());
         };
@@ -180,7 +194,9 @@ impl Runtime {
         let mut store = self.new_store(plugin, tenant, depth);
         let r = Self::bounded(plugin, async {
             let tool = pre.instantiate_async(&mut store).await?;
-            tool.hanzo_node_toolbox().call_invoke(&mut store, name, arguments).await
+            tool.hanzo_node_toolbox()
+                .call_invoke(&mut store, name, arguments)
+                .await
         })
         .await?;
         r.map_err(|e| Self::classify(&store, e))
@@ -188,26 +204,39 @@ impl Runtime {
 
     /// Invokes a tool of the catalog by name: arguments are parsed and checked
     /// against the tool's schema, then its plugin runs it.
-    pub async fn invoke_tool(self: &Arc<Self>, tenant: Tenant, name: &str, arguments: &str, depth: u32) -> Result<String, ToolError> {
+    pub async fn invoke_tool(
+        self: &Arc<Self>,
+        tenant: Tenant,
+        name: &str,
+        arguments: &str,
+        depth: u32,
+    ) -> Result<String, ToolError> {
         let Some(entry) = self.registry.catalog().tools.get(name).cloned() else {
             return Err(ToolError::NotFound(format!("no tool named `{name}`")));
         };
-        let args: serde_json::Value = serde_json::from_str(arguments)
-            .map_err(|e| ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}")))?;
+        let args: serde_json::Value = serde_json::from_str(arguments).map_err(|e| {
+            ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}"))
+        })?;
         let problems: Vec<String> = entry
             .validator
             .iter_errors(&args)
             .take(8)
             .map(|e| {
                 let at = e.instance_path.to_string();
-                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
             })
             .collect();
         if !problems.is_empty() {
             return Err(ToolError::InvalidArguments(problems.join("; ")));
         }
         let started = Instant::now();
-        let result = self.call_tool_plugin(&entry.plugin, tenant.clone(), name, arguments, depth).await;
+        let result = self
+            .call_tool_plugin(&entry.plugin, tenant.clone(), name, arguments, depth)
+            .await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok(r) => {
@@ -227,11 +256,16 @@ impl Runtime {
         self: &Arc<Self>,
         plugin_name: &str,
         tenant: Tenant,
-        call: impl AsyncFnOnce(&Provider, &mut Store<CallState>) -> wasmtime::Result<Result<T, ProviderError>>,
+        call: impl AsyncFnOnce(
+            &Provider,
+            &mut Store<CallState>,
+        ) -> wasmtime::Result<Result<T, ProviderError>>,
     ) -> Result<T, ProviderCallError> {
         let plugin = self.plugin(plugin_name)?;
         let PluginPre::Provider(pre) = &plugin.pre else {
-            return Err(Self::expect_kind(&plugin, PluginKind::Provider).unwrap_err().into());
+            return Err(Self::expect_kind(&plugin, PluginKind::Provider)
+                .unwrap_err()
+                .into());
         };
         let _permit = self.permit(&plugin).await?;
         let mut store = self.new_store(&plugin, tenant, 0);
@@ -247,9 +281,15 @@ impl Runtime {
         }
     }
 
-    pub async fn provider_models(self: &Arc<Self>, plugin: &str, tenant: Tenant) -> Result<Vec<ModelInfo>, ProviderCallError> {
-        self.provider_call(plugin, tenant, async |p, s| p.hanzo_node_model_provider().call_models(s).await)
-            .await
+    pub async fn provider_models(
+        self: &Arc<Self>,
+        plugin: &str,
+        tenant: Tenant,
+    ) -> Result<Vec<ModelInfo>, ProviderCallError> {
+        self.provider_call(plugin, tenant, async |p, s| {
+            p.hanzo_node_model_provider().call_models(s).await
+        })
+        .await
     }
 
     pub async fn provider_chat(
@@ -258,8 +298,10 @@ impl Runtime {
         tenant: Tenant,
         request: &ChatRequest,
     ) -> Result<ChatResponse, ProviderCallError> {
-        self.provider_call(plugin, tenant, async |p, s| p.hanzo_node_model_provider().call_chat(s, request).await)
-            .await
+        self.provider_call(plugin, tenant, async |p, s| {
+            p.hanzo_node_model_provider().call_chat(s, request).await
+        })
+        .await
     }
 
     pub async fn provider_embed(
@@ -268,8 +310,10 @@ impl Runtime {
         tenant: Tenant,
         request: &EmbedRequest,
     ) -> Result<EmbedResponse, ProviderCallError> {
-        self.provider_call(plugin, tenant, async |p, s| p.hanzo_node_model_provider().call_embed(s, request).await)
-            .await
+        self.provider_call(plugin, tenant, async |p, s| {
+            p.hanzo_node_model_provider().call_embed(s, request).await
+        })
+        .await
     }
 
     /// Starts a streamed chat. The stream owns its store (and a concurrency
@@ -282,13 +326,18 @@ impl Runtime {
     ) -> Result<ChatStream, ProviderCallError> {
         let plugin = self.plugin(plugin_name)?;
         let PluginPre::Provider(pre) = &plugin.pre else {
-            return Err(Self::expect_kind(&plugin, PluginKind::Provider).unwrap_err().into());
+            return Err(Self::expect_kind(&plugin, PluginKind::Provider)
+                .unwrap_err()
+                .into());
         };
         let permit = self.permit(&plugin).await?;
         let mut store = self.new_store(&plugin, tenant, 0);
         let r = Self::bounded(&plugin, async {
             let provider = pre.instantiate_async(&mut store).await?;
-            let stream = provider.hanzo_node_model_provider().call_stream_chat(&mut store, request).await?;
+            let stream = provider
+                .hanzo_node_model_provider()
+                .call_stream_chat(&mut store, request)
+                .await?;
             Ok((provider, stream))
         })
         .await?;
@@ -384,9 +433,16 @@ impl Runtime {
         let req = store
             .data_mut()
             .http()
-            .new_incoming_request(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http, request)
+            .new_incoming_request(
+                wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http,
+                request,
+            )
             .map_err(instantiate_error)?;
-        let out = store.data_mut().http().new_response_outparam(tx).map_err(instantiate_error)?;
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(tx)
+            .map_err(instantiate_error)?;
         let pre = pre.clone();
         let task_plugin = plugin.clone();
         // The handler keeps running after it set the response head, while it
@@ -395,7 +451,10 @@ impl Runtime {
             let _permit = permit;
             let r = Runtime::bounded(&task_plugin, async {
                 let proxy = pre.instantiate_async(&mut store).await?;
-                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
             })
             .await;
             match r {

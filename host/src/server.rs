@@ -30,15 +30,21 @@ fn json_response(status: StatusCode, body: &Value) -> Response<ApiBody> {
             .boxed_unsync(),
     );
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
 fn error_response(e: &ApiError) -> Response<ApiBody> {
-    let mut r = json_response(e.status, &serde_json::from_str(&e.body()).unwrap_or(Value::Null));
+    let mut r = json_response(
+        e.status,
+        &serde_json::from_str(&e.body()).unwrap_or(Value::Null),
+    );
     if e.status == StatusCode::METHOD_NOT_ALLOWED {
-        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
     }
     r
 }
@@ -152,10 +158,9 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
                 return error_response(&e);
             }
             let name = &p["/v2/plugins/".len()..];
-            let slot = catalog
-                .slots
-                .values()
-                .find(|s| s.current.as_ref().is_some_and(|c| c.manifest.name == name) || s.folder == name);
+            let slot = catalog.slots.values().find(|s| {
+                s.current.as_ref().is_some_and(|c| c.manifest.name == name) || s.folder == name
+            });
             return match slot {
                 Some(s) => json_response(StatusCode::OK, &slot_json(s)),
                 None => error_response(&ApiError::new(
@@ -248,8 +253,14 @@ pub async fn serve(
     }
     drop(listener);
     let grace = Duration::from_secs(rt.config.shutdown_grace_s);
-    tracing::info!(grace_s = grace.as_secs(), "shutting down: finishing requests in flight");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    tracing::info!(
+        grace_s = grace.as_secs(),
+        "shutting down: finishing requests in flight"
+    );
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still in flight after the grace period were cut");
     }
     Ok(())

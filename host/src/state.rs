@@ -34,7 +34,12 @@ pub struct CallState {
 }
 
 impl CallState {
-    pub fn new(runtime: Arc<Runtime>, plugin: Arc<LoadedPlugin>, tenant: Tenant, depth: u32) -> CallState {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        plugin: Arc<LoadedPlugin>,
+        tenant: Tenant,
+        depth: u32,
+    ) -> CallState {
         // WASI is linked so components from any toolchain load, but grants
         // nothing: no preopens, no env, no args, no sockets, stdio discarded.
         let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).build();
@@ -92,7 +97,12 @@ pub struct CallLimiter {
 }
 
 impl ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let r = self.inner.memory_growing(current, desired, maximum);
         if !matches!(r, Ok(true)) {
             self.memory_limit_hit = true;
@@ -105,7 +115,12 @@ impl ResourceLimiter for CallLimiter {
         self.inner.memory_grow_failed(error)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.inner.table_growing(current, desired, maximum)
     }
 

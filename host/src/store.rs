@@ -59,7 +59,9 @@ impl Store {
     pub fn kv_get(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(KV)?;
-        Ok(table.get(ns.key(key).as_slice())?.map(|v| v.value().to_vec()))
+        Ok(table
+            .get(ns.key(key).as_slice())?
+            .map(|v| v.value().to_vec()))
     }
 
     pub fn kv_set(&self, ns: &Namespace, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -82,7 +84,12 @@ impl Store {
         Ok(existed)
     }
 
-    pub fn kv_list(&self, ns: &Namespace, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    pub fn kv_list(
+        &self,
+        ns: &Namespace,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(KV)?;
         let start = ns.key(prefix);
@@ -128,6 +135,13 @@ mod tests {
         let path = dir.path().join("node.redb");
         let ns = Namespace::new("t", "p");
         Store::open(&path).unwrap().kv_set(&ns, "x", b"1").unwrap();
-        assert_eq!(Store::open(&path).unwrap().kv_get(&ns, "x").unwrap().unwrap(), b"1");
+        assert_eq!(
+            Store::open(&path)
+                .unwrap()
+                .kv_get(&ns, "x")
+                .unwrap()
+                .unwrap(),
+            b"1"
+        );
     }
 }

@@ -10,9 +10,21 @@ impl Host for CallState {
     }
 
     async fn secret(&mut self, name: String) -> wasmtime::Result<Result<String, ConfigError>> {
-        if !self.plugin.manifest.permissions.secrets.iter().any(|s| *s == name) {
+        if !self
+            .plugin
+            .manifest
+            .permissions
+            .secrets
+            .iter()
+            .any(|s| *s == name)
+        {
             return Ok(Err(ConfigError::NotDeclared(name)));
         }
-        Ok(self.plugin.secrets.get(&name).cloned().ok_or(ConfigError::NotSet(name)))
+        Ok(self
+            .plugin
+            .secrets
+            .get(&name)
+            .cloned()
+            .ok_or(ConfigError::NotSet(name)))
     }
 }

@@ -38,7 +38,9 @@ impl HostPattern {
     pub fn parse(text: &str) -> Result<HostPattern, String> {
         let t = text.trim();
         if t.is_empty() || t.contains("://") || t.contains('/') || t.contains('@') {
-            return Err(format!("`{text}` must be a host, host:port or *.domain, not a URL"));
+            return Err(format!(
+                "`{text}` must be a host, host:port or *.domain, not a URL"
+            ));
         }
         if let Ok(addr) = t.parse::<SocketAddr>() {
             return Ok(HostPattern {
@@ -56,7 +58,10 @@ impl HostPattern {
         let (host, port) = match t.rsplit_once(':') {
             Some((h, p)) => (
                 h,
-                Some(p.parse::<u16>().map_err(|_| format!("`{text}` has a bad port"))?),
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| format!("`{text}` has a bad port"))?,
+                ),
             ),
             None => (t, None),
         };
@@ -121,7 +126,10 @@ impl OutboundPolicy {
         OutboundPolicy {
             plugin: plugin.to_string(),
             // Manifests are checked on load; an unparsable entry grants nothing.
-            allowed: patterns.iter().filter_map(|p| HostPattern::parse(p).ok()).collect(),
+            allowed: patterns
+                .iter()
+                .filter_map(|p| HostPattern::parse(p).ok())
+                .collect(),
         }
     }
 
@@ -151,14 +159,17 @@ impl OutboundPolicy {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::time::timeout(Duration::from_secs(10), tokio::net::lookup_host((bare, port)))
-                .await
-                .map_err(|_| HttpError::DnsTimeout)?
-                .map_err(|e| HttpError::DnsError {
-                    rcode: Some(e.to_string()),
-                    info_code: None,
-                })?
-                .collect(),
+            Err(_) => tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio::net::lookup_host((bare, port)),
+            )
+            .await
+            .map_err(|_| HttpError::DnsTimeout)?
+            .map_err(|e| HttpError::DnsError {
+                rcode: Some(e.to_string()),
+                info_code: None,
+            })?
+            .collect(),
         };
         if addrs.is_empty() {
             return Err(HttpError::DestinationNotFound);
@@ -253,7 +264,10 @@ impl WasiHttpHooks for PolicedHooks {
         Box::new(async move {
             let uri = request.uri();
             let tls = uri.scheme() == Some(&Scheme::HTTPS);
-            let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?.to_string();
+            let host = uri
+                .host()
+                .ok_or(HttpError::HttpRequestUriInvalid)?
+                .to_string();
             let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
             if let Err(Refusal::HostNotAllowed(target)) = policy.check_host(&host, port) {
                 tracing::warn!(plugin = %policy.plugin, %target, "outbound request refused: host not allowed");
@@ -279,11 +293,13 @@ fn tls_connector() -> tokio_rustls::TlsConnector {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
         };
         Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default protocol versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
         )
     });
     tokio_rustls::TlsConnector::from(config.clone())
@@ -329,9 +345,16 @@ async fn send_to(
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn Stream> = if tls {
         let name = rustls::pki_types::ServerName::try_from(
-            host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
         )?;
-        Box::new(tls_connector().connect(name, tcp).await.map_err(HttpError::Tls)?)
+        Box::new(
+            tls_connector()
+                .connect(name, tcp)
+                .await
+                .map_err(HttpError::Tls)?,
+        )
     } else {
         Box::new(tcp)
     };
@@ -344,7 +367,13 @@ async fn send_to(
 
     // Origin-form on the wire; the Host header already names the authority.
     *request.uri_mut() = http::Uri::builder()
-        .path_and_query(request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        .path_and_query(
+            request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/"),
+        )
         .build()
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
 
@@ -467,9 +496,15 @@ mod tests {
         let a = |s: &str| s.parse::<SocketAddr>().unwrap();
         assert!(p.check_addr("internal.test", a("10.0.0.5:80")).is_err());
         assert!(p.check_addr("internal.test", a("127.0.0.1:80")).is_err());
-        assert!(p.check_addr("internal.test", a("[::ffff:127.0.0.1]:9000")).is_ok());
+        assert!(
+            p.check_addr("internal.test", a("[::ffff:127.0.0.1]:9000"))
+                .is_ok()
+        );
         assert!(p.check_addr("x", a("127.0.0.1:9000")).is_ok());
-        assert!(p.check_addr("internal.test", a("169.254.169.254:80")).is_err());
+        assert!(
+            p.check_addr("internal.test", a("169.254.169.254:80"))
+                .is_err()
+        );
         assert!(p.check_addr("internal.test", a("[fd00::1]:80")).is_err());
         assert!(p.check_addr("internal.test", a("8.8.8.8:80")).is_ok());
     }

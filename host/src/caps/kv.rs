@@ -27,7 +27,10 @@ fn check_key(key: &str) -> Result<(), KvError> {
 
 impl Host for CallState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
-        let ns = match self.kv_namespace().and_then(|ns| check_key(&key).map(|_| ns)) {
+        let ns = match self
+            .kv_namespace()
+            .and_then(|ns| check_key(&key).map(|_| ns))
+        {
             Ok(ns) => ns,
             Err(e) => return Ok(Err(e)),
         };
@@ -38,7 +41,10 @@ impl Host for CallState {
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
-        let ns = match self.kv_namespace().and_then(|ns| check_key(&key).map(|_| ns)) {
+        let ns = match self
+            .kv_namespace()
+            .and_then(|ns| check_key(&key).map(|_| ns))
+        {
             Ok(ns) => ns,
             Err(e) => return Ok(Err(e)),
         };
@@ -47,31 +53,47 @@ impl Host for CallState {
             return Ok(Err(KvError::TooLarge(max)));
         }
         let store = self.runtime.store.clone();
-        Ok(tokio::task::spawn_blocking(move || store.kv_set(&ns, &key, &value))
-            .await?
-            .map_err(|e| KvError::Store(e.to_string())))
+        Ok(
+            tokio::task::spawn_blocking(move || store.kv_set(&ns, &key, &value))
+                .await?
+                .map_err(|e| KvError::Store(e.to_string())),
+        )
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
-        let ns = match self.kv_namespace().and_then(|ns| check_key(&key).map(|_| ns)) {
+        let ns = match self
+            .kv_namespace()
+            .and_then(|ns| check_key(&key).map(|_| ns))
+        {
             Ok(ns) => ns,
             Err(e) => return Ok(Err(e)),
         };
         let store = self.runtime.store.clone();
-        Ok(tokio::task::spawn_blocking(move || store.kv_delete(&ns, &key))
-            .await?
-            .map_err(|e| KvError::Store(e.to_string())))
+        Ok(
+            tokio::task::spawn_blocking(move || store.kv_delete(&ns, &key))
+                .await?
+                .map_err(|e| KvError::Store(e.to_string())),
+        )
     }
 
-    async fn list_keys(&mut self, prefix: String, limit: u32) -> wasmtime::Result<Result<Vec<String>, KvError>> {
-        let ns = match self.kv_namespace().and_then(|ns| check_key(&prefix).map(|_| ns)) {
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+        limit: u32,
+    ) -> wasmtime::Result<Result<Vec<String>, KvError>> {
+        let ns = match self
+            .kv_namespace()
+            .and_then(|ns| check_key(&prefix).map(|_| ns))
+        {
             Ok(ns) => ns,
             Err(e) => return Ok(Err(e)),
         };
         let store = self.runtime.store.clone();
         let limit = limit.min(10_000) as usize;
-        Ok(tokio::task::spawn_blocking(move || store.kv_list(&ns, &prefix, limit))
-            .await?
-            .map_err(|e| KvError::Store(e.to_string())))
+        Ok(
+            tokio::task::spawn_blocking(move || store.kv_list(&ns, &prefix, limit))
+                .await?
+                .map_err(|e| KvError::Store(e.to_string())),
+        )
     }
 }

@@ -32,10 +32,20 @@ impl Host for CallState {
 
     async fn get(&mut self, name: String) -> wasmtime::Result<Option<ToolInfo>> {
         self.require_tools_grant()?;
-        Ok(self.runtime.registry.catalog().tools.get(&name).map(|t| t.info()))
+        Ok(self
+            .runtime
+            .registry
+            .catalog()
+            .tools
+            .get(&name)
+            .map(|t| t.info()))
     }
 
-    async fn invoke(&mut self, name: String, arguments: String) -> wasmtime::Result<Result<String, ToolError>> {
+    async fn invoke(
+        &mut self,
+        name: String,
+        arguments: String,
+    ) -> wasmtime::Result<Result<String, ToolError>> {
         self.require_tools_grant()?;
         if self.depth >= MAX_DEPTH {
             return Ok(Err(ToolError::Failed(format!(

@@ -64,7 +64,12 @@ impl Runtime {
     /// (Re)loads one folder of the plugin directory and publishes the result.
     pub async fn reload_folder(self: &Arc<Self>, folder: &str) -> LoadOutcome {
         let dir = self.plugins_dir.join(folder);
-        let current = self.registry.catalog().slots.get(folder).and_then(|s| s.current.clone());
+        let current = self
+            .registry
+            .catalog()
+            .slots
+            .get(folder)
+            .and_then(|s| s.current.clone());
         let started = std::time::Instant::now();
         let result = self.prepare(&dir, current.as_ref()).await;
         let result = result.and_then(|p| match p {
@@ -75,10 +80,15 @@ impl Runtime {
                     .catalog()
                     .slots
                     .values()
-                    .find(|s| s.folder != folder && s.current.as_ref().is_some_and(|c| c.manifest.name == name))
+                    .find(|s| {
+                        s.folder != folder
+                            && s.current.as_ref().is_some_and(|c| c.manifest.name == name)
+                    })
                     .map(|s| s.folder.clone());
                 match clash {
-                    Some(other) => Err(format!("plugin name `{name}` is already used by folder `{other}`")),
+                    Some(other) => Err(format!(
+                        "plugin name `{name}` is already used by folder `{other}`"
+                    )),
                     None => Ok(Prepared::Ready(plugin)),
                 }
             }
@@ -134,19 +144,25 @@ impl Runtime {
         }
     }
 
-    async fn prepare(self: &Arc<Self>, dir: &Path, current: Option<&Arc<LoadedPlugin>>) -> Result<Prepared, String> {
+    async fn prepare(
+        self: &Arc<Self>,
+        dir: &Path,
+        current: Option<&Arc<LoadedPlugin>>,
+    ) -> Result<Prepared, String> {
         let manifest_path = dir.join(MANIFEST_FILE);
         if !dir.is_dir() || !manifest_path.is_file() {
             return Ok(Prepared::Gone);
         }
-        let manifest_text = std::fs::read(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+        let manifest_text = std::fs::read(&manifest_path)
+            .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
         let manifest_hash = blake3::hash(&manifest_text);
         let manifest = Manifest::load(dir).map_err(|e| e.to_string())?;
         let component_file = manifest.component_path(dir).map_err(|e| e.to_string())?;
         if !component_file.is_file() {
             return Ok(Prepared::Gone);
         }
-        let bytes = std::fs::read(&component_file).map_err(|e| format!("{}: {e}", component_file.display()))?;
+        let bytes = std::fs::read(&component_file)
+            .map_err(|e| format!("{}: {e}", component_file.display()))?;
         let hash = blake3::hash(&bytes);
         if let Some(c) = current
             && c.hash == hash
@@ -159,7 +175,12 @@ impl Runtime {
         let component = tokio::task::spawn_blocking(move || rt.engine.component(&bytes, &hash))
             .await
             .map_err(|e| format!("compile task failed: {e}"))?
-            .map_err(|e| format!("{} is not a valid component: {e:#}", component_file.display()))?;
+            .map_err(|e| {
+                format!(
+                    "{} is not a valid component: {e:#}",
+                    component_file.display()
+                )
+            })?;
 
         let pre = self
             .linker
@@ -178,7 +199,12 @@ impl Runtime {
             PluginKind::Api => PluginPre::Api(ProxyPre::new(pre).map_err(not_world)?),
         };
 
-        let overrides = self.config.plugins.get(&manifest.name).cloned().unwrap_or_default();
+        let overrides = self
+            .config
+            .plugins
+            .get(&manifest.name)
+            .cloned()
+            .unwrap_or_default();
         let mut settings: BTreeMap<String, String> = manifest
             .config
             .iter()
@@ -224,23 +250,33 @@ impl Runtime {
     }
 
     /// Asks a tool plugin for its tools and compiles their schemas.
-    async fn describe_tools(self: &Arc<Self>, plugin: LoadedPlugin) -> Result<LoadedPlugin, String> {
+    async fn describe_tools(
+        self: &Arc<Self>,
+        plugin: LoadedPlugin,
+    ) -> Result<LoadedPlugin, String> {
         let plugin = Arc::new(plugin);
         let specs = self
             .describe(&plugin, NODE_TENANT.into())
             .await
             .map_err(|e| format!("describe() failed: {e}"))?;
-        let mut plugin = Arc::into_inner(plugin).ok_or("describe() kept a reference to the plugin")?;
+        let mut plugin =
+            Arc::into_inner(plugin).ok_or("describe() kept a reference to the plugin")?;
         let mut seen = std::collections::BTreeSet::new();
         for spec in specs {
-            if spec.name.is_empty() || spec.name.len() > 128 || spec.name.contains(char::is_whitespace) {
-                return Err(format!("tool name `{}` must be 1-128 characters without spaces", spec.name));
+            if spec.name.is_empty()
+                || spec.name.len() > 128
+                || spec.name.contains(char::is_whitespace)
+            {
+                return Err(format!(
+                    "tool name `{}` must be 1-128 characters without spaces",
+                    spec.name
+                ));
             }
             if !seen.insert(spec.name.clone()) {
                 return Err(format!("tool `{}` is described twice", spec.name));
             }
-            let validator =
-                compile_schema(&spec.parameters).map_err(|e| format!("tool `{}` parameters: {e}", spec.name))?;
+            let validator = compile_schema(&spec.parameters)
+                .map_err(|e| format!("tool `{}` parameters: {e}", spec.name))?;
             if let Some(result) = &spec.result {
                 compile_schema(result).map_err(|e| format!("tool `{}` result: {e}", spec.name))?;
             }

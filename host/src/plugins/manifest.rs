@@ -150,7 +150,9 @@ impl Manifest {
             .problems()
             .into_iter()
             .next()
-            .map_or(Ok(manifest), |message| Err(ManifestError::Invalid { path, message }))
+            .map_or(Ok(manifest), |message| {
+                Err(ManifestError::Invalid { path, message })
+            })
     }
 
     pub fn parse(text: &str) -> Result<Manifest, String> {
@@ -186,9 +188,10 @@ impl Manifest {
                     }
                 }
             }
-            _ if !self.routes.is_empty() => {
-                out.push(format!("`routes` is only for api plugins, not {}", self.kind.as_str()))
-            }
+            _ if !self.routes.is_empty() => out.push(format!(
+                "`routes` is only for api plugins, not {}",
+                self.kind.as_str()
+            )),
             _ => {}
         }
         for host in &self.permissions.http {
@@ -268,8 +271,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let e = Manifest::parse("name = \"t\"\nkind = \"tool\"\nversion = \"1\"\n[limits]\nmemroy_mb = 3")
-            .unwrap_err();
+        let e = Manifest::parse(
+            "name = \"t\"\nkind = \"tool\"\nversion = \"1\"\n[limits]\nmemroy_mb = 3",
+        )
+        .unwrap_err();
         assert!(e.contains("memroy_mb"), "{e}");
     }
 
@@ -278,7 +283,8 @@ mod tests {
         let api = Manifest::parse("name = \"a\"\nkind = \"api\"\nversion = \"1\"").unwrap();
         assert!(api.problems()[0].contains("route"));
         let tool =
-            Manifest::parse("name = \"a\"\nkind = \"tool\"\nversion = \"1\"\nroutes = [\"/x\"]").unwrap();
+            Manifest::parse("name = \"a\"\nkind = \"tool\"\nversion = \"1\"\nroutes = [\"/x\"]")
+                .unwrap();
         assert!(tool.problems()[0].contains("only for api"));
     }
 

@@ -89,7 +89,8 @@ impl Catalog {
             .find(|(prefix, _)| {
                 prefix.is_empty()
                     || path == prefix
-                    || (path.starts_with(prefix.as_str()) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+                    || (path.starts_with(prefix.as_str())
+                        && path.as_bytes().get(prefix.len()) == Some(&b'/'))
             })
             .map(|(_, p)| p)
     }
@@ -97,7 +98,8 @@ impl Catalog {
 
 /// Compiles a tool's parameter schema (JSON text).
 pub fn compile_schema(schema: &str) -> Result<jsonschema::Validator, String> {
-    let value: serde_json::Value = serde_json::from_str(schema).map_err(|e| format!("schema is not JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(schema).map_err(|e| format!("schema is not JSON: {e}"))?;
     jsonschema::validator_for(&value).map_err(|e| format!("invalid JSON Schema: {e}"))
 }
 

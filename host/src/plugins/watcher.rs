@@ -32,19 +32,23 @@ fn folder_of(root: &Path, path: &Path) -> Option<String> {
 }
 
 pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
-    let root: PathBuf = runtime.plugins_dir.canonicalize().unwrap_or_else(|_| runtime.plugins_dir.clone());
+    let root: PathBuf = runtime
+        .plugins_dir
+        .canonicalize()
+        .unwrap_or_else(|_| runtime.plugins_dir.clone());
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let watch_root = root.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-        Ok(event) => {
-            for path in &event.paths {
-                if let Some(folder) = folder_of(&watch_root, path) {
-                    let _ = tx.send(folder);
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) => {
+                for path in &event.paths {
+                    if let Some(folder) = folder_of(&watch_root, path) {
+                        let _ = tx.send(folder);
+                    }
                 }
             }
-        }
-        Err(e) => tracing::warn!(error = %e, "plugin directory watch error"),
-    })?;
+            Err(e) => tracing::warn!(error = %e, "plugin directory watch error"),
+        })?;
     watcher.watch(&root, RecursiveMode::Recursive)?;
     let debounce = Duration::from_millis(runtime.config.reload_debounce_ms);
     let task = tokio::spawn(async move {
@@ -84,8 +88,14 @@ mod tests {
     #[test]
     fn paths_map_to_their_plugin_folder() {
         let root = Path::new("/p");
-        assert_eq!(folder_of(root, Path::new("/p/openai/plugin.toml")).as_deref(), Some("openai"));
-        assert_eq!(folder_of(root, Path::new("/p/openai")).as_deref(), Some("openai"));
+        assert_eq!(
+            folder_of(root, Path::new("/p/openai/plugin.toml")).as_deref(),
+            Some("openai")
+        );
+        assert_eq!(
+            folder_of(root, Path::new("/p/openai")).as_deref(),
+            Some("openai")
+        );
         assert_eq!(folder_of(root, Path::new("/p/.tmp/x")), None);
         assert_eq!(folder_of(root, Path::new("/p")), None);
         assert_eq!(folder_of(root, Path::new("/q/x")), None);

@@ -1,0 +1,44 @@
+# Hanzo Node — the two commands:
+#   make run    build the node and the bundled plugins, then serve on 127.0.0.1:3690
+#   make test   build everything and run the whole test suite
+# Other targets: make plugins | dist | bench | fmt
+
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/release
+
+# First-party plugins bundled into dist/plugins.
+PLUGINS := openai tools-basic api-v2
+# Plugins that misbehave on purpose, for the test suite.
+TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe
+
+.PHONY: run test plugins dist build bench fmt wasm-target
+
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+plugins: wasm-target
+	cargo build --release --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS) $(TEST_PLUGINS))
+
+# dist/plugins/<name>/{plugin.toml,<name>.wasm}: a plugin directory as an operator has it.
+dist: plugins
+	@for p in $(PLUGINS); do \
+		mkdir -p dist/plugins/$$p; \
+		cp plugins/$$p/plugin.toml dist/plugins/$$p/; \
+		cp $(WASM_DIR)/$$(echo $$p | tr - _).wasm dist/plugins/$$p/; \
+	done
+
+build: dist
+	cargo build --release -p hanzo-node
+
+run: build
+	$(CARGO_TARGET_DIR)/release/hanzo-node serve --plugins dist/plugins --data-dir dist/data
+
+test: plugins
+	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic
+
+bench: plugins
+	cargo bench -p hanzo-node --bench plugin_call
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,231 @@
+//! Shared helpers: where the built plugins are, plugin folders in temp dirs,
+//! the node as a child process, and the node as an in-process runtime.
+
+#![allow(dead_code)]
+
+use hanzo_node::{NodeConfig, Runtime};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A plugin component built by `make plugins`.
+pub fn wasm(crate_name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    let path = target
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", crate_name.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the plugins first (`make plugins`, or run the suite with `make test`)",
+        path.display()
+    );
+    path
+}
+
+/// The source folder of a plugin crate (holding its plugin.toml).
+pub fn source_dir(crate_name: &str) -> PathBuf {
+    let first_party = repo().join("plugins").join(crate_name);
+    if first_party.is_dir() {
+        first_party
+    } else {
+        repo().join("tests/plugins").join(crate_name)
+    }
+}
+
+/// Installs plugin `crate_name` into `plugins_dir/folder`, its manifest edited by `edit`.
+pub fn install(
+    plugins_dir: &Path,
+    folder: &str,
+    crate_name: &str,
+    edit: impl FnOnce(&mut toml::Table),
+) -> PathBuf {
+    let dir = plugins_dir.join(folder);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut manifest: toml::Table = toml::from_str(
+        &std::fs::read_to_string(source_dir(crate_name).join("plugin.toml")).unwrap(),
+    )
+    .unwrap();
+    edit(&mut manifest);
+    let file = format!("{}.wasm", crate_name.replace('-', "_"));
+    manifest.insert("component".into(), toml::Value::String(file.clone()));
+    std::fs::copy(wasm(crate_name), dir.join(&file)).unwrap();
+    std::fs::write(dir.join("plugin.toml"), toml::to_string(&manifest).unwrap()).unwrap();
+    dir
+}
+
+/// Sets `[section].key = value` in a manifest table.
+pub fn set(manifest: &mut toml::Table, section: &str, key: &str, value: toml::Value) {
+    let t = manifest
+        .entry(section.to_string())
+        .or_insert_with(|| toml::Value::Table(Default::default()));
+    t.as_table_mut().unwrap().insert(key.to_string(), value);
+}
+
+/// A temp dir with `plugins/` and `data/` inside.
+pub struct Dirs {
+    pub root: tempfile::TempDir,
+    pub plugins: PathBuf,
+    pub data: PathBuf,
+}
+
+impl Dirs {
+    pub fn new() -> Dirs {
+        let root = tempfile::tempdir().unwrap();
+        let plugins = root.path().join("plugins");
+        let data = root.path().join("data");
+        std::fs::create_dir_all(&plugins).unwrap();
+        Dirs {
+            root,
+            plugins,
+            data,
+        }
+    }
+
+    pub fn config(&self) -> NodeConfig {
+        NodeConfig {
+            data_dir: self.data.clone(),
+            plugins_dir: Some(self.plugins.clone()),
+            reload_debounce_ms: 100,
+            pool: hanzo_node::engine::PoolConfig {
+                instances: 200,
+                max_memory_mb: 1024,
+            },
+            ..NodeConfig::default()
+        }
+    }
+}
+
+/// The runtime in-process with every plugin of the directory loaded.
+pub async fn runtime(config: NodeConfig) -> Arc<Runtime> {
+    let rt = Runtime::new(config).unwrap();
+    for (folder, outcome) in rt.load_all().await {
+        assert_eq!(
+            outcome,
+            hanzo_node::plugins::loader::LoadOutcome::Loaded,
+            "plugin folder {folder} did not load"
+        );
+    }
+    rt
+}
+
+/// The `hanzo-node serve` binary as a child process on an ephemeral port.
+pub struct Node {
+    child: Child,
+    pub base: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Node {
+    pub fn start(dirs: &Dirs, extra: &[&str]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hanzo-node"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--plugins")
+            .arg(&dirs.plugins)
+            .arg("--data-dir")
+            .arg(&dirs.data)
+            .args(extra)
+            .current_dir(dirs.root.path())
+            .env("HANZO_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hanzo-node");
+        let stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let base = loop {
+            line.clear();
+            if stdout.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "hanzo-node exited before listening:\n{}",
+                    stderr.join().unwrap()
+                );
+            }
+            if let Some(url) = line.trim().strip_prefix("listening on ") {
+                break url.to_string();
+            }
+        };
+        Node {
+            child,
+            base,
+            stderr: Some(stderr),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// SIGTERM, then the exit status and everything the node logged.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.terminate();
+        (status, self.stderr.take().unwrap().join().unwrap())
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.stderr.is_some() {
+            self.terminate();
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `hanzo-node` binary or the real runtime, real
+//! plugins built from this repository (`make plugins`), real HTTP on
+//! 127.0.0.1, real redb files. Upstream LLM services are replaced by a local
+//! server speaking the OpenAI wire format.
+
+mod common;
+mod mock_openai;
+
+mod cli;
+mod hot_swap;
+mod provider_openai;
+mod restart;
+mod sandbox;
+mod tools_api;

@@ -1,0 +1,317 @@
+//! The `openai` provider plugin through the host's plugin-call API, against a
+//! local server speaking the OpenAI wire format: models, chat, streaming,
+//! tool calls, embeddings and upstream errors.
+
+use crate::common::{Dirs, install, runtime};
+use crate::mock_openai::MockOpenAi;
+use hanzo_node::bindings::llm_types::*;
+use hanzo_node::config::PluginOverrides;
+use hanzo_node::runtime::ProviderCallError;
+use std::sync::Arc;
+
+fn user(text: &str) -> Message {
+    Message {
+        role: Role::User,
+        content: text.into(),
+        tool_calls: vec![],
+        tool_call_id: None,
+        name: None,
+    }
+}
+
+fn request(model: &str, messages: Vec<Message>) -> ChatRequest {
+    ChatRequest {
+        model: model.into(),
+        messages,
+        tools: vec![],
+        tool_choice: None,
+        temperature: Some(0.2),
+        top_p: None,
+        max_tokens: Some(64),
+        stop: vec![],
+        json_mode: false,
+        extra: None,
+    }
+}
+
+fn calculator_tool() -> ToolDefinition {
+    ToolDefinition {
+        name: "calculator".into(),
+        description: "Evaluate arithmetic".into(),
+        parameters: r#"{"type":"object","properties":{"expression":{"type":"string"}},"required":["expression"]}"#.into(),
+    }
+}
+
+async fn setup() -> (Dirs, MockOpenAi, Arc<hanzo_node::Runtime>) {
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "openai", "openai", |_| {});
+    let mut cfg = dirs.config();
+    let mut o = PluginOverrides::default();
+    o.config
+        .insert("base_url".into(), toml::Value::String(mock.base_url()));
+    o.secrets
+        .insert("OPENAI_API_KEY".into(), "sk-test-123".into());
+    o.allow_hosts.push(mock.addr.to_string());
+    cfg.plugins.insert("openai".into(), o);
+    let rt = runtime(cfg).await;
+    (dirs, mock, rt)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_chat_and_embeddings() {
+    let (_dirs, mock, rt) = setup().await;
+    let t: hanzo_node::state::Tenant = "acme".into();
+
+    let models = rt.provider_models("openai", t.clone()).await.unwrap();
+    let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["gpt-4o-mini", "text-embedding-3-small"]);
+    assert!(
+        models[0]
+            .capabilities
+            .contains(Capabilities::CHAT | Capabilities::STREAMING | Capabilities::TOOLS)
+    );
+    assert!(models[1].capabilities.contains(Capabilities::EMBEDDINGS));
+    assert!(!models[1].capabilities.contains(Capabilities::CHAT));
+
+    let mut sys = user("be brief");
+    sys.role = Role::System;
+    let r = rt
+        .provider_chat(
+            "openai",
+            t.clone(),
+            &request("gpt-4o-mini", vec![sys, user("hi there")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.message.content, "echo: hi there");
+    assert_eq!(r.message.role, Role::Assistant);
+    assert_eq!(r.finish_reason, FinishReason::Stop);
+    let u = r.usage.unwrap();
+    assert_eq!(
+        (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+        (12, 7, 19)
+    );
+
+    // What went over the wire is the OpenAI format, with the secret as bearer token.
+    let seen = mock.seen.lock().unwrap().clone();
+    let chat = seen
+        .iter()
+        .find(|s| s.path == "/v1/chat/completions")
+        .unwrap();
+    assert_eq!(chat.method, "POST");
+    assert_eq!(chat.authorization.as_deref(), Some("Bearer sk-test-123"));
+    assert_eq!(chat.body["model"], "gpt-4o-mini");
+    assert_eq!(chat.body["messages"][0]["role"], "system");
+    assert_eq!(chat.body["messages"][1]["content"], "hi there");
+    assert_eq!(chat.body["max_tokens"], 64);
+
+    let e = rt
+        .provider_embed(
+            "openai",
+            t,
+            &EmbedRequest {
+                model: "text-embedding-3-small".into(),
+                inputs: vec!["a".into(), "hello world".into()],
+                dimensions: Some(3),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.embeddings.len(), 2);
+    assert_eq!(e.embeddings[0], vec![0.1, 0.2, 0.3]);
+    assert_eq!(e.embeddings[1], vec![1.1, 1.2, 1.3]);
+    assert_eq!(e.usage.unwrap().prompt_tokens, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_round_trip() {
+    let (_dirs, mock, rt) = setup().await;
+    let t: hanzo_node::state::Tenant = "acme".into();
+    let mut req = request("gpt-4o-mini", vec![user("what is 2+2?")]);
+    req.tools = vec![calculator_tool()];
+    req.tool_choice = Some(ToolChoice::Auto);
+    let r = rt.provider_chat("openai", t.clone(), &req).await.unwrap();
+    assert_eq!(r.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(r.message.tool_calls.len(), 1);
+    let call = &r.message.tool_calls[0];
+    assert_eq!(
+        (call.id.as_str(), call.name.as_str()),
+        ("call_abc123", "calculator")
+    );
+    assert_eq!(call.arguments, r#"{"expression":"2+2"}"#);
+
+    // Send the tool result back: assistant tool-call message + tool message.
+    req.messages.push(r.message.clone());
+    req.messages.push(Message {
+        role: Role::Tool,
+        content: r#"{"value":4}"#.into(),
+        tool_calls: vec![],
+        tool_call_id: Some("call_abc123".into()),
+        name: None,
+    });
+    let r2 = rt.provider_chat("openai", t, &req).await.unwrap();
+    assert_eq!(r2.finish_reason, FinishReason::Stop);
+    let seen = mock.seen.lock().unwrap().clone();
+    let body = &seen.last().unwrap().body;
+    assert_eq!(body["tools"][0]["type"], "function");
+    assert_eq!(body["tools"][0]["function"]["name"], "calculator");
+    assert_eq!(
+        body["tools"][0]["function"]["parameters"]["required"][0],
+        "expression"
+    );
+    assert_eq!(body["tool_choice"], "auto");
+    assert_eq!(body["messages"][1]["tool_calls"][0]["id"], "call_abc123");
+    assert_eq!(
+        body["messages"][1]["tool_calls"][0]["function"]["arguments"],
+        r#"{"expression":"2+2"}"#
+    );
+    assert_eq!(body["messages"][2]["role"], "tool");
+    assert_eq!(body["messages"][2]["tool_call_id"], "call_abc123");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_text_tool_deltas_and_usage() {
+    let (_dirs, mock, rt) = setup().await;
+    let t: hanzo_node::state::Tenant = "acme".into();
+
+    let mut s = rt
+        .provider_stream(
+            "openai",
+            t.clone(),
+            &request("gpt-4o-mini", vec![user("hi")]),
+        )
+        .await
+        .unwrap();
+    let mut text = String::new();
+    let mut finish = None;
+    let mut usage = None;
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(c) = s.next().await {
+        let c = c.unwrap();
+        ids.insert(c.id.clone());
+        text.push_str(c.content.as_deref().unwrap_or(""));
+        finish = finish.or(c.finish_reason);
+        usage = usage.or(c.usage);
+    }
+    assert_eq!(text, "Hello world");
+    assert_eq!(finish, Some(FinishReason::Stop));
+    assert_eq!(usage.unwrap().total_tokens, 15);
+    assert_eq!(ids.len(), 1, "one id across chunks");
+    let seen = mock.seen.lock().unwrap().clone();
+    assert_eq!(seen.last().unwrap().body["stream"], true);
+    assert_eq!(
+        seen.last().unwrap().body["stream_options"]["include_usage"],
+        true
+    );
+
+    let mut req = request("gpt-4o-mini", vec![user("2+2?")]);
+    req.tools = vec![calculator_tool()];
+    let mut s = rt.provider_stream("openai", t, &req).await.unwrap();
+    let mut args = String::new();
+    let mut name = None;
+    let mut id = None;
+    let mut finish = None;
+    while let Some(c) = s.next().await {
+        let c = c.unwrap();
+        for d in c.tool_calls {
+            assert_eq!(d.index, 0);
+            args.push_str(&d.arguments);
+            name = name.or(d.name);
+            id = id.or(d.id);
+        }
+        finish = finish.or(c.finish_reason);
+    }
+    assert_eq!(args, r#"{"expression":"2+2"}"#);
+    assert_eq!(name.as_deref(), Some("calculator"));
+    assert_eq!(id.as_deref(), Some("call_abc123"));
+    assert_eq!(finish, Some(FinishReason::ToolCalls));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_errors_are_typed() {
+    let (_dirs, _mock, rt) = setup().await;
+    let t: hanzo_node::state::Tenant = "acme".into();
+    let err = |m: &str| {
+        let rt = rt.clone();
+        let t = t.clone();
+        let m = m.to_string();
+        async move {
+            match rt
+                .provider_chat("openai", t, &request(&m, vec![user("x")]))
+                .await
+            {
+                Err(ProviderCallError::Provider(e)) => e,
+                other => panic!("expected a provider error for {m}, got {other:?}"),
+            }
+        }
+    };
+    match err("rate-limited").await {
+        ProviderError::RateLimited(r) => assert_eq!(r.retry_after_ms, Some(2000)),
+        e => panic!("{e:?}"),
+    }
+    assert!(matches!(
+        err("broken").await,
+        ProviderError::UpstreamUnavailable(_)
+    ));
+    assert!(matches!(
+        err("too-long").await,
+        ProviderError::ContextTooLong(_)
+    ));
+    assert!(matches!(err("bad-key").await, ProviderError::Auth(_)));
+
+    // A stream cut mid-way ends with an error, not a silent end.
+    let mut s = rt
+        .provider_stream("openai", t.clone(), &request("cut-stream", vec![user("x")]))
+        .await
+        .unwrap();
+    let mut last = None;
+    while let Some(c) = s.next().await {
+        last = Some(c);
+    }
+    assert!(
+        matches!(
+            last,
+            Some(Err(ProviderCallError::Provider(
+                ProviderError::UpstreamUnavailable(_)
+            )))
+        ),
+        "{last:?}"
+    );
+
+    // The rate-limited stream fails before the first chunk.
+    match rt
+        .provider_stream("openai", t, &request("rate-limited", vec![user("x")]))
+        .await
+    {
+        Err(ProviderCallError::Provider(ProviderError::RateLimited(_))) => {}
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("expected a rate-limit error"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_must_be_granted() {
+    // Without the operator's allow_hosts, the local upstream is refused by the host.
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "openai", "openai", |_| {});
+    let mut cfg = dirs.config();
+    let mut o = PluginOverrides::default();
+    o.config
+        .insert("base_url".into(), toml::Value::String(mock.base_url()));
+    cfg.plugins.insert("openai".into(), o);
+    let rt = runtime(cfg).await;
+    let r = rt
+        .provider_chat(
+            "openai",
+            "acme".into(),
+            &request("gpt-4o-mini", vec![user("x")]),
+        )
+        .await;
+    assert!(r.is_err(), "{r:?}");
+    assert!(
+        mock.seen.lock().unwrap().is_empty(),
+        "no request may reach a host that was not granted"
+    );
+}

@@ -1,0 +1,256 @@
+//! Hostile plugins: an infinite loop, a memory bomb, outbound requests to
+//! hosts and addresses that were not granted, and reads of another plugin's
+//! or tenant's kv. Each fails only its own call, with an error naming the
+//! plugin; the node keeps serving.
+
+use crate::common::{Dirs, install, runtime, set};
+use crate::mock_openai::MockOpenAi;
+use hanzo_node::Runtime;
+use hanzo_node::bindings::tool_types::ToolError;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+async fn call(
+    rt: &Arc<Runtime>,
+    plugin: &str,
+    tenant: &str,
+    tool: &str,
+    args: Value,
+) -> Result<Value, ToolError> {
+    let p = rt.plugin(plugin).unwrap();
+    match rt
+        .call_tool_plugin(&p, tenant.into(), tool, &args.to_string(), 0)
+        .await
+    {
+        Ok(Ok(s)) => Ok(serde_json::from_str(&s).unwrap()),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(ToolError::PluginFailed(e.to_string())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_is_stopped_and_others_keep_being_served() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "spin-forever", "spin-forever", |m| {
+        set(m, "limits", "timeout_ms", toml::Value::Integer(1500))
+    });
+    install(&dirs.plugins, "echo-version", "echo-version", |_| {});
+    let rt = runtime(dirs.config()).await;
+
+    let spinning = {
+        let rt = rt.clone();
+        tokio::spawn(async move { call(&rt, "spin-forever", "t", "spin", json!({})).await })
+    };
+    // While the loop burns its time, other calls are answered.
+    let mut served = 0;
+    for _ in 0..50 {
+        call(&rt, "echo-version", "t", "noop", json!({}))
+            .await
+            .unwrap();
+        served += 1;
+    }
+    assert!(
+        !spinning.is_finished(),
+        "the loop must still be running while others were served"
+    );
+    assert_eq!(served, 50);
+    match spinning.await.unwrap() {
+        Err(ToolError::PluginFailed(m)) => {
+            assert!(
+                m.contains("spin-forever") && m.contains("time limit"),
+                "{m}"
+            )
+        }
+        other => panic!("expected a time-limit failure, got {other:?}"),
+    }
+    // The plugin itself still works for the next call.
+    assert_eq!(
+        call(&rt, "spin-forever", "t", "ok", json!({}))
+            .await
+            .unwrap(),
+        json!({"ok": true})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bomb_traps_at_its_limit() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "memory-bomb", "memory-bomb", |m| {
+        set(m, "limits", "memory_mb", toml::Value::Integer(32))
+    });
+    let rt = runtime(dirs.config()).await;
+    match call(&rt, "memory-bomb", "t", "allocate", json!({})).await {
+        Err(ToolError::PluginFailed(m)) => {
+            assert!(
+                m.contains("memory-bomb") && m.contains("memory limit of 32 MiB"),
+                "{m}"
+            )
+        }
+        other => panic!("expected a memory-limit failure, got {other:?}"),
+    }
+    assert_eq!(
+        call(&rt, "memory-bomb", "t", "ok", json!({}))
+            .await
+            .unwrap(),
+        json!({"ok": true})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_http_only_to_granted_hosts_and_addresses() {
+    let upstream = MockOpenAi::start().await;
+    let port = upstream.addr.port();
+    let dirs = Dirs::new();
+    let grants = [
+        ("probe-none", json!([])),
+        ("probe-name", json!([format!("localhost:{port}")])),
+        ("probe-addr", json!([format!("127.0.0.1:{port}")])),
+    ];
+    for (folder, hosts) in &grants {
+        install(&dirs.plugins, folder, "http-probe", |m| {
+            m.insert("name".into(), toml::Value::String(folder.to_string()));
+            let hosts: Vec<toml::Value> = hosts
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| toml::Value::String(h.as_str().unwrap().into()))
+                .collect();
+            set(m, "permissions", "http", toml::Value::Array(hosts));
+        });
+    }
+    let rt = runtime(dirs.config()).await;
+    let url = format!("http://127.0.0.1:{port}/v1/models");
+
+    // Not granted at all.
+    let e = call(&rt, "probe-none", "t", "fetch", json!({ "url": url }))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ToolError::Failed(_)), "{e:?}");
+    // A forbidden public host is refused before any lookup.
+    let e = call(
+        &rt,
+        "probe-addr",
+        "t",
+        "fetch",
+        json!({ "url": "http://example.com/" }),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ToolError::Failed(_)), "{e:?}");
+    // A granted name that resolves to loopback is refused: the address itself is not granted.
+    let e = call(
+        &rt,
+        "probe-name",
+        "t",
+        "fetch",
+        json!({ "url": format!("http://localhost:{port}/v1/models") }),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ToolError::Failed(_)), "{e:?}");
+    assert!(
+        upstream.seen.lock().unwrap().is_empty(),
+        "no refused request may reach the upstream"
+    );
+
+    // The granted address works.
+    let ok = call(&rt, "probe-addr", "t", "fetch", json!({ "url": url }))
+        .await
+        .unwrap();
+    assert_eq!(ok["status"], 200);
+    assert_eq!(upstream.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_is_isolated_per_plugin_and_tenant() {
+    let dirs = Dirs::new();
+    for folder in ["kv-a", "kv-b"] {
+        install(&dirs.plugins, folder, "kv-probe", |m| {
+            m.insert("name".into(), toml::Value::String(folder.into()));
+        });
+    }
+    install(&dirs.plugins, "kv-denied", "kv-probe", |m| {
+        m.insert("name".into(), toml::Value::String("kv-denied".into()));
+        set(m, "permissions", "kv", toml::Value::Boolean(false));
+    });
+    let rt = runtime(dirs.config()).await;
+
+    call(
+        &rt,
+        "kv-a",
+        "t1",
+        "put",
+        json!({"key": "secret", "value": "a-t1"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        call(&rt, "kv-a", "t1", "get", json!({"key": "secret"}))
+            .await
+            .unwrap()["value"],
+        "a-t1"
+    );
+    // Another plugin, same tenant and key: nothing.
+    assert_eq!(
+        call(&rt, "kv-b", "t1", "get", json!({"key": "secret"}))
+            .await
+            .unwrap()["value"],
+        Value::Null
+    );
+    assert_eq!(
+        call(&rt, "kv-b", "t1", "list", json!({"prefix": ""}))
+            .await
+            .unwrap()["keys"],
+        json!([])
+    );
+    // Same plugin, another tenant: nothing.
+    assert_eq!(
+        call(&rt, "kv-a", "t2", "get", json!({"key": "secret"}))
+            .await
+            .unwrap()["value"],
+        Value::Null
+    );
+    call(
+        &rt,
+        "kv-a",
+        "t2",
+        "put",
+        json!({"key": "secret", "value": "a-t2"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        call(&rt, "kv-a", "t1", "get", json!({"key": "secret"}))
+            .await
+            .unwrap()["value"],
+        "a-t1"
+    );
+    assert_eq!(
+        call(&rt, "kv-a", "t1", "list", json!({"prefix": "se"}))
+            .await
+            .unwrap()["keys"],
+        json!(["secret"])
+    );
+    // Without the grant, kv is denied.
+    assert!(
+        call(
+            &rt,
+            "kv-denied",
+            "t1",
+            "put",
+            json!({"key": "k", "value": "v"})
+        )
+        .await
+        .is_err()
+    );
+
+    // The data is in the redb file and survives a restart of the runtime.
+    drop(rt);
+    let rt = runtime(dirs.config()).await;
+    assert_eq!(
+        call(&rt, "kv-a", "t2", "get", json!({"key": "secret"}))
+            .await
+            .unwrap()["value"],
+        "a-t2"
+    );
+}

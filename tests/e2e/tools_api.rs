@@ -1,0 +1,184 @@
+//! The tool and api plugins through HTTP on the real binary: `/v2/tools/*`
+//! served by the `api-v2` plugin over the host's `tools` interface, tools run
+//! by `tools-basic`, plus the host's own endpoints and JSON errors.
+
+use crate::common::{Dirs, Node, client, install};
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_over_http() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "tools-basic", "tools-basic", |_| {});
+    install(&dirs.plugins, "api-v2", "api-v2", |_| {});
+    let node = Node::start(&dirs, &[]);
+    let c = client();
+
+    let health: Value = c
+        .get(node.url("/v2/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["plugins"]["loaded"], 2);
+    assert_eq!(health["plugins"]["tool"], 1);
+    assert_eq!(health["plugins"]["api"], 1);
+    assert!(health["uptime_s"].as_f64().is_some());
+
+    let plugins: Value = c
+        .get(node.url("/v2/plugins"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = plugins["plugins"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    for p in list {
+        assert_eq!(p["state"], "loaded");
+        assert_eq!(p["blake3"].as_str().unwrap().len(), 64);
+        assert!(p["loaded_at"].is_string());
+    }
+
+    let r = c.get(node.url("/v2/tools/list")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let tools: Value = r.json().await.unwrap();
+    let names: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for expected in ["calculator", "http_fetch", "json_query"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    let calc = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "calculator")
+        .unwrap();
+    assert_eq!(calc["plugin"], "tools-basic");
+    assert_eq!(calc["parameters"]["type"], "object");
+
+    let one: Value = c
+        .get(node.url("/v2/tools/calculator"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["name"], "calculator");
+    let r = c.get(node.url("/v2/tools/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "tool_not_found"
+    );
+
+    let exec = |body: Value| {
+        let c = c.clone();
+        let url = node.url("/v2/tools/execute");
+        async move {
+            let r = c.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, v) = exec(
+        json!({"tool": "calculator", "arguments": {"expression": "2 * (3 + 4) ^ 2 - 10 / 4"}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["result"]["value"], 95.5);
+
+    let (s, v) = exec(json!({"tool": "json_query", "arguments": {"document": {"a": [{"b": 1}, {"b": 2}]}, "path": "$.a[*].b"}})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["result"]["matches"], json!([1, 2]));
+
+    // Schema violations are 400s that say what is wrong, before the tool runs.
+    let (s, v) = exec(json!({"tool": "calculator", "arguments": {"expr": "1"}})).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_arguments");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expression"),
+        "{v}"
+    );
+    let (s, v) = exec(json!({"tool": "calculator", "arguments": {"expression": 5}})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_arguments")),
+        "{v}"
+    );
+
+    // A tool that runs and fails.
+    let (s, v) = exec(json!({"tool": "calculator", "arguments": {"expression": "1/0"}})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("tool_failed")),
+        "{v}"
+    );
+    let (s, v) = exec(json!({"tool": "nope", "arguments": {}})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("tool_not_found")),
+        "{v}"
+    );
+    let (s, v) = exec(json!({"arguments": {}})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{v}"
+    );
+    let r = c
+        .post(node.url("/v2/tools/execute"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "invalid_json"
+    );
+
+    // The host's own errors.
+    let r = c.get(node.url("/nowhere")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+    let r = c.post(node.url("/v2/health")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "method_not_allowed"
+    );
+    let r = c.get(node.url("/v2/tools/execute")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    let r = c
+        .post(node.url("/v2/tools/execute"))
+        .body(vec![b'x'; 11 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "body_too_large"
+    );
+
+    // SIGTERM shuts down gracefully.
+    let (status, log) = node.stop();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("shutting down"), "{log}");
+}
