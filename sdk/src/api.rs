@@ -1,0 +1,324 @@
+//! HTTP API plugins (`hanzo:node/api` world): a `wasi:http/incoming-handler`
+//! that may also use the node's `log`, `config`, `kv` and `tools`.
+//!
+//! Implement [`Handler`] on a type and export it with
+//! [`export_api!`](crate::export_api). The helpers here cover the usual
+//! JSON API chores: [`read_body`] with a size cap, [`respond_json`] and
+//! [`respond_error`] (`{"error":{"code":...,"message":...}}`).
+//!
+//! ```no_run
+//! use hanzo_node_sdk::api::{self, Handler, IncomingRequest, ResponseOutparam};
+//!
+//! struct Hello;
+//!
+//! impl Handler for Hello {
+//!     fn handle(request: IncomingRequest, out: ResponseOutparam) {
+//!         let (path, _query) = api::path_and_query(&request);
+//!         api::respond_json(out, 200, &serde_json::json!({ "path": path }));
+//!     }
+//! }
+//!
+//! hanzo_node_sdk::export_api!(Hello);
+//! ```
+
+use serde_json::{Value, json};
+use std::fmt;
+use wasip2::io::streams::StreamError;
+
+pub use wasip2::http::types::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+
+/// An HTTP handler. The host calls it once per request routed to the plugin
+/// (the manifest's `routes`), with the full request path.
+pub trait Handler {
+    /// Answers `request` by setting `response_out` (exactly once).
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam);
+}
+
+pub use crate::http::method_name;
+
+/// The request path (`/` when absent) and the query string, if any.
+pub fn path_and_query(request: &IncomingRequest) -> (String, Option<String>) {
+    split_path_query(&request.path_with_query().unwrap_or_default())
+}
+
+/// Splits `/a/b?x=1` into `("/a/b", Some("x=1"))`.
+pub fn split_path_query(path_with_query: &str) -> (String, Option<String>) {
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (path_with_query, None),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    (path.to_string(), query)
+}
+
+/// The first value of request header `name`, if it is text.
+pub fn header(request: &IncomingRequest, name: &str) -> Option<String> {
+    let fields = request.headers();
+    let values = fields.get(name);
+    values
+        .into_iter()
+        .next()
+        .and_then(|v| String::from_utf8(v).ok())
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// The body is larger than the limit (in bytes).
+    TooLarge(usize),
+    /// The body could not be received.
+    Read(String),
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::TooLarge(limit) => write!(f, "request body larger than {limit} bytes"),
+            BodyError::Read(why) => write!(f, "cannot read the request body: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// Most bytes of an oversized body read and discarded before answering.
+///
+/// A client that is still uploading when the answer comes and the
+/// connection closes sees a broken pipe instead of the 413, so a body up to
+/// this size is drained first; anything larger is cut off at once.
+pub const DRAIN_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
+
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// Reads the whole request body, refusing more than `limit` bytes
+/// ([`BodyError::TooLarge`]). A body declared larger than
+/// [`DRAIN_LIMIT_BYTES`] is refused without reading it.
+pub fn read_body(request: &IncomingRequest, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let declared = header(request, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT_BYTES.max(limit as u64)) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let body = request
+        .consume()
+        .map_err(|()| BodyError::Read("body already consumed".to_string()))?;
+    let result = {
+        let stream = body
+            .stream()
+            .map_err(|()| BodyError::Read("body stream already taken".to_string()))?;
+        let mut out = Vec::new();
+        loop {
+            // Ask for one byte past the limit to detect an oversized body.
+            let want = ((limit + 1 - out.len()) as u64).min(READ_CHUNK);
+            match read_some(&stream, want) {
+                Ok(Some(bytes)) => {
+                    out.extend_from_slice(&bytes);
+                    if out.len() > limit {
+                        drain(&stream, DRAIN_LIMIT_BYTES.saturating_sub(out.len() as u64));
+                        break Err(BodyError::TooLarge(limit));
+                    }
+                }
+                Ok(None) => break Ok(out),
+                Err(e) => break Err(e),
+            }
+        }
+        // The stream (a child of the body) is dropped here.
+    };
+    drop(body);
+    result
+}
+
+/// The next bytes of `stream` (blocking until some arrive); `None` at its end.
+fn read_some(
+    stream: &wasip2::io::streams::InputStream,
+    max: u64,
+) -> Result<Option<Vec<u8>>, BodyError> {
+    loop {
+        match stream.read(max) {
+            Ok(bytes) if bytes.is_empty() => stream.subscribe().block(),
+            Ok(bytes) => return Ok(Some(bytes)),
+            Err(StreamError::Closed) => return Ok(None),
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(BodyError::Read(e.to_debug_string()));
+            }
+        }
+    }
+}
+
+/// Reads and discards up to `budget` more bytes, stopping early at the end.
+fn drain(stream: &wasip2::io::streams::InputStream, mut budget: u64) {
+    while budget > 0 {
+        match read_some(stream, budget.min(READ_CHUNK)) {
+            Ok(Some(bytes)) => budget = budget.saturating_sub(bytes.len() as u64),
+            Ok(None) | Err(_) => return,
+        }
+    }
+}
+
+/// The JSON error document: `{"error":{"code":code,"message":message}}`.
+pub fn error_body(code: &str, message: &str) -> Value {
+    json!({ "error": { "code": code, "message": message } })
+}
+
+/// Sends a response with `body`. `headers` are added as given; the
+/// content-length is set here.
+pub fn respond(out: ResponseOutparam, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+    let fields = Fields::new();
+    for (name, value) in headers {
+        // Only forbidden or malformed names fail; skipping one beats failing
+        // the whole response.
+        if fields.append(name, value.as_bytes()).is_err() {
+            crate::log::warn(&format!("response header `{name}` rejected by the host"));
+        }
+    }
+    let _ = fields.set("content-length", &[body.len().to_string().into_bytes()]);
+    let response = OutgoingResponse::new(fields);
+    if response.set_status_code(status).is_err() {
+        crate::log::error(&format!("invalid response status {status}; sending 500"));
+        let _ = response.set_status_code(500);
+    }
+    let outgoing_body = match response.body() {
+        Ok(b) => b,
+        Err(()) => {
+            ResponseOutparam::set(out, Ok(response));
+            return;
+        }
+    };
+    ResponseOutparam::set(out, Ok(response));
+    if !body.is_empty() {
+        match outgoing_body.write() {
+            Ok(stream) => {
+                // `blocking-write-and-flush` takes at most 4096 bytes a call.
+                for chunk in body.chunks(4096) {
+                    if let Err(e) = stream.blocking_write_and_flush(chunk) {
+                        // The client went away; nothing left to tell it.
+                        crate::log::debug(&format!("response body write failed: {e}"));
+                        break;
+                    }
+                }
+            }
+            Err(()) => crate::log::error("response body stream unavailable"),
+        }
+    }
+    if let Err(e) = OutgoingBody::finish(outgoing_body, None) {
+        crate::log::debug(&format!("finishing the response body failed: {e}"));
+    }
+}
+
+/// Sends `value` as `application/json` with `status`.
+pub fn respond_json(out: ResponseOutparam, status: u16, value: &Value) {
+    respond_json_with(out, status, &[], value);
+}
+
+/// [`respond_json`] with extra headers.
+pub fn respond_json_with(
+    out: ResponseOutparam,
+    status: u16,
+    headers: &[(&str, &str)],
+    value: &Value,
+) {
+    let mut all = Vec::with_capacity(headers.len() + 1);
+    all.push(("content-type", "application/json"));
+    all.extend_from_slice(headers);
+    respond(out, status, &all, value.to_string().as_bytes());
+}
+
+/// Sends `{"error":{"code":code,"message":message}}` with `status`.
+pub fn respond_error(out: ResponseOutparam, status: u16, code: &str, message: &str) {
+    respond_json(out, status, &error_body(code, message));
+}
+
+/// [`respond_error`] with extra headers (e.g. `allow` on a 405).
+pub fn respond_error_with(
+    out: ResponseOutparam,
+    status: u16,
+    headers: &[(&str, &str)],
+    code: &str,
+    message: &str,
+) {
+    respond_json_with(out, status, headers, &error_body(code, message));
+}
+
+/// Generated bindings of the `api` world; used by the export macro.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "hanzo:node/api",
+        with: {
+            "hanzo:node/log@0.1.0": crate::wit::hanzo::node::log,
+            "hanzo:node/config@0.1.0": crate::wit::hanzo::node::config,
+            "hanzo:node/kv@0.1.0": crate::wit::hanzo::node::kv,
+            "hanzo:node/tools@0.1.0": crate::wit::hanzo::node::tools,
+            "hanzo:node/tool-types@0.1.0": crate::wit::hanzo::node::tool_types,
+            "wasi:http/types@0.2.12": wasip2::http::types,
+            "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+            "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+            "wasi:random/random@0.2.12": wasip2::random::random,
+            "wasi:cli/stdout@0.2.12": wasip2::cli::stdout,
+            "wasi:cli/stderr@0.2.12": wasip2::cli::stderr,
+            "wasi:cli/stdin@0.2.12": wasip2::cli::stdin,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "hanzo_node_sdk::api::bindings",
+    });
+}
+
+impl<T: Handler> bindings::exports::wasi::http::incoming_handler::Guest for T {
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        T::handle(request, response_out)
+    }
+}
+
+/// Exports a [`Handler`] implementation as the component's
+/// `wasi:http/incoming-handler`: `export_api!(MyApi);` at the crate root of
+/// a `cdylib` built for `wasm32-wasip2`.
+///
+/// On other targets it expands to nothing, so the crate's logic can be
+/// unit-tested natively.
+#[macro_export]
+macro_rules! export_api {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::api::bindings::export!($ty with_types_in $crate::api::bindings);
+        // Natively nothing is exported; naming the impl keeps the plugin's
+        // code from being reported as dead in native builds and tests.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$ty as $crate::api::Handler>::handle;
+        };
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_paths() {
+        assert_eq!(
+            split_path_query("/v2/tools/list"),
+            ("/v2/tools/list".into(), None)
+        );
+        assert_eq!(
+            split_path_query("/a?x=1&y"),
+            ("/a".into(), Some("x=1&y".into()))
+        );
+        assert_eq!(split_path_query(""), ("/".into(), None));
+        assert_eq!(split_path_query("?q"), ("/".into(), Some("q".into())));
+    }
+
+    #[test]
+    fn error_document_shape() {
+        assert_eq!(
+            error_body("not_found", "nothing here"),
+            json!({"error": {"code": "not_found", "message": "nothing here"}})
+        );
+    }
+}

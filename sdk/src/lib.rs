@@ -1,0 +1,96 @@
+//! Guest SDK for Hanzo Node plugins.
+//!
+//! A plugin is a WebAssembly component that implements one of the node's
+//! worlds (`hanzo:node/provider`, `hanzo:node/tool`, `hanzo:node/api`). With
+//! this crate a plugin is a type implementing one trait plus one export macro:
+//!
+//! ```no_run
+//! use hanzo_node_sdk::tool::{self, Toolbox, ToolError, ToolSpec};
+//! use serde_json::json;
+//!
+//! struct Greeter;
+//!
+//! impl Toolbox for Greeter {
+//!     fn describe() -> Vec<ToolSpec> {
+//!         vec![tool::spec("greet", "Greets someone",
+//!             json!({"type": "object", "properties": {"name": {"type": "string"}},
+//!                    "required": ["name"]}),
+//!             Some(json!({"type": "object"})))]
+//!     }
+//!     fn invoke(name: &str, arguments: &str) -> Result<String, ToolError> {
+//!         #[derive(serde::Deserialize)]
+//!         struct Args { name: String }
+//!         match name {
+//!             "greet" => {
+//!                 let args: Args = tool::parse_args(arguments)?;
+//!                 hanzo_node_sdk::log::info!("greeting {}", args.name);
+//!                 tool::to_result(&json!({"greeting": format!("Hello, {}!", args.name)}))
+//!             }
+//!             other => Err(tool::not_found(other)),
+//!         }
+//!     }
+//! }
+//!
+//! hanzo_node_sdk::export_tool!(Greeter);
+//! ```
+//!
+//! Modules:
+//! - [`provider`], [`tool`], [`api`]: the three plugin kinds (trait + export macro).
+//! - [`log`], [`config`], [`kv`], [`tools`]: the node's host interfaces.
+//! - [`http`]: outbound HTTP over `wasi:http/outgoing-handler`, policed by the host.
+//! - [`sse`], [`ndjson`]: incremental stream decoders for streamed HTTP bodies.
+//! - [`openai`]: the OpenAI-compatible wire format shared by OpenAI-style providers.
+//!
+//! Host calls only work inside a component run by the node. The crate still
+//! builds for native targets so that plugins can unit-test their pure logic
+//! with `cargo test`; there, [`log`] writes to stderr and the other host
+//! interfaces report that no host is present instead of calling it.
+
+pub mod api;
+pub mod config;
+pub mod http;
+pub mod kv;
+pub mod log;
+pub mod ndjson;
+pub mod openai;
+pub mod provider;
+pub mod sse;
+pub mod tool;
+pub mod tools;
+
+/// The `wasi` 0.2.12 bindings the SDK is built on, for direct use of
+/// `wasi:http` or `wasi:io` where the SDK's wrappers are not enough.
+pub use wasip2;
+
+/// Bindings for the node's host interfaces, generated once and shared by the
+/// provider, tool and api worlds (through `with:`), so every plugin kind sees
+/// the same `log`, `config`, `kv`, `tools` and type definitions.
+#[doc(hidden)]
+pub mod wit {
+    wit_bindgen::generate!({
+        path: "../wit",
+        inline: "
+            package hanzo:sdk;
+
+            world imports {
+                import hanzo:node/log@0.1.0;
+                import hanzo:node/config@0.1.0;
+                import hanzo:node/kv@0.1.0;
+                import hanzo:node/tools@0.1.0;
+                import hanzo:node/llm-types@0.1.0;
+                import hanzo:node/tool-types@0.1.0;
+            }
+        ",
+        world: "hanzo:sdk/imports",
+        // The llm and tool types are only used by the worlds' exports, which
+        // are generated elsewhere; generate them here anyway so they exist once.
+        generate_unused_types: true,
+        generate_all,
+        additional_derives: [PartialEq],
+    });
+}
+
+/// Message shown when a host interface is used outside a component.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) const NO_HOST: &str =
+    "no Hanzo Node host: host interfaces are only available inside a WebAssembly component";

@@ -1,0 +1,796 @@
+//! The OpenAI-compatible wire format, shared by every provider that speaks
+//! it (OpenAI itself, vLLM, llama.cpp, Ollama's `/v1`, LM Studio, Together,
+//! Groq, ...): request bodies from the WIT types, response and stream-chunk
+//! parsing back into them, and the mapping of upstream failures onto
+//! [`ProviderError`], on which the node's routing depends.
+//!
+//! Everything here is pure except [`SseChatStream`], which pulls from any
+//! [`ReadChunk`] source (an [`http::Body`](crate::http::Body) in a plugin).
+
+use crate::http::{HttpError, HttpErrorKind, ReadChunk, header_value};
+use crate::provider::{
+    ChatChunk, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, FinishReason,
+    Message, ProviderError, RateLimit, Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
+};
+use crate::sse;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// Request fields that `extra` may not override, because the SDK sets them
+/// from the call itself and parses the answer accordingly.
+const RESERVED_FIELDS: &[&str] = &["model", "messages", "stream"];
+
+/// Longest excerpt of an unparseable error body quoted in a message.
+const MAX_QUOTED_BODY: usize = 512;
+
+// ---------------------------------------------------------------- requests
+
+/// The body of `POST /chat/completions` for `request`. With `stream` the
+/// upstream is asked for SSE chunks and for usage on the final chunk.
+pub fn chat_request_body(request: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
+    let mut body = Map::new();
+    body.insert("model".into(), request.model.clone().into());
+    let messages = request
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| message_json(i, m))
+        .collect::<Result<Vec<_>, _>>()?;
+    body.insert("messages".into(), messages.into());
+
+    if !request.tools.is_empty() {
+        let mut tools = Vec::with_capacity(request.tools.len());
+        for tool in &request.tools {
+            let parameters = if tool.parameters.trim().is_empty() {
+                json!({ "type": "object", "properties": {} })
+            } else {
+                serde_json::from_str::<Value>(&tool.parameters).map_err(|e| {
+                    ProviderError::BadRequest(format!(
+                        "tool `{}`: parameters are not valid JSON: {e}",
+                        tool.name
+                    ))
+                })?
+            };
+            let mut function = Map::new();
+            function.insert("name".into(), tool.name.clone().into());
+            if !tool.description.is_empty() {
+                function.insert("description".into(), tool.description.clone().into());
+            }
+            function.insert("parameters".into(), parameters);
+            tools.push(json!({ "type": "function", "function": function }));
+        }
+        body.insert("tools".into(), tools.into());
+    }
+    if let Some(choice) = &request.tool_choice {
+        let value = match choice {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Named(name) => json!({ "type": "function", "function": { "name": name } }),
+        };
+        body.insert("tool_choice".into(), value);
+    }
+    if let Some(t) = request.temperature {
+        body.insert("temperature".into(), float_json("temperature", t)?);
+    }
+    if let Some(p) = request.top_p {
+        body.insert("top_p".into(), float_json("top-p", p)?);
+    }
+    if let Some(max) = request.max_tokens {
+        body.insert("max_tokens".into(), max.into());
+    }
+    if !request.stop.is_empty() {
+        body.insert("stop".into(), request.stop.clone().into());
+    }
+    if request.json_mode {
+        body.insert("response_format".into(), json!({ "type": "json_object" }));
+    }
+    if let Some(extra) = &request.extra {
+        merge_extra(&mut body, extra)?;
+    }
+    if stream {
+        body.insert("stream".into(), true.into());
+        body.insert("stream_options".into(), json!({ "include_usage": true }));
+    }
+    Ok(Value::Object(body))
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+fn message_json(index: usize, message: &Message) -> Result<Value, ProviderError> {
+    let mut obj = Map::new();
+    obj.insert("role".into(), role_name(message.role).into());
+    if message.role == Role::Assistant && !message.tool_calls.is_empty() {
+        // OpenAI wants `null`, not "", for an assistant turn that only calls tools.
+        let content = if message.content.is_empty() {
+            Value::Null
+        } else {
+            message.content.clone().into()
+        };
+        obj.insert("content".into(), content);
+        let calls: Vec<Value> = message
+            .tool_calls
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "type": "function",
+                    "function": { "name": c.name, "arguments": c.arguments },
+                })
+            })
+            .collect();
+        obj.insert("tool_calls".into(), calls.into());
+    } else {
+        obj.insert("content".into(), message.content.clone().into());
+    }
+    if message.role == Role::Tool {
+        let id = message.tool_call_id.as_ref().ok_or_else(|| {
+            ProviderError::BadRequest(format!(
+                "message {index}: a tool message needs the tool-call-id it answers"
+            ))
+        })?;
+        obj.insert("tool_call_id".into(), id.clone().into());
+    }
+    if let Some(name) = &message.name {
+        obj.insert("name".into(), name.clone().into());
+    }
+    Ok(Value::Object(obj))
+}
+
+/// An `f32` as the JSON number a person would write: `0.7`, not the
+/// `0.699999988079071` a plain widening to `f64` gives.
+fn float_json(field: &str, value: f32) -> Result<Value, ProviderError> {
+    if !value.is_finite() {
+        return Err(ProviderError::BadRequest(format!(
+            "{field} must be a finite number"
+        )));
+    }
+    let shortest: f64 = value.to_string().parse().unwrap_or(value as f64);
+    Ok(json!(shortest))
+}
+
+fn merge_extra(body: &mut Map<String, Value>, extra: &str) -> Result<(), ProviderError> {
+    if extra.trim().is_empty() {
+        return Ok(());
+    }
+    let value: Value = serde_json::from_str(extra)
+        .map_err(|e| ProviderError::BadRequest(format!("`extra` is not valid JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(ProviderError::BadRequest(
+            "`extra` must be a JSON object".to_string(),
+        ));
+    };
+    for (key, value) in fields {
+        if RESERVED_FIELDS.contains(&key.as_str()) {
+            return Err(ProviderError::BadRequest(format!(
+                "`extra` may not set `{key}`; it comes from the request itself"
+            )));
+        }
+        body.insert(key, value);
+    }
+    Ok(())
+}
+
+/// The body of `POST /embeddings`.
+pub fn embeddings_request_body(request: &EmbedRequest) -> Value {
+    let mut body = json!({
+        "model": request.model,
+        "input": request.inputs,
+        "encoding_format": "float",
+    });
+    if let Some(d) = request.dimensions {
+        body["dimensions"] = d.into();
+    }
+    body
+}
+
+// ---------------------------------------------------------------- wire types
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+    #[serde(default)]
+    total_tokens: u32,
+}
+
+impl From<WireUsage> for Usage {
+    fn from(u: WireUsage) -> Usage {
+        Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            // Some servers leave the total out.
+            total_tokens: if u.total_tokens == 0 {
+                u.prompt_tokens.saturating_add(u.completion_tokens)
+            } else {
+                u.total_tokens
+            },
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct WireFunction {
+    name: Option<String>,
+    /// A JSON string per the spec; some servers send the object itself.
+    arguments: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    index: Option<u32>,
+    id: Option<String>,
+    function: Option<WireFunction>,
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    content: Option<Value>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireToolCall>>,
+    refusal: Option<String>,
+    /// The pre-`tools` single function call, still sent by some servers.
+    function_call: Option<WireFunction>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice {
+    #[serde(default)]
+    index: u32,
+    message: Option<WireMessage>,
+    delta: Option<WireMessage>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireCompletion {
+    id: Option<String>,
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<WireChoice>,
+    usage: Option<WireUsage>,
+    error: Option<Value>,
+}
+
+/// Text of a `content` field: a string, or an array of parts of which the
+/// text parts are concatenated.
+fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| match p {
+                Value::String(s) => Some(s.as_str()),
+                Value::Object(o) => o.get("text").and_then(Value::as_str),
+                _ => None,
+            })
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+fn arguments_text(arguments: Option<Value>) -> String {
+    match arguments {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s,
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Maps an OpenAI `finish_reason`.
+pub fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "stop" | "end_turn" | "stop_sequence" | "eos" => FinishReason::Stop,
+        "length" | "max_tokens" => FinishReason::Length,
+        "tool_calls" | "function_call" | "tool_use" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        _ => FinishReason::Other,
+    }
+}
+
+fn invalid_upstream(what: impl std::fmt::Display) -> ProviderError {
+    ProviderError::UpstreamUnavailable(format!("invalid response from the upstream: {what}"))
+}
+
+/// Picks choice 0 (the SDK never asks for more than one).
+fn first_choice(choices: Vec<WireChoice>) -> Option<WireChoice> {
+    let mut choices = choices;
+    let at = choices.iter().position(|c| c.index == 0).unwrap_or(0);
+    if at < choices.len() {
+        Some(choices.swap_remove(at))
+    } else {
+        None
+    }
+}
+
+// ---------------------------------------------------------------- responses
+
+/// Parses a `/chat/completions` response. `requested_model` fills in a
+/// missing `model`.
+pub fn parse_chat_response(
+    body: &[u8],
+    requested_model: &str,
+) -> Result<ChatResponse, ProviderError> {
+    let wire: WireCompletion = serde_json::from_slice(body).map_err(invalid_upstream)?;
+    if let Some(error) = wire.error.filter(|e| !e.is_null()) {
+        return Err(error_from_stream_error(&error));
+    }
+    let choice = first_choice(wire.choices).ok_or_else(|| invalid_upstream("no choices"))?;
+    let message = choice
+        .message
+        .ok_or_else(|| invalid_upstream("choice without a message"))?;
+    let mut content = content_text(message.content.as_ref());
+    if content.is_empty()
+        && let Some(refusal) = message.refusal
+    {
+        content = refusal;
+    }
+    let mut tool_calls: Vec<ToolCall> = message
+        .tool_calls
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let function = c.function.unwrap_or_default();
+            ToolCall {
+                id: c.id.unwrap_or_else(|| format!("call_{i}")),
+                name: function.name.unwrap_or_default(),
+                arguments: arguments_text(function.arguments),
+            }
+        })
+        .collect();
+    if tool_calls.is_empty()
+        && let Some(f) = message.function_call
+    {
+        tool_calls.push(ToolCall {
+            id: "call_0".to_string(),
+            name: f.name.unwrap_or_default(),
+            arguments: arguments_text(f.arguments),
+        });
+    }
+    let finish = match choice.finish_reason.as_deref() {
+        Some(reason) => finish_reason(reason),
+        None if !tool_calls.is_empty() => FinishReason::ToolCalls,
+        None => FinishReason::Stop,
+    };
+    Ok(ChatResponse {
+        id: wire.id.unwrap_or_default(),
+        model: wire
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| requested_model.to_string()),
+        message: Message {
+            role: Role::Assistant,
+            content,
+            tool_calls,
+            tool_call_id: None,
+            name: None,
+        },
+        finish_reason: finish,
+        usage: wire.usage.map(Usage::from),
+    })
+}
+
+/// Parses the `data` of one stream event (not `[DONE]`) into a chunk.
+/// `Ok(None)` for chunks that carry nothing (such as the first, role-only
+/// one); an `error` object in the stream becomes the matching error.
+pub fn parse_stream_chunk(
+    data: &str,
+    requested_model: &str,
+) -> Result<Option<ChatChunk>, ProviderError> {
+    let wire: WireCompletion = serde_json::from_str(data).map_err(invalid_upstream)?;
+    if let Some(error) = wire.error.filter(|e| !e.is_null()) {
+        return Err(error_from_stream_error(&error));
+    }
+    let mut chunk = ChatChunk {
+        id: wire.id.unwrap_or_default(),
+        model: wire
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| requested_model.to_string()),
+        content: None,
+        tool_calls: Vec::new(),
+        finish_reason: None,
+        usage: wire.usage.map(Usage::from),
+    };
+    if let Some(choice) = first_choice(wire.choices) {
+        chunk.finish_reason = choice.finish_reason.as_deref().map(finish_reason);
+        // Some servers send a full `message` instead of a `delta` on the last chunk.
+        if let Some(delta) = choice.delta.or(choice.message) {
+            let mut text = content_text(delta.content.as_ref());
+            if text.is_empty() {
+                text = delta.refusal.unwrap_or_default();
+            }
+            chunk.content = Some(text).filter(|t| !t.is_empty());
+            chunk.tool_calls = delta
+                .tool_calls
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(position, c)| {
+                    let function = c.function.unwrap_or_default();
+                    ToolCallDelta {
+                        index: c.index.unwrap_or(position as u32),
+                        id: c.id,
+                        name: function.name,
+                        arguments: arguments_text(function.arguments),
+                    }
+                })
+                .collect();
+            if chunk.tool_calls.is_empty()
+                && let Some(f) = delta.function_call
+            {
+                chunk.tool_calls.push(ToolCallDelta {
+                    index: 0,
+                    id: None,
+                    name: f.name,
+                    arguments: arguments_text(f.arguments),
+                });
+            }
+        }
+    }
+    let empty = chunk.content.is_none()
+        && chunk.tool_calls.is_empty()
+        && chunk.finish_reason.is_none()
+        && chunk.usage.is_none();
+    Ok(if empty { None } else { Some(chunk) })
+}
+
+/// Parses a `/embeddings` response for `expected` inputs, putting the
+/// vectors back in input order.
+pub fn parse_embeddings_response(
+    body: &[u8],
+    requested_model: &str,
+    expected: usize,
+) -> Result<EmbedResponse, ProviderError> {
+    #[derive(Deserialize)]
+    struct Item {
+        index: Option<usize>,
+        embedding: Vec<f32>,
+    }
+    #[derive(Deserialize)]
+    struct Wire {
+        model: Option<String>,
+        data: Vec<Item>,
+        usage: Option<WireUsage>,
+    }
+    let wire: Wire = serde_json::from_slice(body).map_err(invalid_upstream)?;
+    if wire.data.len() != expected {
+        return Err(invalid_upstream(format!(
+            "{} embeddings for {expected} inputs",
+            wire.data.len()
+        )));
+    }
+    let mut slots: Vec<Option<Vec<f32>>> = vec![None; expected];
+    for (position, item) in wire.data.into_iter().enumerate() {
+        let index = item.index.unwrap_or(position);
+        match slots.get_mut(index) {
+            Some(slot @ None) => *slot = Some(item.embedding),
+            _ => return Err(invalid_upstream(format!("bad embedding index {index}"))),
+        }
+    }
+    Ok(EmbedResponse {
+        model: wire
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| requested_model.to_string()),
+        // Every slot is filled: `expected` items, each index used once.
+        embeddings: slots.into_iter().flatten().collect(),
+        usage: wire.usage.map(Usage::from),
+    })
+}
+
+/// One entry of a `/models` list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelEntry {
+    /// The model id to send as `model`.
+    pub id: String,
+    /// `owned_by`, when given.
+    pub owned_by: Option<String>,
+    /// Context window reported by the server itself, when it says (vLLM's
+    /// `max_model_len`, llama.cpp's `meta.n_ctx_train`, or a
+    /// `context_length` / `context_window` field).
+    pub context_length: Option<u32>,
+}
+
+/// Parses a `GET /models` response (`{"object":"list","data":[...]}`; a
+/// bare array is accepted too).
+pub fn parse_model_list(body: &[u8]) -> Result<Vec<ModelEntry>, ProviderError> {
+    let value: Value = serde_json::from_slice(body).map_err(invalid_upstream)?;
+    let items = match &value {
+        Value::Array(items) => items,
+        Value::Object(o) => match o.get("data").or_else(|| o.get("models")) {
+            Some(Value::Array(items)) => items,
+            _ => return Err(invalid_upstream("model list without `data`")),
+        },
+        _ => return Err(invalid_upstream("model list is not an object")),
+    };
+    let as_u32 = |v: Option<&Value>| {
+        v.and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    Ok(items
+        .iter()
+        .filter_map(|item| {
+            let id = item.get("id").and_then(Value::as_str)?.to_string();
+            let context_length = as_u32(item.get("max_model_len"))
+                .or_else(|| as_u32(item.get("context_length")))
+                .or_else(|| as_u32(item.get("context_window")))
+                .or_else(|| as_u32(item.pointer("/meta/n_ctx_train")));
+            Some(ModelEntry {
+                id,
+                owned_by: item
+                    .get("owned_by")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                context_length,
+            })
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------- errors
+
+/// The useful parts of an error body.
+#[derive(Debug, Default, PartialEq)]
+struct ErrorDetail {
+    message: String,
+    code: Option<String>,
+    kind: Option<String>,
+}
+
+impl ErrorDetail {
+    fn from_value(error: &Value) -> ErrorDetail {
+        let text = |v: Option<&Value>| match v {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        match error {
+            Value::String(s) => ErrorDetail {
+                message: s.clone(),
+                ..ErrorDetail::default()
+            },
+            Value::Object(o) => {
+                // `{"error":{...}}`, or the error object itself.
+                if let Some(inner @ (Value::Object(_) | Value::String(_))) = o.get("error") {
+                    return ErrorDetail::from_value(inner);
+                }
+                let message = text(o.get("message"))
+                    .or_else(|| text(o.get("detail")))
+                    .or_else(|| o.get("detail").map(Value::to_string))
+                    .unwrap_or_default();
+                ErrorDetail {
+                    message,
+                    code: text(o.get("code")),
+                    kind: text(o.get("type")),
+                }
+            }
+            other => ErrorDetail {
+                message: other.to_string(),
+                ..ErrorDetail::default()
+            },
+        }
+    }
+
+    fn from_body(body: &[u8]) -> ErrorDetail {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(value) => ErrorDetail::from_value(&value),
+            Err(_) => {
+                let text = String::from_utf8_lossy(body);
+                let text = text.trim();
+                let mut quoted: String = text.chars().take(MAX_QUOTED_BODY).collect();
+                if quoted.len() < text.len() {
+                    quoted.push('…');
+                }
+                ErrorDetail {
+                    message: quoted,
+                    ..ErrorDetail::default()
+                }
+            }
+        }
+    }
+
+    fn mentions_context_length(&self) -> bool {
+        let is = |s: &Option<String>, what: &str| s.as_deref() == Some(what);
+        if is(&self.code, "context_length_exceeded")
+            || is(&self.kind, "context_length_exceeded")
+            || is(&self.kind, "exceed_context_size_error")
+        {
+            return true;
+        }
+        let m = self.message.to_ascii_lowercase();
+        [
+            "context length",
+            "context_length",
+            "maximum context",
+            "context window",
+            "context size",
+        ]
+        .iter()
+        .any(|needle| m.contains(needle))
+    }
+
+    fn mentions_rate_limit(&self) -> bool {
+        [&self.code, &self.kind]
+            .iter()
+            .any(|s| s.as_deref().is_some_and(|s| s.contains("rate_limit")))
+    }
+}
+
+/// How long a 429 asked to wait: `retry-after-ms` (milliseconds, OpenAI's
+/// own header), else `retry-after` in seconds. An HTTP-date is ignored.
+pub fn retry_after_ms(headers: &[(String, Vec<u8>)]) -> Option<u64> {
+    let parse = |name: &str, scale: f64| {
+        header_value(headers, name)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| (v * scale).round() as u64)
+    };
+    parse("retry-after-ms", 1.0).or_else(|| parse("retry-after", 1000.0))
+}
+
+/// Maps a non-2xx upstream response onto the provider error the router
+/// acts on: 429 rate-limited, 401/403 auth, 400 about the context length
+/// context-too-long, 404 not-found, 408 timeout, other 4xx bad-request, 5xx
+/// (and anything else) upstream-unavailable.
+pub fn error_from_response(
+    status: u16,
+    headers: &[(String, Vec<u8>)],
+    body: &[u8],
+) -> ProviderError {
+    let detail = ErrorDetail::from_body(body);
+    let message = if detail.message.is_empty() {
+        format!("upstream returned HTTP {status}")
+    } else {
+        format!("upstream returned HTTP {status}: {}", detail.message)
+    };
+    match status {
+        429 => ProviderError::RateLimited(RateLimit {
+            retry_after_ms: retry_after_ms(headers),
+            message,
+        }),
+        401 | 403 => ProviderError::Auth(message),
+        400 | 413 | 422 if detail.mentions_context_length() => {
+            ProviderError::ContextTooLong(message)
+        }
+        404 => ProviderError::NotFound(message),
+        408 => ProviderError::Timeout(message),
+        400..=499 => ProviderError::BadRequest(message),
+        _ => ProviderError::UpstreamUnavailable(message),
+    }
+}
+
+/// Maps an `error` object received inside a 200 response or a stream.
+fn error_from_stream_error(error: &Value) -> ProviderError {
+    let detail = ErrorDetail::from_value(error);
+    let message = format!("upstream error: {}", detail.message);
+    if detail.mentions_context_length() {
+        ProviderError::ContextTooLong(message)
+    } else if detail.mentions_rate_limit() {
+        ProviderError::RateLimited(RateLimit {
+            retry_after_ms: None,
+            message,
+        })
+    } else if detail.kind.as_deref() == Some("invalid_request_error") {
+        ProviderError::BadRequest(message)
+    } else {
+        ProviderError::UpstreamUnavailable(message)
+    }
+}
+
+/// Maps a transport failure: timeouts stay timeouts, a malformed request
+/// (a bad `base_url`) is the plugin's configuration problem, and everything
+/// else, including the host refusing the destination, means the upstream
+/// cannot be reached.
+pub fn error_from_http(error: &HttpError) -> ProviderError {
+    let message = error.to_string();
+    match error.kind() {
+        HttpErrorKind::Timeout => ProviderError::Timeout(message),
+        HttpErrorKind::InvalidRequest | HttpErrorKind::NoHost => ProviderError::Internal(message),
+        _ => ProviderError::UpstreamUnavailable(message),
+    }
+}
+
+// ---------------------------------------------------------------- streaming
+
+/// A streamed `/chat/completions` answer: SSE events decoded incrementally
+/// from `source`, one [`ChatChunk`] per [`ChatStream::next`].
+///
+/// The stream ends at `data: [DONE]`. A body that ends without it is an
+/// upstream-unavailable error (the answer was cut), unless a chunk with a
+/// finish reason already arrived and no event was left half-received: some
+/// compatible servers omit `[DONE]`, and by then the answer is complete.
+pub struct SseChatStream<R: ReadChunk> {
+    source: R,
+    decoder: sse::Decoder,
+    model: String,
+    saw_finish: bool,
+    done: bool,
+}
+
+impl<R: ReadChunk> SseChatStream<R> {
+    /// A stream over `source` (a response body with status 2xx) for a
+    /// request to `requested_model`.
+    pub fn new(source: R, requested_model: impl Into<String>) -> Self {
+        SseChatStream {
+            source,
+            decoder: sse::Decoder::new(),
+            model: requested_model.into(),
+            saw_finish: false,
+            done: false,
+        }
+    }
+
+    fn fail(&mut self, error: ProviderError) -> Option<Result<ChatChunk, ProviderError>> {
+        self.done = true;
+        Some(Err(error))
+    }
+}
+
+impl<R: ReadChunk + 'static> ChatStream for SseChatStream<R> {
+    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+        while !self.done {
+            while let Some(event) = self.decoder.next_event() {
+                let data = event.data.trim();
+                if data == "[DONE]" {
+                    self.done = true;
+                    return None;
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                if event.event == "error" {
+                    let value = serde_json::from_str(data).unwrap_or_else(|_| json!(data));
+                    return self.fail(error_from_stream_error(&value));
+                }
+                match parse_stream_chunk(data, &self.model) {
+                    Ok(Some(chunk)) => {
+                        self.saw_finish |= chunk.finish_reason.is_some();
+                        return Some(Ok(chunk));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return self.fail(e),
+                }
+            }
+            match self.source.read_chunk() {
+                Ok(Some(bytes)) => {
+                    if let Err(e) = self.decoder.feed(&bytes) {
+                        return self.fail(ProviderError::UpstreamUnavailable(format!(
+                            "upstream stream: {e}"
+                        )));
+                    }
+                }
+                Ok(None) if self.saw_finish && !self.decoder.has_partial_event() => {
+                    self.done = true;
+                }
+                Ok(None) => {
+                    return self.fail(ProviderError::UpstreamUnavailable(
+                        "the upstream stream ended before the answer was complete (no [DONE])"
+                            .to_string(),
+                    ));
+                }
+                Err(e) if self.saw_finish => {
+                    // The answer is complete; only the trailing usage or
+                    // [DONE] was lost, which is not worth failing it for.
+                    crate::log::warn(&format!("stream ended with an error after finishing: {e}"));
+                    self.done = true;
+                }
+                Err(e) => return self.fail(error_from_http(&e)),
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+//! LLM provider plugins (`hanzo:node/provider` world).
+//!
+//! Implement [`Provider`] on a type and export it with
+//! [`export_provider!`](crate::export_provider):
+//!
+//! ```no_run
+//! use hanzo_node_sdk::provider::*;
+//!
+//! struct Echo;
+//!
+//! impl Provider for Echo {
+//!     fn models() -> Result<Vec<ModelInfo>, ProviderError> {
+//!         Ok(vec![ModelInfo {
+//!             id: "echo".into(),
+//!             capabilities: Capabilities::CHAT | Capabilities::STREAMING,
+//!             context_length: 0,
+//!             max_output_tokens: None,
+//!             input_price_per_mtok: None,
+//!             output_price_per_mtok: None,
+//!         }])
+//!     }
+//!     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
+//!         let last = request.messages.last().map(|m| m.content.clone()).unwrap_or_default();
+//!         Ok(ChatResponse {
+//!             id: "echo-1".into(),
+//!             model: request.model,
+//!             message: Message::assistant(last),
+//!             finish_reason: FinishReason::Stop,
+//!             usage: None,
+//!         })
+//!     }
+//! }
+//!
+//! hanzo_node_sdk::export_provider!(Echo);
+//! ```
+//!
+//! `stream_chat` defaults to one chunk holding the whole [`Provider::chat`]
+//! answer and `embed` to a `bad-request` error, so chat-only providers need
+//! not implement them.
+
+use std::cell::RefCell;
+
+pub use crate::wit::hanzo::node::llm_types::{
+    Capabilities, ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason,
+    Message, ModelInfo, ProviderError, RateLimit, Role, ToolCall, ToolCallDelta, ToolChoice,
+    ToolDefinition, Usage,
+};
+
+/// A streamed answer, pulled chunk by chunk by the host.
+pub trait ChatStream: 'static {
+    /// The next chunk; `None` once the stream ended. After an error or the
+    /// end the SDK stops calling this and reports the end itself.
+    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>>;
+}
+
+/// An LLM provider. Every method is a call from the host; plugin instances
+/// may be reused or discarded between calls, so keep no state that must
+/// survive one.
+pub trait Provider {
+    /// The models this provider serves, with capabilities and prices.
+    fn models() -> Result<Vec<ModelInfo>, ProviderError>;
+
+    /// One complete answer.
+    fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError>;
+
+    /// A streamed answer. By default a single chunk with the whole
+    /// [`chat`](Provider::chat) answer.
+    fn stream_chat(request: ChatRequest) -> Result<Box<dyn ChatStream>, ProviderError> {
+        let response = Self::chat(request)?;
+        Ok(Box::new(SingleChunk(Some(ChatChunk::from(response)))))
+    }
+
+    /// Embeddings for `request.inputs`, in order. By default unsupported.
+    fn embed(request: EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        Err(ProviderError::BadRequest(format!(
+            "model `{}`: this provider does not support embeddings",
+            request.model
+        )))
+    }
+}
+
+/// A stream of one chunk (the default [`Provider::stream_chat`]).
+struct SingleChunk(Option<ChatChunk>);
+
+impl ChatStream for SingleChunk {
+    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+        self.0.take().map(Ok)
+    }
+}
+
+impl From<ChatResponse> for ChatChunk {
+    /// The whole response as one final chunk (content, complete tool calls,
+    /// finish reason and usage).
+    fn from(response: ChatResponse) -> Self {
+        ChatChunk {
+            id: response.id,
+            model: response.model,
+            content: Some(response.message.content).filter(|c| !c.is_empty()),
+            tool_calls: response
+                .message
+                .tool_calls
+                .into_iter()
+                .enumerate()
+                .map(|(index, call)| ToolCallDelta {
+                    index: index as u32,
+                    id: Some(call.id),
+                    name: Some(call.name),
+                    arguments: call.arguments,
+                })
+                .collect(),
+            finish_reason: Some(response.finish_reason),
+            usage: response.usage,
+        }
+    }
+}
+
+impl Message {
+    /// A message with just a role and text.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Message {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            name: None,
+        }
+    }
+
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new(Role::System, content)
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new(Role::User, content)
+    }
+
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new(Role::Assistant, content)
+    }
+
+    /// A tool result answering the call `tool_call_id`.
+    pub fn tool_result(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Message {
+            tool_call_id: Some(tool_call_id.into()),
+            ..Self::new(Role::Tool, content)
+        }
+    }
+}
+
+impl ProviderError {
+    /// The error's message, whatever its kind.
+    pub fn message(&self) -> &str {
+        match self {
+            ProviderError::RateLimited(r) => &r.message,
+            ProviderError::ContextTooLong(m)
+            | ProviderError::Auth(m)
+            | ProviderError::BadRequest(m)
+            | ProviderError::NotFound(m)
+            | ProviderError::UpstreamUnavailable(m)
+            | ProviderError::Timeout(m)
+            | ProviderError::Internal(m) => m,
+        }
+    }
+}
+
+/// Generated bindings of the `provider` world; used by the export macro.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "hanzo:node/provider",
+        with: {
+            "hanzo:node/log@0.1.0": crate::wit::hanzo::node::log,
+            "hanzo:node/config@0.1.0": crate::wit::hanzo::node::config,
+            "hanzo:node/kv@0.1.0": crate::wit::hanzo::node::kv,
+            "hanzo:node/llm-types@0.1.0": crate::wit::hanzo::node::llm_types,
+            "wasi:http/types@0.2.12": wasip2::http::types,
+            "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "hanzo_node_sdk::provider::bindings",
+    });
+}
+
+use bindings::exports::hanzo::node::model_provider as wit_export;
+
+/// The `chat-stream` resource handed to the host: a boxed [`ChatStream`]
+/// that is fused after its end or first error.
+#[doc(hidden)]
+pub struct StreamResource(RefCell<Option<Box<dyn ChatStream>>>);
+
+impl wit_export::GuestChatStream for StreamResource {
+    fn next(&self) -> Option<Result<ChatChunk, ProviderError>> {
+        let mut slot = self.0.borrow_mut();
+        let item = slot.as_mut()?.next();
+        if !matches!(item, Some(Ok(_))) {
+            // Drop the upstream connection now rather than when the host
+            // drops the resource.
+            *slot = None;
+        }
+        item
+    }
+}
+
+impl<T: Provider> wit_export::Guest for T {
+    type ChatStream = StreamResource;
+
+    fn models() -> Result<Vec<ModelInfo>, ProviderError> {
+        T::models()
+    }
+
+    fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
+        T::chat(request)
+    }
+
+    fn stream_chat(request: ChatRequest) -> Result<wit_export::ChatStream, ProviderError> {
+        let stream = T::stream_chat(request)?;
+        Ok(wit_export::ChatStream::new(StreamResource(RefCell::new(
+            Some(stream),
+        ))))
+    }
+
+    fn embed(request: EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        T::embed(request)
+    }
+}
+
+/// Exports a [`Provider`] implementation as the component's
+/// `hanzo:node/model-provider` interface. Use once, at the crate root of a
+/// `cdylib` built for `wasm32-wasip2`: `export_provider!(MyProvider);`
+///
+/// On other targets it expands to nothing, so the crate's logic can be
+/// unit-tested natively.
+#[macro_export]
+macro_rules! export_provider {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::provider::bindings::export!($ty with_types_in $crate::provider::bindings);
+        // Natively nothing is exported; naming the impl keeps the plugin's
+        // code from being reported as dead in native builds and tests.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$ty as $crate::provider::Provider>::chat;
+        };
+    };
+}

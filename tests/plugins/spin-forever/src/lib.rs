@@ -1,0 +1,47 @@
+//! Test plugin `spin-forever`: `spin` loops forever (the host's timeout must
+//! end it), `ok` answers `{"ok":true}` (the plugin must still work after).
+
+use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
+
+struct SpinForever;
+
+const EMPTY_OBJECT: &str = r#"{"type":"object"}"#;
+
+impl Toolbox for SpinForever {
+    fn describe() -> Vec<ToolSpec> {
+        vec![
+            ToolSpec {
+                name: "spin".into(),
+                description: "Never returns".into(),
+                parameters: EMPTY_OBJECT.into(),
+                result: None,
+            },
+            ToolSpec {
+                name: "ok".into(),
+                description: "Returns {\"ok\":true}".into(),
+                parameters: EMPTY_OBJECT.into(),
+                result: Some(EMPTY_OBJECT.into()),
+            },
+        ]
+    }
+
+    fn invoke(name: &str, _arguments: &str) -> Result<String, ToolError> {
+        match name {
+            "spin" => spin(),
+            "ok" => Ok(r#"{"ok":true}"#.to_string()),
+            other => Err(tool::not_found(other)),
+        }
+    }
+}
+
+/// Loops forever. `black_box` hides the counter from the optimizer, so the
+/// loop can neither be removed nor turned into an `unreachable` trap (an
+/// empty side-effect-free loop is undefined behaviour in LLVM's model).
+fn spin() -> ! {
+    let mut counter: u64 = 0;
+    loop {
+        counter = std::hint::black_box(counter.wrapping_add(1));
+    }
+}
+
+hanzo_node_sdk::export_tool!(SpinForever);
