@@ -184,6 +184,10 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
+        // Read and drop what the client is still sending (within a bound) so
+        // it gets the 413 instead of a connection reset mid-upload.
+        let drain = Limited::new(req.into_body(), (max as usize).saturating_mul(4)).collect();
+        let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
         return error_response(&ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
