@@ -5,7 +5,7 @@
 
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
-WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/release
+WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
 
 # First-party plugins bundled into dist/plugins.
 PLUGINS := openai tools-basic api-v2
@@ -18,7 +18,7 @@ wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
 plugins: wasm-target
-	cargo build --release --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS) $(TEST_PLUGINS))
+	cargo build --profile plugin --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS) $(TEST_PLUGINS))
 
 # dist/plugins/<name>/{plugin.toml,<name>.wasm}: a plugin directory as an operator has it.
 dist: plugins
@@ -35,7 +35,7 @@ run: build
 	$(CARGO_TARGET_DIR)/release/hanzo-node serve --plugins dist/plugins --data-dir dist/data
 
 test: plugins
-	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic
+	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p api-v2
 
 bench: plugins
 	cargo bench -p hanzo-node --bench plugin_call

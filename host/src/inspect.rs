@@ -20,6 +20,7 @@ pub fn inspect(file: &Path) -> anyhow::Result<Value> {
         &PoolConfig {
             instances: 4,
             max_memory_mb: 64,
+            keep_resident_kib: 0,
         },
         None,
     )

@@ -23,7 +23,7 @@ pub fn wasm(crate_name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target"));
     let path = target
-        .join("wasm32-wasip2/release")
+        .join("wasm32-wasip2/plugin")
         .join(format!("{}.wasm", crate_name.replace('-', "_")));
     assert!(
         path.is_file(),
@@ -100,6 +100,7 @@ impl Dirs {
             pool: hanzo_node::engine::PoolConfig {
                 instances: 200,
                 max_memory_mb: 1024,
+                ..Default::default()
             },
             ..NodeConfig::default()
         }
