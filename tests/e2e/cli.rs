@@ -99,3 +99,29 @@ fn list_shows_loaded_and_failed_plugins() {
         "{out}"
     );
 }
+
+/// The README's plugin example, dropped into a plugin directory as the README says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_example_plugin_works() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "greeter", "greeter", |_| {});
+    let rt = crate::common::runtime(dirs.config()).await;
+    let out = rt
+        .invoke_tool("default".into(), "greet", r#"{"name":"Ada"}"#, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["greeting"],
+        "Hello, Ada!"
+    );
+    let bad = rt
+        .invoke_tool("default".into(), "greet", r#"{"nom":"Ada"}"#, 0)
+        .await;
+    assert!(
+        matches!(
+            bad,
+            Err(hanzo_node::bindings::tool_types::ToolError::InvalidArguments(_))
+        ),
+        "{bad:?}"
+    );
+}

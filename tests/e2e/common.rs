@@ -36,8 +36,11 @@ pub fn wasm(crate_name: &str) -> PathBuf {
 /// The source folder of a plugin crate (holding its plugin.toml).
 pub fn source_dir(crate_name: &str) -> PathBuf {
     let first_party = repo().join("plugins").join(crate_name);
+    let example = repo().join("examples").join(crate_name);
     if first_party.is_dir() {
         first_party
+    } else if example.is_dir() {
+        example
     } else {
         repo().join("tests/plugins").join(crate_name)
     }
