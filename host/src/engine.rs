@@ -122,10 +122,10 @@ impl Engine {
         }
         let serialized = self.wasmtime.precompile_component(bytes)?;
         self.compiled.fetch_add(1, Ordering::Relaxed);
-        if let Some(path) = &cached {
-            if let Err(e) = write_atomically(path, &serialized) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write compile cache");
-            }
+        if let Some(path) = &cached
+            && let Err(e) = write_atomically(path, &serialized)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write compile cache");
         }
         // SAFETY: `serialized` was produced just now by this engine.
         unsafe { Component::deserialize(&self.wasmtime, &serialized) }

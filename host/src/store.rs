@@ -11,13 +11,19 @@ pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] redb::DatabaseError),
     #[error("transaction: {0}")]
-    Transaction(#[from] redb::TransactionError),
+    Transaction(Box<redb::TransactionError>),
     #[error("table: {0}")]
     Table(#[from] redb::TableError),
     #[error("storage: {0}")]
     Storage(#[from] redb::StorageError),
     #[error("commit: {0}")]
     Commit(#[from] redb::CommitError),
+}
+
+impl From<redb::TransactionError> for StoreError {
+    fn from(e: redb::TransactionError) -> Self {
+        StoreError::Transaction(Box::new(e))
+    }
 }
 
 /// A kv namespace: one tenant's data of one plugin. Encoded as a length-prefixed

@@ -10,14 +10,7 @@ impl Host for CallState {
     }
 
     async fn secret(&mut self, name: String) -> wasmtime::Result<Result<String, ConfigError>> {
-        if !self
-            .plugin
-            .manifest
-            .permissions
-            .secrets
-            .iter()
-            .any(|s| *s == name)
-        {
+        if !self.plugin.manifest.permissions.secrets.contains(&name) {
             return Ok(Err(ConfigError::NotDeclared(name)));
         }
         Ok(self

@@ -111,6 +111,8 @@ impl HostPattern {
 #[derive(Debug, Default)]
 pub struct OutboundPolicy {
     pub plugin: String,
+    /// The grants as written (manifest plus operator), for display.
+    pub hosts: Vec<String>,
     pub allowed: Vec<HostPattern>,
 }
 
@@ -125,6 +127,7 @@ impl OutboundPolicy {
     pub fn new(plugin: &str, patterns: &[String]) -> OutboundPolicy {
         OutboundPolicy {
             plugin: plugin.to_string(),
+            hosts: patterns.to_vec(),
             // Manifests are checked on load; an unparsable entry grants nothing.
             allowed: patterns
                 .iter()

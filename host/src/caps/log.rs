@@ -16,7 +16,7 @@ impl Host for CallState {
                 cut -= 1;
             }
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         let plugin = self.plugin.manifest.name.as_str();
         let tenant = &*self.tenant;

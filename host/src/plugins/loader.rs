@@ -31,7 +31,7 @@ pub enum LoadOutcome {
 }
 
 enum Prepared {
-    Ready(LoadedPlugin),
+    Ready(Box<LoadedPlugin>),
     Unchanged,
     Gone,
 }
@@ -96,7 +96,7 @@ impl Runtime {
         });
         match result {
             Ok(Prepared::Ready(plugin)) => {
-                let plugin = Arc::new(plugin);
+                let plugin = Arc::new(*plugin);
                 tracing::info!(
                     plugin = %plugin.manifest.name,
                     kind = plugin.manifest.kind.as_str(),
@@ -246,7 +246,7 @@ impl Runtime {
         if plugin.manifest.kind == PluginKind::Tool {
             plugin = self.describe_tools(plugin).await?;
         }
-        Ok(Prepared::Ready(plugin))
+        Ok(Prepared::Ready(Box::new(plugin)))
     }
 
     /// Asks a tool plugin for its tools and compiles their schemas.
