@@ -111,6 +111,14 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/node.toml");
+        let c = NodeConfig::load(&path).unwrap();
+        assert_eq!(c.plugins["openai"].allow_hosts, ["127.0.0.1:8000"]);
+        assert_eq!(c.pool.instances, 1000);
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = toml::from_str::<NodeConfig>("lisen = \"x\"")
             .unwrap_err()

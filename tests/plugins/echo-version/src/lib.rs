@@ -3,6 +3,8 @@
 //! - `noop`: `{}` → `{}`, doing nothing at all; the benchmark's trivial call.
 //! - `answer`: `{"answer": config("answer")}` (`"unset"` when unset), which
 //!   tells the tests which manifest version or override is live.
+//! - `slow_answer`: `{"ms": n}` sleeps n ms, then answers like `answer`: a call
+//!   that is still in flight while the plugin is swapped.
 
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
 use serde_json::json;
@@ -29,22 +31,41 @@ impl Toolbox for EchoVersion {
                         .into(),
                 ),
             },
+            ToolSpec {
+                name: "slow_answer".into(),
+                description: "Sleeps `ms` milliseconds, then returns the `answer` config setting".into(),
+                parameters: r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":0,"maximum":60000}},"required":["ms"]}"#.into(),
+                result: None,
+            },
         ]
     }
 
-    fn invoke(name: &str, _arguments: &str) -> Result<String, ToolError> {
+    fn invoke(name: &str, arguments: &str) -> Result<String, ToolError> {
         match name {
             // No parsing, no allocation beyond the result: this is the
             // floor of a plugin call.
             "noop" => Ok("{}".to_string()),
-            "answer" => {
-                let answer =
-                    hanzo_node_sdk::config::get("answer").unwrap_or_else(|| "unset".into());
-                tool::to_result(&json!({ "answer": answer }))
+            "answer" => answer(),
+            "slow_answer" => {
+                #[derive(serde::Deserialize)]
+                struct Args {
+                    ms: u64,
+                }
+                let args: Args = tool::parse_args(arguments)?;
+                // std's sleep is a wasi:clocks pollable: the host waits
+                // asynchronously, without holding a thread.
+                std::thread::sleep(std::time::Duration::from_millis(args.ms));
+                answer()
             }
             other => Err(tool::not_found(other)),
         }
     }
+}
+
+/// The `answer` setting of the plugin version serving this call.
+fn answer() -> Result<String, ToolError> {
+    let answer = hanzo_node_sdk::config::get("answer").unwrap_or_else(|| "unset".into());
+    tool::to_result(&json!({ "answer": answer }))
 }
 
 hanzo_node_sdk::export_tool!(EchoVersion);
