@@ -5,7 +5,8 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use wasmtime::component::Component;
 use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -46,9 +47,42 @@ pub struct Engine {
     /// Components loaded from the compile cache.
     pub cache_hits: AtomicU64,
     compat: String,
+    activity: Arc<Activity>,
+}
+
+/// Calls in progress; the epoch ticker sleeps while there are none, so an
+/// idle node does not wake a thousand times a second.
+struct Activity {
+    active: AtomicUsize,
+    ticker: std::sync::OnceLock<std::thread::Thread>,
+}
+
+/// Held by every store while it may run guest code; see [`Engine::begin_call`].
+pub struct ActiveCall(Arc<Activity>);
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Engine {
+    /// Plugin instances alive right now.
+    pub fn active_calls(&self) -> usize {
+        self.activity.active.load(Ordering::Relaxed)
+    }
+
+    /// Marks a call as in progress (waking the epoch ticker if it slept)
+    /// until the returned guard drops.
+    pub fn begin_call(&self) -> ActiveCall {
+        if self.activity.active.fetch_add(1, Ordering::SeqCst) == 0
+            && let Some(t) = self.activity.ticker.get()
+        {
+            t.unpark();
+        }
+        ActiveCall(self.activity.clone())
+    }
+
     pub fn new(pool: &PoolConfig, cache_dir: Option<PathBuf>) -> wasmtime::Result<Engine> {
         let mut cfg = Config::new();
         cfg.wasm_component_model(true);
@@ -81,22 +115,36 @@ impl Engine {
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir)?;
         }
-        let ticker = wasmtime.weak();
-        std::thread::Builder::new()
+        let activity = Arc::new(Activity {
+            active: AtomicUsize::new(0),
+            ticker: std::sync::OnceLock::new(),
+        });
+        let weak = wasmtime.weak();
+        let ticker_activity = activity.clone();
+        let ticker = std::thread::Builder::new()
             .name("epoch-ticker".into())
             .spawn(move || {
-                while let Some(engine) = ticker.upgrade() {
+                while let Some(engine) = weak.upgrade() {
+                    if ticker_activity.active.load(Ordering::SeqCst) == 0 {
+                        drop(engine);
+                        // Woken by `begin_call`; the timeout only lets the
+                        // thread notice that the engine was dropped.
+                        std::thread::park_timeout(Duration::from_secs(1));
+                        continue;
+                    }
                     engine.increment_epoch();
                     drop(engine);
                     std::thread::sleep(EPOCH_TICK);
                 }
             })?;
+        let _ = activity.ticker.set(ticker.thread().clone());
         Ok(Engine {
             wasmtime,
             cache_dir,
             compiled: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             compat,
+            activity,
         })
     }
 

@@ -108,6 +108,7 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
             "tool": count("tool"),
             "api": count("api"),
         },
+        "active_calls": rt.engine.active_calls(),
         "compile": {
             "compiled": rt.engine.compiled.load(std::sync::atomic::Ordering::Relaxed),
             "cache_hits": rt.engine.cache_hits.load(std::sync::atomic::Ordering::Relaxed),

@@ -3,6 +3,7 @@
 //! dropped with it, so nothing leaks between calls, tenants or plugins.
 
 use crate::caps::http::PolicedHooks;
+use crate::engine::ActiveCall;
 use crate::plugins::LoadedPlugin;
 use crate::runtime::Runtime;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub struct CallState {
     pub limits: CallLimiter,
     /// Nesting depth of tool invocations made through `hanzo:node/tools`.
     pub depth: u32,
+    _active: ActiveCall,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: PolicedHooks,
@@ -54,6 +56,7 @@ impl CallState {
             memory_limit_hit: false,
         };
         CallState {
+            _active: runtime.engine.begin_call(),
             hooks: PolicedHooks {
                 policy: plugin.outbound.clone(),
             },
