@@ -10,7 +10,7 @@ WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
 # First-party plugins bundled into dist/plugins.
 PLUGINS := openai tools-basic api-v2
 # Plugins that misbehave on purpose, for the test suite.
-TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe greeter
+TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter
 
 .PHONY: run test plugins dist build bench fmt wasm-target
 

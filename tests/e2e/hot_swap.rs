@@ -192,20 +192,39 @@ async fn in_flight_call_finishes_on_the_old_version() {
 
     let slow = {
         let rt = rt.clone();
-        tokio::spawn(async move { rt.invoke_tool("t".into(), "slow_answer", r#"{"ms":2000}"#, 0).await })
+        tokio::spawn(async move {
+            rt.invoke_tool("t".into(), "slow_answer", r#"{"ms":2000}"#, 0)
+                .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     let bytes = variant(&std::fs::read(wasm("echo-version")).unwrap(), "new");
     std::fs::write(folder.join("echo_version.wasm"), &bytes).unwrap();
     let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
-    std::fs::write(folder.join("plugin.toml"), manifest.replace("\"old\"", "\"new\"")).unwrap();
+    std::fs::write(
+        folder.join("plugin.toml"),
+        manifest.replace("\"old\"", "\"new\""),
+    )
+    .unwrap();
     let hash = blake3::hash(&bytes);
-    let swapped = eventually(Duration::from_secs(20), async || rt.plugin("echo-version").unwrap().hash == hash).await;
+    let swapped = eventually(Duration::from_secs(20), async || {
+        rt.plugin("echo-version").unwrap().hash == hash
+    })
+    .await;
     assert!(swapped, "the new version was not loaded");
-    assert!(!slow.is_finished(), "the slow call must still be in flight at the swap");
+    assert!(
+        !slow.is_finished(),
+        "the slow call must still be in flight at the swap"
+    );
 
     let now = rt.invoke_tool("t".into(), "answer", "{}", 0).await.unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&now).unwrap()["answer"], "new");
+    assert_eq!(
+        serde_json::from_str::<Value>(&now).unwrap()["answer"],
+        "new"
+    );
     let old = slow.await.unwrap().unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&old).unwrap()["answer"], "old");
+    assert_eq!(
+        serde_json::from_str::<Value>(&old).unwrap()["answer"],
+        "old"
+    );
 }

@@ -73,6 +73,25 @@ async fn infinite_loop_is_stopped_and_others_keep_being_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_fails_only_its_call() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "spin-forever", "spin-forever", |_| {});
+    let rt = runtime(dirs.config()).await;
+    match call(&rt, "spin-forever", "t", "panic", json!({})).await {
+        Err(ToolError::PluginFailed(m)) => {
+            assert!(m.contains("plugin `spin-forever` trapped"), "{m}")
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_eq!(
+        call(&rt, "spin-forever", "t", "ok", json!({}))
+            .await
+            .unwrap(),
+        json!({"ok": true})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_bomb_traps_at_its_limit() {
     let dirs = Dirs::new();
     install(&dirs.plugins, "memory-bomb", "memory-bomb", |m| {

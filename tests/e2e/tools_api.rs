@@ -182,3 +182,51 @@ async fn tools_over_http() {
     assert!(status.success(), "{status:?}\n{log}");
     assert!(log.contains("shutting down"), "{log}");
 }
+
+/// An API plugin that traps, loops or never answers fails that request only,
+/// with a JSON error naming the plugin; the node keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_api_plugin_fails_only_its_request() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "api-crash", "api-crash", |_| {});
+    let node = Node::start(&dirs, &[]);
+    let c = client();
+    let get = |path: &str| {
+        let (c, url) = (c.clone(), node.url(path));
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, v) = get("/crash/panic").await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (502, Some("plugin_trap")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("api-crash"),
+        "{v}"
+    );
+    let (s, v) = get("/crash/silent").await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (502, Some("plugin_trap")),
+        "{v}"
+    );
+    let spin = tokio::spawn(get("/crash/spin"));
+    // Served while the other request spins.
+    let (s, v) = get("/crash/ok").await;
+    assert_eq!((s, &v), (200, &json!({"ok": true})));
+    let (s, v) = spin.await.unwrap();
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (504, Some("plugin_timeout")),
+        "{v}"
+    );
+    let (s, _) = get("/crash/ok").await;
+    assert_eq!(s, 200);
+}

@@ -1,5 +1,6 @@
 //! Test plugin `spin-forever`: `spin` loops forever (the host's timeout must
-//! end it), `ok` answers `{"ok":true}` (the plugin must still work after).
+//! end it), `panic` panics (a trap: the call fails, naming the plugin), `ok`
+//! answers `{"ok":true}` (the plugin must still work after either).
 
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
 
@@ -17,6 +18,12 @@ impl Toolbox for SpinForever {
                 result: None,
             },
             ToolSpec {
+                name: "panic".into(),
+                description: "Panics, which traps the instance".into(),
+                parameters: EMPTY_OBJECT.into(),
+                result: None,
+            },
+            ToolSpec {
                 name: "ok".into(),
                 description: "Returns {\"ok\":true}".into(),
                 parameters: EMPTY_OBJECT.into(),
@@ -28,6 +35,7 @@ impl Toolbox for SpinForever {
     fn invoke(name: &str, _arguments: &str) -> Result<String, ToolError> {
         match name {
             "spin" => spin(),
+            "panic" => panic!("this tool always panics"),
             "ok" => Ok(r#"{"ok":true}"#.to_string()),
             other => Err(tool::not_found(other)),
         }
