@@ -8,11 +8,13 @@ mod generated {
         world: "hanzo:node/host",
         imports: { default: async | trappable },
         require_store_data_send: true,
+        with: {
+            "hanzo:node/llm.chat-stream": crate::router::RouterStream,
+        },
     });
 }
 
-pub use generated::hanzo::node::{config, kv, log, tool_types, tools};
-pub use provider::hanzo::node::llm_types;
+pub use generated::hanzo::node::{config, kv, llm, llm_types, log, tool_types, tools};
 
 /// The `provider` world: LLM providers.
 pub mod provider {
@@ -26,6 +28,7 @@ pub mod provider {
             "hanzo:node/log": crate::bindings::log,
             "hanzo:node/config": crate::bindings::config,
             "hanzo:node/kv": crate::bindings::kv,
+            "hanzo:node/llm-types": crate::bindings::llm_types,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
         },

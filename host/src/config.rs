@@ -3,6 +3,7 @@
 //! variables override the file; unknown keys are errors that name the key.
 
 use crate::engine::PoolConfig;
+use crate::router::config::{AliasConfig, DeploymentConfig, RouterConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,6 +28,12 @@ pub struct NodeConfig {
     pub pool: PoolConfig,
     /// The operator's settings for individual plugins, by plugin name.
     pub plugins: BTreeMap<String, PluginOverrides>,
+    /// The LLM router: retries, circuit breaking, limits, cache.
+    pub router: RouterConfig,
+    /// Per-alias routing strategy.
+    pub aliases: BTreeMap<String, AliasConfig>,
+    /// Model deployments: alias → provider plugin and upstream model.
+    pub deployments: Vec<DeploymentConfig>,
 }
 
 /// What the operator adds to a plugin's manifest.
@@ -53,6 +60,9 @@ impl Default for NodeConfig {
             shutdown_grace_s: 10,
             pool: PoolConfig::default(),
             plugins: BTreeMap::new(),
+            router: RouterConfig::default(),
+            aliases: BTreeMap::new(),
+            deployments: Vec::new(),
         }
     }
 }
@@ -81,6 +91,29 @@ impl NodeConfig {
             for h in &o.allow_hosts {
                 crate::caps::http::HostPattern::parse(h).map_err(|e| {
                     ConfigError::Invalid(format!("plugins.{name}.allow_hosts: {e}"))
+                })?;
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for d in &self.deployments {
+            if !names.insert(d.name()) {
+                return Err(ConfigError::Invalid(format!(
+                    "deployment `{}` is defined twice",
+                    d.name()
+                )));
+            }
+            if d.alias.is_empty() || d.provider.is_empty() || d.model.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "deployment `{}` needs alias, provider and model",
+                    d.name()
+                )));
+            }
+            for c in d.capabilities.iter().flatten() {
+                crate::router::parse_capability(c).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "deployment `{}`: unknown capability `{c}`",
+                        d.name()
+                    ))
                 })?;
             }
         }

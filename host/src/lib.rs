@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod inspect;
 pub mod plugins;
+pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod state;

@@ -13,7 +13,7 @@ use crate::config::NodeConfig;
 use crate::engine::Engine;
 use crate::error::CallError;
 use crate::plugins::{LoadedPlugin, PluginKind, PluginPre, Registry};
-use crate::state::{CallState, Tenant};
+use crate::state::{CallState, Overlay, Tenant};
 use crate::store::Store as Db;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ pub struct Runtime {
     pub(crate) linker: Linker<CallState>,
     pub store: Arc<Db>,
     pub registry: Registry,
+    pub router: Arc<crate::router::Router>,
     pub config: NodeConfig,
     pub plugins_dir: PathBuf,
     pub started: Instant,
@@ -59,6 +60,11 @@ impl Runtime {
             linker,
             store,
             registry: Registry::default(),
+            router: Arc::new(crate::router::Router::new(
+                &config.router,
+                &config.deployments,
+                &config.aliases,
+            )),
             plugins_dir,
             config,
             started: Instant::now(),
@@ -70,9 +76,10 @@ impl Runtime {
         self: &Arc<Self>,
         plugin: &Arc<LoadedPlugin>,
         tenant: Tenant,
+        overlay: Option<Arc<Overlay>>,
         depth: u32,
     ) -> Store<CallState> {
-        let state = CallState::new(self.clone(), plugin.clone(), tenant, depth);
+        let state = CallState::new(self.clone(), plugin.clone(), tenant, overlay, depth);
         let mut store = Store::new(&self.engine.wasmtime, state);
         store.limiter(|s| &mut s.limits);
         let limit = Duration::from_millis(plugin.manifest.limits.timeout_ms);
@@ -169,7 +176,7 @@ impl Runtime {
             return Err(Self::expect_kind(plugin, PluginKind::Tool).unwrap_err());
         };
         let _permit = self.permit(plugin).await?;
-        let mut store = self.new_store(plugin, tenant, 0);
+        let mut store = self.new_store(plugin, tenant, None, 0);
         let r = Self::bounded(plugin, async {
             let tool = pre.instantiate_async(&mut store).await?;
             tool.hanzo_node_toolbox().call_describe(&mut store).await
@@ -191,7 +198,7 @@ impl Runtime {
             return Err(Self::expect_kind(plugin, PluginKind::Tool).unwrap_err());
         };
         let _permit = self.permit(plugin).await?;
-        let mut store = self.new_store(plugin, tenant, depth);
+        let mut store = self.new_store(plugin, tenant, None, depth);
         let r = Self::bounded(plugin, async {
             let tool = pre.instantiate_async(&mut store).await?;
             tool.hanzo_node_toolbox()
@@ -256,6 +263,7 @@ impl Runtime {
         self: &Arc<Self>,
         plugin_name: &str,
         tenant: Tenant,
+        overlay: Option<Arc<Overlay>>,
         call: impl AsyncFnOnce(
             &Provider,
             &mut Store<CallState>,
@@ -268,7 +276,7 @@ impl Runtime {
                 .into());
         };
         let _permit = self.permit(&plugin).await?;
-        let mut store = self.new_store(&plugin, tenant, 0);
+        let mut store = self.new_store(&plugin, tenant, overlay, 0);
         let r = Self::bounded(&plugin, async {
             let provider = pre.instantiate_async(&mut store).await?;
             call(&provider, &mut store).await
@@ -286,7 +294,7 @@ impl Runtime {
         plugin: &str,
         tenant: Tenant,
     ) -> Result<Vec<ModelInfo>, ProviderCallError> {
-        self.provider_call(plugin, tenant, async |p, s| {
+        self.provider_call(plugin, tenant, None, async |p, s| {
             p.hanzo_node_model_provider().call_models(s).await
         })
         .await
@@ -298,7 +306,18 @@ impl Runtime {
         tenant: Tenant,
         request: &ChatRequest,
     ) -> Result<ChatResponse, ProviderCallError> {
-        self.provider_call(plugin, tenant, async |p, s| {
+        self.provider_chat_with(plugin, tenant, None, request).await
+    }
+
+    /// `chat` with a deployment's settings overlay.
+    pub async fn provider_chat_with(
+        self: &Arc<Self>,
+        plugin: &str,
+        tenant: Tenant,
+        overlay: Option<Arc<Overlay>>,
+        request: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderCallError> {
+        self.provider_call(plugin, tenant, overlay, async |p, s| {
             p.hanzo_node_model_provider().call_chat(s, request).await
         })
         .await
@@ -310,7 +329,19 @@ impl Runtime {
         tenant: Tenant,
         request: &EmbedRequest,
     ) -> Result<EmbedResponse, ProviderCallError> {
-        self.provider_call(plugin, tenant, async |p, s| {
+        self.provider_embed_with(plugin, tenant, None, request)
+            .await
+    }
+
+    /// `embed` with a deployment's settings overlay.
+    pub async fn provider_embed_with(
+        self: &Arc<Self>,
+        plugin: &str,
+        tenant: Tenant,
+        overlay: Option<Arc<Overlay>>,
+        request: &EmbedRequest,
+    ) -> Result<EmbedResponse, ProviderCallError> {
+        self.provider_call(plugin, tenant, overlay, async |p, s| {
             p.hanzo_node_model_provider().call_embed(s, request).await
         })
         .await
@@ -324,6 +355,18 @@ impl Runtime {
         tenant: Tenant,
         request: &ChatRequest,
     ) -> Result<ChatStream, ProviderCallError> {
+        self.provider_stream_with(plugin_name, tenant, None, request)
+            .await
+    }
+
+    /// `stream-chat` with a deployment's settings overlay.
+    pub async fn provider_stream_with(
+        self: &Arc<Self>,
+        plugin_name: &str,
+        tenant: Tenant,
+        overlay: Option<Arc<Overlay>>,
+        request: &ChatRequest,
+    ) -> Result<ChatStream, ProviderCallError> {
         let plugin = self.plugin(plugin_name)?;
         let PluginPre::Provider(pre) = &plugin.pre else {
             return Err(Self::expect_kind(&plugin, PluginKind::Provider)
@@ -331,7 +374,7 @@ impl Runtime {
                 .into());
         };
         let permit = self.permit(&plugin).await?;
-        let mut store = self.new_store(&plugin, tenant, 0);
+        let mut store = self.new_store(&plugin, tenant, overlay, 0);
         let r = Self::bounded(&plugin, async {
             let provider = pre.instantiate_async(&mut store).await?;
             let stream = provider
@@ -424,7 +467,7 @@ impl Runtime {
             return Err(Self::expect_kind(plugin, PluginKind::Api).unwrap_err());
         };
         let permit = self.permit(plugin).await?;
-        let mut store = self.new_store(plugin, tenant, 0);
+        let mut store = self.new_store(plugin, tenant, None, 0);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let instantiate_error = |e: wasmtime::Error| CallError::Instantiate {
             plugin: plugin.name().to_string(),

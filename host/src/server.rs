@@ -153,6 +153,21 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
                 Err(e) => error_response(&e),
             };
         }
+        "/v2/usage" => {
+            return match host_endpoint(&Method::GET) {
+                Ok(()) => json_response(StatusCode::OK, &rt.router.usage.snapshot()),
+                Err(e) => error_response(&e),
+            };
+        }
+        "/v2/deployments" => {
+            return match host_endpoint(&Method::GET) {
+                Ok(()) => json_response(
+                    StatusCode::OK,
+                    &json!({ "deployments": rt.router.status() }),
+                ),
+                Err(e) => error_response(&e),
+            };
+        }
         p if p.starts_with("/v2/plugins/") => {
             if let Err(e) = host_endpoint(&Method::GET) {
                 return error_response(&e);

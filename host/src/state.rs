@@ -6,6 +6,7 @@ use crate::caps::http::PolicedHooks;
 use crate::engine::ActiveCall;
 use crate::plugins::LoadedPlugin;
 use crate::runtime::Runtime;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
@@ -19,8 +20,18 @@ pub type Tenant = Arc<str>;
 /// The tenant used until authentication resolves one per request.
 pub const DEFAULT_TENANT: &str = "default";
 
+/// Plugin settings and secret values that a router deployment sets for the
+/// calls made through it (e.g. another `base_url` and API key for the same
+/// provider plugin). They override the plugin's own.
+#[derive(Debug, Default)]
+pub struct Overlay {
+    pub settings: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+}
+
 pub struct CallState {
     pub tenant: Tenant,
+    pub overlay: Option<Arc<Overlay>>,
     pub plugin: Arc<LoadedPlugin>,
     pub runtime: Arc<Runtime>,
     /// When the call started; the epoch callback enforces the time limit from it.
@@ -40,6 +51,7 @@ impl CallState {
         runtime: Arc<Runtime>,
         plugin: Arc<LoadedPlugin>,
         tenant: Tenant,
+        overlay: Option<Arc<Overlay>>,
         depth: u32,
     ) -> CallState {
         // WASI is linked so components from any toolchain load, but grants
@@ -61,6 +73,7 @@ impl CallState {
                 policy: plugin.outbound.clone(),
             },
             tenant,
+            overlay,
             plugin,
             runtime,
             started: Instant::now(),
@@ -70,6 +83,13 @@ impl CallState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
         }
+    }
+}
+
+impl CallState {
+    /// The call's resource table, for host resources such as LLM streams.
+    pub fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 

@@ -10,5 +10,6 @@ mod cli;
 mod hot_swap;
 mod provider_openai;
 mod restart;
+mod router;
 mod sandbox;
 mod tools_api;

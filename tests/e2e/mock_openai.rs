@@ -2,7 +2,9 @@
 //! chat completions (JSON and SSE streaming with tool-call deltas and usage),
 //! embeddings, and its error bodies. Special model names make it misbehave:
 //! `rate-limited` (429 + retry-after), `broken` (500), `too-long`
-//! (context_length_exceeded), `cut-stream` (the stream stops mid-way).
+//! (context_length_exceeded), `cut-stream` (the stream stops mid-way),
+//! `flaky` (503 for its first two requests, then answers), `slow…` (answers
+//! after 100 ms).
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -38,6 +40,16 @@ impl Drop for MockOpenAi {
 }
 
 impl MockOpenAi {
+    /// Requests seen for an upstream model.
+    pub fn calls_for(&self, model: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.body["model"] == model)
+            .count()
+    }
+
     pub async fn start() -> MockOpenAi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -101,12 +113,21 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    seen.lock().unwrap().push(Seen {
-        method: method.clone(),
-        path: path.clone(),
-        authorization,
-        body: body.clone(),
-    });
+    // How many requests for the same model came before this one.
+    let earlier = {
+        let mut seen = seen.lock().unwrap();
+        let earlier = seen
+            .iter()
+            .filter(|s| s.path == path && s.body["model"] == body["model"])
+            .count();
+        seen.push(Seen {
+            method: method.clone(),
+            path: path.clone(),
+            authorization,
+            body: body.clone(),
+        });
+        earlier
+    };
     Ok(match (method.as_str(), path.as_str()) {
         ("GET", "/v1/models") => json_body(
             StatusCode::OK,
@@ -115,7 +136,7 @@ async fn handle(
                 {"id": "text-embedding-3-small", "object": "model", "created": 1705948997, "owned_by": "system"},
             ]}),
         ),
-        ("POST", "/v1/chat/completions") => chat(&body).await,
+        ("POST", "/v1/chat/completions") => chat(&body, earlier).await,
         ("POST", "/v1/embeddings") => embeddings(&body),
         _ => error(
             StatusCode::NOT_FOUND,
@@ -143,8 +164,19 @@ fn wants_tool_call(body: &Value) -> bool {
             .is_some_and(|m| m["role"] == "user")
 }
 
-async fn chat(body: &Value) -> Response<Body> {
+async fn chat(body: &Value, earlier: usize) -> Response<Body> {
     let model = body["model"].as_str().unwrap_or("").to_string();
+    if model.starts_with("slow") {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if model == "flaky" && earlier < 2 {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The engine is currently overloaded",
+            "server_error",
+            None,
+        );
+    }
     match model.as_str() {
         "rate-limited" => {
             let mut r = error(

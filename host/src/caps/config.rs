@@ -6,7 +6,8 @@ use crate::state::CallState;
 
 impl Host for CallState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.plugin.settings.get(&key).cloned())
+        let overlay = self.overlay.as_ref().and_then(|o| o.settings.get(&key));
+        Ok(overlay.or_else(|| self.plugin.settings.get(&key)).cloned())
     }
 
     async fn secret(&mut self, name: String) -> wasmtime::Result<Result<String, ConfigError>> {

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod http;
 pub mod kv;
+pub mod llm;
 pub mod log;
 pub mod tools;
 
@@ -19,5 +20,6 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     crate::bindings::config::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::kv::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::tools::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::llm::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     Ok(())
 }

@@ -75,6 +75,9 @@ pub struct Permissions {
     /// Listing and invoking the node's tools (API plugins and agents).
     #[serde(default)]
     pub tools: bool,
+    /// The LLM router (`hanzo:node/llm`), for API plugins and agents.
+    #[serde(default)]
+    pub llm: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

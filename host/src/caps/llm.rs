@@ -1,0 +1,93 @@
+//! `hanzo:node/llm`: the LLM router for API plugins (and later agents). The
+//! plugin names a model alias; the router chooses, fails over, retries,
+//! limits, caches and accounts, calling provider plugins in their own sandboxes
+//! on behalf of the same tenant.
+
+use crate::bindings::llm::{
+    CallOptions, ChatResult, EmbedResult, Host, HostChatStream, LlmError, Model, Route,
+};
+use crate::bindings::llm_types::{ChatChunk, ChatRequest, EmbedRequest};
+use crate::router::RouterStream;
+use crate::state::CallState;
+use wasmtime::component::Resource;
+
+impl CallState {
+    fn require_llm_grant(&self) -> wasmtime::Result<()> {
+        if self.plugin.manifest.permissions.llm {
+            Ok(())
+        } else {
+            Err(wasmtime::format_err!(
+                "plugin `{}` is not granted `permissions.llm`",
+                self.plugin.manifest.name
+            ))
+        }
+    }
+}
+
+impl Host for CallState {
+    async fn models(&mut self) -> wasmtime::Result<Vec<Model>> {
+        self.require_llm_grant()?;
+        Ok(self.runtime.router.models(&self.runtime).await)
+    }
+
+    async fn chat(
+        &mut self,
+        request: ChatRequest,
+        options: CallOptions,
+    ) -> wasmtime::Result<Result<ChatResult, LlmError>> {
+        self.require_llm_grant()?;
+        Ok(self
+            .runtime
+            .router
+            .chat(&self.runtime, self.tenant.clone(), request, options)
+            .await)
+    }
+
+    async fn stream_chat(
+        &mut self,
+        request: ChatRequest,
+        _options: CallOptions,
+    ) -> wasmtime::Result<Result<Resource<RouterStream>, LlmError>> {
+        self.require_llm_grant()?;
+        match self
+            .runtime
+            .router
+            .stream(&self.runtime, self.tenant.clone(), request)
+            .await
+        {
+            Ok(stream) => Ok(Ok(self.table().push(stream)?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn embed(
+        &mut self,
+        request: EmbedRequest,
+        options: CallOptions,
+    ) -> wasmtime::Result<Result<EmbedResult, LlmError>> {
+        self.require_llm_grant()?;
+        Ok(self
+            .runtime
+            .router
+            .embed(&self.runtime, self.tenant.clone(), request, options)
+            .await)
+    }
+}
+
+impl HostChatStream for CallState {
+    async fn route(&mut self, stream: Resource<RouterStream>) -> wasmtime::Result<Route> {
+        Ok(self.table().get(&stream)?.route.clone())
+    }
+
+    async fn next(
+        &mut self,
+        stream: Resource<RouterStream>,
+    ) -> wasmtime::Result<Option<Result<ChatChunk, LlmError>>> {
+        Ok(self.table().get_mut(&stream)?.next().await)
+    }
+
+    async fn drop(&mut self, stream: Resource<RouterStream>) -> wasmtime::Result<()> {
+        self.table().delete(stream)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,446 @@
+//! The LLM router through the host API that API plugins reach over
+//! `hanzo:node/llm`, with the real `openai` provider plugin and a local
+//! upstream speaking the OpenAI wire format: failover, retries, circuit
+//! breaking, rpm/tpm limits, capability matching, strategies, the response
+//! cache, streams (failover only before the first chunk) and usage accounting.
+
+use crate::common::{Dirs, install, runtime};
+use crate::mock_openai::MockOpenAi;
+use hanzo_node::bindings::llm::{CallOptions, LlmError};
+use hanzo_node::bindings::llm_types::*;
+use hanzo_node::config::PluginOverrides;
+use hanzo_node::router::config::{DeploymentConfig, Strategy};
+use hanzo_node::{NodeConfig, Runtime};
+use std::sync::Arc;
+
+fn deployment(alias: &str, model: &str, priority: u32) -> DeploymentConfig {
+    toml::from_str(&format!(
+        "alias = \"{alias}\"\nprovider = \"openai\"\nmodel = \"{model}\"\npriority = {priority}\nname = \"{alias}-{model}\""
+    ))
+    .unwrap()
+}
+
+fn ask(alias: &str, text: &str) -> ChatRequest {
+    ChatRequest {
+        model: alias.into(),
+        messages: vec![Message {
+            role: Role::User,
+            content: text.into(),
+            tool_calls: vec![],
+            tool_call_id: None,
+            name: None,
+        }],
+        tools: vec![],
+        tool_choice: None,
+        temperature: None,
+        top_p: None,
+        max_tokens: None,
+        stop: vec![],
+        json_mode: false,
+        extra: None,
+    }
+}
+
+const FRESH: CallOptions = CallOptions {
+    bypass_cache: false,
+};
+const BYPASS: CallOptions = CallOptions { bypass_cache: true };
+
+/// A node with the openai plugin pointed at a mock, configured by `edit`.
+async fn node(edit: impl FnOnce(&mut NodeConfig)) -> (Dirs, MockOpenAi, Arc<Runtime>) {
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "openai", "openai", |_| {});
+    let mut cfg = dirs.config();
+    let mut o = PluginOverrides::default();
+    o.config
+        .insert("base_url".into(), toml::Value::String(mock.base_url()));
+    o.allow_hosts.push(mock.addr.to_string());
+    cfg.plugins.insert("openai".into(), o);
+    cfg.router.retry.initial_delay_ms = 20;
+    cfg.router.retry.max_delay_ms = 200;
+    edit(&mut cfg);
+    let rt = runtime(cfg).await;
+    (dirs, mock, rt)
+}
+
+async fn chat(
+    rt: &Arc<Runtime>,
+    tenant: &str,
+    req: ChatRequest,
+    opts: CallOptions,
+) -> Result<hanzo_node::bindings::llm::ChatResult, LlmError> {
+    rt.router.chat(rt, tenant.into(), req, opts).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_to_the_next_deployment_on_upstream_errors() {
+    let (_d, mock, rt) = node(|c| {
+        c.deployments = vec![
+            deployment("gpt", "broken", 0),
+            deployment("gpt", "gpt-4o-mini", 1),
+        ];
+    })
+    .await;
+    let r = chat(&rt, "t", ask("gpt", "hi"), FRESH).await.unwrap();
+    assert_eq!(r.response.message.content, "echo: hi");
+    assert_eq!(r.route.deployment, "gpt-gpt-4o-mini");
+    assert_eq!(r.route.model, "gpt-4o-mini");
+    assert_eq!(r.route.attempts, 2);
+    assert_eq!(mock.calls_for("broken"), 1);
+
+    // A request the upstream rejects as bad is not failed over.
+    let (_d, mock, rt) = node(|c| {
+        c.deployments = vec![
+            deployment("gpt", "too-long", 0),
+            deployment("gpt", "gpt-4o-mini", 1),
+        ];
+    })
+    .await;
+    match chat(&rt, "t", ask("gpt", "hi"), FRESH).await {
+        Err(LlmError::Provider(ProviderError::ContextTooLong(_))) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mock.calls_for("gpt-4o-mini"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_with_backoff_until_the_upstream_recovers() {
+    let (_d, mock, rt) = node(|c| {
+        c.deployments = vec![deployment("gpt", "flaky", 0)];
+        c.router.retry.max_attempts = 3;
+    })
+    .await;
+    let r = chat(&rt, "t", ask("gpt", "hi"), FRESH).await.unwrap();
+    assert_eq!(r.route.attempts, 3);
+    assert_eq!(mock.calls_for("flaky"), 3);
+
+    // With fewer attempts than failures, the last upstream error comes back.
+    let (_d, _mock, rt) = node(|c| {
+        c.deployments = vec![deployment("gpt", "flaky", 0)];
+        c.router.retry.max_attempts = 2;
+    })
+    .await;
+    match chat(&rt, "t", ask("gpt", "hi"), FRESH).await {
+        Err(LlmError::Provider(ProviderError::UpstreamUnavailable(_))) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_opens_after_failures_and_half_opens_later() {
+    let (_d, mock, rt) = node(|c| {
+        c.deployments = vec![
+            deployment("gpt", "broken", 0),
+            deployment("gpt", "gpt-4o-mini", 1),
+        ];
+        c.router.breaker.failure_threshold = 2;
+        c.router.breaker.open_ms = 400;
+        c.router.cache_ttl_s = 0;
+    })
+    .await;
+    for _ in 0..2 {
+        chat(&rt, "t", ask("gpt", "hi"), FRESH).await.unwrap();
+    }
+    assert_eq!(mock.calls_for("broken"), 2);
+    // Open: the broken deployment is skipped without a call.
+    for _ in 0..3 {
+        let r = chat(&rt, "t", ask("gpt", "hi"), FRESH).await.unwrap();
+        assert_eq!(r.route.attempts, 1);
+    }
+    assert_eq!(mock.calls_for("broken"), 2);
+    // After open_ms: one trial call goes through (and fails, so it opens again).
+    tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+    chat(&rt, "t", ask("gpt", "hi"), FRESH).await.unwrap();
+    assert_eq!(mock.calls_for("broken"), 3);
+    chat(&rt, "t", ask("gpt", "hi"), FRESH).await.unwrap();
+    assert_eq!(mock.calls_for("broken"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpm_and_tpm_limits_per_deployment_and_tenant() {
+    let (_d, mock, rt) = node(|c| {
+        let mut d = deployment("gpt", "gpt-4o-mini", 0);
+        d.rpm = 2;
+        c.deployments = vec![d];
+        c.router.cache_ttl_s = 0;
+    })
+    .await;
+    chat(&rt, "t", ask("gpt", "a"), FRESH).await.unwrap();
+    chat(&rt, "t", ask("gpt", "b"), FRESH).await.unwrap();
+    match chat(&rt, "t", ask("gpt", "c"), FRESH).await {
+        Err(LlmError::RateLimited(r)) => assert!(r.retry_after_ms.unwrap() > 0),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mock.calls_for("gpt-4o-mini"), 2);
+
+    // tpm: the mock reports 19 tokens a request; a limit of 10 admits one.
+    let (_d, _mock, rt) = node(|c| {
+        let mut d = deployment("gpt", "gpt-4o-mini", 0);
+        d.tpm = 10;
+        c.deployments = vec![d];
+        c.router.cache_ttl_s = 0;
+    })
+    .await;
+    chat(&rt, "t", ask("gpt", "a"), FRESH).await.unwrap();
+    assert!(matches!(
+        chat(&rt, "t", ask("gpt", "b"), FRESH).await,
+        Err(LlmError::RateLimited(_))
+    ));
+
+    // Per tenant: one tenant's limit does not touch another's.
+    let (_d, _mock, rt) = node(|c| {
+        c.deployments = vec![deployment("gpt", "gpt-4o-mini", 0)];
+        c.router.tenant_rpm = 1;
+        c.router.cache_ttl_s = 0;
+    })
+    .await;
+    chat(&rt, "alice", ask("gpt", "a"), FRESH).await.unwrap();
+    match chat(&rt, "alice", ask("gpt", "b"), FRESH).await {
+        Err(LlmError::RateLimited(r)) => assert!(r.message.contains("alice"), "{}", r.message),
+        other => panic!("{other:?}"),
+    }
+    chat(&rt, "bob", ask("gpt", "a"), FRESH).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capabilities_and_strategies_choose_the_deployment() {
+    let (_d, _mock, rt) = node(|c| {
+        let mut plain = deployment("gpt", "gpt-4o-mini", 0);
+        plain.capabilities = Some(vec!["chat".into(), "streaming".into()]);
+        let mut tools = deployment("gpt", "gpt-4o", 1);
+        tools.capabilities = Some(vec!["chat".into(), "streaming".into(), "tools".into()]);
+        let mut cheap = deployment("cheap", "gpt-4o", 0);
+        cheap.input_price_per_mtok = Some(2.5);
+        cheap.output_price_per_mtok = Some(10.0);
+        let mut cheaper = deployment("cheap", "gpt-4o-mini", 1);
+        cheaper.input_price_per_mtok = Some(0.15);
+        cheaper.output_price_per_mtok = Some(0.6);
+        let mut small = deployment("small", "gpt-4o-mini", 0);
+        small.context_length = 4;
+        c.deployments = vec![plain, tools, cheap, cheaper, small];
+        c.aliases.insert(
+            "cheap".into(),
+            toml::from_str("strategy = \"lowest-cost\"").unwrap(),
+        );
+        c.router.cache_ttl_s = 0;
+    })
+    .await;
+    let r = chat(&rt, "t", ask("gpt", "hi"), FRESH).await.unwrap();
+    assert_eq!(r.route.model, "gpt-4o-mini");
+    let mut with_tools = ask("gpt", "2+2?");
+    with_tools.tools = vec![ToolDefinition {
+        name: "calculator".into(),
+        description: "math".into(),
+        parameters: r#"{"type":"object"}"#.into(),
+    }];
+    let r = chat(&rt, "t", with_tools.clone(), FRESH).await.unwrap();
+    assert_eq!(
+        r.route.model, "gpt-4o",
+        "only this deployment declares tools"
+    );
+    assert_eq!(r.response.message.tool_calls[0].name, "calculator");
+
+    let r = chat(&rt, "t", ask("cheap", "hi"), FRESH).await.unwrap();
+    assert_eq!(
+        r.route.model, "gpt-4o-mini",
+        "lowest-cost picks the cheaper deployment"
+    );
+    let cost = r.route.cost_usd.unwrap();
+    assert!(
+        (cost - (12.0 * 0.15 + 7.0 * 0.6) / 1e6).abs() < 1e-12,
+        "{cost}"
+    );
+
+    // A prompt larger than every deployment's context is unsupported.
+    assert!(matches!(
+        chat(
+            &rt,
+            "t",
+            ask("small", "a prompt far longer than four tokens"),
+            FRESH
+        )
+        .await,
+        Err(LlmError::Unsupported(_))
+    ));
+    with_tools.model = "cheap".into();
+    assert!(
+        chat(&rt, "t", with_tools, FRESH).await.is_ok(),
+        "undeclared capabilities are not filtered"
+    );
+    assert!(matches!(
+        chat(&rt, "t", ask("nope", "hi"), FRESH).await,
+        Err(LlmError::UnknownModel(_))
+    ));
+    // `provider/model` reaches a provider plugin without configuration.
+    let r = chat(&rt, "t", ask("openai/gpt-4o-mini", "direct"), FRESH)
+        .await
+        .unwrap();
+    assert_eq!(r.response.message.content, "echo: direct");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lowest_latency_and_weighted_strategies() {
+    let (_d, _mock, rt) = node(|c| {
+        c.deployments = vec![
+            deployment("fast", "slow-model", 0),
+            deployment("fast", "gpt-4o-mini", 1),
+        ];
+        c.aliases.insert(
+            "fast".into(),
+            toml::from_str("strategy = \"lowest-latency\"").unwrap(),
+        );
+        let mut light = deployment("w", "gpt-4o", 0);
+        light.weight = 1;
+        let mut heavy = deployment("w", "gpt-4o-mini", 0);
+        heavy.weight = 1000;
+        c.deployments.extend([light, heavy]);
+        c.aliases.insert(
+            "w".into(),
+            toml::from_str("strategy = \"weighted\"").unwrap(),
+        );
+        c.router.cache_ttl_s = 0;
+    })
+    .await;
+    assert_eq!(
+        hanzo_node::router::config::Strategy::default(),
+        Strategy::Priority
+    );
+    // Each unmeasured deployment is tried once, then the faster one wins.
+    let first = chat(&rt, "t", ask("fast", "1"), FRESH)
+        .await
+        .unwrap()
+        .route
+        .model;
+    let second = chat(&rt, "t", ask("fast", "2"), FRESH)
+        .await
+        .unwrap()
+        .route
+        .model;
+    assert_ne!(first, second);
+    for i in 0..3 {
+        let r = chat(&rt, "t", ask("fast", &i.to_string()), FRESH)
+            .await
+            .unwrap();
+        assert_eq!(r.route.model, "gpt-4o-mini");
+    }
+    let mut heavy = 0;
+    for i in 0..20 {
+        if chat(&rt, "t", ask("w", &i.to_string()), FRESH)
+            .await
+            .unwrap()
+            .route
+            .model
+            == "gpt-4o-mini"
+        {
+            heavy += 1;
+        }
+    }
+    assert!(heavy >= 15, "weight 1000 vs 1 got {heavy} of 20");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_cache_and_usage_accounting() {
+    let (_d, mock, rt) = node(|c| {
+        let mut d = deployment("gpt", "gpt-4o-mini", 0);
+        d.input_price_per_mtok = Some(1.0);
+        d.output_price_per_mtok = Some(2.0);
+        c.deployments = vec![d];
+    })
+    .await;
+    let a = chat(&rt, "t", ask("gpt", "same"), FRESH).await.unwrap();
+    assert!(!a.route.cached);
+    let b = chat(&rt, "t", ask("gpt", "same"), FRESH).await.unwrap();
+    assert!(b.route.cached);
+    assert_eq!(b.response.message.content, a.response.message.content);
+    assert_eq!(mock.calls_for("gpt-4o-mini"), 1);
+    // Another tenant does not read this tenant's cache.
+    assert!(
+        !chat(&rt, "other", ask("gpt", "same"), FRESH)
+            .await
+            .unwrap()
+            .route
+            .cached
+    );
+    // Bypass neither reads nor writes.
+    assert!(
+        !chat(&rt, "t", ask("gpt", "same"), BYPASS)
+            .await
+            .unwrap()
+            .route
+            .cached
+    );
+    assert_eq!(mock.calls_for("gpt-4o-mini"), 3);
+
+    let u = rt.router.usage.tenant("t");
+    assert_eq!(
+        (
+            u.requests,
+            u.cache_hits,
+            u.prompt_tokens,
+            u.completion_tokens
+        ),
+        (3, 1, 24, 14)
+    );
+    assert!(
+        (u.cost_usd - 2.0 * (12.0 + 14.0) / 1e6).abs() < 1e-12,
+        "{}",
+        u.cost_usd
+    );
+    let d = rt.router.usage.deployment("gpt-gpt-4o-mini");
+    assert_eq!(d.requests, 4);
+    assert_eq!(rt.router.usage.tenant("other").prompt_tokens, 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_fail_over_only_before_the_first_chunk() {
+    let (_d, mock, rt) = node(|c| {
+        c.deployments = vec![
+            deployment("gpt", "rate-limited", 0),
+            deployment("gpt", "gpt-4o-mini", 1),
+            deployment("cut", "cut-stream", 0),
+            deployment("cut", "gpt-4o-mini", 1),
+        ];
+    })
+    .await;
+    let mut s = rt
+        .router
+        .stream(&rt, "t".into(), ask("gpt", "hi"))
+        .await
+        .unwrap();
+    assert_eq!(s.route.model, "gpt-4o-mini");
+    assert_eq!(s.route.attempts, 2);
+    let mut text = String::new();
+    while let Some(c) = s.next().await {
+        text.push_str(c.unwrap().content.as_deref().unwrap_or(""));
+    }
+    assert_eq!(text, "Hello world");
+    drop(s);
+    let u = rt.router.usage.deployment("gpt-gpt-4o-mini");
+    assert_eq!(
+        u.completion_tokens, 3,
+        "usage from the stream's last chunk is charged"
+    );
+
+    // Cut after chunks reached the client: the error is passed on, no failover.
+    let mut s = rt
+        .router
+        .stream(&rt, "t".into(), ask("cut", "hi"))
+        .await
+        .unwrap();
+    assert_eq!(s.route.model, "cut-stream");
+    let mut last = None;
+    while let Some(c) = s.next().await {
+        last = Some(c);
+    }
+    assert!(
+        matches!(
+            last,
+            Some(Err(LlmError::Provider(ProviderError::UpstreamUnavailable(
+                _
+            ))))
+        ),
+        "{last:?}"
+    );
+    assert_eq!(mock.calls_for("gpt-4o-mini"), 1);
+}
