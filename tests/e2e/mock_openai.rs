@@ -30,6 +30,8 @@ pub struct Seen {
 pub struct MockOpenAi {
     pub addr: std::net::SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// TCP connections accepted.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -55,11 +57,14 @@ impl MockOpenAi {
         let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let seen2 = seen.clone();
+        let connections: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let accepted = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     break;
                 };
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let seen = seen2.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| handle(req, seen.clone()));
@@ -69,7 +74,12 @@ impl MockOpenAi {
                 });
             }
         });
-        MockOpenAi { addr, seen, task }
+        MockOpenAi {
+            addr,
+            seen,
+            connections,
+            task,
+        }
     }
 
     pub fn base_url(&self) -> String {

@@ -315,3 +315,45 @@ async fn upstream_must_be_granted() {
         "no request may reach a host that was not granted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let (_dirs, mock, rt) = setup().await;
+    let t: hanzo_node::state::Tenant = "acme".into();
+    for i in 0..5 {
+        let r = rt
+            .provider_chat(
+                "openai",
+                t.clone(),
+                &request("gpt-4o-mini", vec![user(&i.to_string())]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.message.content, format!("echo: {i}"));
+    }
+    let mut s = rt
+        .provider_stream(
+            "openai",
+            t.clone(),
+            &request("gpt-4o-mini", vec![user("x")]),
+        )
+        .await
+        .unwrap();
+    while let Some(c) = s.next().await {
+        c.unwrap();
+    }
+    drop(s);
+    rt.provider_chat(
+        "openai",
+        t,
+        &request("gpt-4o-mini", vec![user("after the stream")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(mock.seen.lock().unwrap().len(), 7);
+    assert_eq!(
+        mock.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sequential requests must share one keep-alive connection"
+    );
+}

@@ -8,9 +8,8 @@
 use bytes::Bytes;
 use http::uri::Scheme;
 use http_body_util::BodyExt;
-use std::future::poll_fn;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -308,43 +307,77 @@ fn tls_connector() -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(config.clone())
 }
 
-/// Sends `request` over a connection to the first reachable address of `addrs`
-/// (already checked), with TLS verified against `host`. Modelled on
-/// wasmtime-wasi-http's `default_send_request`, which connects by name instead.
-async fn send_to(
-    mut request: http::Request<WasiBody>,
+type Sender = hyper::client::conn::http1::SendRequest<WasiBody>;
+
+/// Where a pooled connection goes: the checked address, and for TLS the name
+/// its certificate was verified against.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PoolKey {
+    addr: SocketAddr,
+    tls: bool,
+    host: String,
+}
+
+/// Idle keep-alive connections to upstreams, shared by every plugin call so an
+/// LLM request does not pay a TCP (and TLS) handshake each time. Only plain
+/// HTTP/1.1 connections to addresses the policy already allowed are kept.
+struct Pool {
+    idle: std::sync::Mutex<std::collections::HashMap<PoolKey, Vec<(Sender, std::time::Instant)>>>,
+}
+
+/// Idle connections kept per destination.
+const POOL_PER_KEY: usize = 64;
+/// Idle connections older than this are closed (servers commonly allow 60-90 s).
+const POOL_IDLE: Duration = Duration::from_secs(50);
+
+impl Pool {
+    fn get() -> &'static Pool {
+        static POOL: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
+        POOL.get_or_init(|| Pool {
+            idle: Default::default(),
+        })
+    }
+
+    /// A connection to `key` that is ready for a request, if one is idle.
+    /// Connections still streaming a response stay pooled; closed or stale ones go.
+    fn checkout(&self, key: &PoolKey) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(key)?;
+        list.retain(|(s, since)| !s.is_closed() && since.elapsed() < POOL_IDLE);
+        let i = list.iter().position(|(s, _)| s.is_ready())?;
+        Some(list.swap_remove(i).0)
+    }
+
+    fn checkin(&self, key: PoolKey, sender: Sender) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.entry(key).or_default();
+        if list.len() < POOL_PER_KEY {
+            list.push((sender, std::time::Instant::now()));
+        }
+    }
+}
+
+/// Opens a new HTTP/1.1 connection to the first reachable address of `addrs`;
+/// the connection is driven by its own task.
+async fn connect(
     addrs: &[SocketAddr],
     tls: bool,
     host: &str,
-    options: Option<RequestOptions>,
-) -> Result<
-    (
-        http::Response<TimedBody>,
-        impl Future<Output = Result<(), HttpError>> + Send + use<>,
-    ),
-    HttpError,
-> {
-    let opt = options.unwrap_or_default();
-    let connect_timeout = opt.connect_timeout.unwrap_or(Duration::from_secs(30));
-    let first_byte_timeout = opt.first_byte_timeout.unwrap_or(Duration::from_secs(600));
-    let between_bytes_timeout = opt
-        .between_bytes_timeout
-        .unwrap_or(Duration::from_secs(600))
-        .max(Duration::from_nanos(1));
-
+    timeout: Duration,
+) -> Result<(Sender, SocketAddr), HttpError> {
     let mut last = HttpError::ConnectionRefused;
     let mut tcp = None;
     for addr in addrs {
-        match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => {
-                tcp = Some(s);
+                tcp = Some((s, *addr));
                 break;
             }
             Ok(Err(e)) => last = HttpError::Connect(e),
             Err(_) => last = HttpError::ConnectionTimeout,
         }
     }
-    let tcp = tcp.ok_or(last)?;
+    let (tcp, addr) = tcp.ok_or(last)?;
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn Stream> = if tls {
         let name = rustls::pki_types::ServerName::try_from(
@@ -361,12 +394,44 @@ async fn send_to(
     } else {
         Box::new(tcp)
     };
-    let (mut sender, conn) = tokio::time::timeout(
-        connect_timeout,
+    let (sender, conn) = tokio::time::timeout(
+        timeout,
         hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)),
     )
     .await
     .map_err(|_| HttpError::ConnectionTimeout)??;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok((sender, addr))
+}
+
+/// Sends `request` to one of `addrs` (already checked), reusing an idle
+/// keep-alive connection when one is ready, with TLS verified against `host`.
+/// Modelled on wasmtime-wasi-http's `default_send_request`, which connects by
+/// name for every request instead.
+async fn send_to(
+    mut request: http::Request<WasiBody>,
+    addrs: &[SocketAddr],
+    tls: bool,
+    host: &str,
+    options: Option<RequestOptions>,
+) -> Result<
+    (
+        http::Response<TimedBody>,
+        std::future::Ready<Result<(), HttpError>>,
+    ),
+    HttpError,
+> {
+    let opt = options.unwrap_or_default();
+    let connect_timeout = opt.connect_timeout.unwrap_or(Duration::from_secs(30));
+    let first_byte_timeout = opt.first_byte_timeout.unwrap_or(Duration::from_secs(600));
+    let between_bytes_timeout = opt
+        .between_bytes_timeout
+        .unwrap_or(Duration::from_secs(600))
+        .max(Duration::from_nanos(1));
 
     // Origin-form on the wire; the Host header already names the authority.
     *request.uri_mut() = http::Uri::builder()
@@ -380,50 +445,73 @@ async fn send_to(
         .build()
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
 
-    let send = async move {
-        let res = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
-            .await
-            .map_err(|_| HttpError::ConnectionReadTimeout)??;
-        let mut timeout = tokio::time::interval(between_bytes_timeout);
-        timeout.reset();
-        Ok::<_, HttpError>(res.map(|incoming| TimedBody { incoming, timeout }))
-    };
-    let mut send = pin!(send);
-    let mut conn = Some(conn);
-    // Drive the connection while waiting for the response head.
-    let response = poll_fn(|cx| match send.as_mut().poll(cx) {
-        Poll::Ready(r) => Poll::Ready(r),
-        Poll::Pending => {
-            let Some(c) = conn.as_mut() else {
-                return Poll::Pending;
-            };
-            let r = ready!(Pin::new(c).poll(cx));
-            conn = None;
-            match r {
-                Ok(()) => send.as_mut().poll(cx),
-                Err(e) => Poll::Ready(Err(HttpError::from(e))),
+    let pool = Pool::get();
+    let pooled = addrs.iter().find_map(|addr| {
+        let key = PoolKey {
+            addr: *addr,
+            tls,
+            host: host.to_string(),
+        };
+        pool.checkout(&key).map(|s| (s, key))
+    });
+    let (mut sender, key, request) = match pooled {
+        Some((mut sender, key)) => match sender.try_send_request(request).await {
+            Ok(response) => {
+                pool.checkin(key, sender);
+                return Ok((
+                    response.map(|incoming| TimedBody::new(incoming, between_bytes_timeout)),
+                    std::future::ready(Ok(())),
+                ));
             }
-        }
-    })
-    .await?;
-    Ok((response, async move {
-        match conn {
-            Some(c) => c.await.map_err(|e| {
-                if e.is_timeout() {
-                    HttpError::HttpResponseTimeout
-                } else {
-                    e.into()
+            // The idle connection went away before the request was written:
+            // send it on a fresh connection instead.
+            Err(mut e) => match e.take_message() {
+                Some(request) => {
+                    let (sender, addr) = connect(addrs, tls, host, connect_timeout).await?;
+                    let key = PoolKey {
+                        addr,
+                        tls,
+                        host: host.to_string(),
+                    };
+                    (sender, key, request)
                 }
-            }),
-            None => Ok(()),
+                None => return Err(e.into_error().into()),
+            },
+        },
+        None => {
+            let (sender, addr) = connect(addrs, tls, host, connect_timeout).await?;
+            let key = PoolKey {
+                addr,
+                tls,
+                host: host.to_string(),
+            };
+            (sender, key, request)
         }
-    }))
+    };
+    // A fresh connection: wait for the handshake to settle, then send.
+    sender.ready().await?;
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)??;
+    pool.checkin(key, sender);
+    Ok((
+        response.map(|incoming| TimedBody::new(incoming, between_bytes_timeout)),
+        std::future::ready(Ok(())),
+    ))
 }
 
 /// A response body that fails when the upstream goes quiet for too long.
 pub struct TimedBody {
     incoming: hyper::body::Incoming,
     timeout: tokio::time::Interval,
+}
+
+impl TimedBody {
+    fn new(incoming: hyper::body::Incoming, between_bytes: Duration) -> TimedBody {
+        let mut timeout = tokio::time::interval(between_bytes);
+        timeout.reset();
+        TimedBody { incoming, timeout }
+    }
 }
 
 impl http_body::Body for TimedBody {
