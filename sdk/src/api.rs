@@ -1,10 +1,12 @@
 //! HTTP API plugins (`hanzo:node/api` world): a `wasi:http/incoming-handler`
-//! that may also use the node's `log`, `config`, `kv` and `tools`.
+//! that may also use the node's `log`, `config`, `kv`, `tools` and `llm`.
 //!
 //! Implement [`Handler`] on a type and export it with
 //! [`export_api!`](crate::export_api). The helpers here cover the usual
 //! JSON API chores: [`read_body`] with a size cap, [`respond_json`] and
-//! [`respond_error`] (`{"error":{"code":...,"message":...}}`).
+//! [`respond_error`] (`{"error":{"code":...,"message":...}}`), and
+//! [`respond_streaming`] for bodies written piece by piece as they are
+//! produced (server-sent events, for instance).
 //!
 //! ```no_run
 //! use hanzo_node_sdk::api::{self, Handler, IncomingRequest, ResponseOutparam};
@@ -161,9 +163,13 @@ pub fn error_body(code: &str, message: &str) -> Value {
     json!({ "error": { "code": code, "message": message } })
 }
 
-/// Sends a response with `body`. `headers` are added as given; the
-/// content-length is set here.
-pub fn respond(out: ResponseOutparam, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+/// The head of a response: `status` and `headers` (added as given), plus a
+/// content-length when known.
+fn response_head(
+    status: u16,
+    headers: &[(&str, &str)],
+    content_length: Option<usize>,
+) -> OutgoingResponse {
     let fields = Fields::new();
     for (name, value) in headers {
         // Only forbidden or malformed names fail; skipping one beats failing
@@ -172,37 +178,156 @@ pub fn respond(out: ResponseOutparam, status: u16, headers: &[(&str, &str)], bod
             crate::log::warn(&format!("response header `{name}` rejected by the host"));
         }
     }
-    let _ = fields.set("content-length", &[body.len().to_string().into_bytes()]);
+    if let Some(length) = content_length {
+        let _ = fields.set("content-length", &[length.to_string().into_bytes()]);
+    }
     let response = OutgoingResponse::new(fields);
     if response.set_status_code(status).is_err() {
         crate::log::error(&format!("invalid response status {status}; sending 500"));
         let _ = response.set_status_code(500);
     }
-    let outgoing_body = match response.body() {
-        Ok(b) => b,
-        Err(()) => {
-            ResponseOutparam::set(out, Ok(response));
-            return;
-        }
-    };
+    response
+}
+
+/// Sends a response with `body`. `headers` are added as given; the
+/// content-length is set here.
+pub fn respond(out: ResponseOutparam, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+    let mut writer = respond_streaming_inner(out, status, headers, Some(body.len()));
+    if !body.is_empty()
+        && let Err(e) = writer.write(body)
+    {
+        // The client went away; nothing left to tell it.
+        crate::log::debug(&format!("response body write failed: {e}"));
+    }
+    if let Err(e) = writer.finish() {
+        crate::log::debug(&format!("finishing the response body failed: {e}"));
+    }
+}
+
+/// Sends the head of a response at once (`status`, `headers`, no
+/// content-length, so the body goes out chunked) and returns a
+/// [`BodyWriter`] for its body.
+///
+/// Each [`BodyWriter::write`] is flushed to the client before it returns,
+/// so a handler can stream what it produces as it produces it (server-sent
+/// events, for instance: set `content-type: text/event-stream`). Call
+/// [`BodyWriter::finish`] at the end; dropping the writer finishes the body
+/// too.
+///
+/// ```no_run
+/// use hanzo_node_sdk::api::{self, ResponseOutparam};
+///
+/// fn countdown(out: ResponseOutparam) {
+///     let mut body = api::respond_streaming(out, 200, &[("content-type", "text/event-stream")]);
+///     for n in (1..=3).rev() {
+///         if body.write(format!("data: {n}\n\n").as_bytes()).is_err() {
+///             return; // the client went away
+///         }
+///     }
+///     let _ = body.finish();
+/// }
+/// ```
+pub fn respond_streaming(
+    out: ResponseOutparam,
+    status: u16,
+    headers: &[(&str, &str)],
+) -> BodyWriter {
+    respond_streaming_inner(out, status, headers, None)
+}
+
+fn respond_streaming_inner(
+    out: ResponseOutparam,
+    status: u16,
+    headers: &[(&str, &str)],
+    content_length: Option<usize>,
+) -> BodyWriter {
+    let response = response_head(status, headers, content_length);
+    let body = response.body().ok();
     ResponseOutparam::set(out, Ok(response));
-    if !body.is_empty() {
-        match outgoing_body.write() {
-            Ok(stream) => {
-                // `blocking-write-and-flush` takes at most 4096 bytes a call.
-                for chunk in body.chunks(4096) {
-                    if let Err(e) = stream.blocking_write_and_flush(chunk) {
-                        // The client went away; nothing left to tell it.
-                        crate::log::debug(&format!("response body write failed: {e}"));
-                        break;
-                    }
-                }
+    let stream = match &body {
+        Some(body) => match body.write() {
+            Ok(stream) => Some(stream),
+            Err(()) => {
+                crate::log::error("response body stream unavailable");
+                None
             }
-            Err(()) => crate::log::error("response body stream unavailable"),
+        },
+        None => None,
+    };
+    BodyWriter { stream, body }
+}
+
+/// The response body could not be written: the client went away, or the
+/// host closed the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteError(pub String);
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot write the response body: {}", self.0)
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// The body of a response whose head was sent by [`respond_streaming`].
+///
+/// After a failed write every further write fails at once. Dropping the
+/// writer finishes the body, like [`finish`](BodyWriter::finish); use
+/// [`abort`](BodyWriter::abort) to end it as incomplete instead.
+pub struct BodyWriter {
+    // Declared before `body`: the stream is a child of the body and must go first.
+    stream: Option<wasip2::io::streams::OutputStream>,
+    body: Option<OutgoingBody>,
+}
+
+impl BodyWriter {
+    /// Writes `bytes` and flushes them to the client, blocking while the
+    /// client is slower than the handler.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        let Some(stream) = &self.stream else {
+            return Err(WriteError("the body is closed".to_string()));
+        };
+        // `blocking-write-and-flush` takes at most 4096 bytes a call.
+        for chunk in bytes.chunks(4096) {
+            if let Err(e) = stream.blocking_write_and_flush(chunk) {
+                self.stream = None;
+                let why = match e {
+                    StreamError::Closed => "the client closed the connection".to_string(),
+                    StreamError::LastOperationFailed(e) => e.to_debug_string(),
+                };
+                return Err(WriteError(why));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the body; the client sees a complete response.
+    pub fn finish(mut self) -> Result<(), WriteError> {
+        self.close()
+    }
+
+    /// Ends the body as incomplete: the host aborts the response, so the
+    /// client sees a broken transfer rather than a complete one.
+    pub fn abort(mut self) {
+        self.stream = None;
+        self.body = None; // dropped without `finish`
+    }
+
+    fn close(&mut self) -> Result<(), WriteError> {
+        self.stream = None;
+        match self.body.take() {
+            Some(body) => OutgoingBody::finish(body, None).map_err(|e| WriteError(e.to_string())),
+            None => Ok(()),
         }
     }
-    if let Err(e) = OutgoingBody::finish(outgoing_body, None) {
-        crate::log::debug(&format!("finishing the response body failed: {e}"));
+}
+
+impl Drop for BodyWriter {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            crate::log::debug(&format!("finishing the response body failed: {e}"));
+        }
     }
 }
 
@@ -251,6 +376,8 @@ pub mod bindings {
             "hanzo:node/config@0.1.0": crate::wit::hanzo::node::config,
             "hanzo:node/kv@0.1.0": crate::wit::hanzo::node::kv,
             "hanzo:node/tools@0.1.0": crate::wit::hanzo::node::tools,
+            "hanzo:node/llm@0.1.0": crate::wit::hanzo::node::llm,
+            "hanzo:node/llm-types@0.1.0": crate::wit::hanzo::node::llm_types,
             "hanzo:node/tool-types@0.1.0": crate::wit::hanzo::node::tool_types,
             "wasi:http/types@0.2.12": wasip2::http::types,
             "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,

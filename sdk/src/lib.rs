@@ -36,27 +36,36 @@
 //!
 //! Modules:
 //! - [`provider`], [`tool`], [`api`]: the three plugin kinds (trait + export macro).
-//! - [`log`], [`config`], [`kv`], [`tools`]: the node's host interfaces.
+//! - [`log`], [`config`], [`kv`], [`tools`], [`llm`]: the node's host interfaces.
 //! - [`http`]: outbound HTTP over `wasi:http/outgoing-handler`, policed by the host.
 //! - [`sse`], [`ndjson`]: incremental stream decoders for streamed HTTP bodies.
 //! - [`openai`]: the OpenAI-compatible wire format shared by OpenAI-style providers.
+//! - [`anthropic`], [`gemini`], [`ollama`]: the Anthropic Messages, Gemini
+//!   `generateContent` and Ollama `/api/chat` wire formats.
+//! - [`upstream`]: settings, sending and error mapping shared by HTTP provider plugins.
 //!
 //! Host calls only work inside a component run by the node. The crate still
 //! builds for native targets so that plugins can unit-test their pure logic
 //! with `cargo test`; there, [`log`] writes to stderr and the other host
 //! interfaces report that no host is present instead of calling it.
 
+pub mod anthropic;
 pub mod api;
 pub mod config;
+pub mod gemini;
 pub mod http;
 pub mod kv;
+pub mod llm;
 pub mod log;
 pub mod ndjson;
+pub mod ollama;
 pub mod openai;
 pub mod provider;
 pub mod sse;
 pub mod tool;
 pub mod tools;
+pub mod upstream;
+mod wire;
 
 /// The `wasi` 0.2.12 bindings the SDK is built on, for direct use of
 /// `wasi:http` or `wasi:io` where the SDK's wrappers are not enough.
@@ -64,7 +73,7 @@ pub use wasip2;
 
 /// Bindings for the node's host interfaces, generated once and shared by the
 /// provider, tool and api worlds (through `with:`), so every plugin kind sees
-/// the same `log`, `config`, `kv`, `tools` and type definitions.
+/// the same `log`, `config`, `kv`, `tools`, `llm` and type definitions.
 #[doc(hidden)]
 pub mod wit {
     wit_bindgen::generate!({
@@ -77,6 +86,7 @@ pub mod wit {
                 import hanzo:node/config@0.1.0;
                 import hanzo:node/kv@0.1.0;
                 import hanzo:node/tools@0.1.0;
+                import hanzo:node/llm@0.1.0;
                 import hanzo:node/llm-types@0.1.0;
                 import hanzo:node/tool-types@0.1.0;
             }
