@@ -228,3 +228,64 @@ async fn in_flight_call_finishes_on_the_old_version() {
         "old"
     );
 }
+
+/// A provider plugin replaced while a stream runs: the running stream
+/// completes on the old version, a new stream uses the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_swapped_while_a_stream_runs() {
+    let mock = crate::mock_openai::MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    let folder = install(&dirs.plugins, "openai", "openai", |_| {});
+    let mut cfg = dirs.config();
+    let mut o = hanzo_node::config::PluginOverrides::default();
+    o.config
+        .insert("base_url".into(), toml::Value::String(mock.base_url()));
+    o.allow_hosts.push(mock.addr.to_string());
+    cfg.plugins.insert("openai".into(), o);
+    let rt = crate::common::runtime(cfg).await;
+    let _watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    let request = |model: &str| {
+        let mut r: hanzo_node::bindings::llm_types::ChatRequest = crate::router::ask(model, "hi");
+        r.max_tokens = Some(16);
+        r
+    };
+
+    let old_hash = rt.plugin("openai").unwrap().hash;
+    let mut running = rt
+        .provider_stream("openai", "t".into(), &request("slow-stream"))
+        .await
+        .unwrap();
+    let mut text = running
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .content
+        .unwrap_or_default();
+
+    let bytes = variant(&std::fs::read(wasm("openai")).unwrap(), "v2");
+    std::fs::write(folder.join("openai.wasm"), &bytes).unwrap();
+    let new_hash = blake3::hash(&bytes);
+    let swapped = eventually(Duration::from_secs(20), async || {
+        rt.plugin("openai").unwrap().hash == new_hash
+    })
+    .await;
+    assert!(swapped, "the new provider version was not loaded");
+
+    let mut fresh = rt
+        .provider_stream("openai", "t".into(), &request("gpt-4o-mini"))
+        .await
+        .unwrap();
+    assert_eq!(fresh.plugin().hash, new_hash);
+    assert_eq!(running.plugin().hash, old_hash);
+    while let Some(c) = fresh.next().await {
+        c.unwrap();
+    }
+    while let Some(c) = running.next().await {
+        text.push_str(c.unwrap().content.as_deref().unwrap_or(""));
+    }
+    assert_eq!(
+        text, "Hello world",
+        "the running stream completes on the old version"
+    );
+}

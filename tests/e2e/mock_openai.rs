@@ -298,13 +298,15 @@ fn stream(body: &Value, model: String) -> Response<Body> {
     if cut {
         events.truncate(3);
     }
-    let frames = futures::stream::iter(events.into_iter().enumerate()).then(|(i, e)| async move {
-        // Arrive slowly, the way tokens do.
-        if i > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok::<_, std::io::Error>(Frame::data(Bytes::from(e)))
-    });
+    // Arrive slowly, the way tokens do; `slow…` models much more slowly.
+    let gap = Duration::from_millis(if model.starts_with("slow") { 60 } else { 5 });
+    let frames =
+        futures::stream::iter(events.into_iter().enumerate()).then(move |(i, e)| async move {
+            if i > 0 {
+                tokio::time::sleep(gap).await;
+            }
+            Ok::<_, std::io::Error>(Frame::data(Bytes::from(e)))
+        });
     let frames = frames.chain(futures::stream::iter(cut.then(|| {
         Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,

@@ -20,7 +20,7 @@ fn deployment(alias: &str, model: &str, priority: u32) -> DeploymentConfig {
     .unwrap()
 }
 
-fn ask(alias: &str, text: &str) -> ChatRequest {
+pub fn ask(alias: &str, text: &str) -> ChatRequest {
     ChatRequest {
         model: alias.into(),
         messages: vec![Message {
