@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
 
 # First-party plugins bundled into dist/plugins.
-PLUGINS := openai tools-basic api-v2
+PLUGINS := openai anthropic gemini ollama tools-basic api-v2
 # Plugins that misbehave on purpose, for the test suite.
 TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter
 
@@ -35,7 +35,7 @@ run: build
 	$(CARGO_TARGET_DIR)/release/hanzo-node serve --plugins dist/plugins --data-dir dist/data
 
 test: plugins
-	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p api-v2
+	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2
 
 bench: plugins
 	cargo bench -p hanzo-node --bench plugin_call

@@ -4,9 +4,14 @@
 //! server speaking the OpenAI wire format.
 
 mod common;
+mod mock_anthropic;
+mod mock_gemini;
+mod mock_ollama;
 mod mock_openai;
+mod mock_server;
 
 mod cli;
+mod conformance;
 mod hot_swap;
 mod provider_openai;
 mod restart;

@@ -184,8 +184,16 @@ impl Settings {
         Err(error)
     }
 
-    fn post_json(&self, operation: &str, model: &str, body: &Value) -> Result<Response, ProviderError> {
-        self.send(self.request_url(Method::Post, self.url(operation, model)?).json(body))
+    fn post_json(
+        &self,
+        operation: &str,
+        model: &str,
+        body: &Value,
+    ) -> Result<Response, ProviderError> {
+        self.send(
+            self.request_url(Method::Post, self.url(operation, model)?)
+                .json(body),
+        )
     }
 
     /// The models of the service: `GET /models`, the preset's table when
@@ -205,7 +213,8 @@ impl Settings {
             .filter(|entry| models::is_servable(&entry.id))
             .map(|entry| {
                 let price = prices.get(&entry.id).copied();
-                self.preset.model_info(&entry.id, entry.context_length, price)
+                self.preset
+                    .model_info(&entry.id, entry.context_length, price)
             })
             .collect())
     }
@@ -227,9 +236,9 @@ impl Settings {
         Ok(deployments
             .into_iter()
             .map(|(deployment, model)| {
-                let mut info = self
-                    .preset
-                    .model_info(model.as_deref().unwrap_or(&deployment), None, None);
+                let mut info =
+                    self.preset
+                        .model_info(model.as_deref().unwrap_or(&deployment), None, None);
                 info.id = deployment;
                 info
             })
@@ -272,13 +281,15 @@ fn model_prices(body: &[u8]) -> HashMap<String, (f64, Option<f64>)> {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
         return HashMap::new();
     };
-    let per_token = |v: &Value| match v {
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        Value::Number(n) => n.as_f64(),
-        _ => None,
-    }
-    .filter(|p| p.is_finite() && *p >= 0.0)
-    .map(|p| (p * 1e6 * 1e6).round() / 1e6);
+    let per_token = |v: &Value| {
+        match v {
+            Value::String(s) => s.trim().parse::<f64>().ok(),
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        }
+        .filter(|p| p.is_finite() && *p >= 0.0)
+        .map(|p| (p * 1e6 * 1e6).round() / 1e6)
+    };
     value["data"]
         .as_array()
         .into_iter()
@@ -299,11 +310,7 @@ fn normalize_base_url(url: &str) -> String {
 
 /// The chat body for `request`, adjusted for the model family and the
 /// service.
-fn chat_body(
-    preset: &Preset,
-    request: &ChatRequest,
-    stream: bool,
-) -> Result<Value, ProviderError> {
+fn chat_body(preset: &Preset, request: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
     let mut body = openai::chat_request_body(request, stream)?;
     if !preset.stream_usage_option
         && let Some(map) = body.as_object_mut()
@@ -545,7 +552,11 @@ mod tests {
         s.deployments = d;
         let models = s.azure_deployments().unwrap();
         assert_eq!(models[0].id, "chat");
-        assert_eq!(models[0].input_price_per_mtok, Some(0.15), "priced as its model");
+        assert_eq!(
+            models[0].input_price_per_mtok,
+            Some(0.15),
+            "priced as its model"
+        );
         assert_eq!(
             models[1].capabilities,
             hanzo_node_sdk::provider::Capabilities::EMBEDDINGS
@@ -560,7 +571,10 @@ mod tests {
             {"id":"no-pricing"}]}"#;
         let prices = model_prices(body);
         assert_eq!(prices["anthropic/claude-sonnet-4.5"], (3.0, Some(15.0)));
-        assert_eq!(prices["meta-llama/llama-3.3-70b-instruct:free"], (0.0, Some(0.0)));
+        assert_eq!(
+            prices["meta-llama/llama-3.3-70b-instruct:free"],
+            (0.0, Some(0.0))
+        );
         assert!(!prices.contains_key("no-pricing"));
         assert!(model_prices(b"not json").is_empty());
     }
