@@ -8,11 +8,15 @@ export CARGO_TARGET_DIR
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
 
 # First-party plugins bundled into dist/plugins.
-PLUGINS := openai anthropic gemini ollama tools-basic api-v2
+PLUGINS := openai anthropic gemini ollama tools-basic api-v2 api-openai
 # Plugins that misbehave on purpose, for the test suite.
 TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter
 
-.PHONY: run test plugins dist build bench fmt wasm-target
+.PHONY: run test plugins dist build bench fmt wasm-target pyenv
+
+# The official openai and anthropic Python SDKs, used unmodified as clients in tests.
+PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
+export HANZO_TEST_PYTHON := $(PYENV)/bin/python
 
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
@@ -34,8 +38,15 @@ build: dist
 run: build
 	$(CARGO_TARGET_DIR)/release/hanzo-node serve --plugins dist/plugins --data-dir dist/data
 
-test: plugins
-	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2
+pyenv: $(PYENV)/.installed
+
+$(PYENV)/.installed: tests/python/requirements.txt
+	python3 -m venv $(PYENV)
+	$(PYENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	touch $@
+
+test: plugins pyenv
+	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai
 
 bench: plugins
 	cargo bench -p hanzo-node --bench plugin_call

@@ -10,7 +10,9 @@ mod mock_ollama;
 mod mock_openai;
 mod mock_server;
 
+mod api_openai;
 mod cli;
+mod compat_api;
 mod conformance;
 mod hot_swap;
 mod provider_openai;

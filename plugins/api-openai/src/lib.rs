@@ -1,0 +1,185 @@
+//! `api-openai`: the node's LLM router behind the two APIs that clients
+//! speak, mounted at `/v1`.
+//!
+//! | Method | Path                   | API                                         |
+//! |--------|------------------------|---------------------------------------------|
+//! | POST   | `/v1/chat/completions` | OpenAI chat completions, JSON or SSE stream |
+//! | GET    | `/v1/models`           | OpenAI model list (Anthropic's shape when the client sends `anthropic-version`) |
+//! | GET    | `/v1/models/{id}`      | one model                                   |
+//! | POST   | `/v1/embeddings`       | OpenAI embeddings (`float` or `base64`)     |
+//! | POST   | `/v1/messages`         | Anthropic Messages, JSON or SSE stream      |
+//!
+//! Every endpoint talks only to `hanzo:node/llm`, so any model alias the
+//! router serves works through either API, whatever the upstream speaks.
+//! Errors come in the API's own format (`{"error":{"message","type","param","code"}}`
+//! or `{"type":"error","error":{"type","message"}}`).
+//!
+//! Request headers: `cache-control: no-cache` (or `no-store`) or
+//! `x-hanzo-cache: bypass` skip the router's response cache. Response
+//! headers: `x-hanzo-deployment`, `x-hanzo-provider`, `x-hanzo-model` (the
+//! upstream model), `x-hanzo-cache: hit|miss`, `x-hanzo-attempts` and,
+//! when known, `x-hanzo-cost-usd`.
+//!
+//! The wire formats are pure modules ([`openai`], [`anthropic`]) tested
+//! natively; [`server`] routes over traits that the host bindings below
+//! implement.
+
+pub mod anthropic;
+pub mod error;
+pub mod openai;
+pub mod server;
+pub mod wire;
+
+use hanzo_node_sdk::api::{self, Handler, IncomingRequest, ResponseOutparam};
+use hanzo_node_sdk::llm::{
+    self, CallOptions, Capabilities, ChatChunk, ChatRequest, ChatResult, EmbedRequest, EmbedResult,
+    LlmError, Model, Route,
+};
+use server::{BodySink, ChunkStream, Node, RequestHeaders, Responder};
+
+/// The names of a model's capabilities, as `/v1/models` lists them.
+pub fn capability_names(capabilities: Capabilities) -> Vec<&'static str> {
+    [
+        (Capabilities::CHAT, "chat"),
+        (Capabilities::STREAMING, "streaming"),
+        (Capabilities::TOOLS, "tools"),
+        (Capabilities::VISION, "vision"),
+        (Capabilities::JSON_MODE, "json_mode"),
+        (Capabilities::EMBEDDINGS, "embeddings"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| capabilities.contains(*flag))
+    .map(|(_, name)| name)
+    .collect()
+}
+
+/// The HTTP handler.
+pub struct ApiOpenAi;
+
+impl Handler for ApiOpenAi {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let method = api::method_name(&request.method()).to_string();
+        let (path, _query) = api::path_and_query(&request);
+        let headers = RequestHeaders {
+            cache_control: api::header(&request, "cache-control"),
+            hanzo_cache: api::header(&request, "x-hanzo-cache"),
+            anthropic_version: api::header(&request, "anthropic-version"),
+        };
+        server::handle(
+            &HostNode,
+            HostResponder(out),
+            &method,
+            &path,
+            &headers,
+            || api::read_body(&request, server::MAX_BODY_BYTES),
+        );
+    }
+}
+
+hanzo_node_sdk::export_api!(ApiOpenAi);
+
+/// The router of the host (`hanzo:node/llm`).
+struct HostNode;
+
+impl Node for HostNode {
+    type Stream = llm::ChatStream;
+
+    fn models(&self) -> Vec<Model> {
+        llm::models()
+    }
+
+    fn chat(&self, request: &ChatRequest, options: &CallOptions) -> Result<ChatResult, LlmError> {
+        llm::chat(request, options)
+    }
+
+    fn stream_chat(
+        &self,
+        request: &ChatRequest,
+        options: &CallOptions,
+    ) -> Result<llm::ChatStream, LlmError> {
+        llm::stream_chat(request, options)
+    }
+
+    fn embed(
+        &self,
+        request: &EmbedRequest,
+        options: &CallOptions,
+    ) -> Result<EmbedResult, LlmError> {
+        llm::embed(request, options)
+    }
+
+    fn now(&self) -> u64 {
+        #[cfg(target_arch = "wasm32")]
+        return hanzo_node_sdk::wasip2::clocks::wall_clock::now().seconds;
+        #[cfg(not(target_arch = "wasm32"))]
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    fn random(&self) -> [u64; 3] {
+        #[cfg(target_arch = "wasm32")]
+        {
+            use hanzo_node_sdk::wasip2::random::random::get_random_u64;
+            [get_random_u64(), get_random_u64(), get_random_u64()]
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            // Natively (tests only) ids need not be unpredictable.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            [nanos, nanos.rotate_left(21), nanos.rotate_left(42)]
+        }
+    }
+}
+
+impl ChunkStream for llm::ChatStream {
+    fn route(&self) -> Route {
+        llm::ChatStream::route(self)
+    }
+
+    fn next(&mut self) -> Option<Result<ChatChunk, LlmError>> {
+        llm::ChatStream::next(self)
+    }
+}
+
+/// The `wasi:http` response.
+struct HostResponder(ResponseOutparam);
+
+fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
+impl Responder for HostResponder {
+    type Body = api::BodyWriter;
+
+    fn respond(self, status: u16, headers: &[(String, String)], body: &[u8]) {
+        api::respond(self.0, status, &borrowed(headers), body);
+    }
+
+    fn stream(self, status: u16, headers: &[(String, String)]) -> api::BodyWriter {
+        api::respond_streaming(self.0, status, &borrowed(headers))
+    }
+}
+
+impl BodySink for api::BodyWriter {
+    fn write(&mut self, bytes: &[u8]) -> bool {
+        match api::BodyWriter::write(self, bytes) {
+            Ok(()) => true,
+            Err(e) => {
+                hanzo_node_sdk::log::debug(&format!("client gone: {e}"));
+                false
+            }
+        }
+    }
+
+    fn finish(self) {
+        if let Err(e) = api::BodyWriter::finish(self) {
+            hanzo_node_sdk::log::debug(&format!("finishing the stream failed: {e}"));
+        }
+    }
+}

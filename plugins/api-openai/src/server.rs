@@ -1,0 +1,505 @@
+//! Routing and the endpoints, over a [`Node`] (the router) and a
+//! [`Responder`] (the HTTP response) so that whole requests, streamed ones
+//! included, can be tested without a host.
+
+use crate::anthropic::{self, EventEncoder};
+use crate::error::{ApiError, Kind};
+use crate::openai::{self, ChunkEncoder};
+use crate::wire;
+use hanzo_node_sdk::api::BodyError;
+use hanzo_node_sdk::llm::{
+    CallOptions, ChatChunk, ChatRequest, ChatResult, EmbedRequest, EmbedResult, LlmError, Model,
+    Route,
+};
+use serde_json::Value;
+
+/// The node's LLM router, as the endpoints need it.
+pub trait Node {
+    type Stream: ChunkStream;
+    fn models(&self) -> Vec<Model>;
+    fn chat(&self, request: &ChatRequest, options: &CallOptions) -> Result<ChatResult, LlmError>;
+    fn stream_chat(
+        &self,
+        request: &ChatRequest,
+        options: &CallOptions,
+    ) -> Result<Self::Stream, LlmError>;
+    fn embed(&self, request: &EmbedRequest, options: &CallOptions)
+    -> Result<EmbedResult, LlmError>;
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> u64;
+    /// Random bits for ids.
+    fn random(&self) -> [u64; 3];
+}
+
+/// A streamed answer of the router.
+pub trait ChunkStream {
+    fn route(&self) -> Route;
+    fn next(&mut self) -> Option<Result<ChatChunk, LlmError>>;
+}
+
+/// Where the response goes.
+pub trait Responder {
+    type Body: BodySink;
+    /// A complete response.
+    fn respond(self, status: u16, headers: &[(String, String)], body: &[u8]);
+    /// Sends the head now; the body follows through the sink.
+    fn stream(self, status: u16, headers: &[(String, String)]) -> Self::Body;
+}
+
+/// The body of a streamed response.
+pub trait BodySink {
+    /// Writes and flushes; false when the client is gone.
+    fn write(&mut self, bytes: &[u8]) -> bool;
+    fn finish(self);
+}
+
+/// The request headers the endpoints look at.
+#[derive(Debug, Default, Clone)]
+pub struct RequestHeaders {
+    pub cache_control: Option<String>,
+    pub hanzo_cache: Option<String>,
+    pub anthropic_version: Option<String>,
+}
+
+impl RequestHeaders {
+    /// `cache-control: no-cache` (or `no-store`) or `x-hanzo-cache: bypass`
+    /// keep the request away from the response cache.
+    pub fn call_options(&self) -> CallOptions {
+        let no_cache = self.cache_control.as_deref().is_some_and(|v| {
+            v.split(',').any(|d| {
+                let d = d.trim();
+                d.eq_ignore_ascii_case("no-cache") || d.eq_ignore_ascii_case("no-store")
+            })
+        });
+        let bypass = self
+            .hanzo_cache
+            .as_deref()
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("bypass"));
+        CallOptions {
+            bypass_cache: no_cache || bypass,
+        }
+    }
+}
+
+/// Which API's conventions a response follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenAi,
+    Anthropic,
+}
+
+/// Largest accepted request body (the host has its own cap too).
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Answers one request.
+pub fn handle<N: Node, R: Responder>(
+    node: &N,
+    out: R,
+    method: &str,
+    path: &str,
+    headers: &RequestHeaders,
+    read_body: impl FnOnce() -> Result<Vec<u8>, BodyError>,
+) {
+    let path = match path.strip_suffix('/') {
+        Some(p) if !p.is_empty() => p,
+        _ => path,
+    };
+    let anthropic_client = headers.anthropic_version.is_some();
+    let body = |format: Format, out: R| -> Option<(Vec<u8>, R)> {
+        match read_body() {
+            Ok(bytes) => Some((bytes, out)),
+            Err(BodyError::TooLarge(limit)) => {
+                let e = ApiError::new(
+                    413,
+                    Kind::TooLarge,
+                    format!("The request body is larger than {limit} bytes."),
+                );
+                send_error(out, format, &e);
+                None
+            }
+            Err(e @ BodyError::Read(_)) => {
+                send_error(out, format, &ApiError::invalid_body(e.to_string()));
+                None
+            }
+        }
+    };
+    match path {
+        "/v1/chat/completions" => {
+            if method != "POST" {
+                return send_error(
+                    out,
+                    Format::OpenAi,
+                    &ApiError::method_not_allowed(method, "POST"),
+                );
+            }
+            if let Some((bytes, out)) = body(Format::OpenAi, out) {
+                chat_completions(node, out, headers, &bytes);
+            }
+        }
+        "/v1/messages" => {
+            if method != "POST" {
+                return send_error(
+                    out,
+                    Format::Anthropic,
+                    &ApiError::method_not_allowed(method, "POST"),
+                );
+            }
+            if let Some((bytes, out)) = body(Format::Anthropic, out) {
+                messages(node, out, headers, &bytes);
+            }
+        }
+        "/v1/embeddings" => {
+            if method != "POST" {
+                return send_error(
+                    out,
+                    Format::OpenAi,
+                    &ApiError::method_not_allowed(method, "POST"),
+                );
+            }
+            if let Some((bytes, out)) = body(Format::OpenAi, out) {
+                embeddings(node, out, headers, &bytes);
+            }
+        }
+        _ => {
+            let format = if anthropic_client || path.starts_with("/v1/messages/") {
+                Format::Anthropic
+            } else {
+                Format::OpenAi
+            };
+            let model_id = path.strip_prefix("/v1/models").and_then(|rest| match rest {
+                "" => Some(None),
+                _ => rest.strip_prefix('/').map(Some),
+            });
+            match model_id {
+                Some(_) if method != "GET" => {
+                    send_error(out, format, &ApiError::method_not_allowed(method, "GET"))
+                }
+                Some(None) => list_models(node, out, format),
+                Some(Some(id)) => get_model(node, out, format, &percent_decode(id)),
+                None => send_error(
+                    out,
+                    format,
+                    &ApiError::not_found(format!("Invalid URL ({method} {path})"))
+                        .with_code("unknown_url"),
+                ),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- responses
+
+fn error_body(format: Format, error: &ApiError) -> Value {
+    match format {
+        Format::OpenAi => openai::error_json(error),
+        Format::Anthropic => anthropic::error_json(error),
+    }
+}
+
+/// Sends `error` in `format`, with its headers.
+pub fn send_error<R: Responder>(out: R, format: Format, error: &ApiError) {
+    if error.status >= 500 {
+        hanzo_node_sdk::log::warn(&format!("{} {}", error.status, error.message));
+    }
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    headers.extend(error.headers());
+    out.respond(
+        error.status,
+        &headers,
+        error_body(format, error).to_string().as_bytes(),
+    );
+}
+
+fn send_json<R: Responder>(out: R, mut headers: Vec<(String, String)>, value: &Value) {
+    headers.insert(
+        0,
+        ("content-type".to_string(), "application/json".to_string()),
+    );
+    out.respond(200, &headers, value.to_string().as_bytes());
+}
+
+/// The response headers telling how the router served a request.
+pub fn route_headers(route: &Route) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("x-hanzo-deployment".to_string(), route.deployment.clone()),
+        ("x-hanzo-provider".to_string(), route.provider.clone()),
+        ("x-hanzo-model".to_string(), route.model.clone()),
+        (
+            "x-hanzo-cache".to_string(),
+            if route.cached { "hit" } else { "miss" }.to_string(),
+        ),
+        ("x-hanzo-attempts".to_string(), route.attempts.to_string()),
+    ];
+    if let Some(cost) = route.cost_usd.filter(|c| c.is_finite()) {
+        headers.push(("x-hanzo-cost-usd".to_string(), format!("{cost}")));
+    }
+    headers
+}
+
+fn fresh_id<N: Node>(node: &N) -> String {
+    wire::id_from_random(node.random())
+}
+
+// ---------------------------------------------------------------- endpoints
+
+fn chat_completions<N: Node, R: Responder>(
+    node: &N,
+    out: R,
+    headers: &RequestHeaders,
+    body: &[u8],
+) {
+    let call = match openai::parse_chat_request(body) {
+        Ok(call) => call,
+        Err(e) => return send_error(out, Format::OpenAi, &e),
+    };
+    let options = headers.call_options();
+    let model = call.request.model.clone();
+    let seed = fresh_id(node);
+    let created = node.now();
+    if call.stream {
+        let include_usage = call.include_usage;
+        stream(
+            node,
+            out,
+            Format::OpenAi,
+            &call.request,
+            &options,
+            |first_id| {
+                let id = openai::completion_id(first_id, || format!("chatcmpl-{}", fresh_id(node)));
+                ChunkEncoder::new(id, created, model, include_usage, seed)
+            },
+        );
+        return;
+    }
+    match node.chat(&call.request, &options) {
+        Ok(result) => {
+            let id = openai::completion_id(&result.response.id, || {
+                format!("chatcmpl-{}", fresh_id(node))
+            });
+            let value = openai::chat_completion_json(&result.response, &id, created, &model, &seed);
+            send_json(out, route_headers(&result.route), &value);
+        }
+        Err(e) => send_error(out, Format::OpenAi, &ApiError::from_llm(&e)),
+    }
+}
+
+fn messages<N: Node, R: Responder>(node: &N, out: R, headers: &RequestHeaders, body: &[u8]) {
+    let call = match anthropic::parse_messages_request(body) {
+        Ok(call) => call,
+        Err(e) => return send_error(out, Format::Anthropic, &e),
+    };
+    let options = headers.call_options();
+    let model = call.request.model.clone();
+    let seed = fresh_id(node);
+    if call.stream {
+        stream(
+            node,
+            out,
+            Format::Anthropic,
+            &call.request,
+            &options,
+            |first_id| {
+                let id = anthropic::message_id(first_id, || format!("msg_{}", fresh_id(node)));
+                EventEncoder::new(id, model, seed)
+            },
+        );
+        return;
+    }
+    match node.chat(&call.request, &options) {
+        Ok(result) => {
+            let id =
+                anthropic::message_id(&result.response.id, || format!("msg_{}", fresh_id(node)));
+            let value = anthropic::message_json(&result.response, &id, &model, &seed);
+            send_json(out, route_headers(&result.route), &value);
+        }
+        Err(e) => send_error(out, Format::Anthropic, &ApiError::from_llm(&e)),
+    }
+}
+
+/// What both stream encoders do.
+trait Encoder {
+    fn chunk(&mut self, chunk: &ChatChunk) -> String;
+    fn finish(&mut self) -> String;
+    fn error(&mut self, error: &ApiError) -> String;
+}
+
+impl Encoder for ChunkEncoder {
+    fn chunk(&mut self, chunk: &ChatChunk) -> String {
+        ChunkEncoder::chunk(self, chunk)
+    }
+    fn finish(&mut self) -> String {
+        ChunkEncoder::finish(self)
+    }
+    fn error(&mut self, error: &ApiError) -> String {
+        ChunkEncoder::error(self, error)
+    }
+}
+
+impl Encoder for EventEncoder {
+    fn chunk(&mut self, chunk: &ChatChunk) -> String {
+        EventEncoder::chunk(self, chunk)
+    }
+    fn finish(&mut self) -> String {
+        EventEncoder::finish(self)
+    }
+    fn error(&mut self, error: &ApiError) -> String {
+        EventEncoder::error(self, error)
+    }
+}
+
+/// Serves a streamed chat: the first chunk is awaited before the head is
+/// sent, so that a request failing outright (after the router's failover)
+/// still gets a proper HTTP error status. From then on every chunk is
+/// written and flushed as it arrives; an error becomes an error event in
+/// `format`. A client that goes away ends the stream (dropping it stops
+/// the upstream call).
+fn stream<N: Node, R: Responder, E: Encoder>(
+    node: &N,
+    out: R,
+    format: Format,
+    request: &ChatRequest,
+    options: &CallOptions,
+    make_encoder: impl FnOnce(&str) -> E,
+) {
+    let mut chunks = match node.stream_chat(request, options) {
+        Ok(stream) => stream,
+        Err(e) => return send_error(out, format, &ApiError::from_llm(&e)),
+    };
+    let mut item = match chunks.next() {
+        Some(Err(e)) => return send_error(out, format, &ApiError::from_llm(&e)),
+        first => first,
+    };
+    let mut headers = vec![
+        (
+            "content-type".to_string(),
+            "text/event-stream; charset=utf-8".to_string(),
+        ),
+        ("cache-control".to_string(), "no-cache".to_string()),
+        // Reverse proxies (nginx) must not hold events back.
+        ("x-accel-buffering".to_string(), "no".to_string()),
+    ];
+    headers.extend(route_headers(&chunks.route()));
+    let mut body = out.stream(200, &headers);
+    let first_id = match &item {
+        Some(Ok(chunk)) => chunk.id.clone(),
+        _ => String::new(),
+    };
+    let mut encoder = make_encoder(&first_id);
+    loop {
+        match item {
+            Some(Ok(chunk)) => {
+                let text = encoder.chunk(&chunk);
+                if !text.is_empty() && !body.write(text.as_bytes()) {
+                    // The client went away.
+                    return;
+                }
+            }
+            Some(Err(e)) => {
+                let error = ApiError::from_llm(&e);
+                hanzo_node_sdk::log::warn(&format!(
+                    "stream of `{}` failed: {}",
+                    request.model, error.message
+                ));
+                body.write(encoder.error(&error).as_bytes());
+                return body.finish();
+            }
+            None => {
+                body.write(encoder.finish().as_bytes());
+                return body.finish();
+            }
+        }
+        item = chunks.next();
+    }
+}
+
+fn embeddings<N: Node, R: Responder>(node: &N, out: R, headers: &RequestHeaders, body: &[u8]) {
+    let call = match openai::parse_embed_request(body) {
+        Ok(call) => call,
+        Err(e) => return send_error(out, Format::OpenAi, &e),
+    };
+    match node.embed(&call.request, &headers.call_options()) {
+        Ok(result) if result.response.embeddings.len() != call.request.inputs.len() => send_error(
+            out,
+            Format::OpenAi,
+            &ApiError::new(
+                502,
+                Kind::BadGateway,
+                format!(
+                    "the provider returned {} embeddings for {} inputs",
+                    result.response.embeddings.len(),
+                    call.request.inputs.len()
+                ),
+            ),
+        ),
+        Ok(result) => {
+            let value =
+                openai::embeddings_json(&result.response, &call.request.model, call.encoding);
+            send_json(out, route_headers(&result.route), &value);
+        }
+        Err(e) => send_error(out, Format::OpenAi, &ApiError::from_llm(&e)),
+    }
+}
+
+fn list_models<N: Node, R: Responder>(node: &N, out: R, format: Format) {
+    let models = node.models();
+    let value = match format {
+        Format::OpenAi => openai::model_list_json(&models),
+        Format::Anthropic => anthropic::model_list_json(&models),
+    };
+    send_json(out, Vec::new(), &value);
+}
+
+fn get_model<N: Node, R: Responder>(node: &N, out: R, format: Format, id: &str) {
+    match node.models().iter().find(|m| m.id == id) {
+        Some(model) => {
+            let value = match format {
+                Format::OpenAi => openai::model_json(model),
+                Format::Anthropic => anthropic::model_json(model),
+            };
+            send_json(out, Vec::new(), &value);
+        }
+        None => send_error(
+            out,
+            format,
+            &ApiError {
+                param: Some("model".into()),
+                ..ApiError::not_found(format!(
+                    "The model `{id}` does not exist or you do not have access to it."
+                ))
+            }
+            .with_code("model_not_found"),
+        ),
+    }
+}
+
+/// Decodes `%XX` escapes of a path; a malformed escape or a result that is
+/// not UTF-8 leaves it as it was.
+pub fn percent_decode(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            match text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                None => return text.to_string(),
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+}
+
+#[cfg(test)]
+mod tests;

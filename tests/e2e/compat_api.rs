@@ -1,0 +1,132 @@
+//! The OpenAI- and Anthropic-compatible endpoints (the `api-openai` plugin
+//! over the router) on the real binary, used by the official, unmodified
+//! `openai` and `anthropic` Python SDKs: chat, streaming, tool calls,
+//! embeddings. Any alias reaches any provider: the Anthropic client talks to
+//! an OpenAI-backed deployment.
+
+use crate::common::{Dirs, Node, client, install};
+use crate::mock_openai::MockOpenAi;
+use serde_json::{Value, json};
+use std::process::Command;
+
+/// The Python with the SDKs installed (`make pyenv`).
+fn python() -> String {
+    let p = std::env::var("HANZO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&p)
+        .args(["-c", "import openai, anthropic"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "{p} lacks the openai/anthropic packages: run the suite with `make test` (it builds the venv)");
+    p
+}
+
+async fn node_with_mock() -> (Dirs, MockOpenAi, Node) {
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "openai", "openai", |_| {});
+    install(&dirs.plugins, "api-openai", "api-openai", |_| {});
+    let config = dirs.root.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[plugins.openai]
+config = {{ base_url = "{base}" }}
+allow_hosts = ["{addr}"]
+
+[[deployments]]
+alias = "gpt-mock"
+provider = "openai"
+model = "gpt-4o-mini"
+
+[[deployments]]
+alias = "embed-mock"
+provider = "openai"
+model = "text-embedding-3-small"
+"#,
+            base = mock.base_url(),
+            addr = mock.addr
+        ),
+    )
+    .unwrap();
+    let node = Node::start(&dirs, &["--config", config.to_str().unwrap()]);
+    (dirs, mock, node)
+}
+
+fn run_check(script: &str, args: &[&str]) {
+    let path = crate::common::repo().join("tests/python").join(script);
+    let out = Command::new(python()).arg(path).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_sdks_as_clients() {
+    let (_dirs, _mock, node) = node_with_mock().await;
+    let base = node.base.clone();
+    tokio::task::spawn_blocking(move || {
+        run_check("check_openai_sdk.py", &[&base, "gpt-mock", "--embedding-model", "embed-mock"]);
+        // The Anthropic client on an OpenAI-backed deployment.
+        run_check("check_anthropic_sdk.py", &[&base, "gpt-mock"]);
+    })
+    .await
+    .unwrap();
+}
+
+/// The SSE stream as OpenAI sends it: one id across chunks, role first,
+/// usage in a last chunk with no choices, then `[DONE]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_stream_wire_format() {
+    let (_dirs, _mock, node) = node_with_mock().await;
+    let r = client()
+        .post(node.url("/v1/chat/completions"))
+        .json(&json!({
+            "model": "gpt-mock",
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "hi"}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let body = r.text().await.unwrap();
+    let events: Vec<&str> = body
+        .split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| e.strip_prefix("data: ").unwrap_or_else(|| panic!("not a data event: {e:?}")))
+        .collect();
+    assert_eq!(*events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let id = chunks[0]["id"].as_str().unwrap();
+    assert!(chunks.iter().all(|c| c["id"] == id && c["object"] == "chat.completion.chunk"));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Hello world");
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"]["total_tokens"], 15);
+    assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "stop"));
+
+    // An unknown model: OpenAI's error shape, 404.
+    let r = client()
+        .post(node.url("/v1/chat/completions"))
+        .json(&json!({"model": "nope", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let e: Value = r.json().await.unwrap();
+    assert!(e["error"]["message"].is_string(), "{e}");
+}
