@@ -257,6 +257,7 @@ struct TenantLimits {
 }
 
 type CacheKey = [u8; 32];
+type ResponseCache<R> = moka::sync::Cache<CacheKey, Arc<(R, Route)>>;
 
 pub struct Router {
     cfg: RouterConfig,
@@ -264,8 +265,8 @@ pub struct Router {
     strategies: BTreeMap<String, Strategy>,
     implicit: Mutex<HashMap<String, Arc<Deployment>>>,
     tenants: Mutex<HashMap<Tenant, Arc<TenantLimits>>>,
-    chat_cache: Option<moka::sync::Cache<CacheKey, Arc<(ChatResponse, Route)>>>,
-    embed_cache: Option<moka::sync::Cache<CacheKey, Arc<(EmbedResponse, Route)>>>,
+    chat_cache: Option<ResponseCache<ChatResponse>>,
+    embed_cache: Option<ResponseCache<EmbedResponse>>,
     /// Provider plugins' own model lists, by plugin hash, refreshed every few minutes.
     catalogs: moka::sync::Cache<String, Arc<Vec<crate::bindings::llm_types::ModelInfo>>>,
     pub usage: Usage,
@@ -601,6 +602,51 @@ impl Router {
         *h.finalize().as_bytes()
     }
 
+    /// Answers from the response cache when it holds the request, otherwise
+    /// routes `call`, charges its usage and caches the answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn cached_call<R, F, Fut>(
+        &self,
+        rt: &Runtime,
+        cache: Option<&ResponseCache<R>>,
+        key: CacheKey,
+        tenant: &Tenant,
+        alias: &str,
+        needs: Capabilities,
+        prompt_tokens: u64,
+        usage_of: fn(&R) -> Option<&TokenUsage>,
+        call: F,
+    ) -> Result<(R, Route), LlmError>
+    where
+        R: Clone + Send + Sync + 'static,
+        F: FnMut(Arc<Deployment>) -> Fut,
+        Fut: Future<Output = Result<R, ProviderCallError>>,
+    {
+        if let Some(hit) = cache.and_then(|c| c.get(&key)) {
+            let spent = Spent {
+                cache_hit: true,
+                ..Default::default()
+            };
+            self.usage.record(tenant, Some(&hit.1.deployment), spent);
+            let route = Route {
+                cached: true,
+                attempts: 0,
+                cost_usd: Some(0.0),
+                ..hit.1.clone()
+            };
+            return Ok((hit.0.clone(), route));
+        }
+        let (response, d, attempts) = self
+            .drive(rt, tenant, alias, needs, prompt_tokens, call)
+            .await?;
+        let cost = self.charge(tenant, &d, usage_of(&response));
+        let route = d.route(attempts, false, cost);
+        if let Some(c) = cache {
+            c.insert(key, Arc::new((response.clone(), route.clone())));
+        }
+        Ok((response, route))
+    }
+
     pub async fn chat(
         &self,
         rt: &Arc<Runtime>,
@@ -608,35 +654,20 @@ impl Router {
         request: ChatRequest,
         options: CallOptions,
     ) -> Result<ChatResult, LlmError> {
-        let alias = request.model.clone();
         let cache = self.chat_cache.as_ref().filter(|_| !options.bypass_cache);
         let key = Self::cache_key("chat", &tenant, &request);
-        if let Some(hit) = cache.and_then(|c| c.get(&key)) {
-            self.usage.record(
-                &tenant,
-                Some(&hit.1.deployment),
-                Spent {
-                    cache_hit: true,
-                    ..Default::default()
-                },
-            );
-            let mut route = hit.1.clone();
-            route.cached = true;
-            route.attempts = 0;
-            route.cost_usd = Some(0.0);
-            return Ok(ChatResult {
-                response: hit.0.clone(),
-                route,
-            });
-        }
+        let needs = needs_for_chat(&request, false);
         let prompt = estimate_prompt_tokens(&request);
-        let (response, d, attempts) = self
-            .drive(
+        let (response, route) = self
+            .cached_call(
                 rt,
+                cache,
+                key,
                 &tenant,
-                &alias,
-                needs_for_chat(&request, false),
+                &request.model,
+                needs,
                 prompt,
+                |r: &ChatResponse| r.usage.as_ref(),
                 |d| {
                     let mut req = request.clone();
                     req.model = d.model.clone();
@@ -648,11 +679,6 @@ impl Router {
                 },
             )
             .await?;
-        let cost = self.charge(&tenant, &d, response.usage.as_ref());
-        let route = d.route(attempts, false, cost);
-        if let Some(c) = cache {
-            c.insert(key, Arc::new((response.clone(), route.clone())));
-        }
         Ok(ChatResult { response, route })
     }
 
@@ -663,44 +689,30 @@ impl Router {
         request: EmbedRequest,
         options: CallOptions,
     ) -> Result<EmbedResult, LlmError> {
-        let alias = request.model.clone();
         let cache = self.embed_cache.as_ref().filter(|_| !options.bypass_cache);
         let key = Self::cache_key("embed", &tenant, &request);
-        if let Some(hit) = cache.and_then(|c| c.get(&key)) {
-            self.usage.record(
-                &tenant,
-                Some(&hit.1.deployment),
-                Spent {
-                    cache_hit: true,
-                    ..Default::default()
-                },
-            );
-            let mut route = hit.1.clone();
-            route.cached = true;
-            route.attempts = 0;
-            route.cost_usd = Some(0.0);
-            return Ok(EmbedResult {
-                response: hit.0.clone(),
-                route,
-            });
-        }
         let prompt = (request.inputs.iter().map(|i| i.len()).sum::<usize>() as u64).div_ceil(4);
-        let (response, d, attempts) = self
-            .drive(rt, &tenant, &alias, Capabilities::EMBEDDINGS, prompt, |d| {
-                let mut req = request.clone();
-                req.model = d.model.clone();
-                let (rt, tenant) = (rt.clone(), tenant.clone());
-                async move {
-                    rt.provider_embed_with(&d.provider, tenant, d.overlay.clone(), &req)
-                        .await
-                }
-            })
+        let (response, route) = self
+            .cached_call(
+                rt,
+                cache,
+                key,
+                &tenant,
+                &request.model,
+                Capabilities::EMBEDDINGS,
+                prompt,
+                |r: &EmbedResponse| r.usage.as_ref(),
+                |d| {
+                    let mut req = request.clone();
+                    req.model = d.model.clone();
+                    let (rt, tenant) = (rt.clone(), tenant.clone());
+                    async move {
+                        rt.provider_embed_with(&d.provider, tenant, d.overlay.clone(), &req)
+                            .await
+                    }
+                },
+            )
             .await?;
-        let cost = self.charge(&tenant, &d, response.usage.as_ref());
-        let route = d.route(attempts, false, cost);
-        if let Some(c) = cache {
-            c.insert(key, Arc::new((response.clone(), route.clone())));
-        }
         Ok(EmbedResult { response, route })
     }
 
