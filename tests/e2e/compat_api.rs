@@ -16,7 +16,10 @@ fn python() -> String {
         .args(["-c", "import openai, anthropic"])
         .status()
         .is_ok_and(|s| s.success());
-    assert!(ok, "{p} lacks the openai/anthropic packages: run the suite with `make test` (it builds the venv)");
+    assert!(
+        ok,
+        "{p} lacks the openai/anthropic packages: run the suite with `make test` (it builds the venv)"
+    );
     p
 }
 
@@ -55,7 +58,11 @@ model = "text-embedding-3-small"
 
 fn run_check(script: &str, args: &[&str]) {
     let path = crate::common::repo().join("tests/python").join(script);
-    let out = Command::new(python()).arg(path).args(args).output().unwrap();
+    let out = Command::new(python())
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{script} failed:\n{}\n{}",
@@ -69,7 +76,10 @@ async fn official_python_sdks_as_clients() {
     let (_dirs, _mock, node) = node_with_mock().await;
     let base = node.base.clone();
     tokio::task::spawn_blocking(move || {
-        run_check("check_openai_sdk.py", &[&base, "gpt-mock", "--embedding-model", "embed-mock"]);
+        run_check(
+            "check_openai_sdk.py",
+            &[&base, "gpt-mock", "--embedding-model", "embed-mock"],
+        );
         // The Anthropic client on an OpenAI-backed deployment.
         run_check("check_anthropic_sdk.py", &[&base, "gpt-mock"]);
     })
@@ -94,12 +104,20 @@ async fn openai_stream_wire_format() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let body = r.text().await.unwrap();
     let events: Vec<&str> = body
         .split("\n\n")
         .filter(|e| !e.trim().is_empty())
-        .map(|e| e.strip_prefix("data: ").unwrap_or_else(|| panic!("not a data event: {e:?}")))
+        .map(|e| {
+            e.strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not a data event: {e:?}"))
+        })
         .collect();
     assert_eq!(*events.last().unwrap(), "[DONE]");
     let chunks: Vec<Value> = events[..events.len() - 1]
@@ -107,7 +125,11 @@ async fn openai_stream_wire_format() {
         .map(|e| serde_json::from_str(e).unwrap())
         .collect();
     let id = chunks[0]["id"].as_str().unwrap();
-    assert!(chunks.iter().all(|c| c["id"] == id && c["object"] == "chat.completion.chunk"));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["id"] == id && c["object"] == "chat.completion.chunk")
+    );
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let text: String = chunks
         .iter()
@@ -117,7 +139,11 @@ async fn openai_stream_wire_format() {
     let usage = chunks.last().unwrap();
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(usage["usage"]["total_tokens"], 15);
-    assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "stop"));
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "stop")
+    );
 
     // An unknown model: OpenAI's error shape, 404.
     let r = client()

@@ -655,7 +655,9 @@ impl Router {
         options: CallOptions,
     ) -> Result<ChatResult, LlmError> {
         let cache = self.chat_cache.as_ref().filter(|_| !options.bypass_cache);
-        let key = cache.map(|_| Self::cache_key("chat", &tenant, &request)).unwrap_or_default();
+        let key = cache
+            .map(|_| Self::cache_key("chat", &tenant, &request))
+            .unwrap_or_default();
         let needs = needs_for_chat(&request, false);
         let prompt = estimate_prompt_tokens(&request);
         let (response, route) = self
@@ -690,7 +692,9 @@ impl Router {
         options: CallOptions,
     ) -> Result<EmbedResult, LlmError> {
         let cache = self.embed_cache.as_ref().filter(|_| !options.bypass_cache);
-        let key = cache.map(|_| Self::cache_key("embed", &tenant, &request)).unwrap_or_default();
+        let key = cache
+            .map(|_| Self::cache_key("embed", &tenant, &request))
+            .unwrap_or_default();
         let prompt = (request.inputs.iter().map(|i| i.len()).sum::<usize>() as u64).div_ceil(4);
         let (response, route) = self
             .cached_call(
