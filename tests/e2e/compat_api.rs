@@ -156,3 +156,58 @@ async fn openai_stream_wire_format() {
     let e: Value = r.json().await.unwrap();
     assert!(e["error"]["message"].is_string(), "{e}");
 }
+
+/// The router's state over the host endpoints: deployments with their
+/// circuit, and usage per tenant and per deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_and_usage_endpoints() {
+    let (_dirs, _mock, node) = node_with_mock().await;
+    let c = client();
+    let r = c
+        .post(node.url("/v1/chat/completions"))
+        .json(&json!({"model": "gpt-mock", "messages": [{"role": "user", "content": "count me"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-hanzo-deployment"],
+        "gpt-mock@openai/gpt-4o-mini"
+    );
+
+    let d: Value = c
+        .get(node.url("/v2/deployments"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let gpt = d["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["alias"] == "gpt-mock")
+        .unwrap()
+        .clone();
+    assert_eq!(gpt["provider"], "openai");
+    assert_eq!(gpt["model"], "gpt-4o-mini");
+    assert_eq!(gpt["circuit"], "closed");
+    assert_eq!(gpt["strategy"], "priority");
+    assert!(gpt["latency_ms"].as_f64().unwrap() > 0.0, "{gpt}");
+
+    let u: Value = c
+        .get(node.url("/v2/usage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(u["tenants"]["default"]["requests"], 1, "{u}");
+    assert_eq!(u["tenants"]["default"]["prompt_tokens"], 12, "{u}");
+    assert_eq!(
+        u["deployments"]["gpt-mock@openai/gpt-4o-mini"]["completion_tokens"], 7,
+        "{u}"
+    );
+}
