@@ -43,6 +43,11 @@ provider = "openai"
 model = "gpt-4o-mini"
 
 [[deployments]]
+alias = "slow-mock"
+provider = "openai"
+model = "slow-stream"
+
+[[deployments]]
 alias = "embed-mock"
 provider = "openai"
 model = "text-embedding-3-small"
@@ -209,5 +214,38 @@ async fn deployments_and_usage_endpoints() {
     assert_eq!(
         u["deployments"]["gpt-mock@openai/gpt-4o-mini"]["completion_tokens"], 7,
         "{u}"
+    );
+}
+
+/// Chunks reach the client as the upstream produces them, not buffered to
+/// the end: the upstream spaces its events 60 ms apart, so the first content
+/// chunk must arrive well before the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_relayed_as_they_arrive() {
+    use futures::StreamExt;
+    let (_dirs, _mock, node) = node_with_mock().await;
+    let r = client()
+        .post(node.url("/v1/chat/completions"))
+        .json(&json!({"model": "slow-mock", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = r.bytes_stream();
+    let mut seen = String::new();
+    let mut first_content = None;
+    while let Some(part) = body.next().await {
+        seen.push_str(&String::from_utf8_lossy(&part.unwrap()));
+        if first_content.is_none() && seen.contains("\"content\":\"Hel\"") {
+            first_content = Some(std::time::Instant::now());
+        }
+    }
+    let first = first_content.expect("a content chunk");
+    assert!(seen.trim_end().ends_with("data: [DONE]"), "{seen}");
+    // Four more events follow the first content one, 60 ms apart upstream.
+    assert!(
+        first.elapsed() >= std::time::Duration::from_millis(150),
+        "the first chunk arrived only {:?} before the end: the stream was buffered",
+        first.elapsed()
     );
 }

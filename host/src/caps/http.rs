@@ -255,6 +255,15 @@ type SendFuture = Box<
 >;
 
 impl WasiHttpHooks for PolicedHooks {
+    /// Writes a plugin may queue on an outgoing body (a request to an
+    /// upstream, or an API plugin's streamed response) before it waits: with
+    /// wasi-http's default of one, every streamed chunk is a hand-off between
+    /// the plugin and the connection; with a few, chunks produced together
+    /// leave in one write.
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        16
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
