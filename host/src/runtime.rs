@@ -8,6 +8,7 @@ use crate::bindings::llm_types::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ModelInfo, ProviderError,
 };
 use crate::bindings::provider::Provider;
+use crate::bindings::tool::Tool;
 use crate::bindings::tool_types::{ToolError, ToolSpec};
 use crate::config::NodeConfig;
 use crate::engine::Engine;
@@ -146,15 +147,12 @@ impl Runtime {
         }
     }
 
-    fn expect_kind(plugin: &LoadedPlugin, kind: PluginKind) -> Result<(), CallError> {
-        if plugin.kind() == kind {
-            Ok(())
-        } else {
-            Err(CallError::WrongKind {
-                plugin: plugin.name().to_string(),
-                expected: kind.as_str(),
-                actual: plugin.kind().as_str(),
-            })
+    /// The error for calling `plugin` as a plugin of kind `expected`.
+    fn wrong_kind(plugin: &LoadedPlugin, expected: PluginKind) -> CallError {
+        CallError::WrongKind {
+            plugin: plugin.name().to_string(),
+            expected: expected.as_str(),
+            actual: plugin.kind().as_str(),
         }
     }
 
@@ -166,23 +164,37 @@ impl Runtime {
 
     // ---- tool plugins -------------------------------------------------------
 
+    /// Runs `call` on a fresh instance of tool plugin `plugin`.
+    async fn tool_call<T>(
+        self: &Arc<Self>,
+        plugin: &Arc<LoadedPlugin>,
+        tenant: Tenant,
+        depth: u32,
+        call: impl AsyncFnOnce(&Tool, &mut Store<CallState>) -> wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
+        let PluginPre::Tool(pre) = &plugin.pre else {
+            return Err(Self::wrong_kind(plugin, PluginKind::Tool));
+        };
+        let _permit = self.permit(plugin).await?;
+        let mut store = self.new_store(plugin, tenant, None, depth);
+        let r = Self::bounded(plugin, async {
+            let tool = pre.instantiate_async(&mut store).await?;
+            call(&tool, &mut store).await
+        })
+        .await?;
+        r.map_err(|e| Self::classify(&store, e))
+    }
+
     /// `describe()` of a tool plugin.
     pub async fn describe(
         self: &Arc<Self>,
         plugin: &Arc<LoadedPlugin>,
         tenant: Tenant,
     ) -> Result<Vec<ToolSpec>, CallError> {
-        let PluginPre::Tool(pre) = &plugin.pre else {
-            return Err(Self::expect_kind(plugin, PluginKind::Tool).unwrap_err());
-        };
-        let _permit = self.permit(plugin).await?;
-        let mut store = self.new_store(plugin, tenant, None, 0);
-        let r = Self::bounded(plugin, async {
-            let tool = pre.instantiate_async(&mut store).await?;
-            tool.hanzo_node_toolbox().call_describe(&mut store).await
+        self.tool_call(plugin, tenant, 0, async |t, s| {
+            t.hanzo_node_toolbox().call_describe(s).await
         })
-        .await?;
-        r.map_err(|e| Self::classify(&store, e))
+        .await
     }
 
     /// Calls tool `name` of a specific tool plugin, without schema checks.
@@ -194,19 +206,10 @@ impl Runtime {
         arguments: &str,
         depth: u32,
     ) -> Result<Result<String, ToolError>, CallError> {
-        let PluginPre::Tool(pre) = &plugin.pre else {
-            return Err(Self::expect_kind(plugin, PluginKind::Tool).unwrap_err());
-        };
-        let _permit = self.permit(plugin).await?;
-        let mut store = self.new_store(plugin, tenant, None, depth);
-        let r = Self::bounded(plugin, async {
-            let tool = pre.instantiate_async(&mut store).await?;
-            tool.hanzo_node_toolbox()
-                .call_invoke(&mut store, name, arguments)
-                .await
+        self.tool_call(plugin, tenant, depth, async |t, s| {
+            t.hanzo_node_toolbox().call_invoke(s, name, arguments).await
         })
-        .await?;
-        r.map_err(|e| Self::classify(&store, e))
+        .await
     }
 
     /// Invokes a tool of the catalog by name: arguments are parsed and checked
@@ -271,9 +274,7 @@ impl Runtime {
     ) -> Result<T, ProviderCallError> {
         let plugin = self.plugin(plugin_name)?;
         let PluginPre::Provider(pre) = &plugin.pre else {
-            return Err(Self::expect_kind(&plugin, PluginKind::Provider)
-                .unwrap_err()
-                .into());
+            return Err(Self::wrong_kind(&plugin, PluginKind::Provider).into());
         };
         let _permit = self.permit(&plugin).await?;
         let mut store = self.new_store(&plugin, tenant, overlay, 0);
@@ -369,9 +370,7 @@ impl Runtime {
     ) -> Result<ChatStream, ProviderCallError> {
         let plugin = self.plugin(plugin_name)?;
         let PluginPre::Provider(pre) = &plugin.pre else {
-            return Err(Self::expect_kind(&plugin, PluginKind::Provider)
-                .unwrap_err()
-                .into());
+            return Err(Self::wrong_kind(&plugin, PluginKind::Provider).into());
         };
         let permit = self.permit(&plugin).await?;
         let mut store = self.new_store(&plugin, tenant, overlay, 0);
@@ -464,7 +463,7 @@ impl Runtime {
     {
         use wasmtime_wasi_http::WasiHttpView;
         let PluginPre::Api(pre) = &plugin.pre else {
-            return Err(Self::expect_kind(plugin, PluginKind::Api).unwrap_err());
+            return Err(Self::wrong_kind(plugin, PluginKind::Api));
         };
         let permit = self.permit(plugin).await?;
         let mut store = self.new_store(plugin, tenant, None, 0);

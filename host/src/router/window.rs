@@ -55,21 +55,12 @@ impl MinuteWindow {
 
     /// Whether `n` more fit now; when not, how long until they would.
     pub fn check(&self, n: u64) -> Result<(), Duration> {
-        if self.limit == 0 {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        Self::roll(&mut s, now);
-        if Self::used_at(&s, now) + n as f64 <= self.limit as f64 {
-            Ok(())
-        } else {
-            // The previous minute's share fades linearly; past the window's
-            // end only the current minute counts.
-            Err(WINDOW
-                .saturating_sub(now.duration_since(s.started))
-                .max(Duration::from_millis(100)))
-        }
+        self.admit(n, false)
+    }
+
+    /// Checks and charges `n` at once.
+    pub fn take(&self, n: u64) -> Result<(), Duration> {
+        self.admit(n, true)
     }
 
     /// Charges `n` (after the fact, so it may overdraw).
@@ -83,8 +74,7 @@ impl MinuteWindow {
         s.current += n;
     }
 
-    /// Checks and charges `n` at once.
-    pub fn take(&self, n: u64) -> Result<(), Duration> {
+    fn admit(&self, n: u64, charge: bool) -> Result<(), Duration> {
         if self.limit == 0 {
             return Ok(());
         }
@@ -92,9 +82,13 @@ impl MinuteWindow {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         Self::roll(&mut s, now);
         if Self::used_at(&s, now) + n as f64 <= self.limit as f64 {
-            s.current += n;
+            if charge {
+                s.current += n;
+            }
             Ok(())
         } else {
+            // The previous minute's share fades linearly; past the window's
+            // end only the current minute counts.
             Err(WINDOW
                 .saturating_sub(now.duration_since(s.started))
                 .max(Duration::from_millis(100)))
