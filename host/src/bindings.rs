@@ -14,7 +14,9 @@ mod generated {
     });
 }
 
-pub use generated::hanzo::node::{config, kv, llm, llm_types, log, tool_types, tools};
+pub use generated::hanzo::node::{
+    agents, config, jobs, kv, llm, llm_types, log, tool_types, tools,
+};
 
 /// The `provider` world: LLM providers.
 pub mod provider {

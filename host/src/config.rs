@@ -34,6 +34,10 @@ pub struct NodeConfig {
     pub aliases: BTreeMap<String, AliasConfig>,
     /// Model deployments: alias → provider plugin and upstream model.
     pub deployments: Vec<DeploymentConfig>,
+    /// The durable job queue: concurrency limits, default retries and timeout.
+    pub jobs: crate::jobs::JobsConfig,
+    /// The WebSocket endpoint `/v2/ws`: heartbeat and per-connection bounds.
+    pub ws: crate::ws::WsConfig,
 }
 
 /// What the operator adds to a plugin's manifest.
@@ -63,6 +67,8 @@ impl Default for NodeConfig {
             router: RouterConfig::default(),
             aliases: BTreeMap::new(),
             deployments: Vec::new(),
+            jobs: crate::jobs::JobsConfig::default(),
+            ws: crate::ws::WsConfig::default(),
         }
     }
 }

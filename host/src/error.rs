@@ -87,3 +87,14 @@ impl From<CallError> for ApiError {
         ApiError::new(e.status(), e.code(), e.to_string())
     }
 }
+
+/// A tool error's stable code and message, as every API shows it.
+pub fn tool_error_parts(e: &crate::bindings::tool_types::ToolError) -> (&'static str, String) {
+    use crate::bindings::tool_types::ToolError;
+    match e {
+        ToolError::NotFound(m) => ("tool_not_found", m.clone()),
+        ToolError::InvalidArguments(m) => ("invalid_arguments", m.clone()),
+        ToolError::Failed(m) => ("tool_failed", m.clone()),
+        ToolError::PluginFailed(m) => ("plugin_failed", m.clone()),
+    }
+}

@@ -89,6 +89,9 @@ pub fn inspect(file: &Path) -> anyhow::Result<Value> {
                         "kv": m.permissions.kv,
                         "secrets": m.permissions.secrets,
                         "tools": m.permissions.tools,
+                        "llm": m.permissions.llm,
+                        "jobs": m.permissions.jobs,
+                        "agents": m.permissions.agents,
                     },
                 });
             }

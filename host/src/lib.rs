@@ -8,12 +8,14 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod inspect;
+pub mod jobs;
 pub mod plugins;
 pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod ws;
 
 pub use config::NodeConfig;
 pub use runtime::Runtime;

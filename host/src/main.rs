@@ -136,6 +136,7 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         ms = started.elapsed().as_millis() as u64,
         "plugins loaded"
     );
+    runtime.start_jobs().await?;
     let _watcher = hanzo_node::plugins::watcher::watch(runtime.clone())
         .context("cannot watch the plugin directory")?;
     let listener = tokio::net::TcpListener::bind(listen)

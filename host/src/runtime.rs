@@ -29,6 +29,8 @@ pub struct Runtime {
     pub store: Arc<Db>,
     pub registry: Registry,
     pub router: Arc<crate::router::Router>,
+    /// The durable job queue; runs jobs once [`Runtime::start_jobs`] is called.
+    pub jobs: Arc<crate::jobs::Jobs>,
     pub config: NodeConfig,
     pub plugins_dir: PathBuf,
     pub started: Instant,
@@ -56,7 +58,9 @@ impl Runtime {
         crate::caps::add_to_linker(&mut linker)
             .map_err(|e| anyhow::anyhow!("cannot link host interfaces: {e:#}"))?;
         let store = Arc::new(Db::open(&config.data_dir.join("node.redb"))?);
+        let jobs = Arc::new(crate::jobs::Jobs::open(store.database(), config.jobs.clone())?);
         Ok(Arc::new(Runtime {
+            jobs,
             engine,
             linker,
             store,
@@ -154,6 +158,15 @@ impl Runtime {
             expected: expected.as_str(),
             actual: plugin.kind().as_str(),
         }
+    }
+
+    /// Recovers unfinished jobs and starts the scheduler. Call once the
+    /// plugins are loaded, so recovered jobs find their tools and providers.
+    pub async fn start_jobs(self: &Arc<Self>) -> anyhow::Result<()> {
+        self.jobs
+            .start(self)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the job queue: {e}"))
     }
 
     pub fn plugin(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {

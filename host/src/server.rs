@@ -79,6 +79,9 @@ fn plugin_json(p: &LoadedPlugin) -> Value {
             "kv": m.permissions.kv,
             "secrets": m.permissions.secrets,
             "tools": m.permissions.tools,
+            "llm": m.permissions.llm,
+            "jobs": m.permissions.jobs,
+            "agents": m.permissions.agents,
         },
         "limits": {
             "memory_mb": m.limits.memory_mb,
@@ -109,6 +112,7 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
             "api": count("api"),
         },
         "active_calls": rt.engine.active_calls(),
+        "jobs": rt.jobs.stats(),
         "compile": {
             "compiled": rt.engine.compiled.load(std::sync::atomic::Ordering::Relaxed),
             "cache_hits": rt.engine.cache_hits.load(std::sync::atomic::Ordering::Relaxed),
@@ -138,6 +142,26 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
         }
     };
     match path.as_str() {
+        "/v2/ws" => {
+            return match crate::ws::accept(&req) {
+                Ok(reply) => {
+                    let tenant = tenant_of(&req);
+                    let rt = rt.clone();
+                    tokio::spawn(async move {
+                        match hyper::upgrade::on(req).await {
+                            Ok(upgraded) => crate::ws::serve(rt, tenant, upgraded).await,
+                            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+                        }
+                    });
+                    reply.map(|()| {
+                        Full::new(Bytes::new())
+                            .map_err(|never: Infallible| match never {})
+                            .boxed_unsync()
+                    })
+                }
+                Err((status, code, message)) => error_response(&ApiError::new(status, code, message)),
+            };
+        }
         "/v2/health" => {
             return match host_endpoint(&Method::GET) {
                 Ok(()) => json_response(StatusCode::OK, &health(&rt, &catalog)),

@@ -1,8 +1,10 @@
-//! The node's redb database: one file under the data directory. For now it
-//! holds plugin key-value data; jobs and agents join it later.
+//! The node's redb database: one file under the data directory. This module
+//! holds plugin key-value data; the job queue keeps its tables in the same
+//! file (see `jobs::store`).
 
 use redb::{Database, TableDefinition};
 use std::path::Path;
+use std::sync::Arc;
 
 const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 
@@ -49,7 +51,7 @@ impl Namespace {
 }
 
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
 }
 
 impl Store {
@@ -59,7 +61,12 @@ impl Store {
         let tx = db.begin_write()?;
         tx.open_table(KV)?;
         tx.commit()?;
-        Ok(Store { db })
+        Ok(Store { db: Arc::new(db) })
+    }
+
+    /// The database, for other modules' tables in the same file.
+    pub fn database(&self) -> Arc<Database> {
+        self.db.clone()
     }
 
     pub fn kv_get(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

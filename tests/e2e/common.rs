@@ -120,6 +120,7 @@ pub async fn runtime(config: NodeConfig) -> Arc<Runtime> {
             "plugin folder {folder} did not load"
         );
     }
+    rt.start_jobs().await.unwrap();
     rt
 }
 

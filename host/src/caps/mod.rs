@@ -2,8 +2,10 @@
 //! checks the calling plugin's grant first, then does the work. `add_to_linker`
 //! wires them (and WASI, wasi-http) into the one linker every plugin shares.
 
+pub mod agents;
 pub mod config;
 pub mod http;
+pub mod jobs;
 pub mod kv;
 pub mod llm;
 pub mod log;
@@ -21,5 +23,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     crate::bindings::kv::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::tools::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::llm::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::jobs::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::agents::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     Ok(())
 }

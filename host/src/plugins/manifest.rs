@@ -78,6 +78,12 @@ pub struct Permissions {
     /// The LLM router (`hanzo:node/llm`), for API plugins and agents.
     #[serde(default)]
     pub llm: bool,
+    /// The job queue (`hanzo:node/jobs`): submit, inspect, cancel, fork, branch.
+    #[serde(default)]
+    pub jobs: bool,
+    /// Agent definitions (`hanzo:node/agents`).
+    #[serde(default)]
+    pub agents: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

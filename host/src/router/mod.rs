@@ -354,6 +354,15 @@ impl Router {
     }
 
     /// The deployments of an alias, or the implicit one of `provider/model`.
+    /// The provider plugin that would serve `alias` first (for per-provider
+    /// job limits), if the alias is known.
+    pub fn provider_of(&self, rt: &Runtime, alias: &str) -> Option<String> {
+        self.deployments_of(rt, alias)
+            .ok()?
+            .first()
+            .map(|d| d.provider.clone())
+    }
+
     fn deployments_of(&self, rt: &Runtime, alias: &str) -> Result<Vec<Arc<Deployment>>, LlmError> {
         if let Some(list) = self.by_alias.get(alias) {
             return Ok(list.clone());

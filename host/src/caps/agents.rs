@@ -1,0 +1,124 @@
+//! `hanzo:node/agents`: agent definitions in redb, per tenant, for API plugins.
+
+use crate::bindings::agents as wit;
+use crate::jobs::JobsError;
+use crate::jobs::model::{Agent, AgentSpec};
+use crate::state::CallState;
+
+type Res<T> = wasmtime::Result<Result<T, wit::AgentsError>>;
+
+fn err(e: JobsError) -> wit::AgentsError {
+    match e {
+        JobsError::NotFound(m) => wit::AgentsError::NotFound(m),
+        JobsError::Invalid(m) => wit::AgentsError::Invalid(m),
+        JobsError::Conflict(m) => wit::AgentsError::Conflict(m),
+        JobsError::Store(m) => wit::AgentsError::Store(m),
+    }
+}
+
+fn spec_from(s: wit::AgentSpec) -> Result<AgentSpec, wit::AgentsError> {
+    let settings = if s.settings.trim().is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_str(&s.settings)
+            .map_err(|e| wit::AgentsError::Invalid(format!("settings are not valid JSON: {e}")))?
+    };
+    Ok(AgentSpec {
+        name: s.name,
+        model: s.model,
+        system_prompt: s.system_prompt,
+        tools: s.tools,
+        max_steps: if s.max_steps == 0 {
+            AgentSpec::default_max_steps()
+        } else {
+            s.max_steps
+        },
+        temperature: s.temperature,
+        max_tokens: s.max_tokens,
+        settings,
+    })
+}
+
+fn agent_to(a: &Agent) -> wit::Agent {
+    wit::Agent {
+        id: a.id.clone(),
+        spec: wit::AgentSpec {
+            name: a.spec.name.clone(),
+            model: a.spec.model.clone(),
+            system_prompt: a.spec.system_prompt.clone(),
+            tools: a.spec.tools.clone(),
+            max_steps: a.spec.max_steps,
+            temperature: a.spec.temperature,
+            max_tokens: a.spec.max_tokens,
+            settings: a.spec.settings.to_string(),
+        },
+        created_ms: a.created_ms,
+        updated_ms: a.updated_ms,
+    }
+}
+
+impl wit::Host for CallState {
+    async fn list(&mut self) -> Res<Vec<wit::Agent>> {
+        if !self.plugin.manifest.permissions.agents {
+            return Ok(Err(wit::AgentsError::Denied));
+        }
+        Ok(self
+            .runtime
+            .jobs
+            .agents(&self.tenant)
+            .map(|a| a.iter().map(agent_to).collect())
+            .map_err(err))
+    }
+
+    async fn create(&mut self, spec: wit::AgentSpec) -> Res<wit::Agent> {
+        if !self.plugin.manifest.permissions.agents {
+            return Ok(Err(wit::AgentsError::Denied));
+        }
+        let spec = match spec_from(spec) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let jobs = self.runtime.jobs.clone();
+        Ok(jobs
+            .create_agent(&self.tenant, spec)
+            .await
+            .map(|a| agent_to(&a))
+            .map_err(err))
+    }
+
+    async fn get(&mut self, id: String) -> Res<wit::Agent> {
+        if !self.plugin.manifest.permissions.agents {
+            return Ok(Err(wit::AgentsError::Denied));
+        }
+        Ok(self
+            .runtime
+            .jobs
+            .agent(&self.tenant, &id)
+            .map(|a| agent_to(&a))
+            .map_err(err))
+    }
+
+    async fn update(&mut self, id: String, spec: wit::AgentSpec) -> Res<wit::Agent> {
+        if !self.plugin.manifest.permissions.agents {
+            return Ok(Err(wit::AgentsError::Denied));
+        }
+        let spec = match spec_from(spec) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let jobs = self.runtime.jobs.clone();
+        Ok(jobs
+            .update_agent(&self.tenant, &id, spec)
+            .await
+            .map(|a| agent_to(&a))
+            .map_err(err))
+    }
+
+    async fn delete(&mut self, id: String) -> Res<bool> {
+        if !self.plugin.manifest.permissions.agents {
+            return Ok(Err(wit::AgentsError::Denied));
+        }
+        let jobs = self.runtime.jobs.clone();
+        Ok(jobs.delete_agent(&self.tenant, &id).await.map_err(err))
+    }
+}

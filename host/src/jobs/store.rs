@@ -1,0 +1,552 @@
+//! Jobs, messages, agents and events in the node's redb file, written by one
+//! writer thread that groups every write waiting in its queue into a single
+//! transaction: one disk flush makes a whole batch durable, so thousands of
+//! jobs a second cost a few hundred flushes, not thousands.
+//!
+//! The writer also numbers events, in commit order, and publishes them only
+//! after their transaction is durable: a subscriber never sees an event that
+//! a crash could take back, and event ids never go backwards.
+
+use super::model::{Agent, Event, EventBody, Job, JobMessage, JobState};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use tokio::sync::{broadcast, oneshot};
+
+const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+/// Jobs not yet done, failed, cancelled or skipped: what a restart reloads.
+const LIVE: TableDefinition<u64, ()> = TableDefinition::new("jobs_live");
+const TENANT_JOBS: TableDefinition<(&str, u64), ()> = TableDefinition::new("jobs_by_tenant");
+const MESSAGES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("job_messages");
+const IDEMPOTENCY: TableDefinition<(&str, &str), u64> = TableDefinition::new("job_idempotency");
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("job_events");
+/// (job, event): one job's events, for subscribers of that job.
+const JOB_EVENTS: TableDefinition<(u64, u64), ()> = TableDefinition::new("job_events_by_job");
+const AGENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("agents");
+const AGENT_NAMES: TableDefinition<(&str, &str), u64> = TableDefinition::new("agent_names");
+
+/// Events pruned in one commit at most, so pruning never stalls the writer.
+const MAX_PRUNED_PER_COMMIT: usize = 8192;
+
+/// Batches drained into one transaction at most.
+const MAX_BATCHES_PER_COMMIT: usize = 4096;
+
+pub type StoreError = crate::store::StoreError;
+
+/// One change to the database.
+pub enum Write {
+    /// Store the job; `announce` also records a `JobUpdate` event.
+    Job { job: Job, announce: bool },
+    /// Append a message to a job's conversation (and a `StreamChunk` event).
+    Message {
+        tenant: String,
+        job: String,
+        number: u64,
+        message: JobMessage,
+    },
+    Idempotency {
+        tenant: String,
+        key: String,
+        number: u64,
+    },
+    Agent(Agent),
+    /// Remove an agent (and its name).
+    AgentDelete { number: u64, tenant: String, name: String },
+}
+
+struct Batch {
+    writes: Vec<Write>,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// Resolves once a group of writes is durable.
+pub struct Ack(Option<oneshot::Receiver<Result<(), String>>>);
+
+impl std::future::IntoFuture for Ack {
+    type Output = Result<(), String>;
+    type IntoFuture = std::pin::Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            match self.0 {
+                None => Ok(()),
+                Some(rx) => rx
+                    .await
+                    .map_err(|_| "the job writer has stopped".to_string())?,
+            }
+        })
+    }
+}
+
+/// The job tables and their writer.
+pub struct JobStore {
+    db: Arc<Database>,
+    /// The id of the last event committed.
+    last_event: Arc<AtomicU64>,
+    queue: mpsc::Sender<Batch>,
+    pub events: broadcast::Sender<Arc<Event>>,
+}
+
+/// Highest ids in use, found when the store opens.
+pub struct Counters {
+    pub last_job: u64,
+    pub last_agent: u64,
+    pub last_event: u64,
+}
+
+impl JobStore {
+    /// Opens the tables and starts the writer. `durable`: flush each commit to
+    /// disk (off only for measuring what durability costs).
+    pub fn open(
+        db: Arc<Database>,
+        durable: bool,
+        events_retained: u64,
+    ) -> Result<(JobStore, Counters), StoreError> {
+        let tx = db.begin_write()?;
+        let counters;
+        {
+            let jobs = tx.open_table(JOBS)?;
+            tx.open_table(LIVE)?;
+            tx.open_table(TENANT_JOBS)?;
+            tx.open_table(MESSAGES)?;
+            tx.open_table(IDEMPOTENCY)?;
+            let events = tx.open_table(EVENTS)?;
+            tx.open_table(JOB_EVENTS)?;
+            let agents = tx.open_table(AGENTS)?;
+            tx.open_table(AGENT_NAMES)?;
+            let last = |r: Option<(redb::AccessGuard<u64>, _)>| r.map(|(k, _)| k.value()).unwrap_or(0);
+            counters = Counters {
+                last_job: last(jobs.last()?),
+                last_agent: last(agents.last()?),
+                last_event: last(events.last()?),
+            };
+        }
+        tx.commit()?;
+        let (queue, rx) = mpsc::channel();
+        let (events, _) = broadcast::channel(4096);
+        let last_event = Arc::new(AtomicU64::new(counters.last_event));
+        let writer = Writer {
+            last_event: last_event.clone(),
+            db: db.clone(),
+            durability: if durable {
+                Durability::Immediate
+            } else {
+                Durability::None
+            },
+            next_event: counters.last_event + 1,
+            events: events.clone(),
+            events_retained,
+            commits: 0,
+        };
+        std::thread::Builder::new()
+            .name("hanzo-jobs-writer".into())
+            .spawn(move || writer.run(rx))
+            .expect("cannot start the job writer thread");
+        Ok((
+            JobStore {
+                db,
+                last_event,
+                queue,
+                events,
+            },
+            counters,
+        ))
+    }
+
+    /// Queues writes; they become durable with the next group commit.
+    pub fn enqueue(&self, writes: Vec<Write>) {
+        if writes.is_empty() {
+            return;
+        }
+        let _ = self.queue.send(Batch { writes, done: None });
+    }
+
+    /// Queues writes; the returned [`Ack`] resolves once they are durable
+    /// (at once when `wait` is false).
+    pub fn send(&self, writes: Vec<Write>, wait: bool) -> Ack {
+        if writes.is_empty() {
+            return Ack(None);
+        }
+        let (tx, rx) = if wait {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        if self.queue.send(Batch { writes, done: tx }).is_err() {
+            tracing::error!("the job writer has stopped; writes are lost");
+        }
+        Ack(rx)
+    }
+
+    /// Queues writes and waits until they are durable.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<(), String> {
+        self.send(writes, true).await
+    }
+
+    /// The highest message number of a job (0 when it has none).
+    pub fn last_message_seq(&self, number: u64) -> Result<u32, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(MESSAGES)?;
+        let last = table.range((number, 0)..=(number, u32::MAX))?.next_back();
+        Ok(match last {
+            Some(entry) => entry?.0.value().1,
+            None => 0,
+        })
+    }
+
+    pub fn job(&self, number: u64) -> Result<Option<Job>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(JOBS)?;
+        Ok(match table.get(number)? {
+            Some(v) => Some(decode_job(v.value())?),
+            None => None,
+        })
+    }
+
+    /// A tenant's jobs, newest first, below `before`, passing `keep`, at most `limit`.
+    pub fn list(
+        &self,
+        tenant: &str,
+        before: Option<u64>,
+        limit: usize,
+        mut keep: impl FnMut(&Job) -> bool,
+    ) -> Result<(Vec<Job>, Option<u64>), StoreError> {
+        let tx = self.db.begin_read()?;
+        let index = tx.open_table(TENANT_JOBS)?;
+        let jobs = tx.open_table(JOBS)?;
+        let upper = before.unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        let mut next = None;
+        for entry in index.range((tenant, 0)..(tenant, upper))?.rev() {
+            let (k, _) = entry?;
+            let number = k.value().1;
+            let Some(bytes) = jobs.get(number)? else {
+                continue;
+            };
+            let job = decode_job(bytes.value())?;
+            if !keep(&job) {
+                continue;
+            }
+            if out.len() == limit {
+                next = out.last().map(Job::number);
+                break;
+            }
+            out.push(job);
+        }
+        Ok((out, next))
+    }
+
+    /// Every job that was not finished when the node stopped.
+    pub fn live_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let live = tx.open_table(LIVE)?;
+        let jobs = tx.open_table(JOBS)?;
+        let mut out = Vec::new();
+        for entry in live.iter()? {
+            let (k, _) = entry?;
+            if let Some(bytes) = jobs.get(k.value())? {
+                out.push(decode_job(bytes.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn messages(
+        &self,
+        number: u64,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<JobMessage>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(MESSAGES)?;
+        let mut out = Vec::new();
+        for entry in table.range((number, after.saturating_add(1))..=(number, u32::MAX))? {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = entry?;
+            out.push(serde_json::from_slice(v.value()).map_err(corrupt)?);
+        }
+        Ok(out)
+    }
+
+    pub fn idempotency(&self, tenant: &str, key: &str) -> Result<Option<u64>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(IDEMPOTENCY)?;
+        Ok(table.get((tenant, key))?.map(|v| v.value()))
+    }
+
+    /// Events after `after` of one tenant (and one job, when given), oldest first.
+    pub fn events_after(
+        &self,
+        tenant: &str,
+        job: Option<&str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        if let Some(number) = job.and_then(super::model::parse_job_id) {
+            let index = tx.open_table(JOB_EVENTS)?;
+            for entry in index.range((number, after.saturating_add(1))..=(number, u64::MAX))? {
+                if out.len() >= limit {
+                    break;
+                }
+                let id = entry?.0.value().1;
+                if let Some(v) = table.get(id)? {
+                    let event: Event = serde_json::from_slice(v.value()).map_err(corrupt)?;
+                    if event.tenant == tenant {
+                        out.push(event);
+                    }
+                }
+            }
+            return Ok(out);
+        }
+        for entry in table.range(after.saturating_add(1)..)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = entry?;
+            let event: Event = serde_json::from_slice(v.value()).map_err(corrupt)?;
+            if event.tenant == tenant && job.is_none_or(|j| j == event.job) {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The id of the last committed event (0: none yet).
+    pub fn last_event_id(&self) -> u64 {
+        self.last_event.load(Ordering::Acquire)
+    }
+
+    /// The oldest event id still stored (older ones were pruned).
+    pub fn first_event(&self) -> Result<Option<u64>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(EVENTS)?;
+        Ok(table.first()?.map(|(k, _)| k.value()))
+    }
+
+    pub fn agent(&self, number: u64) -> Result<Option<Agent>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(AGENTS)?;
+        Ok(match table.get(number)? {
+            Some(v) => Some(Agent::decode(v.value()).map_err(corrupt)?),
+            None => None,
+        })
+    }
+
+    pub fn agent_named(&self, tenant: &str, name: &str) -> Result<Option<u64>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(AGENT_NAMES)?;
+        Ok(table.get((tenant, name))?.map(|v| v.value()))
+    }
+
+    pub fn agents(&self, tenant: &str) -> Result<Vec<Agent>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let names = tx.open_table(AGENT_NAMES)?;
+        let agents = tx.open_table(AGENTS)?;
+        let mut out = Vec::new();
+        for entry in names.range((tenant, "")..)? {
+            let (k, v) = entry?;
+            if k.value().0 != tenant {
+                break;
+            }
+            if let Some(bytes) = agents.get(v.value())? {
+                out.push(Agent::decode(bytes.value()).map_err(corrupt)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Events stored (for tests and the health view).
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(EVENTS)?.len()?)
+    }
+}
+
+fn decode_job(bytes: &[u8]) -> Result<Job, StoreError> {
+    Job::decode(bytes).map_err(corrupt)
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Storage(redb::StorageError::Corrupted(format!(
+        "undecodable job record: {e}"
+    )))
+}
+
+struct Writer {
+    db: Arc<Database>,
+    last_event: Arc<AtomicU64>,
+    durability: Durability,
+    next_event: u64,
+    events: broadcast::Sender<Arc<Event>>,
+    events_retained: u64,
+    commits: u64,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Batch>) {
+        while let Ok(first) = rx.recv() {
+            let mut batches = vec![first];
+            while batches.len() < MAX_BATCHES_PER_COMMIT {
+                match rx.try_recv() {
+                    Ok(b) => batches.push(b),
+                    Err(_) => break,
+                }
+            }
+            let first_event = self.next_event;
+            match self.apply(&batches) {
+                Ok(events) => {
+                    self.last_event.store(self.next_event - 1, Ordering::Release);
+                    for b in batches {
+                        if let Some(done) = b.done {
+                            let _ = done.send(Ok(()));
+                        }
+                    }
+                    for e in events {
+                        let _ = self.events.send(Arc::new(e));
+                    }
+                }
+                Err(e) => {
+                    self.next_event = first_event;
+                    tracing::error!(error = %e, batches = batches.len(), "job store commit failed");
+                    for b in batches {
+                        if let Some(done) = b.done {
+                            let _ = done.send(Err(format!("job store commit failed: {e}")));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, batches: &[Batch]) -> Result<Vec<Event>, StoreError> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(self.durability);
+        let mut events = Vec::new();
+        {
+            let mut jobs = tx.open_table(JOBS)?;
+            let mut live = tx.open_table(LIVE)?;
+            let mut by_tenant = tx.open_table(TENANT_JOBS)?;
+            let mut messages = tx.open_table(MESSAGES)?;
+            let mut idempotency = tx.open_table(IDEMPOTENCY)?;
+            let mut event_table = tx.open_table(EVENTS)?;
+            let mut job_events = tx.open_table(JOB_EVENTS)?;
+            let mut agents = tx.open_table(AGENTS)?;
+            let mut agent_names = tx.open_table(AGENT_NAMES)?;
+            let mut record = |tenant: &str, job: &str, body: EventBody| -> Result<(), StoreError> {
+                let event = Event {
+                    id: self.next_event,
+                    tenant: tenant.to_string(),
+                    job: job.to_string(),
+                    body,
+                };
+                self.next_event += 1;
+                let bytes = serde_json::to_vec(&event).expect("an event always serializes");
+                event_table.insert(event.id, bytes.as_slice())?;
+                job_events.insert((super::model::parse_job_id(job).unwrap_or(0), event.id), ())?;
+                events.push(event);
+                Ok(())
+            };
+            for write in batches.iter().flat_map(|b| &b.writes) {
+                match write {
+                    Write::Job { job, announce } => {
+                        let n = job.number();
+                        jobs.insert(n, job.encode().as_slice())?;
+                        by_tenant.insert((job.tenant.as_str(), n), ())?;
+                        if job.state.is_terminal() {
+                            live.remove(n)?;
+                        } else {
+                            live.insert(n, ())?;
+                        }
+                        if *announce {
+                            record(&job.tenant, &job.id, EventBody::JobUpdate(Box::new(job.clone())))?;
+                        }
+                    }
+                    Write::Message {
+                        tenant,
+                        job,
+                        number,
+                        message,
+                    } => {
+                        let bytes = serde_json::to_vec(message).expect("a message always serializes");
+                        messages.insert((*number, message.seq), bytes.as_slice())?;
+                        record(tenant, job, EventBody::StreamChunk(message.clone()))?;
+                    }
+                    Write::Idempotency {
+                        tenant,
+                        key,
+                        number,
+                    } => {
+                        idempotency.insert((tenant.as_str(), key.as_str()), *number)?;
+                    }
+                    Write::Agent(agent) => {
+                        let n = super::model::parse_agent_id(&agent.id).unwrap_or(0);
+                        if let Some(old) = agents.get(n)?.map(|v| v.value().to_vec())
+                            && let Ok(old) = Agent::decode(&old)
+                            && old.spec.name != agent.spec.name
+                        {
+                            agent_names.remove((old.tenant.as_str(), old.spec.name.as_str()))?;
+                        }
+                        agents.insert(n, agent.encode().as_slice())?;
+                        agent_names.insert((agent.tenant.as_str(), agent.spec.name.as_str()), n)?;
+                    }
+                    Write::AgentDelete {
+                        number,
+                        tenant,
+                        name,
+                    } => {
+                        agents.remove(*number)?;
+                        agent_names.remove((tenant.as_str(), name.as_str()))?;
+                    }
+                }
+            }
+            drop(record);
+            self.commits += 1;
+            // Keep the event log bounded: every so often drop the oldest.
+            if self.commits % 64 == 0 && self.next_event > self.events_retained + 1 {
+                let cutoff = self.next_event - self.events_retained;
+                #[derive(serde::Deserialize)]
+                struct Head {
+                    job: String,
+                }
+                let mut old = Vec::new();
+                for entry in event_table.range(..cutoff)?.take(MAX_PRUNED_PER_COMMIT) {
+                    let (k, v) = entry?;
+                    let job = serde_json::from_slice::<Head>(v.value())
+                        .ok()
+                        .and_then(|h| super::model::parse_job_id(&h.job))
+                        .unwrap_or(0);
+                    old.push((job, k.value()));
+                }
+                for (job, id) in old {
+                    event_table.remove(id)?;
+                    job_events.remove((job, id))?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(events)
+    }
+}
+
+/// The state a stored job shows, for the recovery log line.
+pub fn state_counts(jobs: &[Job]) -> [(JobState, usize); 2] {
+    [
+        (
+            JobState::Pending,
+            jobs.iter().filter(|j| j.state == JobState::Pending).count(),
+        ),
+        (
+            JobState::Processing,
+            jobs.iter()
+                .filter(|j| j.state == JobState::Processing)
+                .count(),
+        ),
+    ]
+}
