@@ -377,6 +377,8 @@ pub mod bindings {
             "hanzo:node/kv@0.1.0": crate::wit::hanzo::node::kv,
             "hanzo:node/tools@0.1.0": crate::wit::hanzo::node::tools,
             "hanzo:node/llm@0.1.0": crate::wit::hanzo::node::llm,
+            "hanzo:node/jobs@0.1.0": crate::wit::hanzo::node::jobs,
+            "hanzo:node/agents@0.1.0": crate::wit::hanzo::node::agents,
             "hanzo:node/llm-types@0.1.0": crate::wit::hanzo::node::llm_types,
             "hanzo:node/tool-types@0.1.0": crate::wit::hanzo::node::tool_types,
             "wasi:http/types@0.2.12": wasip2::http::types,

@@ -49,11 +49,13 @@
 //! with `cargo test`; there, [`log`] writes to stderr and the other host
 //! interfaces report that no host is present instead of calling it.
 
+pub mod agents;
 pub mod anthropic;
 pub mod api;
 pub mod config;
 pub mod gemini;
 pub mod http;
+pub mod jobs;
 pub mod kv;
 pub mod llm;
 pub mod log;
@@ -87,6 +89,8 @@ pub mod wit {
                 import hanzo:node/kv@0.1.0;
                 import hanzo:node/tools@0.1.0;
                 import hanzo:node/llm@0.1.0;
+                import hanzo:node/jobs@0.1.0;
+                import hanzo:node/agents@0.1.0;
                 import hanzo:node/llm-types@0.1.0;
                 import hanzo:node/tool-types@0.1.0;
             }

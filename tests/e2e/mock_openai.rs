@@ -227,7 +227,24 @@ async fn chat(body: &Value, earlier: usize) -> Response<Body> {
     if body["stream"] == true {
         return stream(body, model);
     }
-    let message = if wants_tool_call(body) {
+    // An agent's model: asks for two tools at once, then answers with what
+    // they returned.
+    let message = if model == "agent-two-tools" {
+        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        let results: Vec<String> = messages
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| m["content"].as_str().unwrap_or("").to_string())
+            .collect();
+        if results.is_empty() {
+            json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_calc", "type": "function", "function": {"name": "calculator", "arguments": "{\"expression\":\"6*7\"}"}},
+                {"id": "call_query", "type": "function", "function": {"name": "json_query", "arguments": "{\"document\":{\"city\":\"Kyoto\"},\"path\":\"$.city\"}"}}
+            ]})
+        } else {
+            json!({"role": "assistant", "content": format!("tools said: {}", results.join(" | "))})
+        }
+    } else if wants_tool_call(body) {
         json!({"role": "assistant", "content": null, "tool_calls": [
             {"id": "call_abc123", "type": "function", "function": {"name": "calculator", "arguments": "{\"expression\":\"2+2\"}"}}
         ]})

@@ -1,35 +1,41 @@
-//! Routing and the handlers themselves, over a [`Catalog`] so that they can
-//! be tested without a host.
+//! Routing, over the [`Catalog`], [`Jobs`] and [`Agents`] traits so that the
+//! handlers can be tested without a host. One module per resource; this one
+//! dispatches on the path and holds what they share.
+
+pub mod agents;
+pub mod jobs;
+pub mod tools;
+
+pub use agents::Agents;
+pub use jobs::Jobs;
+pub use tools::Catalog;
 
 use hanzo_node_sdk::api::{BodyError, error_body};
-use hanzo_node_sdk::tools::{self, ToolError, ToolInfo};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-/// The path prefix this plugin serves (the manifest's `routes`).
-pub const PREFIX: &str = "/v2/tools";
+/// The path prefixes this plugin serves: the manifest's `routes` (a test
+/// keeps the two in step).
+#[cfg(test)]
+pub const PREFIXES: &[&str] = &["/v2/tools", "/v2/jobs", "/v2/agents", "/v2/openapi.json"];
 
-/// The node's tool catalog, as the handlers need it.
-pub trait Catalog {
-    fn list(&self) -> Vec<ToolInfo>;
-    fn get(&self, name: &str) -> Option<ToolInfo>;
-    fn invoke(&self, name: &str, arguments: &str) -> Result<String, ToolError>;
-}
+/// What the handlers need of the node.
+pub trait Node: Catalog + Jobs + Agents {}
 
-/// The catalog of the host (`hanzo:node/tools`).
-pub struct HostCatalog;
+impl<T: Catalog + Jobs + Agents> Node for T {}
 
-impl Catalog for HostCatalog {
-    fn list(&self) -> Vec<ToolInfo> {
-        tools::list()
-    }
+/// The node this plugin runs in: the host's `tools`, `jobs` and `agents`.
+pub struct HostNode;
 
-    fn get(&self, name: &str) -> Option<ToolInfo> {
-        tools::get(name)
-    }
-
-    fn invoke(&self, name: &str, arguments: &str) -> Result<String, ToolError> {
-        tools::invoke(name, arguments)
-    }
+/// A request, as far as the handlers look at it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The path, without the query.
+    pub path: &'a str,
+    /// The query string, without the `?`.
+    pub query: Option<&'a str>,
+    /// The `Idempotency-Key` header.
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// A response to send.
@@ -39,33 +45,52 @@ pub struct Reply {
     /// The `allow` header of a 405.
     pub allow: Option<&'static str>,
     pub body: Value,
+    /// A JSON document sent as is instead of `body` (the OpenAPI document).
+    pub raw: Option<&'static str>,
 }
 
 impl Reply {
-    fn ok(body: Value) -> Reply {
-        Reply {
-            status: 200,
-            allow: None,
-            body,
-        }
+    pub fn ok(body: Value) -> Reply {
+        Reply::with_status(200, body)
     }
 
-    fn error(status: u16, code: &str, message: impl AsRef<str>) -> Reply {
+    pub fn created(body: Value) -> Reply {
+        Reply::with_status(201, body)
+    }
+
+    pub fn with_status(status: u16, body: Value) -> Reply {
         Reply {
             status,
             allow: None,
-            body: error_body(code, message.as_ref()),
+            body,
+            raw: None,
         }
     }
 
-    fn method_not_allowed(method: &str, allow: &'static str) -> Reply {
+    pub fn error(status: u16, code: &str, message: impl AsRef<str>) -> Reply {
+        Reply::with_status(status, error_body(code, message.as_ref()))
+    }
+
+    pub fn not_found(path: &str) -> Reply {
+        Reply::error(404, "not_found", format!("no such endpoint: {path}"))
+    }
+
+    pub fn method_not_allowed(method: &str, allow: &'static str) -> Reply {
         Reply {
-            status: 405,
             allow: Some(allow),
-            body: error_body(
+            ..Reply::error(
+                405,
                 "method_not_allowed",
-                &format!("{method} is not allowed here; use {allow}"),
-            ),
+                format!("{method} is not allowed here; use {allow}"),
+            )
+        }
+    }
+
+    /// The bytes of the body.
+    pub fn body_text(&self) -> String {
+        match self.raw {
+            Some(raw) => raw.to_string(),
+            None => self.body.to_string(),
         }
     }
 }
@@ -73,113 +98,68 @@ impl Reply {
 /// Answers one request. `read_body` is only called for requests that take
 /// a body.
 pub fn route(
-    catalog: &impl Catalog,
-    method: &str,
-    path: &str,
+    node: &impl Node,
+    request: &Request,
     read_body: impl FnOnce() -> Result<Vec<u8>, BodyError>,
 ) -> Reply {
-    let not_found = || Reply::error(404, "not_found", format!("no such endpoint: {path}"));
-    let Some(rest) = path.strip_prefix(PREFIX).and_then(|r| r.strip_prefix('/')) else {
-        return not_found();
+    let path = request.path;
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return Reply::not_found(path);
     };
-    // One segment only; a trailing slash is tolerated.
-    let segment = rest.strip_suffix('/').unwrap_or(rest);
-    if segment.is_empty() || segment.contains('/') {
-        return not_found();
+    // A trailing slash is tolerated; empty segments are not.
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let segments: Vec<&str> = rest.split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Reply::not_found(path);
     }
-    match segment {
-        "list" => match method {
-            "GET" => list(catalog),
-            _ => Reply::method_not_allowed(method, "GET"),
-        },
-        "execute" => match method {
-            "POST" => match read_body() {
-                Ok(body) => execute(catalog, &body),
-                Err(BodyError::TooLarge(limit)) => Reply::error(
-                    413,
-                    "body_too_large",
-                    format!("the request body is larger than {limit} bytes"),
-                ),
-                Err(e @ BodyError::Read(_)) => Reply::error(400, "invalid_request", e.to_string()),
-            },
-            _ => Reply::method_not_allowed(method, "POST"),
-        },
-        name => match method {
-            "GET" => describe(catalog, &percent_decode(name)),
-            _ => Reply::method_not_allowed(method, "GET"),
-        },
+    let decoded: Vec<String> = segments[1..].iter().map(|s| percent_decode(s)).collect();
+    let rest: Vec<&str> = decoded.iter().map(String::as_str).collect();
+    match segments[0] {
+        "tools" => tools::route(node, request, &rest, read_body),
+        "jobs" => jobs::route(node, request, &rest, read_body),
+        "agents" => agents::route(node, request, &rest, read_body),
+        "openapi.json" if rest.is_empty() => crate::openapi::route(request),
+        _ => Reply::not_found(path),
     }
 }
 
-/// A tool as the API shows it.
-pub fn tool_json(info: &ToolInfo) -> Value {
-    // The host validated these schemas when it loaded the plugin; should one
-    // still not parse, show the text rather than hide the tool.
-    let schema = |text: &str| serde_json::from_str(text).unwrap_or_else(|_| json!(text));
-    json!({
-        "name": info.spec.name,
-        "description": info.spec.description,
-        "plugin": info.plugin,
-        "parameters": schema(&info.spec.parameters),
-        "result": info.spec.result.as_deref().map(schema),
+/// Reads the body as JSON, or the error reply: 413 `body_too_large`, 400
+/// `invalid_json`.
+pub fn read_json(read_body: impl FnOnce() -> Result<Vec<u8>, BodyError>) -> Result<Value, Reply> {
+    let body = match read_body() {
+        Ok(body) => body,
+        Err(BodyError::TooLarge(limit)) => {
+            return Err(Reply::error(
+                413,
+                "body_too_large",
+                format!("the request body is larger than {limit} bytes"),
+            ));
+        }
+        Err(e @ BodyError::Read(_)) => {
+            return Err(Reply::error(400, "invalid_request", e.to_string()));
+        }
+    };
+    serde_json::from_slice(&body).map_err(|e| {
+        Reply::error(
+            400,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        )
     })
 }
 
-fn list(catalog: &impl Catalog) -> Reply {
-    let tools: Vec<Value> = catalog.list().iter().map(tool_json).collect();
-    Reply::ok(json!({ "tools": tools }))
-}
-
-fn describe(catalog: &impl Catalog, name: &str) -> Reply {
-    match catalog.get(name) {
-        Some(info) => Reply::ok(tool_json(&info)),
-        None => Reply::error(404, "tool_not_found", format!("no tool named `{name}`")),
-    }
-}
-
-fn execute(catalog: &impl Catalog, body: &[u8]) -> Reply {
-    let request: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
-            return Reply::error(
-                400,
-                "invalid_json",
-                format!("the body is not valid JSON: {e}"),
-            );
-        }
-    };
-    let Value::Object(fields) = request else {
-        return Reply::error(400, "invalid_request", "the body must be a JSON object");
-    };
-    let tool = match fields.get("tool") {
-        Some(Value::String(name)) if !name.is_empty() => name.clone(),
-        Some(_) => {
-            return Reply::error(400, "invalid_request", "`tool` must be a non-empty string");
-        }
-        None => return Reply::error(400, "invalid_request", "missing field `tool`"),
-    };
-    // Tools without parameters may be called without `arguments`.
-    let arguments = match fields.get("arguments") {
-        None => json!({}),
-        Some(value @ Value::Object(_)) => value.clone(),
-        Some(_) => {
-            return Reply::error(400, "invalid_request", "`arguments` must be a JSON object");
-        }
-    };
-    match catalog.invoke(&tool, &arguments.to_string()) {
-        Ok(text) => match serde_json::from_str::<Value>(&text) {
-            Ok(result) => Reply::ok(json!({ "tool": tool, "result": result })),
-            Err(e) => Reply::error(
-                502,
-                "tool_plugin_failed",
-                format!("tool `{tool}` returned invalid JSON: {e}"),
-            ),
-        },
-        Err(ToolError::InvalidArguments(m)) => Reply::error(400, "invalid_arguments", m),
-        Err(ToolError::NotFound(m)) => Reply::error(404, "tool_not_found", m),
-        Err(ToolError::Failed(m)) => Reply::error(422, "tool_failed", m),
-        Err(ToolError::PluginFailed(m)) => Reply::error(502, "tool_plugin_failed", m),
-    }
+/// The decoded `name=value` pairs of a query string (`+` is a space).
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| percent_decode(&s.replace('+', " "));
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) => (decode(name), decode(value)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
 }
 
 /// Decodes `%XX` escapes of a path segment; a malformed escape or a result
@@ -211,198 +191,124 @@ pub fn percent_decode(segment: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| segment.to_string())
 }
 
+/// A node for tests: canned tools (see [`tools::fake`]), jobs and agents in
+/// memory (the `Jobs` and `Agents` impls are in their modules).
 #[cfg(test)]
-mod tests {
+pub mod fake {
     use super::*;
-    use hanzo_node_sdk::tools::ToolSpec;
+    use std::cell::RefCell;
 
-    struct Fake;
-
-    fn info(name: &str, result: Option<&str>) -> ToolInfo {
-        ToolInfo {
-            plugin: "tools-basic".into(),
-            spec: ToolSpec {
-                name: name.into(),
-                description: format!("The {name} tool"),
-                parameters: r#"{"type":"object"}"#.into(),
-                result: result.map(str::to_string),
-            },
-        }
+    #[derive(Default)]
+    pub struct FakeNode {
+        pub jobs: RefCell<jobs::fake::State>,
+        pub agents: RefCell<agents::fake::State>,
     }
 
-    impl Catalog for Fake {
-        fn list(&self) -> Vec<ToolInfo> {
-            vec![
-                info("calculator", Some(r#"{"type":"object"}"#)),
-                info("noop", None),
-            ]
-        }
-
-        fn get(&self, name: &str) -> Option<ToolInfo> {
-            self.list().into_iter().find(|t| t.spec.name == name)
-        }
-
-        fn invoke(&self, name: &str, arguments: &str) -> Result<String, ToolError> {
-            let args: Value = serde_json::from_str(arguments).unwrap();
-            match name {
-                "calculator" if args.get("expression").is_none() => Err(
-                    ToolError::InvalidArguments("missing property `expression`".into()),
-                ),
-                "calculator" if args["expression"] == "1/0" => {
-                    Err(ToolError::Failed("division by zero".into()))
-                }
-                "calculator" => Ok(r#"{"value":4}"#.into()),
-                "noop" => Ok("{}".into()),
-                "broken" => Ok("not json".into()),
-                "trap" => Err(ToolError::PluginFailed("plugin trapped".into())),
-                _ => Err(ToolError::NotFound(format!("no tool `{name}`"))),
-            }
-        }
+    /// Sends a request to `node`.
+    pub fn send(node: &FakeNode, method: &str, path_and_query: &str, body: Option<&str>) -> Reply {
+        send_with(node, method, path_and_query, None, body)
     }
 
-    fn get(path: &str) -> Reply {
-        route(&Fake, "GET", path, || panic!("GET reads no body"))
+    /// [`send`] with an `Idempotency-Key` header.
+    pub fn send_with(
+        node: &FakeNode,
+        method: &str,
+        path_and_query: &str,
+        idempotency_key: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        let request = Request {
+            method,
+            path,
+            query,
+            idempotency_key,
+        };
+        let body = body.map(|b| b.as_bytes().to_vec());
+        route(node, &request, move || {
+            Ok(body.unwrap_or_else(|| panic!("{method} {path} should read no body")))
+        })
     }
 
-    fn post(path: &str, body: &str) -> Reply {
-        let body = body.as_bytes().to_vec();
-        route(&Fake, "POST", path, move || Ok(body))
-    }
-
-    fn code(reply: &Reply) -> &str {
+    /// The error code of a reply ("" when it is not an error).
+    pub fn code(reply: &Reply) -> &str {
         reply.body["error"]["code"].as_str().unwrap_or("")
     }
+}
 
-    #[test]
-    fn lists_tools() {
-        let r = get("/v2/tools/list");
-        assert_eq!(r.status, 200);
-        assert_eq!(
-            r.body["tools"][0],
-            json!({
-                "name": "calculator",
-                "description": "The calculator tool",
-                "plugin": "tools-basic",
-                "parameters": {"type": "object"},
-                "result": {"type": "object"},
-            })
-        );
-        assert_eq!(r.body["tools"][1]["result"], Value::Null);
-        assert_eq!(get("/v2/tools/list/").status, 200);
-    }
-
-    #[test]
-    fn describes_one_tool() {
-        let r = get("/v2/tools/noop");
-        assert_eq!(r.status, 200);
-        assert_eq!(r.body["name"], "noop");
-        let r = get("/v2/tools/missing");
-        assert_eq!(r.status, 404);
-        assert_eq!(code(&r), "tool_not_found");
-        assert_eq!(get("/v2/tools/calcul%61tor").body["name"], "calculator");
-    }
-
-    #[test]
-    fn executes_tools() {
-        let r = post(
-            "/v2/tools/execute",
-            r#"{"tool":"calculator","arguments":{"expression":"2+2"}}"#,
-        );
-        assert_eq!(r.status, 200);
-        assert_eq!(
-            r.body,
-            json!({"tool": "calculator", "result": {"value": 4}})
-        );
-        let r = post("/v2/tools/execute", r#"{"tool":"noop"}"#);
-        assert_eq!(r.body, json!({"tool": "noop", "result": {}}));
-    }
-
-    #[test]
-    fn execute_errors() {
-        let cases = [
-            ("{not json", 400, "invalid_json"),
-            ("[1,2]", 400, "invalid_request"),
-            (r#"{"arguments":{}}"#, 400, "invalid_request"),
-            (r#"{"tool":5}"#, 400, "invalid_request"),
-            (r#"{"tool":""}"#, 400, "invalid_request"),
-            (r#"{"tool":"noop","arguments":[1]}"#, 400, "invalid_request"),
-            (
-                r#"{"tool":"calculator","arguments":{}}"#,
-                400,
-                "invalid_arguments",
-            ),
-            (r#"{"tool":"nope","arguments":{}}"#, 404, "tool_not_found"),
-            (
-                r#"{"tool":"calculator","arguments":{"expression":"1/0"}}"#,
-                422,
-                "tool_failed",
-            ),
-            (
-                r#"{"tool":"trap","arguments":{}}"#,
-                502,
-                "tool_plugin_failed",
-            ),
-            (
-                r#"{"tool":"broken","arguments":{}}"#,
-                502,
-                "tool_plugin_failed",
-            ),
-        ];
-        for (body, status, expected) in cases {
-            let r = post("/v2/tools/execute", body);
-            assert_eq!((r.status, code(&r)), (status, expected), "{body}");
-            assert!(
-                r.body["error"]["message"]
-                    .as_str()
-                    .is_some_and(|m| !m.is_empty())
-            );
-        }
-        let r = post(
-            "/v2/tools/execute",
-            r#"{"tool":"calculator","arguments":{}}"#,
-        );
-        assert!(
-            r.body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("expression")
-        );
-    }
-
-    #[test]
-    fn oversized_body() {
-        let r = route(&Fake, "POST", "/v2/tools/execute", || {
-            Err(BodyError::TooLarge(1 << 20))
-        });
-        assert_eq!((r.status, code(&r)), (413, "body_too_large"));
-    }
-
-    #[test]
-    fn wrong_methods() {
-        let r = post("/v2/tools/list", "");
-        assert_eq!(
-            (r.status, code(&r), r.allow),
-            (405, "method_not_allowed", Some("GET"))
-        );
-        let r = get("/v2/tools/execute");
-        assert_eq!((r.status, r.allow), (405, Some("POST")));
-        let r = route(&Fake, "DELETE", "/v2/tools/noop", || unreachable!());
-        assert_eq!((r.status, r.allow), (405, Some("GET")));
-    }
+#[cfg(test)]
+mod tests {
+    use super::fake::*;
+    use super::*;
 
     #[test]
     fn unknown_paths() {
+        let node = FakeNode::default();
         for path in [
-            "/v2/tools",
-            "/v2/tools/",
-            "/v2/tools/a/b",
-            "/v2/other",
             "/",
+            "/v2",
+            "/v2/",
+            "/v2/other",
             "/v2/toolsx/list",
+            "/v2/jobsx",
+            "/v2/openapi.json/x",
+            "/v2//jobs",
+            "/v2/jobs//status",
+            "/v1/jobs",
         ] {
-            let r = get(path);
+            let r = send(&node, "GET", path, None);
             assert_eq!((r.status, code(&r)), (404, "not_found"), "{path}");
         }
+    }
+
+    #[test]
+    fn oversized_bodies() {
+        let node = FakeNode::default();
+        for path in [
+            "/v2/tools/execute",
+            "/v2/jobs",
+            "/v2/agents/create",
+            "/v2/jobs/j/fork",
+        ] {
+            let request = Request {
+                method: "POST",
+                path,
+                ..Request::default()
+            };
+            let r = route(&node, &request, || Err(BodyError::TooLarge(1 << 20)));
+            assert_eq!((r.status, code(&r)), (413, "body_too_large"), "{path}");
+        }
+    }
+
+    #[test]
+    fn manifest_routes_are_the_prefixes() {
+        let manifest = include_str!("../plugin.toml");
+        let routes = manifest
+            .lines()
+            .find_map(|l| l.strip_prefix("routes = "))
+            .expect("plugin.toml declares routes");
+        let routes: Vec<String> = serde_json::from_str(routes).unwrap();
+        assert_eq!(routes, PREFIXES);
+        for permission in ["tools = true", "jobs = true", "agents = true"] {
+            assert!(manifest.lines().any(|l| l == permission), "{permission}");
+        }
+    }
+
+    #[test]
+    fn query_strings() {
+        assert_eq!(
+            query_pairs(Some("a=1&b=x%20y+z&flag&&c=")),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y z".into()),
+                ("flag".into(), String::new()),
+                ("c".into(), String::new()),
+            ]
+        );
+        assert!(query_pairs(None).is_empty());
     }
 
     #[test]
