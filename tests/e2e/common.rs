@@ -183,6 +183,16 @@ impl Node {
         format!("{}{}", self.base, path)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// After the process was killed from outside: its exit status and log.
+    pub fn wait_killed(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        (status, self.stderr.take().unwrap().join().unwrap())
+    }
+
     /// SIGTERM, then the exit status and everything the node logged.
     pub fn stop(mut self) -> (std::process::ExitStatus, String) {
         let status = self.terminate();

@@ -151,6 +151,8 @@ struct Settings {
 struct Conversation<'a> {
     jobs: &'a Arc<Jobs>,
     number: u64,
+    /// A branch asks for a new answer where one exists: skip the response cache.
+    regenerate: bool,
     messages: Vec<ChatMessage>,
 }
 
@@ -168,6 +170,7 @@ impl<'a> Conversation<'a> {
         let mut c = Conversation {
             jobs,
             number: job.number(),
+            regenerate: job.origin.as_ref().is_some_and(|o| o.branch),
             messages: stored.into_iter().map(|m| m.message).collect(),
         };
         if c.messages.is_empty() {
@@ -205,7 +208,14 @@ impl<'a> Conversation<'a> {
         };
         let result = rt
             .router
-            .chat(rt, tenant.clone(), request, CallOptions { bypass_cache: false })
+            .chat(
+                rt,
+                tenant.clone(),
+                request,
+                CallOptions {
+                    bypass_cache: self.regenerate,
+                },
+            )
             .await
             .map_err(llm_error)?;
         let response = result.response;
