@@ -218,7 +218,13 @@ pub async fn serve(rt: Arc<Runtime>, tenant: Tenant, upgraded: hyper::upgrade::U
     }
     drop(conn);
     drop(out);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    // Let queued messages (the close frame) go out, but not forever: a client
+    // that stopped reading keeps the writer blocked on a full socket, and
+    // aborting it is what closes the connection and frees its buffer.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+        abort.abort();
+    }
 }
 
 struct Connection {

@@ -208,10 +208,7 @@ impl Jobs {
                     } else {
                         job.state = JobState::Pending;
                     }
-                    writes.push(Write::Job {
-                        job: job.clone(),
-                        announce: true,
-                    });
+                    writes.push(Write::update(job.clone()));
                 }
                 if job.state.is_terminal() {
                     continue;
@@ -253,10 +250,7 @@ impl Jobs {
                 live.waiting_on = waiting;
                 if let Some(parent) = failed_parent {
                     Self::fail_dependent(&mut live.job, &parent, now);
-                    writes.push(Write::Job {
-                        job: live.job.clone(),
-                        announce: true,
-                    });
+                    writes.push(Write::update(live.job.clone()));
                     let mut pending_writes = Vec::new();
                     self.settle(&mut s, n, &mut pending_writes);
                     writes.extend(pending_writes);
@@ -407,10 +401,7 @@ impl Jobs {
                 }
                 if let Some(live) = s.live.get_mut(&pn).filter(|l| l.job.tenant == tenant) {
                     live.job.children.push(id.clone());
-                    writes.push(Write::Job {
-                        job: live.job.clone(),
-                        announce: false,
-                    });
+                    writes.push(Write::quiet(live.job.clone()));
                     waiting_on += 1;
                 } else {
                     let mut parent = self
@@ -422,10 +413,7 @@ impl Jobs {
                         failed_parent = Some(p.clone());
                     }
                     parent.children.push(id.clone());
-                    writes.push(Write::Job {
-                        job: parent,
-                        announce: false,
-                    });
+                    writes.push(Write::quiet(parent));
                 }
                 parents.push(p.clone());
             }
@@ -457,10 +445,7 @@ impl Jobs {
             if let Some(parent) = failed_parent {
                 Self::fail_dependent(&mut new, &parent, now);
             }
-            writes.push(Write::Job {
-                job: new.clone(),
-                announce: true,
-            });
+            writes.push(Write::created(new.clone()));
             for (i, m) in messages.into_iter().enumerate() {
                 writes.push(Write::Message {
                     tenant: tenant.to_string(),
@@ -599,6 +584,8 @@ impl Jobs {
             "done": c.done.load(Ordering::Relaxed),
             "failed": c.failed.load(Ordering::Relaxed),
             "retried": c.retried.load(Ordering::Relaxed),
+            "group_commits": self.store.commits.load(Ordering::Relaxed),
+            "writes": self.store.writes.load(Ordering::Relaxed),
         })
     }
 
@@ -628,10 +615,7 @@ impl Jobs {
             live.job.updated_ms = now;
             live.job.next_attempt_ms = None;
             let job = live.job.clone();
-            let mut writes = vec![Write::Job {
-                job: job.clone(),
-                announce: true,
-            }];
+            let mut writes = vec![Write::update(job.clone())];
             self.settle(&mut s, n, &mut writes);
             (job, self.store.send(writes, true))
         };
@@ -831,10 +815,7 @@ impl Jobs {
             let job = job.clone();
             s.running += 1;
             let ack = self.store.send(
-                vec![Write::Job {
-                    job: job.clone(),
-                    announce: true,
-                }],
+                vec![Write::update(job.clone())],
                 true,
             );
             let permits = Permits {
@@ -930,7 +911,7 @@ impl Jobs {
             }
             let job = s.live[&n].job.clone();
             let terminal = job.state.is_terminal();
-            let ack = self.store.send(vec![Write::Job { job, announce: true }], terminal);
+            let ack = self.store.send(vec![Write::update(job)], terminal);
             terminal.then_some(ack)
         };
         drop(permits);
@@ -983,10 +964,7 @@ impl Jobs {
                     }
                 } else {
                     Self::fail_dependent(&mut c.job, &parent.id, now);
-                    writes.push(Write::Job {
-                        job: c.job.clone(),
-                        announce: true,
-                    });
+                    writes.push(Write::update(c.job.clone()));
                     stack.push(cn);
                 }
             }

@@ -36,8 +36,14 @@ pub type StoreError = crate::store::StoreError;
 
 /// One change to the database.
 pub enum Write {
-    /// Store the job; `announce` also records a `JobUpdate` event.
-    Job { job: Job, announce: bool },
+    /// Store the job (encoded by the caller, off the writer thread);
+    /// `announce` also records a `JobUpdate` event; `created` indexes a new job.
+    Job {
+        job: Job,
+        encoded: Vec<u8>,
+        announce: bool,
+        created: bool,
+    },
     /// Append a message to a job's conversation (and a `StreamChunk` event).
     Message {
         tenant: String,
@@ -53,6 +59,38 @@ pub enum Write {
     Agent(Agent),
     /// Remove an agent (and its name).
     AgentDelete { number: u64, tenant: String, name: String },
+}
+
+impl Write {
+    /// A new job.
+    pub fn created(job: Job) -> Write {
+        Write::Job {
+            encoded: job.encode(),
+            job,
+            announce: true,
+            created: true,
+        }
+    }
+
+    /// A job's new state, announced to subscribers.
+    pub fn update(job: Job) -> Write {
+        Write::Job {
+            encoded: job.encode(),
+            job,
+            announce: true,
+            created: false,
+        }
+    }
+
+    /// A change subscribers need not see (a new child in the list).
+    pub fn quiet(job: Job) -> Write {
+        Write::Job {
+            encoded: job.encode(),
+            job,
+            announce: false,
+            created: false,
+        }
+    }
 }
 
 struct Batch {
@@ -82,6 +120,9 @@ impl std::future::IntoFuture for Ack {
 /// The job tables and their writer.
 pub struct JobStore {
     db: Arc<Database>,
+    /// Group commits made and writes they carried, since start.
+    pub commits: Arc<AtomicU64>,
+    pub writes: Arc<AtomicU64>,
     /// The id of the last event committed.
     last_event: Arc<AtomicU64>,
     queue: mpsc::Sender<Batch>,
@@ -126,7 +167,11 @@ impl JobStore {
         let (queue, rx) = mpsc::channel();
         let (events, _) = broadcast::channel(4096);
         let last_event = Arc::new(AtomicU64::new(counters.last_event));
+        let commits = Arc::new(AtomicU64::new(0));
+        let writes = Arc::new(AtomicU64::new(0));
         let writer = Writer {
+            commit_count: commits.clone(),
+            write_count: writes.clone(),
             last_event: last_event.clone(),
             db: db.clone(),
             durability: if durable {
@@ -146,6 +191,8 @@ impl JobStore {
         Ok((
             JobStore {
                 db,
+                commits,
+                writes,
                 last_event,
                 queue,
                 events,
@@ -381,6 +428,8 @@ fn corrupt(e: serde_json::Error) -> StoreError {
 
 struct Writer {
     db: Arc<Database>,
+    commit_count: Arc<AtomicU64>,
+    write_count: Arc<AtomicU64>,
     last_event: Arc<AtomicU64>,
     durability: Durability,
     next_event: u64,
@@ -403,6 +452,9 @@ impl Writer {
             match self.apply(&batches) {
                 Ok(events) => {
                     self.last_event.store(self.next_event - 1, Ordering::Release);
+                    self.commit_count.fetch_add(1, Ordering::Relaxed);
+                    let n: usize = batches.iter().map(|b| b.writes.len()).sum();
+                    self.write_count.fetch_add(n as u64, Ordering::Relaxed);
                     for b in batches {
                         if let Some(done) = b.done {
                             let _ = done.send(Ok(()));
@@ -439,33 +491,63 @@ impl Writer {
             let mut job_events = tx.open_table(JOB_EVENTS)?;
             let mut agents = tx.open_table(AGENTS)?;
             let mut agent_names = tx.open_table(AGENT_NAMES)?;
-            let mut record = |tenant: &str, job: &str, body: EventBody| -> Result<(), StoreError> {
-                let event = Event {
-                    id: self.next_event,
+            // An event is stored as the JSON of `Event`, assembled around the
+            // data the caller already encoded.
+            let mut record = |tenant: &str,
+                              job: &str,
+                              body: EventBody,
+                              data: &[u8]|
+             -> Result<(), StoreError> {
+                let id = self.next_event;
+                self.next_event += 1;
+                let kind = match body {
+                    EventBody::JobUpdate(_) => "JobUpdate",
+                    EventBody::StreamChunk(_) => "StreamChunk",
+                };
+                let mut bytes = Vec::with_capacity(data.len() + tenant.len() + job.len() + 64);
+                bytes.extend_from_slice(format!("{{\"id\":{id},\"tenant\":").as_bytes());
+                serde_json::to_writer(&mut bytes, tenant).expect("a string serializes");
+                bytes.extend_from_slice(b",\"job\":");
+                serde_json::to_writer(&mut bytes, job).expect("a string serializes");
+                bytes.extend_from_slice(format!(",\"type\":\"{kind}\",\"data\":").as_bytes());
+                bytes.extend_from_slice(data);
+                bytes.push(b'}');
+                event_table.insert(id, bytes.as_slice())?;
+                job_events.insert((super::model::parse_job_id(job).unwrap_or(0), id), ())?;
+                events.push(Event {
+                    id,
                     tenant: tenant.to_string(),
                     job: job.to_string(),
                     body,
-                };
-                self.next_event += 1;
-                let bytes = serde_json::to_vec(&event).expect("an event always serializes");
-                event_table.insert(event.id, bytes.as_slice())?;
-                job_events.insert((super::model::parse_job_id(job).unwrap_or(0), event.id), ())?;
-                events.push(event);
+                });
                 Ok(())
             };
             for write in batches.iter().flat_map(|b| &b.writes) {
                 match write {
-                    Write::Job { job, announce } => {
+                    Write::Job {
+                        job,
+                        encoded,
+                        announce,
+                        created,
+                    } => {
                         let n = job.number();
-                        jobs.insert(n, job.encode().as_slice())?;
-                        by_tenant.insert((job.tenant.as_str(), n), ())?;
-                        if job.state.is_terminal() {
+                        jobs.insert(n, encoded.as_slice())?;
+                        let terminal = job.state.is_terminal();
+                        if *created {
+                            by_tenant.insert((job.tenant.as_str(), n), ())?;
+                            if !terminal {
+                                live.insert(n, ())?;
+                            }
+                        } else if terminal {
                             live.remove(n)?;
-                        } else {
-                            live.insert(n, ())?;
                         }
                         if *announce {
-                            record(&job.tenant, &job.id, EventBody::JobUpdate(Box::new(job.clone())))?;
+                            record(
+                                &job.tenant,
+                                &job.id,
+                                EventBody::JobUpdate(Box::new(job.clone())),
+                                encoded,
+                            )?;
                         }
                     }
                     Write::Message {
@@ -476,7 +558,7 @@ impl Writer {
                     } => {
                         let bytes = serde_json::to_vec(message).expect("a message always serializes");
                         messages.insert((*number, message.seq), bytes.as_slice())?;
-                        record(tenant, job, EventBody::StreamChunk(message.clone()))?;
+                        record(tenant, job, EventBody::StreamChunk(message.clone()), &bytes)?;
                     }
                     Write::Idempotency {
                         tenant,
