@@ -34,8 +34,7 @@ async fn node(dir: &Path, durable: bool) -> Arc<Runtime> {
     std::fs::create_dir_all(&plugin_dir).unwrap();
     std::fs::copy(&wasm, plugin_dir.join("echo_version.wasm")).unwrap();
     std::fs::copy(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/plugins/echo-version/plugin.toml"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/echo-version/plugin.toml"),
         plugin_dir.join("plugin.toml"),
     )
     .unwrap();
@@ -90,7 +89,11 @@ async fn jobs_per_second(rt: &Arc<Runtime>) -> Run {
     let total = (JOBS / SUBMITTERS * SUBMITTERS) as u64;
     let deadline = Instant::now() + Duration::from_secs(300);
     while rt.jobs.counters.done.load(Ordering::Relaxed) - done0 < total {
-        assert!(Instant::now() < deadline, "jobs did not finish: {}", rt.jobs.stats());
+        assert!(
+            Instant::now() < deadline,
+            "jobs did not finish: {}",
+            rt.jobs.stats()
+        );
         tokio::time::sleep(Duration::from_micros(500)).await;
     }
     let failed = rt.jobs.counters.failed.load(Ordering::Relaxed);
@@ -110,7 +113,9 @@ async fn direct_calls_per_second(rt: &Arc<Runtime>, concurrency: usize) -> f64 {
         let rt = rt.clone();
         set.spawn(async move {
             for _ in 0..JOBS / concurrency {
-                rt.invoke_tool("bench".into(), "noop", "{}", 0).await.unwrap();
+                rt.invoke_tool("bench".into(), "noop", "{}", 0)
+                    .await
+                    .unwrap();
             }
         });
     }

@@ -146,7 +146,9 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     tracing::info!(addr = %local, "serving");
     // A machine-readable line for supervisors and tests that asked for port 0.
     println!("listening on http://{local}");
-    hanzo_node::server::serve(runtime, listener, shutdown_signal()).await?;
+    hanzo_node::server::serve(runtime.clone(), listener, shutdown_signal()).await?;
+    let grace = std::time::Duration::from_secs(runtime.config.shutdown_grace_s);
+    runtime.jobs.shutdown(grace).await;
     Ok(())
 }
 

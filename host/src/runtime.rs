@@ -58,7 +58,10 @@ impl Runtime {
         crate::caps::add_to_linker(&mut linker)
             .map_err(|e| anyhow::anyhow!("cannot link host interfaces: {e:#}"))?;
         let store = Arc::new(Db::open(&config.data_dir.join("node.redb"))?);
-        let jobs = Arc::new(crate::jobs::Jobs::open(store.database(), config.jobs.clone())?);
+        let jobs = Arc::new(crate::jobs::Jobs::open(
+            store.database(),
+            config.jobs.clone(),
+        )?);
         Ok(Arc::new(Runtime {
             jobs,
             engine,

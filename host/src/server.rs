@@ -159,7 +159,9 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
                             .boxed_unsync()
                     })
                 }
-                Err((status, code, message)) => error_response(&ApiError::new(status, code, message)),
+                Err((status, code, message)) => {
+                    error_response(&ApiError::new(status, code, message))
+                }
             };
         }
         "/v2/health" => {

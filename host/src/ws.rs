@@ -126,7 +126,12 @@ pub fn accept(req: &Request<Incoming>) -> Result<Response<()>, (StatusCode, &'st
             "/v2/ws is a WebSocket endpoint: send GET with `Connection: Upgrade` and `Upgrade: websocket`".into(),
         ));
     }
-    if req.headers().get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+    if req
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
         return Err((
             StatusCode::BAD_REQUEST,
             "websocket_version",
@@ -143,8 +148,14 @@ pub fn accept(req: &Request<Incoming>) -> Result<Response<()>, (StatusCode, &'st
     let mut r = Response::new(());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
-    h.insert(header::CONNECTION, header::HeaderValue::from_static("Upgrade"));
-    h.insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
+    h.insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("Upgrade"),
+    );
+    h.insert(
+        header::UPGRADE,
+        header::HeaderValue::from_static("websocket"),
+    );
     h.insert(
         header::SEC_WEBSOCKET_ACCEPT,
         derive_accept_key(key.as_bytes())
@@ -160,7 +171,8 @@ pub async fn serve(rt: Arc<Runtime>, tenant: Tenant, upgraded: hyper::upgrade::U
     let ws_cfg = WebSocketConfig::default()
         .max_message_size(Some(cfg.max_message_bytes))
         .max_frame_size(Some(cfg.max_message_bytes));
-    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_cfg)).await;
+    let ws =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_cfg)).await;
     let (mut sink, mut stream) = ws.split();
     let (out, mut queue) = mpsc::channel::<Message>(cfg.send_buffer.max(1));
     let writer = tokio::spawn(async move {
@@ -222,7 +234,10 @@ pub async fn serve(rt: Arc<Runtime>, tenant: Tenant, upgraded: hyper::upgrade::U
     // that stopped reading keeps the writer blocked on a full socket, and
     // aborting it is what closes the connection and frees its buffer.
     let abort = writer.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
         abort.abort();
     }
 }
@@ -245,7 +260,10 @@ fn with_request_id(mut v: Value, request_id: &Option<Value>) -> Value {
 }
 
 fn error_json(request_id: &Option<Value>, code: &str, message: &str) -> Value {
-    with_request_id(json!({"type": "Error", "code": code, "message": message}), request_id)
+    with_request_id(
+        json!({"type": "Error", "code": code, "message": message}),
+        request_id,
+    )
 }
 
 fn jobs_error(request_id: &Option<Value>, e: &JobsError) -> Value {
@@ -393,14 +411,20 @@ impl Connection {
         }
     }
 
-    async fn permit(&self, request_id: &Option<Value>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    async fn permit(
+        &self,
+        request_id: &Option<Value>,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
         match self.in_flight.clone().try_acquire_owned() {
             Ok(p) => Some(p),
             Err(_) => {
                 self.error(
                     request_id.clone(),
                     "too_many_requests",
-                    &format!("at most {} requests in flight per connection", self.cfg.max_in_flight),
+                    &format!(
+                        "at most {} requests in flight per connection",
+                        self.cfg.max_in_flight
+                    ),
                 )
                 .await;
                 None
@@ -428,7 +452,10 @@ impl Connection {
                 .error(
                     request_id,
                     "too_many_subscriptions",
-                    &format!("at most {} subscriptions per connection", self.cfg.max_subscriptions),
+                    &format!(
+                        "at most {} subscriptions per connection",
+                        self.cfg.max_subscriptions
+                    ),
                 )
                 .await;
         }
@@ -476,10 +503,17 @@ async fn forward(
     loop {
         // Catch up from the log.
         loop {
-            let page = match jobs.store.events_after(&tenant, job.as_deref(), last, REPLAY_PAGE) {
+            let page = match jobs
+                .store
+                .events_after(&tenant, job.as_deref(), last, REPLAY_PAGE)
+            {
                 Ok(p) => p,
                 Err(e) => {
-                    send(&out, json!({"type": "Error", "code": "store_error", "message": e.to_string()})).await;
+                    send(
+                        &out,
+                        json!({"type": "Error", "code": "store_error", "message": e.to_string()}),
+                    )
+                    .await;
                     return;
                 }
             };

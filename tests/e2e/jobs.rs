@@ -91,7 +91,10 @@ async fn finished(rt: &Arc<Runtime>, id: &str) -> Job {
         if job.state.is_terminal() && states(rt, id).last() == Some(&job.state) {
             return job;
         }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job:?}");
+        assert!(
+            Instant::now() < deadline,
+            "job {id} did not finish: {job:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -147,8 +150,14 @@ async fn a_tool_job_goes_pending_processing_done_and_keeps_its_result() {
     // Malformed specs are refused before anything is stored.
     for (spec, what) in [
         (spec(JobKind::Tool, json!({"arguments": {}})), "tool"),
-        (spec(JobKind::Llm, json!({"model": "x", "messages": []})), "message"),
-        (spec(JobKind::Agent, json!({"agent": "agent_9", "input": "hi"})), "agent"),
+        (
+            spec(JobKind::Llm, json!({"model": "x", "messages": []})),
+            "message",
+        ),
+        (
+            spec(JobKind::Agent, json!({"agent": "agent_9", "input": "hi"})),
+            "agent",
+        ),
     ] {
         match n.rt.jobs.submit(T, spec).await {
             Err(JobsError::Invalid(m)) => assert!(m.contains(what), "{m}"),
@@ -166,7 +175,13 @@ async fn a_tool_job_goes_pending_processing_done_and_keeps_its_result() {
         n.rt.jobs.get("other", &job.id),
         Err(JobsError::NotFound(_))
     ));
-    assert!(n.rt.jobs.list("other", None, None, None, 0).unwrap().0.is_empty());
+    assert!(
+        n.rt.jobs
+            .list("other", None, None, None, 0)
+            .unwrap()
+            .0
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,7 +291,9 @@ async fn retryable_failures_retry_with_exponential_backoff() {
     let seen: Vec<JobState> = ups.iter().map(|j| j.state).collect();
     assert_eq!(
         seen,
-        vec![Pending, Processing, Pending, Processing, Pending, Processing, Failed]
+        vec![
+            Pending, Processing, Pending, Processing, Pending, Processing, Failed
+        ]
     );
     // Each wait at least the policy's delay: 100 ms, then 200 ms.
     let retry_due: Vec<u64> = ups.iter().filter_map(|j| j.next_attempt_ms).collect();
@@ -340,8 +357,14 @@ async fn cancel_stops_pending_and_running_jobs() {
     let cancelled = n.rt.jobs.cancel(T, &running.id).await.unwrap();
     assert_eq!(cancelled.state, Cancelled);
     assert_eq!(cancelled.error.unwrap().code, "cancelled");
-    assert!(t.elapsed() < Duration::from_secs(3), "cancel does not wait for the attempt");
-    assert_eq!(states(&n.rt, &running.id), vec![Pending, Processing, Cancelled]);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "cancel does not wait for the attempt"
+    );
+    assert_eq!(
+        states(&n.rt, &running.id),
+        vec![Pending, Processing, Cancelled]
+    );
     assert_eq!(finished(&n.rt, &child.id).await.state, Skipped);
 
     // The slot is free again, and finished jobs cannot be cancelled.
@@ -404,22 +427,30 @@ fn agent(name: &str, model: &str, tools: &[&str]) -> AgentSpec {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_calls_two_tools_in_parallel_and_answers() {
     let n = node(|_| {}).await;
-    let a = n
-        .rt
-        .jobs
-        .create_agent(
-            T,
-            agent("researcher", "openai/agent-two-tools", &["calculator", "json_query"]),
-        )
-        .await
-        .unwrap();
+    let a =
+        n.rt.jobs
+            .create_agent(
+                T,
+                agent(
+                    "researcher",
+                    "openai/agent-two-tools",
+                    &["calculator", "json_query"],
+                ),
+            )
+            .await
+            .unwrap();
     assert!(matches!(
-        n.rt.jobs.create_agent(T, agent("researcher", "m", &[])).await,
+        n.rt.jobs
+            .create_agent(T, agent("researcher", "m", &[]))
+            .await,
         Err(JobsError::Conflict(_))
     ));
     let job = submit(
         &n.rt,
-        spec(JobKind::Agent, json!({"agent": a.id, "input": "What is 6*7, and which city?"})),
+        spec(
+            JobKind::Agent,
+            json!({"agent": a.id, "input": "What is 6*7, and which city?"}),
+        ),
     )
     .await;
     let job = finished(&n.rt, &job.id).await;
@@ -436,23 +467,28 @@ async fn an_agent_calls_two_tools_in_parallel_and_answers() {
     // Every step is a stored message, and each was streamed as an event.
     let messages = n.rt.jobs.messages(T, &job.id, 0, 0).unwrap();
     let roles: Vec<&str> = messages.iter().map(|m| m.message.role.as_str()).collect();
-    assert_eq!(roles, ["system", "user", "assistant", "tool", "tool", "assistant"]);
+    assert_eq!(
+        roles,
+        ["system", "user", "assistant", "tool", "tool", "assistant"]
+    );
     assert_eq!(messages[2].message.tool_calls.len(), 2);
-    assert_eq!(messages[3].message.tool_call_id.as_deref(), Some("call_calc"));
+    assert_eq!(
+        messages[3].message.tool_call_id.as_deref(),
+        Some("call_calc")
+    );
     assert_eq!(messages[4].message.name.as_deref(), Some("json_query"));
     assert!(messages[2].message.usage.is_some());
-    let chunks: Vec<u32> = n
-        .rt
-        .jobs
-        .store
-        .events_after(T, Some(&job.id), 0, usize::MAX)
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| match e.body {
-            EventBody::StreamChunk(m) => Some(m.seq),
-            _ => None,
-        })
-        .collect();
+    let chunks: Vec<u32> =
+        n.rt.jobs
+            .store
+            .events_after(T, Some(&job.id), 0, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.body {
+                EventBody::StreamChunk(m) => Some(m.seq),
+                _ => None,
+            })
+            .collect();
     assert_eq!(chunks, [1, 2, 3, 4, 5, 6]);
     assert_eq!(job.message_count, 6);
 
@@ -474,7 +510,10 @@ async fn an_agent_calls_two_tools_in_parallel_and_answers() {
     let looper = n.rt.jobs.create_agent(T, looping).await.unwrap();
     let job = submit(
         &n.rt,
-        spec(JobKind::Agent, json!({"agent": looper.id, "input": "compute"})),
+        spec(
+            JobKind::Agent,
+            json!({"agent": looper.id, "input": "compute"}),
+        ),
     )
     .await;
     let job = finished(&n.rt, &job.id).await;
@@ -501,27 +540,34 @@ async fn fork_and_branch_make_new_jobs_from_a_conversation() {
     assert_eq!(source.message_count, 3);
 
     // Fork after the answer, with a new question.
-    let fork = n
-        .rt
-        .jobs
-        .fork(T, &source.id, 3, Some("and then?".into()))
-        .await
-        .unwrap();
+    let fork =
+        n.rt.jobs
+            .fork(T, &source.id, 3, Some("and then?".into()))
+            .await
+            .unwrap();
     let origin = fork.origin.clone().unwrap();
-    assert_eq!((origin.job.as_str(), origin.message, origin.branch), (source.id.as_str(), 3, false));
+    assert_eq!(
+        (origin.job.as_str(), origin.message, origin.branch),
+        (source.id.as_str(), 3, false)
+    );
     let fork = finished(&n.rt, &fork.id).await;
     assert_eq!(fork.state, Done);
-    let texts: Vec<String> = n
-        .rt
-        .jobs
-        .messages(T, &fork.id, 0, 0)
-        .unwrap()
-        .into_iter()
-        .map(|m| format!("{}:{}", m.message.role, m.message.content))
-        .collect();
+    let texts: Vec<String> =
+        n.rt.jobs
+            .messages(T, &fork.id, 0, 0)
+            .unwrap()
+            .into_iter()
+            .map(|m| format!("{}:{}", m.message.role, m.message.content))
+            .collect();
     assert_eq!(
         texts,
-        ["system:Be brief.", "user:hi", "assistant:echo: hi", "user:and then?", "assistant:echo: and then?"]
+        [
+            "system:Be brief.",
+            "user:hi",
+            "assistant:echo: hi",
+            "user:and then?",
+            "assistant:echo: and then?"
+        ]
     );
 
     // Branch: generate message 3 again; the original keeps its answer.
@@ -559,13 +605,23 @@ async fn per_tenant_and_per_provider_limits_cap_running_jobs() {
         jobs.push(submit(&n.rt, tool("slow_answer", json!({"ms": 150}))).await);
     }
     for _ in 0..3 {
-        jobs.push(n.rt.jobs.submit("tenant-b", tool("ok", json!({}))).await.unwrap().0);
+        jobs.push(
+            n.rt.jobs
+                .submit("tenant-b", tool("ok", json!({})))
+                .await
+                .unwrap()
+                .0,
+        );
     }
     let mut spans = Vec::new();
     for j in &jobs {
         let deadline = Instant::now() + Duration::from_secs(30);
         let done = loop {
-            let tenant = if j.kind == JobKind::Tool && j.input["tool"] == "ok" { "tenant-b" } else { T };
+            let tenant = if j.kind == JobKind::Tool && j.input["tool"] == "ok" {
+                "tenant-b"
+            } else {
+                T
+            };
             let job = n.rt.jobs.get(tenant, &j.id).unwrap();
             if job.state.is_terminal() {
                 break job;
@@ -574,10 +630,18 @@ async fn per_tenant_and_per_provider_limits_cap_running_jobs() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         assert_eq!(done.state, Done);
-        spans.push((done.input["tool"] == "ok", done.started_ms.unwrap(), done.finished_ms.unwrap()));
+        spans.push((
+            done.input["tool"] == "ok",
+            done.started_ms.unwrap(),
+            done.finished_ms.unwrap(),
+        ));
     }
     let most_at_once = |pick: bool| {
-        let mine: Vec<(u64, u64)> = spans.iter().filter(|s| s.0 == pick).map(|s| (s.1, s.2)).collect();
+        let mine: Vec<(u64, u64)> = spans
+            .iter()
+            .filter(|s| s.0 == pick)
+            .map(|s| (s.1, s.2))
+            .collect();
         mine.iter()
             .map(|(start, _)| mine.iter().filter(|(s, f)| s <= start && start < f).count())
             .max()

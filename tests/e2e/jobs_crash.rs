@@ -54,7 +54,8 @@ async fn every_job_survives_kill_9_done_exactly_once() {
     let mut ids = Vec::with_capacity(JOBS);
     let bodies: Vec<Value> = (0..JOBS)
         .map(|i| {
-            let mut spec = json!({"kind": "tool", "input": {"tool": "slow_answer", "arguments": {"ms": 20}}});
+            let mut spec =
+                json!({"kind": "tool", "input": {"tool": "slow_answer", "arguments": {"ms": 20}}});
             if i == 0 {
                 spec["idempotency_key"] = json!("first");
             }
@@ -90,7 +91,10 @@ async fn every_job_survives_kill_9_done_exactly_once() {
         assert!(Instant::now() < deadline, "jobs are not running: {h}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert!(done_before < JOBS as u64, "the queue drained before the kill");
+    assert!(
+        done_before < JOBS as u64,
+        "the queue drained before the kill"
+    );
     let pid = node.pid();
     let status = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
@@ -107,7 +111,10 @@ async fn every_job_survives_kill_9_done_exactly_once() {
         if h["jobs"]["live"] == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "jobs still live after restart: {h}");
+        assert!(
+            Instant::now() < deadline,
+            "jobs still live after restart: {h}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The key and the agent outlived the crash.
@@ -131,14 +138,21 @@ async fn every_job_survives_kill_9_done_exactly_once() {
     assert_eq!(kept["name"], "survivor");
     let (status, log) = node.stop();
     assert!(status.success(), "{log}");
-    assert!(log.contains("jobs recovered from the previous run"), "{log}");
+    assert!(
+        log.contains("jobs recovered from the previous run"),
+        "{log}"
+    );
 
     // Audit the database: jobs and the event log.
     let db = Arc::new(redb::Database::open(dirs.data.join("node.redb")).unwrap());
     let jobs = Jobs::open(db, Default::default()).unwrap();
     let mut starts: HashMap<String, u32> = HashMap::new();
     let mut dones: HashMap<String, u32> = HashMap::new();
-    for e in jobs.store.events_after("default", None, 0, usize::MAX).unwrap() {
+    for e in jobs
+        .store
+        .events_after("default", None, 0, usize::MAX)
+        .unwrap()
+    {
         if let EventBody::JobUpdate(j) = e.body {
             match j.state {
                 JobState::Processing => *starts.entry(j.id.clone()).or_default() += 1,
@@ -152,7 +166,11 @@ async fn every_job_survives_kill_9_done_exactly_once() {
         let job = jobs.get("default", id).unwrap();
         assert_eq!(job.state, JobState::Done, "{job:?}");
         assert_eq!(dones.get(id), Some(&1), "{id} done exactly once");
-        assert_eq!(starts.get(id), Some(&job.attempts), "{id}: one start per attempt");
+        assert_eq!(
+            starts.get(id),
+            Some(&job.attempts),
+            "{id}: one start per attempt"
+        );
         assert!(job.attempts >= 1);
         if job.attempts > 1 {
             retried += 1;

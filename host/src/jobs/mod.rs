@@ -134,6 +134,8 @@ pub struct Jobs {
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
     providers: Mutex<HashMap<String, Arc<Semaphore>>>,
     runtime: OnceLock<Weak<Runtime>>,
+    /// Set on shutdown: no job starts any more.
+    stopping: std::sync::atomic::AtomicBool,
     pub counters: JobCounters,
 }
 
@@ -151,6 +153,13 @@ struct Permits {
 
 impl Drop for Permits {
     fn drop(&mut self) {
+        self.wake.notify_one();
+    }
+}
+
+impl Drop for Jobs {
+    fn drop(&mut self) {
+        // Lets the scheduler loop see that the queue is gone.
         self.wake.notify_one();
     }
 }
@@ -174,6 +183,7 @@ impl Jobs {
             tenants: Mutex::default(),
             providers: Mutex::default(),
             runtime: OnceLock::new(),
+            stopping: Default::default(),
             counters: JobCounters::default(),
         })
     }
@@ -251,9 +261,11 @@ impl Jobs {
                 if let Some(parent) = failed_parent {
                     Self::fail_dependent(&mut live.job, &parent, now);
                     writes.push(Write::update(live.job.clone()));
-                    let mut pending_writes = Vec::new();
-                    self.settle(&mut s, n, &mut pending_writes);
-                    writes.extend(pending_writes);
+                    // Nothing else runs yet, so settle the whole chain now.
+                    let mut stack = vec![n];
+                    while let Some(m) = stack.pop() {
+                        stack.extend(self.settle(&mut s, m, &mut writes));
+                    }
                 }
             }
             let ready: Vec<(i32, Reverse<u64>)> = s
@@ -272,9 +284,31 @@ impl Jobs {
                 "jobs recovered from the previous run"
             );
         }
-        let this = self.clone();
-        tokio::spawn(async move { this.dispatch().await });
+        tokio::spawn(Self::dispatch(Arc::downgrade(self), self.wake.clone()));
         Ok(())
+    }
+
+    /// Stops starting jobs, lets running attempts finish for up to `grace`,
+    /// and waits until every write is on disk. Attempts still running after
+    /// that resume on the next start (counted, as after a crash).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        let deadline = std::time::Instant::now() + grace;
+        let mut running = lock(&self.sched).running;
+        while running > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            running = lock(&self.sched).running;
+        }
+        if running > 0 {
+            tracing::warn!(
+                running,
+                "jobs still running at shutdown; they resume on the next start"
+            );
+        }
+        if let Err(e) = self.store.flush().await {
+            tracing::error!(error = %e, "cannot flush the job store at shutdown");
+        }
     }
 
     fn runtime(&self) -> Option<Arc<Runtime>> {
@@ -286,7 +320,15 @@ impl Jobs {
         match job.kind {
             JobKind::Tool => {
                 let tool = job.input.get("tool")?.as_str()?;
-                Some(rt.registry.catalog().tools.get(tool)?.plugin.name().to_string())
+                Some(
+                    rt.registry
+                        .catalog()
+                        .tools
+                        .get(tool)?
+                        .plugin
+                        .name()
+                        .to_string(),
+                )
             }
             JobKind::Llm => rt.router.provider_of(rt, job.input.get("model")?.as_str()?),
             JobKind::Agent => {
@@ -408,7 +450,9 @@ impl Jobs {
                         .store
                         .job(pn)?
                         .filter(|j| j.tenant == tenant)
-                        .ok_or_else(|| JobsError::Invalid(format!("parent `{p}` does not exist")))?;
+                        .ok_or_else(|| {
+                            JobsError::Invalid(format!("parent `{p}` does not exist"))
+                        })?;
                     if parent.state != JobState::Done {
                         failed_parent = Some(p.clone());
                     }
@@ -566,7 +610,11 @@ impl Jobs {
         limit: u32,
     ) -> Result<Vec<JobMessage>, JobsError> {
         let job = self.get(tenant, id)?;
-        let limit = if limit == 0 { usize::MAX } else { limit as usize };
+        let limit = if limit == 0 {
+            usize::MAX
+        } else {
+            limit as usize
+        };
         Ok(self.store.messages(job.number(), after, limit)?)
     }
 
@@ -597,7 +645,11 @@ impl Jobs {
         let n = parse_job_id(id).ok_or_else(|| JobsError::NotFound(format!("no job `{id}`")))?;
         let (job, ack) = {
             let mut s = lock(&self.sched);
-            let Some(live) = s.live.get_mut(&n).filter(|l| l.job.tenant == tenant) else {
+            let Some(live) = s
+                .live
+                .get_mut(&n)
+                .filter(|l| l.job.tenant == tenant && !l.job.state.is_terminal())
+            else {
                 drop(s);
                 let job = self.get_number(tenant, n)?;
                 return Err(JobsError::Conflict(format!(
@@ -615,12 +667,10 @@ impl Jobs {
             live.job.updated_ms = now;
             live.job.next_attempt_ms = None;
             let job = live.job.clone();
-            let mut writes = vec![Write::update(job.clone())];
-            self.settle(&mut s, n, &mut writes);
-            (job, self.store.send(writes, true))
+            (job.clone(), self.store.send(vec![Write::update(job)], true))
         };
-        self.wake.notify_one();
         ack.await.map_err(JobsError::Store)?;
+        self.settle_durably(n).await;
         Ok(job)
     }
 
@@ -710,18 +760,22 @@ impl Jobs {
 
     // ---- scheduling --------------------------------------------------------
 
-    async fn dispatch(self: Arc<Self>) {
+    /// The scheduler loop. It holds the queue only while starting jobs, so
+    /// dropping the runtime closes the database.
+    async fn dispatch(jobs: Weak<Self>, wake: Arc<Notify>) {
         loop {
-            let next_due = self.start_ready();
+            let Some(next_due) = jobs.upgrade().map(|j| j.start_ready()) else {
+                return;
+            };
             match next_due {
                 Some(due) => {
                     let wait = Duration::from_millis(due.saturating_sub(now_ms()).max(1));
                     tokio::select! {
-                        _ = self.wake.notified() => {}
+                        _ = wake.notified() => {}
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
-                None => self.wake.notified().await,
+                None => wake.notified().await,
             }
         }
     }
@@ -739,6 +793,9 @@ impl Jobs {
 
     /// Starts every ready job that has permits; returns when the next retry is due.
     fn start_ready(self: &Arc<Self>) -> Option<u64> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
         let mut s = lock(&self.sched);
         let now = now_ms();
         while let Some(&Reverse((due, n))) = s.delayed.peek() {
@@ -814,10 +871,7 @@ impl Jobs {
             job.next_attempt_ms = None;
             let job = job.clone();
             s.running += 1;
-            let ack = self.store.send(
-                vec![Write::update(job.clone())],
-                true,
-            );
+            let ack = self.store.send(vec![Write::update(job.clone())], true);
             let permits = Permits {
                 _held: held,
                 wake: self.wake.clone(),
@@ -867,7 +921,8 @@ impl Jobs {
                 }
             }
         };
-        self.finish(job.number(), job.attempts, outcome, permits).await;
+        self.finish(job.number(), job.attempts, outcome, permits)
+            .await;
     }
 
     /// Records an attempt's outcome: done, failed, or pending again after a
@@ -921,24 +976,43 @@ impl Jobs {
         if let Err(e) = ack.await {
             tracing::error!(job = %job_id(n), error = %e, "cannot record a finished job");
         }
-        let mut writes = Vec::new();
-        {
-            let mut s = lock(&self.sched);
-            if s.live.get(&n).is_some_and(|l| l.job.state.is_terminal()) {
-                self.settle(&mut s, n, &mut writes);
+        self.settle_durably(n).await;
+    }
+
+    /// Settles finished job `n` (its end already durable), then the
+    /// dependents its failure failed or skipped, each once their own end is
+    /// durable. A job leaves the live set only then, so anyone who finds it
+    /// missing there reads its final state from the store.
+    async fn settle_durably(self: &Arc<Self>, n: u64) {
+        let mut next = vec![n];
+        while !next.is_empty() {
+            let (ack, more) = {
+                let mut s = lock(&self.sched);
+                let mut writes = Vec::new();
+                let mut more = Vec::new();
+                for m in next {
+                    if s.live.get(&m).is_some_and(|l| l.job.state.is_terminal()) {
+                        more.extend(self.settle(&mut s, m, &mut writes));
+                    }
+                }
+                (self.store.send(writes, true), more)
+            };
+            if let Err(e) = ack.await {
+                tracing::error!(error = %e, "cannot record failed dependents");
             }
-            self.store.enqueue(writes);
+            next = more;
         }
         self.wake.notify_one();
     }
 
-    /// Removes a finished job from the live set and releases (or fails, or
-    /// skips) its dependents, transitively.
-    fn settle(&self, s: &mut Sched, n: u64, writes: &mut Vec<Write>) {
-        let mut stack = vec![n];
-        while let Some(n) = stack.pop() {
+    /// Removes finished job `n` from the live set and releases its
+    /// dependents, or (it did not succeed) fails or skips them: those are
+    /// returned, terminal but still live until their end is durable.
+    fn settle(&self, s: &mut Sched, n: u64, writes: &mut Vec<Write>) -> Vec<u64> {
+        let mut failed = Vec::new();
+        {
             let Some(live) = s.live.remove(&n) else {
-                continue;
+                return failed;
             };
             let parent = live.job;
             match parent.state {
@@ -965,10 +1039,11 @@ impl Jobs {
                 } else {
                     Self::fail_dependent(&mut c.job, &parent.id, now);
                     writes.push(Write::update(c.job.clone()));
-                    stack.push(cn);
+                    failed.push(cn);
                 }
             }
         }
+        failed
     }
 
     /// Appends a message to a running job's conversation (stored with the next

@@ -61,8 +61,8 @@ pub struct AgentInput {
 }
 
 pub fn llm_input(input: &Value) -> Result<LlmInput, String> {
-    let parsed: LlmInput = serde_json::from_value(input.clone())
-        .map_err(|e| format!("invalid llm job input: {e}"))?;
+    let parsed: LlmInput =
+        serde_json::from_value(input.clone()).map_err(|e| format!("invalid llm job input: {e}"))?;
     if parsed.messages.is_empty() {
         return Err("an llm job's input needs at least one message".into());
     }
@@ -113,7 +113,8 @@ pub async fn execute(jobs: &Arc<Jobs>, rt: &Arc<Runtime>, job: &Job) -> Result<V
             Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
         }
         JobKind::Llm => {
-            let input = llm_input(&job.input).map_err(|e| JobError::new("invalid_input", e, false))?;
+            let input =
+                llm_input(&job.input).map_err(|e| JobError::new("invalid_input", e, false))?;
             let mut conversation = Conversation::load(jobs, job, input.messages)?;
             let tools = input
                 .tools
@@ -269,7 +270,10 @@ async fn run_agent(
         let Some(entry) = catalog.tools.get(name) else {
             return Err(JobError::new(
                 "tool_not_found",
-                format!("agent `{}` lists tool `{name}`, which no loaded plugin provides", spec.name),
+                format!(
+                    "agent `{}` lists tool `{name}`, which no loaded plugin provides",
+                    spec.name
+                ),
                 false,
             ));
         };
@@ -474,9 +478,7 @@ fn llm_error(e: LlmError) -> JobError {
             ProviderError::Auth(m) => JobError::new("auth", m, false),
             ProviderError::BadRequest(m) => JobError::new("bad_request", m, false),
             ProviderError::NotFound(m) => JobError::new("not_found", m, false),
-            ProviderError::UpstreamUnavailable(m) => {
-                JobError::new("upstream_unavailable", m, true)
-            }
+            ProviderError::UpstreamUnavailable(m) => JobError::new("upstream_unavailable", m, true),
             ProviderError::Timeout(m) => JobError::new("upstream_timeout", m, true),
             ProviderError::Internal(m) => JobError::new("internal", m, true),
         },
@@ -511,8 +513,14 @@ mod tests {
     #[test]
     fn inputs_are_checked() {
         assert!(llm_input(&json!({"model": "m", "messages": []})).is_err());
-        assert!(llm_input(&json!({"model": "m", "messages": [{"role": "boss", "content": "x"}]})).is_err());
-        assert!(llm_input(&json!({"model": "m", "messages": [{"role": "user", "content": "x"}]})).is_ok());
+        assert!(
+            llm_input(&json!({"model": "m", "messages": [{"role": "boss", "content": "x"}]}))
+                .is_err()
+        );
+        assert!(
+            llm_input(&json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}))
+                .is_ok()
+        );
         assert!(agent_input(&json!({"agent": "agent_1"})).is_err());
         assert!(agent_input(&json!({"agent": "agent_1", "input": "hi"})).is_ok());
     }

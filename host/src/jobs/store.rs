@@ -58,7 +58,11 @@ pub enum Write {
     },
     Agent(Agent),
     /// Remove an agent (and its name).
-    AgentDelete { number: u64, tenant: String, name: String },
+    AgentDelete {
+        number: u64,
+        tenant: String,
+        name: String,
+    },
 }
 
 impl Write {
@@ -125,8 +129,20 @@ pub struct JobStore {
     pub writes: Arc<AtomicU64>,
     /// The id of the last event committed.
     last_event: Arc<AtomicU64>,
-    queue: mpsc::Sender<Batch>,
+    queue: Option<mpsc::Sender<Batch>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     pub events: broadcast::Sender<Arc<Event>>,
+}
+
+impl Drop for JobStore {
+    /// Closing the queue stops the writer once it has committed what was
+    /// queued; waiting for it means the database file is released on return.
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 /// Highest ids in use, found when the store opens.
@@ -156,7 +172,8 @@ impl JobStore {
             tx.open_table(JOB_EVENTS)?;
             let agents = tx.open_table(AGENTS)?;
             tx.open_table(AGENT_NAMES)?;
-            let last = |r: Option<(redb::AccessGuard<u64>, _)>| r.map(|(k, _)| k.value()).unwrap_or(0);
+            let last =
+                |r: Option<(redb::AccessGuard<u64>, _)>| r.map(|(k, _)| k.value()).unwrap_or(0);
             counters = Counters {
                 last_job: last(jobs.last()?),
                 last_agent: last(agents.last()?),
@@ -184,7 +201,7 @@ impl JobStore {
             events_retained,
             commits: 0,
         };
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("hanzo-jobs-writer".into())
             .spawn(move || writer.run(rx))
             .expect("cannot start the job writer thread");
@@ -194,11 +211,16 @@ impl JobStore {
                 commits,
                 writes,
                 last_event,
-                queue,
+                queue: Some(queue),
+                writer: Some(writer),
                 events,
             },
             counters,
         ))
+    }
+
+    fn queue(&self) -> &mpsc::Sender<Batch> {
+        self.queue.as_ref().expect("the queue closes only on drop")
     }
 
     /// Queues writes; they become durable with the next group commit.
@@ -206,7 +228,7 @@ impl JobStore {
         if writes.is_empty() {
             return;
         }
-        let _ = self.queue.send(Batch { writes, done: None });
+        let _ = self.queue().send(Batch { writes, done: None });
     }
 
     /// Queues writes; the returned [`Ack`] resolves once they are durable
@@ -221,10 +243,23 @@ impl JobStore {
         } else {
             (None, None)
         };
-        if self.queue.send(Batch { writes, done: tx }).is_err() {
+        if self.queue().send(Batch { writes, done: tx }).is_err() {
             tracing::error!("the job writer has stopped; writes are lost");
         }
         Ack(rx)
+    }
+
+    /// Waits until every write queued so far is durable.
+    pub async fn flush(&self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.queue()
+            .send(Batch {
+                writes: Vec::new(),
+                done: Some(tx),
+            })
+            .map_err(|_| "the job writer has stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the job writer has stopped".to_string())?
     }
 
     /// Queues writes and waits until they are durable.
@@ -451,7 +486,8 @@ impl Writer {
             let first_event = self.next_event;
             match self.apply(&batches) {
                 Ok(events) => {
-                    self.last_event.store(self.next_event - 1, Ordering::Release);
+                    self.last_event
+                        .store(self.next_event - 1, Ordering::Release);
                     self.commit_count.fetch_add(1, Ordering::Relaxed);
                     let n: usize = batches.iter().map(|b| b.writes.len()).sum();
                     self.write_count.fetch_add(n as u64, Ordering::Relaxed);
@@ -493,35 +529,32 @@ impl Writer {
             let mut agent_names = tx.open_table(AGENT_NAMES)?;
             // An event is stored as the JSON of `Event`, assembled around the
             // data the caller already encoded.
-            let mut record = |tenant: &str,
-                              job: &str,
-                              body: EventBody,
-                              data: &[u8]|
-             -> Result<(), StoreError> {
-                let id = self.next_event;
-                self.next_event += 1;
-                let kind = match body {
-                    EventBody::JobUpdate(_) => "JobUpdate",
-                    EventBody::StreamChunk(_) => "StreamChunk",
+            let mut record =
+                |tenant: &str, job: &str, body: EventBody, data: &[u8]| -> Result<(), StoreError> {
+                    let id = self.next_event;
+                    self.next_event += 1;
+                    let kind = match body {
+                        EventBody::JobUpdate(_) => "JobUpdate",
+                        EventBody::StreamChunk(_) => "StreamChunk",
+                    };
+                    let mut bytes = Vec::with_capacity(data.len() + tenant.len() + job.len() + 64);
+                    bytes.extend_from_slice(format!("{{\"id\":{id},\"tenant\":").as_bytes());
+                    serde_json::to_writer(&mut bytes, tenant).expect("a string serializes");
+                    bytes.extend_from_slice(b",\"job\":");
+                    serde_json::to_writer(&mut bytes, job).expect("a string serializes");
+                    bytes.extend_from_slice(format!(",\"type\":\"{kind}\",\"data\":").as_bytes());
+                    bytes.extend_from_slice(data);
+                    bytes.push(b'}');
+                    event_table.insert(id, bytes.as_slice())?;
+                    job_events.insert((super::model::parse_job_id(job).unwrap_or(0), id), ())?;
+                    events.push(Event {
+                        id,
+                        tenant: tenant.to_string(),
+                        job: job.to_string(),
+                        body,
+                    });
+                    Ok(())
                 };
-                let mut bytes = Vec::with_capacity(data.len() + tenant.len() + job.len() + 64);
-                bytes.extend_from_slice(format!("{{\"id\":{id},\"tenant\":").as_bytes());
-                serde_json::to_writer(&mut bytes, tenant).expect("a string serializes");
-                bytes.extend_from_slice(b",\"job\":");
-                serde_json::to_writer(&mut bytes, job).expect("a string serializes");
-                bytes.extend_from_slice(format!(",\"type\":\"{kind}\",\"data\":").as_bytes());
-                bytes.extend_from_slice(data);
-                bytes.push(b'}');
-                event_table.insert(id, bytes.as_slice())?;
-                job_events.insert((super::model::parse_job_id(job).unwrap_or(0), id), ())?;
-                events.push(Event {
-                    id,
-                    tenant: tenant.to_string(),
-                    job: job.to_string(),
-                    body,
-                });
-                Ok(())
-            };
             for write in batches.iter().flat_map(|b| &b.writes) {
                 match write {
                     Write::Job {
@@ -556,7 +589,8 @@ impl Writer {
                         number,
                         message,
                     } => {
-                        let bytes = serde_json::to_vec(message).expect("a message always serializes");
+                        let bytes =
+                            serde_json::to_vec(message).expect("a message always serializes");
                         messages.insert((*number, message.seq), bytes.as_slice())?;
                         record(tenant, job, EventBody::StreamChunk(message.clone()), &bytes)?;
                     }
@@ -631,4 +665,104 @@ pub fn state_counts(jobs: &[Job]) -> [(JobState, usize); 2] {
                 .count(),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::model::{JobKind, OnParentFailure, RetryPolicy, job_id};
+
+    fn job(n: u64, tenant: &str, state: JobState) -> Job {
+        Job {
+            id: job_id(n),
+            tenant: tenant.into(),
+            kind: JobKind::Tool,
+            state,
+            priority: 0,
+            input: serde_json::json!({"tool": "noop"}),
+            attempts: 0,
+            retry: RetryPolicy::default(),
+            parents: vec![],
+            children: vec![],
+            on_parent_failure: OnParentFailure::Fail,
+            timeout_ms: 1000,
+            idempotency_key: None,
+            origin: None,
+            result: None,
+            error: None,
+            created_ms: 0,
+            updated_ms: 0,
+            started_ms: None,
+            finished_ms: None,
+            next_attempt_ms: None,
+            message_count: 0,
+        }
+    }
+
+    fn open(dir: &std::path::Path, retained: u64) -> (JobStore, Counters) {
+        let db = Arc::new(Database::create(dir.join("node.redb")).unwrap());
+        JobStore::open(db, false, retained).unwrap()
+    }
+
+    #[tokio::test]
+    async fn events_are_numbered_in_commit_order_indexed_by_job_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, counters) = open(dir.path(), 100);
+        assert_eq!(counters.last_event, 0);
+        let mut live = store.events.subscribe();
+        for n in 1..=150u64 {
+            store
+                .commit(vec![Write::created(job(
+                    n,
+                    if n % 2 == 0 { "a" } else { "b" },
+                    JobState::Pending,
+                ))])
+                .await
+                .unwrap();
+            store
+                .commit(vec![Write::update(job(
+                    n,
+                    if n % 2 == 0 { "a" } else { "b" },
+                    JobState::Done,
+                ))])
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.last_event_id(), 300);
+        // Published after commit, in id order.
+        for id in 1..=300 {
+            assert_eq!(live.recv().await.unwrap().id, id);
+        }
+        // 300 events, 100 kept: the oldest were pruned along with their index.
+        let first = store.first_event().unwrap().unwrap();
+        assert!(first > 1 && first <= 201, "first kept event {first}");
+        assert!(store.event_count().unwrap() < 300);
+        let of_job = store.events_after("a", Some(&job_id(150)), 0, 10).unwrap();
+        assert_eq!(of_job.len(), 2);
+        assert!(
+            store
+                .events_after("b", Some(&job_id(150)), 0, 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .events_after("a", Some(&job_id(2)), 0, 10)
+                .unwrap()
+                .is_empty()
+        );
+        // Finished jobs leave the live set; the tenant index pages newest first.
+        assert!(store.live_jobs().unwrap().is_empty());
+        let (page, next) = store.list("a", None, 2, |_| true).unwrap();
+        assert_eq!(
+            page.iter().map(|j| j.number()).collect::<Vec<_>>(),
+            [150, 148]
+        );
+        assert_eq!(next, Some(148));
+        drop(store);
+        // Dropping the store released the file; counters resume from it.
+        let db = Database::create(dir.path().join("node.redb")).unwrap();
+        let (_, counters) = JobStore::open(Arc::new(db), false, 100).unwrap();
+        assert_eq!((counters.last_job, counters.last_event), (150, 300));
+    }
 }
