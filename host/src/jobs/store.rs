@@ -622,10 +622,9 @@ impl Writer {
                     }
                 }
             }
-            drop(record);
             self.commits += 1;
             // Keep the event log bounded: every so often drop the oldest.
-            if self.commits % 64 == 0 && self.next_event > self.events_retained + 1 {
+            if self.commits.is_multiple_of(64) && self.next_event > self.events_retained + 1 {
                 let cutoff = self.next_event - self.events_retained;
                 #[derive(serde::Deserialize)]
                 struct Head {
