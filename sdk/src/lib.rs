@@ -36,7 +36,8 @@
 //!
 //! Modules:
 //! - [`provider`], [`tool`], [`api`]: the three plugin kinds (trait + export macro).
-//! - [`log`], [`config`], [`kv`], [`tools`], [`llm`]: the node's host interfaces.
+//! - [`log`], [`config`], [`kv`], [`tools`], [`llm`], [`jobs`], [`agents`]: the
+//!   node's host interfaces.
 //! - [`http`]: outbound HTTP over `wasi:http/outgoing-handler`, policed by the host.
 //! - [`sse`], [`ndjson`]: incremental stream decoders for streamed HTTP bodies.
 //! - [`openai`]: the OpenAI-compatible wire format shared by OpenAI-style providers.
@@ -75,7 +76,7 @@ pub use wasip2;
 
 /// Bindings for the node's host interfaces, generated once and shared by the
 /// provider, tool and api worlds (through `with:`), so every plugin kind sees
-/// the same `log`, `config`, `kv`, `tools`, `llm` and type definitions.
+/// the same `log`, `config`, `kv`, `tools`, `llm`, `jobs`, `agents` and type definitions.
 #[doc(hidden)]
 pub mod wit {
     wit_bindgen::generate!({

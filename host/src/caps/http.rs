@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -331,8 +332,19 @@ struct PoolKey {
 /// LLM request does not pay a TCP (and TLS) handshake each time. Only plain
 /// HTTP/1.1 connections to addresses the policy already allowed are kept.
 struct Pool {
-    idle: std::sync::Mutex<std::collections::HashMap<PoolKey, Vec<(Sender, std::time::Instant)>>>,
+    idle: std::sync::Mutex<std::collections::HashMap<PoolKey, Vec<Pooled>>>,
 }
+
+/// A pooled connection, and whether its last response was read to the end.
+struct Pooled {
+    sender: Sender,
+    since: std::time::Instant,
+    drained: Arc<AtomicBool>,
+}
+
+/// How long to wait for a connection whose last response was read to its end
+/// to become ready: only its connection task has yet to run.
+const SETTLE_WAIT: Duration = Duration::from_millis(100);
 
 /// Idle connections kept per destination.
 const POOL_PER_KEY: usize = 64;
@@ -347,21 +359,32 @@ impl Pool {
         })
     }
 
-    /// A connection to `key` that is ready for a request, if one is idle.
-    /// Connections still streaming a response stay pooled; closed or stale ones go.
-    fn checkout(&self, key: &PoolKey) -> Option<Sender> {
+    /// A connection to `key` for a request: one that is ready, else one whose
+    /// last response was read to its end (ready as soon as its connection
+    /// task has run; `false` says to wait for it). Connections still
+    /// streaming a response stay pooled; closed or stale ones go.
+    fn checkout(&self, key: &PoolKey) -> Option<(Sender, bool)> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(key)?;
-        list.retain(|(s, since)| !s.is_closed() && since.elapsed() < POOL_IDLE);
-        let i = list.iter().position(|(s, _)| s.is_ready())?;
-        Some(list.swap_remove(i).0)
+        list.retain(|p| !p.sender.is_closed() && p.since.elapsed() < POOL_IDLE);
+        if let Some(i) = list.iter().position(|p| p.sender.is_ready()) {
+            return Some((list.swap_remove(i).sender, true));
+        }
+        let i = list
+            .iter()
+            .position(|p| p.drained.load(Ordering::Acquire))?;
+        Some((list.swap_remove(i).sender, false))
     }
 
-    fn checkin(&self, key: PoolKey, sender: Sender) {
+    fn checkin(&self, key: PoolKey, sender: Sender, drained: Arc<AtomicBool>) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.entry(key).or_default();
         if list.len() < POOL_PER_KEY {
-            list.push((sender, std::time::Instant::now()));
+            list.push(Pooled {
+                sender,
+                since: std::time::Instant::now(),
+                drained,
+            });
         }
     }
 }
@@ -455,20 +478,30 @@ async fn send_to(
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
 
     let pool = Pool::get();
-    let pooled = addrs.iter().find_map(|addr| {
+    let mut pooled = addrs.iter().find_map(|addr| {
         let key = PoolKey {
             addr: *addr,
             tls,
             host: host.to_string(),
         };
-        pool.checkout(&key).map(|s| (s, key))
+        pool.checkout(&key).map(|(s, ready)| (s, ready, key))
     });
+    if let Some((sender, false, _)) = &mut pooled
+        && !matches!(
+            tokio::time::timeout(SETTLE_WAIT, sender.ready()).await,
+            Ok(Ok(()))
+        )
+    {
+        pooled = None;
+    }
+    let drained = Arc::new(AtomicBool::new(false));
     let (mut sender, key, request) = match pooled {
-        Some((mut sender, key)) => match sender.try_send_request(request).await {
+        Some((mut sender, _, key)) => match sender.try_send_request(request).await {
             Ok(response) => {
-                pool.checkin(key, sender);
+                pool.checkin(key, sender, drained.clone());
                 return Ok((
-                    response.map(|incoming| TimedBody::new(incoming, between_bytes_timeout)),
+                    response
+                        .map(|incoming| TimedBody::new(incoming, between_bytes_timeout, drained)),
                     std::future::ready(Ok(())),
                 ));
             }
@@ -502,9 +535,9 @@ async fn send_to(
     let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)??;
-    pool.checkin(key, sender);
+    pool.checkin(key, sender, drained.clone());
     Ok((
-        response.map(|incoming| TimedBody::new(incoming, between_bytes_timeout)),
+        response.map(|incoming| TimedBody::new(incoming, between_bytes_timeout, drained)),
         std::future::ready(Ok(())),
     ))
 }
@@ -513,13 +546,23 @@ async fn send_to(
 pub struct TimedBody {
     incoming: hyper::body::Incoming,
     timeout: tokio::time::Interval,
+    /// Set once the body was read to its end: the connection can be reused.
+    drained: Arc<AtomicBool>,
 }
 
 impl TimedBody {
-    fn new(incoming: hyper::body::Incoming, between_bytes: Duration) -> TimedBody {
+    fn new(
+        incoming: hyper::body::Incoming,
+        between_bytes: Duration,
+        drained: Arc<AtomicBool>,
+    ) -> TimedBody {
         let mut timeout = tokio::time::interval(between_bytes);
         timeout.reset();
-        TimedBody { incoming, timeout }
+        TimedBody {
+            incoming,
+            timeout,
+            drained,
+        }
     }
 }
 
@@ -541,7 +584,10 @@ impl http_body::Body for TimedBody {
             } else {
                 e.into()
             }))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                self.drained.store(true, Ordering::Release);
+                Poll::Ready(None)
+            }
             Poll::Pending => {
                 ready!(self.timeout.poll_tick(cx));
                 Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
