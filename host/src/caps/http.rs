@@ -335,16 +335,22 @@ struct Pool {
     idle: std::sync::Mutex<std::collections::HashMap<PoolKey, Vec<Pooled>>>,
 }
 
-/// A pooled connection, and whether its last response was read to the end.
+/// A pooled connection, and whether the plugin is done with its last
+/// response (read to the end, or dropped and being drained by the host).
 struct Pooled {
     sender: Sender,
     since: std::time::Instant,
-    drained: Arc<AtomicBool>,
+    released: Arc<AtomicBool>,
 }
 
-/// How long to wait for a connection whose last response was read to its end
-/// to become ready: only its connection task has yet to run.
+/// How long to wait for a released connection to become ready: only its
+/// connection task (or the drain of a response's tail) has yet to run.
 const SETTLE_WAIT: Duration = Duration::from_millis(100);
+/// A response dropped before its end (a stream read up to `[DONE]`, not to
+/// its terminating chunk) is read on by the host, within these bounds, so
+/// its connection can serve the next request.
+const DRAIN_MAX_BYTES: usize = 64 << 10;
+const DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// Idle connections kept per destination.
 const POOL_PER_KEY: usize = 64;
@@ -360,7 +366,7 @@ impl Pool {
     }
 
     /// A connection to `key` for a request: one that is ready, else one whose
-    /// last response was read to its end (ready as soon as its connection
+    /// last response the plugin is done with (ready as soon as its connection
     /// task has run; `false` says to wait for it). Connections still
     /// streaming a response stay pooled; closed or stale ones go.
     fn checkout(&self, key: &PoolKey) -> Option<(Sender, bool)> {
@@ -372,18 +378,18 @@ impl Pool {
         }
         let i = list
             .iter()
-            .position(|p| p.drained.load(Ordering::Acquire))?;
+            .position(|p| p.released.load(Ordering::Acquire))?;
         Some((list.swap_remove(i).sender, false))
     }
 
-    fn checkin(&self, key: PoolKey, sender: Sender, drained: Arc<AtomicBool>) {
+    fn checkin(&self, key: PoolKey, sender: Sender, released: Arc<AtomicBool>) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.entry(key).or_default();
         if list.len() < POOL_PER_KEY {
             list.push(Pooled {
                 sender,
                 since: std::time::Instant::now(),
-                drained,
+                released,
             });
         }
     }
@@ -544,25 +550,57 @@ async fn send_to(
 
 /// A response body that fails when the upstream goes quiet for too long.
 pub struct TimedBody {
-    incoming: hyper::body::Incoming,
+    /// None once dropped (its tail then drains in a task).
+    incoming: Option<hyper::body::Incoming>,
     timeout: tokio::time::Interval,
-    /// Set once the body was read to its end: the connection can be reused.
-    drained: Arc<AtomicBool>,
+    /// Set once the plugin is done with the body: the connection is reusable
+    /// as soon as hyper has seen the body's end.
+    released: Arc<AtomicBool>,
 }
 
 impl TimedBody {
     fn new(
         incoming: hyper::body::Incoming,
         between_bytes: Duration,
-        drained: Arc<AtomicBool>,
+        released: Arc<AtomicBool>,
     ) -> TimedBody {
         let mut timeout = tokio::time::interval(between_bytes);
         timeout.reset();
         TimedBody {
-            incoming,
+            incoming: Some(incoming),
             timeout,
-            drained,
+            released,
         }
+    }
+}
+
+impl Drop for TimedBody {
+    fn drop(&mut self) {
+        let Some(mut incoming) = self.incoming.take() else {
+            return;
+        };
+        self.released.store(true, Ordering::Release);
+        if http_body::Body::is_end_stream(&incoming) {
+            return;
+        }
+        // Hyper closes a connection whose response body is dropped unread;
+        // read the (usually tiny) rest so the connection stays pooled.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let mut left = DRAIN_MAX_BYTES;
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                while let Some(Ok(frame)) = incoming.frame().await {
+                    let n = frame.data_ref().map_or(0, |d| d.len());
+                    if n > left {
+                        break;
+                    }
+                    left -= n;
+                }
+            })
+            .await;
+        });
     }
 }
 
@@ -574,7 +612,10 @@ impl http_body::Body for TimedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
-        match Pin::new(&mut self.incoming).poll_frame(cx) {
+        let Some(incoming) = self.incoming.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(incoming).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.timeout.reset();
                 Poll::Ready(Some(Ok(frame)))
@@ -585,7 +626,7 @@ impl http_body::Body for TimedBody {
                 e.into()
             }))),
             Poll::Ready(None) => {
-                self.drained.store(true, Ordering::Release);
+                self.released.store(true, Ordering::Release);
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -596,11 +637,16 @@ impl http_body::Body for TimedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        http_body::Body::is_end_stream(&self.incoming)
+        self.incoming
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        http_body::Body::size_hint(&self.incoming)
+        self.incoming
+            .as_ref()
+            .map(http_body::Body::size_hint)
+            .unwrap_or_default()
     }
 }
 
