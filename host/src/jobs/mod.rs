@@ -65,7 +65,7 @@ impl Default for JobsConfig {
             default_timeout_ms: 300_000,
             retry: RetryPolicy::default(),
             durable: true,
-            events_retained: 1_000_000,
+            events_retained: 200_000,
         }
     }
 }
@@ -109,7 +109,7 @@ struct Sched {
     ready: BinaryHeap<(i32, Reverse<u64>)>,
     /// Retries waiting out their backoff: (due ms, job).
     delayed: BinaryHeap<Reverse<(u64, u64)>>,
-    /// Idempotency keys submitted since start (older ones are in redb).
+    /// Idempotency keys submitted but not yet durable (the rest are in redb).
     keys: HashMap<(String, String), u64>,
     running: usize,
 }
@@ -533,7 +533,14 @@ impl Jobs {
         }
         self.counters.submitted.fetch_add(1, Ordering::Relaxed);
         self.wake.notify_one();
-        ack.await.map_err(JobsError::Store)?;
+        let stored = ack.await;
+        if let Some(key) = &job.idempotency_key {
+            // Durable now (or failed): lookups go to the store from here on.
+            lock(&self.sched)
+                .keys
+                .remove(&(tenant.to_string(), key.clone()));
+        }
+        stored.map_err(JobsError::Store)?;
         Ok((job, false))
     }
 
