@@ -237,11 +237,7 @@ async fn provider_swapped_while_a_stream_runs() {
     let dirs = Dirs::new();
     let folder = install(&dirs.plugins, "openai", "openai", |_| {});
     let mut cfg = dirs.config();
-    let mut o = hanzo_node::config::PluginOverrides::default();
-    o.config
-        .insert("base_url".into(), toml::Value::String(mock.base_url()));
-    o.allow_hosts.push(mock.addr.to_string());
-    cfg.plugins.insert("openai".into(), o);
+    cfg.plugins.insert("openai".into(), mock.overrides());
     let rt = crate::common::runtime(cfg).await;
     let _watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
     let request = |model: &str| {

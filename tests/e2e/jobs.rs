@@ -8,7 +8,6 @@
 use crate::common::{Dirs, install, runtime};
 use crate::mock_openai::MockOpenAi;
 use hanzo_node::Runtime;
-use hanzo_node::config::PluginOverrides;
 use hanzo_node::jobs::JobsError;
 use hanzo_node::jobs::model::{
     AgentSpec, EventBody, Job, JobKind, JobSpec, JobState, OnParentFailure, RetryPolicy,
@@ -33,11 +32,7 @@ async fn node(edit: impl FnOnce(&mut hanzo_node::NodeConfig)) -> Node {
     install(&dirs.plugins, "tools-basic", "tools-basic", |_| {});
     install(&dirs.plugins, "openai", "openai", |_| {});
     let mut cfg = dirs.config();
-    let mut o = PluginOverrides::default();
-    o.config
-        .insert("base_url".into(), toml::Value::String(mock.base_url()));
-    o.allow_hosts.push(mock.addr.to_string());
-    cfg.plugins.insert("openai".into(), o);
+    cfg.plugins.insert("openai".into(), mock.overrides());
     // The router makes one upstream call per job attempt: job retries are
     // what these tests look at.
     cfg.router.retry.max_attempts = 1;

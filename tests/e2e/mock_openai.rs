@@ -82,6 +82,15 @@ impl MockOpenAi {
         }
     }
 
+    /// The operator's settings that point the `openai` plugin at this mock.
+    pub fn overrides(&self) -> hanzo_node::config::PluginOverrides {
+        let mut o = hanzo_node::config::PluginOverrides::default();
+        o.config
+            .insert("base_url".into(), toml::Value::String(self.base_url()));
+        o.allow_hosts.push(self.addr.to_string());
+        o
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }

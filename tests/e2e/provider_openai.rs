@@ -47,12 +47,9 @@ async fn setup() -> (Dirs, MockOpenAi, Arc<hanzo_node::Runtime>) {
     let dirs = Dirs::new();
     install(&dirs.plugins, "openai", "openai", |_| {});
     let mut cfg = dirs.config();
-    let mut o = PluginOverrides::default();
-    o.config
-        .insert("base_url".into(), toml::Value::String(mock.base_url()));
+    let mut o = mock.overrides();
     o.secrets
         .insert("OPENAI_API_KEY".into(), "sk-test-123".into());
-    o.allow_hosts.push(mock.addr.to_string());
     cfg.plugins.insert("openai".into(), o);
     let rt = runtime(cfg).await;
     (dirs, mock, rt)

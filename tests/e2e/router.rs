@@ -8,7 +8,6 @@ use crate::common::{Dirs, install, runtime};
 use crate::mock_openai::MockOpenAi;
 use hanzo_node::bindings::llm::{CallOptions, LlmError};
 use hanzo_node::bindings::llm_types::*;
-use hanzo_node::config::PluginOverrides;
 use hanzo_node::router::config::{DeploymentConfig, Strategy};
 use hanzo_node::{NodeConfig, Runtime};
 use std::sync::Arc;
@@ -52,11 +51,7 @@ async fn node(edit: impl FnOnce(&mut NodeConfig)) -> (Dirs, MockOpenAi, Arc<Runt
     let dirs = Dirs::new();
     install(&dirs.plugins, "openai", "openai", |_| {});
     let mut cfg = dirs.config();
-    let mut o = PluginOverrides::default();
-    o.config
-        .insert("base_url".into(), toml::Value::String(mock.base_url()));
-    o.allow_hosts.push(mock.addr.to_string());
-    cfg.plugins.insert("openai".into(), o);
+    cfg.plugins.insert("openai".into(), mock.overrides());
     cfg.router.retry.initial_delay_ms = 20;
     cfg.router.retry.max_delay_ms = 200;
     edit(&mut cfg);

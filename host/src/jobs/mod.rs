@@ -834,39 +834,25 @@ impl Jobs {
             {
                 continue;
             }
-            let mut held = vec![global];
-            if self.cfg.per_tenant > 0 {
-                let sem = Self::semaphore(&self.tenants, &live.job.tenant, self.cfg.per_tenant);
-                match sem.try_acquire_owned() {
-                    Ok(p) => held.push(p),
-                    Err(_) => {
-                        blocked.push((priority, Reverse(n)));
-                        if blocked.len() >= MAX_BLOCKED_PER_PASS {
-                            break;
-                        }
-                        continue;
-                    }
-                }
-            }
-            if let Some(provider) = &live.provider {
-                let limit = self
-                    .cfg
-                    .per_provider
-                    .get(provider)
-                    .copied()
+            // The tenant's and the provider's semaphores, where limited.
+            let tenant = (self.cfg.per_tenant > 0)
+                .then(|| Self::semaphore(&self.tenants, &live.job.tenant, self.cfg.per_tenant));
+            let provider = live.provider.as_ref().and_then(|p| {
+                let limit = (self.cfg.per_provider.get(p).copied())
                     .unwrap_or(self.cfg.default_per_provider);
-                if limit > 0 {
-                    match Self::semaphore(&self.providers, provider, limit).try_acquire_owned() {
-                        Ok(p) => held.push(p),
-                        Err(_) => {
-                            blocked.push((priority, Reverse(n)));
-                            if blocked.len() >= MAX_BLOCKED_PER_PASS {
-                                break;
-                            }
-                            continue;
-                        }
-                    }
+                (limit > 0).then(|| Self::semaphore(&self.providers, p, limit))
+            });
+            let mut held = vec![global];
+            let all = [tenant, provider]
+                .into_iter()
+                .flatten()
+                .all(|sem| sem.try_acquire_owned().map(|p| held.push(p)).is_ok());
+            if !all {
+                blocked.push((priority, Reverse(n)));
+                if blocked.len() >= MAX_BLOCKED_PER_PASS {
+                    break;
                 }
+                continue;
             }
             let live = s.live.get_mut(&n).unwrap();
             let token = CancellationToken::new();
