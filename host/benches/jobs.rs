@@ -4,7 +4,7 @@
 //! the same tool called directly (no queue) at the same concurrency, and the
 //! queue with flushing off (what durability costs).
 
-use hanzo_node::jobs::model::{JobKind, JobSpec, OnParentFailure};
+use hanzo_node::jobs::model::{JobKind, JobSpec};
 use hanzo_node::{NodeConfig, Runtime};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -51,16 +51,7 @@ async fn node(dir: &Path, durable: bool) -> Arc<Runtime> {
 }
 
 fn noop_job() -> JobSpec {
-    JobSpec {
-        kind: JobKind::Tool,
-        input: json!({"tool": "noop", "arguments": {}}),
-        priority: 0,
-        parents: vec![],
-        on_parent_failure: OnParentFailure::Fail,
-        retry: None,
-        timeout_ms: None,
-        idempotency_key: None,
-    }
+    JobSpec::new(JobKind::Tool, json!({"tool": "noop", "arguments": {}}))
 }
 
 struct Run {

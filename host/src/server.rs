@@ -23,12 +23,15 @@ fn fmt_time(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// A body of `bytes`, sent at once.
+fn full(bytes: Bytes) -> ApiBody {
+    Full::new(bytes)
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
 fn json_response(status: StatusCode, body: &Value) -> Response<ApiBody> {
-    let mut r = Response::new(
-        Full::new(Bytes::from(body.to_string()))
-            .map_err(|never: Infallible| match never {})
-            .boxed_unsync(),
-    );
+    let mut r = Response::new(full(Bytes::from(body.to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -153,11 +156,7 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
                             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
                         }
                     });
-                    reply.map(|()| {
-                        Full::new(Bytes::new())
-                            .map_err(|never: Infallible| match never {})
-                            .boxed_unsync()
-                    })
+                    reply.map(|()| full(Bytes::new()))
                 }
                 Err((status, code, message)) => {
                     error_response(&ApiError::new(status, code, message))

@@ -296,18 +296,17 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) {
-        let msg: ClientMessage = match serde_json::from_str(text) {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => return self.error(None, "invalid_json", &e.to_string()).await,
+        };
+        let request_id = value.get("request_id").cloned();
+        let msg: ClientMessage = match serde_json::from_value(value) {
             Ok(m) => m,
             Err(e) => {
-                let request_id = serde_json::from_str::<Value>(text)
-                    .ok()
-                    .and_then(|v| v.get("request_id").cloned());
-                let code = if request_id.is_some() || serde_json::from_str::<Value>(text).is_ok() {
-                    "invalid_message"
-                } else {
-                    "invalid_json"
-                };
-                return self.error(request_id, code, &format!("{e}")).await;
+                return self
+                    .error(request_id, "invalid_message", &e.to_string())
+                    .await;
             }
         };
         match msg {

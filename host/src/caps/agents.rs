@@ -1,8 +1,8 @@
 //! `hanzo:node/agents`: agent definitions in redb, per tenant, for API plugins.
 
 use crate::bindings::agents as wit;
-use crate::jobs::JobsError;
 use crate::jobs::model::{Agent, AgentSpec};
+use crate::jobs::{Jobs, JobsError};
 use crate::state::CallState;
 
 type Res<T> = wasmtime::Result<Result<T, wit::AgentsError>>;
@@ -16,12 +16,12 @@ fn err(e: JobsError) -> wit::AgentsError {
     }
 }
 
-fn spec_from(s: wit::AgentSpec) -> Result<AgentSpec, wit::AgentsError> {
+fn spec_from(s: wit::AgentSpec) -> Result<AgentSpec, JobsError> {
     let settings = if s.settings.trim().is_empty() {
         serde_json::json!({})
     } else {
         serde_json::from_str(&s.settings)
-            .map_err(|e| wit::AgentsError::Invalid(format!("settings are not valid JSON: {e}")))?
+            .map_err(|e| JobsError::Invalid(format!("settings are not valid JSON: {e}")))?
     };
     Ok(AgentSpec {
         name: s.name,
@@ -57,68 +57,54 @@ fn agent_to(a: &Agent) -> wit::Agent {
     }
 }
 
-impl wit::Host for CallState {
-    async fn list(&mut self) -> Res<Vec<wit::Agent>> {
+impl CallState {
+    /// Runs `call` with the agent store and the caller's tenant, when the
+    /// manifest grants `permissions.agents`.
+    async fn with_agents<T>(
+        &mut self,
+        call: impl AsyncFnOnce(&Jobs, &str) -> Result<T, JobsError>,
+    ) -> Res<T> {
         if !self.plugin.manifest.permissions.agents {
             return Ok(Err(wit::AgentsError::Denied));
         }
-        Ok(self
-            .runtime
-            .jobs
-            .agents(&self.tenant)
-            .map(|a| a.iter().map(agent_to).collect())
-            .map_err(err))
+        let jobs = self.runtime.jobs.clone();
+        Ok(call(&jobs, &self.tenant).await.map_err(err))
+    }
+}
+
+impl wit::Host for CallState {
+    async fn list(&mut self) -> Res<Vec<wit::Agent>> {
+        self.with_agents(async |jobs, tenant| {
+            Ok(jobs.agents(tenant)?.iter().map(agent_to).collect())
+        })
+        .await
     }
 
     async fn create(&mut self, spec: wit::AgentSpec) -> Res<wit::Agent> {
-        if !self.plugin.manifest.permissions.agents {
-            return Ok(Err(wit::AgentsError::Denied));
-        }
-        let spec = match spec_from(spec) {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        let jobs = self.runtime.jobs.clone();
-        Ok(jobs
-            .create_agent(&self.tenant, spec)
-            .await
-            .map(|a| agent_to(&a))
-            .map_err(err))
+        self.with_agents(async |jobs, tenant| {
+            jobs.create_agent(tenant, spec_from(spec)?)
+                .await
+                .map(|a| agent_to(&a))
+        })
+        .await
     }
 
     async fn get(&mut self, id: String) -> Res<wit::Agent> {
-        if !self.plugin.manifest.permissions.agents {
-            return Ok(Err(wit::AgentsError::Denied));
-        }
-        Ok(self
-            .runtime
-            .jobs
-            .agent(&self.tenant, &id)
-            .map(|a| agent_to(&a))
-            .map_err(err))
+        self.with_agents(async |jobs, tenant| jobs.agent(tenant, &id).map(|a| agent_to(&a)))
+            .await
     }
 
     async fn update(&mut self, id: String, spec: wit::AgentSpec) -> Res<wit::Agent> {
-        if !self.plugin.manifest.permissions.agents {
-            return Ok(Err(wit::AgentsError::Denied));
-        }
-        let spec = match spec_from(spec) {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        let jobs = self.runtime.jobs.clone();
-        Ok(jobs
-            .update_agent(&self.tenant, &id, spec)
-            .await
-            .map(|a| agent_to(&a))
-            .map_err(err))
+        self.with_agents(async |jobs, tenant| {
+            jobs.update_agent(tenant, &id, spec_from(spec)?)
+                .await
+                .map(|a| agent_to(&a))
+        })
+        .await
     }
 
     async fn delete(&mut self, id: String) -> Res<bool> {
-        if !self.plugin.manifest.permissions.agents {
-            return Ok(Err(wit::AgentsError::Denied));
-        }
-        let jobs = self.runtime.jobs.clone();
-        Ok(jobs.delete_agent(&self.tenant, &id).await.map_err(err))
+        self.with_agents(async |jobs, tenant| jobs.delete_agent(tenant, &id).await)
+            .await
     }
 }

@@ -2,15 +2,25 @@
 //! scoped to the calling plugin's tenant; the work itself is `crate::jobs`.
 
 use crate::bindings::jobs as wit;
-use crate::jobs::JobsError;
 use crate::jobs::model::{self, JobKind, JobSpec, JobState, OnParentFailure, RetryPolicy};
+use crate::jobs::{Jobs, JobsError};
 use crate::state::CallState;
+use std::sync::Arc;
 
 type Res<T> = wasmtime::Result<Result<T, wit::JobsError>>;
 
 impl CallState {
-    fn jobs_granted(&self) -> bool {
-        self.plugin.manifest.permissions.jobs
+    /// Runs `call` with the job queue and the caller's tenant, when the
+    /// manifest grants `permissions.jobs`.
+    async fn with_jobs<T>(
+        &mut self,
+        call: impl AsyncFnOnce(&Arc<Jobs>, &str) -> Result<T, JobsError>,
+    ) -> Res<T> {
+        if !self.plugin.manifest.permissions.jobs {
+            return Ok(Err(wit::JobsError::Denied));
+        }
+        let jobs = self.runtime.jobs.clone();
+        Ok(call(&jobs, &self.tenant).await.map_err(err))
     }
 }
 
@@ -112,9 +122,9 @@ pub fn job_to(j: &model::Job) -> wit::Job {
     }
 }
 
-fn spec_from(s: wit::JobSpec) -> Result<JobSpec, wit::JobsError> {
+fn spec_from(s: wit::JobSpec) -> Result<JobSpec, JobsError> {
     let input = serde_json::from_str(&s.input)
-        .map_err(|e| wit::JobsError::Invalid(format!("input is not valid JSON: {e}")))?;
+        .map_err(|e| JobsError::Invalid(format!("input is not valid JSON: {e}")))?;
     Ok(JobSpec {
         kind: kind_from(s.kind),
         input,
@@ -146,102 +156,67 @@ fn message_to(m: &model::JobMessage) -> wit::JobMessage {
 
 impl wit::Host for CallState {
     async fn submit(&mut self, spec: wit::JobSpec) -> Res<wit::Submitted> {
-        if !self.jobs_granted() {
-            return Ok(Err(wit::JobsError::Denied));
-        }
-        let spec = match spec_from(spec) {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        let jobs = self.runtime.jobs.clone();
-        Ok(jobs
-            .submit(&self.tenant, spec)
-            .await
-            .map(|(job, existing)| wit::Submitted {
+        self.with_jobs(async |jobs, tenant| {
+            let (job, existing) = jobs.submit(tenant, spec_from(spec)?).await?;
+            Ok(wit::Submitted {
                 job: job_to(&job),
                 existing,
             })
-            .map_err(err))
+        })
+        .await
     }
 
     async fn get(&mut self, id: String) -> Res<wit::Job> {
-        if !self.jobs_granted() {
-            return Ok(Err(wit::JobsError::Denied));
-        }
-        Ok(self
-            .runtime
-            .jobs
-            .get(&self.tenant, &id)
-            .map(|j| job_to(&j))
-            .map_err(err))
+        self.with_jobs(async |jobs, tenant| jobs.get(tenant, &id).map(|j| job_to(&j)))
+            .await
     }
 
     async fn list(&mut self, filter: wit::JobFilter) -> Res<wit::JobPage> {
-        if !self.jobs_granted() {
-            return Ok(Err(wit::JobsError::Denied));
-        }
-        Ok(self
-            .runtime
-            .jobs
-            .list(
-                &self.tenant,
+        self.with_jobs(async |jobs, tenant| {
+            let (page, next) = jobs.list(
+                tenant,
                 filter.state.map(state_from),
                 filter.kind.map(kind_from),
                 filter.before.as_deref(),
                 filter.limit as usize,
-            )
-            .map(|(jobs, next)| wit::JobPage {
-                jobs: jobs.iter().map(job_to).collect(),
+            )?;
+            Ok(wit::JobPage {
+                jobs: page.iter().map(job_to).collect(),
                 next,
             })
-            .map_err(err))
+        })
+        .await
     }
 
     async fn messages(&mut self, id: String, after: u32, limit: u32) -> Res<Vec<wit::JobMessage>> {
-        if !self.jobs_granted() {
-            return Ok(Err(wit::JobsError::Denied));
-        }
-        Ok(self
-            .runtime
-            .jobs
-            .messages(&self.tenant, &id, after, limit)
-            .map(|m| m.iter().map(message_to).collect())
-            .map_err(err))
+        self.with_jobs(async |jobs, tenant| {
+            Ok(jobs
+                .messages(tenant, &id, after, limit)?
+                .iter()
+                .map(message_to)
+                .collect())
+        })
+        .await
     }
 
     async fn cancel(&mut self, id: String) -> Res<wit::Job> {
-        if !self.jobs_granted() {
-            return Ok(Err(wit::JobsError::Denied));
-        }
-        let jobs = self.runtime.jobs.clone();
-        Ok(jobs
-            .cancel(&self.tenant, &id)
+        self.with_jobs(async |jobs, tenant| jobs.cancel(tenant, &id).await.map(|j| job_to(&j)))
             .await
-            .map(|j| job_to(&j))
-            .map_err(err))
     }
 
     async fn fork(&mut self, id: String, message: u32, append: Option<String>) -> Res<wit::Job> {
-        if !self.jobs_granted() {
-            return Ok(Err(wit::JobsError::Denied));
-        }
-        let jobs = self.runtime.jobs.clone();
-        Ok(jobs
-            .fork(&self.tenant, &id, message, append)
-            .await
-            .map(|j| job_to(&j))
-            .map_err(err))
+        self.with_jobs(async |jobs, tenant| {
+            jobs.fork(tenant, &id, message, append)
+                .await
+                .map(|j| job_to(&j))
+        })
+        .await
     }
 
     async fn branch(&mut self, id: String, message: u32) -> Res<wit::Job> {
-        if !self.jobs_granted() {
-            return Ok(Err(wit::JobsError::Denied));
-        }
-        let jobs = self.runtime.jobs.clone();
-        Ok(jobs
-            .branch(&self.tenant, &id, message)
-            .await
-            .map(|j| job_to(&j))
-            .map_err(err))
+        self.with_jobs(async |jobs, tenant| {
+            jobs.branch(tenant, &id, message).await.map(|j| job_to(&j))
+        })
+        .await
     }
 }

@@ -22,7 +22,7 @@ impl Jobs {
 
     pub async fn create_agent(&self, tenant: &str, spec: AgentSpec) -> Result<Agent, JobsError> {
         spec.validate().map_err(JobsError::Invalid)?;
-        let _guard = self.agent_names_lock().await;
+        let _guard = self.agent_writes.lock().await;
         if self.store.agent_named(tenant, &spec.name)?.is_some() {
             return Err(JobsError::Conflict(format!(
                 "an agent named `{}` exists",
@@ -51,7 +51,7 @@ impl Jobs {
         spec: AgentSpec,
     ) -> Result<Agent, JobsError> {
         spec.validate().map_err(JobsError::Invalid)?;
-        let _guard = self.agent_names_lock().await;
+        let _guard = self.agent_writes.lock().await;
         let mut agent = self.agent(tenant, id)?;
         if let Some(other) = self.store.agent_named(tenant, &spec.name)?
             && model::agent_id(other) != agent.id
@@ -71,7 +71,7 @@ impl Jobs {
     }
 
     pub async fn delete_agent(&self, tenant: &str, id: &str) -> Result<bool, JobsError> {
-        let _guard = self.agent_names_lock().await;
+        let _guard = self.agent_writes.lock().await;
         let agent = match self.agent(tenant, id) {
             Ok(a) => a,
             Err(JobsError::NotFound(_)) => return Ok(false),
@@ -86,11 +86,5 @@ impl Jobs {
             .await
             .map_err(JobsError::Store)?;
         Ok(true)
-    }
-
-    /// Serializes agent writes, so two creations cannot both take one name.
-    async fn agent_names_lock(&self) -> tokio::sync::MutexGuard<'static, ()> {
-        static NAMES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-        NAMES.lock().await
     }
 }

@@ -23,6 +23,7 @@ use model::{
     job_id, now_ms, parse_job_id,
 };
 use serde::Deserialize;
+use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,6 +136,8 @@ pub struct Jobs {
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
     providers: Mutex<HashMap<String, Arc<Semaphore>>>,
     runtime: OnceLock<Weak<Runtime>>,
+    /// Serializes agent writes, so two creations cannot both take one name.
+    agent_writes: tokio::sync::Mutex<()>,
     /// Set on shutdown: no job starts any more.
     stopping: std::sync::atomic::AtomicBool,
     pub counters: JobCounters,
@@ -184,6 +187,7 @@ impl Jobs {
             tenants: Mutex::default(),
             providers: Mutex::default(),
             runtime: OnceLock::new(),
+            agent_writes: Default::default(),
             stopping: Default::default(),
             counters: JobCounters::default(),
         })
@@ -197,7 +201,11 @@ impl Jobs {
             return Ok(());
         }
         let stored = self.store.live_jobs()?;
-        let [(_, pending), (_, processing)] = store::state_counts(&stored);
+        let processing = stored
+            .iter()
+            .filter(|j| j.state == JobState::Processing)
+            .count();
+        let pending = stored.len() - processing;
         let mut writes = Vec::new();
         {
             let mut s = lock(&self.sched);
@@ -224,7 +232,7 @@ impl Jobs {
                 if job.state.is_terminal() {
                     continue;
                 }
-                let provider = self.provider_key(rt, &job);
+                let provider = self.provider_key(rt, job.kind, &job.input);
                 s.live.insert(
                     job.number(),
                     Live {
@@ -317,10 +325,10 @@ impl Jobs {
     }
 
     /// The provider a job counts against, for per-provider limits.
-    fn provider_key(&self, rt: &Runtime, job: &Job) -> Option<String> {
-        match job.kind {
+    fn provider_key(&self, rt: &Runtime, kind: JobKind, input: &Value) -> Option<String> {
+        match kind {
             JobKind::Tool => {
-                let tool = job.input.get("tool")?.as_str()?;
+                let tool = input.get("tool")?.as_str()?;
                 Some(
                     rt.registry
                         .catalog()
@@ -331,11 +339,11 @@ impl Jobs {
                         .to_string(),
                 )
             }
-            JobKind::Llm => rt.router.provider_of(rt, job.input.get("model")?.as_str()?),
+            JobKind::Llm => rt.router.provider_of(rt, input.get("model")?.as_str()?),
             JobKind::Agent => {
                 let agent = self
                     .store
-                    .agent(model::parse_agent_id(job.input.get("agent")?.as_str()?)?)
+                    .agent(model::parse_agent_id(input.get("agent")?.as_str()?)?)
                     .ok()??;
                 rt.router.provider_of(rt, &agent.spec.model)
             }
@@ -413,7 +421,10 @@ impl Jobs {
         origin: Option<Origin>,
         messages: Vec<ChatMessage>,
     ) -> Result<(Job, bool), JobsError> {
-        let rt = self.runtime();
+        // Looked up before the scheduler is locked: it may read the store.
+        let provider = self
+            .runtime()
+            .and_then(|rt| self.provider_key(&rt, spec.kind, &spec.input));
         let ack;
         let job;
         {
@@ -512,7 +523,6 @@ impl Jobs {
                 });
             }
             if !new.state.is_terminal() {
-                let provider = rt.as_ref().and_then(|rt| self.provider_key(rt, &new));
                 s.live.insert(
                     number,
                     Live {

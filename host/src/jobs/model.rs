@@ -161,6 +161,22 @@ pub struct JobSpec {
     pub idempotency_key: Option<String>,
 }
 
+impl JobSpec {
+    /// A job of `kind` with `input` and every other setting at its default.
+    pub fn new(kind: JobKind, input: Value) -> JobSpec {
+        JobSpec {
+            kind,
+            input,
+            priority: 0,
+            parents: Vec::new(),
+            on_parent_failure: OnParentFailure::Fail,
+            retry: None,
+            timeout_ms: None,
+            idempotency_key: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobError {
     pub code: String,

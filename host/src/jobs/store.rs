@@ -7,7 +7,7 @@
 //! after their transaction is durable: a subscriber never sees an event that
 //! a crash could take back, and event ids never go backwards.
 
-use super::model::{Agent, Event, EventBody, Job, JobMessage, JobState};
+use super::model::{Agent, Event, EventBody, Job, JobMessage};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -650,26 +650,10 @@ impl Writer {
     }
 }
 
-/// The state a stored job shows, for the recovery log line.
-pub fn state_counts(jobs: &[Job]) -> [(JobState, usize); 2] {
-    [
-        (
-            JobState::Pending,
-            jobs.iter().filter(|j| j.state == JobState::Pending).count(),
-        ),
-        (
-            JobState::Processing,
-            jobs.iter()
-                .filter(|j| j.state == JobState::Processing)
-                .count(),
-        ),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::model::{JobKind, OnParentFailure, RetryPolicy, job_id};
+    use crate::jobs::model::{JobKind, JobState, OnParentFailure, RetryPolicy, job_id};
 
     fn job(n: u64, tenant: &str, state: JobState) -> Job {
         Job {
