@@ -50,16 +50,7 @@ fn tool(name: &str, arguments: Value) -> JobSpec {
 }
 
 fn spec(kind: JobKind, input: Value) -> JobSpec {
-    JobSpec {
-        kind,
-        input,
-        priority: 0,
-        parents: vec![],
-        on_parent_failure: OnParentFailure::Fail,
-        retry: None,
-        timeout_ms: None,
-        idempotency_key: None,
-    }
+    JobSpec::new(kind, input)
 }
 
 fn fast_retry(max_attempts: u32) -> RetryPolicy {

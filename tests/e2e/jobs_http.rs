@@ -183,6 +183,19 @@ async fn ws_send(ws: &mut Ws, v: Value) {
     ws.send(Message::text(v.to_string())).await.unwrap();
 }
 
+/// Sends `request` and checks that the reply is an `Error` with `code`,
+/// echoing the request's `request_id` (null when it has none).
+async fn ws_expect_error(ws: &mut Ws, request: Value, code: &str) {
+    let request_id = request.get("request_id").cloned().unwrap_or(Value::Null);
+    ws_send(ws, request).await;
+    let e = ws_recv(ws).await;
+    assert_eq!(
+        (&e["type"], &e["code"], &e["request_id"]),
+        (&json!("Error"), &json!(code), &request_id),
+        "{e}"
+    );
+}
+
 /// The next JSON text message (pings and pongs skipped).
 async fn ws_recv(ws: &mut Ws) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -755,17 +768,12 @@ async fn websocket_requests_and_subscriptions() {
     let rest = get_json(&c, &node, &format!("/v2/jobs/{id}")).await;
     assert_eq!(status["job"], rest);
 
-    ws_send(
+    ws_expect_error(
         &mut ws,
         json!({"type": "JobStatus", "request_id": "s2", "job_id": "job_999999"}),
+        "job_not_found",
     )
     .await;
-    let missing = ws_recv(&mut ws).await;
-    assert_eq!(
-        (&missing["type"], &missing["code"], &missing["request_id"]),
-        (&json!("Error"), &json!("job_not_found"), &json!("s2")),
-        "{missing}"
-    );
 
     ws_send(
         &mut ws,
@@ -826,54 +834,32 @@ async fn websocket_requests_and_subscriptions() {
         "{e}"
     );
     assert!(e["message"].is_string(), "{e}");
-    ws_send(&mut ws, json!({"type": "Teleport", "request_id": "x1"})).await;
-    let e = ws_recv(&mut ws).await;
-    assert_eq!(
-        (&e["type"], &e["code"], &e["request_id"]),
-        (&json!("Error"), &json!("invalid_message"), &json!("x1")),
-        "{e}"
-    );
-    ws_send(&mut ws, json!({"no_type": true})).await;
-    let e = ws_recv(&mut ws).await;
-    assert_eq!(
-        (&e["type"], &e["code"]),
-        (&json!("Error"), &json!("invalid_message")),
-        "{e}"
-    );
-    ws_send(
+    ws_expect_error(
+        &mut ws,
+        json!({"type": "Teleport", "request_id": "x1"}),
+        "invalid_message",
+    )
+    .await;
+    ws_expect_error(&mut ws, json!({"no_type": true}), "invalid_message").await;
+    ws_expect_error(
         &mut ws,
         json!({"type": "JobCreate", "request_id": "x2",
                "job": {"kind": "tool", "input": {"tool": "answer"}, "bogus": 1}}),
+        "invalid_request",
     )
     .await;
-    let e = ws_recv(&mut ws).await;
-    assert_eq!(
-        (&e["type"], &e["code"], &e["request_id"]),
-        (&json!("Error"), &json!("invalid_request"), &json!("x2")),
-        "{e}"
-    );
-    ws_send(
+    ws_expect_error(
         &mut ws,
         json!({"type": "Subscribe", "request_id": "x3", "job_id": "job_999999"}),
+        "job_not_found",
     )
     .await;
-    let e = ws_recv(&mut ws).await;
-    assert_eq!(
-        (&e["type"], &e["code"], &e["request_id"]),
-        (&json!("Error"), &json!("job_not_found"), &json!("x3")),
-        "{e}"
-    );
-    ws_send(
+    ws_expect_error(
         &mut ws,
         json!({"type": "Unsubscribe", "request_id": "x4", "job_id": id}),
+        "not_subscribed",
     )
     .await;
-    let e = ws_recv(&mut ws).await;
-    assert_eq!(
-        (&e["type"], &e["code"], &e["request_id"]),
-        (&json!("Error"), &json!("not_subscribed"), &json!("x4")),
-        "{e}"
-    );
     // The connection still serves requests after all of them.
     ws_send(
         &mut ws,
