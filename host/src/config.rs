@@ -25,6 +25,9 @@ pub struct NodeConfig {
     pub reload_debounce_ms: u64,
     /// Seconds to let requests in flight finish on shutdown.
     pub shutdown_grace_s: u64,
+    /// Threads that serve HTTP connections, each running every connection it
+    /// is given to the end (0: one per CPU).
+    pub http_threads: usize,
     pub pool: PoolConfig,
     /// The operator's settings for individual plugins, by plugin name.
     pub plugins: BTreeMap<String, PluginOverrides>,
@@ -62,6 +65,7 @@ impl Default for NodeConfig {
             max_body_bytes: 10 << 20,
             reload_debounce_ms: 250,
             shutdown_grace_s: 10,
+            http_threads: 0,
             pool: PoolConfig::default(),
             plugins: BTreeMap::new(),
             router: RouterConfig::default(),

@@ -13,9 +13,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 
@@ -258,13 +260,27 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish for up
 /// to the configured grace period.
+///
+/// Connections are accepted here and each is handed, whole, to one of
+/// `http_threads` serving threads (the one with the fewest open connections),
+/// each a single-threaded runtime. Everything a request sets in motion — the
+/// API plugin's task, the provider call, the upstream connection — then runs
+/// on that one thread: a request is not passed between threads (each hand-off
+/// is a futex wake-up and a context switch, several per request on a
+/// work-stealing runtime), which is most of the latency a gateway adds.
 pub async fn serve(
     rt: Arc<Runtime>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let threads = match rt.config.http_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let workers = (0..threads)
+        .map(|i| ServingThread::start(i, rt.clone()))
+        .collect::<std::io::Result<Vec<_>>>()?;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -279,18 +295,14 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let rt = rt.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let rt = rt.clone();
-                    async move { Ok::<_, Infallible>(handle(rt, req).await) }
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+                let least_busy = workers
+                    .iter()
+                    .min_by_key(|w| w.open.load(Ordering::Relaxed))
+                    .expect("at least one serving thread");
+                match stream.into_std() {
+                    Ok(stream) => least_busy.hand_over(stream, graceful.watcher()),
+                    Err(e) => tracing::debug!(error = %e, "cannot hand over a connection"),
+                }
             }
             _ = &mut shutdown => break,
         }
@@ -307,5 +319,99 @@ pub async fn serve(
     {
         tracing::warn!("requests still in flight after the grace period were cut");
     }
+    for w in workers {
+        w.stop().await;
+    }
     Ok(())
+}
+
+/// One serving thread: a single-threaded tokio runtime that runs the
+/// connections handed to it.
+struct ServingThread {
+    conns: tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, Watcher)>,
+    /// Connections open on this thread.
+    open: Arc<AtomicUsize>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ServingThread {
+    fn start(index: usize, rt: Arc<Runtime>) -> std::io::Result<ServingThread> {
+        let (conns, mut incoming) =
+            tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, Watcher)>();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let open = Arc::new(AtomicUsize::new(0));
+        let thread_open = open.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name(format!("http-{index}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    // Housekeeping once a second. It also keeps the timer
+                    // wheel's next wake-up at most a second away, so arming a
+                    // request's timeouts (minutes) does not wake the thread's
+                    // driver (an eventfd write and an extra epoll round each).
+                    tokio::spawn(async {
+                        let mut tick = tokio::time::interval(Duration::from_secs(1));
+                        loop {
+                            tick.tick().await;
+                            crate::caps::http::sweep_idle_connections();
+                        }
+                    });
+                    while let Some((stream, watcher)) = incoming.recv().await {
+                        let stream = match tokio::net::TcpStream::from_std(stream) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                thread_open.fetch_sub(1, Ordering::Relaxed);
+                                tracing::debug!(error = %e, "cannot register a connection");
+                                continue;
+                            }
+                        };
+                        let rt = rt.clone();
+                        let service = hyper::service::service_fn(move |req| {
+                            let rt = rt.clone();
+                            async move { Ok::<_, Infallible>(handle(rt, req).await) }
+                        });
+                        let conn = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .into_owned();
+                        let conn = watcher.watch(conn);
+                        let open = thread_open.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = conn.await {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                            open.fetch_sub(1, Ordering::Relaxed);
+                        });
+                    }
+                    // No more connections come; those open run until the
+                    // shutdown's grace period has passed.
+                    let _ = stopped.await;
+                });
+            })?;
+        Ok(ServingThread {
+            conns,
+            open,
+            stop,
+            thread,
+        })
+    }
+
+    fn hand_over(&self, stream: std::net::TcpStream, watcher: Watcher) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        if self.conns.send((stream, watcher)).is_err() {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Ends the thread: connections still open are cut.
+    async fn stop(self) {
+        drop(self.conns);
+        let _ = self.stop.send(());
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
 }

@@ -328,11 +328,19 @@ struct PoolKey {
     host: String,
 }
 
-/// Idle keep-alive connections to upstreams, shared by every plugin call so an
-/// LLM request does not pay a TCP (and TLS) handshake each time. Only plain
-/// HTTP/1.1 connections to addresses the policy already allowed are kept.
+/// Idle keep-alive connections to upstreams, shared by the plugin calls of one
+/// thread so an LLM request does not pay a TCP (and TLS) handshake each time.
+/// Only plain HTTP/1.1 connections to addresses the policy already allowed are
+/// kept. One pool per thread: a connection is driven by a task on the runtime
+/// that opened it, and a request on a serving thread should find its response
+/// read by its own thread, not wait for another thread to wake and pass it on.
+#[derive(Default)]
 struct Pool {
-    idle: std::sync::Mutex<std::collections::HashMap<PoolKey, Vec<Pooled>>>,
+    idle: std::cell::RefCell<std::collections::HashMap<PoolKey, Vec<Pooled>>>,
+}
+
+thread_local! {
+    static POOL: Pool = Pool::default();
 }
 
 /// A pooled connection, and whether the plugin is done with its last
@@ -358,19 +366,12 @@ const POOL_PER_KEY: usize = 64;
 const POOL_IDLE: Duration = Duration::from_secs(50);
 
 impl Pool {
-    fn get() -> &'static Pool {
-        static POOL: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
-        POOL.get_or_init(|| Pool {
-            idle: Default::default(),
-        })
-    }
-
     /// A connection to `key` for a request: one that is ready, else one whose
     /// last response the plugin is done with (ready as soon as its connection
     /// task has run; `false` says to wait for it). Connections still
     /// streaming a response stay pooled; closed or stale ones go.
     fn checkout(&self, key: &PoolKey) -> Option<(Sender, bool)> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(key)?;
         list.retain(|p| !p.sender.is_closed() && p.since.elapsed() < POOL_IDLE);
         if let Some(i) = list.iter().position(|p| p.sender.is_ready()) {
@@ -382,8 +383,17 @@ impl Pool {
         Some((list.swap_remove(i).sender, false))
     }
 
+    /// Closes the idle connections that went stale or were closed by the upstream.
+    fn sweep(&self) {
+        let mut idle = self.idle.borrow_mut();
+        idle.retain(|_, list| {
+            list.retain(|p| !p.sender.is_closed() && p.since.elapsed() < POOL_IDLE);
+            !list.is_empty()
+        });
+    }
+
     fn checkin(&self, key: PoolKey, sender: Sender, released: Arc<AtomicBool>) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.idle.borrow_mut();
         let list = idle.entry(key).or_default();
         if list.len() < POOL_PER_KEY {
             list.push(Pooled {
@@ -393,6 +403,12 @@ impl Pool {
             });
         }
     }
+}
+
+/// Closes this thread's stale idle upstream connections (checkouts skip them
+/// anyway; this returns their sockets without waiting for the next request).
+pub fn sweep_idle_connections() {
+    POOL.with(Pool::sweep);
 }
 
 /// Opens a new HTTP/1.1 connection to the first reachable address of `addrs`;
@@ -483,14 +499,14 @@ async fn send_to(
         .build()
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
 
-    let pool = Pool::get();
     let mut pooled = addrs.iter().find_map(|addr| {
         let key = PoolKey {
             addr: *addr,
             tls,
             host: host.to_string(),
         };
-        pool.checkout(&key).map(|(s, ready)| (s, ready, key))
+        POOL.with(|pool| pool.checkout(&key))
+            .map(|(s, ready)| (s, ready, key))
     });
     if let Some((sender, false, _)) = &mut pooled
         && !matches!(
@@ -504,7 +520,7 @@ async fn send_to(
     let (mut sender, key, request) = match pooled {
         Some((mut sender, _, key)) => match sender.try_send_request(request).await {
             Ok(response) => {
-                pool.checkin(key, sender, drained.clone());
+                POOL.with(|pool| pool.checkin(key, sender, drained.clone()));
                 return Ok((
                     response
                         .map(|incoming| TimedBody::new(incoming, between_bytes_timeout, drained)),
@@ -541,7 +557,7 @@ async fn send_to(
     let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)??;
-    pool.checkin(key, sender, drained.clone());
+    POOL.with(|pool| pool.checkin(key, sender, drained.clone()));
     Ok((
         response.map(|incoming| TimedBody::new(incoming, between_bytes_timeout, drained)),
         std::future::ready(Ok(())),
