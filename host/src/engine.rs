@@ -88,6 +88,11 @@ impl Engine {
         cfg.wasm_component_model(true);
         cfg.epoch_interruption(true);
         cfg.memory_init_cow(true);
+        // `HANZO_PROFILER=perfmap`: plugin functions get their names in
+        // /tmp/perf-<pid>.map, so `perf record -p <pid>` profiles guests too.
+        if std::env::var("HANZO_PROFILER").is_ok_and(|v| v == "perfmap") {
+            cfg.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let mut p = PoolingAllocationConfig::default();
         p.total_component_instances(pool.instances);
         p.total_core_instances(pool.instances * 4);

@@ -4,6 +4,7 @@
 
 pub mod bindings;
 pub mod caps;
+pub mod coalesce;
 pub mod config;
 pub mod engine;
 pub mod error;

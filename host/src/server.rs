@@ -3,6 +3,7 @@
 //! plugin that declared it. Tenant resolution happens here, before any plugin
 //! runs. Errors are JSON with stable codes.
 
+use crate::coalesce::Coalesced;
 use crate::error::ApiError;
 use crate::plugins::{Catalog, LoadedPlugin, Slot};
 use crate::runtime::{ApiBody, Runtime};
@@ -249,7 +250,7 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
         Ok(resp) => {
             tracing::debug!(plugin = %plugin.name(), %tenant, %method, path, status = resp.status().as_u16(),
                 ms = started.elapsed().as_secs_f64() * 1000.0, "api request");
-            resp
+            resp.map(|body| Coalesced::new(body).boxed_unsync())
         }
         Err(e) => {
             tracing::warn!(plugin = %plugin.name(), %tenant, %method, path, error = %e, "api plugin failed");

@@ -64,6 +64,10 @@ impl MockOpenAi {
                 let Ok((stream, _)) = listener.accept().await else {
                     break;
                 };
+                // As streaming servers do: each event leaves when written
+                // (without it, Nagle holds an event until the previous one
+                // is acknowledged, and delayed ACKs make that ~40 ms).
+                let _ = stream.set_nodelay(true);
                 accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let seen = seen2.clone();
                 tokio::spawn(async move {

@@ -97,6 +97,10 @@ impl MockServer {
                 let Ok((stream, _)) = listener.accept().await else {
                     break;
                 };
+                // As streaming servers do: each event leaves when written
+                // (without it, Nagle holds an event until the previous one
+                // is acknowledged, and delayed ACKs make that ~40 ms).
+                let _ = stream.set_nodelay(true);
                 let seen = seen2.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {

@@ -5,14 +5,12 @@
 //! unless that address itself is permitted. The connection goes to the checked
 //! address (no second lookup), which also defeats DNS rebinding.
 
-use bytes::Bytes;
+use super::upstream_body::TimedBody;
 use http::uri::Scheme;
 use http_body_util::BodyExt;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
@@ -320,28 +318,40 @@ fn tls_connector() -> tokio_rustls::TlsConnector {
 type Sender = hyper::client::conn::http1::SendRequest<WasiBody>;
 
 /// Where a pooled connection goes: the checked address, and for TLS the name
-/// its certificate was verified against.
+/// its certificate was verified against; and the runtime whose task drives
+/// it. A request on one of the single-threaded serving runtimes reuses only
+/// that runtime's connections, so its response is read by its own thread
+/// instead of waking another thread to pass it on.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct PoolKey {
+    runtime: tokio::runtime::Id,
     addr: SocketAddr,
     tls: bool,
     host: String,
 }
 
-/// Idle keep-alive connections to upstreams, shared by the plugin calls of one
-/// thread so an LLM request does not pay a TCP (and TLS) handshake each time.
-/// Only plain HTTP/1.1 connections to addresses the policy already allowed are
-/// kept. One pool per thread: a connection is driven by a task on the runtime
-/// that opened it, and a request on a serving thread should find its response
-/// read by its own thread, not wait for another thread to wake and pass it on.
-#[derive(Default)]
-struct Pool {
-    idle: std::cell::RefCell<std::collections::HashMap<PoolKey, Vec<Pooled>>>,
+impl PoolKey {
+    /// The key for a connection from the current runtime.
+    fn here(addr: SocketAddr, tls: bool, host: &str) -> PoolKey {
+        PoolKey {
+            runtime: tokio::runtime::Handle::current().id(),
+            addr,
+            tls,
+            host: host.to_string(),
+        }
+    }
 }
 
-thread_local! {
-    static POOL: Pool = Pool::default();
+/// Idle keep-alive connections to upstreams, shared by every plugin call so an
+/// LLM request does not pay a TCP (and TLS) handshake each time. Only plain
+/// HTTP/1.1 connections to addresses the policy already allowed are kept.
+struct Pool {
+    idle: std::sync::Mutex<std::collections::HashMap<PoolKey, Vec<Pooled>>>,
 }
+
+static POOL: std::sync::LazyLock<Pool> = std::sync::LazyLock::new(|| Pool {
+    idle: Default::default(),
+});
 
 /// A pooled connection, and whether the plugin is done with its last
 /// response (read to the end, or dropped and being drained by the host).
@@ -354,11 +364,6 @@ struct Pooled {
 /// How long to wait for a released connection to become ready: only its
 /// connection task (or the drain of a response's tail) has yet to run.
 const SETTLE_WAIT: Duration = Duration::from_millis(100);
-/// A response dropped before its end (a stream read up to `[DONE]`, not to
-/// its terminating chunk) is read on by the host, within these bounds, so
-/// its connection can serve the next request.
-const DRAIN_MAX_BYTES: usize = 64 << 10;
-const DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// Idle connections kept per destination.
 const POOL_PER_KEY: usize = 64;
@@ -371,7 +376,7 @@ impl Pool {
     /// task has run; `false` says to wait for it). Connections still
     /// streaming a response stay pooled; closed or stale ones go.
     fn checkout(&self, key: &PoolKey) -> Option<(Sender, bool)> {
-        let mut idle = self.idle.borrow_mut();
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(key)?;
         list.retain(|p| !p.sender.is_closed() && p.since.elapsed() < POOL_IDLE);
         if let Some(i) = list.iter().position(|p| p.sender.is_ready()) {
@@ -385,7 +390,7 @@ impl Pool {
 
     /// Closes the idle connections that went stale or were closed by the upstream.
     fn sweep(&self) {
-        let mut idle = self.idle.borrow_mut();
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         idle.retain(|_, list| {
             list.retain(|p| !p.sender.is_closed() && p.since.elapsed() < POOL_IDLE);
             !list.is_empty()
@@ -393,7 +398,7 @@ impl Pool {
     }
 
     fn checkin(&self, key: PoolKey, sender: Sender, released: Arc<AtomicBool>) {
-        let mut idle = self.idle.borrow_mut();
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.entry(key).or_default();
         if list.len() < POOL_PER_KEY {
             list.push(Pooled {
@@ -405,10 +410,10 @@ impl Pool {
     }
 }
 
-/// Closes this thread's stale idle upstream connections (checkouts skip them
-/// anyway; this returns their sockets without waiting for the next request).
+/// Closes stale idle upstream connections (checkouts skip them anyway; this
+/// returns their sockets without waiting for the next request).
 pub fn sweep_idle_connections() {
-    POOL.with(Pool::sweep);
+    POOL.sweep();
 }
 
 /// Opens a new HTTP/1.1 connection to the first reachable address of `addrs`;
@@ -500,13 +505,8 @@ async fn send_to(
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
 
     let mut pooled = addrs.iter().find_map(|addr| {
-        let key = PoolKey {
-            addr: *addr,
-            tls,
-            host: host.to_string(),
-        };
-        POOL.with(|pool| pool.checkout(&key))
-            .map(|(s, ready)| (s, ready, key))
+        let key = PoolKey::here(*addr, tls, host);
+        POOL.checkout(&key).map(|(s, ready)| (s, ready, key))
     });
     if let Some((sender, false, _)) = &mut pooled
         && !matches!(
@@ -520,7 +520,7 @@ async fn send_to(
     let (mut sender, key, request) = match pooled {
         Some((mut sender, _, key)) => match sender.try_send_request(request).await {
             Ok(response) => {
-                POOL.with(|pool| pool.checkin(key, sender, drained.clone()));
+                POOL.checkin(key, sender, drained.clone());
                 return Ok((
                     response
                         .map(|incoming| TimedBody::new(incoming, between_bytes_timeout, drained)),
@@ -532,24 +532,14 @@ async fn send_to(
             Err(mut e) => match e.take_message() {
                 Some(request) => {
                     let (sender, addr) = connect(addrs, tls, host, connect_timeout).await?;
-                    let key = PoolKey {
-                        addr,
-                        tls,
-                        host: host.to_string(),
-                    };
-                    (sender, key, request)
+                    (sender, PoolKey::here(addr, tls, host), request)
                 }
                 None => return Err(e.into_error().into()),
             },
         },
         None => {
             let (sender, addr) = connect(addrs, tls, host, connect_timeout).await?;
-            let key = PoolKey {
-                addr,
-                tls,
-                host: host.to_string(),
-            };
-            (sender, key, request)
+            (sender, PoolKey::here(addr, tls, host), request)
         }
     };
     // A fresh connection: wait for the handshake to settle, then send.
@@ -557,113 +547,11 @@ async fn send_to(
     let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)??;
-    POOL.with(|pool| pool.checkin(key, sender, drained.clone()));
+    POOL.checkin(key, sender, drained.clone());
     Ok((
         response.map(|incoming| TimedBody::new(incoming, between_bytes_timeout, drained)),
         std::future::ready(Ok(())),
     ))
-}
-
-/// A response body that fails when the upstream goes quiet for too long.
-pub struct TimedBody {
-    /// None once dropped (its tail then drains in a task).
-    incoming: Option<hyper::body::Incoming>,
-    timeout: tokio::time::Interval,
-    /// Set once the plugin is done with the body: the connection is reusable
-    /// as soon as hyper has seen the body's end.
-    released: Arc<AtomicBool>,
-}
-
-impl TimedBody {
-    fn new(
-        incoming: hyper::body::Incoming,
-        between_bytes: Duration,
-        released: Arc<AtomicBool>,
-    ) -> TimedBody {
-        let mut timeout = tokio::time::interval(between_bytes);
-        timeout.reset();
-        TimedBody {
-            incoming: Some(incoming),
-            timeout,
-            released,
-        }
-    }
-}
-
-impl Drop for TimedBody {
-    fn drop(&mut self) {
-        let Some(mut incoming) = self.incoming.take() else {
-            return;
-        };
-        self.released.store(true, Ordering::Release);
-        if http_body::Body::is_end_stream(&incoming) {
-            return;
-        }
-        // Hyper closes a connection whose response body is dropped unread;
-        // read the (usually tiny) rest so the connection stays pooled.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        runtime.spawn(async move {
-            let mut left = DRAIN_MAX_BYTES;
-            let _ = tokio::time::timeout(DRAIN_TIME, async {
-                while let Some(Ok(frame)) = incoming.frame().await {
-                    let n = frame.data_ref().map_or(0, |d| d.len());
-                    if n > left {
-                        break;
-                    }
-                    left -= n;
-                }
-            })
-            .await;
-        });
-    }
-}
-
-impl http_body::Body for TimedBody {
-    type Data = Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
-        let Some(incoming) = self.incoming.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match Pin::new(incoming).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                self.timeout.reset();
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(if e.is_timeout() {
-                HttpError::HttpResponseTimeout
-            } else {
-                e.into()
-            }))),
-            Poll::Ready(None) => {
-                self.released.store(true, Ordering::Release);
-                Poll::Ready(None)
-            }
-            Poll::Pending => {
-                ready!(self.timeout.poll_tick(cx));
-                Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.incoming
-            .as_ref()
-            .is_none_or(http_body::Body::is_end_stream)
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.incoming
-            .as_ref()
-            .map(http_body::Body::size_hint)
-            .unwrap_or_default()
-    }
 }
 
 #[cfg(test)]

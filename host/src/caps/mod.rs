@@ -10,6 +10,7 @@ pub mod kv;
 pub mod llm;
 pub mod log;
 pub mod tools;
+pub mod upstream_body;
 
 use crate::state::CallState;
 use wasmtime::component::{HasSelf, Linker};
