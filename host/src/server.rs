@@ -267,8 +267,10 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
 /// each a single-threaded runtime. Everything a request sets in motion — the
 /// API plugin's task, the provider call, the upstream connection — then runs
 /// on that one thread: a request is not passed between threads (each hand-off
-/// is a futex wake-up and a context switch, several per request on a
-/// work-stealing runtime), which is most of the latency a gateway adds.
+/// is a futex wake-up and a context switch; on a work-stealing runtime there
+/// were about seven per request). A busy connection cannot move to an idle
+/// thread; plugins yield their thread at every epoch tick, so one slow call
+/// delays the others on its thread by at most a tick at a time.
 pub async fn serve(
     rt: Arc<Runtime>,
     listener: TcpListener,
