@@ -99,16 +99,21 @@ impl<B: Body<Data = Bytes>> Coalesced<B> {
     }
 
     fn take_pending(&mut self) -> Bytes {
-        self.pending_bytes = 0;
-        if self.pending.len() == 1 {
-            return self.pending.pop().unwrap_or_default();
-        }
-        let mut joined = BytesMut::with_capacity(self.pending.iter().map(Bytes::len).sum());
-        for piece in self.pending.drain(..) {
-            joined.extend_from_slice(&piece);
-        }
-        joined.freeze()
+        let total = std::mem::take(&mut self.pending_bytes);
+        join(self.pending.drain(..), total)
     }
+}
+
+/// `pieces` (of `total` bytes) as one buffer; a single piece is not copied.
+pub fn join(mut pieces: impl ExactSizeIterator<Item = Bytes>, total: usize) -> Bytes {
+    if pieces.len() == 1 {
+        return pieces.next().unwrap_or_default();
+    }
+    let mut joined = BytesMut::with_capacity(total);
+    for piece in pieces {
+        joined.extend_from_slice(&piece);
+    }
+    joined.freeze()
 }
 
 impl<B> Body for Coalesced<B>

@@ -361,6 +361,13 @@ struct Pooled {
     released: Arc<AtomicBool>,
 }
 
+impl Pooled {
+    /// Neither closed by the upstream nor idle too long.
+    fn usable(&self) -> bool {
+        !self.sender.is_closed() && self.since.elapsed() < POOL_IDLE
+    }
+}
+
 /// How long to wait for a released connection to become ready: only its
 /// connection task (or the drain of a response's tail) has yet to run.
 const SETTLE_WAIT: Duration = Duration::from_millis(100);
@@ -378,7 +385,7 @@ impl Pool {
     fn checkout(&self, key: &PoolKey) -> Option<(Sender, bool)> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(key)?;
-        list.retain(|p| !p.sender.is_closed() && p.since.elapsed() < POOL_IDLE);
+        list.retain(Pooled::usable);
         if let Some(i) = list.iter().position(|p| p.sender.is_ready()) {
             return Some((list.swap_remove(i).sender, true));
         }
@@ -392,7 +399,7 @@ impl Pool {
     fn sweep(&self) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         idle.retain(|_, list| {
-            list.retain(|p| !p.sender.is_closed() && p.since.elapsed() < POOL_IDLE);
+            list.retain(Pooled::usable);
             !list.is_empty()
         });
     }

@@ -13,8 +13,8 @@
 //! (see [`Burst`]), so the plugin takes everything in one read and the API
 //! plugin writes the whole burst at once.
 
-use crate::coalesce::Burst;
-use bytes::{Bytes, BytesMut};
+use crate::coalesce::{Burst, join};
+use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -284,16 +284,8 @@ impl ReadAhead {
     fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         let mut b = self.lock();
         if !b.data.is_empty() {
-            let data = if b.data.len() == 1 {
-                b.data.pop_front().unwrap_or_default()
-            } else {
-                let mut joined = BytesMut::with_capacity(b.bytes);
-                for piece in b.data.drain(..) {
-                    joined.extend_from_slice(&piece);
-                }
-                joined.freeze()
-            };
-            b.bytes = 0;
+            let total = std::mem::take(&mut b.bytes);
+            let data = join(b.data.drain(..), total);
             let pump = b.pump.take();
             drop(b);
             if let Some(w) = pump {

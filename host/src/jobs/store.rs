@@ -694,20 +694,13 @@ mod tests {
         assert_eq!(counters.last_event, 0);
         let mut live = store.events.subscribe();
         for n in 1..=150u64 {
+            let tenant = if n % 2 == 0 { "a" } else { "b" };
             store
-                .commit(vec![Write::created(job(
-                    n,
-                    if n % 2 == 0 { "a" } else { "b" },
-                    JobState::Pending,
-                ))])
+                .commit(vec![Write::created(job(n, tenant, JobState::Pending))])
                 .await
                 .unwrap();
             store
-                .commit(vec![Write::update(job(
-                    n,
-                    if n % 2 == 0 { "a" } else { "b" },
-                    JobState::Done,
-                ))])
+                .commit(vec![Write::update(job(n, tenant, JobState::Done))])
                 .await
                 .unwrap();
         }
