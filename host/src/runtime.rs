@@ -132,6 +132,24 @@ impl Runtime {
             })
     }
 
+    /// Drops a finished call's store once this thread has run what is ready.
+    /// Returning an instance to the pool (rewriting the memory pages it
+    /// dirtied, releasing its tables and fiber stack) costs several
+    /// microseconds, which need not delay the response the call produced:
+    /// `yield_now` puts the drop behind the tasks already woken (the
+    /// connection writing that response) and the next I/O poll.
+    fn retire(store: Store<CallState>) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    tokio::task::yield_now().await;
+                    drop(store);
+                });
+            }
+            Err(_) => drop(store),
+        }
+    }
+
     /// Names the failure of a call whose store is `store`.
     fn classify(store: &Store<CallState>, err: wasmtime::Error) -> CallError {
         let state = store.data();
@@ -198,6 +216,8 @@ impl Runtime {
             call(&tool, &mut store).await
         })
         .await?;
+        // Dropped here, not retired: `describe` at load time needs the
+        // plugin back to itself right after.
         r.map_err(|e| Self::classify(&store, e))
     }
 
@@ -299,11 +319,13 @@ impl Runtime {
             call(&provider, &mut store).await
         })
         .await?;
-        match r {
+        let r = match r {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(ProviderCallError::Provider(e)),
             Err(e) => Err(Self::classify(&store, e).into()),
-        }
+        };
+        Self::retire(store);
+        r
     }
 
     pub async fn provider_models(
@@ -401,7 +423,7 @@ impl Runtime {
         .await?;
         match r {
             Ok((provider, Ok(stream))) => Ok(ChatStream {
-                store,
+                store: Some(store),
                 provider,
                 stream,
                 plugin,
@@ -416,7 +438,8 @@ impl Runtime {
 
 /// A streamed chat answer being pulled from a provider plugin.
 pub struct ChatStream {
-    store: Store<CallState>,
+    /// Taken only by `drop`.
+    store: Option<Store<CallState>>,
     provider: Provider,
     stream: ResourceAny,
     plugin: Arc<LoadedPlugin>,
@@ -427,14 +450,14 @@ pub struct ChatStream {
 impl ChatStream {
     /// The next chunk; `None` once the stream ended. After an error the stream ends.
     pub async fn next(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
-        if self.done {
-            return None;
-        }
+        let store = match &mut self.store {
+            Some(store) if !self.done => store,
+            _ => return None,
+        };
         // The time limit applies to each pull, not to the whole stream.
-        self.store.data_mut().started = Instant::now();
+        store.data_mut().started = Instant::now();
         let provider = &self.provider;
         let stream = self.stream;
-        let store = &mut self.store;
         let r = Runtime::bounded(&self.plugin, async {
             provider
                 .hanzo_node_model_provider()
@@ -445,7 +468,7 @@ impl ChatStream {
         .await;
         let item = match r {
             Err(e) => Some(Err(e.into())),
-            Ok(Err(e)) => Some(Err(Runtime::classify(&self.store, e).into())),
+            Ok(Err(e)) => Some(Err(Runtime::classify(store, e).into())),
             Ok(Ok(None)) => None,
             Ok(Ok(Some(Ok(chunk)))) => return Some(Ok(chunk)),
             Ok(Ok(Some(Err(e)))) => Some(Err(ProviderCallError::Provider(e))),
@@ -457,6 +480,14 @@ impl ChatStream {
     /// The plugin version serving this stream.
     pub fn plugin(&self) -> &Arc<LoadedPlugin> {
         &self.plugin
+    }
+}
+
+impl Drop for ChatStream {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            Runtime::retire(store);
+        }
     }
 }
 
@@ -515,11 +546,13 @@ impl Runtime {
                     .await
             })
             .await;
-            match r {
+            let r = match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(Runtime::classify(&store, e)),
                 Err(e) => Err(e),
-            }
+            };
+            Runtime::retire(store);
+            r
         });
         match rx.await {
             Ok(Ok(response)) => Ok(response),

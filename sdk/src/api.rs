@@ -55,14 +55,28 @@ pub fn split_path_query(path_with_query: &str) -> (String, Option<String>) {
     (path.to_string(), query)
 }
 
-/// The first value of request header `name`, if it is text.
+/// The first value of request header `name`, if it is text. To read
+/// several, take [`Headers::of`] once: each call copies the request's headers.
 pub fn header(request: &IncomingRequest, name: &str) -> Option<String> {
-    let fields = request.headers();
-    let values = fields.get(name);
-    values
-        .into_iter()
-        .next()
-        .and_then(|v| String::from_utf8(v).ok())
+    Headers::of(request).get(name)
+}
+
+/// A request's headers, copied from the host once.
+pub struct Headers(Fields);
+
+impl Headers {
+    pub fn of(request: &IncomingRequest) -> Headers {
+        Headers(request.headers())
+    }
+
+    /// The first value of header `name`, if it is text.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .into_iter()
+            .next()
+            .and_then(|v| String::from_utf8(v).ok())
+    }
 }
 
 /// Why a request body could not be read.

@@ -60,10 +60,11 @@ impl Handler for ApiOpenAi {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         let method = api::method_name(&request.method()).to_string();
         let (path, _query) = api::path_and_query(&request);
+        let fields = api::Headers::of(&request);
         let headers = RequestHeaders {
-            cache_control: api::header(&request, "cache-control"),
-            hanzo_cache: api::header(&request, "x-hanzo-cache"),
-            anthropic_version: api::header(&request, "anthropic-version"),
+            cache_control: fields.get("cache-control"),
+            hanzo_cache: fields.get("x-hanzo-cache"),
+            anthropic_version: fields.get("anthropic-version"),
         };
         server::handle(
             &HostNode,

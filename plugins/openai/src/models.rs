@@ -131,11 +131,14 @@ pub fn is_servable(id: &str) -> bool {
 /// Reasoning models (o-series, gpt-5) reject `max_tokens` and want
 /// `max_completion_tokens` instead.
 pub fn wants_max_completion_tokens(model: &str) -> bool {
-    let m = model.to_ascii_lowercase();
-    let m = m.rsplit('/').next().unwrap_or(&m);
-    ["o1", "o3", "o4", "gpt-5"]
-        .iter()
-        .any(|family| m == *family || m.starts_with(&format!("{family}-")))
+    // Per request: compared in place rather than lowercased into a copy.
+    let m = model.rsplit('/').next().unwrap_or(model).as_bytes();
+    ["o1", "o3", "o4", "gpt-5"].iter().any(|family| {
+        let f = family.as_bytes();
+        m.len() >= f.len()
+            && m[..f.len()].eq_ignore_ascii_case(f)
+            && (m.len() == f.len() || m[f.len()] == b'-')
+    })
 }
 
 /// The model info for `id`. Ids containing `embed` are embedding models;
@@ -248,10 +251,20 @@ mod tests {
             "o4-mini",
             "gpt-5",
             "gpt-5-nano",
+            "openai/O3-mini",
         ] {
             assert!(wants_max_completion_tokens(m), "{m}");
         }
-        for m in ["gpt-4o", "gpt-4.1-mini", "llama3", "olmo-7b", "o1x"] {
+        for m in [
+            "gpt-4o",
+            "gpt-4.1-mini",
+            "llama3",
+            "olmo-7b",
+            "o1x",
+            "gpt-50",
+            "o",
+            "",
+        ] {
             assert!(!wants_max_completion_tokens(m), "{m}");
         }
     }
