@@ -184,17 +184,26 @@ fn response_head(
     headers: &[(&str, &str)],
     content_length: Option<usize>,
 ) -> OutgoingResponse {
-    let fields = Fields::new();
-    for (name, value) in headers {
-        // Only forbidden or malformed names fail; skipping one beats failing
-        // the whole response.
-        if fields.append(name, value.as_bytes()).is_err() {
-            crate::log::warn(&format!("response header `{name}` rejected by the host"));
-        }
-    }
+    let mut entries: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect();
     if let Some(length) = content_length {
-        let _ = fields.set("content-length", &[length.to_string().into_bytes()]);
+        entries.retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));
+        entries.push(("content-length".into(), length.to_string().into_bytes()));
     }
+    // One host call for the lot; if the host refuses one, header by header.
+    let fields = Fields::from_list(&entries).unwrap_or_else(|_| {
+        let fields = Fields::new();
+        for (name, value) in &entries {
+            // Only forbidden or malformed names fail; skipping one beats
+            // failing the whole response.
+            if fields.append(name, value).is_err() {
+                crate::log::warn(&format!("response header `{name}` rejected by the host"));
+            }
+        }
+        fields
+    });
     let response = OutgoingResponse::new(fields);
     if response.set_status_code(status).is_err() {
         crate::log::error(&format!("invalid response status {status}; sending 500"));

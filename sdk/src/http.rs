@@ -463,23 +463,33 @@ fn send(request: Request, target: Target) -> Result<Response, HttpError> {
     use wasip2::http::types::{Fields, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
 
     let invalid = |what: String| HttpError::new(HttpErrorKind::InvalidRequest, what);
-    let headers = Fields::new();
-    let has_length = request
-        .headers
+    let mut entries = request.headers;
+    let has_length = entries
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
-    for (name, value) in &request.headers {
-        headers
-            .append(name, value)
-            .map_err(|e| invalid(format!("header `{name}` rejected: {e:?}")))?;
-    }
     // Without a length the host falls back to chunked encoding, which some
     // inference servers do not accept.
     if !request.body.is_empty() && !has_length {
-        headers
-            .append("content-length", request.body.len().to_string().as_bytes())
-            .map_err(|e| invalid(format!("content-length rejected: {e:?}")))?;
+        entries.push((
+            "content-length".into(),
+            request.body.len().to_string().into_bytes(),
+        ));
     }
+    // One host call for all of them; when the host refuses, find which.
+    let headers = match Fields::from_list(&entries) {
+        Ok(headers) => headers,
+        Err(e) => {
+            let probe = Fields::new();
+            let rejected = entries
+                .iter()
+                .find(|(name, value)| probe.append(name, value).is_err())
+                .map_or_else(
+                    || "a header".to_string(),
+                    |(name, _)| format!("header `{name}`"),
+                );
+            return Err(invalid(format!("{rejected} rejected: {e:?}")));
+        }
+    };
     let outgoing = OutgoingRequest::new(headers);
     outgoing
         .set_method(&request.method)

@@ -581,6 +581,9 @@ pub struct ChunkEncoder {
     created: u64,
     model: String,
     include_usage: bool,
+    /// Every chunk event up to its delta, written once: a chunk costs its
+    /// delta's encoding only.
+    head: String,
     id_seed: String,
     started: bool,
     /// Per tool call, in order of appearance: the router's index and
@@ -599,11 +602,17 @@ impl ChunkEncoder {
         include_usage: bool,
         id_seed: String,
     ) -> Self {
+        let head = format!(
+            "data: {{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{},\"choices\":[{{\"index\":0,\"delta\":",
+            Value::from(id.as_str()),
+            Value::from(model.as_str()),
+        );
         ChunkEncoder {
             id,
             created,
             model,
             include_usage,
+            head,
             id_seed,
             started: false,
             calls: Vec::new(),
@@ -613,24 +622,32 @@ impl ChunkEncoder {
         }
     }
 
-    fn event(&self, delta: Value, finish: Option<&str>) -> String {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
-        if self.include_usage {
-            chunk["usage"] = Value::Null;
+    /// Appends one chunk event, in OpenAI's field order.
+    fn event(&self, out: &mut String, delta: &Value, finish: Option<&str>) {
+        use std::fmt::Write;
+        out.push_str(&self.head);
+        let _ = write!(out, "{delta}");
+        out.push_str(",\"logprobs\":null,\"finish_reason\":");
+        match finish {
+            // Reasons are fixed words (`finish_reason`), nothing to escape.
+            Some(reason) => {
+                out.push('"');
+                out.push_str(reason);
+                out.push('"');
+            }
+            None => out.push_str("null"),
         }
-        wire::sse_event(None, &chunk.to_string())
+        out.push_str("}]");
+        if self.include_usage {
+            out.push_str(",\"usage\":null");
+        }
+        out.push_str("}\n\n");
     }
 
     fn start(&mut self, out: &mut String) {
         if !self.started {
             self.started = true;
-            out.push_str(&self.event(json!({"role": "assistant", "content": ""}), None));
+            self.event(out, &json!({"role": "assistant", "content": ""}), None);
         }
     }
 
@@ -690,13 +707,13 @@ impl ChunkEncoder {
             delta.insert("tool_calls".into(), calls.into());
         }
         if !delta.is_empty() {
-            out.push_str(&self.event(Value::Object(delta), None));
+            self.event(&mut out, &Value::Object(delta), None);
         }
         if let Some(reason) = chunk.finish_reason
             && !self.finish_sent
         {
             self.finish_sent = true;
-            out.push_str(&self.event(json!({}), Some(finish_reason(reason))));
+            self.event(&mut out, &json!({}), Some(finish_reason(reason)));
         }
         if chunk.usage.is_some() {
             self.usage = chunk.usage;
@@ -720,7 +737,7 @@ impl ChunkEncoder {
             } else {
                 "tool_calls"
             };
-            out.push_str(&self.event(json!({}), Some(reason)));
+            self.event(&mut out, &json!({}), Some(reason));
         }
         if self.include_usage {
             let chunk = json!({
