@@ -229,4 +229,18 @@ async fn misbehaving_api_plugin_fails_only_its_request() {
     );
     let (s, _) = get("/crash/ok").await;
     assert_eq!(s, 200);
+    // A header the host refuses is left out; the response and its other
+    // headers still go out.
+    let r = c
+        .get(node.url("/crash/forbidden-header"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers().get("x-kept").and_then(|v| v.to_str().ok()),
+        Some("yes")
+    );
+    assert!(r.headers().get("upgrade").is_none(), "{:?}", r.headers());
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"ok": true}));
 }

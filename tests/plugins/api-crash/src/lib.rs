@@ -1,7 +1,8 @@
 //! Test plugin `api-crash`, an API handler that misbehaves on request:
 //! `GET /crash/panic` traps, `GET /crash/spin` never answers (the host's time
 //! limit must end it), `GET /crash/silent` returns without setting a response,
-//! anything else answers `{"ok":true}`.
+//! `GET /crash/forbidden-header` answers with a header the host refuses next to
+//! one it keeps, anything else answers `{"ok":true}`.
 
 use hanzo_node_sdk::api::{self, Handler, IncomingRequest, ResponseOutparam};
 
@@ -19,6 +20,16 @@ impl Handler for ApiCrash {
                 }
             }
             "/crash/silent" => drop(out),
+            "/crash/forbidden-header" => api::respond(
+                out,
+                200,
+                &[
+                    ("content-type", "application/json"),
+                    ("upgrade", "h2c"),
+                    ("x-kept", "yes"),
+                ],
+                br#"{"ok":true}"#,
+            ),
             _ => api::respond_json(out, 200, &serde_json::json!({"ok": true})),
         }
     }
