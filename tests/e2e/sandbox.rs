@@ -178,6 +178,22 @@ async fn outbound_http_only_to_granted_hosts_and_addresses() {
         .unwrap();
     assert_eq!(ok["status"], 200);
     assert_eq!(upstream.seen.lock().unwrap().len(), 1);
+
+    // A request header the host refuses fails the call, naming the header.
+    let e = call(
+        &rt,
+        "probe-addr",
+        "t",
+        "fetch",
+        json!({ "url": url, "headers": { "x-fine": "1", "upgrade": "h2c" } }),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&e, ToolError::Failed(m) if m.contains("header `upgrade` rejected")),
+        "{e:?}"
+    );
+    assert_eq!(upstream.seen.lock().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,4 @@
-//! Test plugin `http-probe`: `fetch {"url"}` → `{"status": n}`, or a failed
+//! Test plugin `http-probe`: `fetch {"url", "headers"?}` → `{"status": n}`, or a failed
 //! call carrying the SDK's HTTP error text (which names the host's refusal
 //! when the outbound policy blocks the request).
 
@@ -11,6 +11,9 @@ struct HttpProbe;
 #[derive(Deserialize)]
 struct FetchArgs {
     url: String,
+    /// Request headers to send, by name.
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
 }
 
 impl Toolbox for HttpProbe {
@@ -18,7 +21,7 @@ impl Toolbox for HttpProbe {
         vec![ToolSpec {
             name: "fetch".into(),
             description: "GETs a URL and returns its status".into(),
-            parameters: r#"{"type":"object","properties":{"url":{"type":"string"}},"required":["url"]}"#
+            parameters: r#"{"type":"object","properties":{"url":{"type":"string"},"headers":{"type":"object","additionalProperties":{"type":"string"}}},"required":["url"]}"#
                 .into(),
             result: Some(
                 r#"{"type":"object","properties":{"status":{"type":"integer"}},"required":["status"]}"#
@@ -31,9 +34,13 @@ impl Toolbox for HttpProbe {
         match name {
             "fetch" => {
                 let args: FetchArgs = tool::parse_args(arguments)?;
-                let response = Request::get(&args.url)
-                    .send()
-                    .map_err(|e| tool::failed(e.to_string()))?;
+                let request = args
+                    .headers
+                    .iter()
+                    .fold(Request::get(&args.url), |r, (name, value)| {
+                        r.header(name, value)
+                    });
+                let response = request.send().map_err(|e| tool::failed(e.to_string()))?;
                 Ok(format!(r#"{{"status":{}}}"#, response.status()))
             }
             other => Err(tool::not_found(other)),
