@@ -137,13 +137,16 @@ impl Runtime {
     /// dirtied, releasing its tables and fiber stack) costs several
     /// microseconds, which need not delay the response the call produced:
     /// `yield_now` puts the drop behind the tasks already woken (the
-    /// connection writing that response) and the next I/O poll.
-    fn retire(store: Store<CallState>) {
+    /// connection writing that response) and the next I/O poll. The call's
+    /// concurrency permit goes with the store, so `max_concurrency` still
+    /// bounds the instances alive at once.
+    fn retire(store: Store<CallState>, permit: OwnedSemaphorePermit) {
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn(async move {
                     tokio::task::yield_now().await;
                     drop(store);
+                    drop(permit);
                 });
             }
             Err(_) => drop(store),
@@ -312,7 +315,7 @@ impl Runtime {
         let PluginPre::Provider(pre) = &plugin.pre else {
             return Err(Self::wrong_kind(&plugin, PluginKind::Provider).into());
         };
-        let _permit = self.permit(&plugin).await?;
+        let permit = self.permit(&plugin).await?;
         let mut store = self.new_store(&plugin, tenant, overlay, 0);
         let r = Self::bounded(&plugin, async {
             let provider = pre.instantiate_async(&mut store).await?;
@@ -324,7 +327,7 @@ impl Runtime {
             Ok(Err(e)) => Err(ProviderCallError::Provider(e)),
             Err(e) => Err(Self::classify(&store, e).into()),
         };
-        Self::retire(store);
+        Self::retire(store, permit);
         r
     }
 
@@ -427,7 +430,7 @@ impl Runtime {
                 provider,
                 stream,
                 plugin,
-                _permit: permit,
+                permit: Some(permit),
                 done: false,
             }),
             Ok((_, Err(e))) => Err(ProviderCallError::Provider(e)),
@@ -443,7 +446,8 @@ pub struct ChatStream {
     provider: Provider,
     stream: ResourceAny,
     plugin: Arc<LoadedPlugin>,
-    _permit: OwnedSemaphorePermit,
+    /// Taken with the store by `drop`.
+    permit: Option<OwnedSemaphorePermit>,
     done: bool,
 }
 
@@ -485,8 +489,8 @@ impl ChatStream {
 
 impl Drop for ChatStream {
     fn drop(&mut self) {
-        if let Some(store) = self.store.take() {
-            Runtime::retire(store);
+        if let (Some(store), Some(permit)) = (self.store.take(), self.permit.take()) {
+            Runtime::retire(store, permit);
         }
     }
 }
@@ -537,7 +541,6 @@ impl Runtime {
         // The handler keeps running after it set the response head, while it
         // writes the body; the task owns the store until it returns.
         let task = tokio::spawn(async move {
-            let _permit = permit;
             let r = Runtime::bounded(&task_plugin, async {
                 let proxy = pre.instantiate_async(&mut store).await?;
                 proxy
@@ -551,7 +554,7 @@ impl Runtime {
                 Ok(Err(e)) => Err(Runtime::classify(&store, e)),
                 Err(e) => Err(e),
             };
-            Runtime::retire(store);
+            Runtime::retire(store, permit);
             r
         });
         match rx.await {
