@@ -19,7 +19,7 @@ pub mod store;
 
 use crate::runtime::Runtime;
 use model::{
-    ChatMessage, Job, JobError, JobKind, JobMessage, JobSpec, JobState, Origin, RetryPolicy,
+    Agent, ChatMessage, Job, JobError, JobKind, JobMessage, JobSpec, JobState, Origin, RetryPolicy,
     job_id, now_ms, parse_job_id,
 };
 use serde::Deserialize;
@@ -353,9 +353,11 @@ impl Jobs {
     // ---- submission ------------------------------------------------------
 
     /// Checks a spec's input against its kind, before anything is stored.
-    fn check_input(&self, tenant: &str, spec: &JobSpec) -> Result<(), JobsError> {
+    /// An agent job's agent, read to check it exists, is returned.
+    fn check_input(&self, tenant: &str, spec: &JobSpec) -> Result<Option<Agent>, JobsError> {
         let invalid = |m: &str| Err(JobsError::Invalid(m.to_string()));
         let input = &spec.input;
+        let mut agent = None;
         match spec.kind {
             JobKind::Tool => {
                 if !input.get("tool").is_some_and(|t| t.is_string()) {
@@ -375,8 +377,10 @@ impl Jobs {
                 let Some(id) = input.get("agent").and_then(|a| a.as_str()) else {
                     return invalid("an agent job's input needs `agent` (an agent id)");
                 };
-                self.agent(tenant, id)
-                    .map_err(|_| JobsError::Invalid(format!("no agent `{id}`")))?;
+                agent = Some(
+                    self.agent(tenant, id)
+                        .map_err(|_| JobsError::Invalid(format!("no agent `{id}`")))?,
+                );
                 run::agent_input(input).map_err(JobsError::Invalid)?;
             }
         }
@@ -398,7 +402,7 @@ impl Jobs {
                 "a job may wait on at most {MAX_PARENTS} parents"
             )));
         }
-        Ok(())
+        Ok(agent)
     }
 
     /// Submits a job. With an idempotency key already used by this tenant,
@@ -408,23 +412,27 @@ impl Jobs {
         tenant: &str,
         spec: JobSpec,
     ) -> Result<(Job, bool), JobsError> {
-        self.check_input(tenant, &spec)?;
-        self.insert(tenant, spec, None, Vec::new()).await
+        let agent = self.check_input(tenant, &spec)?;
+        // Looked up before `insert` locks the scheduler (it may read the
+        // store); an agent job's agent was just read.
+        let provider = self.runtime().and_then(|rt| match &agent {
+            Some(agent) => rt.router.provider_of(&rt, &agent.spec.model),
+            None => self.provider_key(&rt, spec.kind, &spec.input),
+        });
+        self.insert(tenant, spec, provider, None, Vec::new()).await
     }
 
     /// Stores a new job (with `messages` as its conversation so far) and
-    /// queues it. `origin` marks forks and branches.
+    /// queues it, counted against `provider`'s limits. `origin` marks forks
+    /// and branches.
     async fn insert(
         self: &Arc<Self>,
         tenant: &str,
         spec: JobSpec,
+        provider: Option<String>,
         origin: Option<Origin>,
         messages: Vec<ChatMessage>,
     ) -> Result<(Job, bool), JobsError> {
-        // Looked up before the scheduler is locked: it may read the store.
-        let provider = self
-            .runtime()
-            .and_then(|rt| self.provider_key(&rt, spec.kind, &spec.input));
         let ack;
         let job;
         {
@@ -773,7 +781,13 @@ impl Jobs {
             message,
             branch,
         };
-        Ok(self.insert(tenant, spec, Some(origin), messages).await?.0)
+        let provider = self
+            .runtime()
+            .and_then(|rt| self.provider_key(&rt, spec.kind, &spec.input));
+        Ok(self
+            .insert(tenant, spec, provider, Some(origin), messages)
+            .await?
+            .0)
     }
 
     // ---- scheduling --------------------------------------------------------
