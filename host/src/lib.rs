@@ -21,5 +21,12 @@ pub mod ws;
 pub use config::NodeConfig;
 pub use runtime::Runtime;
 
+/// Locks `m`, carrying on past a poisoning panic: every critical section in
+/// the node leaves its data whole, and one failed request must not take the
+/// scheduler, the router or the upstream pool down with it.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The node's version, as reported by `/v2/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -383,7 +383,7 @@ impl Pool {
     /// task has run; `false` says to wait for it). Connections still
     /// streaming a response stay pooled; closed or stale ones go.
     fn checkout(&self, key: &PoolKey) -> Option<(Sender, bool)> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = crate::lock(&self.idle);
         let list = idle.get_mut(key)?;
         list.retain(Pooled::usable);
         if let Some(i) = list.iter().position(|p| p.sender.is_ready()) {
@@ -397,7 +397,7 @@ impl Pool {
 
     /// Closes the idle connections that went stale or were closed by the upstream.
     fn sweep(&self) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = crate::lock(&self.idle);
         idle.retain(|_, list| {
             list.retain(Pooled::usable);
             !list.is_empty()
@@ -405,7 +405,7 @@ impl Pool {
     }
 
     fn checkin(&self, key: PoolKey, sender: Sender, released: Arc<AtomicBool>) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = crate::lock(&self.idle);
         let list = idle.entry(key).or_default();
         if list.len() < POOL_PER_KEY {
             list.push(Pooled {

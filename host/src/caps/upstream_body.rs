@@ -197,7 +197,7 @@ impl ReadAhead {
     }
 
     fn lock(&self) -> MutexGuard<'_, Buffered> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.state)
     }
 
     /// The read-ahead task: moves frames from hyper into the buffer until the

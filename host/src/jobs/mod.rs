@@ -17,6 +17,7 @@ pub mod model;
 mod run;
 pub mod store;
 
+use crate::lock;
 use crate::runtime::Runtime;
 use model::{
     Agent, ChatMessage, Job, JobError, JobKind, JobMessage, JobSpec, JobState, Origin, RetryPolicy,
@@ -27,7 +28,7 @@ use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use store::{JobStore, Write};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -166,10 +167,6 @@ impl Drop for Jobs {
         // Lets the scheduler loop see that the queue is gone.
         self.wake.notify_one();
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Jobs {

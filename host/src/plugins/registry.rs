@@ -129,7 +129,7 @@ impl Registry {
 
     /// Applies `change` to a copy of the slots and publishes the result.
     pub fn update<R>(&self, change: impl FnOnce(&mut BTreeMap<String, Slot>) -> R) -> R {
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = crate::lock(&self.write);
         let mut slots = self.current.load().slots.clone();
         let r = change(&mut slots);
         self.current.store(Arc::new(Catalog::from_slots(slots)));

@@ -43,7 +43,7 @@ impl Breaker {
     }
 
     pub fn state(&self) -> BreakerState {
-        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let s = crate::lock(&self.state);
         match s.opened_at {
             None => BreakerState::Closed,
             Some(at) if at.elapsed() < self.open_for => BreakerState::Open,
@@ -53,7 +53,7 @@ impl Breaker {
 
     /// May a call go through now? In half-open state only one trial at a time.
     pub fn try_acquire(&self) -> bool {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = crate::lock(&self.state);
         match s.opened_at {
             None => true,
             Some(at) if at.elapsed() < self.open_for => false,
@@ -66,14 +66,14 @@ impl Breaker {
     }
 
     pub fn success(&self) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = crate::lock(&self.state);
         s.failures = 0;
         s.opened_at = None;
         s.trial = false;
     }
 
     pub fn failure(&self) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = crate::lock(&self.state);
         s.failures += 1;
         if s.trial || s.failures >= self.threshold {
             s.opened_at = Some(Instant::now());

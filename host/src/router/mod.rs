@@ -340,9 +340,7 @@ impl Router {
     }
 
     fn tenant_limits(&self, tenant: &Tenant) -> Arc<TenantLimits> {
-        self.tenants
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.tenants)
             .entry(tenant.clone())
             .or_insert_with(|| {
                 Arc::new(TenantLimits {
@@ -373,10 +371,7 @@ impl Router {
                 .get(provider)
                 .is_some_and(|p| p.kind() == PluginKind::Provider)
         {
-            let d = self
-                .implicit
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+            let d = crate::lock(&self.implicit)
                 .entry(alias.to_string())
                 .or_insert_with(|| {
                     Arc::new(Deployment::implicit(alias, provider, model, &self.cfg))

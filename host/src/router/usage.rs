@@ -42,17 +42,13 @@ impl Usage {
             c.cost_usd += spent.cost_usd;
         };
         apply(
-            self.tenants
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+            crate::lock(&self.tenants)
                 .entry(tenant.to_string())
                 .or_default(),
         );
         if let Some(d) = deployment {
             apply(
-                self.deployments
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
+                crate::lock(&self.deployments)
                     .entry(d.to_string())
                     .or_default(),
             );
@@ -60,18 +56,14 @@ impl Usage {
     }
 
     pub fn tenant(&self, tenant: &str) -> Counters {
-        self.tenants
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.tenants)
             .get(tenant)
             .cloned()
             .unwrap_or_default()
     }
 
     pub fn deployment(&self, name: &str) -> Counters {
-        self.deployments
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.deployments)
             .get(name)
             .cloned()
             .unwrap_or_default()
@@ -79,8 +71,8 @@ impl Usage {
 
     pub fn snapshot(&self) -> serde_json::Value {
         serde_json::json!({
-            "tenants": &*self.tenants.lock().unwrap_or_else(|p| p.into_inner()),
-            "deployments": &*self.deployments.lock().unwrap_or_else(|p| p.into_inner()),
+            "tenants": &*crate::lock(&self.tenants),
+            "deployments": &*crate::lock(&self.deployments),
         })
     }
 }

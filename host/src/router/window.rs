@@ -69,7 +69,7 @@ impl MinuteWindow {
             return;
         }
         let now = Instant::now();
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = crate::lock(&self.state);
         Self::roll(&mut s, now);
         s.current += n;
     }
@@ -79,7 +79,7 @@ impl MinuteWindow {
             return Ok(());
         }
         let now = Instant::now();
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = crate::lock(&self.state);
         Self::roll(&mut s, now);
         if Self::used_at(&s, now) + n as f64 <= self.limit as f64 {
             if charge {
