@@ -285,3 +285,39 @@ async fn provider_swapped_while_a_stream_runs() {
         "the running stream completes on the old version"
     );
 }
+
+/// The loader opens and reads a plugin's files to check them; those reads
+/// must not count as changes, or every check would schedule the next one
+/// (re-reading and hashing the component every debounce interval, forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_does_not_trigger_the_next() {
+    let dirs = Dirs::new();
+    let folder = install(&dirs.plugins, "echo-version", "echo-version", |m| {
+        set(m, "config", "answer", toml::Value::String("old".into()))
+    });
+    let rt = crate::common::runtime(dirs.config()).await;
+    let watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+
+    let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
+    std::fs::write(
+        folder.join("plugin.toml"),
+        manifest.replace("\"old\"", "\"new\""),
+    )
+    .unwrap();
+    let swapped = eventually(Duration::from_secs(20), async || {
+        let answer = rt.invoke_tool("t".into(), "answer", "{}", 0).await.unwrap();
+        serde_json::from_str::<Value>(&answer).unwrap()["answer"] == "new"
+    })
+    .await;
+    assert!(swapped, "the changed manifest was not loaded");
+    let after_swap = watcher.checks();
+    assert!(after_swap >= 1);
+
+    // Several debounce intervals (100 ms in the tests' config) with no change.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        watcher.checks(),
+        after_swap,
+        "the folder was checked again without any change"
+    );
+}

@@ -4,10 +4,12 @@
 //! fails and the working version keeps serving until the next change).
 
 use crate::runtime::Runtime;
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -15,11 +17,30 @@ use tokio::sync::mpsc;
 pub struct PluginWatcher {
     _watcher: notify::RecommendedWatcher,
     task: tokio::task::JoinHandle<()>,
+    checks: Arc<AtomicU64>,
+}
+
+impl PluginWatcher {
+    /// How many times a folder was checked (and reloaded if it changed).
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for PluginWatcher {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Whether an event can mean new content. Opening and reading a file cannot,
+/// and the loader itself opens and reads every file it checks: reacting to
+/// those would check the folder again after each check, forever.
+fn may_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
     }
 }
 
@@ -40,6 +61,7 @@ pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
     let watch_root = root.clone();
     let mut watcher =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if !may_change(&event.kind) => {}
             Ok(event) => {
                 for path in &event.paths {
                     if let Some(folder) = folder_of(&watch_root, path) {
@@ -51,6 +73,8 @@ pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
         })?;
     watcher.watch(&root, RecursiveMode::Recursive)?;
     let debounce = Duration::from_millis(runtime.config.reload_debounce_ms);
+    let checks = Arc::new(AtomicU64::new(0));
+    let counter = checks.clone();
     let task = tokio::spawn(async move {
         let mut pending: HashMap<String, Instant> = HashMap::new();
         let mut tick = tokio::time::interval(Duration::from_millis(25));
@@ -68,6 +92,7 @@ pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
                         .collect();
                     for folder in ready {
                         pending.remove(&folder);
+                        counter.fetch_add(1, Ordering::Relaxed);
                         runtime.reload_folder(&folder).await;
                     }
                 }
@@ -77,13 +102,34 @@ pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
     Ok(PluginWatcher {
         _watcher: watcher,
         task,
+        checks,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::folder_of;
+    use super::{folder_of, may_change};
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind};
     use std::path::Path;
+
+    #[test]
+    fn reads_are_not_changes() {
+        assert!(!may_change(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!may_change(&EventKind::Access(AccessKind::Read)));
+        assert!(!may_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(may_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(may_change(&EventKind::Modify(ModifyKind::Any)));
+        assert!(may_change(&EventKind::Create(CreateKind::File)));
+        assert!(may_change(&EventKind::Remove(RemoveKind::Folder)));
+        assert!(may_change(&EventKind::Any));
+    }
 
     #[test]
     fn paths_map_to_their_plugin_folder() {
