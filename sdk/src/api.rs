@@ -112,7 +112,19 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// ([`BodyError::TooLarge`]). A body declared larger than
 /// [`DRAIN_LIMIT_BYTES`] is refused without reading it.
 pub fn read_body(request: &IncomingRequest, limit: usize) -> Result<Vec<u8>, BodyError> {
-    let declared = header(request, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    read_body_with(request, &Headers::of(request), limit)
+}
+
+/// [`read_body`] for a handler that already holds the request's `headers`
+/// (spares copying them again for the content-length).
+pub fn read_body_with(
+    request: &IncomingRequest,
+    headers: &Headers,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > DRAIN_LIMIT_BYTES.max(limit as u64)) {
         return Err(BodyError::TooLarge(limit));
     }
@@ -123,7 +135,10 @@ pub fn read_body(request: &IncomingRequest, limit: usize) -> Result<Vec<u8>, Bod
         let stream = body
             .stream()
             .map_err(|()| BodyError::Read("body stream already taken".to_string()))?;
-        let mut out = Vec::new();
+        // Room for the declared body, within reason: the declaration is the
+        // client's word.
+        let expected = declared.map_or(0, |n| n.min(READ_CHUNK).min(limit as u64 + 1));
+        let mut out = Vec::with_capacity(expected as usize);
         loop {
             // Ask for one byte past the limit to detect an oversized body.
             let want = ((limit + 1 - out.len()) as u64).min(READ_CHUNK);

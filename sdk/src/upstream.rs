@@ -123,9 +123,12 @@ pub fn encode_component(text: &str) -> String {
 /// (after reading at most [`MAX_ERROR_BYTES`] of the body). Failures are
 /// logged with the method and URL (never the headers).
 pub fn send(request: Request, map: ErrorMapper) -> Result<Response, ProviderError> {
-    let what = format!("{} {}", http::method_name(request.method()), request.url());
+    // Only a failure is logged: keep the parts, format them then.
+    let method = http::method_name(request.method()).to_owned();
+    let url = request.url().to_owned();
+    let what = || format!("{method} {url}");
     let response = request.send().map_err(|e| {
-        log::warn!("{what}: {e}");
+        log::warn!("{}: {e}", what());
         crate::openai::error_from_http(&e)
     })?;
     if response.is_success() {
@@ -140,7 +143,7 @@ pub fn send(request: Request, map: ErrorMapper) -> Result<Response, ProviderErro
         .map(|(bytes, _)| bytes)
         .unwrap_or_default();
     let error = map(status, &headers, &body);
-    log::warn!("{what}: HTTP {status}: {}", error.message());
+    log::warn!("{}: HTTP {status}: {}", what(), error.message());
     Err(error)
 }
 

@@ -72,7 +72,7 @@ impl Handler for ApiOpenAi {
             &method,
             &path,
             &headers,
-            || api::read_body(&request, server::MAX_BODY_BYTES),
+            || api::read_body_with(&request, &fields, server::MAX_BODY_BYTES),
         );
     }
 }
@@ -121,8 +121,15 @@ impl Node for HostNode {
     fn random(&self) -> [u64; 3] {
         #[cfg(target_arch = "wasm32")]
         {
-            use hanzo_node_sdk::wasip2::random::random::get_random_u64;
-            [get_random_u64(), get_random_u64(), get_random_u64()]
+            // One host call for all 24 bytes.
+            let bytes = hanzo_node_sdk::wasip2::random::random::get_random_bytes(24);
+            let word = |i: usize| {
+                bytes
+                    .get(i * 8..i * 8 + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u64::from_le_bytes)
+            };
+            [word(0), word(1), word(2)]
         }
         #[cfg(not(target_arch = "wasm32"))]
         {

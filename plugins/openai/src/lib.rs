@@ -29,13 +29,13 @@
 mod models;
 pub mod presets;
 
-use hanzo_node_sdk::http::{self, Method, Request, Response};
+use hanzo_node_sdk::http::{Method, Request, Response};
 use hanzo_node_sdk::openai;
 use hanzo_node_sdk::provider::{
     ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, ModelInfo, Provider,
     ProviderError,
 };
-use hanzo_node_sdk::{config, log, upstream};
+use hanzo_node_sdk::{config, upstream};
 use presets::{Auth, Preset, Routing};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -55,8 +55,6 @@ const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Embedding batches are large (floats as JSON text); the plugin's memory
 /// limit is the real bound.
 const MAX_EMBEDDINGS_BYTES: usize = 40 * 1024 * 1024;
-/// How much of an error body is read to explain the error.
-const MAX_ERROR_BYTES: usize = 64 * 1024;
 
 /// The provider.
 pub struct OpenAi;
@@ -100,15 +98,25 @@ impl Settings {
                 })?,
         };
         let secret = config::get_or("api_key_secret", preset.secret);
+        // Azure's own settings are read only for Azure: each read is a host call.
+        let azure = preset.routing == Routing::AzureDeployment;
         Ok(Settings {
             preset,
             base_url: normalize_base_url(&base_url),
             api_key: config::optional_secret(secret.trim()),
             organization: configured("organization"),
-            api_version: config::get_or("api_version", DEFAULT_AZURE_API_VERSION)
-                .trim()
-                .to_string(),
-            deployments: parse_deployments(&config::get("azure_deployments").unwrap_or_default()),
+            api_version: if azure {
+                config::get_or("api_version", DEFAULT_AZURE_API_VERSION)
+                    .trim()
+                    .to_string()
+            } else {
+                String::new()
+            },
+            deployments: if azure {
+                parse_deployments(&config::get("azure_deployments").unwrap_or_default())
+            } else {
+                Vec::new()
+            },
             connect_timeout: timeout("connect_timeout_ms", DEFAULT_CONNECT_TIMEOUT_MS)?,
             read_timeout: timeout("read_timeout_ms", DEFAULT_READ_TIMEOUT_MS)?,
         })
@@ -163,25 +171,7 @@ impl Settings {
 
     /// Sends `request` and turns a non-2xx status into the matching error.
     fn send(&self, request: Request) -> Result<Response, ProviderError> {
-        let what = format!("{} {}", http::method_name(request.method()), request.url());
-        let response = request.send().map_err(|e| {
-            log::warn!("{what}: {e}");
-            openai::error_from_http(&e)
-        })?;
-        if response.is_success() {
-            return Ok(response);
-        }
-        let status = response.status();
-        let headers = response.headers().to_vec();
-        // A body we cannot read still leaves the status to go by.
-        let body = response
-            .into_body()
-            .read_up_to(MAX_ERROR_BYTES)
-            .map(|(bytes, _)| bytes)
-            .unwrap_or_default();
-        let error = openai::error_from_response(status, &headers, &body);
-        log::warn!("{what}: HTTP {status}: {}", error.message());
-        Err(error)
+        upstream::send(request, openai::error_from_response)
     }
 
     fn post_json(
