@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod warm;
 pub mod ws;
 
 pub use config::NodeConfig;

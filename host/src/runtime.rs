@@ -1,8 +1,10 @@
 //! The runtime: engine, linker, database and registry, and the one way a
 //! plugin is called: a fresh `Store` from the plugin's `InstancePre`, carrying
 //! the tenant, the plugin and its grants, bounded in time, memory and
-//! concurrency; dropped when the call ends. A trap, timeout or limit fails that
-//! call only, with an error naming the plugin.
+//! concurrency; dropped when the call ends (or parked for the plugin's next
+//! call of the same tenant, when its manifest opts in to reuse: see
+//! [`crate::warm`]). A trap, timeout or limit fails that call only, with an
+//! error naming the plugin.
 
 use crate::bindings::llm_types::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ModelInfo, ProviderError,
@@ -16,6 +18,7 @@ use crate::error::CallError;
 use crate::plugins::{LoadedPlugin, PluginKind, PluginPre, Registry};
 use crate::state::{CallState, Overlay, Tenant};
 use crate::store::Store as Db;
+use crate::warm::{Exports, Warm, WarmPool};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +31,8 @@ pub struct Runtime {
     pub(crate) linker: Linker<CallState>,
     pub store: Arc<Db>,
     pub registry: Registry,
+    /// Parked instances of plugins that opt in to reuse.
+    pub warm: WarmPool,
     pub router: Arc<crate::router::Router>,
     /// The durable job queue; runs jobs once [`Runtime::start_jobs`] is called.
     pub jobs: Arc<crate::jobs::Jobs>,
@@ -68,6 +73,9 @@ impl Runtime {
             linker,
             store,
             registry: Registry::default(),
+            // A quarter of the instance pool at most, so that parked
+            // instances never crowd out fresh ones.
+            warm: WarmPool::new(config.pool.instances as usize / 4),
             router: Arc::new(crate::router::Router::new(
                 &config.router,
                 &config.deployments,
@@ -102,6 +110,65 @@ impl Runtime {
         });
         store.set_epoch_deadline(1);
         store
+    }
+
+    /// A store for one call of `plugin`: a parked one of this version and
+    /// tenant when there is one (with the exports it was instantiated with
+    /// and the calls it served), else a fresh one to instantiate.
+    fn store_for(
+        self: &Arc<Self>,
+        plugin: &Arc<LoadedPlugin>,
+        tenant: Tenant,
+        overlay: Option<Arc<Overlay>>,
+        depth: u32,
+    ) -> (Store<CallState>, Option<(Exports, u32)>) {
+        match self.warm.take(plugin, &tenant) {
+            Some(Warm {
+                mut store,
+                exports,
+                calls,
+            }) => {
+                store.data_mut().resume(self, overlay, depth);
+                store.set_epoch_deadline(1);
+                (store, Some((exports, calls)))
+            }
+            None => (self.new_store(plugin, tenant, overlay, depth), None),
+        }
+    }
+
+    /// After a call that ended normally: parks the instance for the next
+    /// call when the plugin opts in to reuse and room is left, else retires
+    /// it. `calls` counts the one that just ended.
+    fn finish(
+        &self,
+        store: Store<CallState>,
+        exports: Exports,
+        calls: u32,
+        permit: OwnedSemaphorePermit,
+    ) {
+        match self.warm.put(Warm {
+            store,
+            exports,
+            calls,
+        }) {
+            None => drop(permit),
+            Some(warm) => Self::retire(warm.store, permit),
+        }
+    }
+
+    /// Drops parked instances of plugin versions no longer loaded and those
+    /// idle too long; the housekeeping tick and every load call it.
+    pub fn prune_warm(&self) {
+        let catalog = self.registry.catalog();
+        let gone = self.warm.prune(|plugin| {
+            catalog.slots.values().any(|slot| {
+                slot.current
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(c, plugin))
+            })
+        });
+        drop(catalog);
+        drop(gone);
     }
 
     async fn permit(&self, plugin: &Arc<LoadedPlugin>) -> Result<OwnedSemaphorePermit, CallError> {
@@ -201,27 +268,48 @@ impl Runtime {
 
     // ---- tool plugins -------------------------------------------------------
 
-    /// Runs `call` on a fresh instance of tool plugin `plugin`.
+    /// Runs `call` on an instance of tool plugin `plugin`: a fresh one, or
+    /// with `reuse` a parked one when the plugin opts in to reuse.
     async fn tool_call<T>(
         self: &Arc<Self>,
         plugin: &Arc<LoadedPlugin>,
         tenant: Tenant,
         depth: u32,
+        reuse: bool,
         call: impl AsyncFnOnce(&Tool, &mut Store<CallState>) -> wasmtime::Result<T>,
     ) -> Result<T, CallError> {
         let PluginPre::Tool(pre) = &plugin.pre else {
             return Err(Self::wrong_kind(plugin, PluginKind::Tool));
         };
-        let _permit = self.permit(plugin).await?;
-        let mut store = self.new_store(plugin, tenant, None, depth);
+        let permit = self.permit(plugin).await?;
+        let (mut store, warm) = if reuse {
+            self.store_for(plugin, tenant, None, depth)
+        } else {
+            (self.new_store(plugin, tenant, None, depth), None)
+        };
+        let (warm, calls) = match warm {
+            Some((Exports::Tool(tool), calls)) => (Some(tool), calls),
+            _ => (None, 0),
+        };
         let r = Self::bounded(plugin, async {
-            let tool = pre.instantiate_async(&mut store).await?;
-            call(&tool, &mut store).await
+            let tool = match warm {
+                Some(tool) => tool,
+                None => pre.instantiate_async(&mut store).await?,
+            };
+            let r = call(&tool, &mut store).await?;
+            Ok((tool, r))
         })
         .await?;
-        // Dropped here, not retired: `describe` at load time needs the
-        // plugin back to itself right after.
-        r.map_err(|e| Self::classify(&store, e))
+        match r {
+            Ok((tool, v)) if reuse => {
+                self.finish(store, Exports::Tool(tool), calls + 1, permit);
+                Ok(v)
+            }
+            // Dropped here, not retired: `describe` at load time needs the
+            // plugin back to itself right after.
+            Ok((_, v)) => Ok(v),
+            Err(e) => Err(Self::classify(&store, e)),
+        }
     }
 
     /// `describe()` of a tool plugin.
@@ -230,7 +318,7 @@ impl Runtime {
         plugin: &Arc<LoadedPlugin>,
         tenant: Tenant,
     ) -> Result<Vec<ToolSpec>, CallError> {
-        self.tool_call(plugin, tenant, 0, async |t, s| {
+        self.tool_call(plugin, tenant, 0, false, async |t, s| {
             t.hanzo_node_toolbox().call_describe(s).await
         })
         .await
@@ -245,7 +333,7 @@ impl Runtime {
         arguments: &str,
         depth: u32,
     ) -> Result<Result<String, ToolError>, CallError> {
-        self.tool_call(plugin, tenant, depth, async |t, s| {
+        self.tool_call(plugin, tenant, depth, true, async |t, s| {
             t.hanzo_node_toolbox().call_invoke(s, name, arguments).await
         })
         .await
@@ -316,19 +404,32 @@ impl Runtime {
             return Err(Self::wrong_kind(&plugin, PluginKind::Provider).into());
         };
         let permit = self.permit(&plugin).await?;
-        let mut store = self.new_store(&plugin, tenant, overlay, 0);
+        let (mut store, warm) = self.store_for(&plugin, tenant, overlay, 0);
+        let (warm, calls) = match warm {
+            Some((Exports::Provider(provider), calls)) => (Some(provider), calls),
+            _ => (None, 0),
+        };
         let r = Self::bounded(&plugin, async {
-            let provider = pre.instantiate_async(&mut store).await?;
-            call(&provider, &mut store).await
+            let provider = match warm {
+                Some(provider) => provider,
+                None => pre.instantiate_async(&mut store).await?,
+            };
+            let r = call(&provider, &mut store).await?;
+            Ok((provider, r))
         })
         .await?;
-        let r = match r {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(ProviderCallError::Provider(e)),
-            Err(e) => Err(Self::classify(&store, e).into()),
-        };
-        Self::retire(store, permit);
-        r
+        match r {
+            // The provider's own error is a normal end: the instance is sound.
+            Ok((provider, r)) => {
+                self.finish(store, Exports::Provider(provider), calls + 1, permit);
+                r.map_err(ProviderCallError::Provider)
+            }
+            Err(e) => {
+                let e = Self::classify(&store, e);
+                Self::retire(store, permit);
+                Err(e.into())
+            }
+        }
     }
 
     pub async fn provider_models(
@@ -414,9 +515,16 @@ impl Runtime {
             return Err(Self::wrong_kind(&plugin, PluginKind::Provider).into());
         };
         let permit = self.permit(&plugin).await?;
-        let mut store = self.new_store(&plugin, tenant, overlay, 0);
+        let (mut store, warm) = self.store_for(&plugin, tenant, overlay, 0);
+        let (warm, calls) = match warm {
+            Some((Exports::Provider(provider), calls)) => (Some(provider), calls),
+            _ => (None, 0),
+        };
         let r = Self::bounded(&plugin, async {
-            let provider = pre.instantiate_async(&mut store).await?;
+            let provider = match warm {
+                Some(provider) => provider,
+                None => pre.instantiate_async(&mut store).await?,
+            };
             let stream = provider
                 .hanzo_node_model_provider()
                 .call_stream_chat(&mut store, request)
@@ -427,14 +535,22 @@ impl Runtime {
         match r {
             Ok((provider, Ok(stream))) => Ok(ChatStream {
                 store: Some(store),
-                provider,
+                provider: Some(provider),
                 stream,
                 plugin,
                 permit: Some(permit),
+                calls: calls + 1,
                 done: false,
             }),
-            Ok((_, Err(e))) => Err(ProviderCallError::Provider(e)),
-            Err(e) => Err(Self::classify(&store, e).into()),
+            Ok((provider, Err(e))) => {
+                self.finish(store, Exports::Provider(provider), calls + 1, permit);
+                Err(ProviderCallError::Provider(e))
+            }
+            Err(e) => {
+                let e = Self::classify(&store, e);
+                Self::retire(store, permit);
+                Err(e.into())
+            }
         }
     }
 }
@@ -443,24 +559,29 @@ impl Runtime {
 pub struct ChatStream {
     /// Taken only by `drop`.
     store: Option<Store<CallState>>,
-    provider: Provider,
+    /// Taken only by `park`, with the store.
+    provider: Option<Provider>,
     stream: ResourceAny,
     plugin: Arc<LoadedPlugin>,
     /// Taken with the store by `drop`.
     permit: Option<OwnedSemaphorePermit>,
+    /// Calls of the instance, this stream included.
+    calls: u32,
     done: bool,
 }
 
 impl ChatStream {
     /// The next chunk; `None` once the stream ended. After an error the stream ends.
     pub async fn next(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
-        let store = match &mut self.store {
+        let (store, Some(provider)) = (&mut self.store, &self.provider) else {
+            return None;
+        };
+        let store = match store {
             Some(store) if !self.done => store,
             _ => return None,
         };
         // The time limit applies to each pull, not to the whole stream.
         store.data_mut().started = Instant::now();
-        let provider = &self.provider;
         let stream = self.stream;
         let r = Runtime::bounded(&self.plugin, async {
             provider
@@ -473,12 +594,36 @@ impl ChatStream {
         let item = match r {
             Err(e) => Some(Err(e.into())),
             Ok(Err(e)) => Some(Err(Runtime::classify(store, e).into())),
-            Ok(Ok(None)) => None,
+            Ok(Ok(None)) => {
+                self.done = true;
+                self.park().await;
+                return None;
+            }
             Ok(Ok(Some(Ok(chunk)))) => return Some(Ok(chunk)),
             Ok(Ok(Some(Err(e)))) => Some(Err(ProviderCallError::Provider(e))),
         };
         self.done = true;
         item
+    }
+
+    /// After the stream's end: drops the plugin's stream resource and parks
+    /// the instance for reuse, when the plugin opts in to it.
+    async fn park(&mut self) {
+        if self.plugin.manifest.limits.calls_per_instance <= 1 {
+            return;
+        }
+        let (Some(mut store), Some(permit), Some(provider)) =
+            (self.store.take(), self.permit.take(), self.provider.take())
+        else {
+            return;
+        };
+        let stream = self.stream;
+        let dropped = Runtime::bounded(&self.plugin, stream.resource_drop_async(&mut store)).await;
+        let runtime = match (dropped, store.data().runtime()) {
+            (Ok(Ok(())), Ok(runtime)) => runtime,
+            _ => return Runtime::retire(store, permit),
+        };
+        runtime.finish(store, Exports::Provider(provider), self.calls, permit);
     }
 
     /// The plugin version serving this stream.
@@ -517,7 +662,11 @@ impl Runtime {
             return Err(Self::wrong_kind(plugin, PluginKind::Api));
         };
         let permit = self.permit(plugin).await?;
-        let mut store = self.new_store(plugin, tenant, None, 0);
+        let (mut store, warm) = self.store_for(plugin, tenant, None, 0);
+        let (warm, calls) = match warm {
+            Some((Exports::Api(proxy), calls)) => (Some(proxy), calls),
+            _ => (None, 0),
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let instantiate_error = |e: wasmtime::Error| CallError::Instantiate {
             plugin: plugin.name().to_string(),
@@ -538,24 +687,34 @@ impl Runtime {
             .map_err(instantiate_error)?;
         let pre = pre.clone();
         let task_plugin = plugin.clone();
+        let runtime = self.clone();
         // The handler keeps running after it set the response head, while it
         // writes the body; the task owns the store until it returns.
         let task = tokio::spawn(async move {
             let r = Runtime::bounded(&task_plugin, async {
-                let proxy = pre.instantiate_async(&mut store).await?;
+                let proxy = match warm {
+                    Some(proxy) => proxy,
+                    None => pre.instantiate_async(&mut store).await?,
+                };
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, req, out)
-                    .await
+                    .await?;
+                Ok(proxy)
             })
             .await;
-            let r = match r {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(Runtime::classify(&store, e)),
+            match r {
+                Ok(Ok(proxy)) => {
+                    runtime.finish(store, Exports::Api(proxy), calls + 1, permit);
+                    Ok(())
+                }
+                Ok(Err(e)) => {
+                    let e = Runtime::classify(&store, e);
+                    Runtime::retire(store, permit);
+                    Err(e)
+                }
                 Err(e) => Err(e),
-            };
-            Runtime::retire(store, permit);
-            r
+            }
         });
         match rx.await {
             Ok(Ok(response)) => Ok(response),

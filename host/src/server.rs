@@ -284,6 +284,20 @@ pub async fn serve(
     let workers = (0..threads)
         .map(|i| ServingThread::start(i, rt.clone()))
         .collect::<std::io::Result<Vec<_>>>()?;
+    // Parked instances idle past their time go even when no call comes.
+    let housekeeping = {
+        let rt = Arc::downgrade(&rt);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                match rt.upgrade() {
+                    Some(rt) => rt.prune_warm(),
+                    None => break,
+                }
+            }
+        })
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -325,6 +339,7 @@ pub async fn serve(
     for w in workers {
         w.stop().await;
     }
+    housekeeping.abort();
     Ok(())
 }
 

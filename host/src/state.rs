@@ -1,13 +1,15 @@
 //! The data of one plugin call's `Store`: who is calling (tenant), which plugin,
 //! what it was granted, and the WASI state. Built fresh for every call and
-//! dropped with it, so nothing leaks between calls, tenants or plugins.
+//! dropped with it, so nothing leaks between calls, tenants or plugins; a
+//! plugin whose manifest opts in to reuse keeps it for its next calls of the
+//! same tenant ([`crate::warm`]), and [`CallState::resume`] re-arms it.
 
 use crate::caps::http::PolicedHooks;
 use crate::engine::ActiveCall;
 use crate::plugins::LoadedPlugin;
 use crate::runtime::Runtime;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
@@ -33,13 +35,17 @@ pub struct CallState {
     pub tenant: Tenant,
     pub overlay: Option<Arc<Overlay>>,
     pub plugin: Arc<LoadedPlugin>,
-    pub runtime: Arc<Runtime>,
+    /// Weak: a reusable store waits in the runtime's warm pool, and must not
+    /// keep the runtime alive from there. A call's caller holds the runtime.
+    runtime: Weak<Runtime>,
     /// When the call started; the epoch callback enforces the time limit from it.
     pub started: Instant,
     pub limits: CallLimiter,
     /// Nesting depth of tool invocations made through `hanzo:node/tools`.
     pub depth: u32,
-    _active: ActiveCall,
+    /// Keeps the epoch ticker running while a call is in progress; none
+    /// while the store waits for reuse.
+    active: Option<ActiveCall>,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: PolicedHooks,
@@ -68,14 +74,14 @@ impl CallState {
             memory_limit_hit: false,
         };
         CallState {
-            _active: runtime.engine.begin_call(),
+            active: Some(runtime.engine.begin_call()),
             hooks: PolicedHooks {
                 policy: plugin.outbound.clone(),
             },
             tenant,
             overlay,
             plugin,
-            runtime,
+            runtime: Arc::downgrade(&runtime),
             started: Instant::now(),
             limits,
             depth,
@@ -87,6 +93,28 @@ impl CallState {
 }
 
 impl CallState {
+    /// The node this call runs on.
+    pub fn runtime(&self) -> wasmtime::Result<Arc<Runtime>> {
+        self.runtime
+            .upgrade()
+            .ok_or_else(|| wasmtime::format_err!("the node is shutting down"))
+    }
+
+    /// Before the store waits for its next call: no ticking on its behalf,
+    /// no deployment settings left over.
+    pub fn park(&mut self) {
+        self.active = None;
+        self.overlay = None;
+    }
+
+    /// Re-arms a parked store for a new call.
+    pub fn resume(&mut self, runtime: &Runtime, overlay: Option<Arc<Overlay>>, depth: u32) {
+        self.active = Some(runtime.engine.begin_call());
+        self.overlay = overlay;
+        self.depth = depth;
+        self.started = Instant::now();
+    }
+
     /// The call's resource table, for host resources such as LLM streams.
     pub fn table(&mut self) -> &mut ResourceTable {
         &mut self.table

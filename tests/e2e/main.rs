@@ -20,6 +20,7 @@ mod jobs_crash;
 mod jobs_http;
 mod provider_openai;
 mod restart;
+mod reuse;
 mod router;
 mod sandbox;
 mod tools_api;

@@ -27,7 +27,8 @@ impl CallState {
 impl Host for CallState {
     async fn models(&mut self) -> wasmtime::Result<Vec<Model>> {
         self.require_llm_grant()?;
-        Ok(self.runtime.router.models(&self.runtime).await)
+        let runtime = self.runtime()?;
+        Ok(runtime.router.models(&runtime).await)
     }
 
     async fn chat(
@@ -36,10 +37,10 @@ impl Host for CallState {
         options: CallOptions,
     ) -> wasmtime::Result<Result<ChatResult, LlmError>> {
         self.require_llm_grant()?;
-        Ok(self
-            .runtime
+        let runtime = self.runtime()?;
+        Ok(runtime
             .router
-            .chat(&self.runtime, self.tenant.clone(), request, options)
+            .chat(&runtime, self.tenant.clone(), request, options)
             .await)
     }
 
@@ -49,10 +50,10 @@ impl Host for CallState {
         _options: CallOptions,
     ) -> wasmtime::Result<Result<Resource<RouterStream>, LlmError>> {
         self.require_llm_grant()?;
-        match self
-            .runtime
+        let runtime = self.runtime()?;
+        match runtime
             .router
-            .stream(&self.runtime, self.tenant.clone(), request)
+            .stream(&runtime, self.tenant.clone(), request)
             .await
         {
             Ok(stream) => Ok(Ok(self.table().push(stream)?)),
@@ -66,10 +67,10 @@ impl Host for CallState {
         options: CallOptions,
     ) -> wasmtime::Result<Result<EmbedResult, LlmError>> {
         self.require_llm_grant()?;
-        Ok(self
-            .runtime
+        let runtime = self.runtime()?;
+        Ok(runtime
             .router
-            .embed(&self.runtime, self.tenant.clone(), request, options)
+            .embed(&runtime, self.tenant.clone(), request, options)
             .await)
     }
 }

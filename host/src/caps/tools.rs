@@ -26,14 +26,14 @@ impl CallState {
 impl Host for CallState {
     async fn list(&mut self) -> wasmtime::Result<Vec<ToolInfo>> {
         self.require_tools_grant()?;
-        let catalog = self.runtime.registry.catalog();
+        let catalog = self.runtime()?.registry.catalog();
         Ok(catalog.tools.values().map(|t| t.info()).collect())
     }
 
     async fn get(&mut self, name: String) -> wasmtime::Result<Option<ToolInfo>> {
         self.require_tools_grant()?;
         Ok(self
-            .runtime
+            .runtime()?
             .registry
             .catalog()
             .tools
@@ -53,7 +53,7 @@ impl Host for CallState {
             ))));
         }
         Ok(self
-            .runtime
+            .runtime()?
             .invoke_tool(self.tenant.clone(), &name, &arguments, self.depth + 1)
             .await)
     }

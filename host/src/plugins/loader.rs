@@ -117,6 +117,8 @@ impl Runtime {
                         },
                     )
                 });
+                // Parked instances of the version swapped out go now.
+                self.prune_warm();
                 LoadOutcome::Loaded
             }
             Ok(Prepared::Unchanged) => LoadOutcome::Unchanged,
@@ -124,6 +126,7 @@ impl Runtime {
                 let removed = self.registry.update(|slots| slots.remove(folder));
                 if removed.is_some() {
                     tracing::info!(folder, "plugin unloaded");
+                    self.prune_warm();
                 }
                 LoadOutcome::Unloaded
             }

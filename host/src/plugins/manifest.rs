@@ -101,6 +101,13 @@ pub struct Limits {
     /// Largest kv value in bytes.
     #[serde(default = "Limits::default_kv_value_bytes")]
     pub kv_value_bytes: u64,
+    /// Calls one instance serves, in sequence and for one tenant only,
+    /// before it is dropped. 1 (the default): a fresh instance per call.
+    /// More spares instantiating and resetting an instance per call, for a
+    /// plugin that keeps no state between calls (or whose runtime is large
+    /// to start). An instance that traps or times out is never reused.
+    #[serde(default = "Limits::default_calls_per_instance")]
+    pub calls_per_instance: u32,
 }
 
 impl Limits {
@@ -116,6 +123,9 @@ impl Limits {
     fn default_kv_value_bytes() -> u64 {
         1 << 20
     }
+    fn default_calls_per_instance() -> u32 {
+        1
+    }
 }
 
 impl Default for Limits {
@@ -125,6 +135,7 @@ impl Default for Limits {
             timeout_ms: Self::default_timeout_ms(),
             max_concurrency: Self::default_max_concurrency(),
             kv_value_bytes: Self::default_kv_value_bytes(),
+            calls_per_instance: Self::default_calls_per_instance(),
         }
     }
 }
@@ -185,6 +196,9 @@ impl Manifest {
         }
         if self.limits.max_concurrency == 0 {
             out.push("limits.max_concurrency must be positive".into());
+        }
+        if self.limits.calls_per_instance == 0 || self.limits.calls_per_instance > 100_000 {
+            out.push("limits.calls_per_instance must be between 1 and 100000".into());
         }
         match self.kind {
             PluginKind::Api if self.routes.is_empty() => {
@@ -275,7 +289,22 @@ mod tests {
         assert!(!m.permissions.kv && !m.permissions.tools);
         assert!(m.permissions.secrets.is_empty());
         assert_eq!(m.limits.memory_mb, 128);
+        assert_eq!(m.limits.calls_per_instance, 1, "a fresh instance per call");
         assert!(m.problems().is_empty());
+    }
+
+    #[test]
+    fn calls_per_instance_is_bounded() {
+        let with = |n: u32| {
+            Manifest::parse(&format!(
+                "name = \"t\"\nkind = \"tool\"\nversion = \"1\"\n[limits]\ncalls_per_instance = {n}"
+            ))
+            .unwrap()
+            .problems()
+        };
+        assert!(with(64).is_empty());
+        assert!(with(0)[0].contains("calls_per_instance"));
+        assert!(with(100_001)[0].contains("calls_per_instance"));
     }
 
     #[test]

@@ -5,9 +5,16 @@
 //!   tells the tests which manifest version or override is live.
 //! - `slow_answer`: `{"ms": n}` sleeps n ms, then answers like `answer`: a call
 //!   that is still in flight while the plugin is swapped.
+//! - `calls`: `{"calls": n}`, how many calls this instance has served (this
+//!   one included): 1 on a fresh instance, more when instances are reused.
+//! - `trap`: aborts the instance.
 
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
 use serde_json::json;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Calls this instance served: plugin state that lives as long as the instance.
+static CALLS: AtomicU32 = AtomicU32::new(0);
 
 struct EchoVersion;
 
@@ -32,6 +39,18 @@ impl Toolbox for EchoVersion {
                 ),
             },
             ToolSpec {
+                name: "calls".into(),
+                description: "How many calls this instance has served".into(),
+                parameters: EMPTY_OBJECT.into(),
+                result: None,
+            },
+            ToolSpec {
+                name: "trap".into(),
+                description: "Aborts the instance".into(),
+                parameters: EMPTY_OBJECT.into(),
+                result: None,
+            },
+            ToolSpec {
                 name: "slow_answer".into(),
                 description: "Sleeps `ms` milliseconds, then returns the `answer` config setting".into(),
                 parameters: r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":0,"maximum":60000}},"required":["ms"]}"#.into(),
@@ -41,7 +60,10 @@ impl Toolbox for EchoVersion {
     }
 
     fn invoke(name: &str, arguments: &str) -> Result<String, ToolError> {
+        let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
         match name {
+            "calls" => tool::to_result(&json!({ "calls": calls })),
+            "trap" => std::process::abort(),
             // No parsing, no allocation beyond the result: this is the
             // floor of a plugin call.
             "noop" => Ok("{}".to_string()),

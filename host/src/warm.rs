@@ -1,0 +1,137 @@
+//! Instance reuse, for plugins whose manifest opts in with
+//! `limits.calls_per_instance` > 1: a call that ends normally parks its
+//! store and instance here, and the next call of the same plugin version
+//! for the same tenant takes it instead of instantiating. That spares the
+//! instantiation and the reset of the instance's memory per call, and the
+//! instance's memory is still in the CPU's caches when the next call comes.
+//!
+//! What bounds it: an instance serves at most `calls_per_instance` calls,
+//! one at a time, and only one tenant's; one that trapped, ran out of time
+//! or memory is never parked; a parked instance unused for [`IDLE_TTL`] is
+//! dropped, as are those of a plugin version that was swapped out; at most
+//! [`MAX_IDLE_PER_KEY`] wait per plugin version and tenant, and at most a
+//! quarter of the instance pool in all, so reuse never starves fresh calls.
+
+use crate::bindings::provider::Provider;
+use crate::bindings::tool::Tool;
+use crate::plugins::LoadedPlugin;
+use crate::state::{CallState, Tenant};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+use wasmtime_wasi_http::p2::bindings::Proxy;
+
+/// A parked instance unused this long is dropped.
+pub const IDLE_TTL: Duration = Duration::from_secs(30);
+
+/// Parked instances per plugin version and tenant: about as many as calls
+/// run at once on this node's threads, so a steady load always finds one.
+pub const MAX_IDLE_PER_KEY: usize = 8;
+
+/// The typed exports of an instance, by plugin kind.
+pub enum Exports {
+    Provider(Provider),
+    Tool(Tool),
+    Api(Proxy),
+}
+
+/// A store with its instance, between calls.
+pub struct Warm {
+    pub store: Store<CallState>,
+    pub exports: Exports,
+    /// Calls this instance has served.
+    pub calls: u32,
+}
+
+struct Parked {
+    warm: Warm,
+    since: Instant,
+}
+
+/// Parked instances by plugin version (the `LoadedPlugin` allocation: a
+/// parked store holds that `Arc`, so the address is not reused while it
+/// waits) and tenant.
+type Key = (usize, Tenant);
+
+pub struct WarmPool {
+    idle: Mutex<HashMap<Key, Vec<Parked>>>,
+    /// Most instances parked in all.
+    max_total: usize,
+}
+
+impl WarmPool {
+    /// A pool that parks at most `max_total` instances in all.
+    pub fn new(max_total: usize) -> WarmPool {
+        WarmPool {
+            idle: Mutex::new(HashMap::new()),
+            max_total,
+        }
+    }
+
+    fn key(plugin: &Arc<LoadedPlugin>, tenant: &Tenant) -> Key {
+        (Arc::as_ptr(plugin) as usize, tenant.clone())
+    }
+
+    /// A parked instance of `plugin` (this version) for `tenant`, the most
+    /// recently parked first: its memory is the likeliest still cached.
+    pub fn take(&self, plugin: &Arc<LoadedPlugin>, tenant: &Tenant) -> Option<Warm> {
+        if plugin.manifest.limits.calls_per_instance <= 1 {
+            return None;
+        }
+        let mut idle = crate::lock(&self.idle);
+        let parked = idle.get_mut(&Self::key(plugin, tenant))?.pop()?;
+        Some(parked.warm)
+    }
+
+    /// Parks `warm` after a call that ended normally. Gives it back when it
+    /// may not wait: its calls are used up, or the pool is full. The caller
+    /// drops what it gets back.
+    pub fn put(&self, mut warm: Warm) -> Option<Warm> {
+        let state = warm.store.data();
+        if warm.calls >= state.plugin.manifest.limits.calls_per_instance
+            || state.limits.memory_limit_hit
+        {
+            return Some(warm);
+        }
+        let key = Self::key(&state.plugin, &state.tenant);
+        let mut idle = crate::lock(&self.idle);
+        let total: usize = idle.values().map(Vec::len).sum();
+        let parked = idle.entry(key).or_default();
+        if parked.len() >= MAX_IDLE_PER_KEY || total >= self.max_total {
+            return Some(warm);
+        }
+        warm.store.data_mut().park();
+        parked.push(Parked {
+            warm,
+            since: Instant::now(),
+        });
+        None
+    }
+
+    /// Removes what may no longer be used: instances of plugin versions for
+    /// which `current` is false (swapped out, unloaded) and those parked
+    /// longer than [`IDLE_TTL`]. Returns them, to be dropped off the lock.
+    pub fn prune(&self, current: impl Fn(&Arc<LoadedPlugin>) -> bool) -> Vec<Warm> {
+        let mut idle = crate::lock(&self.idle);
+        let mut gone = Vec::new();
+        idle.retain(|_, parked| {
+            let live = parked
+                .first()
+                .is_some_and(|p| current(&p.warm.store.data().plugin));
+            gone.extend(
+                parked
+                    .extract_if(.., |p| !live || p.since.elapsed() >= IDLE_TTL)
+                    .map(|p| p.warm),
+            );
+            !parked.is_empty()
+        });
+        gone
+    }
+
+    /// Instances parked now.
+    pub fn idle(&self) -> usize {
+        crate::lock(&self.idle).values().map(Vec::len).sum()
+    }
+}

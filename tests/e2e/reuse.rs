@@ -1,0 +1,110 @@
+//! Instance reuse (`limits.calls_per_instance`): one instance serves up to
+//! N calls in sequence, for one tenant only; a trap ends it; a swapped-out
+//! version's parked instances go; without the setting every call gets a
+//! fresh instance. The `echo-version` test plugin's `calls` tool tells how
+//! many calls the instance that answered has served.
+
+use crate::common::{Dirs, install, set};
+use hanzo_node::runtime::Runtime;
+use serde_json::Value;
+use std::sync::Arc;
+
+async fn calls(rt: &Arc<Runtime>, tenant: &str) -> u64 {
+    let answer = rt
+        .invoke_tool(tenant.into(), "calls", "{}", 0)
+        .await
+        .unwrap();
+    serde_json::from_str::<Value>(&answer).unwrap()["calls"]
+        .as_u64()
+        .unwrap()
+}
+
+async fn reusing(n: i64) -> (Dirs, Arc<Runtime>) {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "echo-version", "echo-version", |m| {
+        set(m, "limits", "calls_per_instance", toml::Value::Integer(n))
+    });
+    let rt = crate::common::runtime(dirs.config()).await;
+    (dirs, rt)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_serves_its_calls_in_sequence_for_one_tenant() {
+    let (_dirs, rt) = reusing(3).await;
+    let mut seen = Vec::new();
+    for _ in 0..7 {
+        seen.push(calls(&rt, "a").await);
+    }
+    assert_eq!(
+        seen,
+        [1, 2, 3, 1, 2, 3, 1],
+        "three calls per instance, then a fresh one"
+    );
+    // Another tenant never gets tenant a's instance.
+    assert_eq!(calls(&rt, "b").await, 1);
+    assert_eq!(calls(&rt, "b").await, 2);
+    assert_eq!(calls(&rt, "a").await, 2);
+    assert_eq!(rt.warm.idle(), 2, "one parked instance per tenant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapped_instance_is_not_reused() {
+    let (_dirs, rt) = reusing(100).await;
+    assert_eq!(calls(&rt, "a").await, 1);
+    assert_eq!(calls(&rt, "a").await, 2);
+    let trapped = rt.invoke_tool("a".into(), "trap", "{}", 0).await;
+    assert!(trapped.is_err(), "{trapped:?}");
+    assert_eq!(rt.warm.idle(), 0);
+    assert_eq!(calls(&rt, "a").await, 1, "a fresh instance after the trap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_setting_every_call_gets_a_fresh_instance() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "echo-version", "echo-version", |_| {});
+    let rt = crate::common::runtime(dirs.config()).await;
+    for _ in 0..3 {
+        assert_eq!(calls(&rt, "a").await, 1);
+    }
+    assert_eq!(rt.warm.idle(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_use_separate_instances() {
+    let (_dirs, rt) = reusing(1000).await;
+    // Calls in flight at once each need their own instance; afterwards they
+    // all wait parked, up to the cap per plugin and tenant.
+    let slow = (0..12).map(|_| {
+        let rt = rt.clone();
+        tokio::spawn(async move {
+            rt.invoke_tool("a".into(), "slow_answer", r#"{"ms":300}"#, 0)
+                .await
+                .unwrap()
+        })
+    });
+    for call in slow.collect::<Vec<_>>() {
+        call.await.unwrap();
+    }
+    assert_eq!(rt.warm.idle(), hanzo_node::warm::MAX_IDLE_PER_KEY);
+    assert_eq!(calls(&rt, "a").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swapped_version_keeps_no_parked_instances() {
+    let (dirs, rt) = reusing(100).await;
+    assert_eq!(calls(&rt, "a").await, 1);
+    assert_eq!(calls(&rt, "a").await, 2);
+    assert_eq!(rt.warm.idle(), 1);
+    let manifest = dirs.plugins.join("echo-version/plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("\"v1\"", "\"v2\"")).unwrap();
+    let outcome = rt.reload_folder("echo-version").await;
+    assert_eq!(outcome, hanzo_node::plugins::loader::LoadOutcome::Loaded);
+    assert_eq!(rt.warm.idle(), 0, "the old version's instance was dropped");
+    assert_eq!(calls(&rt, "a").await, 1, "the new version starts fresh");
+    let answer = rt.invoke_tool("a".into(), "answer", "{}", 0).await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer).unwrap()["answer"],
+        "v2"
+    );
+}
