@@ -60,6 +60,10 @@ pub struct StepConfig {
     /// After the last scheduled send, how long answers are waited for; then
     /// whatever is unfinished counts as a timeout.
     pub drain: Duration,
+    /// Write one line per valid answer here (tab-separated: scheduled send
+    /// after the step's start, latency and send lag, all in µs), to see
+    /// when slow answers happened and whether they came together.
+    pub trace: Option<std::path::PathBuf>,
 }
 
 /// Latencies are recorded in microseconds.
@@ -119,6 +123,8 @@ struct Recorder {
     ttft: Option<Hist>,
     send_lag: Option<Hist>,
     last_done: Option<Instant>,
+    /// (scheduled after t0, latency, send lag) in µs, when tracing.
+    trace: Option<Vec<[u64; 3]>>,
 }
 
 impl Recorder {
@@ -373,7 +379,10 @@ pub async fn run_step(ep: &Endpoint, mode: Mode, cfg: &StepConfig) -> StepStats 
     let t0 = Instant::now() + Duration::from_millis(20);
     let until = t0 + cfg.duration;
     let deadline = until + cfg.drain;
-    let rec = Arc::new(Mutex::new(Recorder::new()));
+    let rec = Arc::new(Mutex::new(Recorder {
+        trace: cfg.trace.is_some().then(|| Vec::with_capacity(n as usize)),
+        ..Recorder::new()
+    }));
     let inflight = Arc::new(AtomicUsize::new(0));
     let max_inflight = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = async_channel::unbounded::<Job>();
@@ -424,6 +433,14 @@ pub async fn run_step(ep: &Endpoint, mode: Mode, cfg: &StepConfig) -> StepStats 
                         if valid(mode, &a) {
                             r.ok += 1;
                             record(r.latency.as_mut().unwrap(), a.done - job.scheduled);
+                            if let Some(trace) = r.trace.as_mut() {
+                                let us = |d: Duration| d.as_micros() as u64;
+                                trace.push([
+                                    us(job.scheduled.saturating_duration_since(t0)),
+                                    us(a.done - job.scheduled),
+                                    us(start - job.scheduled),
+                                ]);
+                            }
                             if let Some(f) = a.first_chunk.filter(|_| mode == Mode::Streaming) {
                                 record(r.ttft.as_mut().unwrap(), f - job.scheduled);
                             }
@@ -465,6 +482,16 @@ pub async fn run_step(ep: &Endpoint, mode: Mode, cfg: &StepConfig) -> StepStats 
     }
 
     let mut r = std::mem::replace(&mut *rec.lock().unwrap(), Recorder::new());
+    if let (Some(path), Some(mut rows)) = (&cfg.trace, r.trace.take()) {
+        rows.sort_unstable();
+        let mut text = String::from("scheduled_us\tlatency_us\tsend_lag_us\n");
+        for [at, latency, lag] in rows {
+            text.push_str(&format!("{at}\t{latency}\t{lag}\n"));
+        }
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("  cannot write the trace {}: {e}", path.display());
+        }
+    }
     let finished = r.ok + r.errors.values().sum::<u64>();
     if finished < dispatched {
         *r.errors
@@ -511,13 +538,16 @@ mod tests {
             chat_path: "/v1/chat/completions".into(),
             model: "gpt-4o-mini".into(),
         };
+        let dir = tempfile::tempdir().unwrap();
         for mode in [Mode::NonStreaming, Mode::Streaming] {
+            let trace = dir.path().join(format!("{}.tsv", mode.label()));
             let cfg = StepConfig {
                 rate: 400.0,
                 duration: Duration::from_millis(500),
                 max_requests: 150,
                 connections: 8,
                 drain: Duration::from_secs(2),
+                trace: Some(trace.clone()),
             };
             let before = mock.counters.completions();
             let s = rt.block_on(run_step(&ep, mode, &cfg));
@@ -529,6 +559,18 @@ mod tests {
             assert_eq!(s.latency.len(), 150);
             assert_eq!(s.ttft.is_empty(), mode == Mode::NonStreaming);
             assert!(s.max_inflight >= 1 && s.max_inflight <= 8);
+            // The trace: a header, then one row per answer in schedule order.
+            let text = std::fs::read_to_string(&trace).unwrap();
+            let mut lines = text.lines();
+            assert_eq!(lines.next(), Some("scheduled_us\tlatency_us\tsend_lag_us"));
+            let rows: Vec<Vec<u64>> = lines
+                .map(|l| l.split('\t').map(|v| v.parse().unwrap()).collect())
+                .collect();
+            assert_eq!(rows.len(), 150);
+            assert!(rows.windows(2).all(|w| w[0][0] <= w[1][0]));
+            // 150 sends at 400 rps span 372.5 ms; every answer took some time.
+            assert!(rows.last().unwrap()[0] >= 370_000);
+            assert!(rows.iter().all(|r| r.len() == 3 && r[1] > 0));
         }
         let body = rt
             .block_on(probe(&ep, Mode::Streaming, Duration::from_secs(2)))
@@ -561,6 +603,7 @@ mod tests {
             max_requests: 100,
             connections: 4,
             drain: Duration::from_secs(1),
+            trace: None,
         };
         let s = rt.block_on(run_step(&ep, Mode::NonStreaming, &cfg));
         assert_eq!(s.ok, 0);

@@ -148,6 +148,11 @@ struct Args {
     /// Keep the scratch folder (configs, logs) instead of deleting it.
     #[arg(long)]
     keep_tmp: bool,
+    /// Write each step's answers here, one line per request
+    /// (`<target>-<mode>-<rate>rps-r<round>-<step>.tsv`: scheduled send, latency
+    /// and send lag in µs), to see when the slow ones happened.
+    #[arg(long)]
+    trace_dir: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -272,6 +277,9 @@ async fn run(args: &Args, mock: &mock::Mock) -> anyhow::Result<()> {
     let work = tempfile::Builder::new()
         .prefix("gateway-bench-")
         .tempdir()?;
+    if let Some(dir) = &args.trace_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     if !args.keep_tmp {
         procs::remove_on_interrupt(Some(work.path().to_path_buf()));
     }
@@ -399,6 +407,7 @@ async fn run(args: &Args, mock: &mock::Mock) -> anyhow::Result<()> {
         max_requests: args.max_requests,
         connections: args.connections.min(rate.ceil() as usize).max(8),
         drain: Duration::from_secs_f64(args.drain_s),
+        trace: None,
     };
     let mut steps: Vec<Step> = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
@@ -493,6 +502,15 @@ async fn run(args: &Args, mock: &mock::Mock) -> anyhow::Result<()> {
                     let cpu0 = pgid.map(procs::group_cpu_s);
                     let self0 = procs::self_cpu_s();
                     let sys0 = procs::system_busy_s();
+                    let cfg = StepConfig {
+                        trace: args.trace_dir.as_ref().map(|dir| {
+                            dir.join(format!(
+                                "{name}-{}-{rate}rps-r{round}-{seq}.tsv",
+                                mode.label()
+                            ))
+                        }),
+                        ..cfg.clone()
+                    };
                     let t = Instant::now();
                     let stats = loadgen::run_step(&endpoint, mode, &cfg).await;
                     let wall = t.elapsed().as_secs_f64();
