@@ -56,16 +56,23 @@ struct Parked {
 type Key = (usize, Tenant);
 
 pub struct WarmPool {
-    idle: Mutex<HashMap<Key, Vec<Parked>>>,
+    idle: Mutex<Idle>,
     /// Most instances parked in all.
     max_total: usize,
+}
+
+#[derive(Default)]
+struct Idle {
+    by_key: HashMap<Key, Vec<Parked>>,
+    /// Instances in `by_key`, all keys together.
+    total: usize,
 }
 
 impl WarmPool {
     /// A pool that parks at most `max_total` instances in all.
     pub fn new(max_total: usize) -> WarmPool {
         WarmPool {
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(Idle::default()),
             max_total,
         }
     }
@@ -81,7 +88,8 @@ impl WarmPool {
             return None;
         }
         let mut idle = crate::lock(&self.idle);
-        let parked = idle.get_mut(&Self::key(plugin, tenant))?.pop()?;
+        let parked = idle.by_key.get_mut(&Self::key(plugin, tenant))?.pop()?;
+        idle.total -= 1;
         Some(parked.warm)
     }
 
@@ -97,9 +105,11 @@ impl WarmPool {
         }
         let key = Self::key(&state.plugin, &state.tenant);
         let mut idle = crate::lock(&self.idle);
-        let total: usize = idle.values().map(Vec::len).sum();
-        let parked = idle.entry(key).or_default();
-        if parked.len() >= MAX_IDLE_PER_KEY || total >= self.max_total {
+        if idle.total >= self.max_total {
+            return Some(warm);
+        }
+        let parked = idle.by_key.entry(key).or_default();
+        if parked.len() >= MAX_IDLE_PER_KEY {
             return Some(warm);
         }
         warm.store.data_mut().park();
@@ -107,6 +117,7 @@ impl WarmPool {
             warm,
             since: Instant::now(),
         });
+        idle.total += 1;
         None
     }
 
@@ -116,7 +127,7 @@ impl WarmPool {
     pub fn prune(&self, current: impl Fn(&Arc<LoadedPlugin>) -> bool) -> Vec<Warm> {
         let mut idle = crate::lock(&self.idle);
         let mut gone = Vec::new();
-        idle.retain(|_, parked| {
+        idle.by_key.retain(|_, parked| {
             let live = parked
                 .first()
                 .is_some_and(|p| current(&p.warm.store.data().plugin));
@@ -127,11 +138,12 @@ impl WarmPool {
             );
             !parked.is_empty()
         });
+        idle.total -= gone.len();
         gone
     }
 
     /// Instances parked now.
     pub fn idle(&self) -> usize {
-        crate::lock(&self.idle).values().map(Vec::len).sum()
+        crate::lock(&self.idle).total
     }
 }
