@@ -206,7 +206,7 @@ impl Runtime {
     /// `yield_now` puts the drop behind the tasks already woken (the
     /// connection writing that response) and the next I/O poll. The call's
     /// concurrency permit goes with the store, so `max_concurrency` still
-    /// bounds the instances alive at once.
+    /// bounds the instances in calls (parked ones aside) alive at once.
     fn retire(store: Store<CallState>, permit: OwnedSemaphorePermit) {
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {

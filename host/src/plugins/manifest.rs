@@ -95,7 +95,9 @@ pub struct Limits {
     /// Wall-clock time per call, including time spent waiting on the host.
     #[serde(default = "Limits::default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Instances of this plugin alive at once; further calls wait.
+    /// Calls of this plugin running at once, each on its own instance;
+    /// further calls wait. (Parked instances waiting for reuse are bounded
+    /// separately, see `crate::warm`.)
     #[serde(default = "Limits::default_max_concurrency")]
     pub max_concurrency: usize,
     /// Largest kv value in bytes.

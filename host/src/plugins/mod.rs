@@ -47,7 +47,7 @@ pub struct LoadedPlugin {
     /// Values of the declared secrets the operator provided.
     pub secrets: BTreeMap<String, String>,
     pub outbound: Arc<OutboundPolicy>,
-    /// Caps instances alive at once (`limits.max_concurrency`).
+    /// Caps calls running at once (`limits.max_concurrency`).
     pub concurrency: Arc<Semaphore>,
     /// What a tool plugin's `describe()` returned at load, with each tool's
     /// parameter schema compiled.
