@@ -93,6 +93,7 @@ fn plugin_json(p: &LoadedPlugin) -> Value {
             "memory_mb": m.limits.memory_mb,
             "timeout_ms": m.limits.timeout_ms,
             "max_concurrency": m.limits.max_concurrency,
+            "calls_per_instance": m.limits.calls_per_instance,
         },
     })
 }
@@ -118,6 +119,8 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
             "api": count("api"),
         },
         "active_calls": rt.engine.active_calls(),
+        // Instances waiting for the next call of plugins that reuse them.
+        "parked_instances": rt.warm.idle(),
         "jobs": rt.jobs.stats(),
         "compile": {
             "compiled": rt.engine.compiled.load(std::sync::atomic::Ordering::Relaxed),

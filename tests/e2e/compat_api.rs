@@ -4,10 +4,11 @@
 //! embeddings. Any alias reaches any provider: the Anthropic client talks to
 //! an OpenAI-backed deployment.
 
-use crate::common::{Dirs, Node, client, install};
+use crate::common::{Dirs, Node, client, eventually, install};
 use crate::mock_openai::MockOpenAi;
 use serde_json::{Value, json};
 use std::process::Command;
+use std::time::Duration;
 
 /// The Python with the SDKs installed (`make pyenv`).
 fn python() -> String {
@@ -214,6 +215,26 @@ async fn deployments_and_usage_endpoints() {
     assert_eq!(
         u["deployments"]["gpt-mock@openai/gpt-4o-mini"]["completion_tokens"], 7,
         "{u}"
+    );
+
+    // The gateway's plugins reuse instances: after the request, the API
+    // plugin's and the provider's instance each wait for the next one (the
+    // API plugin's once its handler has returned, just after the answer).
+    let parked = eventually(Duration::from_secs(5), async || {
+        let h: Value = c
+            .get(node.url("/v2/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        h["parked_instances"] == 2
+    })
+    .await;
+    assert!(
+        parked,
+        "the API plugin's and the provider's instances are parked"
     );
 }
 

@@ -26,6 +26,8 @@ async fn tools_over_http() {
     assert_eq!(health["plugins"]["tool"], 1);
     assert_eq!(health["plugins"]["api"], 1);
     assert!(health["uptime_s"].as_f64().is_some());
+    // Neither plugin opts in to instance reuse.
+    assert_eq!(health["parked_instances"], 0);
 
     let plugins: Value = c
         .get(node.url("/v2/plugins"))
@@ -41,6 +43,7 @@ async fn tools_over_http() {
         assert_eq!(p["state"], "loaded");
         assert_eq!(p["blake3"].as_str().unwrap().len(), 64);
         assert!(p["loaded_at"].is_string());
+        assert_eq!(p["limits"]["calls_per_instance"], 1);
     }
 
     let r = c.get(node.url("/v2/tools/list")).send().await.unwrap();
