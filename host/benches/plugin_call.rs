@@ -103,6 +103,27 @@ fn main() {
         let plugin = node.plugin("echo-version").unwrap();
         let tenant: hanzo_node::state::Tenant = "bench".into();
 
+        // The same plugin opting in to instance reuse, on a node of its own.
+        let reuse_dir = tempfile::tempdir().unwrap();
+        let reuse_plugin_dir = reuse_dir.path().join("plugins/echo-version");
+        std::fs::create_dir_all(&reuse_plugin_dir).unwrap();
+        std::fs::copy(&wasm, reuse_plugin_dir.join("echo_version.wasm")).unwrap();
+        let manifest = std::fs::read_to_string(plugin_dir.join("plugin.toml")).unwrap();
+        std::fs::write(
+            reuse_plugin_dir.join("plugin.toml"),
+            manifest.replace("[limits]\n", "[limits]\ncalls_per_instance = 100000\n"),
+        )
+        .unwrap();
+        let reuse_node = Runtime::new(hanzo_node::NodeConfig {
+            data_dir: reuse_dir.path().join("data"),
+            plugins_dir: Some(reuse_dir.path().join("plugins")),
+            ..Default::default()
+        })
+        .unwrap();
+        reuse_node.load_all().await;
+        let reuse_plugin = reuse_node.plugin("echo-version").unwrap();
+        assert_eq!(reuse_plugin.manifest.limits.calls_per_instance, 100_000);
+
         // Bare wasmtime: same engine settings and component, empty WASI
         // context, the node's own imports stubbed out.
         let engine = Engine::new(&PoolConfig::default(), None).unwrap();
@@ -153,18 +174,27 @@ fn main() {
             black_box(node.invoke_tool(tenant.clone(), "noop", "{}", 0).await.unwrap());
         })
         .await;
+        let reused = measure(async || {
+            let r = reuse_node
+                .call_tool_plugin(&reuse_plugin, tenant.clone(), "noop", "{}", 0)
+                .await
+                .unwrap();
+            black_box(r.unwrap());
+        })
+        .await;
 
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         println!("trivial plugin call: fresh instance + call + drop ({ITERS} calls each, after {WARMUP} warm-up)");
-        println!("{:<44} {:>11} {:>11} {:>14}", "path", "median µs", "p99 µs", "median vs bare");
+        println!("{:<46} {:>11} {:>11} {:>14}", "path", "median µs", "p99 µs", "median vs bare");
         for (name, s) in [
             ("native function call", &native),
             ("bare wasmtime, empty WASI ctx", &bare),
             ("hanzo-node call_tool_plugin", &hanzo),
             ("hanzo-node invoke_tool (+ schema check)", &catalog),
+            ("hanzo-node call_tool_plugin, instance reused", &reused),
         ] {
             println!(
-                "{:<44} {:>11.2} {:>11.2} {:>13.2}x",
+                "{:<46} {:>11.2} {:>11.2} {:>13.2}x",
                 name,
                 us(s.median),
                 us(s.p99),

@@ -302,7 +302,15 @@ impl Runtime {
         .await?;
         match r {
             Ok((tool, v)) if reuse => {
-                self.finish(store, Exports::Tool(tool), calls + 1, permit);
+                // Parked for the next call, or else dropped here like every
+                // other tool call's store (not retired: the caller is often
+                // a job or another plugin, not a response to write first).
+                drop(self.warm.put(Warm {
+                    store,
+                    exports: Exports::Tool(tool),
+                    calls: calls + 1,
+                }));
+                drop(permit);
                 Ok(v)
             }
             // Dropped here, not retired: `describe` at load time needs the
