@@ -72,6 +72,7 @@ impl CallState {
                 .memories(8)
                 .build(),
             memory_limit_hit: false,
+            memory_bytes: 0,
         };
         CallState {
             active: Some(runtime.engine.begin_call()),
@@ -145,6 +146,8 @@ impl WasiHttpView for CallState {
 pub struct CallLimiter {
     inner: StoreLimits,
     pub memory_limit_hit: bool,
+    /// The largest linear memory the instance has grown to, in bytes.
+    pub memory_bytes: usize,
 }
 
 impl ResourceLimiter for CallLimiter {
@@ -155,7 +158,9 @@ impl ResourceLimiter for CallLimiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let r = self.inner.memory_growing(current, desired, maximum);
-        if !matches!(r, Ok(true)) {
+        if matches!(r, Ok(true)) {
+            self.memory_bytes = self.memory_bytes.max(desired);
+        } else {
             self.memory_limit_hit = true;
         }
         r

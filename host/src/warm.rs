@@ -7,7 +7,8 @@
 //!
 //! What bounds it: an instance serves at most `calls_per_instance` calls,
 //! one at a time, and only one tenant's; one that trapped, ran out of time
-//! or memory is never parked; a parked instance unused for [`IDLE_TTL`] is
+//! or memory is never parked, nor one whose memory grew past half its limit
+//! (a later call should not fail on what an earlier one left behind); a parked instance unused for [`IDLE_TTL`] is
 //! dropped, as are those of a plugin version that was swapped out; at most
 //! [`MAX_IDLE_PER_KEY`] wait per plugin version and tenant, and at most a
 //! quarter of the instance pool in all, so reuse never starves fresh calls.
@@ -98,8 +99,10 @@ impl WarmPool {
     /// drops what it gets back.
     pub fn put(&self, mut warm: Warm) -> Option<Warm> {
         let state = warm.store.data();
-        if warm.calls >= state.plugin.manifest.limits.calls_per_instance
+        let limits = &state.plugin.manifest.limits;
+        if warm.calls >= limits.calls_per_instance
             || state.limits.memory_limit_hit
+            || state.limits.memory_bytes as u64 > (limits.memory_mb << 20) / 2
         {
             return Some(warm);
         }

@@ -59,6 +59,23 @@ async fn a_trapped_instance_is_not_reused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_grown_past_half_its_memory_limit_is_not_reused() {
+    // echo-version's limit is 16 MiB; it starts with 4.
+    let (_dirs, rt) = reusing(100).await;
+    let grow = async |mb: u32| {
+        rt.invoke_tool("a".into(), "grow", &format!(r#"{{"mb":{mb}}}"#), 0)
+            .await
+            .unwrap()
+    };
+    assert_eq!(calls(&rt, "a").await, 1);
+    grow(1).await;
+    assert_eq!(calls(&rt, "a").await, 3, "1 MiB fits: the instance is kept");
+    grow(10).await;
+    assert_eq!(rt.warm.idle(), 0);
+    assert_eq!(calls(&rt, "a").await, 1, "grown to 14+ MiB: a fresh one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_setting_every_call_gets_a_fresh_instance() {
     let dirs = Dirs::new();
     install(&dirs.plugins, "echo-version", "echo-version", |_| {});

@@ -8,6 +8,8 @@
 //! - `calls`: `{"calls": n}`, how many calls this instance has served (this
 //!   one included): 1 on a fresh instance, more when instances are reused.
 //! - `trap`: aborts the instance.
+//! - `grow`: `{"mb": n}` allocates and touches n MiB, frees it, answers `{}`:
+//!   an instance left with a large linear memory.
 
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
 use serde_json::json;
@@ -51,6 +53,12 @@ impl Toolbox for EchoVersion {
                 result: None,
             },
             ToolSpec {
+                name: "grow".into(),
+                description: "Allocates and touches `mb` MiB, then frees it".into(),
+                parameters: r#"{"type":"object","properties":{"mb":{"type":"integer","minimum":0,"maximum":64}},"required":["mb"]}"#.into(),
+                result: None,
+            },
+            ToolSpec {
                 name: "slow_answer".into(),
                 description: "Sleeps `ms` milliseconds, then returns the `answer` config setting".into(),
                 parameters: r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":0,"maximum":60000}},"required":["ms"]}"#.into(),
@@ -64,6 +72,19 @@ impl Toolbox for EchoVersion {
         match name {
             "calls" => tool::to_result(&json!({ "calls": calls })),
             "trap" => std::process::abort(),
+            "grow" => {
+                #[derive(serde::Deserialize)]
+                struct Args {
+                    mb: usize,
+                }
+                let args: Args = tool::parse_args(arguments)?;
+                let mut block = vec![0u8; args.mb << 20];
+                for page in block.chunks_mut(4096) {
+                    page[0] = 1;
+                }
+                drop(std::hint::black_box(block));
+                Ok("{}".to_string())
+            }
             // No parsing, no allocation beyond the result: this is the
             // floor of a plugin call.
             "noop" => Ok("{}".to_string()),
