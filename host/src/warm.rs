@@ -95,8 +95,9 @@ impl WarmPool {
     }
 
     /// Parks `warm` after a call that ended normally. Gives it back when it
-    /// may not wait: its calls are used up, or the pool is full. The caller
-    /// drops what it gets back.
+    /// may not wait: its calls are used up, its memory ran out or grew past
+    /// half its limit, or the pool is full. The caller drops what it gets
+    /// back.
     pub fn put(&self, mut warm: Warm) -> Option<Warm> {
         let state = warm.store.data();
         let limits = &state.plugin.manifest.limits;
