@@ -505,60 +505,109 @@ pub fn completion_id(upstream: &str, fallback: impl FnOnce() -> String) -> Strin
     }
 }
 
-/// A `chat.completion` object. `model` is the name the client asked for;
-/// tool calls without an id get `call_{id_seed}{i}`.
-pub fn chat_completion_json(
+/// A `chat.completion` object's JSON, fields in OpenAI's order. `model` is
+/// the name the client asked for; tool calls without an id get
+/// `call_{id_seed}{i}`. Written from borrowed, typed parts: no `Value` tree
+/// is built for every answer.
+pub fn chat_completion_body(
     response: &ChatResponse,
     id: &str,
     created: u64,
     model: &str,
     id_seed: &str,
-) -> Value {
+) -> Vec<u8> {
     let calls = &response.message.tool_calls;
-    let mut message = Map::new();
-    message.insert("role".into(), "assistant".into());
-    let content = if response.message.content.is_empty() && !calls.is_empty() {
-        Value::Null
-    } else {
-        response.message.content.clone().into()
-    };
-    message.insert("content".into(), content);
-    message.insert("refusal".into(), Value::Null);
-    if !calls.is_empty() {
-        let calls: Vec<Value> = calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let id = if c.id.is_empty() {
-                    format!("call_{id_seed}{i}")
-                } else {
-                    c.id.clone()
-                };
-                json!({
-                    "id": id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
-                })
-            })
-            .collect();
-        message.insert("tool_calls".into(), calls.into());
-    }
-    let mut out = json!({
-        "id": id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "logprobs": null,
-            "finish_reason": finish_reason(response.finish_reason),
+    let content = &response.message.content;
+    let completion = Completion {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: [CompletionChoice {
+            index: 0,
+            message: CompletionMessage {
+                role: "assistant",
+                content: (!content.is_empty() || calls.is_empty()).then_some(content.as_str()),
+                refusal: None,
+                tool_calls: calls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| ToolCallOut {
+                        id: if c.id.is_empty() {
+                            format!("call_{id_seed}{i}").into()
+                        } else {
+                            c.id.as_str().into()
+                        },
+                        kind: "function",
+                        function: FunctionOut {
+                            name: &c.name,
+                            arguments: &c.arguments,
+                        },
+                    })
+                    .collect(),
+            },
+            logprobs: None,
+            finish_reason: finish_reason(response.finish_reason),
         }],
-    });
-    if let Some(usage) = &response.usage {
-        out["usage"] = usage_json(usage);
-    }
-    out
+        usage: response.usage.as_ref().map(|u| UsageOut {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+        }),
+    };
+    // Only maps with non-string keys fail to serialize; there are none.
+    serde_json::to_vec(&completion).unwrap_or_default()
+}
+
+#[derive(serde::Serialize)]
+struct Completion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [CompletionChoice<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<UsageOut>,
+}
+
+#[derive(serde::Serialize)]
+struct CompletionChoice<'a> {
+    index: u32,
+    message: CompletionMessage<'a>,
+    /// Always `null`: log probabilities are not relayed.
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct CompletionMessage<'a> {
+    role: &'static str,
+    /// `null` for a message that is only tool calls.
+    content: Option<&'a str>,
+    refusal: Option<()>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCallOut<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ToolCallOut<'a> {
+    id: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionOut<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct FunctionOut<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct UsageOut {
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    total_tokens: u32,
 }
 
 /// Turns the router's chunks into `chat.completion.chunk` events, as

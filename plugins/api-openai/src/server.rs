@@ -217,12 +217,17 @@ fn json_bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-fn send_json<R: Responder>(out: R, mut headers: Vec<(String, String)>, value: &Value) {
+fn send_json<R: Responder>(out: R, headers: Vec<(String, String)>, value: &Value) {
+    send_json_body(out, headers, &json_bytes(value));
+}
+
+/// A 200 with a JSON `body` already written.
+fn send_json_body<R: Responder>(out: R, mut headers: Vec<(String, String)>, body: &[u8]) {
     headers.insert(
         0,
         ("content-type".to_string(), "application/json".to_string()),
     );
-    out.respond(200, &headers, &json_bytes(value));
+    out.respond(200, &headers, body);
 }
 
 /// The response headers telling how the router served a request.
@@ -283,8 +288,8 @@ fn chat_completions<N: Node, R: Responder>(
             let id = openai::completion_id(&result.response.id, || {
                 format!("chatcmpl-{}", fresh_id(node))
             });
-            let value = openai::chat_completion_json(&result.response, &id, created, &model, &seed);
-            send_json(out, route_headers(&result.route), &value);
+            let body = openai::chat_completion_body(&result.response, &id, created, &model, &seed);
+            send_json_body(out, route_headers(&result.route), &body);
         }
         Err(e) => send_error(out, Format::OpenAi, &ApiError::from_llm(&e)),
     }

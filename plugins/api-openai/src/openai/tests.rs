@@ -317,7 +317,14 @@ fn docs_chat_completion_response() {
         }),
     };
     let id = completion_id(&response.id, || unreachable!());
-    let v = chat_completion_json(&response, &id, 1741569952, "gpt-4o", "seed");
+    let body = chat_completion_body(&response, &id, 1741569952, "gpt-4o", "seed");
+    // OpenAI's field order, as its clients see it on the wire.
+    let text = std::str::from_utf8(&body).unwrap();
+    assert!(
+        text.starts_with(r#"{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion","created":1741569952,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"#),
+        "{text}"
+    );
+    let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         v,
         json!({
@@ -361,7 +368,14 @@ fn docs_tool_call_response() {
     };
     let id = completion_id(&response.id, || "chatcmpl-fresh".into());
     assert_eq!(id, "chatcmpl-fresh", "a foreign id is replaced");
-    let v = chat_completion_json(&response, &id, 1699896916, "gpt-4o-mini", "S");
+    let v: Value = serde_json::from_slice(&chat_completion_body(
+        &response,
+        &id,
+        1699896916,
+        "gpt-4o-mini",
+        "S",
+    ))
+    .unwrap();
     let message = &v["choices"][0]["message"];
     assert_eq!(message["content"], Value::Null);
     assert_eq!(
