@@ -18,7 +18,7 @@ use crate::error::CallError;
 use crate::plugins::{LoadedPlugin, PluginKind, PluginPre, Registry};
 use crate::state::{CallState, Overlay, Tenant};
 use crate::store::Store as Db;
-use crate::warm::{Exports, Warm, WarmPool};
+use crate::warm::{Reusable, Warm, WarmPool};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -113,27 +113,28 @@ impl Runtime {
     }
 
     /// A store for one call of `plugin`: a parked one of this version and
-    /// tenant when there is one (with the exports it was instantiated with
-    /// and the calls it served), else a fresh one to instantiate.
-    fn store_for(
+    /// tenant when there is one, with the exports it was instantiated with
+    /// and the calls it served; else a fresh one to instantiate (no
+    /// exports, no calls).
+    fn store_for<E: Reusable>(
         self: &Arc<Self>,
         plugin: &Arc<LoadedPlugin>,
         tenant: Tenant,
         overlay: Option<Arc<Overlay>>,
         depth: u32,
-    ) -> (Store<CallState>, Option<(Exports, u32)>) {
-        match self.warm.take(plugin, &tenant) {
-            Some(Warm {
-                mut store,
-                exports,
-                calls,
-            }) => {
-                store.data_mut().resume(self, overlay, depth);
-                store.set_epoch_deadline(1);
-                (store, Some((exports, calls)))
-            }
-            None => (self.new_store(plugin, tenant, overlay, depth), None),
+    ) -> (Store<CallState>, Option<E>, u32) {
+        if let Some(Warm {
+            mut store,
+            exports,
+            calls,
+        }) = self.warm.take(plugin, &tenant)
+            && let Some(exports) = E::from_exports(exports)
+        {
+            store.data_mut().resume(self, overlay, depth);
+            store.set_epoch_deadline(1);
+            return (store, Some(exports), calls);
         }
+        (self.new_store(plugin, tenant, overlay, depth), None, 0)
     }
 
     /// After a call that ended normally: parks the instance for the next
@@ -142,13 +143,13 @@ impl Runtime {
     fn finish(
         &self,
         store: Store<CallState>,
-        exports: Exports,
+        exports: impl Reusable,
         calls: u32,
         permit: OwnedSemaphorePermit,
     ) {
         match self.warm.put(Warm {
             store,
-            exports,
+            exports: exports.into_exports(),
             calls,
         }) {
             None => drop(permit),
@@ -282,14 +283,10 @@ impl Runtime {
             return Err(Self::wrong_kind(plugin, PluginKind::Tool));
         };
         let permit = self.permit(plugin).await?;
-        let (mut store, warm) = if reuse {
+        let (mut store, warm, calls) = if reuse {
             self.store_for(plugin, tenant, None, depth)
         } else {
-            (self.new_store(plugin, tenant, None, depth), None)
-        };
-        let (warm, calls) = match warm {
-            Some((Exports::Tool(tool), calls)) => (Some(tool), calls),
-            _ => (None, 0),
+            (self.new_store(plugin, tenant, None, depth), None, 0)
         };
         let r = Self::bounded(plugin, async {
             let tool = match warm {
@@ -307,7 +304,7 @@ impl Runtime {
                 // a job or another plugin, not a response to write first).
                 drop(self.warm.put(Warm {
                     store,
-                    exports: Exports::Tool(tool),
+                    exports: tool.into_exports(),
                     calls: calls + 1,
                 }));
                 drop(permit);
@@ -412,11 +409,7 @@ impl Runtime {
             return Err(Self::wrong_kind(&plugin, PluginKind::Provider).into());
         };
         let permit = self.permit(&plugin).await?;
-        let (mut store, warm) = self.store_for(&plugin, tenant, overlay, 0);
-        let (warm, calls) = match warm {
-            Some((Exports::Provider(provider), calls)) => (Some(provider), calls),
-            _ => (None, 0),
-        };
+        let (mut store, warm, calls) = self.store_for(&plugin, tenant, overlay, 0);
         let r = Self::bounded(&plugin, async {
             let provider = match warm {
                 Some(provider) => provider,
@@ -429,7 +422,7 @@ impl Runtime {
         match r {
             // The provider's own error is a normal end: the instance is sound.
             Ok((provider, r)) => {
-                self.finish(store, Exports::Provider(provider), calls + 1, permit);
+                self.finish(store, provider, calls + 1, permit);
                 r.map_err(ProviderCallError::Provider)
             }
             Err(e) => {
@@ -523,11 +516,7 @@ impl Runtime {
             return Err(Self::wrong_kind(&plugin, PluginKind::Provider).into());
         };
         let permit = self.permit(&plugin).await?;
-        let (mut store, warm) = self.store_for(&plugin, tenant, overlay, 0);
-        let (warm, calls) = match warm {
-            Some((Exports::Provider(provider), calls)) => (Some(provider), calls),
-            _ => (None, 0),
-        };
+        let (mut store, warm, calls) = self.store_for(&plugin, tenant, overlay, 0);
         let r = Self::bounded(&plugin, async {
             let provider = match warm {
                 Some(provider) => provider,
@@ -551,7 +540,7 @@ impl Runtime {
                 done: false,
             }),
             Ok((provider, Err(e))) => {
-                self.finish(store, Exports::Provider(provider), calls + 1, permit);
+                self.finish(store, provider, calls + 1, permit);
                 Err(ProviderCallError::Provider(e))
             }
             Err(e) => {
@@ -581,12 +570,11 @@ pub struct ChatStream {
 impl ChatStream {
     /// The next chunk; `None` once the stream ended. After an error the stream ends.
     pub async fn next(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
-        let (store, Some(provider)) = (&mut self.store, &self.provider) else {
+        if self.done {
             return None;
-        };
-        let store = match store {
-            Some(store) if !self.done => store,
-            _ => return None,
+        }
+        let (Some(store), Some(provider)) = (self.store.as_mut(), self.provider.as_ref()) else {
+            return None;
         };
         // The time limit applies to each pull, not to the whole stream.
         store.data_mut().started = Instant::now();
@@ -617,7 +605,7 @@ impl ChatStream {
     /// After the stream's end: drops the plugin's stream resource and parks
     /// the instance for reuse, when the plugin opts in to it.
     async fn park(&mut self) {
-        if self.plugin.manifest.limits.calls_per_instance <= 1 {
+        if !crate::warm::reuses(&self.plugin) {
             return;
         }
         let (Some(mut store), Some(permit), Some(provider)) =
@@ -631,7 +619,7 @@ impl ChatStream {
             (Ok(Ok(())), Ok(runtime)) => runtime,
             _ => return Runtime::retire(store, permit),
         };
-        runtime.finish(store, Exports::Provider(provider), self.calls, permit);
+        runtime.finish(store, provider, self.calls, permit);
     }
 
     /// The plugin version serving this stream.
@@ -670,11 +658,7 @@ impl Runtime {
             return Err(Self::wrong_kind(plugin, PluginKind::Api));
         };
         let permit = self.permit(plugin).await?;
-        let (mut store, warm) = self.store_for(plugin, tenant, None, 0);
-        let (warm, calls) = match warm {
-            Some((Exports::Api(proxy), calls)) => (Some(proxy), calls),
-            _ => (None, 0),
-        };
+        let (mut store, warm, calls) = self.store_for(plugin, tenant, None, 0);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let instantiate_error = |e: wasmtime::Error| CallError::Instantiate {
             plugin: plugin.name().to_string(),
@@ -713,7 +697,7 @@ impl Runtime {
             .await;
             match r {
                 Ok(Ok(proxy)) => {
-                    runtime.finish(store, Exports::Api(proxy), calls + 1, permit);
+                    runtime.finish(store, proxy, calls + 1, permit);
                     Ok(())
                 }
                 Ok(Err(e)) => {

@@ -38,6 +38,38 @@ pub enum Exports {
     Api(Proxy),
 }
 
+/// One kind's typed exports, parked as [`Exports`] and taken back as itself.
+pub trait Reusable: Sized {
+    fn into_exports(self) -> Exports;
+    /// `None` for another kind's exports (a plugin version's instances are
+    /// all of its kind, so a take never sees one).
+    fn from_exports(exports: Exports) -> Option<Self>;
+}
+
+macro_rules! reusable {
+    ($ty:ty, $variant:ident) => {
+        impl Reusable for $ty {
+            fn into_exports(self) -> Exports {
+                Exports::$variant(self)
+            }
+            fn from_exports(exports: Exports) -> Option<Self> {
+                match exports {
+                    Exports::$variant(e) => Some(e),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+reusable!(Provider, Provider);
+reusable!(Tool, Tool);
+reusable!(Proxy, Api);
+
+/// Whether `plugin` opts in to reuse at all.
+pub fn reuses(plugin: &LoadedPlugin) -> bool {
+    plugin.manifest.limits.calls_per_instance > 1
+}
+
 /// A store with its instance, between calls.
 pub struct Warm {
     pub store: Store<CallState>,
@@ -85,7 +117,7 @@ impl WarmPool {
     /// A parked instance of `plugin` (this version) for `tenant`, the most
     /// recently parked first: its memory is the likeliest still cached.
     pub fn take(&self, plugin: &Arc<LoadedPlugin>, tenant: &Tenant) -> Option<Warm> {
-        if plugin.manifest.limits.calls_per_instance <= 1 {
+        if !reuses(plugin) {
             return None;
         }
         let mut idle = crate::lock(&self.idle);

@@ -107,7 +107,8 @@ pub struct Limits {
     /// before it is dropped. 1 (the default): a fresh instance per call.
     /// More spares instantiating and resetting an instance per call, for a
     /// plugin that keeps no state between calls (or whose runtime is large
-    /// to start). An instance that traps or times out is never reused.
+    /// to start). An instance that traps, times out, runs out of memory or
+    /// grows past half its memory is never reused (see `crate::warm`).
     #[serde(default = "Limits::default_calls_per_instance")]
     pub calls_per_instance: u32,
 }
