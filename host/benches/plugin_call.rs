@@ -75,6 +75,31 @@ fn native_noop(name: &str, args: &str) -> Result<String, String> {
     }
 }
 
+/// A node serving the test plugin `wasm` under its manifest as `edit`
+/// returns it, in a scratch directory (kept alive by the returned guard).
+async fn node_with(
+    wasm: &PathBuf,
+    edit: impl FnOnce(String) -> String,
+) -> (tempfile::TempDir, std::sync::Arc<Runtime>) {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = dir.path().join("plugins/echo-version");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    std::fs::copy(wasm, plugin_dir.join("echo_version.wasm")).unwrap();
+    let manifest = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/echo-version/plugin.toml"),
+    )
+    .unwrap();
+    std::fs::write(plugin_dir.join("plugin.toml"), edit(manifest)).unwrap();
+    let node = Runtime::new(hanzo_node::NodeConfig {
+        data_dir: dir.path().join("data"),
+        plugins_dir: Some(dir.path().join("plugins")),
+        ..Default::default()
+    })
+    .unwrap();
+    node.load_all().await;
+    (dir, node)
+}
+
 fn main() {
     let wasm = plugin_wasm();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -84,43 +109,15 @@ fn main() {
     rt.block_on(async {
         // The node's path: registry lookup, concurrency permit, a store with
         // tenant, grants, limits and epoch deadline, instantiate, call, drop.
-        let dir = tempfile::tempdir().unwrap();
-        let plugin_dir = dir.path().join("plugins/echo-version");
-        std::fs::create_dir_all(&plugin_dir).unwrap();
-        std::fs::copy(&wasm, plugin_dir.join("echo_version.wasm")).unwrap();
-        std::fs::copy(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/echo-version/plugin.toml"),
-            plugin_dir.join("plugin.toml"),
-        )
-        .unwrap();
-        let cfg = hanzo_node::NodeConfig {
-            data_dir: dir.path().join("data"),
-            plugins_dir: Some(dir.path().join("plugins")),
-            ..Default::default()
-        };
-        let node = Runtime::new(cfg).unwrap();
-        node.load_all().await;
+        let (_dir, node) = node_with(&wasm, |manifest| manifest).await;
         let plugin = node.plugin("echo-version").unwrap();
         let tenant: hanzo_node::state::Tenant = "bench".into();
 
         // The same plugin opting in to instance reuse, on a node of its own.
-        let reuse_dir = tempfile::tempdir().unwrap();
-        let reuse_plugin_dir = reuse_dir.path().join("plugins/echo-version");
-        std::fs::create_dir_all(&reuse_plugin_dir).unwrap();
-        std::fs::copy(&wasm, reuse_plugin_dir.join("echo_version.wasm")).unwrap();
-        let manifest = std::fs::read_to_string(plugin_dir.join("plugin.toml")).unwrap();
-        std::fs::write(
-            reuse_plugin_dir.join("plugin.toml"),
-            manifest.replace("[limits]\n", "[limits]\ncalls_per_instance = 100000\n"),
-        )
-        .unwrap();
-        let reuse_node = Runtime::new(hanzo_node::NodeConfig {
-            data_dir: reuse_dir.path().join("data"),
-            plugins_dir: Some(reuse_dir.path().join("plugins")),
-            ..Default::default()
+        let (_reuse_dir, reuse_node) = node_with(&wasm, |manifest| {
+            manifest.replace("[limits]\n", "[limits]\ncalls_per_instance = 100000\n")
         })
-        .unwrap();
-        reuse_node.load_all().await;
+        .await;
         let reuse_plugin = reuse_node.plugin("echo-version").unwrap();
         assert_eq!(reuse_plugin.manifest.limits.calls_per_instance, 100_000);
 
