@@ -233,6 +233,11 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// `GET url`, its body as JSON (whatever the status).
+pub async fn get_json(c: &reqwest::Client, url: String) -> serde_json::Value {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Polls `check` until it returns true or `timeout` passes.
 pub async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

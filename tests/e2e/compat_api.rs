@@ -4,7 +4,7 @@
 //! embeddings. Any alias reaches any provider: the Anthropic client talks to
 //! an OpenAI-backed deployment.
 
-use crate::common::{Dirs, Node, client, eventually, install};
+use crate::common::{Dirs, Node, client, eventually, get_json, install};
 use crate::mock_openai::MockOpenAi;
 use serde_json::{Value, json};
 use std::process::Command;
@@ -181,14 +181,7 @@ async fn deployments_and_usage_endpoints() {
         "gpt-mock@openai/gpt-4o-mini"
     );
 
-    let d: Value = c
-        .get(node.url("/v2/deployments"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: Value = get_json(&c, node.url("/v2/deployments")).await;
     let gpt = d["deployments"]
         .as_array()
         .unwrap()
@@ -202,14 +195,7 @@ async fn deployments_and_usage_endpoints() {
     assert_eq!(gpt["strategy"], "priority");
     assert!(gpt["latency_ms"].as_f64().unwrap() > 0.0, "{gpt}");
 
-    let u: Value = c
-        .get(node.url("/v2/usage"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u: Value = get_json(&c, node.url("/v2/usage")).await;
     assert_eq!(u["tenants"]["default"]["requests"], 1, "{u}");
     assert_eq!(u["tenants"]["default"]["prompt_tokens"], 12, "{u}");
     assert_eq!(
@@ -221,14 +207,7 @@ async fn deployments_and_usage_endpoints() {
     // plugin's and the provider's instance each wait for the next one (the
     // API plugin's once its handler has returned, just after the answer).
     let parked = eventually(Duration::from_secs(5), async || {
-        let h: Value = c
-            .get(node.url("/v2/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h: Value = get_json(&c, node.url("/v2/health")).await;
         h["parked_instances"] == 2
     })
     .await;

@@ -3,9 +3,12 @@
 //! back), a broken file that never replaces the working version, a deleted
 //! plugin that unloads, and a new folder that loads without a restart.
 
-use crate::common::{Dirs, Node, client, eventually, install, set, wasm};
+use crate::common::{Dirs, Node, client, eventually, get_json, install, set, wasm};
+use hanzo_node::plugins::watcher::PluginWatcher;
+use hanzo_node::runtime::Runtime;
 use serde_json::{Value, json};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -35,13 +38,18 @@ fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
 }
 
 async fn plugin_state(c: &reqwest::Client, node: &Node, name: &str) -> Value {
-    c.get(node.url(&format!("/v2/plugins/{name}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(c, node.url(&format!("/v2/plugins/{name}"))).await
+}
+
+/// `echo-version` answering "old", loaded in a runtime, its folder watched.
+async fn watched_echo() -> (Dirs, PathBuf, Arc<Runtime>, PluginWatcher) {
+    let dirs = Dirs::new();
+    let folder = install(&dirs.plugins, "echo-version", "echo-version", |m| {
+        set(m, "config", "answer", toml::Value::String("old".into()))
+    });
+    let rt = crate::common::runtime(dirs.config()).await;
+    let watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    (dirs, folder, rt, watcher)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,12 +191,7 @@ async fn swap_under_load_without_failed_calls() {
 /// started on; calls made after the swap get the new version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_call_finishes_on_the_old_version() {
-    let dirs = Dirs::new();
-    let folder = install(&dirs.plugins, "echo-version", "echo-version", |m| {
-        set(m, "config", "answer", toml::Value::String("old".into()))
-    });
-    let rt = crate::common::runtime(dirs.config()).await;
-    let _watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    let (_dirs, folder, rt, _watcher) = watched_echo().await;
 
     let slow = {
         let rt = rt.clone();
@@ -291,12 +294,7 @@ async fn provider_swapped_while_a_stream_runs() {
 /// (re-reading and hashing the component every debounce interval, forever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_does_not_trigger_the_next() {
-    let dirs = Dirs::new();
-    let folder = install(&dirs.plugins, "echo-version", "echo-version", |m| {
-        set(m, "config", "answer", toml::Value::String("old".into()))
-    });
-    let rt = crate::common::runtime(dirs.config()).await;
-    let watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    let (_dirs, folder, rt, watcher) = watched_echo().await;
 
     let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
     std::fs::write(

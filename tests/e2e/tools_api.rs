@@ -2,7 +2,7 @@
 //! served by the `api-v2` plugin over the host's `tools` interface, tools run
 //! by `tools-basic`, plus the host's own endpoints and JSON errors.
 
-use crate::common::{Dirs, Node, client, install};
+use crate::common::{Dirs, Node, client, get_json, install};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,14 +13,7 @@ async fn tools_over_http() {
     let node = Node::start(&dirs, &[]);
     let c = client();
 
-    let health: Value = c
-        .get(node.url("/v2/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&c, node.url("/v2/health")).await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["plugins"]["loaded"], 2);
     assert_eq!(health["plugins"]["tool"], 1);
@@ -29,14 +22,7 @@ async fn tools_over_http() {
     // Neither plugin opts in to instance reuse.
     assert_eq!(health["parked_instances"], 0);
 
-    let plugins: Value = c
-        .get(node.url("/v2/plugins"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let plugins: Value = get_json(&c, node.url("/v2/plugins")).await;
     let list = plugins["plugins"].as_array().unwrap();
     assert_eq!(list.len(), 2);
     for p in list {
@@ -68,14 +54,7 @@ async fn tools_over_http() {
     assert_eq!(calc["plugin"], "tools-basic");
     assert_eq!(calc["parameters"]["type"], "object");
 
-    let one: Value = c
-        .get(node.url("/v2/tools/calculator"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = get_json(&c, node.url("/v2/tools/calculator")).await;
     assert_eq!(one["name"], "calculator");
     let r = c.get(node.url("/v2/tools/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
