@@ -4,7 +4,7 @@
 //! `rate-limited` (429 + retry-after), `broken` (500), `too-long`
 //! (context_length_exceeded), `cut-stream` (the stream stops mid-way),
 //! `flaky` (503 for its first two requests, then answers), `slow…` (answers
-//! after 100 ms).
+//! after 100 ms), `stall` (answers after 30 s: a hung upstream).
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -191,6 +191,9 @@ async fn chat(body: &Value, earlier: usize) -> Response<Body> {
     let model = body["model"].as_str().unwrap_or("").to_string();
     if model.starts_with("slow") {
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if model == "stall" {
+        tokio::time::sleep(Duration::from_secs(30)).await;
     }
     if model == "flaky" && earlier < 2 {
         return error(

@@ -287,6 +287,66 @@ async fn upstream_errors_are_typed() {
     }
 }
 
+/// A hung upstream ends in a typed timeout after `read_timeout_ms`, on a
+/// fresh connection and on a kept-alive one alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_upstream_times_out() {
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "openai", "openai", |_| {});
+    let mut cfg = dirs.config();
+    let mut o = mock.overrides();
+    o.config
+        .insert("read_timeout_ms".into(), toml::Value::Integer(300));
+    cfg.plugins.insert("openai".into(), o);
+    let rt = runtime(cfg).await;
+    let t: hanzo_node::state::Tenant = "acme".into();
+    let chat = |model: &str| {
+        let (rt, t) = (rt.clone(), t.clone());
+        let request = request(model, vec![user("x")]);
+        async move {
+            let started = std::time::Instant::now();
+            let r = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                rt.provider_chat("openai", t, &request),
+            )
+            .await
+            .expect("the provider call must end on its own timeout");
+            (r, started.elapsed())
+        }
+    };
+
+    // Fresh connection.
+    let (r, took) = chat("stall").await;
+    assert!(
+        matches!(
+            r,
+            Err(ProviderCallError::Provider(ProviderError::Timeout(_)))
+        ),
+        "{r:?}"
+    );
+    assert!(took >= std::time::Duration::from_millis(300), "{took:?}");
+
+    // Kept-alive connection: the answer leaves one idle in the pool.
+    chat("gpt-4o-mini").await.0.unwrap();
+    let before = mock.connections.load(std::sync::atomic::Ordering::SeqCst);
+    let (r, _) = chat("stall").await;
+    assert!(
+        matches!(
+            r,
+            Err(ProviderCallError::Provider(ProviderError::Timeout(_)))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        mock.connections.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "the second stalled request went over the kept-alive connection"
+    );
+    // The timed-out connection is not handed out again.
+    chat("gpt-4o-mini").await.0.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_must_be_granted() {
     // Without the operator's allow_hosts, the local upstream is refused by the host.

@@ -525,25 +525,31 @@ async fn send_to(
     }
     let drained = Arc::new(AtomicBool::new(false));
     let (mut sender, key, request) = match pooled {
-        Some((mut sender, _, key)) => match sender.try_send_request(request).await {
-            Ok(response) => {
-                POOL.checkin(key, sender, drained.clone());
-                return Ok((
-                    response
-                        .map(|incoming| TimedBody::new(incoming, between_bytes_timeout, drained)),
-                    std::future::ready(Ok(())),
-                ));
-            }
-            // The idle connection went away before the request was written:
-            // send it on a fresh connection instead.
-            Err(mut e) => match e.take_message() {
-                Some(request) => {
-                    let (sender, addr) = connect(addrs, tls, host, connect_timeout).await?;
-                    (sender, PoolKey::here(addr, tls, host), request)
+        Some((mut sender, _, key)) => {
+            match tokio::time::timeout(first_byte_timeout, sender.try_send_request(request))
+                .await
+                .map_err(|_| HttpError::ConnectionReadTimeout)?
+            {
+                Ok(response) => {
+                    POOL.checkin(key, sender, drained.clone());
+                    return Ok((
+                        response.map(|incoming| {
+                            TimedBody::new(incoming, between_bytes_timeout, drained)
+                        }),
+                        std::future::ready(Ok(())),
+                    ));
                 }
-                None => return Err(e.into_error().into()),
-            },
-        },
+                // The idle connection went away before the request was written:
+                // send it on a fresh connection instead.
+                Err(mut e) => match e.take_message() {
+                    Some(request) => {
+                        let (sender, addr) = connect(addrs, tls, host, connect_timeout).await?;
+                        (sender, PoolKey::here(addr, tls, host), request)
+                    }
+                    None => return Err(e.into_error().into()),
+                },
+            }
+        }
         None => {
             let (sender, addr) = connect(addrs, tls, host, connect_timeout).await?;
             (sender, PoolKey::here(addr, tls, host), request)
