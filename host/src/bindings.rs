@@ -15,7 +15,7 @@ mod generated {
 }
 
 pub use generated::hanzo::node::{
-    agents, config, jobs, kv, llm, llm_types, log, tool_types, tools,
+    agents, config, fetch, jobs, kv, llm, llm_types, log, tool_types, tools,
 };
 
 /// The `provider` world: LLM providers.
@@ -30,6 +30,7 @@ pub mod provider {
             "hanzo:node/log": crate::bindings::log,
             "hanzo:node/config": crate::bindings::config,
             "hanzo:node/kv": crate::bindings::kv,
+            "hanzo:node/fetch": crate::bindings::fetch,
             "hanzo:node/llm-types": crate::bindings::llm_types,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
@@ -49,6 +50,7 @@ pub mod tool {
             "hanzo:node/log": crate::bindings::log,
             "hanzo:node/config": crate::bindings::config,
             "hanzo:node/kv": crate::bindings::kv,
+            "hanzo:node/fetch": crate::bindings::fetch,
             "hanzo:node/tool-types": crate::bindings::tool_types,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,

@@ -413,6 +413,7 @@ pub mod bindings {
             "hanzo:node/log@0.1.0": crate::wit::hanzo::node::log,
             "hanzo:node/config@0.1.0": crate::wit::hanzo::node::config,
             "hanzo:node/kv@0.1.0": crate::wit::hanzo::node::kv,
+            "hanzo:node/fetch@0.1.0": crate::wit::hanzo::node::fetch,
             "hanzo:node/tools@0.1.0": crate::wit::hanzo::node::tools,
             "hanzo:node/llm@0.1.0": crate::wit::hanzo::node::llm,
             "hanzo:node/jobs@0.1.0": crate::wit::hanzo::node::jobs,

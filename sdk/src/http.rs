@@ -355,6 +355,26 @@ impl Request {
         &self.url
     }
 
+    /// Sends the request and reads the whole response, at most `limit` bytes
+    /// of body ([`HttpErrorKind::BodyTooLarge`] beyond), in one host call
+    /// (`hanzo:node/fetch`) instead of the thirty or so of
+    /// [`send`](Request::send) and [`Response::bytes`]. Use `send` for a
+    /// body read as it arrives (SSE, NDJSON).
+    pub fn fetch(self, limit: usize) -> Result<Response, HttpError> {
+        let target = Target::parse(&self.url)?;
+        #[cfg(target_arch = "wasm32")]
+        return fetch(self, target, limit);
+        #[cfg(not(target_arch = "wasm32"))]
+        Err(HttpError::new(
+            HttpErrorKind::NoHost,
+            format!(
+                "cannot fetch from {} (limit {limit} bytes): {}",
+                target.authority,
+                crate::NO_HOST
+            ),
+        ))
+    }
+
     /// Sends the request and waits for the response head; the body is read
     /// from the returned [`Response`].
     pub fn send(self) -> Result<Response, HttpError> {
@@ -557,6 +577,45 @@ fn send(request: Request, target: Target) -> Result<Response, HttpError> {
 }
 
 #[cfg(target_arch = "wasm32")]
+fn fetch(request: Request, target: Target, limit: usize) -> Result<Response, HttpError> {
+    use crate::wit::hanzo::node::fetch::{self as host, FetchError};
+    let ms = |d: Option<Duration>| d.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
+    let answer = host::fetch(&host::Request {
+        method: method_name(&request.method).to_owned(),
+        url: request.url,
+        headers: request.headers,
+        body: request.body,
+        connect_timeout_ms: ms(request.connect_timeout),
+        first_byte_timeout_ms: ms(request.first_byte_timeout),
+        between_bytes_timeout_ms: ms(request.between_bytes_timeout),
+        max_response_bytes: u32::try_from(limit).unwrap_or(u32::MAX),
+    });
+    let authority = target.authority;
+    let (kind, message) = match answer {
+        Ok(response) => {
+            return Ok(Response {
+                status: response.status,
+                headers: response.headers,
+                body: Body::whole(response.body, authority),
+            });
+        }
+        Err(FetchError::InvalidRequest(m)) => (HttpErrorKind::InvalidRequest, m),
+        Err(FetchError::Denied(m)) => (HttpErrorKind::Denied, m),
+        Err(FetchError::Dns(m)) => (HttpErrorKind::Dns, m),
+        Err(FetchError::ConnectionRefused(m)) => (HttpErrorKind::ConnectionRefused, m),
+        Err(FetchError::Connection(m)) => (HttpErrorKind::Connection, m),
+        Err(FetchError::Timeout(m)) => (HttpErrorKind::Timeout, m),
+        Err(FetchError::Tls(m)) => (HttpErrorKind::Tls, m),
+        Err(FetchError::Protocol(m)) => (HttpErrorKind::Protocol, m),
+        Err(FetchError::BodyTooLarge(limit)) => (
+            HttpErrorKind::BodyTooLarge,
+            format!("the response from {authority} is larger than {limit} bytes"),
+        ),
+    };
+    Err(HttpError::new(kind, message))
+}
+
+#[cfg(target_arch = "wasm32")]
 fn write_body(
     body: &wasip2::http::types::OutgoingBody,
     bytes: &[u8],
@@ -657,6 +716,7 @@ impl Response {
             status,
             headers,
             body: Body {
+                whole: None,
                 stream: Some(stream),
                 body: Some(body),
                 _response: Some(response),
@@ -736,6 +796,8 @@ pub fn header_value<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<
 /// Field order is drop order: the stream is a child of the body, which came
 /// from the response, so they must go in that order.
 pub struct Body {
+    /// What is left of a body the host delivered whole ([`Request::fetch`]).
+    whole: Option<Vec<u8>>,
     stream: Option<InputStream>,
     body: Option<IncomingBody>,
     _response: Option<IncomingResponse>,
@@ -753,12 +815,33 @@ impl fmt::Debug for Body {
 }
 
 impl Body {
+    /// A body already read whole, from `authority` (`host[:port]`).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn whole(bytes: Vec<u8>, authority: String) -> Body {
+        Body {
+            whole: Some(bytes),
+            stream: None,
+            body: None,
+            _response: None,
+            authority,
+            done: false,
+        }
+    }
+
     /// The next chunk of at most `max` bytes, or `None` at the end. Blocks
     /// (on the stream's pollable) until data arrives or the body ends; a
     /// between-bytes timeout or a broken connection is an error.
     pub fn read_chunk_max(&mut self, max: usize) -> Result<Option<Vec<u8>>, HttpError> {
         if self.done {
             return Ok(None);
+        }
+        if let Some(whole) = &mut self.whole {
+            if whole.is_empty() {
+                self.finish();
+                return Ok(None);
+            }
+            let rest = whole.split_off(max.max(1).min(whole.len()));
+            return Ok(Some(std::mem::replace(whole, rest)));
         }
         let Some(stream) = self.stream.as_ref() else {
             self.done = true;
@@ -805,6 +888,12 @@ impl Body {
     /// Reads at most `limit` bytes; the flag is true when the body had more
     /// (the rest is left unread).
     pub fn read_up_to(&mut self, limit: usize) -> Result<(Vec<u8>, bool), HttpError> {
+        if let Some(mut whole) = self.whole.take() {
+            self.finish();
+            let more = whole.len() > limit;
+            whole.truncate(limit);
+            return Ok((whole, more));
+        }
         let mut out = Vec::new();
         // Ask for one byte past the limit to learn whether there is more.
         while out.len() <= limit {
@@ -826,6 +915,7 @@ impl Body {
     /// Releases the stream and body handles early.
     fn finish(&mut self) {
         self.done = true;
+        self.whole = None;
         self.stream = None;
         self.body = None;
     }
@@ -913,10 +1003,34 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_body_reads_like_a_streamed_one() {
+        let mut body = Body::whole(b"hello world".to_vec(), "h".into());
+        assert_eq!(body.read_chunk_max(5).unwrap().unwrap(), b"hello");
+        assert_eq!(body.read_chunk().unwrap().unwrap(), b" world");
+        assert_eq!(body.read_chunk().unwrap(), None);
+        assert_eq!(body.read_chunk().unwrap(), None);
+
+        let mut body = Body::whole(b"hello world".to_vec(), "h".into());
+        assert_eq!(body.read_up_to(5).unwrap(), (b"hello".to_vec(), true));
+        let mut body = Body::whole(b"hello".to_vec(), "h".into());
+        assert_eq!(body.read_to_end(5).unwrap(), b"hello");
+        let mut body = Body::whole(b"hello!".to_vec(), "example.com".into());
+        let e = body.read_to_end(5).unwrap_err();
+        assert_eq!(e.kind(), HttpErrorKind::BodyTooLarge);
+        assert!(e.message().contains("example.com"), "{e}");
+        let mut body = Body::whole(Vec::new(), "h".into());
+        assert_eq!(body.read_to_end(5).unwrap(), b"");
+    }
+
+    #[test]
     fn send_without_host_fails_cleanly() {
         let e = Request::get("https://example.com/").send().unwrap_err();
         assert_eq!(e.kind(), HttpErrorKind::NoHost);
         let e = Request::get("nonsense").send().unwrap_err();
+        assert_eq!(e.kind(), HttpErrorKind::InvalidRequest);
+        let e = Request::get("https://example.com/").fetch(10).unwrap_err();
+        assert_eq!(e.kind(), HttpErrorKind::NoHost);
+        let e = Request::get("nonsense").fetch(10).unwrap_err();
         assert_eq!(e.kind(), HttpErrorKind::InvalidRequest);
     }
 }

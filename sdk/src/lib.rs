@@ -88,6 +88,7 @@ pub mod wit {
                 import hanzo:node/log@0.1.0;
                 import hanzo:node/config@0.1.0;
                 import hanzo:node/kv@0.1.0;
+                import hanzo:node/fetch@0.1.0;
                 import hanzo:node/tools@0.1.0;
                 import hanzo:node/llm@0.1.0;
                 import hanzo:node/jobs@0.1.0;

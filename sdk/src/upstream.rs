@@ -16,7 +16,7 @@
 //! }
 //! ```
 
-use crate::http::{self, Request, Response};
+use crate::http::{self, HttpError, Request, Response};
 use crate::provider::{ChatChunk, ChatStream, ProviderError};
 use crate::{config, log};
 use std::time::Duration;
@@ -123,11 +123,29 @@ pub fn encode_component(text: &str) -> String {
 /// (after reading at most [`MAX_ERROR_BYTES`] of the body). Failures are
 /// logged with the method and URL (never the headers).
 pub fn send(request: Request, map: ErrorMapper) -> Result<Response, ProviderError> {
+    exchange(request, map, Request::send)
+}
+
+/// As [`send`] then [`read_body`], in one host call ([`Request::fetch`]):
+/// the whole body of a 2xx answer, at most `limit` bytes. For an answer that
+/// is one JSON document.
+pub fn fetch(request: Request, limit: usize, map: ErrorMapper) -> Result<Vec<u8>, ProviderError> {
+    read_body(
+        exchange(request, map, |request| request.fetch(limit))?,
+        limit,
+    )
+}
+
+fn exchange(
+    request: Request,
+    map: ErrorMapper,
+    go: impl FnOnce(Request) -> Result<Response, HttpError>,
+) -> Result<Response, ProviderError> {
     // Only a failure is logged: keep the parts, format them then.
     let method = http::method_name(request.method()).to_owned();
     let url = request.url().to_owned();
     let what = || format!("{method} {url}");
-    let response = request.send().map_err(|e| {
+    let response = go(request).map_err(|e| {
         log::warn!("{}: {e}", what());
         crate::openai::error_from_http(&e)
     })?;

@@ -139,61 +139,65 @@ async fn outbound_http_only_to_granted_hosts_and_addresses() {
     }
     let rt = runtime(dirs.config()).await;
     let url = format!("http://127.0.0.1:{port}/v1/models");
+    let seen = || upstream.seen.lock().unwrap().len();
 
-    // Not granted at all.
-    let e = call(&rt, "probe-none", "t", "fetch", json!({ "url": url }))
-        .await
-        .unwrap_err();
-    assert!(matches!(e, ToolError::Failed(_)), "{e:?}");
-    // A forbidden public host is refused before any lookup.
-    let e = call(
-        &rt,
-        "probe-addr",
-        "t",
-        "fetch",
-        json!({ "url": "http://example.com/" }),
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(e, ToolError::Failed(_)), "{e:?}");
-    // A granted name that resolves to loopback is refused: the address itself is not granted.
-    let e = call(
-        &rt,
-        "probe-name",
-        "t",
-        "fetch",
-        json!({ "url": format!("http://localhost:{port}/v1/models") }),
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(e, ToolError::Failed(_)), "{e:?}");
-    assert!(
-        upstream.seen.lock().unwrap().is_empty(),
-        "no refused request may reach the upstream"
-    );
+    // Both ways out are policed alike: wasi:http, and hanzo:node/fetch
+    // (`whole`), which reads the body in the host.
+    for whole in [false, true] {
+        let fetch = |plugin: &'static str, args: Value| {
+            let mut args = args;
+            args["whole"] = json!(whole);
+            call(&rt, plugin, "t", "fetch", args)
+        };
+        let failure = |r: Result<Value, ToolError>| match r {
+            Err(ToolError::Failed(m)) => m,
+            other => panic!("expected a failed call (whole: {whole}), got {other:?}"),
+        };
+        let before = seen();
 
-    // The granted address works.
-    let ok = call(&rt, "probe-addr", "t", "fetch", json!({ "url": url }))
-        .await
-        .unwrap();
-    assert_eq!(ok["status"], 200);
-    assert_eq!(upstream.seen.lock().unwrap().len(), 1);
+        // Not granted at all.
+        let m = failure(fetch("probe-none", json!({ "url": url })).await);
+        assert!(m.starts_with("Denied"), "{m}");
+        // A forbidden public host is refused before any lookup.
+        let m = failure(fetch("probe-addr", json!({ "url": "http://example.com/" })).await);
+        assert!(m.starts_with("Denied"), "{m}");
+        // A granted name that resolves to loopback is refused: the address itself is not granted.
+        let m = failure(
+            fetch(
+                "probe-name",
+                json!({ "url": format!("http://localhost:{port}/v1/models") }),
+            )
+            .await,
+        );
+        assert!(m.starts_with("Denied"), "{m}");
+        assert_eq!(seen(), before, "no refused request may reach the upstream");
 
-    // A request header the host refuses fails the call, naming the header.
-    let e = call(
-        &rt,
-        "probe-addr",
-        "t",
-        "fetch",
-        json!({ "url": url, "headers": { "x-fine": "1", "upgrade": "h2c" } }),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(&e, ToolError::Failed(m) if m.contains("header `upgrade` rejected")),
-        "{e:?}"
-    );
-    assert_eq!(upstream.seen.lock().unwrap().len(), 1);
+        // The granted address works.
+        let ok = fetch("probe-addr", json!({ "url": url })).await.unwrap();
+        assert_eq!(ok["status"], 200);
+        let size = ok["bytes"].as_u64().unwrap();
+        assert!(size > 100, "{ok}");
+        assert_eq!(seen(), before + 1);
+
+        // A request header the host refuses fails the call, naming the header.
+        let m = failure(
+            fetch(
+                "probe-addr",
+                json!({ "url": url, "headers": { "x-fine": "1", "upgrade": "h2c" } }),
+            )
+            .await,
+        );
+        assert!(m.contains("header `upgrade` rejected"), "{m}");
+        assert_eq!(seen(), before + 1);
+
+        // A body over the caller's limit is an error, not a truncated answer.
+        let m = failure(fetch("probe-addr", json!({ "url": url, "max_bytes": size - 1 })).await);
+        assert!(m.starts_with("BodyTooLarge"), "{m}");
+        let ok = fetch("probe-addr", json!({ "url": url, "max_bytes": size }))
+            .await
+            .unwrap();
+        assert_eq!(ok["bytes"], size);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

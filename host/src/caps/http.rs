@@ -272,25 +272,36 @@ impl WasiHttpHooks for PolicedHooks {
         drop(fut);
         let policy = self.policy.clone();
         Box::new(async move {
-            let uri = request.uri();
-            let tls = uri.scheme() == Some(&Scheme::HTTPS);
-            let host = uri
-                .host()
-                .ok_or(HttpError::HttpRequestUriInvalid)?
-                .to_string();
-            let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-            if let Err(Refusal::HostNotAllowed(target)) = policy.check_host(&host, port) {
-                tracing::warn!(plugin = %policy.plugin, %target, "outbound request refused: host not allowed");
-                return Err(HttpError::HttpRequestDenied);
-            }
-            let addrs = policy.resolve(&host, port).await?;
-            let (response, io) = send_to(request, &addrs, tls, &host, options).await?;
+            let response = send(&policy, request, options).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                Box::new(std::future::ready(Ok(())))
+                    as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
             ))
         })
     }
+}
+
+/// Sends `request` (absolute URI, `host` header set) if `policy` allows its
+/// destination: wasi:http's requests and `hanzo:node/fetch`'s both go here.
+pub async fn send(
+    policy: &OutboundPolicy,
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<http::Response<TimedBody>, HttpError> {
+    let uri = request.uri();
+    let tls = uri.scheme() == Some(&Scheme::HTTPS);
+    let host = uri
+        .host()
+        .ok_or(HttpError::HttpRequestUriInvalid)?
+        .to_string();
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    if let Err(Refusal::HostNotAllowed(target)) = policy.check_host(&host, port) {
+        tracing::warn!(plugin = %policy.plugin, %target, "outbound request refused: host not allowed");
+        return Err(HttpError::HttpRequestDenied);
+    }
+    let addrs = policy.resolve(&host, port).await?;
+    send_to(request, &addrs, tls, &host, options).await
 }
 
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + Unpin + 'static {}
@@ -484,13 +495,7 @@ async fn send_to(
     tls: bool,
     host: &str,
     options: Option<RequestOptions>,
-) -> Result<
-    (
-        http::Response<TimedBody>,
-        std::future::Ready<Result<(), HttpError>>,
-    ),
-    HttpError,
-> {
+) -> Result<http::Response<TimedBody>, HttpError> {
     let opt = options.unwrap_or_default();
     let connect_timeout = opt.connect_timeout.unwrap_or(Duration::from_secs(30));
     let first_byte_timeout = opt.first_byte_timeout.unwrap_or(Duration::from_secs(600));
@@ -532,12 +537,8 @@ async fn send_to(
             {
                 Ok(response) => {
                     POOL.checkin(key, sender, drained.clone());
-                    return Ok((
-                        response.map(|incoming| {
-                            TimedBody::new(incoming, between_bytes_timeout, drained)
-                        }),
-                        std::future::ready(Ok(())),
-                    ));
+                    return Ok(response
+                        .map(|incoming| TimedBody::new(incoming, between_bytes_timeout, drained)));
                 }
                 // The idle connection went away before the request was written:
                 // send it on a fresh connection instead.
@@ -561,10 +562,7 @@ async fn send_to(
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)??;
     POOL.checkin(key, sender, drained.clone());
-    Ok((
-        response.map(|incoming| TimedBody::new(incoming, between_bytes_timeout, drained)),
-        std::future::ready(Ok(())),
-    ))
+    Ok(response.map(|incoming| TimedBody::new(incoming, between_bytes_timeout, drained)))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod config;
+pub mod fetch;
 pub mod http;
 pub mod jobs;
 pub mod kv;
@@ -22,6 +23,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     crate::bindings::log::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::config::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::kv::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::fetch::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::tools::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::llm::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::jobs::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;

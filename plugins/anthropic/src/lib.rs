@@ -101,12 +101,11 @@ impl Provider for Anthropic {
                     upstream::encode_component(id)
                 ),
             };
-            let response = upstream::send(
+            let (page, next) = anthropic::parse_model_list(&upstream::fetch(
                 settings.request(Method::Get, &path),
+                MAX_RESPONSE_BYTES,
                 anthropic::error_from_response,
-            )?;
-            let (page, next) =
-                anthropic::parse_model_list(&upstream::read_body(response, MAX_RESPONSE_BYTES)?)?;
+            )?)?;
             out.extend(page.into_iter().map(|m| models::model_info(&m.id)));
             match next {
                 Some(id) => after = Some(id),
@@ -121,14 +120,12 @@ impl Provider for Anthropic {
     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
         let settings = Settings::load()?;
         let body = anthropic::messages_request_body(&request, settings.default_max_tokens, false)?;
-        let response = upstream::send(
+        let answer = upstream::fetch(
             settings.request(Method::Post, "/v1/messages").json(&body),
+            MAX_RESPONSE_BYTES,
             anthropic::error_from_response,
         )?;
-        anthropic::parse_messages_response(
-            &upstream::read_body(response, MAX_RESPONSE_BYTES)?,
-            &request.model,
-        )
+        anthropic::parse_messages_response(&answer, &request.model)
     }
 
     fn stream_chat(request: ChatRequest) -> Result<Box<dyn ChatStream>, ProviderError> {

@@ -110,12 +110,11 @@ impl Provider for Gemini {
                     upstream::encode_component(t)
                 ),
             };
-            let response = upstream::send(
+            let (page, next) = gemini::parse_model_list(&upstream::fetch(
                 settings.request(Method::Get, &path),
+                MAX_RESPONSE_BYTES,
                 gemini::error_from_response,
-            )?;
-            let (page, next) =
-                gemini::parse_model_list(&upstream::read_body(response, MAX_RESPONSE_BYTES)?)?;
+            )?)?;
             out.extend(page.iter().filter_map(models::model_info));
             match next {
                 Some(t) => token = Some(t),
@@ -131,16 +130,14 @@ impl Provider for Gemini {
         let settings = Settings::load()?;
         let path = gemini::model_path(&request.model)?;
         let body = gemini::generate_content_body(&request)?;
-        let response = upstream::send(
+        let answer = upstream::fetch(
             settings
                 .request(Method::Post, &format!("{path}:generateContent"))
                 .json(&body),
+            MAX_RESPONSE_BYTES,
             gemini::error_from_response,
         )?;
-        gemini::parse_generate_response(
-            &upstream::read_body(response, MAX_RESPONSE_BYTES)?,
-            &request.model,
-        )
+        gemini::parse_generate_response(&answer, &request.model)
     }
 
     fn stream_chat(request: ChatRequest) -> Result<Box<dyn ChatStream>, ProviderError> {
@@ -181,17 +178,14 @@ impl Provider for Gemini {
                 inputs: batch.to_vec(),
                 dimensions: request.dimensions,
             };
-            let response = upstream::send(
+            let answer = upstream::fetch(
                 settings
                     .request(Method::Post, &format!("{path}:batchEmbedContents"))
                     .json(&gemini::batch_embed_body(&part, &path)),
+                MAX_EMBEDDINGS_BYTES,
                 gemini::error_from_response,
             )?;
-            let parsed = gemini::parse_batch_embed_response(
-                &upstream::read_body(response, MAX_EMBEDDINGS_BYTES)?,
-                &request.model,
-                batch.len(),
-            )?;
+            let parsed = gemini::parse_batch_embed_response(&answer, &request.model, batch.len())?;
             embeddings.extend(parsed.embeddings);
         }
         Ok(EmbedResponse {

@@ -93,14 +93,13 @@ impl Settings {
     }
 
     fn details(&self, model: &str) -> Option<ollama::ModelDetails> {
-        let response = upstream::send(
+        let details = upstream::fetch(
             self.request(Method::Post, "/api/show")
                 .json(&ollama::show_request_body(model)),
+            MAX_RESPONSE_BYTES,
             ollama::error_from_response,
-        );
-        let details = response
-            .and_then(|r| upstream::read_body(r, MAX_RESPONSE_BYTES))
-            .and_then(|body| ollama::parse_show(&body));
+        )
+        .and_then(|body| ollama::parse_show(&body));
         match details {
             Ok(d) => Some(d),
             Err(e) => {
@@ -114,11 +113,11 @@ impl Settings {
 impl Provider for Ollama {
     fn models() -> Result<Vec<ModelInfo>, ProviderError> {
         let settings = Settings::load()?;
-        let response = upstream::send(
+        let entries = ollama::parse_tags(&upstream::fetch(
             settings.request(Method::Get, "/api/tags"),
+            MAX_RESPONSE_BYTES,
             ollama::error_from_response,
-        )?;
-        let entries = ollama::parse_tags(&upstream::read_body(response, MAX_RESPONSE_BYTES)?)?;
+        )?)?;
         let mut models: Vec<ModelInfo> = entries
             .iter()
             .enumerate()
@@ -147,14 +146,12 @@ impl Provider for Ollama {
     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
         let settings = Settings::load()?;
         let body = ollama::chat_request_body(&request, false, &settings.defaults)?;
-        let response = upstream::send(
+        let answer = upstream::fetch(
             settings.request(Method::Post, "/api/chat").json(&body),
+            MAX_RESPONSE_BYTES,
             ollama::error_from_response,
         )?;
-        ollama::parse_chat_response(
-            &upstream::read_body(response, MAX_RESPONSE_BYTES)?,
-            &request.model,
-        )
+        ollama::parse_chat_response(&answer, &request.model)
     }
 
     fn stream_chat(request: ChatRequest) -> Result<Box<dyn ChatStream>, ProviderError> {
@@ -181,20 +178,17 @@ impl Provider for Ollama {
             });
         }
         let settings = Settings::load()?;
-        let response = upstream::send(
+        let answer = upstream::fetch(
             settings
                 .request(Method::Post, "/api/embed")
                 .json(&ollama::embed_request_body(
                     &request,
                     settings.defaults.truncate,
                 )),
+            MAX_EMBEDDINGS_BYTES,
             ollama::error_from_response,
         )?;
-        ollama::parse_embed_response(
-            &upstream::read_body(response, MAX_EMBEDDINGS_BYTES)?,
-            &request.model,
-            request.inputs.len(),
-        )
+        ollama::parse_embed_response(&answer, &request.model, request.inputs.len())
     }
 }
 

@@ -174,15 +174,24 @@ impl Settings {
         upstream::send(request, openai::error_from_response)
     }
 
+    /// As [`Settings::send`], with the whole body (at most `limit` bytes)
+    /// read in the same host call.
+    fn fetch(&self, request: Request, limit: usize) -> Result<Vec<u8>, ProviderError> {
+        upstream::fetch(request, limit, openai::error_from_response)
+    }
+
+    /// POSTs `body` to `operation` and returns the whole answer.
     fn post_json(
         &self,
         operation: &str,
         model: &str,
         body: &Value,
-    ) -> Result<Response, ProviderError> {
-        self.send(
+        limit: usize,
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.fetch(
             self.request_url(Method::Post, self.url(operation, model)?)
                 .json(body),
+            limit,
         )
     }
 
@@ -195,8 +204,7 @@ impl Settings {
         if !self.preset.models_endpoint {
             return Ok(self.preset.table_models());
         }
-        let response = self.send(self.request(Method::Get, "/models"))?;
-        let body = read_body(response, MAX_RESPONSE_BYTES)?;
+        let body = self.fetch(self.request(Method::Get, "/models"), MAX_RESPONSE_BYTES)?;
         let prices = model_prices(&body);
         Ok(openai::parse_model_list(&body)?
             .into_iter()
@@ -218,8 +226,9 @@ impl Settings {
                 "{}/openai/deployments?api-version={AZURE_LIST_API_VERSION}",
                 self.base_url
             );
-            let response = self.send(self.request_url(Method::Get, url))?;
-            parse_azure_deployments(&read_body(response, MAX_RESPONSE_BYTES)?)?
+            parse_azure_deployments(
+                &self.fetch(self.request_url(Method::Get, url), MAX_RESPONSE_BYTES)?,
+            )?
         } else {
             self.deployments.clone()
         };
@@ -334,8 +343,13 @@ impl Provider for OpenAi {
     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
         let settings = Settings::load()?;
         let body = chat_body(settings.preset, &request, false)?;
-        let response = settings.post_json("chat/completions", &request.model, &body)?;
-        openai::parse_chat_response(&read_body(response, MAX_RESPONSE_BYTES)?, &request.model)
+        let answer = settings.post_json(
+            "chat/completions",
+            &request.model,
+            &body,
+            MAX_RESPONSE_BYTES,
+        )?;
+        openai::parse_chat_response(&answer, &request.model)
     }
 
     fn stream_chat(request: ChatRequest) -> Result<Box<dyn ChatStream>, ProviderError> {
@@ -374,16 +388,13 @@ impl Provider for OpenAi {
             });
         }
         let settings = Settings::load()?;
-        let response = settings.post_json(
+        let answer = settings.post_json(
             "embeddings",
             &request.model,
             &openai::embeddings_request_body(&request),
+            MAX_EMBEDDINGS_BYTES,
         )?;
-        openai::parse_embeddings_response(
-            &read_body(response, MAX_EMBEDDINGS_BYTES)?,
-            &request.model,
-            request.inputs.len(),
-        )
+        openai::parse_embeddings_response(&answer, &request.model, request.inputs.len())
     }
 }
 

@@ -1,6 +1,8 @@
-//! Test plugin `http-probe`: `fetch {"url", "headers"?}` → `{"status": n}`, or a failed
-//! call carrying the SDK's HTTP error text (which names the host's refusal
-//! when the outbound policy blocks the request).
+//! Test plugin `http-probe`: `fetch {"url", "headers"?, "whole"?, "max_bytes"?}` →
+//! `{"status": n, "bytes": n}`, or a failed call carrying the SDK's HTTP error
+//! kind and text (which names the host's refusal when the outbound policy
+//! blocks the request). `whole: true` goes through `hanzo:node/fetch` (one
+//! call, the body read by the host), otherwise through wasi:http.
 
 use hanzo_node_sdk::http::Request;
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
@@ -14,17 +16,25 @@ struct FetchArgs {
     /// Request headers to send, by name.
     #[serde(default)]
     headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    whole: bool,
+    #[serde(default = "default_max_bytes")]
+    max_bytes: usize,
+}
+
+fn default_max_bytes() -> usize {
+    1 << 20
 }
 
 impl Toolbox for HttpProbe {
     fn describe() -> Vec<ToolSpec> {
         vec![ToolSpec {
             name: "fetch".into(),
-            description: "GETs a URL and returns its status".into(),
-            parameters: r#"{"type":"object","properties":{"url":{"type":"string"},"headers":{"type":"object","additionalProperties":{"type":"string"}}},"required":["url"]}"#
+            description: "GETs a URL and returns its status and body size".into(),
+            parameters: r#"{"type":"object","properties":{"url":{"type":"string"},"headers":{"type":"object","additionalProperties":{"type":"string"}},"whole":{"type":"boolean"},"max_bytes":{"type":"integer","minimum":0}},"required":["url"]}"#
                 .into(),
             result: Some(
-                r#"{"type":"object","properties":{"status":{"type":"integer"}},"required":["status"]}"#
+                r#"{"type":"object","properties":{"status":{"type":"integer"},"bytes":{"type":"integer"}},"required":["status","bytes"]}"#
                     .into(),
             ),
         }]
@@ -40,8 +50,18 @@ impl Toolbox for HttpProbe {
                     .fold(Request::get(&args.url), |r, (name, value)| {
                         r.header(name, value)
                     });
-                let response = request.send().map_err(|e| tool::failed(e.to_string()))?;
-                Ok(format!(r#"{{"status":{}}}"#, response.status()))
+                let failed = |e: hanzo_node_sdk::http::HttpError| {
+                    tool::failed(format!("{:?}: {e}", e.kind()))
+                };
+                let response = if args.whole {
+                    request.fetch(args.max_bytes)
+                } else {
+                    request.send()
+                }
+                .map_err(failed)?;
+                let status = response.status();
+                let bytes = response.bytes(args.max_bytes).map_err(failed)?;
+                Ok(format!(r#"{{"status":{status},"bytes":{}}}"#, bytes.len()))
             }
             other => Err(tool::not_found(other)),
         }

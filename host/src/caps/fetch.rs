@@ -1,0 +1,216 @@
+//! `hanzo:node/fetch`: one outbound request and its whole answer in one
+//! call. It goes through the same policy check, keep-alive pool and
+//! timeouts as the plugin's wasi:http requests ([`super::http::send`]); only
+//! the plugin's side is shorter: no fields, request, options, body, stream,
+//! future and pollable resources to make, use and drop one call at a time.
+
+use super::http::OutboundPolicy;
+use crate::bindings::fetch::{FetchError, Host, Request, Response};
+use crate::state::CallState;
+use bytes::Bytes;
+use http::header::{HOST, HeaderName, HeaderValue};
+use http_body_util::{BodyExt, Full};
+use std::time::Duration;
+use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, RequestOptions};
+
+impl Host for CallState {
+    async fn fetch(&mut self, request: Request) -> wasmtime::Result<Result<Response, FetchError>> {
+        let policy = self.plugin.outbound.clone();
+        Ok(fetch(&policy, request).await)
+    }
+}
+
+async fn fetch(policy: &OutboundPolicy, request: Request) -> Result<Response, FetchError> {
+    let url = request.url;
+    let invalid = |why: String| FetchError::InvalidRequest(format!("`{url}`: {why}"));
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| invalid(format!("invalid URL: {e}")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(invalid(
+            "only http:// and https:// URLs are supported".into(),
+        ));
+    }
+    let Some(authority) = uri.authority().cloned() else {
+        return Err(invalid("the URL has no host".into()));
+    };
+    if authority.as_str().contains('@') {
+        return Err(invalid(
+            "credentials in the URL are not supported; use a header".into(),
+        ));
+    }
+    let method = http::Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| invalid(format!("method `{}` is not valid", request.method)))?;
+
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    let headers = builder.headers_mut().expect("a fresh builder has headers");
+    headers.reserve(request.headers.len() + 1);
+    for (name, value) in request.headers {
+        let rejected = |why: &str| invalid(format!("header `{name}` rejected: {why}"));
+        let header =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| rejected("invalid name"))?;
+        // The same headers wasi:http keeps to the host (hop-by-hop ones, `host`).
+        if DEFAULT_FORBIDDEN_HEADERS.contains(&header) {
+            return Err(rejected("set by the host"));
+        }
+        let value = HeaderValue::from_bytes(&value).map_err(|_| rejected("invalid value"))?;
+        headers.append(header, value);
+    }
+    headers.insert(
+        HOST,
+        HeaderValue::from_str(authority.as_str()).map_err(|_| invalid("invalid host".into()))?,
+    );
+    let body = Full::new(Bytes::from(request.body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let outgoing = builder
+        .body(body)
+        .map_err(|e| invalid(format!("not a valid request: {e}")))?;
+    let ms = |v: Option<u32>| v.map(|ms| Duration::from_millis(ms.into()));
+    let options = RequestOptions {
+        connect_timeout: ms(request.connect_timeout_ms),
+        first_byte_timeout: ms(request.first_byte_timeout_ms),
+        between_bytes_timeout: ms(request.between_bytes_timeout_ms),
+    };
+
+    let to = authority.as_str();
+    let response = super::http::send(policy, outgoing, Some(options))
+        .await
+        .map_err(|e| fetch_error(e, to))?;
+    let (head, mut body) = response.into_parts();
+    let limit = request.max_response_bytes;
+    let expected = http_body::Body::size_hint(&body).lower();
+    let mut bytes = Vec::with_capacity(expected.min(limit.into()) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| fetch_error(e, to))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit as usize {
+                return Err(FetchError::BodyTooLarge(limit));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(Response {
+        status: head.status.as_u16(),
+        headers: head
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+            .collect(),
+        body: bytes,
+    })
+}
+
+/// The error a plugin sees for a failed request to `to` (`host[:port]`).
+fn fetch_error(e: HttpError, to: &str) -> FetchError {
+    use HttpError as E;
+    let message = format!("{to}: {e}");
+    match e {
+        E::HttpRequestDenied | E::DestinationIpProhibited => FetchError::Denied(format!(
+            "the host refused the request to {to}: it is not allowed by the plugin's permissions.http"
+        )),
+        E::DnsError { .. } | E::DestinationNotFound | E::InvalidDnsNameError(_) => {
+            FetchError::Dns(message)
+        }
+        E::ConnectionRefused => FetchError::ConnectionRefused(message),
+        E::Connect(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            FetchError::ConnectionRefused(format!("{to}: {io}"))
+        }
+        E::DnsTimeout
+        | E::ConnectionTimeout
+        | E::ConnectionReadTimeout
+        | E::ConnectionWriteTimeout
+        | E::HttpResponseTimeout => FetchError::Timeout(message),
+        E::Hyper(h) if h.is_timeout() => FetchError::Timeout(format!("{to}: {h}")),
+        E::Tls(_) | E::TlsProtocolError | E::TlsCertificateError | E::TlsAlertReceived { .. } => {
+            FetchError::Tls(message)
+        }
+        E::HttpRequestUriInvalid | E::HttpRequestMethodInvalid => {
+            FetchError::InvalidRequest(message)
+        }
+        E::Connect(_)
+        | E::DestinationUnavailable
+        | E::DestinationIpUnroutable
+        | E::ConnectionTerminated
+        | E::ConnectionLimitReached
+        | E::HttpResponseIncomplete => FetchError::Connection(message),
+        E::Hyper(h) if h.is_incomplete_message() || h.is_closed() || h.is_canceled() => {
+            FetchError::Connection(format!("{to}: {h}"))
+        }
+        _ => FetchError::Protocol(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(url: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body: Vec::new(),
+            connect_timeout_ms: None,
+            first_byte_timeout_ms: None,
+            between_bytes_timeout_ms: None,
+            max_response_bytes: 1024,
+        }
+    }
+
+    fn policy(hosts: &[&str]) -> OutboundPolicy {
+        let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+        OutboundPolicy::new("probe", &hosts)
+    }
+
+    #[tokio::test]
+    async fn malformed_requests_are_refused_before_the_policy() {
+        let p = policy(&["example.com"]);
+        for (url, headers, says) in [
+            ("example.com/x", &[][..], "invalid URL"),
+            ("ftp://example.com/x", &[][..], "only http"),
+            ("http://user:pw@example.com/", &[][..], "credentials"),
+            (
+                "http://example.com/",
+                &[("host", "evil.com")][..],
+                "header `host` rejected",
+            ),
+            (
+                "http://example.com/",
+                &[("upgrade", "h2c")][..],
+                "header `upgrade` rejected",
+            ),
+            (
+                "http://example.com/",
+                &[("bad name", "1")][..],
+                "header `bad name` rejected",
+            ),
+            (
+                "http://example.com/",
+                &[("x-ok", "a\nb")][..],
+                "header `x-ok` rejected",
+            ),
+        ] {
+            match fetch(&p, request(url, headers)).await {
+                Err(FetchError::InvalidRequest(m)) => assert!(m.contains(says), "{url}: {m}"),
+                other => panic!("{url} {headers:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn ungranted_hosts_are_denied() {
+        match fetch(
+            &policy(&["example.com"]),
+            request("http://example.org/", &[]),
+        )
+        .await
+        {
+            Err(FetchError::Denied(m)) => assert!(m.contains("example.org"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
