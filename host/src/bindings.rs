@@ -10,6 +10,7 @@ mod generated {
         require_store_data_send: true,
         with: {
             "hanzo:node/llm.chat-stream": crate::router::RouterStream,
+            "hanzo:node/fetch.body": crate::caps::fetch::FetchBody,
         },
     });
 }

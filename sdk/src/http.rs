@@ -375,8 +375,29 @@ impl Request {
         ))
     }
 
-    /// Sends the request and waits for the response head; the body is read
-    /// from the returned [`Response`].
+    /// Sends the request and returns the response head as soon as it
+    /// arrives, like [`send`](Request::send), in one host call
+    /// (`hanzo:node/fetch`); each read of the body is one more. The body
+    /// may bring at most `limit` bytes in all
+    /// ([`HttpErrorKind::BodyTooLarge`] beyond).
+    pub fn open(self, limit: usize) -> Result<Response, HttpError> {
+        let target = Target::parse(&self.url)?;
+        #[cfg(target_arch = "wasm32")]
+        return open(self, target, limit);
+        #[cfg(not(target_arch = "wasm32"))]
+        Err(HttpError::new(
+            HttpErrorKind::NoHost,
+            format!(
+                "cannot open {} (limit {limit} bytes): {}",
+                target.authority,
+                crate::NO_HOST
+            ),
+        ))
+    }
+
+    /// Sends the request through `wasi:http` and waits for the response
+    /// head; the body is read from the returned [`Response`]. [`open`]
+    /// (Request::open) does the same in fewer host calls.
     pub fn send(self) -> Result<Response, HttpError> {
         let target = Target::parse(&self.url)?;
         #[cfg(target_arch = "wasm32")]
@@ -576,11 +597,11 @@ fn send(request: Request, target: Target) -> Result<Response, HttpError> {
     Response::from_incoming(response, target.authority)
 }
 
+/// `request` as `hanzo:node/fetch` takes it.
 #[cfg(target_arch = "wasm32")]
-fn fetch(request: Request, target: Target, limit: usize) -> Result<Response, HttpError> {
-    use crate::wit::hanzo::node::fetch::{self as host, FetchError};
+fn fetch_request(request: Request, limit: usize) -> crate::wit::hanzo::node::fetch::Request {
     let ms = |d: Option<Duration>| d.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
-    let answer = host::fetch(&host::Request {
+    crate::wit::hanzo::node::fetch::Request {
         method: method_name(&request.method).to_owned(),
         url: request.url,
         headers: request.headers,
@@ -589,30 +610,49 @@ fn fetch(request: Request, target: Target, limit: usize) -> Result<Response, Htt
         first_byte_timeout_ms: ms(request.first_byte_timeout),
         between_bytes_timeout_ms: ms(request.between_bytes_timeout),
         max_response_bytes: u32::try_from(limit).unwrap_or(u32::MAX),
-    });
-    let authority = target.authority;
-    let (kind, message) = match answer {
-        Ok(response) => {
-            return Ok(Response {
-                status: response.status,
-                headers: response.headers,
-                body: Body::whole(response.body, authority),
-            });
-        }
-        Err(FetchError::InvalidRequest(m)) => (HttpErrorKind::InvalidRequest, m),
-        Err(FetchError::Denied(m)) => (HttpErrorKind::Denied, m),
-        Err(FetchError::Dns(m)) => (HttpErrorKind::Dns, m),
-        Err(FetchError::ConnectionRefused(m)) => (HttpErrorKind::ConnectionRefused, m),
-        Err(FetchError::Connection(m)) => (HttpErrorKind::Connection, m),
-        Err(FetchError::Timeout(m)) => (HttpErrorKind::Timeout, m),
-        Err(FetchError::Tls(m)) => (HttpErrorKind::Tls, m),
-        Err(FetchError::Protocol(m)) => (HttpErrorKind::Protocol, m),
-        Err(FetchError::BodyTooLarge(limit)) => (
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn fetch(request: Request, target: Target, limit: usize) -> Result<Response, HttpError> {
+    let answer = crate::wit::hanzo::node::fetch::fetch(&fetch_request(request, limit))
+        .map_err(|e| fetch_error(e, &target.authority))?;
+    Ok(Response {
+        status: answer.status,
+        headers: answer.headers,
+        body: Body::whole(answer.body, target.authority),
+    })
+}
+
+#[cfg(target_arch = "wasm32")]
+fn open(request: Request, target: Target, limit: usize) -> Result<Response, HttpError> {
+    let (head, body) = crate::wit::hanzo::node::fetch::open(&fetch_request(request, limit))
+        .map_err(|e| fetch_error(e, &target.authority))?;
+    Ok(Response {
+        status: head.status,
+        headers: head.headers,
+        body: Body::fetched(body, target.authority),
+    })
+}
+
+/// The SDK's error for a failed `hanzo:node/fetch` request to `authority`.
+fn fetch_error(error: crate::wit::hanzo::node::fetch::FetchError, authority: &str) -> HttpError {
+    use crate::wit::hanzo::node::fetch::FetchError;
+    let (kind, message) = match error {
+        FetchError::InvalidRequest(m) => (HttpErrorKind::InvalidRequest, m),
+        FetchError::Denied(m) => (HttpErrorKind::Denied, m),
+        FetchError::Dns(m) => (HttpErrorKind::Dns, m),
+        FetchError::ConnectionRefused(m) => (HttpErrorKind::ConnectionRefused, m),
+        FetchError::Connection(m) => (HttpErrorKind::Connection, m),
+        FetchError::Timeout(m) => (HttpErrorKind::Timeout, m),
+        FetchError::Tls(m) => (HttpErrorKind::Tls, m),
+        FetchError::Protocol(m) => (HttpErrorKind::Protocol, m),
+        FetchError::BodyTooLarge(limit) => (
             HttpErrorKind::BodyTooLarge,
             format!("the response from {authority} is larger than {limit} bytes"),
         ),
     };
-    Err(HttpError::new(kind, message))
+    HttpError::new(kind, message)
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -717,6 +757,7 @@ impl Response {
             headers,
             body: Body {
                 whole: None,
+                fetched: None,
                 stream: Some(stream),
                 body: Some(body),
                 _response: Some(response),
@@ -798,6 +839,8 @@ pub fn header_value<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<
 pub struct Body {
     /// What is left of a body the host delivered whole ([`Request::fetch`]).
     whole: Option<Vec<u8>>,
+    /// A body read through `hanzo:node/fetch` ([`Request::open`]).
+    fetched: Option<crate::wit::hanzo::node::fetch::Body>,
     stream: Option<InputStream>,
     body: Option<IncomingBody>,
     _response: Option<IncomingResponse>,
@@ -820,6 +863,21 @@ impl Body {
     pub(crate) fn whole(bytes: Vec<u8>, authority: String) -> Body {
         Body {
             whole: Some(bytes),
+            fetched: None,
+            stream: None,
+            body: None,
+            _response: None,
+            authority,
+            done: false,
+        }
+    }
+
+    /// A body read through `hanzo:node/fetch`, from `authority`.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    fn fetched(body: crate::wit::hanzo::node::fetch::Body, authority: String) -> Body {
+        Body {
+            whole: None,
+            fetched: Some(body),
             stream: None,
             body: None,
             _response: None,
@@ -842,6 +900,20 @@ impl Body {
             }
             let rest = whole.split_off(max.max(1).min(whole.len()));
             return Ok(Some(std::mem::replace(whole, rest)));
+        }
+        if let Some(fetched) = &self.fetched {
+            let read = fetched.read(u32::try_from(max.max(1)).unwrap_or(u32::MAX));
+            return match read {
+                Ok(Some(bytes)) => Ok(Some(bytes)),
+                Ok(None) => {
+                    self.finish();
+                    Ok(None)
+                }
+                Err(e) => {
+                    self.finish();
+                    Err(fetch_error(e, &self.authority))
+                }
+            };
         }
         let Some(stream) = self.stream.as_ref() else {
             self.done = true;
@@ -916,6 +988,7 @@ impl Body {
     fn finish(&mut self) {
         self.done = true;
         self.whole = None;
+        self.fetched = None;
         self.stream = None;
         self.body = None;
     }

@@ -23,6 +23,9 @@ use std::time::Duration;
 
 /// How much of an error body is read to explain the error.
 pub const MAX_ERROR_BYTES: usize = 64 * 1024;
+/// The most a streamed answer may bring in all. It is read as it arrives,
+/// never held whole, so this is only a backstop.
+pub const MAX_STREAM_BYTES: usize = u32::MAX as usize;
 
 /// Maps a non-2xx response (status, headers, the start of the body) onto
 /// a provider error; each wire module has one (`error_from_response`).
@@ -118,12 +121,13 @@ pub fn encode_component(text: &str) -> String {
     out
 }
 
-/// Sends `request`; a transport failure becomes timeout or
-/// upstream-unavailable, and a non-2xx status the error `map` gives for it
-/// (after reading at most [`MAX_ERROR_BYTES`] of the body). Failures are
-/// logged with the method and URL (never the headers).
+/// Sends `request` ([`Request::open`]) and returns once the response head
+/// arrived, for a body read as it arrives; a transport failure becomes
+/// timeout or upstream-unavailable, and a non-2xx status the error `map`
+/// gives for it (after reading at most [`MAX_ERROR_BYTES`] of the body).
+/// Failures are logged with the method and URL (never the headers).
 pub fn send(request: Request, map: ErrorMapper) -> Result<Response, ProviderError> {
-    exchange(request, map, Request::send)
+    exchange(request, map, |request| request.open(MAX_STREAM_BYTES))
 }
 
 /// As [`send`] then [`read_body`], in one host call ([`Request::fetch`]):

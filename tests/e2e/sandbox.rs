@@ -141,17 +141,17 @@ async fn outbound_http_only_to_granted_hosts_and_addresses() {
     let url = format!("http://127.0.0.1:{port}/v1/models");
     let seen = || upstream.seen.lock().unwrap().len();
 
-    // Both ways out are policed alike: wasi:http, and hanzo:node/fetch
-    // (`whole`), which reads the body in the host.
-    for whole in [false, true] {
+    // Every way out is policed alike: wasi:http, and hanzo:node/fetch with
+    // the body read whole by the host or as it arrives.
+    for via in ["wasi", "fetch", "open"] {
         let fetch = |plugin: &'static str, args: Value| {
             let mut args = args;
-            args["whole"] = json!(whole);
+            args["via"] = json!(via);
             call(&rt, plugin, "t", "fetch", args)
         };
         let failure = |r: Result<Value, ToolError>| match r {
             Err(ToolError::Failed(m)) => m,
-            other => panic!("expected a failed call (whole: {whole}), got {other:?}"),
+            other => panic!("expected a failed call (via {via}), got {other:?}"),
         };
         let before = seen();
 

@@ -1,16 +1,19 @@
-//! `hanzo:node/fetch`: one outbound request and its whole answer in one
-//! call. It goes through the same policy check, keep-alive pool and
-//! timeouts as the plugin's wasi:http requests ([`super::http::send`]); only
-//! the plugin's side is shorter: no fields, request, options, body, stream,
-//! future and pollable resources to make, use and drop one call at a time.
+//! `hanzo:node/fetch`: an outbound request in one call, its answer whole
+//! (`fetch`) or read as it arrives (`open`, then one call per read). It goes
+//! through the same policy check, keep-alive pool and timeouts as the
+//! plugin's wasi:http requests ([`super::http::send`]); only the plugin's
+//! side is shorter: no fields, request, options, body, stream, future and
+//! pollable resources to make, use and drop one call at a time.
 
 use super::http::OutboundPolicy;
-use crate::bindings::fetch::{FetchError, Host, Request, Response};
+use super::upstream_body::TimedBody;
+use crate::bindings::fetch::{FetchError, Head, Host, HostBody, Request, Response};
 use crate::state::CallState;
 use bytes::Bytes;
 use http::header::{HOST, HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full};
 use std::time::Duration;
+use wasmtime::component::Resource;
 use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, RequestOptions};
 
 impl Host for CallState {
@@ -18,9 +21,105 @@ impl Host for CallState {
         let policy = self.plugin.outbound.clone();
         Ok(fetch(&policy, request).await)
     }
+
+    async fn open(
+        &mut self,
+        request: Request,
+    ) -> wasmtime::Result<Result<(Head, Resource<FetchBody>), FetchError>> {
+        let policy = self.plugin.outbound.clone();
+        match open(&policy, request).await {
+            Ok((head, body)) => Ok(Ok((head, self.table().push(body)?))),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
+impl HostBody for CallState {
+    async fn read(
+        &mut self,
+        body: Resource<FetchBody>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, FetchError>> {
+        Ok(self.table().get_mut(&body)?.read(max as usize).await)
+    }
+
+    async fn drop(&mut self, body: Resource<FetchBody>) -> wasmtime::Result<()> {
+        self.table().delete(body)?;
+        Ok(())
+    }
+}
+
+/// An answer's body as the plugin reads it: bounded in size, and through
+/// [`TimedBody`] in the silence between bytes. Dropped before its end, the
+/// `TimedBody` drains the rest so the connection stays pooled.
+pub struct FetchBody {
+    body: TimedBody,
+    /// Received but not yet read.
+    pending: Bytes,
+    /// Bytes the body may still bring.
+    left: usize,
+    limit: u32,
+    /// `host[:port]`, for messages.
+    to: String,
+}
+
+impl FetchBody {
+    /// What was received since the last read, at most `max` bytes; waits
+    /// when nothing was.
+    async fn read(&mut self, max: usize) -> Result<Option<Vec<u8>>, FetchError> {
+        if self.pending.is_empty() {
+            match self.next().await? {
+                Some(data) => self.pending = data,
+                None => return Ok(None),
+            }
+        }
+        let n = max.clamp(1, self.pending.len());
+        Ok(Some(self.pending.split_to(n).to_vec()))
+    }
+
+    /// The rest of the body.
+    async fn read_all(&mut self) -> Result<Vec<u8>, FetchError> {
+        let expected = http_body::Body::size_hint(&self.body).lower() as usize;
+        let mut bytes = Vec::with_capacity(expected.min(self.left) + self.pending.len());
+        bytes.extend_from_slice(&std::mem::take(&mut self.pending));
+        while let Some(data) = self.next().await? {
+            bytes.extend_from_slice(&data);
+        }
+        Ok(bytes)
+    }
+
+    /// The next non-empty piece of data, or `None` at the end.
+    async fn next(&mut self) -> Result<Option<Bytes>, FetchError> {
+        while let Some(frame) = self.body.frame().await {
+            let frame = frame.map_err(|e| fetch_error(e, &self.to))?;
+            // Trailers end the body; an LLM API sends none.
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if data.is_empty() {
+                continue;
+            }
+            self.left = self
+                .left
+                .checked_sub(data.len())
+                .ok_or(FetchError::BodyTooLarge(self.limit))?;
+            return Ok(Some(data));
+        }
+        Ok(None)
+    }
 }
 
 async fn fetch(policy: &OutboundPolicy, request: Request) -> Result<Response, FetchError> {
+    let (head, mut body) = open(policy, request).await?;
+    Ok(Response {
+        status: head.status,
+        headers: head.headers,
+        body: body.read_all().await?,
+    })
+}
+
+/// Sends `request` if `policy` allows it: the answer's head, and its body to read.
+async fn open(policy: &OutboundPolicy, request: Request) -> Result<(Head, FetchBody), FetchError> {
     let url = request.url;
     let invalid = |why: String| FetchError::InvalidRequest(format!("`{url}`: {why}"));
     let uri: http::Uri = url
@@ -77,28 +176,24 @@ async fn fetch(policy: &OutboundPolicy, request: Request) -> Result<Response, Fe
     let response = super::http::send(policy, outgoing, Some(options))
         .await
         .map_err(|e| fetch_error(e, to))?;
-    let (head, mut body) = response.into_parts();
-    let limit = request.max_response_bytes;
-    let expected = http_body::Body::size_hint(&body).lower();
-    let mut bytes = Vec::with_capacity(expected.min(limit.into()) as usize);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| fetch_error(e, to))?;
-        if let Ok(data) = frame.into_data() {
-            if bytes.len() + data.len() > limit as usize {
-                return Err(FetchError::BodyTooLarge(limit));
-            }
-            bytes.extend_from_slice(&data);
-        }
-    }
-    Ok(Response {
-        status: head.status.as_u16(),
-        headers: head
-            .headers
-            .iter()
-            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-            .collect(),
-        body: bytes,
-    })
+    let (head, body) = response.into_parts();
+    Ok((
+        Head {
+            status: head.status.as_u16(),
+            headers: head
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+                .collect(),
+        },
+        FetchBody {
+            body,
+            pending: Bytes::new(),
+            left: request.max_response_bytes as usize,
+            limit: request.max_response_bytes,
+            to: to.to_owned(),
+        },
+    ))
 }
 
 /// The error a plugin sees for a failed request to `to` (`host[:port]`).

@@ -1,8 +1,9 @@
-//! Test plugin `http-probe`: `fetch {"url", "headers"?, "whole"?, "max_bytes"?}` →
+//! Test plugin `http-probe`: `fetch {"url", "headers"?, "via"?, "max_bytes"?}` →
 //! `{"status": n, "bytes": n}`, or a failed call carrying the SDK's HTTP error
 //! kind and text (which names the host's refusal when the outbound policy
-//! blocks the request). `whole: true` goes through `hanzo:node/fetch` (one
-//! call, the body read by the host), otherwise through wasi:http.
+//! blocks the request). `via` picks the way out: `wasi` (wasi:http, the
+//! default), `fetch` (`hanzo:node/fetch`, the body read whole by the host) or
+//! `open` (`hanzo:node/fetch`, the body read as it arrives).
 
 use hanzo_node_sdk::http::Request;
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
@@ -17,7 +18,7 @@ struct FetchArgs {
     #[serde(default)]
     headers: std::collections::BTreeMap<String, String>,
     #[serde(default)]
-    whole: bool,
+    via: Via,
     #[serde(default = "default_max_bytes")]
     max_bytes: usize,
 }
@@ -26,12 +27,21 @@ fn default_max_bytes() -> usize {
     1 << 20
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum Via {
+    #[default]
+    Wasi,
+    Fetch,
+    Open,
+}
+
 impl Toolbox for HttpProbe {
     fn describe() -> Vec<ToolSpec> {
         vec![ToolSpec {
             name: "fetch".into(),
             description: "GETs a URL and returns its status and body size".into(),
-            parameters: r#"{"type":"object","properties":{"url":{"type":"string"},"headers":{"type":"object","additionalProperties":{"type":"string"}},"whole":{"type":"boolean"},"max_bytes":{"type":"integer","minimum":0}},"required":["url"]}"#
+            parameters: r#"{"type":"object","properties":{"url":{"type":"string"},"headers":{"type":"object","additionalProperties":{"type":"string"}},"via":{"enum":["wasi","fetch","open"]},"max_bytes":{"type":"integer","minimum":0}},"required":["url"]}"#
                 .into(),
             result: Some(
                 r#"{"type":"object","properties":{"status":{"type":"integer"},"bytes":{"type":"integer"}},"required":["status","bytes"]}"#
@@ -53,10 +63,10 @@ impl Toolbox for HttpProbe {
                 let failed = |e: hanzo_node_sdk::http::HttpError| {
                     tool::failed(format!("{:?}: {e}", e.kind()))
                 };
-                let response = if args.whole {
-                    request.fetch(args.max_bytes)
-                } else {
-                    request.send()
+                let response = match args.via {
+                    Via::Wasi => request.send(),
+                    Via::Fetch => request.fetch(args.max_bytes),
+                    Via::Open => request.open(args.max_bytes),
                 }
                 .map_err(failed)?;
                 let status = response.status();
