@@ -61,21 +61,21 @@ pub fn header(request: &IncomingRequest, name: &str) -> Option<String> {
     Headers::of(request).get(name)
 }
 
-/// A request's headers, copied from the host once.
-pub struct Headers(Fields);
+/// A request's headers, copied from the host once: each lookup after that
+/// is the plugin's own, not another host call.
+pub struct Headers(Vec<(String, Vec<u8>)>);
 
 impl Headers {
     pub fn of(request: &IncomingRequest) -> Headers {
-        Headers(request.headers())
+        Headers(request.headers().entries())
     }
 
-    /// The first value of header `name`, if it is text.
+    /// The first value of header `name` (case-insensitive), if it is text.
     pub fn get(&self, name: &str) -> Option<String> {
         self.0
-            .get(name)
-            .into_iter()
-            .next()
-            .and_then(|v| String::from_utf8(v).ok())
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| String::from_utf8(v.clone()).ok())
     }
 }
 
