@@ -631,7 +631,10 @@ fn open(request: Request, target: Target, limit: usize) -> Result<Response, Http
     Ok(Response {
         status: head.status,
         headers: head.headers,
-        body: Body::fetched(body, target.authority),
+        body: Body {
+            source: Source::Fetched(body),
+            authority: target.authority,
+        },
     })
 }
 
@@ -756,13 +759,12 @@ impl Response {
             status,
             headers,
             body: Body {
-                whole: None,
-                fetched: None,
-                stream: Some(stream),
-                body: Some(body),
-                _response: Some(response),
+                source: Source::Wasi {
+                    stream,
+                    _body: body,
+                    _response: response,
+                },
                 authority,
-                done: false,
             },
         })
     }
@@ -833,26 +835,34 @@ pub fn header_value<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<
 }
 
 /// A response body being received.
-///
-/// Field order is drop order: the stream is a child of the body, which came
-/// from the response, so they must go in that order.
 pub struct Body {
-    /// What is left of a body the host delivered whole ([`Request::fetch`]).
-    whole: Option<Vec<u8>>,
-    /// A body read through `hanzo:node/fetch` ([`Request::open`]).
-    fetched: Option<crate::wit::hanzo::node::fetch::Body>,
-    stream: Option<InputStream>,
-    body: Option<IncomingBody>,
-    _response: Option<IncomingResponse>,
+    source: Source,
     authority: String,
-    done: bool,
+}
+
+/// Where a body's bytes come from.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+enum Source {
+    /// What is left of a body the host delivered whole ([`Request::fetch`]).
+    Whole(Vec<u8>),
+    /// A body read through `hanzo:node/fetch` ([`Request::open`]).
+    Fetched(crate::wit::hanzo::node::fetch::Body),
+    /// A `wasi:http` body ([`Request::send`]). Field order is drop order:
+    /// the stream is a child of the body, which came from the response.
+    Wasi {
+        stream: InputStream,
+        _body: IncomingBody,
+        _response: IncomingResponse,
+    },
+    /// Read to its end, failed, or released.
+    Done,
 }
 
 impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Body")
             .field("from", &self.authority)
-            .field("done", &self.done)
+            .field("done", &matches!(self.source, Source::Done))
             .finish()
     }
 }
@@ -862,82 +872,32 @@ impl Body {
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn whole(bytes: Vec<u8>, authority: String) -> Body {
         Body {
-            whole: Some(bytes),
-            fetched: None,
-            stream: None,
-            body: None,
-            _response: None,
+            source: Source::Whole(bytes),
             authority,
-            done: false,
-        }
-    }
-
-    /// A body read through `hanzo:node/fetch`, from `authority`.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    fn fetched(body: crate::wit::hanzo::node::fetch::Body, authority: String) -> Body {
-        Body {
-            whole: None,
-            fetched: Some(body),
-            stream: None,
-            body: None,
-            _response: None,
-            authority,
-            done: false,
         }
     }
 
     /// The next chunk of at most `max` bytes, or `None` at the end. Blocks
-    /// (on the stream's pollable) until data arrives or the body ends; a
-    /// between-bytes timeout or a broken connection is an error.
+    /// until data arrives or the body ends; a between-bytes timeout or a
+    /// broken connection is an error.
     pub fn read_chunk_max(&mut self, max: usize) -> Result<Option<Vec<u8>>, HttpError> {
-        if self.done {
-            return Ok(None);
-        }
-        if let Some(whole) = &mut self.whole {
-            if whole.is_empty() {
-                self.finish();
-                return Ok(None);
+        let max = max.max(1);
+        let read = match &mut self.source {
+            Source::Done => return Ok(None),
+            Source::Whole(whole) if !whole.is_empty() => {
+                let rest = whole.split_off(max.min(whole.len()));
+                return Ok(Some(std::mem::replace(whole, rest)));
             }
-            let rest = whole.split_off(max.max(1).min(whole.len()));
-            return Ok(Some(std::mem::replace(whole, rest)));
-        }
-        if let Some(fetched) = &self.fetched {
-            let read = fetched.read(u32::try_from(max.max(1)).unwrap_or(u32::MAX));
-            return match read {
-                Ok(Some(bytes)) => Ok(Some(bytes)),
-                Ok(None) => {
-                    self.finish();
-                    Ok(None)
-                }
-                Err(e) => {
-                    self.finish();
-                    Err(fetch_error(e, &self.authority))
-                }
-            };
-        }
-        let Some(stream) = self.stream.as_ref() else {
-            self.done = true;
-            return Ok(None);
+            Source::Whole(_) => Ok(None),
+            Source::Fetched(body) => body
+                .read(u32::try_from(max).unwrap_or(u32::MAX))
+                .map_err(|e| fetch_error(e, &self.authority)),
+            Source::Wasi { stream, .. } => read_stream(stream, max as u64, &self.authority),
         };
-        let max = max.max(1) as u64;
-        loop {
-            match stream.read(max) {
-                Ok(bytes) if bytes.is_empty() => stream.subscribe().block(),
-                Ok(bytes) => return Ok(Some(bytes)),
-                Err(StreamError::Closed) => {
-                    self.finish();
-                    return Ok(None);
-                }
-                Err(e) => {
-                    self.finish();
-                    return Err(stream_error(
-                        e,
-                        &self.authority,
-                        "reading the response from",
-                    ));
-                }
-            }
+        if !matches!(read, Ok(Some(_))) {
+            self.finish();
         }
+        read
     }
 
     /// Reads the rest of the body; [`HttpErrorKind::BodyTooLarge`] once it
@@ -960,7 +920,8 @@ impl Body {
     /// Reads at most `limit` bytes; the flag is true when the body had more
     /// (the rest is left unread).
     pub fn read_up_to(&mut self, limit: usize) -> Result<(Vec<u8>, bool), HttpError> {
-        if let Some(mut whole) = self.whole.take() {
+        if let Source::Whole(whole) = &mut self.source {
+            let mut whole = std::mem::take(whole);
             self.finish();
             let more = whole.len() > limit;
             whole.truncate(limit);
@@ -984,13 +945,26 @@ impl Body {
         &self.authority
     }
 
-    /// Releases the stream and body handles early.
+    /// Releases the body's handles early.
     fn finish(&mut self) {
-        self.done = true;
-        self.whole = None;
-        self.fetched = None;
-        self.stream = None;
-        self.body = None;
+        self.source = Source::Done;
+    }
+}
+
+/// The next bytes of a `wasi:http` body stream, waiting on its pollable
+/// until some arrive; `None` at the end.
+fn read_stream(
+    stream: &InputStream,
+    max: u64,
+    authority: &str,
+) -> Result<Option<Vec<u8>>, HttpError> {
+    loop {
+        match stream.read(max) {
+            Ok(bytes) if bytes.is_empty() => stream.subscribe().block(),
+            Ok(bytes) => return Ok(Some(bytes)),
+            Err(StreamError::Closed) => return Ok(None),
+            Err(e) => return Err(stream_error(e, authority, "reading the response from")),
+        }
     }
 }
 
