@@ -728,7 +728,7 @@ async fn run(args: &Args, mock: &mock::Mock) -> anyhow::Result<()> {
                 Some(_) => (
                     None,
                     format!(
-                        "inconclusive: the direct runs' p99 spread (±{:.3} ms) is too large to tell; rerun on a quiet machine or with --rounds 3",
+                        "inconclusive: the direct runs' p99 spread (±{:.3} ms) is too large to tell; rerun on a quieter machine",
                         noise / 1000.0
                     ),
                 ),
