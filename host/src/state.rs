@@ -120,6 +120,12 @@ impl CallState {
     pub fn table(&mut self) -> &mut ResourceTable {
         &mut self.table
     }
+
+    /// True while the plugin holds host resources (an upstream body, an LLM
+    /// stream, wasi handles) it has not dropped.
+    pub fn holds_resources(&self) -> bool {
+        !self.table.is_empty()
+    }
 }
 
 impl WasiView for CallState {

@@ -8,7 +8,8 @@
 //! What bounds it: an instance serves at most `calls_per_instance` calls,
 //! one at a time, and only one tenant's; one that trapped, ran out of time
 //! or memory is never parked, nor one whose memory grew past half its limit
-//! (a later call should not fail on what an earlier one left behind); a parked instance unused for [`IDLE_TTL`] is
+//! or that still holds host resources (a later call should not fail on, or
+//! inherit, what an earlier one left behind); a parked instance unused for [`IDLE_TTL`] is
 //! dropped, as are those of a plugin version that was swapped out; at most
 //! [`MAX_IDLE_PER_KEY`] wait per plugin version and tenant, and at most a
 //! quarter of the instance pool in all, so reuse never starves fresh calls.
@@ -128,14 +129,17 @@ impl WarmPool {
 
     /// Parks `warm` after a call that ended normally. Gives it back when it
     /// may not wait: its calls are used up, its memory ran out or grew past
-    /// half its limit, or the pool is full. The caller drops what it gets
-    /// back.
+    /// half its limit, it still holds host resources (an upstream body left
+    /// open would keep its connection out of the pool for as long as the
+    /// instance waits, and pass to the next call), or the pool is full. The
+    /// caller drops what it gets back.
     pub fn put(&self, mut warm: Warm) -> Option<Warm> {
         let state = warm.store.data();
         let limits = &state.plugin.manifest.limits;
         if warm.calls >= limits.calls_per_instance
             || state.limits.memory_limit_hit
             || state.limits.memory_bytes as u64 > (limits.memory_mb << 20) / 2
+            || state.holds_resources()
         {
             return Some(warm);
         }

@@ -76,6 +76,16 @@ async fn an_instance_grown_past_half_its_memory_limit_is_not_reused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_left_holding_host_resources_is_not_reused() {
+    let (_dirs, rt) = reusing(100).await;
+    assert_eq!(calls(&rt, "a").await, 1);
+    assert_eq!(calls(&rt, "a").await, 2);
+    rt.invoke_tool("a".into(), "leak", "{}", 0).await.unwrap();
+    assert_eq!(rt.warm.idle(), 0);
+    assert_eq!(calls(&rt, "a").await, 1, "a fresh instance after the leak");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_setting_every_call_gets_a_fresh_instance() {
     let dirs = Dirs::new();
     install(&dirs.plugins, "echo-version", "echo-version", |_| {});

@@ -10,6 +10,8 @@
 //! - `trap`: aborts the instance.
 //! - `grow`: `{"mb": n}` allocates and touches n MiB, frees it, answers `{}`:
 //!   an instance left with a large linear memory.
+//! - `leak`: makes a host resource (a clock pollable) and never drops it:
+//!   an instance that still holds host resources after its call.
 
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
 use serde_json::json;
@@ -59,6 +61,12 @@ impl Toolbox for EchoVersion {
                 result: None,
             },
             ToolSpec {
+                name: "leak".into(),
+                description: "Leaves a host resource undropped".into(),
+                parameters: EMPTY_OBJECT.into(),
+                result: None,
+            },
+            ToolSpec {
                 name: "slow_answer".into(),
                 description: "Sleeps `ms` milliseconds, then returns the `answer` config setting".into(),
                 parameters: r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":0,"maximum":60000}},"required":["ms"]}"#.into(),
@@ -83,6 +91,12 @@ impl Toolbox for EchoVersion {
                     page[0] = 1;
                 }
                 drop(std::hint::black_box(block));
+                Ok("{}".to_string())
+            }
+            "leak" => {
+                let pollable =
+                    hanzo_node_sdk::wasip2::clocks::monotonic_clock::subscribe_duration(0);
+                std::mem::forget(pollable);
                 Ok("{}".to_string())
             }
             // No parsing, no allocation beyond the result: this is the
