@@ -204,15 +204,18 @@ fn fetch_error(e: HttpError, to: &str) -> FetchError {
         E::HttpRequestDenied | E::DestinationIpProhibited => FetchError::Denied(format!(
             "the host refused the request to {to}: it is not allowed by the plugin's permissions.http"
         )),
+        E::DnsError {
+            rcode: Some(why), ..
+        } => FetchError::Dns(format!("DNS lookup of {to} failed: {why}")),
         E::DnsError { .. } | E::DestinationNotFound | E::InvalidDnsNameError(_) => {
-            FetchError::Dns(message)
+            FetchError::Dns(format!("DNS lookup of {to} failed"))
         }
+        E::DnsTimeout => FetchError::Timeout(format!("DNS lookup of {to} timed out")),
         E::ConnectionRefused => FetchError::ConnectionRefused(message),
         E::Connect(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             FetchError::ConnectionRefused(format!("{to}: {io}"))
         }
-        E::DnsTimeout
-        | E::ConnectionTimeout
+        E::ConnectionTimeout
         | E::ConnectionReadTimeout
         | E::ConnectionWriteTimeout
         | E::HttpResponseTimeout => FetchError::Timeout(message),
