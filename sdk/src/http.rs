@@ -1,4 +1,9 @@
-//! Outbound HTTP over `wasi:http/outgoing-handler`.
+//! Outbound HTTP. A [`Request`] goes out one of three ways, all under the
+//! same host policy, keep-alive pool and timeouts:
+//! [`fetch`](Request::fetch) (`hanzo:node/fetch`, the whole answer in one
+//! host call), [`open`](Request::open) (`hanzo:node/fetch`, the head in one
+//! call and the body read as it arrives) and [`send`](Request::send) (the
+//! standard `wasi:http/outgoing-handler`, some thirty calls).
 //!
 //! The host decides which hosts a plugin may reach (the manifest's
 //! `permissions.http`); a refused request fails with
@@ -10,13 +15,14 @@
 //! use std::time::Duration;
 //!
 //! fn create_item() -> Result<serde_json::Value, HttpError> {
+//!     // At most 1 MiB of JSON; larger bodies are an error, not a truncation.
+//!     let limit = 1 << 20;
 //!     let response = Request::post("https://api.example.com/v1/items")
 //!         .header("accept", "application/json")
 //!         .json(&serde_json::json!({"name": "x"}))
 //!         .first_byte_timeout(Duration::from_secs(30))
-//!         .send()?;
-//!     // At most 1 MiB of JSON; larger bodies are an error, not a truncation.
-//!     response.json(1 << 20)
+//!         .fetch(limit)?;
+//!     response.json(limit)
 //! }
 //! ```
 
@@ -358,8 +364,8 @@ impl Request {
     /// Sends the request and reads the whole response, at most `limit` bytes
     /// of body ([`HttpErrorKind::BodyTooLarge`] beyond), in one host call
     /// (`hanzo:node/fetch`) instead of the thirty or so of
-    /// [`send`](Request::send) and [`Response::bytes`]. Use `send` for a
-    /// body read as it arrives (SSE, NDJSON).
+    /// [`send`](Request::send) and [`Response::bytes`]. Use
+    /// [`open`](Request::open) for a body read as it arrives (SSE, NDJSON).
     pub fn fetch(self, limit: usize) -> Result<Response, HttpError> {
         let target = Target::parse(&self.url)?;
         #[cfg(target_arch = "wasm32")]
@@ -396,8 +402,8 @@ impl Request {
     }
 
     /// Sends the request through `wasi:http` and waits for the response
-    /// head; the body is read from the returned [`Response`]. [`open`]
-    /// (Request::open) does the same in fewer host calls.
+    /// head; the body is read from the returned [`Response`].
+    /// [`open`](Request::open) does the same in fewer host calls.
     pub fn send(self) -> Result<Response, HttpError> {
         let target = Target::parse(&self.url)?;
         #[cfg(target_arch = "wasm32")]
