@@ -165,16 +165,12 @@ fn read_some(
     stream: &wasip2::io::streams::InputStream,
     max: u64,
 ) -> Result<Option<Vec<u8>>, BodyError> {
-    loop {
-        match stream.read(max) {
-            Ok(bytes) if bytes.is_empty() => stream.subscribe().block(),
-            Ok(bytes) => return Ok(Some(bytes)),
-            Err(StreamError::Closed) => return Ok(None),
-            Err(StreamError::LastOperationFailed(e)) => {
-                return Err(BodyError::Read(e.to_debug_string()));
-            }
-        }
-    }
+    crate::http::read_blocking(stream, max).map_err(|e| {
+        BodyError::Read(match e {
+            StreamError::LastOperationFailed(e) => e.to_debug_string(),
+            StreamError::Closed => "the stream was closed".to_string(),
+        })
+    })
 }
 
 /// Reads and discards up to `budget` more bytes, stopping early at the end.

@@ -371,14 +371,7 @@ impl Request {
         #[cfg(target_arch = "wasm32")]
         return fetch(self, target, limit);
         #[cfg(not(target_arch = "wasm32"))]
-        Err(HttpError::new(
-            HttpErrorKind::NoHost,
-            format!(
-                "cannot fetch from {} (limit {limit} bytes): {}",
-                target.authority,
-                crate::NO_HOST
-            ),
-        ))
+        Err(target.no_host(&format!("fetch (limit {limit} bytes) from")))
     }
 
     /// Sends the request and returns the response head as soon as it
@@ -391,14 +384,7 @@ impl Request {
         #[cfg(target_arch = "wasm32")]
         return open(self, target, limit);
         #[cfg(not(target_arch = "wasm32"))]
-        Err(HttpError::new(
-            HttpErrorKind::NoHost,
-            format!(
-                "cannot open {} (limit {limit} bytes): {}",
-                target.authority,
-                crate::NO_HOST
-            ),
-        ))
+        Err(target.no_host(&format!("open (limit {limit} bytes)")))
     }
 
     /// Sends the request through `wasi:http` and waits for the response
@@ -409,10 +395,7 @@ impl Request {
         #[cfg(target_arch = "wasm32")]
         return send(self, target);
         #[cfg(not(target_arch = "wasm32"))]
-        Err(HttpError::new(
-            HttpErrorKind::NoHost,
-            format!("cannot send to {}: {}", target.authority, crate::NO_HOST),
-        ))
+        Err(target.no_host("send to"))
     }
 }
 
@@ -459,6 +442,16 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// Outside a host (native unit tests) nothing can go out: `cannot
+    /// {doing} {authority}`.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn no_host(&self, doing: &str) -> HttpError {
+        HttpError::new(
+            HttpErrorKind::NoHost,
+            format!("cannot {doing} {}: {}", self.authority, crate::NO_HOST),
+        )
+    }
+
     pub(crate) fn parse(url: &str) -> Result<Target, HttpError> {
         let invalid = |why: &str| {
             HttpError::new(
@@ -898,7 +891,8 @@ impl Body {
             Source::Fetched(body) => body
                 .read(u32::try_from(max).unwrap_or(u32::MAX))
                 .map_err(|e| fetch_error(e, &self.authority)),
-            Source::Wasi { stream, .. } => read_stream(stream, max as u64, &self.authority),
+            Source::Wasi { stream, .. } => read_blocking(stream, max as u64)
+                .map_err(|e| stream_error(e, &self.authority, "reading the response from")),
         };
         if !matches!(read, Ok(Some(_))) {
             self.finish();
@@ -957,19 +951,19 @@ impl Body {
     }
 }
 
-/// The next bytes of a `wasi:http` body stream, waiting on its pollable
-/// until some arrive; `None` at the end.
-fn read_stream(
+/// The next bytes (at most `max`) of a `wasi:io` input stream, waiting on
+/// its pollable until some arrive; `None` at the end. Any other stream
+/// error is the caller's to describe.
+pub(crate) fn read_blocking(
     stream: &InputStream,
     max: u64,
-    authority: &str,
-) -> Result<Option<Vec<u8>>, HttpError> {
+) -> Result<Option<Vec<u8>>, StreamError> {
     loop {
         match stream.read(max) {
             Ok(bytes) if bytes.is_empty() => stream.subscribe().block(),
             Ok(bytes) => return Ok(Some(bytes)),
             Err(StreamError::Closed) => return Ok(None),
-            Err(e) => return Err(stream_error(e, authority, "reading the response from")),
+            Err(e) => return Err(e),
         }
     }
 }
