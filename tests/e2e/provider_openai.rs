@@ -43,6 +43,13 @@ fn calculator_tool() -> ToolDefinition {
 }
 
 async fn setup() -> (Dirs, MockOpenAi, Arc<hanzo_node::Runtime>) {
+    setup_with(|_| {}).await
+}
+
+/// [`setup`], with the operator's settings for the plugin changed by `edit`.
+async fn setup_with(
+    edit: impl FnOnce(&mut PluginOverrides),
+) -> (Dirs, MockOpenAi, Arc<hanzo_node::Runtime>) {
     let mock = MockOpenAi::start().await;
     let dirs = Dirs::new();
     install(&dirs.plugins, "openai", "openai", |_| {});
@@ -50,6 +57,7 @@ async fn setup() -> (Dirs, MockOpenAi, Arc<hanzo_node::Runtime>) {
     let mut o = mock.overrides();
     o.secrets
         .insert("OPENAI_API_KEY".into(), "sk-test-123".into());
+    edit(&mut o);
     cfg.plugins.insert("openai".into(), o);
     let rt = runtime(cfg).await;
     (dirs, mock, rt)
@@ -291,15 +299,11 @@ async fn upstream_errors_are_typed() {
 /// fresh connection and on a kept-alive one alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_upstream_times_out() {
-    let mock = MockOpenAi::start().await;
-    let dirs = Dirs::new();
-    install(&dirs.plugins, "openai", "openai", |_| {});
-    let mut cfg = dirs.config();
-    let mut o = mock.overrides();
-    o.config
-        .insert("read_timeout_ms".into(), toml::Value::Integer(300));
-    cfg.plugins.insert("openai".into(), o);
-    let rt = runtime(cfg).await;
+    let (_dirs, mock, rt) = setup_with(|o| {
+        o.config
+            .insert("read_timeout_ms".into(), toml::Value::Integer(300));
+    })
+    .await;
     let t: hanzo_node::state::Tenant = "acme".into();
     let chat = |model: &str| {
         let (rt, t) = (rt.clone(), t.clone());
