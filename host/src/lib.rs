@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod plugins;
 pub mod router;
 pub mod runtime;
+pub mod sched;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -99,13 +99,15 @@ impl Runtime {
         let mut store = Store::new(&self.engine.wasmtime, state);
         store.limiter(|s| &mut s.limits);
         let limit = Duration::from_millis(plugin.manifest.limits.timeout_ms);
-        // Each epoch tick: stop the plugin once past its time limit, otherwise
-        // yield so a busy plugin never holds an executor thread for long.
+        // Each epoch tick: stop the plugin once past its time limit; a call
+        // running long moves off the serving threads or takes its turn there
+        // (see `crate::sched`).
         store.epoch_deadline_callback(move |ctx| {
-            if ctx.data().started.elapsed() >= limit {
+            let state = ctx.data();
+            if state.started.elapsed() >= limit {
                 Ok(UpdateDeadline::Interrupt)
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                Ok(crate::sched::at_epoch_tick(&state.plugin.cpu))
             }
         });
         store.set_epoch_deadline(1);
@@ -221,6 +223,12 @@ impl Runtime {
         }
     }
 
+    /// A plugin that ran long lately starts its call on the background pool
+    /// (when the caller runs in a lane on a serving thread): see `crate::sched`.
+    async fn offload_if_heavy(plugin: &LoadedPlugin) {
+        crate::sched::offload_if_heavy(&plugin.cpu).await
+    }
+
     /// Names the failure of a call whose store is `store`.
     fn classify(store: &Store<CallState>, err: wasmtime::Error) -> CallError {
         let state = store.data();
@@ -283,6 +291,7 @@ impl Runtime {
             return Err(Self::wrong_kind(plugin, PluginKind::Tool));
         };
         let permit = self.permit(plugin).await?;
+        Self::offload_if_heavy(plugin).await;
         let (mut store, warm, calls) = if reuse {
             self.store_for(plugin, tenant, None, depth)
         } else {
@@ -409,6 +418,7 @@ impl Runtime {
             return Err(Self::wrong_kind(&plugin, PluginKind::Provider).into());
         };
         let permit = self.permit(&plugin).await?;
+        Self::offload_if_heavy(&plugin).await;
         let (mut store, warm, calls) = self.store_for(&plugin, tenant, overlay, 0);
         let r = Self::bounded(&plugin, async {
             let provider = match warm {
@@ -516,6 +526,7 @@ impl Runtime {
             return Err(Self::wrong_kind(&plugin, PluginKind::Provider).into());
         };
         let permit = self.permit(&plugin).await?;
+        Self::offload_if_heavy(&plugin).await;
         let (mut store, warm, calls) = self.store_for(&plugin, tenant, overlay, 0);
         let r = Self::bounded(&plugin, async {
             let provider = match warm {
@@ -682,7 +693,10 @@ impl Runtime {
         let runtime = self.clone();
         // The handler keeps running after it set the response head, while it
         // writes the body; the task owns the store until it returns.
-        let task = tokio::spawn(async move {
+        // The task starts here and moves to the background pool if the
+        // handler (or a plugin it calls) runs long: `crate::sched`.
+        let task = tokio::spawn(crate::sched::offloadable(async move {
+            Runtime::offload_if_heavy(&task_plugin).await;
             let r = Runtime::bounded(&task_plugin, async {
                 let proxy = match warm {
                     Some(proxy) => proxy,
@@ -707,7 +721,7 @@ impl Runtime {
                 }
                 Err(e) => Err(e),
             }
-        });
+        }));
         match rx.await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(code)) => Err(CallError::Trap {

@@ -95,6 +95,8 @@ fn plugin_json(p: &LoadedPlugin) -> Value {
             "max_concurrency": m.limits.max_concurrency,
             "calls_per_instance": m.limits.calls_per_instance,
         },
+        // Calls that ran long and moved off the serving threads (`crate::sched`).
+        "background_calls": p.cpu.moves(),
     })
 }
 
@@ -272,8 +274,9 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
 /// on that one thread: a request is not passed between threads (each hand-off
 /// is a futex wake-up and a context switch; on a work-stealing runtime there
 /// were about seven per request). A busy connection cannot move to an idle
-/// thread; plugins yield their thread at every epoch tick, so one slow call
-/// delays the others on its thread by at most a tick at a time.
+/// thread; a plugin call whose guest code runs longer than a slice moves, with
+/// its task, to the background pool (`crate::sched`), so one slow call
+/// delays the others on its thread once, by at most a slice and a tick.
 pub async fn serve(
     rt: Arc<Runtime>,
     listener: TcpListener,

@@ -389,7 +389,7 @@ impl Connection {
                 let (rt, tenant, out) = (self.rt.clone(), self.tenant.clone(), self.out.clone());
                 let arguments = arguments.unwrap_or_else(|| json!({}));
                 // Tools may take long: run beside the reader, reply when done.
-                tokio::spawn(async move {
+                tokio::spawn(crate::sched::offloadable(async move {
                     let reply = match rt
                         .invoke_tool(tenant, &tool, &arguments.to_string(), 0)
                         .await
@@ -405,7 +405,7 @@ impl Connection {
                     };
                     send(&out, with_request_id(reply, &request_id)).await;
                     drop(permit);
-                });
+                }));
             }
         }
     }

@@ -893,7 +893,9 @@ impl Jobs {
             };
             self.counters.started.fetch_add(1, Ordering::Relaxed);
             let this = self.clone();
-            tokio::spawn(async move { this.run(job, token, ack, permits).await });
+            tokio::spawn(crate::sched::offloadable(async move {
+                this.run(job, token, ack, permits).await
+            }));
         }
         s.ready.extend(blocked);
         s.delayed.peek().map(|Reverse((due, _))| *due)

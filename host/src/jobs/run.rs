@@ -351,7 +351,7 @@ async fn run_tools(
     for (i, call) in calls.iter().enumerate() {
         let (rt, tenant, call) = (rt.clone(), tenant.clone(), call.clone());
         let allowed = allowed.contains(&call.name);
-        set.spawn(async move {
+        set.spawn(crate::sched::offloadable(async move {
             let result = if allowed {
                 rt.invoke_tool(tenant, &call.name, &call.arguments, 1).await
             } else {
@@ -361,7 +361,7 @@ async fn run_tools(
                 )))
             };
             (i, result)
-        });
+        }));
     }
     let mut results: Vec<Option<Result<String, ToolError>>> = vec![None; calls.len()];
     while let Some(joined) = set.join_next().await {

@@ -245,6 +245,7 @@ impl Runtime {
             settings,
             secrets,
             tools: Vec::new(),
+            cpu: Default::default(),
         };
         if plugin.manifest.kind == PluginKind::Tool {
             plugin = self.describe_tools(plugin).await?;

@@ -52,6 +52,8 @@ pub struct LoadedPlugin {
     /// What a tool plugin's `describe()` returned at load, with each tool's
     /// parameter schema compiled.
     pub tools: Vec<(ToolSpec, Arc<jsonschema::Validator>)>,
+    /// Whether its calls ran long lately (they then start off the serving threads).
+    pub cpu: crate::sched::CpuHistory,
 }
 
 impl LoadedPlugin {
