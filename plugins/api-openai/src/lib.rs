@@ -30,6 +30,9 @@ pub mod openai;
 pub mod server;
 pub mod wire;
 
+#[cfg(test)]
+mod fuzz;
+
 use hanzo_node_sdk::api::{self, Handler, IncomingRequest, ResponseOutparam};
 use hanzo_node_sdk::llm::{
     self, CallOptions, Capabilities, ChatChunk, ChatRequest, ChatResult, EmbedRequest, EmbedResult,
