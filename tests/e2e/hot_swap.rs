@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The component with a custom section appended: same code, different bytes.
-fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
+pub(crate) fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
     fn leb(mut n: usize, out: &mut Vec<u8>) {
         loop {
             let b = (n & 0x7f) as u8;

@@ -11,10 +11,12 @@ mod mock_openai;
 mod mock_server;
 
 mod api_openai;
+mod bad_input;
 mod cli;
 mod compat_api;
 mod conformance;
 mod fairness;
+mod faults;
 mod hot_swap;
 mod jobs;
 mod jobs_crash;
