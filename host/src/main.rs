@@ -120,10 +120,10 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Opens the port at once and loads the plugins meanwhile: `/v2/health`
-/// says `starting` and lists the folders still loading until the first
-/// load has ended; then the jobs left from the last run are recovered
-/// (they need their tools).
+/// Opens the port at once and loads the plugins meanwhile, then recovers
+/// the jobs left from the last run (they need their tools): `/v2/health`
+/// says `starting`, and lists the folders still loading, until both are
+/// done.
 async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     let listen = cfg.listen;
     let runtime = Runtime::new(cfg)?;
@@ -155,8 +155,11 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
                 ms = started.elapsed().as_millis() as u64,
                 "plugins loaded"
             );
-            if let Err(e) = runtime.start_jobs().await {
-                let _ = failed_tx.send(e);
+            match runtime.start_jobs().await {
+                Ok(()) => runtime.registry.set_started(),
+                Err(e) => {
+                    let _ = failed_tx.send(e);
+                }
             }
         })
     };

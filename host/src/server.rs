@@ -107,7 +107,7 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
             .count()
     };
     let failed = catalog.slots.values().filter(|s| s.error.is_some()).count();
-    // `starting` until the plugin directory was loaded once: the port opens
+    // `starting` until the plugins were loaded once and the jobs recovered: the port opens
     // before, and `loading` names the folders still on their way.
     let status = if rt.registry.started() {
         "ok"

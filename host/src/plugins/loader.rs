@@ -243,7 +243,6 @@ impl Runtime {
             out.push((folder, outcome));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        self.registry.set_started();
         out
     }
 

@@ -176,7 +176,7 @@ pub struct Registry {
     /// Folders with a load running or waiting, and the lock that runs one
     /// load of a folder at a time.
     loads: std::sync::Mutex<HashMap<String, FolderLoads>>,
-    /// Set once the plugin directory was loaded at startup.
+    /// Set once the node has started (see [`Registry::started`]).
     started: AtomicBool,
     /// Bounds the loads that compile and describe at once.
     load_permits: std::sync::OnceLock<Arc<tokio::sync::Semaphore>>,
@@ -263,12 +263,15 @@ impl Registry {
         v
     }
 
-    /// Whether the plugin directory was loaded at startup.
+    /// Whether the node has started: its plugin directory loaded once and
+    /// the jobs of its last run recovered (`/v2/health` says `starting`
+    /// until then).
     pub fn started(&self) -> bool {
         self.started.load(Ordering::Acquire)
     }
 
-    pub(crate) fn set_started(&self) {
+    /// Marks the node as started (see [`Registry::started`]).
+    pub fn set_started(&self) {
         self.started.store(true, Ordering::Release);
     }
 
