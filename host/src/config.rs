@@ -23,6 +23,8 @@ pub struct NodeConfig {
     pub max_body_bytes: u64,
     /// How long a changed plugin file must stay unchanged before it is loaded.
     pub reload_debounce_ms: u64,
+    /// Loading plugins: deadline and parallelism.
+    pub loader: crate::plugins::loader::LoaderConfig,
     /// Seconds to let requests in flight finish on shutdown.
     pub shutdown_grace_s: u64,
     /// Threads that serve HTTP connections, each running every connection it
@@ -64,6 +66,7 @@ impl Default for NodeConfig {
             plugins_dir: None,
             max_body_bytes: 10 << 20,
             reload_debounce_ms: 250,
+            loader: Default::default(),
             shutdown_grace_s: 10,
             http_threads: 0,
             pool: PoolConfig::default(),
@@ -126,6 +129,11 @@ impl NodeConfig {
                     ))
                 })?;
             }
+        }
+        if self.loader.timeout_s == 0 {
+            return Err(ConfigError::Invalid(
+                "loader.timeout_s must be positive".into(),
+            ));
         }
         if self.pool.instances == 0 {
             return Err(ConfigError::Invalid(

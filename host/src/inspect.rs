@@ -63,12 +63,13 @@ pub fn inspect(file: &Path) -> anyhow::Result<Value> {
     let mut problems: Vec<String> = link_problem.into_iter().collect();
     let mut manifest_json = Value::Null;
     if manifest_path.is_file() {
-        match std::fs::read_to_string(&manifest_path)
+        match crate::plugins::manifest::read_manifest(dir)
             .map_err(|e| e.to_string())
             .and_then(|t| Manifest::parse(&t))
         {
             Ok(m) => {
-                problems.extend(m.problems());
+                // The ceilings of a default node.toml: inspect reads no config.
+                problems.extend(m.problems(&crate::plugins::manifest::Ceilings::default()));
                 if let Some(k) = kind
                     && k != m.kind
                 {

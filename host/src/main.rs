@@ -120,23 +120,15 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Opens the port at once and loads the plugins meanwhile, then recovers
+/// the jobs left from the last run (they need their tools): `/v2/health`
+/// says `starting`, and lists the folders still loading, until both are
+/// done.
 async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     let listen = cfg.listen;
     let runtime = Runtime::new(cfg)?;
-    let started = std::time::Instant::now();
-    let outcomes = runtime.load_all().await;
-    let loaded = outcomes
-        .iter()
-        .filter(|(_, o)| *o == LoadOutcome::Loaded)
-        .count();
-    tracing::info!(
-        dir = %runtime.plugins_dir.display(),
-        loaded,
-        failed = outcomes.len() - loaded,
-        ms = started.elapsed().as_millis() as u64,
-        "plugins loaded"
-    );
-    runtime.start_jobs().await?;
+    // Watching before the first load: a change made while it runs is not
+    // missed (loads of one folder run one at a time).
     let _watcher = hanzo_node::plugins::watcher::watch(runtime.clone())
         .context("cannot watch the plugin directory")?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -146,7 +138,44 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     tracing::info!(addr = %local, "serving");
     // A machine-readable line for supervisors and tests that asked for port 0.
     println!("listening on http://{local}");
-    hanzo_node::server::serve(runtime.clone(), listener, shutdown_signal()).await?;
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
+    let startup = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let outcomes = runtime.load_all().await;
+            let loaded = outcomes
+                .iter()
+                .filter(|(_, o)| *o == LoadOutcome::Loaded)
+                .count();
+            tracing::info!(
+                dir = %runtime.plugins_dir.display(),
+                loaded,
+                failed = outcomes.len() - loaded,
+                ms = started.elapsed().as_millis() as u64,
+                "plugins loaded"
+            );
+            match runtime.start_jobs().await {
+                Ok(()) => runtime.registry.set_started(),
+                Err(e) => {
+                    let _ = failed_tx.send(e);
+                }
+            }
+        })
+    };
+    // A node whose job queue cannot start stops, as it did before serving.
+    let mut failed = None;
+    let stop = async {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            Ok(e) = failed_rx => failed = Some(e),
+        }
+    };
+    hanzo_node::server::serve(runtime.clone(), listener, stop).await?;
+    startup.abort();
+    if let Some(e) = failed {
+        return Err(e.context("cannot start the job queue"));
+    }
     let grace = std::time::Duration::from_secs(runtime.config.shutdown_grace_s);
     runtime.jobs.shutdown(grace).await;
     Ok(())

@@ -109,11 +109,19 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
             .count()
     };
     let failed = catalog.slots.values().filter(|s| s.error.is_some()).count();
+    // `starting` until the plugins were loaded once and the jobs recovered: the port opens
+    // before, and `loading` names the folders still on their way.
+    let status = if rt.registry.started() {
+        "ok"
+    } else {
+        "starting"
+    };
     json!({
-        "status": "ok",
+        "status": status,
         "version": crate::VERSION,
         "uptime_s": rt.started.elapsed().as_secs_f64(),
         "plugins": {
+            "loading": rt.registry.loading(),
             "loaded": catalog.by_name.len(),
             "failed": failed,
             "provider": count("provider"),

@@ -63,17 +63,7 @@ impl CallState {
         // WASI is linked so components from any toolchain load, but grants
         // nothing: no preopens, no env, no args, no sockets, stdio discarded.
         let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).build();
-        let limits = CallLimiter {
-            inner: StoreLimitsBuilder::new()
-                .memory_size((plugin.manifest.limits.memory_mb as usize) << 20)
-                .trap_on_grow_failure(true)
-                .instances(64)
-                .tables(64)
-                .memories(8)
-                .build(),
-            memory_limit_hit: false,
-            memory_bytes: 0,
-        };
+        let limits = CallLimiter::new((plugin.manifest.limits.memory_mb as usize) << 20);
         CallState {
             active: Some(runtime.engine.begin_call()),
             hooks: PolicedHooks {
@@ -149,11 +139,35 @@ impl WasiHttpView for CallState {
 
 /// The plugin's resource limits, remembering whether memory ran out so the
 /// resulting trap is reported as a memory limit, not a generic crash.
+///
+/// The memory limit holds for all the store's linear memories together: a
+/// component may have several (the pool allows 4 per component), and each
+/// limited on its own would multiply the plugin's share.
 pub struct CallLimiter {
     inner: StoreLimits,
+    /// The limit on all linear memories together, in bytes.
+    memory_limit: usize,
     pub memory_limit_hit: bool,
-    /// The largest linear memory the instance has grown to, in bytes.
+    /// The linear memory of the store, all memories together, in bytes.
     pub memory_bytes: usize,
+}
+
+impl CallLimiter {
+    /// Limits for a plugin granted `memory_limit` bytes of linear memory.
+    pub fn new(memory_limit: usize) -> CallLimiter {
+        CallLimiter {
+            inner: StoreLimitsBuilder::new()
+                .memory_size(memory_limit)
+                .trap_on_grow_failure(true)
+                .instances(64)
+                .tables(64)
+                .memories(8)
+                .build(),
+            memory_limit,
+            memory_limit_hit: false,
+            memory_bytes: 0,
+        }
+    }
 }
 
 impl ResourceLimiter for CallLimiter {
@@ -163,9 +177,19 @@ impl ResourceLimiter for CallLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // Memories only grow; `current` of this one is counted already.
+        let total = (self.memory_bytes - current.min(self.memory_bytes)).saturating_add(desired);
+        if total > self.memory_limit {
+            self.memory_limit_hit = true;
+            wasmtime::bail!(
+                "forcing trap when growing memory to {desired} bytes: the plugin's memories \
+                 would take {total} bytes together, over its limit of {} bytes",
+                self.memory_limit
+            );
+        }
         let r = self.inner.memory_growing(current, desired, maximum);
         if matches!(r, Ok(true)) {
-            self.memory_bytes = self.memory_bytes.max(desired);
+            self.memory_bytes = total;
         } else {
             self.memory_limit_hit = true;
         }
@@ -196,5 +220,34 @@ impl ResourceLimiter for CallLimiter {
 
     fn memories(&self) -> usize {
         self.inner.memories()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallLimiter;
+    use wasmtime::ResourceLimiter;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn the_memory_limit_holds_for_all_memories_together() {
+        let mut l = CallLimiter::new(10 * MIB);
+        // Two memories created, then grown.
+        assert!(l.memory_growing(0, 4 * MIB, None).unwrap());
+        assert!(l.memory_growing(0, 4 * MIB, None).unwrap());
+        assert!(l.memory_growing(4 * MIB, 6 * MIB, None).unwrap());
+        assert_eq!(l.memory_bytes, 10 * MIB);
+        assert!(!l.memory_limit_hit);
+        // Either memory growing past the total is refused, with a trap.
+        assert!(l.memory_growing(4 * MIB, 4 * MIB + 65536, None).is_err());
+        assert!(l.memory_limit_hit);
+        // A third memory, each under the limit on its own, too.
+        let mut l = CallLimiter::new(10 * MIB);
+        for _ in 0..3 {
+            let _ = l.memory_growing(0, 4 * MIB, None);
+        }
+        assert!(l.memory_limit_hit);
+        assert!(l.memory_bytes <= 10 * MIB);
     }
 }

@@ -208,7 +208,7 @@ fn manifests_never_panic_the_parser() {
         .run(&text, |text| {
             if let Ok(m) = Manifest::parse(&text) {
                 parsed.set(parsed.get() + 1);
-                let _ = m.problems();
+                let _ = m.problems(&hanzo_node::plugins::manifest::Ceilings::default());
             }
             Ok(())
         })

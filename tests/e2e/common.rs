@@ -132,7 +132,40 @@ pub struct Node {
 }
 
 impl Node {
+    /// Starts the node and waits until it has loaded its plugin directory
+    /// (`/v2/health` no longer says `starting`).
     pub fn start(dirs: &Dirs, extra: &[&str]) -> Node {
+        let node = Node::launch(dirs, extra);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while node.health_status().as_deref() != Some("ok") {
+            assert!(
+                Instant::now() < deadline,
+                "hanzo-node did not finish loading its plugins"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        node
+    }
+
+    /// `status` of `/v2/health`, read with a plain blocking request (the
+    /// callers may be on an async runtime or not).
+    fn health_status(&self) -> Option<String> {
+        use std::io::{Read, Write};
+        let addr = self.base.strip_prefix("http://")?;
+        let mut s = std::net::TcpStream::connect(addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.write_all(b"GET /v2/health HTTP/1.1\r\nhost: node\r\nconnection: close\r\n\r\n")
+            .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let body = &text[text.find("\r\n\r\n")? + 4..];
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        v["status"].as_str().map(str::to_string)
+    }
+
+    /// Starts the node and returns once its port is open, while its
+    /// plugins may still be loading.
+    pub fn launch(dirs: &Dirs, extra: &[&str]) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hanzo-node"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])

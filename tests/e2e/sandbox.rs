@@ -128,6 +128,9 @@ async fn outbound_http_only_to_granted_hosts_and_addresses() {
     for (folder, hosts) in &grants {
         install(&dirs.plugins, folder, "http-probe", |m| {
             m.insert("name".into(), toml::Value::String(folder.to_string()));
+            // Tool names are unique in a node: each copy names its own.
+            let prefix = format!("{folder}.");
+            set(m, "config", "tool_prefix", toml::Value::String(prefix));
             let hosts: Vec<toml::Value> = hosts
                 .as_array()
                 .unwrap()
@@ -206,10 +209,19 @@ async fn kv_is_isolated_per_plugin_and_tenant() {
     for folder in ["kv-a", "kv-b"] {
         install(&dirs.plugins, folder, "kv-probe", |m| {
             m.insert("name".into(), toml::Value::String(folder.into()));
+            // Tool names are unique in a node: each copy names its own.
+            let prefix = toml::Value::String(format!("{folder}."));
+            set(m, "config", "tool_prefix", prefix);
         });
     }
     install(&dirs.plugins, "kv-denied", "kv-probe", |m| {
         m.insert("name".into(), toml::Value::String("kv-denied".into()));
+        set(
+            m,
+            "config",
+            "tool_prefix",
+            toml::Value::String("kv-denied.".into()),
+        );
         set(m, "permissions", "kv", toml::Value::Boolean(false));
     });
     let rt = runtime(dirs.config()).await;

@@ -1,24 +1,66 @@
 //! Loading one plugin folder: manifest, component (through the compile cache),
 //! linking against the host's interfaces, checking the world's exports, and
 //! for tool plugins asking them which tools they offer. Only a version that
-//! passed every step replaces the one serving calls.
+//! passed every step, and claims no name, route or tool another folder's
+//! plugin holds, replaces the one serving calls.
+//!
+//! Loading one folder has a deadline and cannot take the loader down: a
+//! panic fails that folder only. Folders load in parallel (bounded), each
+//! independent of the others, so one slow plugin delays no other.
 
-use super::manifest::{MANIFEST_FILE, config_value_string};
-use super::registry::{Slot, compile_schema};
+use super::manifest::{
+    Ceilings, MANIFEST_FILE, MAX_COMPONENT_BYTES, config_value_string, read_manifest,
+    read_plugin_file,
+};
+use super::registry::{Slot, compile_schema, conflict, routes_overlap};
 use super::{LoadedPlugin, Manifest, PluginKind, PluginPre};
 use crate::bindings::provider::ProviderPre;
 use crate::bindings::tool::ToolPre;
 use crate::caps::http::OutboundPolicy;
 use crate::runtime::Runtime;
+use futures_util::FutureExt;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
-use tokio::sync::Semaphore;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// The tenant on whose behalf the node itself calls plugins (e.g. `describe`).
 pub const NODE_TENANT: &str = "_node";
+
+/// `[loader]` in `node.toml`: how plugins are loaded.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoaderConfig {
+    /// Seconds loading one plugin may take (reading, compiling, linking and a
+    /// tool's `describe`) before it fails; the version loaded before, if
+    /// any, keeps serving.
+    pub timeout_s: u64,
+    /// Plugins read and compiled at once (0: one per CPU); a tool's
+    /// `describe` runs outside this bound.
+    pub parallelism: usize,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        LoaderConfig {
+            timeout_s: 60,
+            parallelism: 0,
+        }
+    }
+}
+
+impl LoaderConfig {
+    fn parallelism(&self) -> usize {
+        match self.parallelism {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
 
 /// What became of a folder after a (re)load.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,11 +78,60 @@ enum Prepared {
     Gone,
 }
 
+/// A folder's files, read and compiled.
+enum Compiled {
+    New {
+        manifest: Manifest,
+        manifest_hash: blake3::Hash,
+        component_file: PathBuf,
+        hash: blake3::Hash,
+        size: u64,
+        component: Component,
+    },
+    Unchanged,
+    Gone,
+}
+
+/// What a folder's manifest claims, read before loading at startup to
+/// order the claims.
+struct Claims {
+    name: String,
+    kind: PluginKind,
+    routes: Vec<String>,
+}
+
+impl Claims {
+    /// The claims of a usable manifest (one that is not will fail to load).
+    fn read(dir: &Path, ceilings: &Ceilings) -> Option<Claims> {
+        let m = Manifest::from_text(dir, &read_manifest(dir).ok()?, ceilings).ok()?;
+        Some(Claims {
+            name: m.name,
+            kind: m.kind,
+            routes: m.routes,
+        })
+    }
+
+    /// What both claim for certain, from their manifests: a name or an
+    /// overlapping route.
+    fn contest(&self, other: &Claims) -> Option<String> {
+        if self.name == other.name {
+            return Some(format!("plugin name `{}`", self.name));
+        }
+        self.routes.iter().find_map(|a| {
+            other
+                .routes
+                .iter()
+                .find(|b| routes_overlap(a, b))
+                .map(|b| format!("route `{a}` (overlapping `{b}`)"))
+        })
+    }
+}
+
 impl Runtime {
-    /// Loads every folder of the plugin directory.
-    pub async fn load_all(self: &Arc<Self>) -> Vec<(String, LoadOutcome)> {
-        let dir = self.plugins_dir.clone();
-        let mut folders: Vec<String> = match std::fs::read_dir(&dir) {
+    /// The folders of the plugin directory.
+    fn plugin_folders(&self) -> Vec<String> {
+        let dir = &self.plugins_dir;
+        match std::fs::read_dir(dir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok())
                 .filter(|e| e.path().is_dir())
@@ -51,52 +142,155 @@ impl Runtime {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot read the plugin directory");
                 Vec::new()
             }
-        };
-        folders.sort();
-        let mut out = Vec::new();
-        for f in folders {
-            let outcome = self.reload_folder(&f).await;
-            out.push((f, outcome));
         }
+    }
+
+    /// Loads every folder of the plugin directory, in parallel; the outcomes
+    /// are in folder order.
+    ///
+    /// Who gets a contested name, route or tool does not depend on which
+    /// load finishes first, nor on a folder's name sorting first. Folders
+    /// named like the plugin they hold (the operator's `openai` folder
+    /// holding the `openai` plugin) rank before the others. Names and routes
+    /// are known from the manifests before loading: of two folders claiming
+    /// the same name or overlapping routes, the lower-ranked one is refused,
+    /// and both are when they rank the same, so that neither serves the
+    /// other's requests (a folder `0openai` cannot take the name `openai`,
+    /// nor `/v1/chat` from the `/v1` of api-openai). Tools are known only
+    /// once loaded: a tool plugin claims its tools after the tool plugins
+    /// ahead of it (lower rank, then folder order) have loaded or failed,
+    /// waiting at most their load deadline, and is refused if one of them
+    /// holds one of its tools.
+    pub async fn load_all(self: &Arc<Self>) -> Vec<(String, LoadOutcome)> {
+        let ceilings = Ceilings::from_pool(&self.config.pool);
+        let mut order: Vec<(String, Option<Claims>)> = self
+            .plugin_folders()
+            .into_iter()
+            .map(|f| {
+                let claims = Claims::read(&self.plugins_dir.join(&f), &ceilings);
+                (f, claims)
+            })
+            .collect();
+        let rank = |folder: &str, claims: &Option<Claims>| {
+            u8::from(!claims.as_ref().is_some_and(|c| c.name == folder))
+        };
+        order.sort_by_cached_key(|(folder, claims)| (rank(folder, claims), folder.clone()));
+        let (done, settled): (Vec<_>, Vec<_>) = order.iter().map(|_| watch::channel(false)).unzip();
+        let mut tasks = Vec::new();
+        for ((i, (folder, claims)), done) in order.iter().enumerate().zip(done) {
+            let mut ahead = Vec::new();
+            let mut contested = None;
+            if let Some(c) = claims {
+                let my_rank = rank(folder, claims);
+                for (j, (other, o)) in order.iter().enumerate() {
+                    let Some(o) = o.as_ref().filter(|_| j != i) else {
+                        continue;
+                    };
+                    let their_rank = rank(other, &order[j].1);
+                    match c.contest(o) {
+                        Some(what) if my_rank == their_rank => {
+                            contested.get_or_insert(format!(
+                                "{what} is also claimed by folder `{other}`, so neither is \
+                                 loaded: remove one, then change the other or restart"
+                            ));
+                        }
+                        Some(what) if my_rank > their_rank => {
+                            contested.get_or_insert(format!(
+                                "{what} is claimed by folder `{other}`, which holds a plugin \
+                                 of its own name and so goes first"
+                            ));
+                        }
+                        Some(_) => {}
+                        None if j < i
+                            && c.kind == PluginKind::Tool
+                            && o.kind == PluginKind::Tool =>
+                        {
+                            ahead.push(settled[j].clone())
+                        }
+                        None => {}
+                    }
+                }
+            }
+            let rt = self.clone();
+            let name = folder.clone();
+            let task = tokio::spawn(async move {
+                let outcome = match contested {
+                    Some(error) => {
+                        let _load = rt.registry.begin_load(&name).await;
+                        rt.failed(&name, false, error)
+                    }
+                    None => {
+                        rt.load_folder(&name, async move {
+                            for mut rx in ahead {
+                                // An error: the sender is gone, which settles too.
+                                let _ = rx.wait_for(|settled| *settled).await;
+                            }
+                        })
+                        .await
+                    }
+                };
+                let _ = done.send(true);
+                outcome
+            });
+            tasks.push((folder.clone(), task));
+        }
+        drop(settled);
+        let mut out = Vec::new();
+        for (folder, task) in tasks {
+            let outcome = task.await.unwrap_or_else(|e| {
+                LoadOutcome::Failed(format!("the loader failed unexpectedly: {e}"))
+            });
+            out.push((folder, outcome));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
     /// (Re)loads one folder of the plugin directory and publishes the result.
     pub async fn reload_folder(self: &Arc<Self>, folder: &str) -> LoadOutcome {
-        let dir = self.plugins_dir.join(folder);
+        self.load_folder(folder, async {}).await
+    }
+
+    /// Loads `folder`, then claims its name, routes and tools once `turn`
+    /// is ready. Loads of one folder run one at a time.
+    async fn load_folder(
+        self: &Arc<Self>,
+        folder: &str,
+        turn: impl Future<Output = ()>,
+    ) -> LoadOutcome {
+        let _load = self.registry.begin_load(folder).await;
         let current = self
             .registry
             .catalog()
             .slots
             .get(folder)
             .and_then(|s| s.current.clone());
-        let started = std::time::Instant::now();
-        let result = self.prepare(&dir, current.as_ref()).await;
-        let result = result.and_then(|p| match p {
-            Prepared::Ready(plugin) => {
-                let name = plugin.manifest.name.clone();
-                let clash = self
-                    .registry
-                    .catalog()
-                    .slots
-                    .values()
-                    .find(|s| {
-                        s.folder != folder
-                            && s.current.as_ref().is_some_and(|c| c.manifest.name == name)
-                    })
-                    .map(|s| s.folder.clone());
-                match clash {
-                    Some(other) => Err(format!(
-                        "plugin name `{name}` is already used by folder `{other}`"
-                    )),
-                    None => Ok(Prepared::Ready(plugin)),
-                }
-            }
-            other => Ok(other),
-        });
+        let started = Instant::now();
+        let result = self.prepare_bounded(folder, current.as_ref()).await;
+        turn.await;
         match result {
             Ok(Prepared::Ready(plugin)) => {
                 let plugin = Arc::new(*plugin);
+                let refused = self.name_owner(folder, &plugin).or_else(|| {
+                    self.registry.update(|slots| {
+                        let why = conflict(slots, folder, &plugin);
+                        if why.is_none() {
+                            slots.insert(
+                                folder.to_string(),
+                                Slot {
+                                    folder: folder.to_string(),
+                                    current: Some(plugin.clone()),
+                                    error: None,
+                                    error_at: None,
+                                },
+                            );
+                        }
+                        why
+                    })
+                });
+                if let Some(error) = refused {
+                    return self.failed(folder, current.is_some(), error);
+                }
                 tracing::info!(
                     plugin = %plugin.manifest.name,
                     kind = plugin.manifest.kind.as_str(),
@@ -106,17 +300,6 @@ impl Runtime {
                     swapped = current.is_some(),
                     "plugin loaded"
                 );
-                self.registry.update(|slots| {
-                    slots.insert(
-                        folder.to_string(),
-                        Slot {
-                            folder: folder.to_string(),
-                            current: Some(plugin),
-                            error: None,
-                            error_at: None,
-                        },
-                    )
-                });
                 // Parked instances of the version swapped out go now.
                 self.prune_warm();
                 LoadOutcome::Loaded
@@ -130,60 +313,171 @@ impl Runtime {
                 }
                 LoadOutcome::Unloaded
             }
-            Err(error) => {
-                tracing::warn!(folder, %error, keeps_serving = current.is_some(), "plugin failed to load");
-                self.registry.update(|slots| {
-                    let slot = slots.entry(folder.to_string()).or_insert_with(|| Slot {
-                        folder: folder.to_string(),
-                        current: None,
-                        error: None,
-                        error_at: None,
-                    });
-                    slot.error = Some(error.clone());
-                    slot.error_at = Some(SystemTime::now());
-                });
-                LoadOutcome::Failed(error)
-            }
+            Err(error) => self.failed(folder, current.is_some(), error),
         }
     }
 
-    async fn prepare(
+    /// A plugin named like another folder of the plugin directory belongs
+    /// there: `0openai/plugin.toml` saying `name = "openai"` is refused
+    /// while an `openai` folder holds a manifest, loaded or not.
+    fn name_owner(&self, folder: &str, plugin: &LoadedPlugin) -> Option<String> {
+        let name = &plugin.manifest.name;
+        (name != folder
+            && std::fs::symlink_metadata(self.plugins_dir.join(name).join(MANIFEST_FILE)).is_ok())
+        .then(|| format!("plugin name `{name}` belongs to folder `{name}`"))
+    }
+
+    /// Records a failed load of `folder`: the version serving (if any) keeps
+    /// serving.
+    fn failed(&self, folder: &str, keeps_serving: bool, error: String) -> LoadOutcome {
+        tracing::warn!(folder, %error, keeps_serving, "plugin failed to load");
+        self.registry.update(|slots| {
+            let slot = slots.entry(folder.to_string()).or_insert_with(|| Slot {
+                folder: folder.to_string(),
+                current: None,
+                error: None,
+                error_at: None,
+            });
+            slot.error = Some(error.clone());
+            slot.error_at = Some(SystemTime::now());
+        });
+        LoadOutcome::Failed(error)
+    }
+
+    /// [`Runtime::prepare`] within the load deadline, with a panic turned
+    /// into a failure of this folder. The deadline runs from when the load
+    /// may start compiling (see [`LoaderConfig::parallelism`]).
+    async fn prepare_bounded(
         self: &Arc<Self>,
-        dir: &Path,
+        folder: &str,
         current: Option<&Arc<LoadedPlugin>>,
     ) -> Result<Prepared, String> {
+        let permits = self.registry.load_permits(self.config.loader.parallelism());
+        let permit = permits
+            .acquire_owned()
+            .await
+            .map_err(|e| format!("cannot load: {e}"))?;
+        let limit = Duration::from_secs(self.config.loader.timeout_s);
+        let dir = self.plugins_dir.join(folder);
+        let prepare = AssertUnwindSafe(self.prepare(&dir, current, permit)).catch_unwind();
+        match tokio::time::timeout(limit, prepare).await {
+            Err(_) => Err(format!(
+                "loading took longer than {} s (loader.timeout_s)",
+                limit.as_secs()
+            )),
+            Ok(Err(panic)) => Err(format!(
+                "the loader failed unexpectedly: {}",
+                panic_message(panic.as_ref())
+            )),
+            Ok(Ok(result)) => result,
+        }
+    }
+
+    /// Reads and compiles a folder's files. Blocking: call off the async
+    /// threads.
+    fn compile_folder(
+        &self,
+        dir: &Path,
+        current: Option<&LoadedPlugin>,
+    ) -> Result<Compiled, String> {
         let manifest_path = dir.join(MANIFEST_FILE);
-        if !dir.is_dir() || !manifest_path.is_file() {
-            return Ok(Prepared::Gone);
+        if !dir.is_dir() || std::fs::symlink_metadata(&manifest_path).is_err() {
+            return Ok(Compiled::Gone);
         }
-        let manifest_text = std::fs::read(&manifest_path)
-            .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-        let manifest_hash = blake3::hash(&manifest_text);
-        let manifest = Manifest::load(dir).map_err(|e| e.to_string())?;
+        let text = read_manifest(dir).map_err(|e| e.to_string())?;
+        let manifest_hash = blake3::hash(text.as_bytes());
+        let ceilings = Ceilings::from_pool(&self.config.pool);
+        let manifest = Manifest::from_text(dir, &text, &ceilings).map_err(|e| e.to_string())?;
         let component_file = manifest.component_path(dir).map_err(|e| e.to_string())?;
-        if !component_file.is_file() {
-            return Ok(Prepared::Gone);
-        }
-        let bytes = std::fs::read(&component_file)
-            .map_err(|e| format!("{}: {e}", component_file.display()))?;
+        let present = component_file
+            .as_ref()
+            .is_some_and(|f| std::fs::symlink_metadata(f).is_ok());
+        let component_file = match component_file {
+            Some(f) if present => f,
+            // The component file is missing while the manifest is there: a
+            // swap by delete-then-copy is under way. The loaded version
+            // keeps serving until the new file is complete.
+            _ if current.is_some() => {
+                tracing::info!(folder = %dir.display(), "component file missing: the loaded version keeps serving");
+                return Ok(Compiled::Unchanged);
+            }
+            Some(_) => return Ok(Compiled::Gone),
+            None => {
+                return Err(format!(
+                    "{}: no .wasm file beside the manifest",
+                    manifest_path.display()
+                ));
+            }
+        };
+        let bytes =
+            read_plugin_file(&component_file, MAX_COMPONENT_BYTES).map_err(|e| e.to_string())?;
         let hash = blake3::hash(&bytes);
         if let Some(c) = current
             && c.hash == hash
             && c.manifest_hash == manifest_hash
         {
-            return Ok(Prepared::Unchanged);
+            return Ok(Compiled::Unchanged);
         }
-        let size = bytes.len() as u64;
+        let component = self.engine.component(&bytes, &hash).map_err(|e| {
+            format!(
+                "{} is not a valid component: {e:#}",
+                component_file.display()
+            )
+        })?;
+        Ok(Compiled::New {
+            manifest,
+            manifest_hash,
+            component_file,
+            hash,
+            size: bytes.len() as u64,
+            component,
+        })
+    }
+
+    /// Reads, compiles (holding `permit`), links and, for a tool plugin,
+    /// describes a folder's plugin.
+    async fn prepare(
+        self: &Arc<Self>,
+        dir: &Path,
+        current: Option<&Arc<LoadedPlugin>>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Prepared, String> {
         let rt = self.clone();
-        let component = tokio::task::spawn_blocking(move || rt.engine.component(&bytes, &hash))
-            .await
-            .map_err(|e| format!("compile task failed: {e}"))?
-            .map_err(|e| {
-                format!(
-                    "{} is not a valid component: {e:#}",
-                    component_file.display()
-                )
-            })?;
+        let (blocking_dir, blocking_current) = (dir.to_path_buf(), current.cloned());
+        let compiled = tokio::task::spawn_blocking(move || {
+            // Held until compiling ends, even if the load is given up on
+            // meanwhile: compiling is what takes the CPUs, and a slow
+            // `describe` holds up no other load.
+            let _permit = permit;
+            rt.compile_folder(&blocking_dir, blocking_current.as_deref())
+        })
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            Ok(panic) => format!(
+                "the loader failed unexpectedly: {}",
+                panic_message(panic.as_ref())
+            ),
+            Err(e) => format!("compile task failed: {e}"),
+        })??;
+        let (manifest, manifest_hash, component_file, hash, size, component) = match compiled {
+            Compiled::Gone => return Ok(Prepared::Gone),
+            Compiled::Unchanged => return Ok(Prepared::Unchanged),
+            Compiled::New {
+                manifest,
+                manifest_hash,
+                component_file,
+                hash,
+                size,
+                component,
+            } => (
+                manifest,
+                manifest_hash,
+                component_file,
+                hash,
+                size,
+                component,
+            ),
+        };
 
         let pre = self
             .linker
@@ -233,6 +527,7 @@ impl Runtime {
         hosts.extend(overrides.allow_hosts.iter().cloned());
         let mut plugin = LoadedPlugin {
             outbound: Arc::new(OutboundPolicy::new(&manifest.name, &hosts)),
+            // Bounded by the manifest's checks (`Ceilings::MAX_CONCURRENCY`).
             concurrency: Arc::new(Semaphore::new(manifest.limits.max_concurrency)),
             manifest,
             dir: dir.to_path_buf(),
@@ -288,4 +583,13 @@ impl Runtime {
         }
         Ok(plugin)
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }

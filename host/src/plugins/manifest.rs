@@ -1,13 +1,64 @@
 //! `plugin.toml`: what a plugin is, what it may do and how much it may use.
 //! Everything not granted here is denied; unknown keys are errors so a typo
-//! never silently drops a limit.
+//! never silently drops a limit, and every limit has a ceiling (some set by
+//! the operator, see [`Ceilings`]).
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The file name of a manifest inside a plugin folder.
 pub const MANIFEST_FILE: &str = "plugin.toml";
+
+/// The largest manifest read, in bytes.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// The largest component read, in bytes (language runtimes such as Python
+/// take tens of MiB).
+pub const MAX_COMPONENT_BYTES: u64 = 1 << 30;
+
+/// Paths the host answers itself (`crate::server`); no route may claim them
+/// or anything under them.
+pub const HOST_PATHS: &[&str] = &[
+    "/v2/health",
+    "/v2/plugins",
+    "/v2/usage",
+    "/v2/deployments",
+    "/v2/ws",
+];
+
+/// Ceilings of the limits a manifest may ask for: the node's own, and those
+/// the operator sets in `node.toml`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ceilings {
+    /// `pool.max_memory_mb`: the largest memory the instance pool provides.
+    pub max_memory_mb: u64,
+}
+
+impl Ceilings {
+    /// Calls of one plugin running at once.
+    pub const MAX_CONCURRENCY: usize = 10_000;
+    /// Time limit of one call: an hour.
+    pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+    /// Calls one instance serves before it is dropped.
+    pub const MAX_CALLS_PER_INSTANCE: u32 = 100_000;
+    /// Largest kv value (and never more than the plugin's memory).
+    pub const MAX_KV_VALUE_BYTES: u64 = 64 << 20;
+
+    pub fn from_pool(pool: &crate::engine::PoolConfig) -> Ceilings {
+        Ceilings {
+            max_memory_mb: pool.max_memory_mb,
+        }
+    }
+}
+
+impl Default for Ceilings {
+    /// The ceilings of a node with the default `node.toml`.
+    fn default() -> Self {
+        Ceilings::from_pool(&crate::engine::PoolConfig::default())
+    }
+}
 
 /// Which world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
@@ -89,7 +140,8 @@ pub struct Permissions {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Linear memory per instance.
+    /// Linear memory per instance: all its memories together (a component
+    /// may have several).
     #[serde(default = "Limits::default_memory_mb")]
     pub memory_mb: u64,
     /// Wall-clock time per call, including time spent waiting on the host.
@@ -159,18 +211,24 @@ pub enum ManifestError {
 
 impl Manifest {
     /// Reads and checks `dir/plugin.toml`.
-    pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
+    pub fn load(dir: &Path, ceilings: &Ceilings) -> Result<Manifest, ManifestError> {
+        let text = read_manifest(dir)?;
+        Manifest::from_text(dir, &text, ceilings)
+    }
+
+    /// Checks the text of `dir/plugin.toml`, read by [`read_manifest`].
+    pub fn from_text(
+        dir: &Path,
+        text: &str,
+        ceilings: &Ceilings,
+    ) -> Result<Manifest, ManifestError> {
         let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let manifest = Manifest::parse(&text).map_err(|message| ManifestError::Parse {
+        let manifest = Manifest::parse(text).map_err(|message| ManifestError::Parse {
             path: path.clone(),
             message,
         })?;
         manifest
-            .problems()
+            .problems(ceilings)
             .into_iter()
             .next()
             .map_or(Ok(manifest), |message| {
@@ -178,12 +236,24 @@ impl Manifest {
             })
     }
 
+    /// Parses a manifest. A syntax error says where (line and column) and
+    /// what, but never quotes the text: the error is served over HTTP
+    /// (`/v2/plugins`), and the text might not be a manifest at all.
     pub fn parse(text: &str) -> Result<Manifest, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().trim_end();
+            match e.span() {
+                Some(span) => {
+                    let (line, column) = line_column(text, span.start);
+                    format!("TOML parse error at line {line}, column {column}: {message}")
+                }
+                None => format!("TOML parse error: {message}"),
+            }
+        })
     }
 
     /// Everything wrong with a parsed manifest, in words (empty when usable).
-    pub fn problems(&self) -> Vec<String> {
+    pub fn problems(&self, ceilings: &Ceilings) -> Vec<String> {
         let mut out = Vec::new();
         if !valid_name(&self.name) {
             out.push(format!(
@@ -191,17 +261,36 @@ impl Manifest {
                 self.name
             ));
         }
-        if self.limits.memory_mb == 0 || self.limits.memory_mb > 4096 {
-            out.push("limits.memory_mb must be between 1 and 4096".into());
+        let l = &self.limits;
+        let max_memory_mb = ceilings.max_memory_mb;
+        if l.memory_mb == 0 || l.memory_mb > max_memory_mb {
+            out.push(format!(
+                "limits.memory_mb must be between 1 and {max_memory_mb} (the node's pool.max_memory_mb)"
+            ));
         }
-        if self.limits.timeout_ms == 0 {
-            out.push("limits.timeout_ms must be positive".into());
+        if l.timeout_ms == 0 || l.timeout_ms > Ceilings::MAX_TIMEOUT_MS {
+            out.push(format!(
+                "limits.timeout_ms must be between 1 and {}",
+                Ceilings::MAX_TIMEOUT_MS
+            ));
         }
-        if self.limits.max_concurrency == 0 {
-            out.push("limits.max_concurrency must be positive".into());
+        if l.max_concurrency == 0 || l.max_concurrency > Ceilings::MAX_CONCURRENCY {
+            out.push(format!(
+                "limits.max_concurrency must be between 1 and {}",
+                Ceilings::MAX_CONCURRENCY
+            ));
         }
-        if self.limits.calls_per_instance == 0 || self.limits.calls_per_instance > 100_000 {
-            out.push("limits.calls_per_instance must be between 1 and 100000".into());
+        if l.calls_per_instance == 0 || l.calls_per_instance > Ceilings::MAX_CALLS_PER_INSTANCE {
+            out.push(format!(
+                "limits.calls_per_instance must be between 1 and {}",
+                Ceilings::MAX_CALLS_PER_INSTANCE
+            ));
+        }
+        let max_kv = Ceilings::MAX_KV_VALUE_BYTES.min(l.memory_mb.saturating_mul(1 << 20));
+        if l.kv_value_bytes == 0 || l.kv_value_bytes > max_kv {
+            out.push(format!(
+                "limits.kv_value_bytes must be between 1 and {max_kv} (64 MiB, and never more than memory_mb)"
+            ));
         }
         match self.kind {
             PluginKind::Api if self.routes.is_empty() => {
@@ -209,8 +298,8 @@ impl Manifest {
             }
             PluginKind::Api => {
                 for r in &self.routes {
-                    if !r.starts_with('/') || r.contains("..") || r.contains('?') {
-                        out.push(format!("route `{r}` must be an absolute path prefix"));
+                    if let Some(problem) = route_problem(r) {
+                        out.push(format!("route `{r}` {problem}"));
                     }
                 }
             }
@@ -233,16 +322,23 @@ impl Manifest {
         out
     }
 
-    /// The component file for a plugin folder.
-    pub fn component_path(&self, dir: &Path) -> Result<PathBuf, ManifestError> {
+    /// The component file for a plugin folder: the one the manifest names
+    /// (which may not exist), else the folder's only `.wasm` file (`None`:
+    /// there is none).
+    pub fn component_path(&self, dir: &Path) -> Result<Option<PathBuf>, ManifestError> {
         if let Some(file) = &self.component {
-            if file.contains('/') || file.contains('\\') || file == ".." {
+            if file.is_empty()
+                || file.contains('/')
+                || file.contains('\\')
+                || file == "."
+                || file == ".."
+            {
                 return Err(ManifestError::Invalid {
                     path: dir.join(MANIFEST_FILE),
                     message: format!("component `{file}` must be a file name beside the manifest"),
                 });
             }
-            return Ok(dir.join(file));
+            return Ok(Some(dir.join(file)));
         }
         let wasm: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|source| ManifestError::Read {
@@ -253,17 +349,126 @@ impl Manifest {
             .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
             .collect();
         match wasm.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => Err(ManifestError::Invalid {
-                path: dir.join(MANIFEST_FILE),
-                message: "no .wasm file beside the manifest".into(),
-            }),
+            [one] => Ok(Some(one.clone())),
+            [] => Ok(None),
             _ => Err(ManifestError::Invalid {
                 path: dir.join(MANIFEST_FILE),
                 message: "several .wasm files: name one with `component = \"...\"`".into(),
             }),
         }
     }
+}
+
+/// What is wrong with an api route, if anything.
+fn route_problem(route: &str) -> Option<String> {
+    if !route.starts_with('/') {
+        return Some("must be an absolute path prefix".into());
+    }
+    if !route.bytes().all(|b| b.is_ascii_graphic()) || route.contains(['?', '#']) {
+        return Some("must be a plain path: visible ASCII, no `?` or `#`".into());
+    }
+    let trimmed = route.trim_end_matches('/');
+    if trimmed
+        .split('/')
+        .skip(1)
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Some("must not have empty, `.` or `..` segments".into());
+    }
+    HOST_PATHS
+        .iter()
+        .find(|h| trimmed == **h || trimmed.starts_with(&format!("{h}/")))
+        .map(|h| format!("claims `{h}`, which the node serves itself"))
+}
+
+/// 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Reads `dir/plugin.toml` (see [`read_plugin_file`]) as text.
+pub fn read_manifest(dir: &Path) -> Result<String, ManifestError> {
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = read_plugin_file(&path, MAX_MANIFEST_BYTES)?;
+    String::from_utf8(bytes).map_err(|e| ManifestError::Invalid {
+        path,
+        message: format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+/// Reads a file of a plugin folder (its manifest or component), at most
+/// `limit` bytes.
+///
+/// Symbolic links are refused outright rather than followed when they stay
+/// inside the folder: the link is refused by the `open` itself
+/// (`O_NOFOLLOW`), so no one can swap a checked link for one pointing
+/// elsewhere between a check and the read, which a canonicalize-then-check
+/// would allow. Swapping a plugin's version works as well by renaming a
+/// file into place. (The plugin folder itself may be a link: where folders
+/// live is the operator's choice.) Only regular files are read: a FIFO would
+/// block the loader, a device never ends.
+pub fn read_plugin_file(path: &Path, limit: u64) -> Result<Vec<u8>, ManifestError> {
+    let read_err = |source: std::io::Error| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let invalid = |message: String| ManifestError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(invalid(
+            "is a symbolic link; plugin files must be regular files in the plugin folder".into(),
+        ));
+    }
+    let file = match options.open(path) {
+        Ok(f) => f,
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(invalid(
+                "is a symbolic link; plugin files must be regular files in the plugin folder"
+                    .into(),
+            ));
+        }
+        Err(e) => return Err(read_err(e)),
+    };
+    let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(invalid("is not a regular file".into()));
+    }
+    if meta.len() > limit {
+        return Err(invalid(format!(
+            "is {} bytes, more than the {limit} allowed",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // `take`: the file may grow while it is read.
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > limit {
+        return Err(invalid(format!("is more than the {limit} bytes allowed")));
+    }
+    Ok(bytes)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -293,7 +498,7 @@ mod tests {
         assert!(m.permissions.secrets.is_empty());
         assert_eq!(m.limits.memory_mb, 128);
         assert_eq!(m.limits.calls_per_instance, 1, "a fresh instance per call");
-        assert!(m.problems().is_empty());
+        assert!(m.problems(&Ceilings::default()).is_empty());
     }
 
     #[test]
@@ -303,7 +508,7 @@ mod tests {
                 "name = \"t\"\nkind = \"tool\"\nversion = \"1\"\n[limits]\ncalls_per_instance = {n}"
             ))
             .unwrap()
-            .problems()
+            .problems(&Ceilings::default())
         };
         assert!(with(64).is_empty());
         assert!(with(0)[0].contains("calls_per_instance"));
@@ -322,11 +527,11 @@ mod tests {
     #[test]
     fn api_plugins_need_routes_and_others_must_not_have_them() {
         let api = Manifest::parse("name = \"a\"\nkind = \"api\"\nversion = \"1\"").unwrap();
-        assert!(api.problems()[0].contains("route"));
+        assert!(api.problems(&Ceilings::default())[0].contains("route"));
         let tool =
             Manifest::parse("name = \"a\"\nkind = \"tool\"\nversion = \"1\"\nroutes = [\"/x\"]")
                 .unwrap();
-        assert!(tool.problems()[0].contains("only for api"));
+        assert!(tool.problems(&Ceilings::default())[0].contains("only for api"));
     }
 
     #[test]
@@ -335,7 +540,116 @@ mod tests {
             "name = \"Bad Name\"\nkind = \"tool\"\nversion = \"1\"\n[permissions]\nhttp = [\"http://x\"]",
         )
         .unwrap();
-        let p = m.problems();
+        let p = m.problems(&Ceilings::default());
         assert_eq!(p.len(), 2, "{p:?}");
+    }
+
+    fn tool_with_limits(limits: &str) -> Manifest {
+        Manifest::parse(&format!(
+            "name = \"t\"\nkind = \"tool\"\nversion = \"1\"\n[limits]\n{limits}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_limit_has_a_ceiling() {
+        let c = Ceilings { max_memory_mb: 512 };
+        for (limits, key) in [
+            ("max_concurrency = 9000000000000000000", "max_concurrency"),
+            ("max_concurrency = 10001", "max_concurrency"),
+            ("timeout_ms = 3600001", "timeout_ms"),
+            ("timeout_ms = 0", "timeout_ms"),
+            ("memory_mb = 513", "memory_mb"),
+            ("kv_value_bytes = 0", "kv_value_bytes"),
+            ("kv_value_bytes = 67108865", "kv_value_bytes"),
+            // A value larger than the memory it would be read into.
+            ("memory_mb = 1\nkv_value_bytes = 2000000", "kv_value_bytes"),
+        ] {
+            let p = tool_with_limits(limits).problems(&c);
+            assert_eq!(p.len(), 1, "{limits}: {p:?}");
+            assert!(p[0].contains(key), "{limits}: {p:?}");
+        }
+        let ok = "max_concurrency = 10000\ntimeout_ms = 3600000\nmemory_mb = 512";
+        assert!(tool_with_limits(ok).problems(&c).is_empty());
+        // The memory ceiling is the operator's pool size, not a constant.
+        let p = tool_with_limits("memory_mb = 2048").problems(&c);
+        assert!(p[0].contains("between 1 and 512"), "{p:?}");
+        assert!(
+            tool_with_limits("memory_mb = 2048")
+                .problems(&Ceilings {
+                    max_memory_mb: 4096
+                })
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn routes_must_be_plain_paths_outside_the_hosts_own() {
+        let problems = |route: &str| {
+            Manifest::parse(&format!(
+                "name = \"a\"\nkind = \"api\"\nversion = \"1\"\nroutes = [\"{route}\"]"
+            ))
+            .unwrap()
+            .problems(&Ceilings::default())
+        };
+        for ok in ["/", "/v1", "/v1/", "/v2", "/v2/tools", "/v2/healthz"] {
+            assert!(problems(ok).is_empty(), "{ok}: {:?}", problems(ok));
+        }
+        for bad in [
+            "v1",
+            "/v1//chat",
+            "/v1/./chat",
+            "/v1/../v2",
+            "/v1?x",
+            "/v1#x",
+            "/v1 chat",
+            "/v2/health",
+            "/v2/health/",
+            "/v2/plugins/openai",
+            "/v2/ws",
+            "/v2/usage",
+            "/v2/deployments",
+        ] {
+            assert_eq!(problems(bad).len(), 1, "{bad}");
+        }
+        assert!(problems("/v2/plugins/x")[0].contains("node serves itself"));
+    }
+
+    #[test]
+    fn parse_errors_name_the_place_but_never_quote_the_text() {
+        let text =
+            "name = \"t\"\nkind = \"tool\"\nversion = \"1\"\nroot:x:0:0:root:/root:/bin/bash\n";
+        let e = Manifest::parse(text).unwrap_err();
+        assert!(e.contains("line 4"), "{e}");
+        assert!(!e.contains("root:x"), "{e}");
+        assert!(!e.contains("/bin/bash"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_and_special_files_are_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret.txt");
+        std::fs::write(&secret, "password = hunter2\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&secret, dir.path().join(MANIFEST_FILE)).unwrap();
+        let e = Manifest::load(dir.path(), &Ceilings::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+
+        // A FIFO would block the reader until someone writes to it.
+        let fifo = dir.path().join("x.wasm");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_plugin_file(&fifo, 100).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+
+        let big = dir.path().join("big.wasm");
+        std::fs::write(&big, [0u8; 101]).unwrap();
+        let e = read_plugin_file(&big, 100).unwrap_err().to_string();
+        assert!(e.contains("more than the 100"), "{e}");
+        assert_eq!(read_plugin_file(&big, 101).unwrap().len(), 101);
     }
 }

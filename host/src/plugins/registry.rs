@@ -1,13 +1,20 @@
 //! The registry: an atomically swapped, immutable catalog of plugin slots and
 //! the indexes derived from them (by name, tools, API routes). Readers take a
-//! snapshot without locks; the loader is the only writer.
+//! snapshot without locks; the loader is the only writer. A plugin's name,
+//! routes and tools are its own: a plugin that would share any of them with
+//! one loaded from another folder is refused ([`conflict`]), so no plugin can
+//! take over another's calls (or the operator's settings for it).
+//!
+//! It also knows which folders are being loaded right now, for
+//! `/v2/health`, and keeps loads of one folder from running at once.
 
 use super::LoadedPlugin;
 use crate::bindings::tool_types::ToolSpec;
 use crate::bindings::tools::ToolInfo;
 use arc_swap::ArcSwap;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 /// One folder of the plugin directory: the version serving calls, if any, and
@@ -42,7 +49,7 @@ pub struct Catalog {
     pub slots: BTreeMap<String, Slot>,
     /// Loaded plugins by manifest name.
     pub by_name: BTreeMap<String, Arc<LoadedPlugin>>,
-    /// Tools by name; on a clash the plugin whose name sorts first wins.
+    /// Tools by name (unique: see [`conflict`]).
     pub tools: BTreeMap<String, Arc<ToolEntry>>,
     /// API routes, longest prefix first.
     pub routes: Vec<(String, Arc<LoadedPlugin>)>,
@@ -81,8 +88,9 @@ impl Catalog {
         }
     }
 
-    /// The API plugin serving `path`: the longest declared prefix that matches
-    /// whole path segments.
+    /// The API plugin serving `path`: the declared prefix that matches whole
+    /// path segments (no two plugins' routes overlap, see [`conflict`]; one
+    /// plugin's own may, and then the longest wins).
     pub fn route(&self, path: &str) -> Option<&Arc<LoadedPlugin>> {
         self.routes
             .iter()
@@ -96,6 +104,65 @@ impl Catalog {
     }
 }
 
+/// Whether two api routes would compete for a path: equal, one a prefix of
+/// the other on a segment boundary, or either the root (`/`), which serves
+/// every path.
+pub fn routes_overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim_end_matches('/'), b.trim_end_matches('/'));
+    let under = |path: &str, prefix: &str| {
+        path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/')
+    };
+    a.is_empty() || b.is_empty() || a == b || under(a, b) || under(b, a)
+}
+
+/// Why `plugin`, loaded from `folder`, cannot join the plugins loaded from
+/// the other folders of `slots`: a name, route or tool one of them holds.
+/// `None` when it can. The holder keeps what it holds: the newcomer is
+/// refused (also when the holder later goes: see the loader).
+pub fn conflict(
+    slots: &BTreeMap<String, Slot>,
+    folder: &str,
+    plugin: &LoadedPlugin,
+) -> Option<String> {
+    let name = &plugin.manifest.name;
+    for slot in slots.values().filter(|s| s.folder != folder) {
+        let Some(other) = &slot.current else {
+            continue;
+        };
+        let holder = format!(
+            "plugin `{}` (folder `{}`)",
+            other.manifest.name, slot.folder
+        );
+        if &other.manifest.name == name {
+            return Some(format!(
+                "plugin name `{name}` is already used by folder `{}`",
+                slot.folder
+            ));
+        }
+        for route in &plugin.manifest.routes {
+            if let Some(taken) = other
+                .manifest
+                .routes
+                .iter()
+                .find(|r| routes_overlap(route, r))
+            {
+                return Some(format!(
+                    "route `{route}` overlaps route `{taken}` of {holder}"
+                ));
+            }
+        }
+        for (spec, _) in &plugin.tools {
+            if other.tools.iter().any(|(t, _)| t.name == spec.name) {
+                return Some(format!(
+                    "tool `{}` is already provided by {holder}",
+                    spec.name
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// Compiles a tool's parameter schema (JSON text).
 pub fn compile_schema(schema: &str) -> Result<jsonschema::Validator, String> {
     let value: serde_json::Value =
@@ -106,6 +173,19 @@ pub fn compile_schema(schema: &str) -> Result<jsonschema::Validator, String> {
 pub struct Registry {
     current: ArcSwap<Catalog>,
     write: std::sync::Mutex<()>,
+    /// Folders with a load running or waiting, and the lock that runs one
+    /// load of a folder at a time.
+    loads: std::sync::Mutex<HashMap<String, FolderLoads>>,
+    /// Set once the node has started (see [`Registry::started`]).
+    started: AtomicBool,
+    /// Bounds the loads that compile and describe at once.
+    load_permits: std::sync::OnceLock<Arc<tokio::sync::Semaphore>>,
+}
+
+struct FolderLoads {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// Loads running or waiting for the lock.
+    count: usize,
 }
 
 impl Default for Registry {
@@ -113,6 +193,32 @@ impl Default for Registry {
         Registry {
             current: ArcSwap::from_pointee(Catalog::default()),
             write: std::sync::Mutex::new(()),
+            loads: Default::default(),
+            started: AtomicBool::new(false),
+            load_permits: Default::default(),
+        }
+    }
+}
+
+/// A load of one folder in progress: listed by [`Registry::loading`] until
+/// dropped.
+pub struct FolderLoad<'a> {
+    registry: &'a Registry,
+    folder: String,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for FolderLoad<'_> {
+    fn drop(&mut self) {
+        // The lock is released before the entry may go, so that a waiter
+        // that finds no entry never finds the lock still held.
+        self._guard = None;
+        let mut loads = crate::lock(&self.registry.loads);
+        if let Some(entry) = loads.get_mut(&self.folder) {
+            entry.count -= 1;
+            if entry.count == 0 {
+                loads.remove(&self.folder);
+            }
         }
     }
 }
@@ -127,6 +233,56 @@ impl Registry {
         self.current.load().by_name.get(name).cloned()
     }
 
+    /// Starts a load of `folder`: waits for one already running to end.
+    pub async fn begin_load(&self, folder: &str) -> FolderLoad<'_> {
+        let lock = {
+            let mut loads = crate::lock(&self.loads);
+            let entry = loads
+                .entry(folder.to_string())
+                .or_insert_with(|| FolderLoads {
+                    lock: Arc::new(tokio::sync::Mutex::new(())),
+                    count: 0,
+                });
+            entry.count += 1;
+            entry.lock.clone()
+        };
+        // Counted before waiting: a drop while waiting still uncounts it.
+        let mut load = FolderLoad {
+            registry: self,
+            folder: folder.to_string(),
+            _guard: None,
+        };
+        load._guard = Some(lock.lock_owned().await);
+        load
+    }
+
+    /// Folders being loaded now (or waiting to be), sorted.
+    pub fn loading(&self) -> Vec<String> {
+        let mut v: Vec<String> = crate::lock(&self.loads).keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Whether the node has started: its plugin directory loaded once and
+    /// the jobs of its last run recovered (`/v2/health` says `starting`
+    /// until then).
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// Marks the node as started (see [`Registry::started`]).
+    pub fn set_started(&self) {
+        self.started.store(true, Ordering::Release);
+    }
+
+    /// The permits for loads compiling or describing at once, `parallelism`
+    /// of them (the first call decides).
+    pub(crate) fn load_permits(&self, parallelism: usize) -> Arc<tokio::sync::Semaphore> {
+        self.load_permits
+            .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(parallelism.max(1))))
+            .clone()
+    }
+
     /// Applies `change` to a copy of the slots and publishes the result.
     pub fn update<R>(&self, change: impl FnOnce(&mut BTreeMap<String, Slot>) -> R) -> R {
         let _guard = crate::lock(&self.write);
@@ -134,5 +290,34 @@ impl Registry {
         let r = change(&mut slots);
         self.current.store(Arc::new(Catalog::from_slots(slots)));
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::routes_overlap;
+
+    #[test]
+    fn routes_overlap_on_whole_segments() {
+        for (a, b) in [
+            ("/v1", "/v1"),
+            ("/v1", "/v1/"),
+            ("/v1", "/v1/chat"),
+            ("/v1/chat/", "/v1"),
+            ("/", "/anything"),
+            ("/x", "/"),
+            ("/", "/"),
+        ] {
+            assert!(routes_overlap(a, b), "{a} {b}");
+            assert!(routes_overlap(b, a), "{b} {a}");
+        }
+        for (a, b) in [
+            ("/v1", "/v10"),
+            ("/v1/chat", "/v1/chats"),
+            ("/v2/tools", "/v2/jobs"),
+        ] {
+            assert!(!routes_overlap(a, b), "{a} {b}");
+            assert!(!routes_overlap(b, a), "{b} {a}");
+        }
     }
 }

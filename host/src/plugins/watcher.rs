@@ -2,11 +2,15 @@
 //! changed is reloaded once it has been quiet for the debounce interval, so a
 //! file still being written is not loaded half-way (and if it were, the load
 //! fails and the working version keeps serving until the next change).
+//! Each folder loads in a task of its own, so a slow or failing plugin
+//! holds up no other folder, and nothing a load does can stop the watcher.
 
 use crate::runtime::Runtime;
+use futures_util::FutureExt;
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +25,8 @@ pub struct PluginWatcher {
 }
 
 impl PluginWatcher {
-    /// How many times a folder was checked (and reloaded if it changed).
+    /// How many times a folder was checked (and reloaded if it changed):
+    /// counted when the check has ended.
     pub fn checks(&self) -> u64 {
         self.checks.load(Ordering::Relaxed)
     }
@@ -76,7 +81,11 @@ pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
     let checks = Arc::new(AtomicU64::new(0));
     let counter = checks.clone();
     let task = tokio::spawn(async move {
+        // Folders changed, by when they last changed.
         let mut pending: HashMap<String, Instant> = HashMap::new();
+        // Folders being loaded: a change meanwhile waits for the load to end.
+        let mut running: HashSet<String> = HashSet::new();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
         let mut tick = tokio::time::interval(Duration::from_millis(25));
         loop {
             tokio::select! {
@@ -84,16 +93,30 @@ pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
                     Some(f) => { pending.insert(f, Instant::now()); }
                     None => break,
                 },
+                Some(folder) = done_rx.recv() => {
+                    running.remove(&folder);
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
                 _ = tick.tick() => {
                     let ready: Vec<String> = pending
                         .iter()
-                        .filter(|(_, at)| at.elapsed() >= debounce)
+                        .filter(|(f, at)| at.elapsed() >= debounce && !running.contains(*f))
                         .map(|(f, _)| f.clone())
                         .collect();
                     for folder in ready {
                         pending.remove(&folder);
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        runtime.reload_folder(&folder).await;
+                        running.insert(folder.clone());
+                        let (runtime, done) = (runtime.clone(), done_tx.clone());
+                        tokio::spawn(async move {
+                            // The loader turns a panic into a failed load;
+                            // this is the last line, so that the folder is
+                            // never left marked as running.
+                            let load = AssertUnwindSafe(runtime.reload_folder(&folder));
+                            if load.catch_unwind().await.is_err() {
+                                tracing::error!(folder, "loading the plugin folder panicked");
+                            }
+                            let _ = done.send(folder);
+                        });
                     }
                 }
             }

@@ -11,12 +11,48 @@ const CASES: u32 = 2000;
 
 /// Field names the parsers look for, so random objects reach deep paths.
 const KEYS: &[&str] = &[
-    "model", "messages", "role", "content", "tools", "tool_choice", "stream", "stream_options",
-    "include_usage", "stop", "stop_sequences", "max_tokens", "max_completion_tokens",
-    "temperature", "top_p", "type", "text", "name", "arguments", "function", "tool_calls",
-    "tool_call_id", "tool_use_id", "input", "system", "id", "parameters", "input_schema",
-    "description", "n", "encoding_format", "dimensions", "image_url", "url", "source",
-    "response_format", "json_schema", "user", "metadata", "seed", "cache_control", "is_error",
+    "model",
+    "messages",
+    "role",
+    "content",
+    "tools",
+    "tool_choice",
+    "stream",
+    "stream_options",
+    "include_usage",
+    "stop",
+    "stop_sequences",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "type",
+    "text",
+    "name",
+    "arguments",
+    "function",
+    "tool_calls",
+    "tool_call_id",
+    "tool_use_id",
+    "input",
+    "system",
+    "id",
+    "parameters",
+    "input_schema",
+    "description",
+    "n",
+    "encoding_format",
+    "dimensions",
+    "image_url",
+    "url",
+    "source",
+    "response_format",
+    "json_schema",
+    "user",
+    "metadata",
+    "seed",
+    "cache_control",
+    "is_error",
 ];
 
 fn key() -> impl Strategy<Value = String> {
@@ -36,11 +72,28 @@ fn leaf() -> impl Strategy<Value = Value> {
             .prop_filter("JSON numbers are finite", |f| f.is_finite())
             .prop_map(Value::from),
         ".{0,24}".prop_map(Value::from),
-        prop::sample::select(&[
-            "user", "assistant", "system", "tool", "developer", "function", "text", "image_url",
-            "tool_use", "tool_result", "auto", "none", "required", "any", "json_object",
-            "base64", "float", "gpt-4o",
-        ][..])
+        prop::sample::select(
+            &[
+                "user",
+                "assistant",
+                "system",
+                "tool",
+                "developer",
+                "function",
+                "text",
+                "image_url",
+                "tool_use",
+                "tool_result",
+                "auto",
+                "none",
+                "required",
+                "any",
+                "json_object",
+                "base64",
+                "float",
+                "gpt-4o",
+            ][..]
+        )
         .prop_map(Value::from),
     ]
 }
@@ -73,7 +126,11 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn client_error(e: &crate::error::ApiError) -> Result<(), TestCaseError> {
-    prop_assert!((400..500).contains(&e.status), "status {} for {e:?}", e.status);
+    prop_assert!(
+        (400..500).contains(&e.status),
+        "status {} for {e:?}",
+        e.status
+    );
     prop_assert!(!e.message.is_empty(), "an error without a message: {e:?}");
     Ok(())
 }

@@ -36,10 +36,17 @@ enum Via {
     Open,
 }
 
+/// Setting `tool_prefix` names the tool `<prefix>fetch`, so that several
+/// copies can be loaded at once (tool names are unique in a node).
+fn tool_name() -> String {
+    let prefix = hanzo_node_sdk::config::get("tool_prefix").unwrap_or_default();
+    format!("{prefix}fetch")
+}
+
 impl Toolbox for HttpProbe {
     fn describe() -> Vec<ToolSpec> {
         vec![ToolSpec {
-            name: "fetch".into(),
+            name: tool_name(),
             description: "GETs a URL and returns its status and body size".into(),
             parameters: r#"{"type":"object","properties":{"url":{"type":"string"},"headers":{"type":"object","additionalProperties":{"type":"string"}},"via":{"enum":["wasi","fetch","open"]},"max_bytes":{"type":"integer","minimum":0}},"required":["url"]}"#
                 .into(),
@@ -52,7 +59,7 @@ impl Toolbox for HttpProbe {
 
     fn invoke(name: &str, arguments: &str) -> Result<String, ToolError> {
         match name {
-            "fetch" => {
+            _ if name == "fetch" || name == tool_name() => {
                 let args: FetchArgs = tool::parse_args(arguments)?;
                 let request = args
                     .headers

@@ -4,6 +4,10 @@
 //! - `list {"prefix"}` → `{"keys":[...]}` (at most `limit`, default 1000)
 //!
 //! kv errors come back as failed calls with the error in words.
+//!
+//! Setting `tool_prefix` names the tools `<prefix>put` and so on, so that
+//! several copies can be loaded at once (tool names are unique in a node);
+//! `invoke` takes either name.
 
 use hanzo_node_sdk::kv::{self, KvError};
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
@@ -34,9 +38,16 @@ fn failed(e: KvError) -> ToolError {
     tool::failed(e.message())
 }
 
+/// The tool name without the configured prefix.
+fn unprefixed(name: &str) -> &str {
+    let prefix = hanzo_node_sdk::config::get("tool_prefix").unwrap_or_default();
+    name.strip_prefix(prefix.as_str()).unwrap_or(name)
+}
+
 impl Toolbox for KvProbe {
     fn describe() -> Vec<ToolSpec> {
-        vec![
+        let prefix = hanzo_node_sdk::config::get("tool_prefix").unwrap_or_default();
+        let mut specs = vec![
             tool::spec(
                 "put",
                 "Stores a string value under a key",
@@ -62,11 +73,15 @@ impl Toolbox for KvProbe {
                                       "limit": {"type": "integer", "minimum": 0}}}),
                 Some(json!({"type": "object", "properties": {"keys": {"type": "array"}}})),
             ),
-        ]
+        ];
+        for spec in &mut specs {
+            spec.name = format!("{prefix}{}", spec.name);
+        }
+        specs
     }
 
     fn invoke(name: &str, arguments: &str) -> Result<String, ToolError> {
-        let result = match name {
+        let result = match unprefixed(name) {
             "put" => {
                 let args: PutArgs = tool::parse_args(arguments)?;
                 kv::set_string(&args.key, &args.value).map_err(failed)?;

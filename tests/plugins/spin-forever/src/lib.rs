@@ -1,6 +1,8 @@
 //! Test plugin `spin-forever`: `spin` loops forever (the host's timeout must
 //! end it), `panic` panics (a trap: the call fails, naming the plugin), `ok`
 //! answers `{"ok":true}` (the plugin must still work after either).
+//! With the setting `spin_in_describe = true`, `describe` itself loops
+//! forever: the node must load it with a deadline and not wait on it.
 
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
 
@@ -10,6 +12,9 @@ const EMPTY_OBJECT: &str = r#"{"type":"object"}"#;
 
 impl Toolbox for SpinForever {
     fn describe() -> Vec<ToolSpec> {
+        if hanzo_node_sdk::config::get("spin_in_describe").as_deref() == Some("true") {
+            spin();
+        }
         vec![
             ToolSpec {
                 name: "spin".into(),
