@@ -43,6 +43,8 @@ pub struct NodeConfig {
     pub jobs: crate::jobs::JobsConfig,
     /// The WebSocket endpoint `/v2/ws`: heartbeat and per-connection bounds.
     pub ws: crate::ws::WsConfig,
+    /// What plugins may write to the node's log.
+    pub log: crate::caps::log::LogConfig,
 }
 
 /// What the operator adds to a plugin's manifest.
@@ -76,6 +78,7 @@ impl Default for NodeConfig {
             deployments: Vec::new(),
             jobs: crate::jobs::JobsConfig::default(),
             ws: crate::ws::WsConfig::default(),
+            log: crate::caps::log::LogConfig::default(),
         }
     }
 }
@@ -121,6 +124,14 @@ impl NodeConfig {
                     d.name()
                 )));
             }
+            for (k, v) in &d.secrets {
+                if v.strip_prefix("env:").is_some_and(str::is_empty) {
+                    return Err(ConfigError::Invalid(format!(
+                        "deployment `{}`: secrets.{k} names no environment variable",
+                        d.name()
+                    )));
+                }
+            }
             for c in d.capabilities.iter().flatten() {
                 crate::router::parse_capability(c).ok_or_else(|| {
                     ConfigError::Invalid(format!(
@@ -135,6 +146,8 @@ impl NodeConfig {
                 "loader.timeout_s must be positive".into(),
             ));
         }
+        self.router.retry.validate().map_err(ConfigError::Invalid)?;
+        self.jobs.validate().map_err(ConfigError::Invalid)?;
         if self.pool.instances == 0 {
             return Err(ConfigError::Invalid(
                 "pool.instances must be positive".into(),
@@ -179,5 +192,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn bounds_name_the_key() {
+        for (toml, key) in [
+            ("[jobs.retry]\nmax_delay_ms = 0", "jobs.retry.max_delay_ms"),
+            (
+                "[jobs.retry]\nmax_attempts = 1000",
+                "jobs.retry.max_attempts",
+            ),
+            (
+                "[router.retry]\nmax_attempts = 0",
+                "router.retry.max_attempts",
+            ),
+            (
+                "[router.retry]\nmultiplier = -1.0",
+                "router.retry.multiplier",
+            ),
+            (
+                "[jobs]\nmax_pending_per_tenant = 0",
+                "jobs.max_pending_per_tenant",
+            ),
+            ("[jobs]\nmax_children = 0", "jobs.max_children"),
+            (
+                "[[deployments]]\nalias = \"a\"\nprovider = \"p\"\nmodel = \"m\"\nsecrets = { K = \"env:\" }",
+                "secrets.K",
+            ),
+        ] {
+            let c: NodeConfig = toml::from_str(toml).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
+        let c: NodeConfig =
+            toml::from_str("[log]\nplugin_lines_per_s = 10\nplugin_burst = 20").unwrap();
+        assert_eq!(c.log.plugin_burst, 20);
+        assert!(toml::from_str::<NodeConfig>("[log]\nrate = 1").is_err());
     }
 }

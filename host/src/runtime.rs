@@ -37,6 +37,8 @@ pub struct Runtime {
     /// The durable job queue; runs jobs once [`Runtime::start_jobs`] is called.
     pub jobs: Arc<crate::jobs::Jobs>,
     pub config: NodeConfig,
+    /// Each plugin's log budget and the lines it dropped.
+    pub logs: crate::caps::log::PluginLogs,
     pub plugins_dir: PathBuf,
     pub started: Instant,
 }
@@ -82,6 +84,7 @@ impl Runtime {
                 &config.aliases,
             )),
             plugins_dir,
+            logs: crate::caps::log::PluginLogs::new(&config.log),
             config,
             started: Instant::now(),
         }))
@@ -129,7 +132,7 @@ impl Runtime {
             mut store,
             exports,
             calls,
-        }) = self.warm.take(plugin, &tenant)
+        }) = self.warm.take(plugin, &tenant, overlay.as_ref())
             && let Some(exports) = E::from_exports(exports)
         {
             store.data_mut().resume(self, overlay, depth);

@@ -132,6 +132,8 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
         // Instances waiting for the next call of plugins that reuse them.
         "parked_instances": rt.warm.idle(),
         "jobs": rt.jobs.stats(),
+        // Plugin log lines over their rate limit, by plugin, since start.
+        "log_lines_dropped": rt.logs.dropped(),
         "compile": {
             "compiled": rt.engine.compiled.load(std::sync::atomic::Ordering::Relaxed),
             "cache_hits": rt.engine.cache_hits.load(std::sync::atomic::Ordering::Relaxed),

@@ -24,11 +24,31 @@ pub const DEFAULT_TENANT: &str = "default";
 
 /// Plugin settings and secret values that a router deployment sets for the
 /// calls made through it (e.g. another `base_url` and API key for the same
-/// provider plugin). They override the plugin's own.
+/// provider plugin). Its settings override the plugin's own. Its secrets
+/// *replace* the plugin's: a deployment may point the plugin at another host,
+/// so the plugin-level keys reach its calls only when it says so
+/// (`inherit_secrets`).
 #[derive(Debug, Default)]
 pub struct Overlay {
     pub settings: BTreeMap<String, String>,
-    pub secrets: BTreeMap<String, String>,
+    /// The deployment's secret values; `None` for one whose `env:` variable
+    /// was unset (it stays unset: the plugin's value is never used instead).
+    pub secrets: BTreeMap<String, Option<String>>,
+    /// Whether the plugin's own secrets show through for names the
+    /// deployment does not set.
+    pub inherit_secrets: bool,
+}
+
+impl Overlay {
+    /// The value of a declared secret for a call through this deployment,
+    /// given the plugin's own value.
+    pub fn secret<'a>(&'a self, name: &str, plugin: Option<&'a String>) -> Option<&'a String> {
+        match self.secrets.get(name) {
+            Some(value) => value.as_ref(),
+            None if self.inherit_secrets => plugin,
+            None => None,
+        }
+    }
 }
 
 pub struct CallState {

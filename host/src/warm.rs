@@ -17,7 +17,7 @@
 use crate::bindings::provider::Provider;
 use crate::bindings::tool::Tool;
 use crate::plugins::LoadedPlugin;
-use crate::state::{CallState, Tenant};
+use crate::state::{CallState, Overlay, Tenant};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -86,8 +86,11 @@ struct Parked {
 
 /// Parked instances by plugin version (the `LoadedPlugin` allocation: a
 /// parked store holds that `Arc`, so the address is not reused while it
-/// waits) and tenant.
-type Key = (usize, Tenant);
+/// waits), tenant and router deployment (its overlay's allocation, which the
+/// router holds for its lifetime; 0 for none): an instance that read one
+/// deployment's key never serves another deployment, which may send what
+/// it kept to another host.
+type Key = (usize, Tenant, usize);
 
 pub struct WarmPool {
     idle: Mutex<Idle>,
@@ -111,18 +114,31 @@ impl WarmPool {
         }
     }
 
-    fn key(plugin: &Arc<LoadedPlugin>, tenant: &Tenant) -> Key {
-        (Arc::as_ptr(plugin) as usize, tenant.clone())
+    fn key(plugin: &Arc<LoadedPlugin>, tenant: &Tenant, overlay: Option<&Arc<Overlay>>) -> Key {
+        (
+            Arc::as_ptr(plugin) as usize,
+            tenant.clone(),
+            overlay.map_or(0, |o| Arc::as_ptr(o) as usize),
+        )
     }
 
-    /// A parked instance of `plugin` (this version) for `tenant`, the most
-    /// recently parked first: its memory is the likeliest still cached.
-    pub fn take(&self, plugin: &Arc<LoadedPlugin>, tenant: &Tenant) -> Option<Warm> {
+    /// A parked instance of `plugin` (this version) for `tenant` and the
+    /// same deployment, the most recently parked first: its memory is the
+    /// likeliest still cached.
+    pub fn take(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        tenant: &Tenant,
+        overlay: Option<&Arc<Overlay>>,
+    ) -> Option<Warm> {
         if !reuses(plugin) {
             return None;
         }
         let mut idle = crate::lock(&self.idle);
-        let parked = idle.by_key.get_mut(&Self::key(plugin, tenant))?.pop()?;
+        let parked = idle
+            .by_key
+            .get_mut(&Self::key(plugin, tenant, overlay))?
+            .pop()?;
         idle.total -= 1;
         Some(parked.warm)
     }
@@ -143,7 +159,7 @@ impl WarmPool {
         {
             return Some(warm);
         }
-        let key = Self::key(&state.plugin, &state.tenant);
+        let key = Self::key(&state.plugin, &state.tenant, state.overlay.as_ref());
         let mut idle = crate::lock(&self.idle);
         if idle.total >= self.max_total {
             return Some(warm);

@@ -272,6 +272,7 @@ fn jobs_error(request_id: &Option<Value>, e: &JobsError) -> Value {
         JobsError::Invalid(_) => "invalid_request",
         JobsError::Conflict(_) => "conflict",
         JobsError::Store(_) => "store_error",
+        JobsError::Limit { code, .. } => *code,
     };
     error_json(request_id, code, &e.to_string())
 }

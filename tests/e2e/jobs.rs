@@ -636,3 +636,133 @@ async fn per_tenant_and_per_provider_limits_cap_running_jobs() {
     assert!(most_at_once(false) <= 2, "the default tenant's limit is 2");
     assert!(most_at_once(true) <= 1, "spin-forever's limit is 1");
 }
+
+fn limit_code(r: Result<(Job, bool), JobsError>) -> &'static str {
+    match r {
+        Err(JobsError::Limit { code, .. }) => code,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A tenant's jobs not yet finished are bounded; finishing (or cancelling)
+/// makes room, other tenants are not affected, and a known idempotency key
+/// still answers with its job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_jobs_per_tenant_are_bounded() {
+    let n = node(|c| c.jobs.max_pending_per_tenant = 3).await;
+    let mut blocker = tool("slow_answer", json!({"ms": 20000}));
+    blocker.idempotency_key = Some("blocker".into());
+    let blocker = submit(&n.rt, blocker).await;
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        let mut child = tool("noop", json!({}));
+        child.parents = vec![blocker.id.clone()];
+        children.push(submit(&n.rt, child).await);
+    }
+    let refused = n.rt.jobs.submit(T, tool("noop", json!({}))).await;
+    match &refused {
+        Err(e @ JobsError::Limit { message, .. }) => {
+            assert!(message.contains("jobs.max_pending_per_tenant"), "{message}");
+            assert_eq!(e.limit_code(), Some("too_many_pending_jobs"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(limit_code(refused), "too_many_pending_jobs");
+    let mut again = tool("slow_answer", json!({"ms": 20000}));
+    again.idempotency_key = Some("blocker".into());
+    let (same, existing) = n.rt.jobs.submit(T, again).await.unwrap();
+    assert!(existing);
+    assert_eq!(same.id, blocker.id);
+    // Another tenant has its own bound.
+    let other =
+        n.rt.jobs
+            .submit("other", tool("noop", json!({})))
+            .await
+            .unwrap()
+            .0;
+    assert_eq!(n.rt.jobs.get("other", &other.id).unwrap().tenant, "other");
+
+    // Cancelling the blocker fails its children: three jobs finished.
+    n.rt.jobs.cancel(T, &blocker.id).await.unwrap();
+    for c in &children {
+        assert_eq!(finished(&n.rt, &c.id).await.state, Failed);
+    }
+    let ok = submit(&n.rt, tool("noop", json!({}))).await;
+    assert_eq!(finished(&n.rt, &ok.id).await.state, Done);
+    assert_eq!(n.rt.jobs.stats()["tenants_with_live_jobs"], 0);
+}
+
+/// Children per parent are bounded, for running and for finished parents,
+/// and a parent's children are listed as they were added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_per_parent_are_bounded() {
+    let n = node(|c| c.jobs.max_children = 2).await;
+    let done = finished(&n.rt, &submit(&n.rt, tool("noop", json!({}))).await.id).await;
+    let running = submit(&n.rt, tool("slow_answer", json!({"ms": 20000}))).await;
+    for parent in [&done.id, &running.id] {
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let mut child = tool("noop", json!({}));
+            child.parents = vec![parent.clone()];
+            ids.push(submit(&n.rt, child).await.id);
+        }
+        let mut third = tool("noop", json!({}));
+        third.parents = vec![parent.clone()];
+        let refused = n.rt.jobs.submit(T, third).await;
+        match &refused {
+            Err(JobsError::Limit { message, .. }) => {
+                assert!(message.contains("jobs.max_children"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(limit_code(refused), "too_many_children");
+        assert_eq!(n.rt.jobs.get(T, parent).unwrap().children, ids);
+    }
+    // A refused job with several parents left none of them changed.
+    let mut two = tool("noop", json!({}));
+    two.parents = vec![
+        submit(&n.rt, tool("noop", json!({}))).await.id,
+        running.id.clone(),
+    ];
+    assert_eq!(
+        limit_code(n.rt.jobs.submit(T, two.clone()).await),
+        "too_many_children"
+    );
+    assert!(
+        n.rt.jobs
+            .get(T, &two.parents[0])
+            .unwrap()
+            .children
+            .is_empty()
+    );
+    n.rt.jobs.cancel(T, &running.id).await.unwrap();
+}
+
+/// Retry policies out of bounds are refused, naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_policies_are_bounded() {
+    let n = node(|_| {}).await;
+    let cases: [(fn(&mut RetryPolicy), &str); 5] = [
+        (|r| r.max_attempts = 101, "retry.max_attempts"),
+        (|r| r.max_attempts = u32::MAX, "retry.max_attempts"),
+        (
+            |r| {
+                r.initial_delay_ms = 0;
+                r.max_delay_ms = 0
+            },
+            "retry.initial_delay_ms",
+        ),
+        (|r| r.max_delay_ms = 86_400_001, "retry.max_delay_ms"),
+        (|r| r.multiplier = f64::INFINITY, "retry.multiplier"),
+    ];
+    for (edit, field) in cases {
+        let mut s = tool("noop", json!({}));
+        let mut retry = RetryPolicy::default();
+        edit(&mut retry);
+        s.retry = Some(retry);
+        match n.rt.jobs.submit(T, s).await {
+            Err(JobsError::Invalid(m)) => assert!(m.contains(field), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -439,3 +439,225 @@ async fn streams_fail_over_only_before_the_first_chunk() {
     );
     assert_eq!(mock.calls_for("gpt-4o-mini"), 1);
 }
+
+/// The `Authorization` header each request for `model` carried.
+fn auth_seen(mock: &MockOpenAi, model: &str) -> Vec<Option<String>> {
+    mock.seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.body["model"] == model)
+        .map(|s| s.authorization.clone())
+        .collect()
+}
+
+/// A deployment's own key goes to its own host; the plugin-level key never
+/// goes to a host a deployment points at unless that deployment asks for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_sends_its_own_key_never_the_plugin_level_one() {
+    let primary = MockOpenAi::start().await;
+    let host_b = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "openai", "openai", |_| {});
+    let mut cfg = dirs.config();
+    let mut o = primary.overrides();
+    o.allow_hosts.push(host_b.addr.to_string());
+    o.secrets
+        .insert("OPENAI_API_KEY".into(), "sk-primary".into());
+    cfg.plugins.insert("openai".into(), o);
+    cfg.router.cache_ttl_s = 0;
+    cfg.router.retry.max_attempts = 1;
+    let b = host_b.base_url();
+    let d = |alias: &str, model: &str, extra: &str| -> DeploymentConfig {
+        toml::from_str(&format!(
+            "alias = \"{alias}\"\nprovider = \"openai\"\nmodel = \"{model}\"\n{extra}"
+        ))
+        .unwrap()
+    };
+    cfg.deployments = vec![
+        // The plugin as configured: its host, its key.
+        d("plain", "m-plain", ""),
+        // Another host with its own key (the README's failover example).
+        d(
+            "own",
+            "m-own",
+            &format!(
+                "config = {{ base_url = \"{b}\" }}\nsecrets = {{ OPENAI_API_KEY = \"sk-deploy-b\" }}"
+            ),
+        ),
+        // Another host and no key of its own: no key at all.
+        d(
+            "none",
+            "m-none",
+            &format!("config = {{ base_url = \"{b}\" }}"),
+        ),
+        // Its key from an unset variable: still not the plugin-level key.
+        d(
+            "unset",
+            "m-unset",
+            &format!(
+                "config = {{ base_url = \"{b}\" }}\nsecrets = {{ OPENAI_API_KEY = \"env:HANZO_TEST_SURELY_UNSET_VARIABLE\" }}"
+            ),
+        ),
+        // Its key from a variable (cargo sets CARGO_PKG_NAME for tests).
+        d(
+            "env",
+            "m-env",
+            &format!(
+                "config = {{ base_url = \"{b}\" }}\nsecrets = {{ OPENAI_API_KEY = \"env:CARGO_PKG_NAME\" }}"
+            ),
+        ),
+        // The operator lets the plugin-level key through on purpose.
+        d(
+            "inherit",
+            "m-inherit",
+            &format!("config = {{ base_url = \"{b}\" }}\ninherit_secrets = true"),
+        ),
+    ];
+    let rt = runtime(cfg).await;
+    for alias in ["plain", "own", "none", "unset", "env", "inherit"] {
+        // Twice each: the second call may run on a reused instance.
+        for _ in 0..2 {
+            let r = chat(&rt, "t", ask(alias, "hi"), FRESH).await.unwrap();
+            assert_eq!(r.response.message.content, "echo: hi", "{alias}");
+        }
+    }
+    let bearer = |k: &str| vec![Some(format!("Bearer {k}")); 2];
+    assert_eq!(auth_seen(&primary, "m-plain"), bearer("sk-primary"));
+    assert_eq!(auth_seen(&host_b, "m-own"), bearer("sk-deploy-b"));
+    assert_eq!(auth_seen(&host_b, "m-none"), vec![None, None]);
+    assert_eq!(auth_seen(&host_b, "m-unset"), vec![None, None]);
+    assert_eq!(auth_seen(&host_b, "m-env"), bearer(env!("CARGO_PKG_NAME")));
+    assert_eq!(auth_seen(&host_b, "m-inherit"), bearer("sk-primary"));
+    // Nothing meant for host B reached the primary host, and the
+    // plugin-level key reached host B only where inherited.
+    assert_eq!(primary.seen.lock().unwrap().len(), 2);
+    assert!(
+        host_b
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.authorization.as_deref() == Some("Bearer sk-primary"))
+            .all(|s| s.body["model"] == "m-inherit")
+    );
+}
+
+/// A deployment cannot grant hosts: its `base_url` must be granted to the
+/// plugin (manifest or `allow_hosts`), or its calls are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_host_needs_the_plugins_grant() {
+    let primary = MockOpenAi::start().await;
+    let host_b = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "openai", "openai", |_| {});
+    let mut cfg = dirs.config();
+    cfg.plugins.insert("openai".into(), primary.overrides());
+    cfg.router.retry.max_attempts = 1;
+    cfg.deployments = vec![
+        toml::from_str(&format!(
+            "alias = \"b\"\nprovider = \"openai\"\nmodel = \"m-b\"\nconfig = {{ base_url = \"{}\" }}\nsecrets = {{ OPENAI_API_KEY = \"sk-b\" }}",
+            host_b.base_url()
+        ))
+        .unwrap(),
+    ];
+    let rt = runtime(cfg).await;
+    assert!(chat(&rt, "t", ask("b", "hi"), FRESH).await.is_err());
+    assert!(host_b.seen.lock().unwrap().is_empty());
+}
+
+/// `provider/model` aliases are a client's strings: the router keeps state
+/// for a bounded number of them, and refuses absurdly long ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_aliases_are_bounded() {
+    let (_d, mock, rt) = node(|c| {
+        c.router.max_implicit_models = 3;
+        c.router.cache_ttl_s = 0;
+    })
+    .await;
+    for i in 0..12 {
+        let r = chat(&rt, "t", ask(&format!("openai/m{i}"), "hi"), FRESH)
+            .await
+            .unwrap();
+        assert_eq!(r.route.deployment, format!("openai/m{i}"));
+    }
+    assert_eq!(mock.seen.lock().unwrap().len(), 12);
+    let kept = rt.router.implicit_models();
+    assert!(kept <= 3, "{kept} implicit deployments kept");
+    // Usage: three names counted apart, the rest together.
+    let usage = rt.router.usage.snapshot();
+    let names = usage["deployments"].as_object().unwrap();
+    assert!(names.len() <= 4, "{names:?}");
+    let total: u64 = names
+        .values()
+        .map(|c| c["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 12);
+    assert_eq!(
+        rt.router
+            .usage
+            .deployment(hanzo_node::router::usage::OTHER)
+            .requests,
+        9
+    );
+
+    let long = format!("openai/{}", "x".repeat(300));
+    match chat(&rt, "t", ask(&long, "hi"), FRESH).await {
+        Err(LlmError::UnknownModel(m)) => assert!(m.contains("longer than"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mock.seen.lock().unwrap().len(), 12);
+}
+
+/// The response cache is bounded in bytes as well as in entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_response_cache_is_bounded_in_bytes() {
+    let (_d, mock, rt) = node(|c| {
+        c.deployments = vec![deployment("gpt", "gpt-4o-mini", 0)];
+        c.router.cache_max_mb = 1;
+    })
+    .await;
+    // Each answer echoes ~400 KiB: a 1 MiB cache keeps two at most.
+    for i in 0..5 {
+        let text = format!("{i}{}", "y".repeat(400 << 10));
+        chat(&rt, "t", ask("gpt", &text), FRESH).await.unwrap();
+    }
+    assert_eq!(mock.calls_for("gpt-4o-mini"), 5);
+    let kept = rt.router.cached_answers();
+    assert!(
+        kept <= 2,
+        "{kept} answers of ~400 KiB kept in a 1 MiB cache"
+    );
+    // Small answers are still cached.
+    chat(&rt, "t", ask("gpt", "small"), FRESH).await.unwrap();
+    let r = chat(&rt, "t", ask("gpt", "small"), FRESH).await.unwrap();
+    assert!(r.route.cached);
+}
+
+/// An instance that served one deployment (and read its key) is not reused
+/// for another: each deployment's calls get instances of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_instances_stay_with_their_deployment() {
+    let (_d, mock, rt) = node(|c| {
+        c.router.cache_ttl_s = 0;
+        c.deployments = vec![
+            deployment("plain", "m-plain", 0),
+            toml::from_str(
+                "alias = \"own\"\nprovider = \"openai\"\nmodel = \"m-own\"\nsecrets = { OPENAI_API_KEY = \"sk-own\" }",
+            )
+            .unwrap(),
+        ];
+    })
+    .await;
+    for alias in ["plain", "own", "plain", "own"] {
+        chat(&rt, "t", ask(alias, "hi"), FRESH).await.unwrap();
+    }
+    assert_eq!(mock.seen.lock().unwrap().len(), 4);
+    // One parked instance per deployment (the openai plugin opts in to reuse).
+    assert_eq!(rt.warm.idle(), 2);
+    assert_eq!(
+        auth_seen(&mock, "m-own"),
+        vec![Some("Bearer sk-own".to_string()); 2]
+    );
+    assert_eq!(auth_seen(&mock, "m-plain"), vec![None, None]);
+}

@@ -13,6 +13,9 @@ fn err(e: JobsError) -> wit::AgentsError {
         JobsError::Invalid(m) => wit::AgentsError::Invalid(m),
         JobsError::Conflict(m) => wit::AgentsError::Conflict(m),
         JobsError::Store(m) => wit::AgentsError::Store(m),
+        JobsError::Limit { code, message } => {
+            wit::AgentsError::Conflict(format!("{code}: {message}"))
+        }
     }
 }
 

@@ -1,5 +1,8 @@
 //! `hanzo:node/config`: the plugin's settings (manifest `[config]` merged with
-//! the operator's overrides) and the secrets its manifest declares.
+//! the operator's overrides) and the secrets its manifest declares. A call
+//! made through a router deployment sees that deployment's settings and
+//! secrets ([`crate::state::Overlay`]): its own keys, never the plugin-level
+//! ones unless it sets `inherit_secrets`.
 
 use crate::bindings::config::{ConfigError, Host};
 use crate::state::CallState;
@@ -14,11 +17,12 @@ impl Host for CallState {
         if !self.plugin.manifest.permissions.secrets.contains(&name) {
             return Ok(Err(ConfigError::NotDeclared(name)));
         }
-        Ok(self
-            .plugin
-            .secrets
-            .get(&name)
-            .cloned()
-            .ok_or(ConfigError::NotSet(name)))
+        let own = self.plugin.secrets.get(&name);
+        // A deployment's overlay decides which keys its calls get.
+        let value = match self.overlay.as_deref() {
+            Some(overlay) => overlay.secret(&name, own),
+            None => own,
+        };
+        Ok(value.cloned().ok_or(ConfigError::NotSet(name)))
     }
 }

@@ -30,6 +30,10 @@ fn err(e: JobsError) -> wit::JobsError {
         JobsError::Invalid(m) => wit::JobsError::Invalid(m),
         JobsError::Conflict(m) => wit::JobsError::Conflict(m),
         JobsError::Store(m) => wit::JobsError::Store(m),
+        // The WIT has no case for limits: `conflict`, its stable code first.
+        JobsError::Limit { code, message } => {
+            wit::JobsError::Conflict(format!("{code}: {message}"))
+        }
     }
 }
 

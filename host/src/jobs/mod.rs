@@ -55,6 +55,32 @@ pub struct JobsConfig {
     pub durable: bool,
     /// Events kept for subscribers that resume; older ones are pruned.
     pub events_retained: u64,
+    /// Jobs of one tenant not yet finished (pending or running); a
+    /// submission past it is refused with `too_many_pending_jobs`.
+    pub max_pending_per_tenant: usize,
+    /// Jobs that may name one job as their parent (`too_many_children`).
+    pub max_children: usize,
+}
+
+impl JobsConfig {
+    /// Checks the bounds, naming the `jobs.` key at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        self.retry.validate("jobs.retry")?;
+        if self.default_timeout_ms == 0 || self.default_timeout_ms > MAX_TIMEOUT_MS {
+            return Err(format!(
+                "jobs.default_timeout_ms must be between 1 and {MAX_TIMEOUT_MS}"
+            ));
+        }
+        for (key, value) in [
+            ("max_pending_per_tenant", self.max_pending_per_tenant),
+            ("max_children", self.max_children),
+        ] {
+            if value == 0 {
+                return Err(format!("jobs.{key} must be at least 1"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for JobsConfig {
@@ -68,6 +94,8 @@ impl Default for JobsConfig {
             retry: RetryPolicy::default(),
             durable: true,
             events_retained: 200_000,
+            max_pending_per_tenant: 100_000,
+            max_children: 10_000,
         }
     }
 }
@@ -82,7 +110,25 @@ pub enum JobsError {
     Conflict(String),
     #[error("{0}")]
     Store(String),
+    /// A bound was hit: `code` names it (`too_many_pending_jobs`,
+    /// `too_many_children`), the message says which setting holds it.
+    #[error("{message}")]
+    Limit { code: &'static str, message: String },
 }
+
+impl JobsError {
+    /// The stable code of a limit error, for transports with no case of
+    /// their own for limits (WIT `conflict` carries it as `code: message`).
+    pub fn limit_code(&self) -> Option<&'static str> {
+        match self {
+            JobsError::Limit { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Longest time limit of one attempt: one day.
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
 
 impl From<store::StoreError> for JobsError {
     fn from(e: store::StoreError) -> Self {
@@ -113,7 +159,35 @@ struct Sched {
     delayed: BinaryHeap<Reverse<(u64, u64)>>,
     /// Idempotency keys submitted but not yet durable (the rest are in redb).
     keys: HashMap<(String, String), u64>,
+    /// Children of stored (finished) parents not yet durable, by parent:
+    /// with the store's count, what `max_children` is checked against.
+    new_children: HashMap<u64, u64>,
+    /// Live jobs per tenant, for `max_pending_per_tenant`.
+    per_tenant: HashMap<String, usize>,
     running: usize,
+}
+
+impl Sched {
+    fn add_live(&mut self, n: u64, live: Live) {
+        match self.per_tenant.get_mut(&live.job.tenant) {
+            Some(c) => *c += 1,
+            None => {
+                self.per_tenant.insert(live.job.tenant.clone(), 1);
+            }
+        }
+        self.live.insert(n, live);
+    }
+
+    fn remove_live(&mut self, n: u64) -> Option<Live> {
+        let live = self.live.remove(&n)?;
+        if let Some(c) = self.per_tenant.get_mut(&live.job.tenant) {
+            *c -= 1;
+            if *c == 0 {
+                self.per_tenant.remove(&live.job.tenant);
+            }
+        }
+        Some(live)
+    }
 }
 
 /// Counters since start, for `/v2/health` and the benchmark.
@@ -230,7 +304,7 @@ impl Jobs {
                     continue;
                 }
                 let provider = self.provider_key(rt, job.kind, &job.input);
-                s.live.insert(
+                s.add_live(
                     job.number(),
                     Live {
                         job,
@@ -254,7 +328,7 @@ impl Jobs {
                     if s.live.contains_key(&pn) {
                         waiting += 1;
                     } else {
-                        match self.store.job(pn)?.map(|j| j.state) {
+                        match self.store.parent(pn)?.map(|j| j.state) {
                             Some(JobState::Done) => {}
                             _ => failed_parent = Some(p.clone()),
                         }
@@ -382,10 +456,15 @@ impl Jobs {
             }
         }
         if let Some(r) = &spec.retry {
-            r.validate().map_err(JobsError::Invalid)?;
+            r.validate("retry").map_err(JobsError::Invalid)?;
         }
-        if spec.timeout_ms.is_some_and(|t| t == 0 || t > 86_400_000) {
-            return invalid("timeout_ms must be between 1 and 86400000");
+        if spec
+            .timeout_ms
+            .is_some_and(|t| t == 0 || t > MAX_TIMEOUT_MS)
+        {
+            return Err(JobsError::Invalid(format!(
+                "timeout_ms must be between 1 and {MAX_TIMEOUT_MS}"
+            )));
         }
         if spec
             .idempotency_key
@@ -432,6 +511,7 @@ impl Jobs {
     ) -> Result<(Job, bool), JobsError> {
         let ack;
         let job;
+        let unsaved_children;
         {
             let mut s = lock(&self.sched);
             if let Some(key) = &spec.idempotency_key {
@@ -445,39 +525,77 @@ impl Jobs {
                     return Ok((existing, true));
                 }
             }
-            // Parents: same tenant, existing; count those not yet done.
+            let pending = s.per_tenant.get(tenant).copied().unwrap_or(0);
+            if pending >= self.cfg.max_pending_per_tenant {
+                return Err(JobsError::Limit {
+                    code: "too_many_pending_jobs",
+                    message: format!(
+                        "tenant `{tenant}` has {pending} jobs not yet finished, the most jobs.max_pending_per_tenant allows"
+                    ),
+                });
+            }
+            // Parents: same tenant, existing, with room for a child; all
+            // checked before any is changed.
+            let mut parents: Vec<(String, u64, bool)> = Vec::new();
+            let mut failed_parent = None;
+            for p in &spec.parents {
+                let pn = parse_job_id(p)
+                    .ok_or_else(|| JobsError::Invalid(format!("`{p}` is not a job id")))?;
+                if parents.iter().any(|(_, n, _)| *n == pn) {
+                    continue;
+                }
+                let missing = || JobsError::Invalid(format!("parent `{p}` does not exist"));
+                let (children, live) = match s.live.get(&pn) {
+                    Some(l) if l.job.tenant == tenant => (l.job.children.len() as u64, true),
+                    Some(_) => return Err(missing()),
+                    None => {
+                        let head = self
+                            .store
+                            .parent(pn)?
+                            .filter(|h| h.tenant == tenant)
+                            .ok_or_else(missing)?;
+                        if head.state != JobState::Done {
+                            failed_parent = Some(p.clone());
+                        }
+                        let unsaved = s.new_children.get(&pn).copied().unwrap_or(0);
+                        (head.children + unsaved, false)
+                    }
+                };
+                if children >= self.cfg.max_children as u64 {
+                    return Err(JobsError::Limit {
+                        code: "too_many_children",
+                        message: format!(
+                            "job {p} already has {children} children, the most jobs.max_children allows"
+                        ),
+                    });
+                }
+                parents.push((p.clone(), pn, live));
+            }
             let number = self.next_job.fetch_add(1, Ordering::Relaxed);
             let id = job_id(number);
             let mut writes = Vec::new();
             let mut waiting_on = 0;
-            let mut failed_parent = None;
-            let mut parents = Vec::new();
-            for p in &spec.parents {
-                let pn = parse_job_id(p)
-                    .ok_or_else(|| JobsError::Invalid(format!("`{p}` is not a job id")))?;
-                if parents.contains(p) {
-                    continue;
-                }
-                if let Some(live) = s.live.get_mut(&pn).filter(|l| l.job.tenant == tenant) {
-                    live.job.children.push(id.clone());
-                    writes.push(Write::quiet(live.job.clone()));
+            // Adding a child writes one index entry; the parent's record stays.
+            for (_, pn, live) in &parents {
+                writes.push(Write::Child {
+                    parent: *pn,
+                    child: number,
+                });
+                if *live {
+                    if let Some(l) = s.live.get_mut(pn) {
+                        l.job.children.push(id.clone());
+                    }
                     waiting_on += 1;
                 } else {
-                    let mut parent = self
-                        .store
-                        .job(pn)?
-                        .filter(|j| j.tenant == tenant)
-                        .ok_or_else(|| {
-                            JobsError::Invalid(format!("parent `{p}` does not exist"))
-                        })?;
-                    if parent.state != JobState::Done {
-                        failed_parent = Some(p.clone());
-                    }
-                    parent.children.push(id.clone());
-                    writes.push(Write::quiet(parent));
+                    *s.new_children.entry(*pn).or_default() += 1;
                 }
-                parents.push(p.clone());
             }
+            let stored_parents: Vec<u64> = parents
+                .iter()
+                .filter(|(_, _, live)| !live)
+                .map(|(_, n, _)| *n)
+                .collect();
+            let parents: Vec<String> = parents.into_iter().map(|(p, _, _)| p).collect();
             let now = now_ms();
             let mut new = Job {
                 id: id.clone(),
@@ -528,7 +646,7 @@ impl Jobs {
                 });
             }
             if !new.state.is_terminal() {
-                s.live.insert(
+                s.add_live(
                     number,
                     Live {
                         job: new.clone(),
@@ -545,15 +663,25 @@ impl Jobs {
             // precede any later write about it (its start, its end).
             ack = self.store.send(writes, true);
             job = new;
+            unsaved_children = stored_parents;
         }
         self.counters.submitted.fetch_add(1, Ordering::Relaxed);
         self.wake.notify_one();
         let stored = ack.await;
-        if let Some(key) = &job.idempotency_key {
+        if job.idempotency_key.is_some() || !unsaved_children.is_empty() {
             // Durable now (or failed): lookups go to the store from here on.
-            lock(&self.sched)
-                .keys
-                .remove(&(tenant.to_string(), key.clone()));
+            let mut s = lock(&self.sched);
+            if let Some(key) = &job.idempotency_key {
+                s.keys.remove(&(tenant.to_string(), key.clone()));
+            }
+            for pn in unsaved_children {
+                if let Some(c) = s.new_children.get_mut(&pn) {
+                    *c -= 1;
+                    if *c == 0 {
+                        s.new_children.remove(&pn);
+                    }
+                }
+            }
         }
         stored.map_err(JobsError::Store)?;
         Ok((job, false))
@@ -655,6 +783,7 @@ impl Jobs {
             "done": c.done.load(Ordering::Relaxed),
             "failed": c.failed.load(Ordering::Relaxed),
             "retried": c.retried.load(Ordering::Relaxed),
+            "tenants_with_live_jobs": s.per_tenant.len(),
             "group_commits": self.store.commits.load(Ordering::Relaxed),
             "writes": self.store.writes.load(Ordering::Relaxed),
         })
@@ -1028,7 +1157,7 @@ impl Jobs {
     fn settle(&self, s: &mut Sched, n: u64, writes: &mut Vec<Write>) -> Vec<u64> {
         let mut failed = Vec::new();
         {
-            let Some(live) = s.live.remove(&n) else {
+            let Some(live) = s.remove_live(n) else {
                 return failed;
             };
             let parent = live.job;

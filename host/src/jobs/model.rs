@@ -124,20 +124,17 @@ impl RetryPolicy {
         .delay(attempt)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_attempts == 0 {
-            return Err("retry.max_attempts must be at least 1".into());
-        }
-        if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
-            return Err("retry.multiplier must be a number >= 1".into());
-        }
-        if !(0.0..=1.0).contains(&self.randomization) {
-            return Err("retry.randomization must be between 0 and 1".into());
-        }
-        if self.initial_delay_ms > self.max_delay_ms {
-            return Err("retry.initial_delay_ms must not exceed retry.max_delay_ms".into());
-        }
-        Ok(())
+    /// Checks the bounds, naming the field of `{prefix}` (`retry` in a job
+    /// spec, `jobs.retry` in node.toml) at fault.
+    pub fn validate(&self, prefix: &str) -> Result<(), String> {
+        crate::router::config::check_retry(
+            prefix,
+            self.max_attempts,
+            self.initial_delay_ms,
+            self.max_delay_ms,
+            self.multiplier,
+            ("randomization", self.randomization),
+        )
     }
 }
 
@@ -214,7 +211,6 @@ pub struct Job {
     pub attempts: u32,
     pub retry: RetryPolicy,
     pub parents: Vec<String>,
-    pub children: Vec<String>,
     pub on_parent_failure: OnParentFailure,
     pub timeout_ms: u64,
     pub idempotency_key: Option<String>,
@@ -227,6 +223,11 @@ pub struct Job {
     pub finished_ms: Option<u64>,
     pub next_attempt_ms: Option<u64>,
     pub message_count: u32,
+    /// Jobs that named this one as a parent. Last, so that the store can cut
+    /// it from a record without parsing it: the store keeps children in an
+    /// index of their own (adding one never rewrites the parent).
+    #[serde(default)]
+    pub children: Vec<String>,
 }
 
 /// The stored form keeps the tenant (the shown form does not).

@@ -23,6 +23,15 @@ const IDEMPOTENCY: TableDefinition<(&str, &str), u64> = TableDefinition::new("jo
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("job_events");
 /// (job, event): one job's events, for subscribers of that job.
 const JOB_EVENTS: TableDefinition<(u64, u64), ()> = TableDefinition::new("job_events_by_job");
+/// (parent, child): every job that named a parent, so adding a child never
+/// rewrites its parent's record.
+const CHILDREN: TableDefinition<(u64, u64), ()> = TableDefinition::new("job_children");
+/// Children per parent, for the bound on them.
+const CHILD_COUNTS: TableDefinition<u64, u64> = TableDefinition::new("job_child_counts");
+/// Which one-time migrations of the job tables are done.
+const META: TableDefinition<&str, u64> = TableDefinition::new("jobs_meta");
+/// Done once: children moved from their parents' records into `CHILDREN`.
+const CHILDREN_INDEXED: &str = "children_indexed";
 const AGENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("agents");
 const AGENT_NAMES: TableDefinition<(&str, &str), u64> = TableDefinition::new("agent_names");
 
@@ -43,6 +52,11 @@ pub enum Write {
         encoded: Vec<u8>,
         announce: bool,
         created: bool,
+    },
+    /// Record `child` as a child of `parent` (the parent's record stays).
+    Child {
+        parent: u64,
+        child: u64,
     },
     /// Append a message to a job's conversation (and a `StreamChunk` event).
     Message {
@@ -82,16 +96,6 @@ impl Write {
             encoded: job.encode(),
             job,
             announce: true,
-            created: false,
-        }
-    }
-
-    /// A change subscribers need not see (a new child in the list).
-    pub fn quiet(job: Job) -> Write {
-        Write::Job {
-            encoded: job.encode(),
-            job,
-            announce: false,
             created: false,
         }
     }
@@ -172,6 +176,12 @@ impl JobStore {
             tx.open_table(JOB_EVENTS)?;
             let agents = tx.open_table(AGENTS)?;
             tx.open_table(AGENT_NAMES)?;
+            index_children(
+                &jobs,
+                &mut tx.open_table(CHILDREN)?,
+                &mut tx.open_table(CHILD_COUNTS)?,
+                &mut tx.open_table(META)?,
+            )?;
             let last =
                 |r: Option<(redb::AccessGuard<u64>, _)>| r.map(|(k, _)| k.value()).unwrap_or(0);
             counters = Counters {
@@ -281,10 +291,36 @@ impl JobStore {
     pub fn job(&self, number: u64) -> Result<Option<Job>, StoreError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(JOBS)?;
+        let children = tx.open_table(CHILDREN)?;
         Ok(match table.get(number)? {
-            Some(v) => Some(decode_job(v.value())?),
+            Some(v) => Some(with_children(decode_job(v.value())?, &children)?),
             None => None,
         })
+    }
+
+    /// What a new child needs to know of a stored parent: its tenant, its
+    /// state and how many children it has, without reading those children.
+    pub fn parent(&self, number: u64) -> Result<Option<ParentHead>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            tenant: String,
+            state: super::model::JobState,
+        }
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(JOBS)?;
+        let Some(v) = table.get(number)? else {
+            return Ok(None);
+        };
+        let head: Head = serde_json::from_slice(v.value()).map_err(corrupt)?;
+        let children = tx
+            .open_table(CHILD_COUNTS)?
+            .get(number)?
+            .map_or(0, |c| c.value());
+        Ok(Some(ParentHead {
+            tenant: head.tenant,
+            state: head.state,
+            children,
+        }))
     }
 
     /// A tenant's jobs, newest first, below `before`, passing `keep`, at most `limit`.
@@ -298,6 +334,7 @@ impl JobStore {
         let tx = self.db.begin_read()?;
         let index = tx.open_table(TENANT_JOBS)?;
         let jobs = tx.open_table(JOBS)?;
+        let children = tx.open_table(CHILDREN)?;
         let upper = before.unwrap_or(u64::MAX);
         let mut out = Vec::new();
         let mut next = None;
@@ -315,7 +352,7 @@ impl JobStore {
                 next = out.last().map(Job::number);
                 break;
             }
-            out.push(job);
+            out.push(with_children(job, &children)?);
         }
         Ok((out, next))
     }
@@ -325,11 +362,12 @@ impl JobStore {
         let tx = self.db.begin_read()?;
         let live = tx.open_table(LIVE)?;
         let jobs = tx.open_table(JOBS)?;
+        let children = tx.open_table(CHILDREN)?;
         let mut out = Vec::new();
         for entry in live.iter()? {
             let (k, _) = entry?;
             if let Some(bytes) = jobs.get(k.value())? {
-                out.push(decode_job(bytes.value())?);
+                out.push(with_children(decode_job(bytes.value())?, &children)?);
             }
         }
         Ok(out)
@@ -451,8 +489,97 @@ impl JobStore {
     }
 }
 
+/// A stored parent as [`JobStore::parent`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParentHead {
+    pub tenant: String,
+    pub state: super::model::JobState,
+    /// Children recorded so far.
+    pub children: u64,
+}
+
 fn decode_job(bytes: &[u8]) -> Result<Job, StoreError> {
     Job::decode(bytes).map_err(corrupt)
+}
+
+/// The job with its children from the index (its record holds none).
+fn with_children(
+    mut job: Job,
+    children: &impl ReadableTable<(u64, u64), ()>,
+) -> Result<Job, StoreError> {
+    let n = job.number();
+    job.children.clear();
+    for entry in children.range((n, 0)..=(n, u64::MAX))? {
+        job.children.push(super::model::job_id(entry?.0.value().1));
+    }
+    Ok(job)
+}
+
+/// The record to store for a job encoded with its children: the same with
+/// an empty `children` (last in the encoding), which the index holds.
+fn without_children(encoded: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const EMPTY: &[u8] = b"\"children\":[]}";
+    const KEY: &[u8] = b",\"children\":[";
+    if encoded.ends_with(EMPTY) {
+        return encoded.into();
+    }
+    // Children are job ids, so the key's last occurrence is the field's.
+    match encoded.windows(KEY.len()).rposition(|w| w == KEY) {
+        Some(at) => {
+            let mut record = Vec::with_capacity(at + EMPTY.len() + 1);
+            record.extend_from_slice(&encoded[..at + 1]);
+            record.extend_from_slice(EMPTY);
+            record.into()
+        }
+        None => encoded.into(),
+    }
+}
+
+/// Moves the children that records of earlier versions kept inline into the
+/// index, once per database: nothing stored before is lost, and from then on
+/// the index alone says which children a job has.
+fn index_children(
+    jobs: &impl ReadableTable<u64, &'static [u8]>,
+    children: &mut redb::Table<(u64, u64), ()>,
+    counts: &mut redb::Table<u64, u64>,
+    meta: &mut redb::Table<&str, u64>,
+) -> Result<(), StoreError> {
+    if meta.get(CHILDREN_INDEXED)?.is_some() {
+        return Ok(());
+    }
+    #[derive(serde::Deserialize)]
+    struct Kids {
+        #[serde(default)]
+        children: Vec<String>,
+    }
+    let mut moved = 0u64;
+    for entry in jobs.iter()? {
+        let (k, v) = entry?;
+        let Ok(kids) = serde_json::from_slice::<Kids>(v.value()) else {
+            continue;
+        };
+        if kids.children.is_empty() {
+            continue;
+        }
+        let parent = k.value();
+        let mut count = 0;
+        for child in kids
+            .children
+            .iter()
+            .filter_map(|c| super::model::parse_job_id(c))
+        {
+            if children.insert((parent, child), ())?.is_none() {
+                count += 1;
+            }
+        }
+        counts.insert(parent, count)?;
+        moved += count;
+    }
+    meta.insert(CHILDREN_INDEXED, 1)?;
+    if moved > 0 {
+        tracing::info!(children = moved, "job children moved into their own index");
+    }
+    Ok(())
 }
 
 fn corrupt(e: serde_json::Error) -> StoreError {
@@ -527,6 +654,8 @@ impl Writer {
             let mut job_events = tx.open_table(JOB_EVENTS)?;
             let mut agents = tx.open_table(AGENTS)?;
             let mut agent_names = tx.open_table(AGENT_NAMES)?;
+            let mut children = tx.open_table(CHILDREN)?;
+            let mut child_counts = tx.open_table(CHILD_COUNTS)?;
             // An event is stored as the JSON of `Event`, assembled around the
             // data the caller already encoded.
             let mut record =
@@ -564,7 +693,7 @@ impl Writer {
                         created,
                     } => {
                         let n = job.number();
-                        jobs.insert(n, encoded.as_slice())?;
+                        jobs.insert(n, &*without_children(encoded))?;
                         let terminal = job.state.is_terminal();
                         if *created {
                             by_tenant.insert((job.tenant.as_str(), n), ())?;
@@ -581,6 +710,12 @@ impl Writer {
                                 EventBody::JobUpdate(Box::new(job.clone())),
                                 encoded,
                             )?;
+                        }
+                    }
+                    Write::Child { parent, child } => {
+                        if children.insert((*parent, *child), ())?.is_none() {
+                            let count = child_counts.get(*parent)?.map_or(0, |c| c.value());
+                            child_counts.insert(*parent, count + 1)?;
                         }
                     }
                     Write::Message {
@@ -740,5 +875,139 @@ mod tests {
         let db = Database::create(dir.path().join("node.redb")).unwrap();
         let (_, counters) = JobStore::open(Arc::new(db), false, 100).unwrap();
         assert_eq!((counters.last_job, counters.last_event), (150, 300));
+    }
+
+    /// The raw record of job `n`, as stored.
+    fn record(store: &JobStore, n: u64) -> Vec<u8> {
+        let tx = store.db.begin_read().unwrap();
+        let table = tx.open_table(JOBS).unwrap();
+        table.get(n).unwrap().unwrap().value().to_vec()
+    }
+
+    #[tokio::test]
+    async fn adding_a_child_leaves_the_parent_record_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open(dir.path(), 100);
+        store
+            .commit(vec![Write::created(job(1, "a", JobState::Done))])
+            .await
+            .unwrap();
+        let before = record(&store, 1);
+        for child in 2..=5 {
+            store
+                .commit(vec![
+                    Write::Child { parent: 1, child },
+                    Write::created(job(child, "a", JobState::Pending)),
+                ])
+                .await
+                .unwrap();
+        }
+        assert_eq!(record(&store, 1), before, "the parent was rewritten");
+        let parent = store.job(1).unwrap().unwrap();
+        assert_eq!(parent.children, ["job_2", "job_3", "job_4", "job_5"]);
+        let head = store.parent(1).unwrap().unwrap();
+        assert_eq!(
+            (head.tenant.as_str(), head.state, head.children),
+            ("a", JobState::Done, 4)
+        );
+        // The same child twice counts once.
+        store
+            .commit(vec![Write::Child {
+                parent: 1,
+                child: 5,
+            }])
+            .await
+            .unwrap();
+        assert_eq!(store.parent(1).unwrap().unwrap().children, 4);
+
+        // A parent written with its children (as the scheduler writes a
+        // live one) is stored without them; its event keeps them.
+        let mut live = job(6, "a", JobState::Done);
+        live.children = vec!["job_7".into()];
+        store
+            .commit(vec![
+                Write::Child {
+                    parent: 6,
+                    child: 7,
+                },
+                Write::update(live),
+            ])
+            .await
+            .unwrap();
+        assert!(record(&store, 6).ends_with(b"\"children\":[]}"));
+        assert_eq!(store.job(6).unwrap().unwrap().children, ["job_7"]);
+        let events = store.events_after("a", Some("job_6"), 0, 10).unwrap();
+        match &events.last().unwrap().body {
+            EventBody::JobUpdate(j) => assert_eq!(j.children, ["job_7"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn records_end_with_their_children() {
+        let mut j = job(3, "a", JobState::Pending);
+        j.input = serde_json::json!({"children": ["job_9"], "x": ",\"children\":["});
+        j.children = vec!["job_4".into(), "job_5".into()];
+        let encoded = j.encode();
+        assert!(encoded.ends_with(b",\"children\":[\"job_4\",\"job_5\"]}"));
+        let cut = without_children(&encoded);
+        let back = Job::decode(&cut).unwrap();
+        assert!(back.children.is_empty());
+        assert_eq!(back.input, j.input);
+        assert_eq!(back.tenant, "a");
+    }
+
+    /// A database written before children had their own index: every
+    /// parent keeps its children, read from the index from then on.
+    #[tokio::test]
+    async fn children_kept_in_records_move_to_the_index_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut jobs = tx.open_table(JOBS).unwrap();
+                let mut parent = job(1, "a", JobState::Done);
+                parent.children = vec!["job_2".into(), "job_3".into()];
+                // Field order of the old records: children before the rest.
+                let mut old = serde_json::to_value(&parent).unwrap();
+                old["tenant"] = "a".into();
+                jobs.insert(1, serde_json::to_vec(&old).unwrap().as_slice())
+                    .unwrap();
+                for n in [2, 3] {
+                    jobs.insert(n, job(n, "a", JobState::Done).encode().as_slice())
+                        .unwrap();
+                }
+                let mut by_tenant = tx.open_table(TENANT_JOBS).unwrap();
+                for n in 1..=3 {
+                    by_tenant.insert(("a", n), ()).unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        }
+        let (store, counters) =
+            JobStore::open(Arc::new(Database::create(&path).unwrap()), false, 100).unwrap();
+        assert_eq!(counters.last_job, 3);
+        assert_eq!(store.job(1).unwrap().unwrap().children, ["job_2", "job_3"]);
+        assert_eq!(store.parent(1).unwrap().unwrap().children, 2);
+        let (page, _) = store.list("a", None, 10, |_| true).unwrap();
+        assert_eq!(page[2].children, ["job_2", "job_3"]);
+        store
+            .commit(vec![Write::Child {
+                parent: 1,
+                child: 4,
+            }])
+            .await
+            .unwrap();
+        drop(store);
+        // Opening again does not index twice.
+        let (store, _) =
+            JobStore::open(Arc::new(Database::create(&path).unwrap()), false, 100).unwrap();
+        assert_eq!(
+            store.job(1).unwrap().unwrap().children,
+            ["job_2", "job_3", "job_4"]
+        );
+        assert_eq!(store.parent(1).unwrap().unwrap().children, 3);
     }
 }

@@ -11,6 +11,11 @@ pub struct RouterConfig {
     pub cache_ttl_s: u64,
     /// Entries kept in the response cache.
     pub cache_max_entries: u64,
+    /// Megabytes the response cache holds at most (answers weighed by size).
+    pub cache_max_mb: u64,
+    /// `provider/model` aliases (no deployment configured) the router keeps
+    /// state for (circuit, usage); the least recently used go beyond it.
+    pub max_implicit_models: u64,
     /// Requests per minute per tenant (0: unlimited).
     pub tenant_rpm: u64,
     /// Tokens per minute per tenant (0: unlimited).
@@ -24,6 +29,8 @@ impl Default for RouterConfig {
         RouterConfig {
             cache_ttl_s: 300,
             cache_max_entries: 10_000,
+            cache_max_mb: 256,
+            max_implicit_models: 1000,
             tenant_rpm: 0,
             tenant_tpm: 0,
             retry: RetryConfig::default(),
@@ -57,7 +64,65 @@ impl Default for RetryConfig {
     }
 }
 
+/// Most attempts a retry policy may ask for.
+pub const MAX_ATTEMPTS: u32 = 100;
+/// Longest delay between attempts: one day.
+pub const MAX_DELAY_MS: u64 = 86_400_000;
+
+/// Checks a retry policy's numbers, naming the field (`{prefix}.{field}`)
+/// that is out of bounds. `randomization` is the jitter field's name.
+pub fn check_retry(
+    prefix: &str,
+    max_attempts: u32,
+    initial_delay_ms: u64,
+    max_delay_ms: u64,
+    multiplier: f64,
+    (randomization, randomization_value): (&str, f64),
+) -> Result<(), String> {
+    if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
+        return Err(format!(
+            "{prefix}.max_attempts must be between 1 and {MAX_ATTEMPTS}"
+        ));
+    }
+    for (field, value) in [
+        ("initial_delay_ms", initial_delay_ms),
+        ("max_delay_ms", max_delay_ms),
+    ] {
+        if !(1..=MAX_DELAY_MS).contains(&value) {
+            return Err(format!(
+                "{prefix}.{field} must be between 1 and {MAX_DELAY_MS} (one day)"
+            ));
+        }
+    }
+    if initial_delay_ms > max_delay_ms {
+        return Err(format!(
+            "{prefix}.initial_delay_ms must not exceed {prefix}.max_delay_ms"
+        ));
+    }
+    if !(multiplier.is_finite() && (1.0..=1000.0).contains(&multiplier)) {
+        return Err(format!(
+            "{prefix}.multiplier must be a number between 1 and 1000"
+        ));
+    }
+    if !(0.0..=1.0).contains(&randomization_value) {
+        return Err(format!("{prefix}.{randomization} must be between 0 and 1"));
+    }
+    Ok(())
+}
+
 impl RetryConfig {
+    /// Checks the bounds, naming the field of `router.retry` at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        check_retry(
+            "router.retry",
+            self.max_attempts,
+            self.initial_delay_ms,
+            self.max_delay_ms,
+            self.multiplier,
+            ("randomization_factor", self.randomization_factor),
+        )
+    }
+
     /// The delay before retry number `retry` (1-based) of the same deployment.
     pub fn delay(&self, retry: u32) -> std::time::Duration {
         let base =
@@ -144,9 +209,15 @@ pub struct DeploymentConfig {
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
     /// Values of the plugin's declared secrets for this deployment: a literal,
-    /// or `env:NAME` to read an environment variable.
+    /// or `env:NAME` to read an environment variable. A deployment that sets
+    /// `config` or `secrets` gets only these (it may send them to another
+    /// host); an `env:` variable that is unset leaves its secret unset.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// Let the plugin-level secrets through for names `secrets` does not set
+    /// (for a deployment whose `config` keeps the plugin's upstream).
+    #[serde(default)]
+    pub inherit_secrets: bool,
 }
 
 fn one() -> u32 {
@@ -164,6 +235,32 @@ impl DeploymentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_bounds_name_the_field() {
+        let ok = RetryConfig::default();
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = |edit: fn(&mut RetryConfig), field: &str| {
+            let mut r = RetryConfig::default();
+            edit(&mut r);
+            let e = r.validate().unwrap_err();
+            assert!(e.starts_with(&format!("router.retry.{field} ")), "{e}");
+        };
+        bad(|r| r.max_attempts = 0, "max_attempts");
+        bad(|r| r.max_attempts = 101, "max_attempts");
+        bad(|r| r.max_delay_ms = 0, "max_delay_ms");
+        bad(|r| r.initial_delay_ms = 0, "initial_delay_ms");
+        bad(|r| r.max_delay_ms = 86_400_001, "max_delay_ms");
+        bad(|r| r.initial_delay_ms = 70_000, "initial_delay_ms");
+        bad(|r| r.multiplier = 0.5, "multiplier");
+        bad(|r| r.multiplier = f64::INFINITY, "multiplier");
+        bad(|r| r.multiplier = f64::NAN, "multiplier");
+        bad(|r| r.randomization_factor = 1.5, "randomization_factor");
+        bad(
+            |r| r.randomization_factor = f64::NAN,
+            "randomization_factor",
+        );
+    }
 
     #[test]
     fn backoff_grows_caps_and_jitters_within_bounds() {

@@ -21,8 +21,8 @@ use crate::state::{Overlay, Tenant};
 use breaker::Breaker;
 use config::{DeploymentConfig, RouterConfig, Strategy};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use usage::{Spent, Usage};
 use window::MinuteWindow;
@@ -38,6 +38,24 @@ pub fn parse_capability(name: &str) -> Option<Capabilities> {
         "embeddings" => Capabilities::EMBEDDINGS,
         _ => return None,
     })
+}
+
+/// A deployment's secret value: a literal, or `env:NAME`'s variable. An
+/// unset variable leaves the secret unset (never the plugin-level value).
+fn resolve_secret(deployment: &str, name: &str, value: &str) -> Option<String> {
+    let Some(var) = value.strip_prefix("env:") else {
+        return Some(value.to_string());
+    };
+    let found = std::env::var(var).ok();
+    if found.is_none() {
+        tracing::warn!(
+            deployment,
+            secret = name,
+            variable = var,
+            "the deployment's secret reads an unset environment variable: its calls get no value for it"
+        );
+    }
+    found
 }
 
 /// One way to serve an alias, with its live state.
@@ -63,6 +81,8 @@ pub struct Deployment {
 
 impl Deployment {
     fn new(c: &DeploymentConfig, router: &RouterConfig) -> Deployment {
+        // A deployment that sets nothing calls the plugin as it is; one that
+        // sets settings or secrets is its own credential scope.
         let overlay = (!c.config.is_empty() || !c.secrets.is_empty()).then(|| {
             Arc::new(Overlay {
                 settings: c
@@ -73,11 +93,9 @@ impl Deployment {
                 secrets: c
                     .secrets
                     .iter()
-                    .filter_map(|(k, v)| match v.strip_prefix("env:") {
-                        Some(var) => std::env::var(var).ok().map(|v| (k.clone(), v)),
-                        None => Some((k.clone(), v.clone())),
-                    })
+                    .map(|(k, v)| (k.clone(), resolve_secret(&c.name(), k, v)))
                     .collect(),
+                inherit_secrets: c.inherit_secrets,
             })
         });
         Deployment {
@@ -124,6 +142,7 @@ impl Deployment {
                 context_length: 0,
                 config: BTreeMap::new(),
                 secrets: BTreeMap::new(),
+                inherit_secrets: false,
             },
             router,
         )
@@ -259,12 +278,49 @@ struct TenantLimits {
 type CacheKey = [u8; 32];
 type ResponseCache<R> = moka::sync::Cache<CacheKey, Arc<(R, Route)>>;
 
+/// Longest `provider/model` alias served without configuration: the alias
+/// is a client's string, and the router keeps state under it.
+const MAX_IMPLICIT_ALIAS: usize = 256;
+
+/// Bytes an answer holds, roughly, for the response cache's weigher.
+trait Weight {
+    fn weight(&self) -> usize;
+}
+
+impl Weight for ChatResponse {
+    fn weight(&self) -> usize {
+        let m = &self.message;
+        256 + self.id.len()
+            + self.model.len()
+            + m.content.len()
+            + m.tool_calls
+                .iter()
+                .map(|t| 64 + t.id.len() + t.name.len() + t.arguments.len())
+                .sum::<usize>()
+    }
+}
+
+impl Weight for EmbedResponse {
+    fn weight(&self) -> usize {
+        256 + self.model.len()
+            + self
+                .embeddings
+                .iter()
+                .map(|e| 24 + e.len() * 4)
+                .sum::<usize>()
+    }
+}
+
 pub struct Router {
     cfg: RouterConfig,
     by_alias: BTreeMap<String, Vec<Arc<Deployment>>>,
     strategies: BTreeMap<String, Strategy>,
-    implicit: Mutex<HashMap<String, Arc<Deployment>>>,
-    tenants: Mutex<HashMap<Tenant, Arc<TenantLimits>>>,
+    /// Deployments of `provider/model` aliases clients asked for, the least
+    /// recently used dropped past `max_implicit_models`.
+    implicit: moka::sync::Cache<String, Arc<Deployment>>,
+    /// Per-tenant windows, only when a tenant limit is set; a tenant idle
+    /// for two minutes has nothing left in its windows and is dropped.
+    tenants: Option<moka::sync::Cache<Tenant, Arc<TenantLimits>>>,
     chat_cache: Option<ResponseCache<ChatResponse>>,
     embed_cache: Option<ResponseCache<EmbedResponse>>,
     /// Provider plugins' own model lists, by plugin hash, refreshed every few minutes.
@@ -285,32 +341,49 @@ impl Router {
                 .or_default()
                 .push(Arc::new(Deployment::new(d, cfg)));
         }
-        fn cache<V: Clone + Send + Sync + 'static>(
+        // Weighed in bytes, each answer at least its share of the budget:
+        // at most `cache_max_entries` answers and about `cache_max_mb` bytes.
+        fn cache<R: Weight + Clone + Send + Sync + 'static>(
             cfg: &RouterConfig,
-        ) -> Option<moka::sync::Cache<CacheKey, V>> {
+        ) -> Option<ResponseCache<R>> {
+            let bytes = cfg.cache_max_mb.saturating_mul(1 << 20).max(1);
+            let least = bytes / cfg.cache_max_entries.max(1);
             (cfg.cache_ttl_s > 0).then(|| {
                 moka::sync::Cache::builder()
-                    .max_capacity(cfg.cache_max_entries)
+                    .max_capacity(bytes)
+                    .weigher(move |_, v: &Arc<(R, Route)>| {
+                        (v.0.weight() as u64).max(least).min(u32::MAX as u64) as u32
+                    })
                     .time_to_live(Duration::from_secs(cfg.cache_ttl_s))
                     .build()
             })
         }
+        let tenant_limited = cfg.tenant_rpm > 0 || cfg.tenant_tpm > 0;
         Router {
             cfg: cfg.clone(),
-            by_alias,
             strategies: aliases
                 .iter()
                 .map(|(k, v)| (k.clone(), v.strategy))
                 .collect(),
-            implicit: Mutex::default(),
-            tenants: Mutex::default(),
+            implicit: moka::sync::Cache::new(cfg.max_implicit_models.max(1)),
+            tenants: tenant_limited.then(|| {
+                moka::sync::Cache::builder()
+                    .time_to_idle(Duration::from_secs(120))
+                    .build()
+            }),
             chat_cache: cache(cfg),
             embed_cache: cache(cfg),
             catalogs: moka::sync::Cache::builder()
                 .max_capacity(256)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
-            usage: Usage::default(),
+            // Configured deployments, the implicit ones kept, and one
+            // "(other)" bucket past that.
+            usage: Usage::new(
+                by_alias.values().map(Vec::len).sum::<usize>()
+                    + cfg.max_implicit_models.min(1 << 20) as usize,
+            ),
+            by_alias,
         }
     }
 
@@ -339,16 +412,34 @@ impl Router {
             .collect()
     }
 
-    fn tenant_limits(&self, tenant: &Tenant) -> Arc<TenantLimits> {
-        crate::lock(&self.tenants)
-            .entry(tenant.clone())
-            .or_insert_with(|| {
-                Arc::new(TenantLimits {
-                    rpm: MinuteWindow::new(self.cfg.tenant_rpm),
-                    tpm: MinuteWindow::new(self.cfg.tenant_tpm),
-                })
+    /// The tenant's windows; none when no tenant limit is set.
+    fn tenant_limits(&self, tenant: &Tenant) -> Option<Arc<TenantLimits>> {
+        let tenants = self.tenants.as_ref()?;
+        Some(tenants.get_with_by_ref(tenant, || {
+            Arc::new(TenantLimits {
+                rpm: MinuteWindow::new(self.cfg.tenant_rpm),
+                tpm: MinuteWindow::new(self.cfg.tenant_tpm),
             })
-            .clone()
+        }))
+    }
+
+    /// Answers in the response caches (after pending evictions).
+    pub fn cached_answers(&self) -> u64 {
+        let chat = self.chat_cache.as_ref().map_or(0, |c| {
+            c.run_pending_tasks();
+            c.entry_count()
+        });
+        let embed = self.embed_cache.as_ref().map_or(0, |c| {
+            c.run_pending_tasks();
+            c.entry_count()
+        });
+        chat + embed
+    }
+
+    /// How many `provider/model` aliases the router holds state for.
+    pub fn implicit_models(&self) -> u64 {
+        self.implicit.run_pending_tasks();
+        self.implicit.entry_count()
     }
 
     /// The deployments of an alias, or the implicit one of `provider/model`.
@@ -371,12 +462,14 @@ impl Router {
                 .get(provider)
                 .is_some_and(|p| p.kind() == PluginKind::Provider)
         {
-            let d = crate::lock(&self.implicit)
-                .entry(alias.to_string())
-                .or_insert_with(|| {
-                    Arc::new(Deployment::implicit(alias, provider, model, &self.cfg))
-                })
-                .clone();
+            if alias.len() > MAX_IMPLICIT_ALIAS {
+                return Err(LlmError::UnknownModel(format!(
+                    "model names longer than {MAX_IMPLICIT_ALIAS} bytes are not served"
+                )));
+            }
+            let d = self.implicit.get_with_by_ref(alias, || {
+                Arc::new(Deployment::implicit(alias, provider, model, &self.cfg))
+            });
             return Ok(vec![d]);
         }
         Err(LlmError::UnknownModel(format!(
@@ -460,18 +553,19 @@ impl Router {
         Fut: Future<Output = Result<T, ProviderCallError>>,
     {
         let candidates = self.candidates(rt, alias, needs, prompt_tokens)?;
-        let limits = self.tenant_limits(tenant);
-        if let Err(wait) = limits.tpm.check(prompt_tokens) {
-            return Err(rate_limited(
-                wait,
-                format!("tenant `{tenant}` is over its tokens-per-minute limit"),
-            ));
-        }
-        if let Err(wait) = limits.rpm.take(1) {
-            return Err(rate_limited(
-                wait,
-                format!("tenant `{tenant}` is over its requests-per-minute limit"),
-            ));
+        if let Some(limits) = self.tenant_limits(tenant) {
+            if let Err(wait) = limits.tpm.check(prompt_tokens) {
+                return Err(rate_limited(
+                    wait,
+                    format!("tenant `{tenant}` is over its tokens-per-minute limit"),
+                ));
+            }
+            if let Err(wait) = limits.rpm.take(1) {
+                return Err(rate_limited(
+                    wait,
+                    format!("tenant `{tenant}` is over its requests-per-minute limit"),
+                ));
+            }
         }
         let max_attempts = self.cfg.retry.max_attempts.max(1);
         let mut attempts = 0u32;
@@ -581,7 +675,9 @@ impl Router {
         let u = usage?;
         let total = u.total_tokens.max(u.prompt_tokens + u.completion_tokens) as u64;
         d.tpm.add(total);
-        self.tenant_limits(tenant).tpm.add(total);
+        if let Some(limits) = self.tenant_limits(tenant) {
+            limits.tpm.add(total);
+        }
         let cost = d.cost(u);
         self.usage.record(
             tenant,

@@ -126,9 +126,22 @@ pub fn error(e: JobsError) -> Reply {
         ),
         JobsError::NotFound(m) => Reply::error(404, "job_not_found", m),
         JobsError::Invalid(m) => Reply::error(400, "invalid_request", m),
-        JobsError::Conflict(m) => Reply::error(409, "conflict", m),
+        JobsError::Conflict(m) => match limit(&m) {
+            Some((status, code, message)) => Reply::error(status, code, message),
+            None => Reply::error(409, "conflict", m),
+        },
         JobsError::Store(m) => Reply::error(500, "store_error", m),
     }
+}
+
+/// The node's job limits, which `hanzo:node/jobs` reports as a `conflict`
+/// whose message starts with the limit's stable code: (status, code, rest).
+fn limit(message: &str) -> Option<(u16, &'static str, &str)> {
+    const LIMITS: [(&str, u16); 2] = [("too_many_pending_jobs", 429), ("too_many_children", 409)];
+    LIMITS.iter().find_map(|&(code, status)| {
+        let rest = message.strip_prefix(code)?.strip_prefix(": ")?;
+        Some((status, code, rest))
+    })
 }
 
 /// `POST /v2/jobs`: 201 with the new job, or 200 with the one an
@@ -874,6 +887,22 @@ mod tests {
             (JobsError::Conflict("no".into()), 409, "conflict"),
             (JobsError::Store("disk".into()), 500, "store_error"),
             (JobsError::NotFound("gone".into()), 404, "job_not_found"),
+            // The node's limits: a conflict whose message starts with the code.
+            (
+                JobsError::Conflict("too_many_pending_jobs: tenant `t` has 5".into()),
+                429,
+                "too_many_pending_jobs",
+            ),
+            (
+                JobsError::Conflict("too_many_children: job job_1 has 5".into()),
+                409,
+                "too_many_children",
+            ),
+            (
+                JobsError::Conflict("too_many_pending_jobs".into()),
+                409,
+                "conflict",
+            ),
         ];
         for (e, status, expected) in cases {
             let node = node();

@@ -12,6 +12,8 @@
 //!   an instance left with a large linear memory.
 //! - `leak`: makes a host resource (a clock pollable) and never drops it:
 //!   an instance that still holds host resources after its call.
+//! - `log_flood`: `{"lines": n, "text": s}` logs `s` (numbered) n times as
+//!   fast as it can: a plugin that floods the node's log.
 
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
 use serde_json::json;
@@ -67,6 +69,12 @@ impl Toolbox for EchoVersion {
                 result: None,
             },
             ToolSpec {
+                name: "log_flood".into(),
+                description: "Logs `text` `lines` times, as fast as it can".into(),
+                parameters: r#"{"type":"object","properties":{"lines":{"type":"integer","minimum":0,"maximum":1000000},"text":{"type":"string"}},"required":["lines","text"]}"#.into(),
+                result: None,
+            },
+            ToolSpec {
                 name: "slow_answer".into(),
                 description: "Sleeps `ms` milliseconds, then returns the `answer` config setting".into(),
                 parameters: r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":0,"maximum":60000}},"required":["ms"]}"#.into(),
@@ -98,6 +106,18 @@ impl Toolbox for EchoVersion {
                     hanzo_node_sdk::wasip2::clocks::monotonic_clock::subscribe_duration(0);
                 std::mem::forget(pollable);
                 Ok("{}".to_string())
+            }
+            "log_flood" => {
+                #[derive(serde::Deserialize)]
+                struct Args {
+                    lines: u32,
+                    text: String,
+                }
+                let args: Args = tool::parse_args(arguments)?;
+                for i in 0..args.lines {
+                    hanzo_node_sdk::log::info(&format!("{} {i}", args.text));
+                }
+                tool::to_result(&json!({ "logged": args.lines }))
             }
             // No parsing, no allocation beyond the result: this is the
             // floor of a plugin call.
