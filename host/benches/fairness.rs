@@ -174,20 +174,41 @@ async fn phase(base: &str, rate: u32, seconds: u64, spinners: usize) -> Phase {
     let url = format!("{base}/hello");
     let total = rate as usize * seconds as usize;
     let interval = Duration::from_secs(1) / rate;
-    let start = tokio::time::Instant::now() + Duration::from_millis(10);
-    let mut requests = Vec::with_capacity(total);
-    for i in 0..total {
-        let scheduled = start + interval * i as u32;
-        tokio::time::sleep_until(scheduled).await;
-        let (client, url) = (client.clone(), url.clone());
-        requests.push(tokio::spawn(async move {
-            let ok = match client.get(&url).send().await {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            };
-            ok.then(|| scheduled.elapsed())
-        }));
-    }
+    // A dispatcher thread sends on schedule (tokio's timer has a 1 ms grain,
+    // which alone would add up to a millisecond to every latency); each
+    // latency counts from the request's scheduled time.
+    let handle = tokio::runtime::Handle::current();
+    let dispatcher = std::thread::spawn(move || {
+        let start = std::time::Instant::now() + Duration::from_millis(10);
+        let mut requests = Vec::with_capacity(total);
+        for i in 0..total {
+            let scheduled = start + interval * i as u32;
+            loop {
+                let now = std::time::Instant::now();
+                if now >= scheduled {
+                    break;
+                }
+                let left = scheduled - now;
+                if left > Duration::from_micros(200) {
+                    std::thread::sleep(left - Duration::from_micros(150));
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            let (client, url) = (client.clone(), url.clone());
+            requests.push(handle.spawn(async move {
+                let ok = match client.get(&url).send().await {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                ok.then(|| scheduled.elapsed())
+            }));
+        }
+        requests
+    });
+    let requests = tokio::task::spawn_blocking(move || dispatcher.join().unwrap())
+        .await
+        .unwrap();
     let mut latencies = Vec::with_capacity(total);
     let mut unanswered = 0;
     for r in requests {

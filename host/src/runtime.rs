@@ -197,12 +197,13 @@ impl Runtime {
         // Guest CPU is stopped by the epoch callback; this catches time spent
         // waiting on the host (outbound HTTP, a nested tool call).
         let limit = Duration::from_millis(plugin.manifest.limits.timeout_ms);
-        tokio::time::timeout(limit + Duration::from_millis(20), fut)
-            .await
-            .map_err(|_| CallError::Timeout {
-                plugin: plugin.name().to_string(),
-                limit_ms: plugin.manifest.limits.timeout_ms,
-            })
+        let r = tokio::time::timeout(limit + Duration::from_millis(20), fut).await;
+        // The caller's slice starts again: this call's CPU was judged at its own ticks.
+        crate::sched::restart_slice();
+        r.map_err(|_| CallError::Timeout {
+            plugin: plugin.name().to_string(),
+            limit_ms: plugin.manifest.limits.timeout_ms,
+        })
     }
 
     /// Drops a finished call's store once this thread has run what is ready.

@@ -109,12 +109,16 @@ impl CpuHistory {
         self.moves.load(Ordering::Relaxed)
     }
 
-    /// A call of this plugin moved to the background. (A tick in the
-    /// background does not count: it comes as well to a plugin whose guest
-    /// code merely resumes after a nested call that ran long.)
+    /// A call of this plugin moved to the background.
     fn record_move(&self) {
-        self.moved_at.store(now_ns() + 1, Ordering::Relaxed);
+        self.still_heavy();
         self.moves.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call of this plugin ran past a slice (in the background too): it
+    /// stays heavy, so its calls keep starting in the background.
+    fn still_heavy(&self) {
+        self.moved_at.store(now_ns() + 1, Ordering::Relaxed);
     }
 }
 
@@ -178,11 +182,21 @@ pub async fn offload() -> bool {
     moving
 }
 
+/// A plugin call just ended: the time the task ran so far in this poll was
+/// that call's (and judged at its ticks), not the caller's, whose guest code
+/// resumes now. Called at the end of every bounded plugin call.
+pub fn restart_slice() {
+    let _ = LANE.try_with(|l| l.polled_at.store(now_ns(), Ordering::Relaxed));
+}
+
 /// Before a call of the plugin of `history`: when it ran long lately
 /// ([`CpuHistory::is_heavy`]), the call starts in the background.
 pub async fn offload_if_heavy(history: &CpuHistory) {
     if history.is_heavy() && offload().await {
         history.moves.fetch_add(1, Ordering::Relaxed);
+        // Start with a turn, as one that moved at a tick would.
+        let turn = history.turns.clone().acquire_owned().await.ok();
+        let _ = LANE.try_with(|l| *crate::lock(&l.turn) = turn);
     }
 }
 
@@ -210,7 +224,10 @@ pub fn at_epoch_tick(history: &CpuHistory) -> UpdateDeadline {
         Ok((MOVING, ..)) => UpdateDeadline::YieldCustom(1, Box::pin(YieldOnce(false))),
         // In the background: the turn ends; the next one waits for the
         // plugin's share of the threads.
-        Ok((_, _, lane)) => {
+        Ok((_, polled_at, lane)) => {
+            if now_ns().saturating_sub(polled_at) >= SLICE.as_nanos() as u64 {
+                history.still_heavy();
+            }
             let turns = history.turns.clone();
             UpdateDeadline::YieldCustom(
                 1,
@@ -315,6 +332,7 @@ impl<F: Future> Future for InBackground<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.lane.polled_at.store(now_ns(), Ordering::Relaxed);
         let r = self.fut.as_mut().poll(cx);
         if r.is_pending() {
             drop(crate::lock(&self.lane.turn).take());
