@@ -14,6 +14,7 @@ mod api_openai;
 mod cli;
 mod compat_api;
 mod conformance;
+mod connections;
 mod hot_swap;
 mod jobs;
 mod jobs_crash;
