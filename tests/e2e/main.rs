@@ -15,6 +15,7 @@ mod cli;
 mod compat_api;
 mod conformance;
 mod connections;
+mod fetch_limits;
 mod hot_swap;
 mod jobs;
 mod jobs_crash;
