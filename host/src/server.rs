@@ -370,6 +370,11 @@ pub async fn serve(
     Ok(())
 }
 
+/// The most an HTTP/1 connection buffers either way, and so the largest
+/// request head (a larger one gets 431): hyper's default is about 400 KiB, a
+/// lot to allow each of `server.max_connections` clients.
+const MAX_CONN_BUFFER: usize = 64 * 1024;
+
 /// One serving thread: a single-threaded tokio runtime that runs the
 /// connections handed to it.
 struct ServingThread {
@@ -405,6 +410,7 @@ impl ServingThread {
                     // set past the timeouts `Activity` enforces.
                     builder
                         .http1()
+                        .max_buf_size(MAX_CONN_BUFFER)
                         .timer(TokioTimer::new())
                         .header_read_timeout(Duration::from_millis(
                             limits

@@ -2,10 +2,11 @@
 //! or not at all and an idle keep-alive connection are closed after their
 //! timeouts while a slow request is not; past `server.max_connections`
 //! (WebSockets included) new connections get `503 too_many_connections` and
-//! the node serves again once they close; an idle WebSocket costs a few KB
-//! and the memory comes back after a burst; `/v2/ws` refuses other sites'
-//! pages; a chunked body over `max_body_bytes` gets 413. Every wait is
-//! bounded; no assertion is about time.
+//! the node serves again once they close; a request head over 64 KiB gets
+//! 431; an idle WebSocket costs a few KB and the memory comes back after a
+//! burst; `/v2/ws` refuses other sites' pages; a chunked body over
+//! `max_body_bytes` gets 413. Every wait is bounded; no assertion is about
+//! time.
 
 use crate::common::{Dirs, Node, install};
 use futures_util::{SinkExt, StreamExt};
@@ -155,6 +156,30 @@ async fn slow_heads_and_idle_connections_are_closed_but_slow_requests_are_not() 
     // And the node serves new connections.
     let mut fresh = TcpStream::connect(&addr).await.unwrap();
     assert_eq!(get_on(&mut fresh, "/v2/health").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_over_64_kib_gets_431() {
+    let dirs = Dirs::new();
+    let node = Node::start(&dirs, &[]);
+    let addr = addr(&node);
+    let head = |pad: usize| {
+        format!(
+            "GET /v2/health HTTP/1.1\r\nhost: node\r\nx-pad: {}\r\n\r\n",
+            "a".repeat(pad)
+        )
+    };
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    s.write_all(head(100 * 1024).as_bytes()).await.unwrap();
+    let sent = read_to_close(&mut s).await;
+    assert!(
+        sent.starts_with(b"HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&sent)
+    );
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    s.write_all(head(32 * 1024).as_bytes()).await.unwrap();
+    assert_eq!(read_response(&mut s).await.0, 200);
 }
 
 type Ws = WebSocketStream<TcpStream>;
