@@ -14,8 +14,10 @@
 //! arrives; [`Activity::expired`] resolves once the connection has had no
 //! request in flight for `idle_timeout_ms`, or has spent
 //! `header_read_timeout_ms` on a request head that never completed (a new
-//! connection starts out waiting for its first head). hyper's own
-//! header-read timeout, on a [`hyper_util::rt::TokioTimer`], backs this up.
+//! connection starts out waiting for its first head). Nothing here arms a
+//! timer per request: a request only moves two atomics, and the one timer of
+//! a connection wakes at its deadline (or, while busy, once per timeout) to
+//! look at them.
 
 use serde::Deserialize;
 use std::pin::Pin;

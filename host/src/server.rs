@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use serde_json::{Value, json};
@@ -405,19 +405,12 @@ impl ServingThread {
                 runtime.block_on(async move {
                     let limits = rt.config.server.clone();
                     let mut builder = auto::Builder::new(TokioExecutor::new());
-                    // hyper starts its clock for a request head as soon as it
-                    // waits for one, idle keep-alive time included: a backstop
-                    // set past the timeouts `Activity` enforces.
-                    builder
-                        .http1()
-                        .max_buf_size(MAX_CONN_BUFFER)
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_millis(
-                            limits
-                                .header_read_timeout_ms
-                                .saturating_add(limits.idle_timeout_ms),
-                        ));
-                    builder.http2().timer(TokioTimer::new());
+                    // The header-read and idle timeouts are `Activity`'s
+                    // (below), not hyper's: hyper's header timer, on a
+                    // `TokioTimer`, boxes and registers a timer for every
+                    // request, and counts a keep-alive connection's idle time
+                    // as time spent on the next head.
+                    builder.http1().max_buf_size(MAX_CONN_BUFFER);
                     // Housekeeping once a second. It also keeps the timer
                     // wheel's next wake-up at most a second away, so arming a
                     // request's timeouts (minutes) does not wake the thread's
