@@ -161,7 +161,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
-    hanzo_node::conns::raise_open_files_limit();
+    hanzo_node::conns::raise_open_files_limit(2 * n + 1024);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -398,9 +398,10 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// Raises the soft limit on open files to the hard one, so the node can hold
-/// `server.max_connections` sockets (the soft limit is often 1024).
-pub fn raise_open_files_limit() {
+/// Raises the soft limit on open files to the hard one, so the process can
+/// hold `want` sockets (the soft limit is often 1024); warns when even the
+/// hard limit is lower (the connections past it are not accepted).
+pub fn raise_open_files_limit(want: usize) {
     #[cfg(unix)]
     // SAFETY: getrlimit/setrlimit with a valid, owned struct.
     unsafe {
@@ -408,14 +409,24 @@ pub fn raise_open_files_limit() {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            let want = libc::rlimit {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
                 rlim_cur: lim.rlim_max,
                 rlim_max: lim.rlim_max,
             };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) != 0 {
-                tracing::debug!("cannot raise the open files limit");
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
             }
+        }
+        if (lim.rlim_cur as u64) < want as u64 {
+            tracing::warn!(
+                limit = lim.rlim_cur as u64,
+                want,
+                "the open files limit is below server.max_connections: raise it (ulimit -n) or lower the cap"
+            );
         }
     }
 }

@@ -306,7 +306,9 @@ pub async fn serve(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    crate::conns::raise_open_files_limit();
+    // Each connection is a file descriptor; plugins, the store and upstream
+    // connections need some more.
+    crate::conns::raise_open_files_limit(rt.config.server.max_connections + 1024);
     let gauge = crate::conns::Gauge::new(rt.config.server.max_connections);
     let workers = (0..threads)
         .map(|i| ServingThread::start(i, rt.clone(), gauge.clone()))

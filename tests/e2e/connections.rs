@@ -322,7 +322,7 @@ async fn open_websockets(addr: &str, n: usize) -> Vec<Ws> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_websocket_costs_a_few_kb_and_memory_comes_back() {
     const N: usize = 1000;
-    hanzo_node::conns::raise_open_files_limit();
+    hanzo_node::conns::raise_open_files_limit(2 * N + 1024);
     let dirs = Dirs::new();
     let node = Node::start(&dirs, &[]);
     let addr = addr(&node);
