@@ -1,7 +1,7 @@
 # Hanzo Node — the two commands:
 #   make run    build the node and the bundled plugins, then serve on 127.0.0.1:3690
 #   make test   build everything and run the whole test suite
-# Other targets: make plugins | dist | bench | bench-jobs | bench-fairness | bench-gateway | fmt
+# Other targets: make plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-gateway | fmt
 
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
@@ -12,7 +12,7 @@ PLUGINS := openai anthropic gemini ollama tools-basic api-v2 api-openai
 # Plugins that misbehave on purpose, for the test suite.
 TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter
 
-.PHONY: run test plugins dist build bench bench-jobs bench-fairness bench-gateway fmt wasm-target pyenv
+.PHONY: run test plugins dist build bench bench-jobs bench-fairness bench-conns bench-gateway fmt wasm-target pyenv
 
 # The official openai and anthropic Python SDKs, used unmodified as clients in tests.
 PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
@@ -59,6 +59,12 @@ bench-jobs: plugins
 # a fixed rate alone and beside 2 and 16 clients of a tool that spins.
 bench-fairness: plugins
 	cargo bench -p hanzo-node --bench fairness
+
+# What an idle connection costs (WebSocket and keep-alive HTTP), whether RSS
+# comes back after they close, and the answer past server.max_connections.
+# CONNS=n sets how many (default 5000).
+bench-conns:
+	cargo bench -p hanzo-node --bench conns
 
 # LLM-gateway latency (bench/gateway): the node's added latency over a mock OpenAI
 # upstream, next to LiteLLM and TensorZero (pip-installed on first use into

@@ -45,6 +45,8 @@ pub struct NodeConfig {
     pub ws: crate::ws::WsConfig,
     /// What plugins may write to the node's log.
     pub log: crate::caps::log::LogConfig,
+    /// Client connections: the cap, the header-read and idle timeouts.
+    pub server: crate::conns::ServerConfig,
 }
 
 /// What the operator adds to a plugin's manifest.
@@ -79,6 +81,7 @@ impl Default for NodeConfig {
             jobs: crate::jobs::JobsConfig::default(),
             ws: crate::ws::WsConfig::default(),
             log: crate::caps::log::LogConfig::default(),
+            server: crate::conns::ServerConfig::default(),
         }
     }
 }
@@ -148,6 +151,9 @@ impl NodeConfig {
         }
         self.router.retry.validate().map_err(ConfigError::Invalid)?;
         self.jobs.validate().map_err(ConfigError::Invalid)?;
+        if let Some(problem) = self.server.problem() {
+            return Err(ConfigError::Invalid(problem.into()));
+        }
         if self.pool.instances == 0 {
             return Err(ConfigError::Invalid(
                 "pool.instances must be positive".into(),
@@ -180,6 +186,21 @@ mod tests {
         let c = NodeConfig::load(&path).unwrap();
         assert_eq!(c.plugins["openai"].allow_hosts, ["127.0.0.1:8000"]);
         assert_eq!(c.pool.instances, 1000);
+        assert_eq!(c.server.max_connections, 10_000);
+        assert!(c.ws.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn server_limits_must_be_positive() {
+        for key in [
+            "max_connections",
+            "header_read_timeout_ms",
+            "idle_timeout_ms",
+        ] {
+            let c: NodeConfig = toml::from_str(&format!("[server]\n{key} = 0")).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("server.{key}")), "{e}");
+        }
     }
 
     #[test]

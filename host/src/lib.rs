@@ -6,6 +6,7 @@ pub mod bindings;
 pub mod caps;
 pub mod coalesce;
 pub mod config;
+pub mod conns;
 pub mod engine;
 pub mod error;
 pub mod inspect;

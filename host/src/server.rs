@@ -18,7 +18,7 @@ use hyper_util::server::graceful::Watcher;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 
@@ -147,6 +147,14 @@ fn tenant_of(_req: &Request<Incoming>) -> Tenant {
     DEFAULT_TENANT.into()
 }
 
+fn body_too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("request body exceeds {max} bytes"),
+    )
+}
+
 /// Answers one request.
 pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBody> {
     let path = req.uri().path().to_string();
@@ -164,7 +172,7 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
     };
     match path.as_str() {
         "/v2/ws" => {
-            return match crate::ws::accept(&req) {
+            return match crate::ws::accept(&req, &rt.config.ws) {
                 Ok(reply) => {
                     let tenant = tenant_of(&req);
                     let rt = rt.clone();
@@ -246,22 +254,36 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
         // it gets the 413 instead of a connection reset mid-upload.
         let drain = Limited::new(req.into_body(), (max as usize).saturating_mul(4)).collect();
         let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
-        return error_response(&ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("request body exceeds {max} bytes"),
-        ));
+        return error_response(&body_too_large(max));
     }
     let tenant = tenant_of(&req);
+    // A body of no declared length (chunked) is found too large only while
+    // the plugin reads it: note it, and answer 413 whatever the plugin made
+    // of the read error.
+    let overrun = http_body::Body::size_hint(req.body())
+        .upper()
+        .is_none()
+        .then(|| Arc::new(AtomicBool::new(false)));
+    let overran = overrun.clone();
     let req = req.map(move |body| {
         Limited::new(body, max as usize).map_err(move |e| match e.downcast::<hyper::Error>() {
             Ok(h) => wasmtime_wasi_http::Error::Hyper(*h),
-            Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max)),
+            Err(_) => {
+                if let Some(flag) = &overran {
+                    flag.store(true, Ordering::Relaxed);
+                }
+                wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max))
+            }
         })
     });
     let started = std::time::Instant::now();
     let method = req.method().clone();
-    match rt.handle_http(&plugin, tenant.clone(), req).await {
+    let result = rt.handle_http(&plugin, tenant.clone(), req).await;
+    if overrun.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+        tracing::debug!(plugin = %plugin.name(), %tenant, %method, path, "request body too large");
+        return error_response(&body_too_large(max));
+    }
+    match result {
         Ok(resp) => {
             tracing::debug!(plugin = %plugin.name(), %tenant, %method, path, status = resp.status().as_u16(),
                 ms = started.elapsed().as_secs_f64() * 1000.0, "api request");
@@ -297,8 +319,12 @@ pub async fn serve(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
+    // Each connection is a file descriptor; plugins, the store and upstream
+    // connections need some more.
+    crate::conns::raise_open_files_limit(rt.config.server.max_connections + 1024);
+    let gauge = crate::conns::Gauge::new(rt.config.server.max_connections);
     let workers = (0..threads)
-        .map(|i| ServingThread::start(i, rt.clone()))
+        .map(|i| ServingThread::start(i, rt.clone(), gauge.clone()))
         .collect::<std::io::Result<Vec<_>>>()?;
     // Parked instances idle past their time go even when no call comes.
     let housekeeping = {
@@ -359,18 +385,27 @@ pub async fn serve(
     Ok(())
 }
 
+/// The most an HTTP/1 connection buffers either way, and so the largest
+/// request head (a larger one gets 431): hyper's default is about 400 KiB, a
+/// lot to allow each of `server.max_connections` clients.
+const MAX_CONN_BUFFER: usize = 64 * 1024;
+
 /// One serving thread: a single-threaded tokio runtime that runs the
 /// connections handed to it.
 struct ServingThread {
     conns: tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, Watcher)>,
-    /// Connections open on this thread.
+    /// Connections open on this thread (WebSockets included).
     open: Arc<AtomicUsize>,
     stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl ServingThread {
-    fn start(index: usize, rt: Arc<Runtime>) -> std::io::Result<ServingThread> {
+    fn start(
+        index: usize,
+        rt: Arc<Runtime>,
+        gauge: Arc<crate::conns::Gauge>,
+    ) -> std::io::Result<ServingThread> {
         let (conns, mut incoming) =
             tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, Watcher)>();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -383,16 +418,27 @@ impl ServingThread {
             .name(format!("http-{index}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let limits = rt.config.server.clone();
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    // The header-read and idle timeouts are `Activity`'s
+                    // (below), not hyper's: hyper's header timer, on a
+                    // `TokioTimer`, boxes and registers a timer for every
+                    // request, and counts a keep-alive connection's idle time
+                    // as time spent on the next head.
+                    builder.http1().max_buf_size(MAX_CONN_BUFFER);
                     // Housekeeping once a second. It also keeps the timer
                     // wheel's next wake-up at most a second away, so arming a
                     // request's timeouts (minutes) does not wake the thread's
                     // driver (an eventfd write and an extra epoll round each).
-                    tokio::spawn(async {
+                    let housekeeping = (index == 0).then(|| gauge.clone());
+                    tokio::spawn(async move {
                         let mut tick = tokio::time::interval(Duration::from_secs(1));
                         loop {
                             tick.tick().await;
                             crate::caps::http::sweep_idle_connections();
+                            if let Some(g) = &housekeeping {
+                                g.housekeeping();
+                            }
                         }
                     });
                     while let Some((stream, watcher)) = incoming.recv().await {
@@ -404,21 +450,39 @@ impl ServingThread {
                                 continue;
                             }
                         };
+                        let slot = match gauge.admit(thread_open.clone()) {
+                            Ok(slot) => slot,
+                            Err(refused) => {
+                                tracing::debug!("too many connections: refusing one");
+                                tokio::spawn(refused.answer(stream));
+                                continue;
+                            }
+                        };
+                        let activity = crate::conns::Activity::new();
+                        let io = crate::conns::Watched::new(stream, activity.clone(), slot);
                         let rt = rt.clone();
+                        let requests = activity.clone();
                         let service = hyper::service::service_fn(move |req| {
                             let rt = rt.clone();
-                            async move { Ok::<_, Infallible>(handle(rt, req).await) }
+                            let busy = requests.begin();
+                            async move {
+                                Ok::<_, Infallible>(handle(rt, req).await.map(|b| busy.hold(b)))
+                            }
                         });
                         let conn = builder
-                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .serve_connection_with_upgrades(TokioIo::new(io), service)
                             .into_owned();
                         let conn = watcher.watch(conn);
-                        let open = thread_open.clone();
+                        let limits = limits.clone();
                         tokio::spawn(async move {
-                            if let Err(e) = conn.await {
-                                tracing::debug!(error = %e, "connection ended with an error");
+                            tokio::select! {
+                                ended = conn => if let Err(e) = ended {
+                                    tracing::debug!(error = %e, "connection ended with an error");
+                                },
+                                () = activity.expired(&limits) => {
+                                    tracing::debug!("connection closed: idle, or its request head too slow");
+                                }
                             }
-                            open.fetch_sub(1, Ordering::Relaxed);
                         });
                     }
                     // No more connections come; those open run until the

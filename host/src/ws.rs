@@ -49,6 +49,11 @@ pub struct WsConfig {
     pub max_subscriptions: usize,
     /// Requests (JobCreate, ToolExecute, …) one connection may have in flight.
     pub max_in_flight: usize,
+    /// Browser origins (`https://app.example.com`, or `*` for any) whose
+    /// pages may open a WebSocket besides the node's own. A request with an
+    /// `Origin` header of any other site is refused (cross-site WebSocket
+    /// hijacking); clients that send no `Origin` (not browsers) are not.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WsConfig {
@@ -60,6 +65,7 @@ impl Default for WsConfig {
             max_message_bytes: 1 << 20,
             max_subscriptions: 64,
             max_in_flight: 64,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -108,8 +114,12 @@ enum ClientMessage {
     },
 }
 
-/// Whether `req` asks for a WebSocket, and the handshake reply if so.
-pub fn accept(req: &Request<Incoming>) -> Result<Response<()>, (StatusCode, &'static str, String)> {
+/// Whether `req` asks for a WebSocket from an allowed origin, and the
+/// handshake reply if so.
+pub fn accept(
+    req: &Request<Incoming>,
+    cfg: &WsConfig,
+) -> Result<Response<()>, (StatusCode, &'static str, String)> {
     let has = |name: header::HeaderName, token: &str| {
         req.headers().get_all(name).iter().any(|v| {
             v.to_str()
@@ -145,6 +155,18 @@ pub fn accept(req: &Request<Incoming>) -> Result<Response<()>, (StatusCode, &'st
             "Sec-WebSocket-Key is missing".into(),
         ));
     };
+    if let Some(origin) = req.headers().get(header::ORIGIN)
+        && !origin_allowed(origin.as_bytes(), req, cfg)
+    {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            format!(
+                "WebSocket requests from origin `{}` are not allowed (see ws.allowed_origins)",
+                String::from_utf8_lossy(origin.as_bytes())
+            ),
+        ));
+    }
     let mut r = Response::new(());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
@@ -165,14 +187,67 @@ pub fn accept(req: &Request<Incoming>) -> Result<Response<()>, (StatusCode, &'st
     Ok(r)
 }
 
+/// Whether a page of `origin` may open a WebSocket: it is the node's own
+/// (the scheme's host and port are those the request was sent to), or one the
+/// operator allowed.
+fn origin_allowed(origin: &[u8], req: &Request<Incoming>, cfg: &WsConfig) -> bool {
+    let Ok(origin) = std::str::from_utf8(origin) else {
+        return false;
+    };
+    let origin = origin.trim();
+    if cfg
+        .allowed_origins
+        .iter()
+        .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let Ok(uri) = origin.parse::<http::Uri>() else {
+        return false;
+    };
+    let default_port = match uri.scheme_str() {
+        Some("http") => 80,
+        Some("https") => 443,
+        _ => return false,
+    };
+    let (Some(from), Some(to)) = (
+        uri.authority(),
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse::<http::uri::Authority>().ok())
+            .or_else(|| req.uri().authority().cloned()),
+    ) else {
+        return false;
+    };
+    from.host().eq_ignore_ascii_case(to.host())
+        && from.port_u16().unwrap_or(default_port) == to.port_u16().unwrap_or(default_port)
+}
+
+/// The WebSocket settings of a connection: tungstenite's defaults keep a
+/// 128 KiB read buffer per connection, zeroed and so resident, and let its
+/// write buffer grow to 128 KiB; an idle connection needs neither. Messages
+/// larger than the read buffer grow it while they are read.
+fn socket_config(cfg: &WsConfig) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(Some(cfg.max_message_bytes))
+        .max_frame_size(Some(cfg.max_message_bytes))
+}
+
+/// Bytes read from the socket at a time.
+const READ_BUFFER: usize = 4096;
+
 /// Serves one upgraded connection until it closes.
 pub async fn serve(rt: Arc<Runtime>, tenant: Tenant, upgraded: hyper::upgrade::Upgraded) {
     let cfg = rt.config.ws.clone();
-    let ws_cfg = WebSocketConfig::default()
-        .max_message_size(Some(cfg.max_message_bytes))
-        .max_frame_size(Some(cfg.max_message_bytes));
-    let ws =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_cfg)).await;
+    let ws = WebSocketStream::from_raw_socket(
+        TokioIo::new(upgraded),
+        Role::Server,
+        Some(socket_config(&cfg)),
+    )
+    .await;
     let (mut sink, mut stream) = ws.split();
     let (out, mut queue) = mpsc::channel::<Message>(cfg.send_buffer.max(1));
     let writer = tokio::spawn(async move {
@@ -202,7 +277,10 @@ pub async fn serve(rt: Arc<Runtime>, tenant: Tenant, upgraded: hyper::upgrade::U
                 let Some(Ok(frame)) = frame else { break };
                 last_heard = Instant::now();
                 match frame {
-                    Message::Text(text) => conn.on_text(text.as_str()).await,
+                    // Boxed: its future (a job submission, a subscription)
+                    // is large, and an idle connection's task need not hold
+                    // room for it.
+                    Message::Text(text) => Box::pin(conn.on_text(text.as_str())).await,
                     Message::Binary(_) => conn.error(None, "binary_not_supported", "send JSON text frames").await,
                     Message::Ping(p) => {
                         let _ = out.send(Message::Pong(p)).await;

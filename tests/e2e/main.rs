@@ -17,6 +17,8 @@ mod compat_api;
 mod conformance;
 mod fairness;
 mod faults;
+mod connections;
+mod fetch_limits;
 mod hot_swap;
 mod jobs;
 mod jobs_crash;

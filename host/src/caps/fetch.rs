@@ -17,8 +17,16 @@ use wasmtime::component::Resource;
 use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, RequestOptions};
 
 impl Host for CallState {
-    async fn fetch(&mut self, request: Request) -> wasmtime::Result<Result<Response, FetchError>> {
+    async fn fetch(
+        &mut self,
+        mut request: Request,
+    ) -> wasmtime::Result<Result<Response, FetchError>> {
         let policy = self.plugin.outbound.clone();
+        // The host holds the whole answer before the plugin gets it, outside
+        // the plugin's memory limit: never more than that limit could take.
+        request.max_response_bytes = request
+            .max_response_bytes
+            .min(whole_answer_limit(self.plugin.manifest.limits.memory_mb));
         Ok(fetch(&policy, request).await)
     }
 
@@ -48,6 +56,18 @@ impl HostBody for CallState {
         Ok(())
     }
 }
+
+/// The largest answer `fetch` reads whole for a plugin of `memory_mb`.
+fn whole_answer_limit(memory_mb: u64) -> u32 {
+    memory_mb
+        .saturating_mul(1 << 20)
+        .try_into()
+        .unwrap_or(u32::MAX)
+}
+
+/// Bytes reserved up front for a whole answer: the rest grows as it comes,
+/// whatever `Content-Length` the upstream declared.
+const PREALLOCATE_MAX: usize = 64 * 1024;
 
 /// An answer's body as the plugin reads it: bounded in size, and through
 /// [`TimedBody`] in the silence between bytes. Dropped before its end, the
@@ -79,8 +99,15 @@ impl FetchBody {
 
     /// The rest of the body.
     async fn read_all(&mut self) -> Result<Vec<u8>, FetchError> {
-        let expected = http_body::Body::size_hint(&self.body).lower() as usize;
-        let mut bytes = Vec::with_capacity(expected.min(self.left) + self.pending.len());
+        let declared = http_body::Body::size_hint(&self.body).lower();
+        if declared > self.left as u64 {
+            return Err(FetchError::BodyTooLarge(self.limit));
+        }
+        let expected = usize::try_from(declared)
+            .unwrap_or(usize::MAX)
+            .min(self.left)
+            .min(PREALLOCATE_MAX);
+        let mut bytes = Vec::with_capacity(expected + self.pending.len());
         bytes.extend_from_slice(&std::mem::take(&mut self.pending));
         while let Some(data) = self.next().await? {
             bytes.extend_from_slice(&data);

@@ -17,7 +17,9 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// One entry of `permissions.http`: `host`, `host:port`, `*.domain`, or an IP
-/// literal (`127.0.0.1`, `[::1]:8080`).
+/// literal with its port (`127.0.0.1:8000`, `[::1]:8080`). A name without a
+/// port matches every port; an address must name its port, so granting one
+/// service on a machine does not grant all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPattern {
     host: HostMatch,
@@ -48,10 +50,13 @@ impl HostPattern {
         }
         let bare = t.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
-            return Ok(HostPattern {
-                host: HostMatch::Ip(ip),
-                port: None,
-            });
+            let with_port = match ip {
+                IpAddr::V4(_) => format!("{ip}:PORT"),
+                IpAddr::V6(_) => format!("[{ip}]:PORT"),
+            };
+            return Err(format!(
+                "`{text}` is an IP address without a port: name the port too (`{with_port}`)"
+            ));
         }
         let (host, port) = match t.rsplit_once(':') {
             Some((h, p)) => (
@@ -204,8 +209,20 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Globally routable unicast: not loopback, private, link-local, CGNAT,
-/// unspecified, broadcast, multicast, documentation or unique-local.
+/// Globally routable unicast. Not IPv4 `0/8` (this network), `10/8`,
+/// `172.16/12`, `192.168/16` (private), `100.64/10` (shared, CGNAT),
+/// `127/8` (loopback), `169.254/16` (link-local), `192.0.0/24` (protocol
+/// assignments), `192.0.2/24`, `198.51.100/24`, `203.0.113/24`
+/// (documentation), `192.88.99/24` (6to4 relays), `198.18/15`
+/// (benchmarking), `224/4` (multicast), `240/4` (reserved) or the broadcast
+/// address. For IPv6, only global unicast `2000::/3` and within it not
+/// `2001::/23` (protocol assignments: Teredo `2001::/32`, benchmarking,
+/// ORCHID), `2001:db8::/32` and `3fff::/20` (documentation), `2002::/16`
+/// (6to4, which would reach any IPv4 address); outside it are loopback,
+/// unspecified, IPv4-compatible `::/96`, NAT64 `64:ff9b::/96`, discard
+/// `100::/64`, unique-local `fc00::/7`, link-local `fe80::/10`, site-local
+/// `fec0::/10` and multicast. IPv4-mapped `::ffff:0:0/96` counts as the IPv4
+/// address it carries.
 pub fn is_public(ip: IpAddr) -> bool {
     match canonical(ip) {
         IpAddr::V4(v4) => {
@@ -220,18 +237,17 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] == 0
                 || (o[0] == 100 && (o[1] & 0xc0) == 64)
                 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 192 && o[1] == 88 && o[2] == 99)
                 || (o[0] == 198 && (o[1] & 0xfe) == 18)
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x64 && s[1] == 0xff9b))
+            (s[0] & 0xe000) == 0x2000
+                && !((s[0] == 0x2001 && s[1] < 0x0200)
+                    || (s[0] == 0x2001 && s[1] == 0x0db8)
+                    || s[0] == 0x2002
+                    || (s[0] & 0xfff0) == 0x3ff0)
         }
     }
 }
@@ -579,7 +595,7 @@ mod tests {
         assert!(HostPattern::parse("*.openai.azure.com").is_ok());
         assert!(HostPattern::parse("127.0.0.1:8080").is_ok());
         assert!(HostPattern::parse("[::1]:8080").is_ok());
-        assert!(HostPattern::parse("::1").is_ok());
+        assert!(HostPattern::parse("::1").is_err());
         assert!(HostPattern::parse("https://api.openai.com").is_err());
         assert!(HostPattern::parse("a..b").is_err());
         assert!(HostPattern::parse("host:notaport").is_err());
@@ -614,5 +630,117 @@ mod tests {
         );
         assert!(p.check_addr("internal.test", a("[fd00::1]:80")).is_err());
         assert!(p.check_addr("internal.test", a("8.8.8.8:80")).is_ok());
+    }
+
+    #[test]
+    fn an_address_grant_names_its_port() {
+        for bare in ["127.0.0.1", "10.0.0.1", "::1", "[::1]", "fe80::1"] {
+            let e = HostPattern::parse(bare).unwrap_err();
+            assert!(e.contains("without a port") && e.contains(":PORT"), "{e}");
+        }
+        let e = HostPattern::parse("::1").unwrap_err();
+        assert!(e.contains("`[::1]:PORT`"), "{e}");
+        // Names may still go without one: they match every port.
+        let p = policy(&["internal.test"]);
+        assert!(p.check_host("internal.test", 1).is_ok());
+        assert!(p.check_host("internal.test", 65535).is_ok());
+    }
+
+    #[test]
+    fn special_ranges_are_not_public() {
+        let special = [
+            // IPv4
+            "0.0.0.0",
+            "0.1.2.3",
+            "10.1.2.3",
+            "100.64.0.1",
+            "100.127.255.254",
+            "127.0.0.1",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.0.0.8",
+            "192.0.2.1",
+            "192.88.99.1",
+            "192.168.1.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            // IPv6
+            "::",
+            "::1",
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::808:808",
+            "64:ff9b:1::1",
+            "100::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:2::1",
+            "2001:10::1",
+            "2001:db8::1",
+            "2002:7f00:1::1",
+            "2002:0808:0808::1",
+            "3fff::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "fec0::1",
+            "feff::1",
+            "ff02::1",
+            "ff0e::1",
+        ];
+        for ip in special {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(!is_public(ip), "{ip} must not count as public");
+        }
+        let public = [
+            "1.1.1.1",
+            "8.8.8.8",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.15.0.1",
+            "172.32.0.1",
+            "198.17.0.1",
+            "198.20.0.1",
+            "223.255.255.254",
+            "::ffff:8.8.8.8",
+            "2001:4860:4860::8888",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001::1",
+        ];
+        for ip in public {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(is_public(ip), "{ip} must count as public");
+        }
+    }
+
+    #[test]
+    fn special_addresses_need_a_grant_of_their_own() {
+        let p = policy(&["internal.test", "[2002:7f00:1::1]:443"]);
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        for refused in [
+            "[2002:7f00:1::1]:80",
+            "[2001::1]:443",
+            "[::127.0.0.1]:443",
+            "[fec0::1]:443",
+            "[64:ff9b::7f00:1]:443",
+        ] {
+            assert!(
+                p.check_addr("internal.test", a(refused)).is_err(),
+                "{refused}"
+            );
+        }
+        assert!(
+            p.check_addr("internal.test", a("[2002:7f00:1::1]:443"))
+                .is_ok()
+        );
     }
 }
