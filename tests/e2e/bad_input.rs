@@ -5,7 +5,7 @@
 //! every error a client gets is JSON with a stable code; the node keeps
 //! serving. Each property prints how many inputs it tried.
 
-use crate::common::{Dirs, Node, client, install, runtime};
+use crate::common::{Dirs, Node, client, get_json, install, runtime};
 use futures_util::{SinkExt, StreamExt};
 use hanzo_node::NodeConfig;
 use hanzo_node::plugins::Manifest;
@@ -193,7 +193,6 @@ const MANIFEST_TABLES: &[&str] = &["permissions", "limits", "config"];
 
 #[test]
 fn manifests_never_panic_the_parser() {
-    let mut runner = runner(3000);
     // Valid heads, so the random lines reach the checks behind the parser.
     let text = (
         prop::sample::select(&["tool", "api", "provider"][..]),
@@ -203,17 +202,12 @@ fn manifests_never_panic_the_parser() {
             format!("name = \"p\"\nkind = \"{kind}\"\nversion = \"1\"\n{rest}")
         });
     let text = prop_oneof![text, toml_text(MANIFEST_KEYS, MANIFEST_TABLES)];
-    let parsed = Cell::new(0);
-    runner
-        .run(&text, |text| {
-            if let Ok(m) = Manifest::parse(&text) {
-                parsed.set(parsed.get() + 1);
-                let _ = m.problems(&hanzo_node::plugins::manifest::Ceilings::default());
-            }
-            Ok(())
-        })
-        .unwrap();
-    println!("manifests: 3000 inputs, {} parsed, no panic", parsed.get());
+    let parsed = never_panics(3000, text, |text| {
+        Manifest::parse(text)
+            .map(|m| m.problems(&hanzo_node::plugins::manifest::Ceilings::default()))
+            .is_ok()
+    });
+    println!("manifests: 3000 inputs, {parsed} parsed, no panic");
 }
 
 /// The loader, not only the parser: random limits and permissions in a
@@ -384,18 +378,12 @@ const CONFIG_TABLES: &[&str] = &[
 
 #[test]
 fn node_toml_never_panics_the_parser() {
-    let mut runner = runner(3000);
-    let parsed = Cell::new(0);
-    runner
-        .run(&toml_text(CONFIG_KEYS, CONFIG_TABLES), |text| {
-            if let Ok(c) = toml::from_str::<NodeConfig>(&text) {
-                parsed.set(parsed.get() + 1);
-                let _ = c.validate();
-            }
-            Ok(())
-        })
-        .unwrap();
-    println!("node.toml: 3000 inputs, {} parsed, no panic", parsed.get());
+    let parsed = never_panics(3000, toml_text(CONFIG_KEYS, CONFIG_TABLES), |text| {
+        toml::from_str::<NodeConfig>(text)
+            .map(|c| c.validate())
+            .is_ok()
+    });
+    println!("node.toml: 3000 inputs, {parsed} parsed, no panic");
 }
 
 /// Tool arguments are checked against the tool's JSON Schema before any tool
@@ -464,6 +452,31 @@ fn node() -> (Dirs, Node) {
     .unwrap();
     let node = Node::start(&dirs, &["--config", config.to_str().unwrap()]);
     (dirs, node)
+}
+
+/// The node still answers its health check, and says it is fine.
+fn assert_serving(rt: &tokio::runtime::Runtime, node: &Node) {
+    let health = rt.block_on(get_json(&client(), node.url("/v2/health")));
+    assert_eq!(health["status"], "ok", "{health}");
+}
+
+/// Runs `parse` on `cases` random texts: it may refuse them, never panic.
+/// Returns how many it accepted.
+fn never_panics<S: Strategy<Value = String>>(
+    cases: u32,
+    text: S,
+    parse: impl Fn(&str) -> bool,
+) -> u32 {
+    let parsed = Cell::new(0);
+    runner(cases)
+        .run(&text, |text| {
+            if parse(&text) {
+                parsed.set(parsed.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    parsed.get()
 }
 
 const PATHS: &[&str] = &[
@@ -604,16 +617,7 @@ fn random_http_requests_get_json_errors_and_never_a_crash() {
             Ok(())
         })
         .unwrap();
-    let health: Value = rt.block_on(async {
-        c.get(node.url("/v2/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
-    assert_eq!(health["status"], "ok", "{health}");
+    assert_serving(&rt, &node);
     println!(
         "random HTTP requests: {cases} inputs, statuses {:?}, node serving after",
         statuses.borrow()
@@ -649,17 +653,7 @@ fn random_bytes_on_the_socket_do_not_hurt_the_node() {
             Ok(())
         })
         .unwrap();
-    let health: Value = rt.block_on(async {
-        client()
-            .get(node.url("/v2/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
-    assert_eq!(health["status"], "ok");
+    assert_serving(&rt, &node);
     println!("raw bytes: {cases} connections of random heads, node serving after");
 }
 
