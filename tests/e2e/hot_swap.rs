@@ -41,11 +41,11 @@ async fn plugin_state(c: &reqwest::Client, node: &Node, name: &str) -> Value {
     get_json(c, node.url(&format!("/v2/plugins/{name}"))).await
 }
 
-/// `echo-version` answering "old", loaded in a runtime, its folder watched.
-async fn watched_echo() -> (Dirs, PathBuf, Arc<Runtime>, PluginWatcher) {
+/// `echo-version` answering `answer`, loaded in a runtime, its folder watched.
+pub(crate) async fn watched_echo(answer: &str) -> (Dirs, PathBuf, Arc<Runtime>, PluginWatcher) {
     let dirs = Dirs::new();
     let folder = install(&dirs.plugins, "echo-version", "echo-version", |m| {
-        set(m, "config", "answer", toml::Value::String("old".into()))
+        set(m, "config", "answer", toml::Value::String(answer.into()))
     });
     let rt = crate::common::runtime(dirs.config()).await;
     let watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
@@ -191,7 +191,7 @@ async fn swap_under_load_without_failed_calls() {
 /// started on; calls made after the swap get the new version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_call_finishes_on_the_old_version() {
-    let (_dirs, folder, rt, _watcher) = watched_echo().await;
+    let (_dirs, folder, rt, _watcher) = watched_echo("old").await;
 
     let slow = {
         let rt = rt.clone();
@@ -294,7 +294,7 @@ async fn provider_swapped_while_a_stream_runs() {
 /// (re-reading and hashing the component every debounce interval, forever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_does_not_trigger_the_next() {
-    let (_dirs, folder, rt, watcher) = watched_echo().await;
+    let (_dirs, folder, rt, watcher) = watched_echo("old").await;
 
     let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
     std::fs::write(

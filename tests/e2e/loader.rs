@@ -228,12 +228,7 @@ async fn a_plugin_name_cannot_be_squatted() {
 /// (or name or routes) to a plugin that was waiting for them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_tool_is_refused_until_its_own_next_change() {
-    let dirs = Dirs::new();
-    let holder = install(&dirs.plugins, "echo-version", "echo-version", |m| {
-        set(m, "config", "answer", toml::Value::String("holder".into()))
-    });
-    let rt = crate::common::runtime(dirs.config()).await;
-    let watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    let (dirs, holder, rt, watcher) = crate::hot_swap::watched_echo("holder").await;
 
     let copy = install(&dirs.plugins, "a-copy", "echo-version", |m| {
         m.insert("name".into(), toml::Value::String("a-copy".into()));
@@ -458,12 +453,7 @@ async fn plugin_files_leak_nothing() {
 /// still unloads the plugin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_component_keeps_the_loaded_version_serving() {
-    let dirs = Dirs::new();
-    let folder = install(&dirs.plugins, "echo-version", "echo-version", |m| {
-        set(m, "config", "answer", toml::Value::String("old".into()))
-    });
-    let rt = crate::common::runtime(dirs.config()).await;
-    let watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    let (_dirs, folder, rt, watcher) = crate::hot_swap::watched_echo("old").await;
     let old = rt.plugin("echo-version").unwrap();
 
     let checks = watcher.checks();

@@ -459,24 +459,19 @@ impl Runtime {
             ),
             Err(e) => format!("compile task failed: {e}"),
         })??;
-        let (manifest, manifest_hash, component_file, hash, size, component) = match compiled {
-            Compiled::Gone => return Ok(Prepared::Gone),
-            Compiled::Unchanged => return Ok(Prepared::Unchanged),
-            Compiled::New {
-                manifest,
-                manifest_hash,
-                component_file,
-                hash,
-                size,
-                component,
-            } => (
-                manifest,
-                manifest_hash,
-                component_file,
-                hash,
-                size,
-                component,
-            ),
+        let Compiled::New {
+            manifest,
+            manifest_hash,
+            component_file,
+            hash,
+            size,
+            component,
+        } = compiled
+        else {
+            return Ok(match compiled {
+                Compiled::Gone => Prepared::Gone,
+                _ => Prepared::Unchanged,
+            });
         };
 
         let pre = self
