@@ -25,6 +25,18 @@ async fn post(c: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// An answer refused by a limit: `status`, the stable `code`, and a message
+/// naming the setting that sets the limit.
+fn assert_limit(s: u16, v: &Value, status: u16, code: &str, setting: &str) {
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{v}"
+    );
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains(setting), "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_over_http() {
     let dirs = Dirs::new();
@@ -63,32 +75,16 @@ async fn limits_over_http() {
     let (s, v) = post(&c, jobs.clone(), child.clone()).await;
     assert_eq!(s, 201, "{v}");
     let (s, v) = post(&c, jobs.clone(), child).await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (409, Some("too_many_children")),
-        "{v}"
-    );
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("jobs.max_children"),
-        "{v}"
-    );
+    assert_limit(s, &v, 409, "too_many_children", "jobs.max_children");
     let (s, v) = post(&c, jobs.clone(), slow.clone()).await;
     assert_eq!(s, 201, "{v}");
     let (s, v) = post(&c, jobs.clone(), slow).await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (429, Some("too_many_pending_jobs")),
-        "{v}"
-    );
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("jobs.max_pending_per_tenant"),
-        "{v}"
+    assert_limit(
+        s,
+        &v,
+        429,
+        "too_many_pending_jobs",
+        "jobs.max_pending_per_tenant",
     );
     // The parent's children are listed as before.
     let parent: Value = get_json(&c, node.url(&format!("/v2/jobs/{blocker}"))).await;
