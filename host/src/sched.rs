@@ -190,9 +190,15 @@ pub fn restart_slice() {
 }
 
 /// Before a call of the plugin of `history`: when it ran long lately
-/// ([`CpuHistory::is_heavy`]), the call starts in the background.
+/// ([`CpuHistory::is_heavy`]), the call starts in the background. A call whose
+/// task is there already (its caller moved) counts as one that ran there.
 pub async fn offload_if_heavy(history: &CpuHistory) {
-    if history.is_heavy() && offload().await {
+    let Ok(state) = LANE.try_with(|l| l.state.load(Ordering::Acquire)) else {
+        return;
+    };
+    if state == BACKGROUND {
+        history.moves.fetch_add(1, Ordering::Relaxed);
+    } else if history.is_heavy() && offload().await {
         history.moves.fetch_add(1, Ordering::Relaxed);
         // Start with a turn, as one that moved at a tick would.
         let turn = history.turns.clone().acquire_owned().await.ok();
@@ -417,6 +423,30 @@ mod tests {
                 "{at_once} calls ran at once, share {share}"
             );
         }
+    }
+
+    /// A call whose caller's task moved already runs in the background from
+    /// its start: it counts as a background call of its own plugin.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_in_a_task_that_moved_counts_as_a_background_call() {
+        let (caller, callee) = (
+            Arc::new(CpuHistory::default()),
+            Arc::new(CpuHistory::default()),
+        );
+        let (c, h) = (caller.clone(), callee.clone());
+        tokio::spawn(offloadable(async move {
+            burn(SLICE * 2);
+            if let UpdateDeadline::YieldCustom(_, f) = at_epoch_tick(&c) {
+                f.await;
+            }
+            offload_if_heavy(&h).await;
+        }))
+        .await
+        .unwrap();
+        assert_eq!((caller.moves(), callee.moves()), (1, 1));
+        // Outside the lane nothing is counted.
+        offload_if_heavy(&callee).await;
+        assert_eq!(callee.moves(), 1);
     }
 
     #[tokio::test(flavor = "current_thread")]
