@@ -28,6 +28,16 @@ pub enum CallError {
     Instantiate { plugin: String, message: String },
 }
 
+/// A failure of a provider call: the provider's own typed error, or the call
+/// itself failed (trap, timeout, limit).
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderCallError {
+    #[error("{0:?}")]
+    Provider(crate::bindings::llm_types::ProviderError),
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
 impl CallError {
     /// The stable code clients match on.
     pub fn code(&self) -> &'static str {

@@ -7,6 +7,7 @@ pub mod caps;
 pub mod coalesce;
 pub mod config;
 pub mod conns;
+pub mod context;
 pub mod engine;
 pub mod error;
 pub mod inspect;
@@ -18,6 +19,7 @@ pub mod sched;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tenant;
 pub mod warm;
 pub mod ws;
 

@@ -5,51 +5,18 @@
 //! same tenant ([`crate::warm`]), and [`CallState::resume`] re-arms it.
 
 use crate::caps::http::PolicedHooks;
-use crate::engine::ActiveCall;
+use crate::context::CallCtx;
+pub use crate::context::Overlay;
+use crate::engine::{ActiveCall, Engine};
 use crate::plugins::LoadedPlugin;
 use crate::runtime::Runtime;
-use std::collections::BTreeMap;
+pub use crate::tenant::{DEFAULT_TENANT, Tenant};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-
-/// A tenant id. Every plugin call runs on behalf of exactly one tenant.
-pub type Tenant = Arc<str>;
-
-/// The tenant used until authentication resolves one per request.
-pub const DEFAULT_TENANT: &str = "default";
-
-/// Plugin settings and secret values that a router deployment sets for the
-/// calls made through it (e.g. another `base_url` and API key for the same
-/// provider plugin). Its settings override the plugin's own. Its secrets
-/// *replace* the plugin's: a deployment may point the plugin at another host,
-/// so the plugin-level keys reach its calls only when it says so
-/// (`inherit_secrets`).
-#[derive(Debug, Default)]
-pub struct Overlay {
-    pub settings: BTreeMap<String, String>,
-    /// The deployment's secret values; `None` for one whose `env:` variable
-    /// was unset (it stays unset: the plugin's value is never used instead).
-    pub secrets: BTreeMap<String, Option<String>>,
-    /// Whether the plugin's own secrets show through for names the
-    /// deployment does not set.
-    pub inherit_secrets: bool,
-}
-
-impl Overlay {
-    /// The value of a declared secret for a call through this deployment,
-    /// given the plugin's own value.
-    pub fn secret<'a>(&'a self, name: &str, plugin: Option<&'a String>) -> Option<&'a String> {
-        match self.secrets.get(name) {
-            Some(value) => value.as_ref(),
-            None if self.inherit_secrets => plugin,
-            None => None,
-        }
-    }
-}
 
 pub struct CallState {
     pub tenant: Tenant,
@@ -74,41 +41,47 @@ pub struct CallState {
 
 impl CallState {
     pub fn new(
-        runtime: Arc<Runtime>,
+        runtime: Weak<Runtime>,
+        engine: &Engine,
         plugin: Arc<LoadedPlugin>,
-        tenant: Tenant,
-        overlay: Option<Arc<Overlay>>,
-        depth: u32,
+        ctx: CallCtx,
     ) -> CallState {
         // WASI is linked so components from any toolchain load, but grants
         // nothing: no preopens, no env, no args, no sockets, stdio discarded.
         let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).build();
         let limits = CallLimiter::new((plugin.manifest.limits.memory_mb as usize) << 20);
         CallState {
-            active: Some(runtime.engine.begin_call()),
+            active: Some(engine.begin_call()),
             hooks: PolicedHooks {
                 policy: plugin.outbound.clone(),
             },
-            tenant,
-            overlay,
+            tenant: ctx.tenant,
+            overlay: ctx.overlay,
             plugin,
-            runtime: Arc::downgrade(&runtime),
+            runtime,
             started: Instant::now(),
             limits,
-            depth,
+            depth: ctx.depth,
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
         }
     }
-}
 
-impl CallState {
     /// The node this call runs on.
     pub fn runtime(&self) -> wasmtime::Result<Arc<Runtime>> {
         self.runtime
             .upgrade()
             .ok_or_else(|| wasmtime::format_err!("the node is shutting down"))
+    }
+
+    /// The context of the call running now, for a call it makes.
+    pub fn ctx(&self) -> CallCtx {
+        CallCtx {
+            tenant: self.tenant.clone(),
+            overlay: None,
+            depth: self.depth,
+        }
     }
 
     /// Before the store waits for its next call: no ticking on its behalf,
@@ -119,8 +92,8 @@ impl CallState {
     }
 
     /// Re-arms a parked store for a new call.
-    pub fn resume(&mut self, runtime: &Runtime, overlay: Option<Arc<Overlay>>, depth: u32) {
-        self.active = Some(runtime.engine.begin_call());
+    pub fn resume(&mut self, engine: &Engine, overlay: Option<Arc<Overlay>>, depth: u32) {
+        self.active = Some(engine.begin_call());
         self.overlay = overlay;
         self.depth = depth;
         self.started = Instant::now();

@@ -469,10 +469,7 @@ impl Connection {
                 let arguments = arguments.unwrap_or_else(|| json!({}));
                 // Tools may take long: run beside the reader, reply when done.
                 tokio::spawn(crate::sched::offloadable(async move {
-                    let reply = match rt
-                        .invoke_tool(tenant, &tool, &arguments.to_string(), 0)
-                        .await
-                    {
+                    let reply = match rt.invoke_tool(tenant, &tool, &arguments.to_string()).await {
                         Ok(text) => json!({
                             "type": "ToolResult", "tool": tool,
                             "result": serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),

@@ -414,7 +414,7 @@ async fn tool_arguments_are_checked_whatever_they_are() {
                 if tool == "http_fetch" {
                     return Ok(());
                 }
-                match handle.block_on(rt.invoke_tool("fuzz".into(), &tool, &arguments, 0)) {
+                match handle.block_on(rt.invoke_tool("fuzz", &tool, &arguments)) {
                     Ok(_) => ok.set(ok.get() + 1),
                     Err(_) => refused.set(refused.get() + 1),
                 }

@@ -107,16 +107,14 @@ async fn readme_example_plugin_works() {
     install(&dirs.plugins, "greeter", "greeter", |_| {});
     let rt = crate::common::runtime(dirs.config()).await;
     let out = rt
-        .invoke_tool("default".into(), "greet", r#"{"name":"Ada"}"#, 0)
+        .invoke_tool("default", "greet", r#"{"name":"Ada"}"#)
         .await
         .unwrap();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&out).unwrap()["greeting"],
         "Hello, Ada!"
     );
-    let bad = rt
-        .invoke_tool("default".into(), "greet", r#"{"nom":"Ada"}"#, 0)
-        .await;
+    let bad = rt.invoke_tool("default", "greet", r#"{"nom":"Ada"}"#).await;
     assert!(
         matches!(
             bad,

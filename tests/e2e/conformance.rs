@@ -22,7 +22,7 @@ use hanzo_node::Runtime;
 use hanzo_node::bindings::llm_types::*;
 use hanzo_node::config::PluginOverrides;
 use hanzo_node::runtime::ProviderCallError;
-use hanzo_node::state::Tenant;
+use hanzo_node::tenant::Tenant;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 async fn answer(rt: &Arc<hanzo_node::Runtime>) -> Result<String, String> {
     let p = rt.plugin("echo-version").map_err(|e| e.to_string())?;
-    match rt.call_tool_plugin(&p, "t".into(), "answer", "{}", 0).await {
+    match rt.call_tool_plugin(&p, "t", "answer", "{}").await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!("{e:?}")),
         Err(e) => Err(e.to_string()),

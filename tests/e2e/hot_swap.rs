@@ -195,10 +195,7 @@ async fn in_flight_call_finishes_on_the_old_version() {
 
     let slow = {
         let rt = rt.clone();
-        tokio::spawn(async move {
-            rt.invoke_tool("t".into(), "slow_answer", r#"{"ms":2000}"#, 0)
-                .await
-        })
+        tokio::spawn(async move { rt.invoke_tool("t", "slow_answer", r#"{"ms":2000}"#).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     let bytes = variant(&std::fs::read(wasm("echo-version")).unwrap(), "new");
@@ -220,7 +217,7 @@ async fn in_flight_call_finishes_on_the_old_version() {
         "the slow call must still be in flight at the swap"
     );
 
-    let now = rt.invoke_tool("t".into(), "answer", "{}", 0).await.unwrap();
+    let now = rt.invoke_tool("t", "answer", "{}").await.unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(&now).unwrap()["answer"],
         "new"
@@ -251,7 +248,7 @@ async fn provider_swapped_while_a_stream_runs() {
 
     let old_hash = rt.plugin("openai").unwrap().hash;
     let mut running = rt
-        .provider_stream("openai", "t".into(), &request("slow-stream"))
+        .provider_stream("openai", "t", &request("slow-stream"))
         .await
         .unwrap();
     let mut text = running
@@ -272,7 +269,7 @@ async fn provider_swapped_while_a_stream_runs() {
     assert!(swapped, "the new provider version was not loaded");
 
     let mut fresh = rt
-        .provider_stream("openai", "t".into(), &request("gpt-4o-mini"))
+        .provider_stream("openai", "t", &request("gpt-4o-mini"))
         .await
         .unwrap();
     assert_eq!(fresh.plugin().hash, new_hash);
@@ -303,7 +300,7 @@ async fn a_check_does_not_trigger_the_next() {
     )
     .unwrap();
     let swapped = eventually(Duration::from_secs(20), async || {
-        let answer = rt.invoke_tool("t".into(), "answer", "{}", 0).await.unwrap();
+        let answer = rt.invoke_tool("t", "answer", "{}").await.unwrap();
         serde_json::from_str::<Value>(&answer).unwrap()["answer"] == "new"
     })
     .await;

@@ -54,7 +54,7 @@ fn routes(m: &mut toml::Table, name: &str, routes: &[&str]) {
 }
 
 async fn answer(rt: &Arc<Runtime>) -> Result<Value, String> {
-    rt.invoke_tool("t".into(), "answer", "{}", 0)
+    rt.invoke_tool("t", "answer", "{}")
         .await
         .map(|s| serde_json::from_str(&s).unwrap())
         .map_err(|e| format!("{e:?}"))
@@ -518,7 +518,7 @@ async fn a_tampered_cache_entry_is_compiled_again() {
     let rt = crate::common::runtime(dirs.config()).await;
     assert_eq!(rt.engine.compiled.load(Ordering::Relaxed), 1);
     assert_eq!(rt.engine.cache_hits.load(Ordering::Relaxed), 1);
-    rt.invoke_tool("t".into(), "noop", "{}", 0).await.unwrap();
+    rt.invoke_tool("t", "noop", "{}").await.unwrap();
     drop(rt);
 
     // Rewritten: now both come from the cache.

@@ -66,7 +66,7 @@ async fn setup_with(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_chat_and_embeddings() {
     let (_dirs, mock, rt) = setup().await;
-    let t: hanzo_node::state::Tenant = "acme".into();
+    let t: hanzo_node::tenant::Tenant = "acme".into();
 
     let models = rt.provider_models("openai", t.clone()).await.unwrap();
     let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
@@ -132,7 +132,7 @@ async fn models_chat_and_embeddings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_calls_round_trip() {
     let (_dirs, mock, rt) = setup().await;
-    let t: hanzo_node::state::Tenant = "acme".into();
+    let t: hanzo_node::tenant::Tenant = "acme".into();
     let mut req = request("gpt-4o-mini", vec![user("what is 2+2?")]);
     req.tools = vec![calculator_tool()];
     req.tool_choice = Some(ToolChoice::Auto);
@@ -178,7 +178,7 @@ async fn tool_calls_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_text_tool_deltas_and_usage() {
     let (_dirs, mock, rt) = setup().await;
-    let t: hanzo_node::state::Tenant = "acme".into();
+    let t: hanzo_node::tenant::Tenant = "acme".into();
 
     let mut s = rt
         .provider_stream(
@@ -236,7 +236,7 @@ async fn streaming_text_tool_deltas_and_usage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_errors_are_typed() {
     let (_dirs, _mock, rt) = setup().await;
-    let t: hanzo_node::state::Tenant = "acme".into();
+    let t: hanzo_node::tenant::Tenant = "acme".into();
     let err = |m: &str| {
         let rt = rt.clone();
         let t = t.clone();
@@ -304,7 +304,7 @@ async fn a_hung_upstream_times_out() {
             .insert("read_timeout_ms".into(), toml::Value::Integer(300));
     })
     .await;
-    let t: hanzo_node::state::Tenant = "acme".into();
+    let t: hanzo_node::tenant::Tenant = "acme".into();
     let chat = |model: &str| {
         let (rt, t) = (rt.clone(), t.clone());
         let request = request(model, vec![user("x")]);
@@ -364,11 +364,7 @@ async fn upstream_must_be_granted() {
     cfg.plugins.insert("openai".into(), o);
     let rt = runtime(cfg).await;
     let r = rt
-        .provider_chat(
-            "openai",
-            "acme".into(),
-            &request("gpt-4o-mini", vec![user("x")]),
-        )
+        .provider_chat("openai", "acme", &request("gpt-4o-mini", vec![user("x")]))
         .await;
     assert!(r.is_err(), "{r:?}");
     assert!(
@@ -380,7 +376,7 @@ async fn upstream_must_be_granted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_connections_are_kept_alive_and_reused() {
     let (_dirs, mock, rt) = setup().await;
-    let t: hanzo_node::state::Tenant = "acme".into();
+    let t: hanzo_node::tenant::Tenant = "acme".into();
     for i in 0..5 {
         let r = rt
             .provider_chat(

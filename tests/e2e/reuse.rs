@@ -10,10 +10,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 async fn calls(rt: &Arc<Runtime>, tenant: &str) -> u64 {
-    let answer = rt
-        .invoke_tool(tenant.into(), "calls", "{}", 0)
-        .await
-        .unwrap();
+    let answer = rt.invoke_tool(tenant, "calls", "{}").await.unwrap();
     serde_json::from_str::<Value>(&answer).unwrap()["calls"]
         .as_u64()
         .unwrap()
@@ -52,7 +49,7 @@ async fn a_trapped_instance_is_not_reused() {
     let (_dirs, rt) = reusing(100).await;
     assert_eq!(calls(&rt, "a").await, 1);
     assert_eq!(calls(&rt, "a").await, 2);
-    let trapped = rt.invoke_tool("a".into(), "trap", "{}", 0).await;
+    let trapped = rt.invoke_tool("a", "trap", "{}").await;
     assert!(trapped.is_err(), "{trapped:?}");
     assert_eq!(rt.warm.idle(), 0);
     assert_eq!(calls(&rt, "a").await, 1, "a fresh instance after the trap");
@@ -63,7 +60,7 @@ async fn an_instance_grown_past_half_its_memory_limit_is_not_reused() {
     // echo-version's limit is 16 MiB; it starts with 4.
     let (_dirs, rt) = reusing(100).await;
     let grow = async |mb: u32| {
-        rt.invoke_tool("a".into(), "grow", &format!(r#"{{"mb":{mb}}}"#), 0)
+        rt.invoke_tool("a", "grow", &format!(r#"{{"mb":{mb}}}"#))
             .await
             .unwrap()
     };
@@ -80,7 +77,7 @@ async fn an_instance_left_holding_host_resources_is_not_reused() {
     let (_dirs, rt) = reusing(100).await;
     assert_eq!(calls(&rt, "a").await, 1);
     assert_eq!(calls(&rt, "a").await, 2);
-    rt.invoke_tool("a".into(), "leak", "{}", 0).await.unwrap();
+    rt.invoke_tool("a", "leak", "{}").await.unwrap();
     assert_eq!(rt.warm.idle(), 0);
     assert_eq!(calls(&rt, "a").await, 1, "a fresh instance after the leak");
 }
@@ -104,7 +101,7 @@ async fn concurrent_calls_use_separate_instances() {
     let slow = (0..12).map(|_| {
         let rt = rt.clone();
         tokio::spawn(async move {
-            rt.invoke_tool("a".into(), "slow_answer", r#"{"ms":300}"#, 0)
+            rt.invoke_tool("a", "slow_answer", r#"{"ms":300}"#)
                 .await
                 .unwrap()
         })
@@ -129,7 +126,7 @@ async fn a_swapped_version_keeps_no_parked_instances() {
     assert_eq!(outcome, hanzo_node::plugins::loader::LoadOutcome::Loaded);
     assert_eq!(rt.warm.idle(), 0, "the old version's instance was dropped");
     assert_eq!(calls(&rt, "a").await, 1, "the new version starts fresh");
-    let answer = rt.invoke_tool("a".into(), "answer", "{}", 0).await.unwrap();
+    let answer = rt.invoke_tool("a", "answer", "{}").await.unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(&answer).unwrap()["answer"],
         "v2"

@@ -65,7 +65,7 @@ async fn chat(
     req: ChatRequest,
     opts: CallOptions,
 ) -> Result<hanzo_node::bindings::llm::ChatResult, LlmError> {
-    rt.router.chat(rt, tenant.into(), req, opts).await
+    rt.router.chat(tenant.into(), req, opts).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,7 +400,7 @@ async fn streams_fail_over_only_before_the_first_chunk() {
     .await;
     let mut s = rt
         .router
-        .stream(&rt, "t".into(), ask("gpt", "hi"))
+        .stream("t".into(), ask("gpt", "hi"))
         .await
         .unwrap();
     assert_eq!(s.route.model, "gpt-4o-mini");
@@ -420,7 +420,7 @@ async fn streams_fail_over_only_before_the_first_chunk() {
     // Cut after chunks reached the client: the error is passed on, no failover.
     let mut s = rt
         .router
-        .stream(&rt, "t".into(), ask("cut", "hi"))
+        .stream("t".into(), ask("cut", "hi"))
         .await
         .unwrap();
     assert_eq!(s.route.model, "cut-stream");

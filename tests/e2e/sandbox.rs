@@ -19,7 +19,7 @@ async fn call(
 ) -> Result<Value, ToolError> {
     let p = rt.plugin(plugin).unwrap();
     match rt
-        .call_tool_plugin(&p, tenant.into(), tool, &args.to_string(), 0)
+        .call_tool_plugin(&p, tenant, tool, &args.to_string())
         .await
     {
         Ok(Ok(s)) => Ok(serde_json::from_str(&s).unwrap()),

@@ -28,7 +28,7 @@ impl Host for CallState {
     async fn models(&mut self) -> wasmtime::Result<Vec<Model>> {
         self.require_llm_grant()?;
         let runtime = self.runtime()?;
-        Ok(runtime.router.models(&runtime).await)
+        Ok(runtime.router.models().await)
     }
 
     async fn chat(
@@ -40,7 +40,7 @@ impl Host for CallState {
         let runtime = self.runtime()?;
         Ok(runtime
             .router
-            .chat(&runtime, self.tenant.clone(), request, options)
+            .chat(self.tenant.clone(), request, options)
             .await)
     }
 
@@ -51,11 +51,7 @@ impl Host for CallState {
     ) -> wasmtime::Result<Result<Resource<RouterStream>, LlmError>> {
         self.require_llm_grant()?;
         let runtime = self.runtime()?;
-        match runtime
-            .router
-            .stream(&runtime, self.tenant.clone(), request)
-            .await
-        {
+        match runtime.router.stream(self.tenant.clone(), request).await {
             Ok(stream) => Ok(Ok(self.table().push(stream)?)),
             Err(e) => Ok(Err(e)),
         }
@@ -70,7 +66,7 @@ impl Host for CallState {
         let runtime = self.runtime()?;
         Ok(runtime
             .router
-            .embed(&runtime, self.tenant.clone(), request, options)
+            .embed(self.tenant.clone(), request, options)
             .await)
     }
 }

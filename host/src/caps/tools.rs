@@ -54,7 +54,7 @@ impl Host for CallState {
         }
         Ok(self
             .runtime()?
-            .invoke_tool(self.tenant.clone(), &name, &arguments, self.depth + 1)
+            .invoke_tool(self.ctx().at_depth(self.depth + 1), &name, &arguments)
             .await)
     }
 }

@@ -13,12 +13,13 @@
 //! jobs from a job's conversation; both stay.
 
 mod agents;
+mod host;
 pub mod model;
 mod run;
 pub mod store;
 
 use crate::lock;
-use crate::runtime::Runtime;
+pub use host::JobHost;
 use model::{
     Agent, ChatMessage, Job, JobError, JobKind, JobMessage, JobSpec, JobState, Origin, RetryPolicy,
     job_id, now_ms, parse_job_id,
@@ -210,7 +211,7 @@ pub struct Jobs {
     global: Arc<Semaphore>,
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
     providers: Mutex<HashMap<String, Arc<Semaphore>>>,
-    runtime: OnceLock<Weak<Runtime>>,
+    host: OnceLock<Weak<dyn JobHost>>,
     /// Serializes agent writes, so two creations cannot both take one name.
     agent_writes: tokio::sync::Mutex<()>,
     /// Set on shutdown: no job starts any more.
@@ -257,7 +258,7 @@ impl Jobs {
             next_agent: AtomicU64::new(counters.last_agent + 1),
             tenants: Mutex::default(),
             providers: Mutex::default(),
-            runtime: OnceLock::new(),
+            host: OnceLock::new(),
             agent_writes: Default::default(),
             stopping: Default::default(),
             counters: JobCounters::default(),
@@ -267,8 +268,11 @@ impl Jobs {
     /// Recovers the jobs a previous run left unfinished, then starts the
     /// scheduler. Jobs that were processing go back to pending with their
     /// attempt counted (or fail, out of attempts).
-    pub async fn start(self: &Arc<Self>, rt: &Arc<Runtime>) -> Result<(), JobsError> {
-        if self.runtime.set(Arc::downgrade(rt)).is_err() {
+    pub async fn start(self: &Arc<Self>, host: Weak<dyn JobHost>) -> Result<(), JobsError> {
+        let Some(rt) = host.upgrade() else {
+            return Ok(());
+        };
+        if self.host.set(host).is_err() {
             return Ok(());
         }
         let stored = self.store.live_jobs()?;
@@ -303,7 +307,7 @@ impl Jobs {
                 if job.state.is_terminal() {
                     continue;
                 }
-                let provider = self.provider_key(rt, job.kind, &job.input);
+                let provider = self.provider_key(&*rt, job.kind, &job.input);
                 s.add_live(
                     job.number(),
                     Live {
@@ -391,32 +395,21 @@ impl Jobs {
         }
     }
 
-    fn runtime(&self) -> Option<Arc<Runtime>> {
-        self.runtime.get().and_then(Weak::upgrade)
+    fn host(&self) -> Option<Arc<dyn JobHost>> {
+        self.host.get().and_then(Weak::upgrade)
     }
 
     /// The provider a job counts against, for per-provider limits.
-    fn provider_key(&self, rt: &Runtime, kind: JobKind, input: &Value) -> Option<String> {
+    fn provider_key(&self, rt: &dyn JobHost, kind: JobKind, input: &Value) -> Option<String> {
         match kind {
-            JobKind::Tool => {
-                let tool = input.get("tool")?.as_str()?;
-                Some(
-                    rt.registry
-                        .catalog()
-                        .tools
-                        .get(tool)?
-                        .plugin
-                        .name()
-                        .to_string(),
-                )
-            }
-            JobKind::Llm => rt.router.provider_of(rt, input.get("model")?.as_str()?),
+            JobKind::Tool => Some(rt.tool(input.get("tool")?.as_str()?)?.0),
+            JobKind::Llm => rt.router().provider_of(input.get("model")?.as_str()?),
             JobKind::Agent => {
                 let agent = self
                     .store
                     .agent(model::parse_agent_id(input.get("agent")?.as_str()?)?)
                     .ok()??;
-                rt.router.provider_of(rt, &agent.spec.model)
+                rt.router().provider_of(&agent.spec.model)
             }
         }
     }
@@ -491,9 +484,9 @@ impl Jobs {
         let agent = self.check_input(tenant, &spec)?;
         // Looked up before `insert` locks the scheduler (it may read the
         // store); an agent job's agent was just read.
-        let provider = self.runtime().and_then(|rt| match &agent {
-            Some(agent) => rt.router.provider_of(&rt, &agent.spec.model),
-            None => self.provider_key(&rt, spec.kind, &spec.input),
+        let provider = self.host().and_then(|rt| match &agent {
+            Some(agent) => rt.router().provider_of(&agent.spec.model),
+            None => self.provider_key(&*rt, spec.kind, &spec.input),
         });
         self.insert(tenant, spec, provider, None, Vec::new()).await
     }
@@ -908,8 +901,8 @@ impl Jobs {
             branch,
         };
         let provider = self
-            .runtime()
-            .and_then(|rt| self.provider_key(&rt, spec.kind, &spec.input));
+            .host()
+            .and_then(|rt| self.provider_key(&*rt, spec.kind, &spec.input));
         Ok(self
             .insert(tenant, spec, provider, Some(origin), messages)
             .await?
@@ -1043,7 +1036,7 @@ impl Jobs {
             Ok(()) => {
                 let limit = Duration::from_millis(job.timeout_ms);
                 let work = async {
-                    match self.runtime() {
+                    match self.host() {
                         Some(rt) => run::execute(&self, &rt, &job).await,
                         None => Err(JobError::new("shutting_down", "the node is stopping", true)),
                     }

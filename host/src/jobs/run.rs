@@ -4,6 +4,7 @@
 //! each stored and streamed as it happens; a later attempt (after a failure,
 //! a crash, a fork or a branch) continues from the stored messages.
 
+use super::JobHost;
 use super::Jobs;
 use super::model::{ChatMessage, Job, JobError, JobKind, ToolCall};
 use crate::bindings::llm::{CallOptions, LlmError};
@@ -12,8 +13,8 @@ use crate::bindings::llm_types::{
     ToolDefinition,
 };
 use crate::bindings::tool_types::ToolError;
-use crate::runtime::Runtime;
-use crate::state::Tenant;
+use crate::context::CallCtx;
+use crate::tenant::Tenant;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -96,7 +97,11 @@ fn role(name: &str) -> Option<Role> {
     })
 }
 
-pub async fn execute(jobs: &Arc<Jobs>, rt: &Arc<Runtime>, job: &Job) -> Result<Value, JobError> {
+pub async fn execute(
+    jobs: &Arc<Jobs>,
+    rt: &Arc<dyn JobHost>,
+    job: &Job,
+) -> Result<Value, JobError> {
     let tenant: Tenant = job.tenant.as_str().into();
     match job.kind {
         JobKind::Tool => {
@@ -107,7 +112,7 @@ pub async fn execute(jobs: &Arc<Jobs>, rt: &Arc<Runtime>, job: &Job) -> Result<V
                 .cloned()
                 .unwrap_or_else(|| json!({}));
             let text = rt
-                .invoke_tool(tenant, name, &arguments.to_string(), 0)
+                .invoke_tool(CallCtx::new(tenant), name, &arguments.to_string())
                 .await
                 .map_err(tool_error)?;
             Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
@@ -190,7 +195,7 @@ impl<'a> Conversation<'a> {
     /// One LLM call over the conversation; its answer is appended.
     async fn ask(
         &mut self,
-        rt: &Arc<Runtime>,
+        rt: &Arc<dyn JobHost>,
         tenant: &Tenant,
         settings: &Settings,
         tools: Vec<ToolDefinition>,
@@ -208,9 +213,8 @@ impl<'a> Conversation<'a> {
             extra: None,
         };
         let result = rt
-            .router
+            .router()
             .chat(
-                rt,
                 tenant.clone(),
                 request,
                 CallOptions {
@@ -244,7 +248,7 @@ impl<'a> Conversation<'a> {
 /// The agent loop.
 async fn run_agent(
     jobs: &Arc<Jobs>,
-    rt: &Arc<Runtime>,
+    rt: &Arc<dyn JobHost>,
     job: &Job,
     tenant: Tenant,
 ) -> Result<Value, JobError> {
@@ -264,10 +268,9 @@ async fn run_agent(
     let mut conversation = Conversation::load(jobs, job, initial)?;
 
     // The agent's tools, as the catalog describes them now.
-    let catalog = rt.registry.catalog();
     let mut tools = Vec::new();
     for name in &spec.tools {
-        let Some(entry) = catalog.tools.get(name) else {
+        let Some((_, tool)) = rt.tool(name) else {
             return Err(JobError::new(
                 "tool_not_found",
                 format!(
@@ -277,13 +280,8 @@ async fn run_agent(
                 false,
             ));
         };
-        tools.push(ToolDefinition {
-            name: entry.spec.name.clone(),
-            description: entry.spec.description.clone(),
-            parameters: entry.spec.parameters.clone(),
-        });
+        tools.push(tool);
     }
-    drop(catalog);
     let settings = Settings {
         model: spec.model.clone(),
         temperature: spec.temperature,
@@ -341,7 +339,7 @@ fn unanswered_calls(messages: &[ChatMessage]) -> Vec<ToolCall> {
 /// Runs tool calls in parallel, each its own plugin call with its own
 /// limits; results (or errors, for the model to see) are appended in order.
 async fn run_tools(
-    rt: &Arc<Runtime>,
+    rt: &Arc<dyn JobHost>,
     tenant: &Tenant,
     allowed: &[String],
     calls: &[ToolCall],
@@ -353,7 +351,12 @@ async fn run_tools(
         let allowed = allowed.contains(&call.name);
         set.spawn(crate::sched::offloadable(async move {
             let result = if allowed {
-                rt.invoke_tool(tenant, &call.name, &call.arguments, 1).await
+                rt.invoke_tool(
+                    CallCtx::new(tenant).at_depth(1),
+                    &call.name,
+                    &call.arguments,
+                )
+                .await
             } else {
                 Err(ToolError::NotFound(format!(
                     "tool `{}` is not one of this agent's tools",

@@ -28,9 +28,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-/// The tenant on whose behalf the node itself calls plugins (e.g. `describe`).
-pub const NODE_TENANT: &str = "_node";
-
 /// `[loader]` in `node.toml`: how plugins are loaded.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -550,7 +547,7 @@ impl Runtime {
     ) -> Result<LoadedPlugin, String> {
         let plugin = Arc::new(plugin);
         let specs = self
-            .describe(&plugin, NODE_TENANT.into())
+            .describe(&plugin, crate::tenant::NODE_TENANT)
             .await
             .map_err(|e| format!("describe() failed: {e}"))?;
         let mut plugin =

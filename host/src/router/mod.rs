@@ -6,6 +6,7 @@
 
 pub mod breaker;
 pub mod config;
+mod providers;
 pub mod usage;
 pub mod window;
 
@@ -14,15 +15,16 @@ use crate::bindings::llm_types::{
     Capabilities, ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ProviderError,
     RateLimit, Usage as TokenUsage,
 };
+use crate::context::{CallCtx, Overlay};
 use crate::error::CallError;
-use crate::plugins::PluginKind;
-use crate::runtime::{ChatStream, ProviderCallError, Runtime};
-use crate::state::{Overlay, Tenant};
+use crate::error::ProviderCallError;
+use crate::tenant::{NODE_TENANT, Tenant};
 use breaker::Breaker;
 use config::{DeploymentConfig, RouterConfig, Strategy};
+pub use providers::{ProviderStream, Providers};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use usage::{Spent, Usage};
 use window::MinuteWindow;
@@ -326,6 +328,9 @@ pub struct Router {
     /// Provider plugins' own model lists, by plugin hash, refreshed every few minutes.
     catalogs: moka::sync::Cache<String, Arc<Vec<crate::bindings::llm_types::ModelInfo>>>,
     pub usage: Usage,
+    /// The provider plugins it routes to (the node's runtime, which owns
+    /// the router: hence weak).
+    providers: Weak<dyn Providers>,
 }
 
 impl Router {
@@ -333,6 +338,7 @@ impl Router {
         cfg: &RouterConfig,
         deployments: &[DeploymentConfig],
         aliases: &BTreeMap<String, config::AliasConfig>,
+        providers: Weak<dyn Providers>,
     ) -> Router {
         let mut by_alias: BTreeMap<String, Vec<Arc<Deployment>>> = BTreeMap::new();
         for d in deployments {
@@ -384,7 +390,22 @@ impl Router {
                     + cfg.max_implicit_models.min(1 << 20) as usize,
             ),
             by_alias,
+            providers,
         }
+    }
+
+    /// The context of a call through deployment `d` for `tenant`.
+    fn ctx(&self, tenant: &Tenant, d: &Deployment) -> CallCtx {
+        CallCtx::new(tenant.clone()).with_overlay(d.overlay.clone())
+    }
+
+    /// The provider plugins, unless the node is shutting down.
+    fn providers(&self) -> Result<Arc<dyn Providers>, LlmError> {
+        self.providers.upgrade().ok_or_else(|| {
+            LlmError::Provider(ProviderError::UpstreamUnavailable(
+                "the node is shutting down".into(),
+            ))
+        })
     }
 
     /// Every configured deployment with its live state, for `/v2/deployments`.
@@ -445,22 +466,22 @@ impl Router {
     /// The deployments of an alias, or the implicit one of `provider/model`.
     /// The provider plugin that would serve `alias` first (for per-provider
     /// job limits), if the alias is known.
-    pub fn provider_of(&self, rt: &Runtime, alias: &str) -> Option<String> {
-        self.deployments_of(rt, alias)
+    pub fn provider_of(&self, alias: &str) -> Option<String> {
+        self.deployments_of(alias)
             .ok()?
             .first()
             .map(|d| d.provider.clone())
     }
 
-    fn deployments_of(&self, rt: &Runtime, alias: &str) -> Result<Vec<Arc<Deployment>>, LlmError> {
+    fn deployments_of(&self, alias: &str) -> Result<Vec<Arc<Deployment>>, LlmError> {
         if let Some(list) = self.by_alias.get(alias) {
             return Ok(list.clone());
         }
         if let Some((provider, model)) = alias.split_once('/')
-            && rt
-                .registry
-                .get(provider)
-                .is_some_and(|p| p.kind() == PluginKind::Provider)
+            && self
+                .providers
+                .upgrade()
+                .is_some_and(|p| p.has_provider(provider))
         {
             if alias.len() > MAX_IMPLICIT_ALIAS {
                 return Err(LlmError::UnknownModel(format!(
@@ -480,12 +501,11 @@ impl Router {
     /// Capable deployments of `alias` in the order its strategy prefers.
     fn candidates(
         &self,
-        rt: &Runtime,
         alias: &str,
         needs: Capabilities,
         prompt_tokens: u64,
     ) -> Result<Vec<Arc<Deployment>>, LlmError> {
-        let all = self.deployments_of(rt, alias)?;
+        let all = self.deployments_of(alias)?;
         let mut capable: Vec<Arc<Deployment>> = all
             .into_iter()
             .filter(|d| d.can_serve(needs, prompt_tokens))
@@ -541,7 +561,6 @@ impl Router {
     /// deployment was tried, at most `max_attempts` upstream calls.
     async fn drive<T, F, Fut>(
         &self,
-        rt: &Runtime,
         tenant: &Tenant,
         alias: &str,
         needs: Capabilities,
@@ -552,7 +571,7 @@ impl Router {
         F: FnMut(Arc<Deployment>) -> Fut,
         Fut: Future<Output = Result<T, ProviderCallError>>,
     {
-        let candidates = self.candidates(rt, alias, needs, prompt_tokens)?;
+        let candidates = self.candidates(alias, needs, prompt_tokens)?;
         if let Some(limits) = self.tenant_limits(tenant) {
             if let Err(wait) = limits.tpm.check(prompt_tokens) {
                 return Err(rate_limited(
@@ -707,7 +726,6 @@ impl Router {
     #[allow(clippy::too_many_arguments)]
     async fn cached_call<R, F, Fut>(
         &self,
-        rt: &Runtime,
         cache: Option<&ResponseCache<R>>,
         key: CacheKey,
         tenant: &Tenant,
@@ -737,7 +755,7 @@ impl Router {
             return Ok((hit.0.clone(), route));
         }
         let (response, d, attempts) = self
-            .drive(rt, tenant, alias, needs, prompt_tokens, call)
+            .drive(tenant, alias, needs, prompt_tokens, call)
             .await?;
         let cost = self.charge(tenant, &d, usage_of(&response));
         let route = d.route(attempts, false, cost);
@@ -749,7 +767,6 @@ impl Router {
 
     pub async fn chat(
         &self,
-        rt: &Arc<Runtime>,
         tenant: Tenant,
         request: ChatRequest,
         options: CallOptions,
@@ -760,9 +777,9 @@ impl Router {
             .unwrap_or_default();
         let needs = needs_for_chat(&request, false);
         let prompt = estimate_prompt_tokens(&request);
+        let providers = self.providers()?;
         let (response, route) = self
             .cached_call(
-                rt,
                 cache,
                 key,
                 &tenant,
@@ -773,11 +790,8 @@ impl Router {
                 |d| {
                     let mut req = request.clone();
                     req.model = d.model.clone();
-                    let (rt, tenant) = (rt.clone(), tenant.clone());
-                    async move {
-                        rt.provider_chat_with(&d.provider, tenant, d.overlay.clone(), &req)
-                            .await
-                    }
+                    let (providers, ctx) = (providers.clone(), self.ctx(&tenant, &d));
+                    async move { providers.chat(&d.provider, ctx, &req).await }
                 },
             )
             .await?;
@@ -786,7 +800,6 @@ impl Router {
 
     pub async fn embed(
         &self,
-        rt: &Arc<Runtime>,
         tenant: Tenant,
         request: EmbedRequest,
         options: CallOptions,
@@ -796,9 +809,9 @@ impl Router {
             .map(|_| Self::cache_key("embed", &tenant, &request))
             .unwrap_or_default();
         let prompt = (request.inputs.iter().map(|i| i.len()).sum::<usize>() as u64).div_ceil(4);
+        let providers = self.providers()?;
         let (response, route) = self
             .cached_call(
-                rt,
                 cache,
                 key,
                 &tenant,
@@ -809,11 +822,8 @@ impl Router {
                 |d| {
                     let mut req = request.clone();
                     req.model = d.model.clone();
-                    let (rt, tenant) = (rt.clone(), tenant.clone());
-                    async move {
-                        rt.provider_embed_with(&d.provider, tenant, d.overlay.clone(), &req)
-                            .await
-                    }
+                    let (providers, ctx) = (providers.clone(), self.ctx(&tenant, &d));
+                    async move { providers.embed(&d.provider, ctx, &req).await }
                 },
             )
             .await?;
@@ -824,15 +834,14 @@ impl Router {
     /// failover and retries happen only before anything reached the client.
     pub async fn stream(
         self: &Arc<Self>,
-        rt: &Arc<Runtime>,
         tenant: Tenant,
         request: ChatRequest,
     ) -> Result<RouterStream, LlmError> {
+        let providers = self.providers()?;
         let alias = request.model.clone();
         let prompt = estimate_prompt_tokens(&request);
         let ((inner, first), d, attempts) = self
             .drive(
-                rt,
                 &tenant,
                 &alias,
                 needs_for_chat(&request, true),
@@ -840,11 +849,9 @@ impl Router {
                 |d| {
                     let mut req = request.clone();
                     req.model = d.model.clone();
-                    let (rt, tenant) = (rt.clone(), tenant.clone());
+                    let (providers, ctx) = (providers.clone(), self.ctx(&tenant, &d));
                     async move {
-                        let mut s = rt
-                            .provider_stream_with(&d.provider, tenant, d.overlay.clone(), &req)
-                            .await?;
+                        let mut s = providers.stream(&d.provider, ctx, &req).await?;
                         match s.next().await {
                             Some(Err(e)) => Err(e),
                             Some(Ok(c)) => Ok((s, Some(c))),
@@ -867,7 +874,7 @@ impl Router {
 
     /// Model aliases: the configured ones, then each provider plugin's own
     /// models as `provider/model`.
-    pub async fn models(&self, rt: &Arc<Runtime>) -> Vec<Model> {
+    pub async fn models(&self) -> Vec<Model> {
         let mut out: Vec<Model> = self
             .by_alias
             .iter()
@@ -891,37 +898,29 @@ impl Router {
                 }
             })
             .collect();
-        let providers: Vec<_> = rt
-            .registry
-            .catalog()
-            .by_name
-            .values()
-            .filter(|p| p.kind() == PluginKind::Provider)
-            .cloned()
-            .collect();
-        for p in providers {
-            let key = format!("{}@{}", p.name(), p.hash.to_hex());
+        let Some(providers) = self.providers.upgrade() else {
+            return out;
+        };
+        for (name, version) in providers.provider_versions() {
+            let key = format!("{name}@{version}");
             let models = match self.catalogs.get(&key) {
                 Some(m) => m,
-                None => match rt
-                    .provider_models(p.name(), crate::plugins::loader::NODE_TENANT.into())
-                    .await
-                {
+                None => match providers.models(&name, CallCtx::new(NODE_TENANT)).await {
                     Ok(m) => {
                         let m = Arc::new(m);
                         self.catalogs.insert(key, m.clone());
                         m
                     }
                     Err(e) => {
-                        tracing::debug!(plugin = %p.name(), error = %e, "provider model list unavailable");
+                        tracing::debug!(plugin = %name, error = %e, "provider model list unavailable");
                         continue;
                     }
                 },
             };
             for m in models.iter() {
                 out.push(Model {
-                    id: format!("{}/{}", p.name(), m.id),
-                    owned_by: p.name().to_string(),
+                    id: format!("{name}/{}", m.id),
+                    owned_by: name.clone(),
                     capabilities: m.capabilities,
                     context_length: m.context_length,
                     input_price_per_mtok: m.input_price_per_mtok,
@@ -948,7 +947,7 @@ pub struct RouterStream {
     pub route: Route,
     tenant: Tenant,
     first: Option<ChatChunk>,
-    inner: Option<ChatStream>,
+    inner: Option<Box<dyn ProviderStream>>,
     usage: Option<TokenUsage>,
 }
 
@@ -1001,44 +1000,4 @@ impl Drop for RouterStream {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_are_classified_for_routing() {
-        let p = |e| ProviderCallError::Provider(e);
-        assert_eq!(
-            disposition(&p(ProviderError::RateLimited(RateLimit {
-                retry_after_ms: Some(1500),
-                message: String::new()
-            }))),
-            Retry(Some(Duration::from_millis(1500)))
-        );
-        assert_eq!(
-            disposition(&p(ProviderError::UpstreamUnavailable(String::new()))),
-            Retry(None)
-        );
-        assert_eq!(
-            disposition(&p(ProviderError::Timeout(String::new()))),
-            Retry(None)
-        );
-        assert_eq!(
-            disposition(&p(ProviderError::Auth(String::new()))),
-            Failover
-        );
-        assert_eq!(
-            disposition(&p(ProviderError::BadRequest(String::new()))),
-            Fatal
-        );
-        assert_eq!(
-            disposition(&p(ProviderError::ContextTooLong(String::new()))),
-            Fatal
-        );
-        assert_eq!(
-            disposition(&ProviderCallError::Call(CallError::PluginNotFound(
-                "x".into()
-            ))),
-            Failover
-        );
-    }
-}
+mod tests;

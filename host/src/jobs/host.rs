@@ -1,0 +1,24 @@
+//! What jobs need from the node: the LLM router, and the tool catalog with
+//! a way to run its tools. The runtime implements it.
+
+use crate::bindings::llm_types::ToolDefinition;
+use crate::bindings::tool_types::ToolError;
+use crate::context::CallCtx;
+use crate::router::Router;
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
+pub trait JobHost: Send + Sync {
+    fn router(&self) -> &Arc<Router>;
+
+    /// Tool `name` as a model sees it, with the name of the plugin serving it.
+    fn tool(&self, name: &str) -> Option<(String, ToolDefinition)>;
+
+    /// Runs tool `name` of the catalog (arguments checked against its schema).
+    fn invoke_tool<'a>(
+        &'a self,
+        ctx: CallCtx,
+        name: &'a str,
+        arguments: &'a str,
+    ) -> BoxFuture<'a, Result<String, ToolError>>;
+}

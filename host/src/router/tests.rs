@@ -1,0 +1,473 @@
+//! The router on its own, with fake providers: which deployment serves,
+//! failover, retries, the circuit breaker, streams, overlays and the cache.
+
+use super::*;
+use crate::bindings::llm_types::{FinishReason, Message, ModelInfo, Role};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+/// What a fake provider does for one call.
+#[derive(Clone)]
+enum Step {
+    /// Fails the call (for a stream: at its first pull).
+    Fail(ProviderError),
+    /// A stream that delivers this many chunks, then fails.
+    ChunksThenFail(usize),
+}
+
+/// Provider plugins that answer from a script: each call of a provider takes
+/// the next step in its queue, and an empty queue answers normally.
+#[derive(Default)]
+struct FakeProviders {
+    script: Mutex<HashMap<String, VecDeque<Step>>>,
+    /// Each call: provider, upstream model, tenant, the overlay's `base_url`.
+    calls: Mutex<Vec<(String, String, String, Option<String>)>>,
+}
+
+impl FakeProviders {
+    fn then(&self, provider: &str, step: Step) -> &Self {
+        crate::lock(&self.script)
+            .entry(provider.to_string())
+            .or_default()
+            .push_back(step);
+        self
+    }
+
+    fn next_step(&self, provider: &str, model: &str, ctx: &CallCtx) -> Option<Step> {
+        let base_url = ctx
+            .overlay
+            .as_ref()
+            .and_then(|o| o.settings.get("base_url").cloned());
+        crate::lock(&self.calls).push((
+            provider.to_string(),
+            model.to_string(),
+            ctx.tenant.to_string(),
+            base_url,
+        ));
+        crate::lock(&self.script).get_mut(provider)?.pop_front()
+    }
+
+    fn providers_called(&self) -> Vec<String> {
+        crate::lock(&self.calls)
+            .iter()
+            .map(|c| c.0.clone())
+            .collect()
+    }
+}
+
+fn answer(provider: &str, model: &str) -> ChatResponse {
+    ChatResponse {
+        id: "r1".into(),
+        model: model.into(),
+        message: Message {
+            role: Role::Assistant,
+            content: format!("from {provider}"),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            name: None,
+        },
+        finish_reason: FinishReason::Stop,
+        usage: Some(TokenUsage {
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            total_tokens: 15,
+        }),
+    }
+}
+
+fn chunk(text: &str) -> ChatChunk {
+    ChatChunk {
+        id: "c".into(),
+        model: "m".into(),
+        content: Some(text.into()),
+        tool_calls: Vec::new(),
+        finish_reason: None,
+        usage: None,
+    }
+}
+
+struct FakeStream {
+    chunks: VecDeque<ChatChunk>,
+    then_fail: bool,
+}
+
+impl ProviderStream for FakeStream {
+    fn next(&mut self) -> BoxFuture<'_, Option<Result<ChatChunk, ProviderCallError>>> {
+        Box::pin(async move {
+            match self.chunks.pop_front() {
+                Some(c) => Some(Ok(c)),
+                None if self.then_fail => {
+                    self.then_fail = false;
+                    Some(Err(ProviderCallError::Provider(
+                        ProviderError::UpstreamUnavailable("cut".into()),
+                    )))
+                }
+                None => None,
+            }
+        })
+    }
+}
+
+use futures_util::future::BoxFuture;
+
+impl Providers for FakeProviders {
+    fn has_provider(&self, name: &str) -> bool {
+        name.starts_with("p-")
+    }
+
+    fn provider_versions(&self) -> Vec<(String, String)> {
+        vec![("p-one".into(), "v1".into())]
+    }
+
+    fn models<'a>(
+        &'a self,
+        _provider: &'a str,
+        _ctx: CallCtx,
+    ) -> BoxFuture<'a, Result<Vec<ModelInfo>, ProviderCallError>> {
+        Box::pin(async {
+            Ok(vec![ModelInfo {
+                id: "m1".into(),
+                capabilities: Capabilities::CHAT,
+                context_length: 1000,
+                max_output_tokens: None,
+                input_price_per_mtok: None,
+                output_price_per_mtok: None,
+            }])
+        })
+    }
+
+    fn chat<'a>(
+        &'a self,
+        provider: &'a str,
+        ctx: CallCtx,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderCallError>> {
+        Box::pin(async move {
+            match self.next_step(provider, &request.model, &ctx) {
+                Some(Step::Fail(e)) => Err(ProviderCallError::Provider(e)),
+                _ => Ok(answer(provider, &request.model)),
+            }
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        provider: &'a str,
+        ctx: CallCtx,
+        request: &'a EmbedRequest,
+    ) -> BoxFuture<'a, Result<EmbedResponse, ProviderCallError>> {
+        Box::pin(async move {
+            match self.next_step(provider, &request.model, &ctx) {
+                Some(Step::Fail(e)) => Err(ProviderCallError::Provider(e)),
+                _ => Ok(EmbedResponse {
+                    model: request.model.clone(),
+                    embeddings: vec![vec![1.0, 2.0]],
+                    usage: None,
+                }),
+            }
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        provider: &'a str,
+        ctx: CallCtx,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<Box<dyn ProviderStream>, ProviderCallError>> {
+        Box::pin(async move {
+            let (n, then_fail) = match self.next_step(provider, &request.model, &ctx) {
+                Some(Step::Fail(e)) => return Err(ProviderCallError::Provider(e)),
+                Some(Step::ChunksThenFail(n)) => (n, true),
+                None => (2, false),
+            };
+            let chunks = (0..n).map(|i| chunk(&format!("{provider}-{i}"))).collect();
+            Ok(Box::new(FakeStream { chunks, then_fail }) as Box<dyn ProviderStream>)
+        })
+    }
+}
+
+fn deployment(toml_text: &str) -> DeploymentConfig {
+    toml::from_str(toml_text).unwrap()
+}
+
+/// A router over `deployments` with fast retries; `edit` adjusts its config.
+fn router(
+    fake: &Arc<FakeProviders>,
+    deployments: &[&str],
+    edit: impl FnOnce(&mut RouterConfig),
+) -> Arc<Router> {
+    let mut cfg = RouterConfig::default();
+    cfg.retry.initial_delay_ms = 1;
+    cfg.retry.max_delay_ms = 5;
+    cfg.cache_ttl_s = 0;
+    edit(&mut cfg);
+    let deployments: Vec<_> = deployments.iter().map(|d| deployment(d)).collect();
+    let providers: Weak<dyn Providers> = Arc::downgrade(fake) as _;
+    Arc::new(Router::new(&cfg, &deployments, &BTreeMap::new(), providers))
+}
+
+fn request(model: &str) -> ChatRequest {
+    ChatRequest {
+        model: model.into(),
+        messages: vec![Message {
+            role: Role::User,
+            content: "hi".into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            name: None,
+        }],
+        tools: Vec::new(),
+        tool_choice: None,
+        temperature: None,
+        top_p: None,
+        max_tokens: None,
+        stop: Vec::new(),
+        json_mode: false,
+        extra: None,
+    }
+}
+
+const NO_OPTIONS: CallOptions = CallOptions {
+    bypass_cache: false,
+};
+
+const PRIMARY: &str = r#"name = "primary"
+alias = "m"
+provider = "p-a"
+model = "up-a"
+priority = 0"#;
+const BACKUP: &str = r#"name = "backup"
+alias = "m"
+provider = "p-b"
+model = "up-b"
+priority = 1
+config = { base_url = "http://backup/v1" }"#;
+
+#[tokio::test]
+async fn the_first_deployment_by_priority_serves() {
+    let fake = Arc::new(FakeProviders::default());
+    let r = router(&fake, &[BACKUP, PRIMARY], |_| {});
+    let out = r
+        .chat("acme".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap();
+    assert_eq!(out.route.deployment, "primary");
+    assert_eq!(out.route.attempts, 1);
+    assert_eq!(out.response.message.content, "from p-a");
+    // The upstream model, the tenant and no overlay reach the provider.
+    assert_eq!(
+        crate::lock(&fake.calls)[0],
+        ("p-a".into(), "up-a".into(), "acme".into(), None)
+    );
+}
+
+#[tokio::test]
+async fn failover_goes_to_the_next_deployment_with_its_overlay() {
+    let fake = Arc::new(FakeProviders::default());
+    fake.then("p-a", Step::Fail(ProviderError::Auth("bad key".into())));
+    let r = router(&fake, &[PRIMARY, BACKUP], |_| {});
+    let out = r
+        .chat("acme".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap();
+    assert_eq!(out.route.deployment, "backup");
+    assert_eq!(out.route.attempts, 2);
+    let calls = crate::lock(&fake.calls).clone();
+    assert_eq!(calls[1].3.as_deref(), Some("http://backup/v1"));
+    // An auth failure is not retried on the same deployment.
+    assert_eq!(fake.providers_called(), ["p-a", "p-b"]);
+}
+
+#[tokio::test]
+async fn a_bad_request_is_not_tried_elsewhere() {
+    let fake = Arc::new(FakeProviders::default());
+    fake.then("p-a", Step::Fail(ProviderError::BadRequest("no".into())));
+    let r = router(&fake, &[PRIMARY, BACKUP], |_| {});
+    let e = r
+        .chat("acme".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, LlmError::Provider(ProviderError::BadRequest(_))),
+        "{e:?}"
+    );
+    assert_eq!(fake.providers_called(), ["p-a"]);
+}
+
+#[tokio::test]
+async fn retries_until_the_upstream_recovers_within_max_attempts() {
+    let fake = Arc::new(FakeProviders::default());
+    let down = || Step::Fail(ProviderError::UpstreamUnavailable("503".into()));
+    fake.then("p-a", down()).then("p-a", down());
+    let r = router(&fake, &[PRIMARY], |_| {});
+    let out = r
+        .chat("acme".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap();
+    assert_eq!(out.route.attempts, 3);
+    assert_eq!(fake.providers_called(), ["p-a", "p-a", "p-a"]);
+
+    // One failure more than the attempts allow: the last error comes back.
+    for _ in 0..3 {
+        fake.then("p-a", down());
+    }
+    let e = r
+        .chat("acme".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, LlmError::Provider(ProviderError::UpstreamUnavailable(_))),
+        "{e:?}"
+    );
+    assert_eq!(fake.providers_called().len(), 6);
+}
+
+#[tokio::test]
+async fn the_breaker_opens_and_calls_stop_reaching_the_deployment() {
+    let fake = Arc::new(FakeProviders::default());
+    for _ in 0..2 {
+        fake.then("p-a", Step::Fail(ProviderError::Internal("boom".into())));
+    }
+    let r = router(&fake, &[PRIMARY], |c| {
+        c.breaker.failure_threshold = 2;
+        c.breaker.open_ms = 60_000;
+    });
+    for _ in 0..2 {
+        r.chat("acme".into(), request("m"), NO_OPTIONS)
+            .await
+            .unwrap_err();
+    }
+    assert_eq!(r.status()[0]["circuit"], "open");
+    let e = r
+        .chat("acme".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap_err();
+    assert!(e_text(&e).contains("circuit open"), "{e:?}");
+    assert_eq!(
+        fake.providers_called().len(),
+        2,
+        "the open circuit was not called"
+    );
+}
+
+fn e_text(e: &LlmError) -> String {
+    format!("{e:?}")
+}
+
+#[tokio::test]
+async fn streams_fail_over_before_the_first_chunk_only() {
+    let fake = Arc::new(FakeProviders::default());
+    fake.then("p-a", Step::ChunksThenFail(0));
+    let r = router(&fake, &[PRIMARY, BACKUP], |_| {});
+    let mut s = r.stream("acme".into(), request("m")).await.unwrap();
+    assert_eq!(s.route.deployment, "backup");
+    let mut text = Vec::new();
+    while let Some(c) = s.next().await {
+        text.push(c.unwrap().content.unwrap());
+    }
+    assert_eq!(text, ["p-b-0", "p-b-1"]);
+
+    // Cut after a chunk reached the client: the error is the client's.
+    fake.then("p-a", Step::ChunksThenFail(1));
+    let mut s = r.stream("acme".into(), request("m")).await.unwrap();
+    assert_eq!(s.route.deployment, "primary");
+    assert!(s.next().await.unwrap().is_ok());
+    assert!(s.next().await.unwrap().is_err());
+    assert!(s.next().await.is_none());
+}
+
+#[tokio::test]
+async fn answers_are_cached_per_tenant() {
+    let fake = Arc::new(FakeProviders::default());
+    let r = router(&fake, &[PRIMARY], |c| c.cache_ttl_s = 60);
+    let first = r
+        .chat("acme".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap();
+    let again = r
+        .chat("acme".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap();
+    assert!(!first.route.cached && again.route.cached);
+    assert_eq!(
+        again.response.message.content,
+        first.response.message.content
+    );
+    r.chat("other".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap();
+    let bypass = CallOptions { bypass_cache: true };
+    r.chat("acme".into(), request("m"), bypass).await.unwrap();
+    assert_eq!(fake.providers_called().len(), 3);
+}
+
+#[tokio::test]
+async fn provider_model_aliases_need_a_loaded_provider() {
+    let fake = Arc::new(FakeProviders::default());
+    let r = router(&fake, &[], |_| {});
+    let out = r
+        .chat("acme".into(), request("p-x/gpt"), NO_OPTIONS)
+        .await
+        .unwrap();
+    assert_eq!(out.route.provider, "p-x");
+    assert_eq!(out.route.model, "gpt");
+    let e = r
+        .chat("acme".into(), request("nope/gpt"), NO_OPTIONS)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, LlmError::UnknownModel(_)), "{e:?}");
+    assert_eq!(r.provider_of("p-x/gpt").as_deref(), Some("p-x"));
+    // The provider's own models are listed as `provider/model`.
+    let models = r.models().await;
+    assert!(models.iter().any(|m| m.id == "p-one/m1"), "{models:?}");
+}
+
+#[tokio::test]
+async fn a_router_whose_node_is_gone_says_so() {
+    let fake = Arc::new(FakeProviders::default());
+    let r = router(&fake, &[PRIMARY], |_| {});
+    drop(fake);
+    let e = r
+        .chat("acme".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap_err();
+    assert!(e_text(&e).contains("shutting down"), "{e:?}");
+}
+
+#[test]
+fn errors_are_classified_for_routing() {
+    let p = |e| ProviderCallError::Provider(e);
+    assert_eq!(
+        disposition(&p(ProviderError::RateLimited(RateLimit {
+            retry_after_ms: Some(1500),
+            message: String::new()
+        }))),
+        Retry(Some(Duration::from_millis(1500)))
+    );
+    assert_eq!(
+        disposition(&p(ProviderError::UpstreamUnavailable(String::new()))),
+        Retry(None)
+    );
+    assert_eq!(
+        disposition(&p(ProviderError::Timeout(String::new()))),
+        Retry(None)
+    );
+    assert_eq!(
+        disposition(&p(ProviderError::Auth(String::new()))),
+        Failover
+    );
+    assert_eq!(
+        disposition(&p(ProviderError::BadRequest(String::new()))),
+        Fatal
+    );
+    assert_eq!(
+        disposition(&p(ProviderError::ContextTooLong(String::new()))),
+        Fatal
+    );
+    assert_eq!(
+        disposition(&ProviderCallError::Call(CallError::PluginNotFound(
+            "x".into()
+        ))),
+        Failover
+    );
+}

@@ -1,0 +1,396 @@
+//! The runtime: engine, linker, database and registry, and the one way a
+//! plugin is called ([`lease`]): a store from the plugin's `InstancePre`,
+//! carrying the call's context (tenant, deployment overlay, depth), the
+//! plugin and its grants, bounded in time, memory and concurrency; dropped
+//! when the call ends (or parked for the plugin's next call of the same
+//! tenant, when its manifest opts in to reuse: see [`crate::warm`]). A trap,
+//! timeout or limit fails that call only, with an error naming the plugin.
+
+mod api;
+mod lease;
+mod stream;
+
+pub use crate::error::ProviderCallError;
+pub use api::ApiBody;
+pub use stream::ChatStream;
+
+use crate::bindings::llm_types::{
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ModelInfo, ToolDefinition,
+};
+use crate::bindings::provider::Provider;
+use crate::bindings::tool::Tool;
+use crate::bindings::tool_types::{ToolError, ToolSpec};
+use crate::config::NodeConfig;
+use crate::context::CallCtx;
+use crate::engine::Engine;
+use crate::error::CallError;
+use crate::plugins::{LoadedPlugin, PluginKind, Registry};
+use crate::router::{ProviderStream, Providers};
+use crate::state::CallState;
+use crate::store::Store as Db;
+use crate::warm::WarmPool;
+use futures_util::future::BoxFuture;
+use lease::Release;
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+use wasmtime::component::Linker;
+use wasmtime::{Store, UpdateDeadline};
+
+pub struct Runtime {
+    pub engine: Engine,
+    pub(crate) linker: Linker<CallState>,
+    pub store: Arc<Db>,
+    pub registry: Registry,
+    /// Parked instances of plugins that opt in to reuse.
+    pub warm: Arc<WarmPool>,
+    pub router: Arc<crate::router::Router>,
+    /// The durable job queue; runs jobs once [`Runtime::start_jobs`] is called.
+    pub jobs: Arc<crate::jobs::Jobs>,
+    pub config: NodeConfig,
+    /// Each plugin's log budget and the lines it dropped.
+    pub logs: crate::caps::log::PluginLogs,
+    pub plugins_dir: PathBuf,
+    pub started: Instant,
+    /// This runtime, for the stores of its calls (weak: a parked store must
+    /// not keep the node alive).
+    this: Weak<Runtime>,
+}
+
+impl Runtime {
+    /// Opens the data directory and builds the engine; loads no plugins yet.
+    pub fn new(config: NodeConfig) -> anyhow::Result<Arc<Runtime>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let plugins_dir = config.plugins_dir();
+        std::fs::create_dir_all(&plugins_dir)?;
+        let engine = Engine::new(&config.pool, Some(config.data_dir.join("compile-cache")))
+            .map_err(|e| anyhow::anyhow!("cannot build the wasm engine: {e:#}"))?;
+        let mut linker = Linker::new(&engine.wasmtime);
+        crate::caps::add_to_linker(&mut linker)
+            .map_err(|e| anyhow::anyhow!("cannot link host interfaces: {e:#}"))?;
+        let store = Arc::new(Db::open(&config.data_dir.join("node.redb"))?);
+        let jobs = Arc::new(crate::jobs::Jobs::open(
+            store.database(),
+            config.jobs.clone(),
+        )?);
+        // The router calls provider plugins through the runtime it belongs
+        // to: it holds it weakly, as `Providers`.
+        Ok(Arc::new_cyclic(|runtime: &Weak<Runtime>| {
+            let providers: Weak<dyn Providers> = runtime.clone();
+            Runtime {
+                jobs,
+                engine,
+                linker,
+                store,
+                registry: Registry::default(),
+                // A quarter of the instance pool at most, so that parked
+                // instances never crowd out fresh ones.
+                warm: Arc::new(WarmPool::new(config.pool.instances as usize / 4)),
+                router: Arc::new(crate::router::Router::new(
+                    &config.router,
+                    &config.deployments,
+                    &config.aliases,
+                    providers,
+                )),
+                plugins_dir,
+                logs: crate::caps::log::PluginLogs::new(&config.log),
+                config,
+                started: Instant::now(),
+                this: runtime.clone(),
+            }
+        }))
+    }
+
+    /// A fresh store for one call of `plugin`, with its limits armed.
+    fn new_store(&self, plugin: &Arc<LoadedPlugin>, ctx: CallCtx) -> Store<CallState> {
+        let state = CallState::new(self.this.clone(), &self.engine, plugin.clone(), ctx);
+        let mut store = Store::new(&self.engine.wasmtime, state);
+        store.limiter(|s| &mut s.limits);
+        let limit = Duration::from_millis(plugin.manifest.limits.timeout_ms);
+        // Each epoch tick: stop the plugin once past its time limit; a call
+        // running long moves off the serving threads or takes its turn there
+        // (see `crate::sched`).
+        store.epoch_deadline_callback(move |ctx| {
+            let state = ctx.data();
+            if state.started.elapsed() >= limit {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(crate::sched::at_epoch_tick(&state.plugin.cpu))
+            }
+        });
+        store.set_epoch_deadline(1);
+        store
+    }
+
+    /// Drops parked instances of plugin versions no longer loaded and those
+    /// idle too long; the housekeeping tick and every load call it.
+    pub fn prune_warm(&self) {
+        let catalog = self.registry.catalog();
+        let gone = self.warm.prune(|plugin| {
+            catalog.slots.values().any(|slot| {
+                slot.current
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(c, plugin))
+            })
+        });
+        drop(catalog);
+        drop(gone);
+    }
+
+    /// Recovers unfinished jobs and starts the scheduler. Call once the
+    /// plugins are loaded, so recovered jobs find their tools and providers.
+    pub async fn start_jobs(self: &Arc<Self>) -> anyhow::Result<()> {
+        let host: Weak<dyn crate::jobs::JobHost> = Arc::downgrade(self) as _;
+        self.jobs
+            .start(host)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the job queue: {e}"))
+    }
+
+    pub fn plugin(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
+        self.registry
+            .get(name)
+            .ok_or_else(|| CallError::PluginNotFound(name.to_string()))
+    }
+
+    // ---- tool plugins -------------------------------------------------------
+
+    /// `describe()` of a tool plugin, on a fresh instance.
+    pub async fn describe(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: impl Into<CallCtx>,
+    ) -> Result<Vec<ToolSpec>, CallError> {
+        let mut lease = self
+            .lease::<Tool>(plugin, ctx.into(), false, Release::Now)
+            .await?;
+        let specs = lease
+            .call(async |t, s| t.hanzo_node_toolbox().call_describe(s).await)
+            .await?;
+        lease.finish();
+        Ok(specs)
+    }
+
+    /// Calls tool `name` of a specific tool plugin, without schema checks.
+    pub async fn call_tool_plugin(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: impl Into<CallCtx>,
+        name: &str,
+        arguments: &str,
+    ) -> Result<Result<String, ToolError>, CallError> {
+        // Dropped at once when not parked: the caller is often a job or
+        // another plugin, not a response to write first.
+        let mut lease = self
+            .lease::<Tool>(plugin, ctx.into(), true, Release::Now)
+            .await?;
+        let r = lease
+            .call(async |t, s| t.hanzo_node_toolbox().call_invoke(s, name, arguments).await)
+            .await?;
+        lease.finish();
+        Ok(r)
+    }
+
+    /// Invokes a tool of the catalog by name: arguments are parsed and checked
+    /// against the tool's schema, then its plugin runs it.
+    pub async fn invoke_tool(
+        &self,
+        ctx: impl Into<CallCtx>,
+        name: &str,
+        arguments: &str,
+    ) -> Result<String, ToolError> {
+        let ctx = ctx.into();
+        let Some(entry) = self.registry.catalog().tools.get(name).cloned() else {
+            return Err(ToolError::NotFound(format!("no tool named `{name}`")));
+        };
+        let args: serde_json::Value = serde_json::from_str(arguments).map_err(|e| {
+            ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}"))
+        })?;
+        let problems: Vec<String> = entry
+            .validator
+            .iter_errors(&args)
+            .take(8)
+            .map(|e| {
+                let at = e.instance_path.to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(ToolError::InvalidArguments(problems.join("; ")));
+        }
+        let started = Instant::now();
+        let tenant = ctx.tenant.clone();
+        let result = self
+            .call_tool_plugin(&entry.plugin, ctx, name, arguments)
+            .await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok(r) => {
+                tracing::debug!(tool = name, plugin = %entry.plugin.name(), %tenant, ms, ok = r.is_ok(), "tool invoked");
+                r
+            }
+            Err(e) => {
+                tracing::warn!(tool = name, plugin = %entry.plugin.name(), %tenant, ms, error = %e, "tool plugin failed");
+                Err(ToolError::PluginFailed(e.to_string()))
+            }
+        }
+    }
+
+    // ---- provider plugins ---------------------------------------------------
+
+    /// Runs one call of provider plugin `provider`. The provider's own error
+    /// is a normal end: the instance is sound and may be parked.
+    async fn provider_call<T>(
+        &self,
+        provider: &str,
+        ctx: CallCtx,
+        call: impl AsyncFnOnce(
+            &Provider,
+            &mut Store<CallState>,
+        )
+            -> wasmtime::Result<Result<T, crate::bindings::llm_types::ProviderError>>,
+    ) -> Result<T, ProviderCallError> {
+        let plugin = self.plugin(provider)?;
+        let mut lease = self
+            .lease::<Provider>(&plugin, ctx, true, Release::AfterResponse)
+            .await?;
+        let r = lease.call(call).await?;
+        lease.finish();
+        r.map_err(ProviderCallError::Provider)
+    }
+
+    /// The models a provider plugin offers.
+    pub async fn provider_models(
+        &self,
+        provider: &str,
+        ctx: impl Into<CallCtx>,
+    ) -> Result<Vec<ModelInfo>, ProviderCallError> {
+        self.provider_call(provider, ctx.into(), async |p, s| {
+            p.hanzo_node_model_provider().call_models(s).await
+        })
+        .await
+    }
+
+    /// `chat` of a provider plugin (through a deployment's overlay when the
+    /// context has one).
+    pub async fn provider_chat(
+        &self,
+        provider: &str,
+        ctx: impl Into<CallCtx>,
+        request: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderCallError> {
+        self.provider_call(provider, ctx.into(), async |p, s| {
+            p.hanzo_node_model_provider().call_chat(s, request).await
+        })
+        .await
+    }
+
+    /// `embed` of a provider plugin.
+    pub async fn provider_embed(
+        &self,
+        provider: &str,
+        ctx: impl Into<CallCtx>,
+        request: &EmbedRequest,
+    ) -> Result<EmbedResponse, ProviderCallError> {
+        self.provider_call(provider, ctx.into(), async |p, s| {
+            p.hanzo_node_model_provider().call_embed(s, request).await
+        })
+        .await
+    }
+}
+
+/// The router calls provider plugins through the runtime.
+impl Providers for Runtime {
+    fn has_provider(&self, name: &str) -> bool {
+        self.registry
+            .get(name)
+            .is_some_and(|p| p.kind() == PluginKind::Provider)
+    }
+
+    fn provider_versions(&self) -> Vec<(String, String)> {
+        self.registry
+            .catalog()
+            .by_name
+            .values()
+            .filter(|p| p.kind() == PluginKind::Provider)
+            .map(|p| (p.name().to_string(), p.hash.to_hex().to_string()))
+            .collect()
+    }
+
+    fn models<'a>(
+        &'a self,
+        provider: &'a str,
+        ctx: CallCtx,
+    ) -> BoxFuture<'a, Result<Vec<ModelInfo>, ProviderCallError>> {
+        Box::pin(async move { self.provider_models(provider, ctx).await })
+    }
+
+    fn chat<'a>(
+        &'a self,
+        provider: &'a str,
+        ctx: CallCtx,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderCallError>> {
+        Box::pin(async move { self.provider_chat(provider, ctx, request).await })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        provider: &'a str,
+        ctx: CallCtx,
+        request: &'a EmbedRequest,
+    ) -> BoxFuture<'a, Result<EmbedResponse, ProviderCallError>> {
+        Box::pin(async move { self.provider_embed(provider, ctx, request).await })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        provider: &'a str,
+        ctx: CallCtx,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<Box<dyn ProviderStream>, ProviderCallError>> {
+        Box::pin(async move {
+            let stream = self.provider_stream(provider, ctx, request).await?;
+            Ok(Box::new(stream) as Box<dyn ProviderStream>)
+        })
+    }
+}
+
+impl ProviderStream for ChatStream {
+    fn next(&mut self) -> BoxFuture<'_, Option<Result<ChatChunk, ProviderCallError>>> {
+        Box::pin(ChatStream::next(self))
+    }
+}
+
+/// Jobs reach the router and the tool catalog through the runtime.
+impl crate::jobs::JobHost for Runtime {
+    fn router(&self) -> &Arc<crate::router::Router> {
+        &self.router
+    }
+
+    fn tool(&self, name: &str) -> Option<(String, ToolDefinition)> {
+        let catalog = self.registry.catalog();
+        let entry = catalog.tools.get(name)?;
+        Some((
+            entry.plugin.name().to_string(),
+            ToolDefinition {
+                name: entry.spec.name.clone(),
+                description: entry.spec.description.clone(),
+                parameters: entry.spec.parameters.clone(),
+            },
+        ))
+    }
+
+    fn invoke_tool<'a>(
+        &'a self,
+        ctx: CallCtx,
+        name: &'a str,
+        arguments: &'a str,
+    ) -> BoxFuture<'a, Result<String, ToolError>> {
+        Box::pin(Runtime::invoke_tool(self, ctx, name, arguments))
+    }
+}
