@@ -45,7 +45,7 @@ async fn node(dir: &Path, durable: bool) -> Arc<Runtime> {
     };
     cfg.jobs.durable = durable;
     let rt = Runtime::new(cfg).unwrap();
-    rt.load_all().await;
+    hanzo_node::loader::load_all(&rt).await;
     rt.start_jobs().await.unwrap();
     rt
 }

@@ -96,7 +96,7 @@ async fn node_with(
         ..Default::default()
     })
     .unwrap();
-    node.load_all().await;
+    hanzo_node::loader::load_all(&node).await;
     (dir, node)
 }
 

@@ -24,7 +24,7 @@ pub struct NodeConfig {
     /// How long a changed plugin file must stay unchanged before it is loaded.
     pub reload_debounce_ms: u64,
     /// Loading plugins: deadline and parallelism.
-    pub loader: crate::plugins::loader::LoaderConfig,
+    pub loader: LoaderConfig,
     /// Seconds to let requests in flight finish on shutdown.
     pub shutdown_grace_s: u64,
     /// Threads that serve HTTP connections, each running every connection it
@@ -42,7 +42,7 @@ pub struct NodeConfig {
     /// The durable job queue: concurrency limits, default retries and timeout.
     pub jobs: crate::jobs::JobsConfig,
     /// The WebSocket endpoint `/v2/ws`: heartbeat and per-connection bounds.
-    pub ws: crate::ws::WsConfig,
+    pub ws: WsConfig,
     /// What plugins may write to the node's log.
     pub log: crate::caps::log::LogConfig,
     /// Client connections: the cap, the header-read and idle timeouts.
@@ -79,7 +79,7 @@ impl Default for NodeConfig {
             aliases: BTreeMap::new(),
             deployments: Vec::new(),
             jobs: crate::jobs::JobsConfig::default(),
-            ws: crate::ws::WsConfig::default(),
+            ws: WsConfig::default(),
             log: crate::caps::log::LogConfig::default(),
             server: crate::conns::ServerConfig::default(),
         }
@@ -166,6 +166,72 @@ impl NodeConfig {
         self.plugins_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+}
+
+/// `[loader]` in `node.toml`: how plugins are loaded.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoaderConfig {
+    /// Seconds loading one plugin may take (reading, compiling, linking and a
+    /// tool's `describe`) before it fails; the version loaded before, if
+    /// any, keeps serving.
+    pub timeout_s: u64,
+    /// Plugins read and compiled at once (0: one per CPU); a tool's
+    /// `describe` runs outside this bound.
+    pub parallelism: usize,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        LoaderConfig {
+            timeout_s: 60,
+            parallelism: 0,
+        }
+    }
+}
+
+impl LoaderConfig {
+    pub(crate) fn parallelism(&self) -> usize {
+        match self.parallelism {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// `[ws]` in node.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WsConfig {
+    pub ping_interval_ms: u64,
+    /// A client that sends nothing (not even a pong) for this long is dropped.
+    pub idle_timeout_ms: u64,
+    /// Messages queued for one client before its subscriptions wait.
+    pub send_buffer: usize,
+    /// Largest message a client may send.
+    pub max_message_bytes: usize,
+    pub max_subscriptions: usize,
+    /// Requests (JobCreate, ToolExecute, …) one connection may have in flight.
+    pub max_in_flight: usize,
+    /// Browser origins (`https://app.example.com`, or `*` for any) whose
+    /// pages may open a WebSocket besides the node's own. A request with an
+    /// `Origin` header of any other site is refused (cross-site WebSocket
+    /// hijacking); clients that send no `Origin` (not browsers) are not.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            ping_interval_ms: 15_000,
+            idle_timeout_ms: 45_000,
+            send_buffer: 256,
+            max_message_bytes: 1 << 20,
+            max_subscriptions: 64,
+            max_in_flight: 64,
+            allowed_origins: Vec::new(),
+        }
     }
 }
 

@@ -86,3 +86,11 @@ impl Overlay {
         }
     }
 }
+
+/// A config value as the string a plugin reads.
+pub fn config_value_string(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

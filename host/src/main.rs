@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use hanzo_node::plugins::loader::LoadOutcome;
+use hanzo_node::loader::LoadOutcome;
 use hanzo_node::{NodeConfig, Runtime};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -129,7 +129,7 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     let runtime = Runtime::new(cfg)?;
     // Watching before the first load: a change made while it runs is not
     // missed (loads of one folder run one at a time).
-    let _watcher = hanzo_node::plugins::watcher::watch(runtime.clone())
+    let _watcher = hanzo_node::loader::watcher::watch(runtime.clone())
         .context("cannot watch the plugin directory")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -143,7 +143,7 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         let runtime = runtime.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let outcomes = runtime.load_all().await;
+            let outcomes = hanzo_node::loader::load_all(&runtime).await;
             let loaded = outcomes
                 .iter()
                 .filter(|(_, o)| *o == LoadOutcome::Loaded)
@@ -192,7 +192,7 @@ async fn shutdown_signal() {
 
 async fn list(cfg: NodeConfig) -> anyhow::Result<()> {
     let runtime = Runtime::new(cfg)?;
-    runtime.load_all().await;
+    hanzo_node::loader::load_all(&runtime).await;
     let catalog = runtime.registry.catalog();
     println!(
         "{:<20} {:<9} {:<10} {:<7} DETAIL",

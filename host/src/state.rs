@@ -4,12 +4,12 @@
 //! plugin whose manifest opts in to reuse keeps it for its next calls of the
 //! same tenant ([`crate::warm`]), and [`CallState::resume`] re-arms it.
 
+use crate::caps::Services;
 use crate::caps::http::PolicedHooks;
 use crate::context::CallCtx;
 pub use crate::context::Overlay;
 use crate::engine::{ActiveCall, Engine};
 use crate::plugins::LoadedPlugin;
-use crate::runtime::Runtime;
 pub use crate::tenant::{DEFAULT_TENANT, Tenant};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -22,9 +22,10 @@ pub struct CallState {
     pub tenant: Tenant,
     pub overlay: Option<Arc<Overlay>>,
     pub plugin: Arc<LoadedPlugin>,
-    /// Weak: a reusable store waits in the runtime's warm pool, and must not
-    /// keep the runtime alive from there. A call's caller holds the runtime.
-    runtime: Weak<Runtime>,
+    /// The node's services. Weak: a reusable store waits in the runtime's
+    /// warm pool, and must not keep the node alive from there. A call's
+    /// caller holds the node.
+    node: Weak<dyn Services>,
     /// When the call started; the epoch callback enforces the time limit from it.
     pub started: Instant,
     pub limits: CallLimiter,
@@ -41,7 +42,7 @@ pub struct CallState {
 
 impl CallState {
     pub fn new(
-        runtime: Weak<Runtime>,
+        node: Weak<dyn Services>,
         engine: &Engine,
         plugin: Arc<LoadedPlugin>,
         ctx: CallCtx,
@@ -58,7 +59,7 @@ impl CallState {
             tenant: ctx.tenant,
             overlay: ctx.overlay,
             plugin,
-            runtime,
+            node,
             started: Instant::now(),
             limits,
             depth: ctx.depth,
@@ -68,9 +69,9 @@ impl CallState {
         }
     }
 
-    /// The node this call runs on.
-    pub fn runtime(&self) -> wasmtime::Result<Arc<Runtime>> {
-        self.runtime
+    /// The services of the node this call runs on.
+    pub fn node(&self) -> wasmtime::Result<Arc<dyn Services>> {
+        self.node
             .upgrade()
             .ok_or_else(|| wasmtime::format_err!("the node is shutting down"))
     }

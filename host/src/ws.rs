@@ -15,6 +15,7 @@
 //! The server pings every `ping_interval_ms`; a client silent for
 //! `idle_timeout_ms` is disconnected.
 
+pub use crate::config::WsConfig;
 use crate::jobs::model::{Event, EventBody, JobSpec};
 use crate::jobs::{Jobs, JobsError};
 use crate::runtime::Runtime;
@@ -34,41 +35,6 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, handshake::derive_accept_key};
-
-/// `[ws]` in node.toml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WsConfig {
-    pub ping_interval_ms: u64,
-    /// A client that sends nothing (not even a pong) for this long is dropped.
-    pub idle_timeout_ms: u64,
-    /// Messages queued for one client before its subscriptions wait.
-    pub send_buffer: usize,
-    /// Largest message a client may send.
-    pub max_message_bytes: usize,
-    pub max_subscriptions: usize,
-    /// Requests (JobCreate, ToolExecute, …) one connection may have in flight.
-    pub max_in_flight: usize,
-    /// Browser origins (`https://app.example.com`, or `*` for any) whose
-    /// pages may open a WebSocket besides the node's own. A request with an
-    /// `Origin` header of any other site is refused (cross-site WebSocket
-    /// hijacking); clients that send no `Origin` (not browsers) are not.
-    pub allowed_origins: Vec<String>,
-}
-
-impl Default for WsConfig {
-    fn default() -> Self {
-        WsConfig {
-            ping_interval_ms: 15_000,
-            idle_timeout_ms: 45_000,
-            send_buffer: 256,
-            max_message_bytes: 1 << 20,
-            max_subscriptions: 64,
-            max_in_flight: 64,
-            allowed_origins: Vec::new(),
-        }
-    }
-}
 
 /// Events read from the log per replay step.
 const REPLAY_PAGE: usize = 512;

@@ -313,14 +313,12 @@ async fn manifests_never_crash_the_loader() {
                 let outcome = handle.block_on(async {
                     tokio::spawn({
                         let rt = rt.clone();
-                        async move { rt.reload_folder("fuzzed").await }
+                        async move { hanzo_node::loader::reload_folder(&rt, "fuzzed").await }
                     })
                     .await
                 });
                 match outcome {
-                    Ok(hanzo_node::plugins::loader::LoadOutcome::Failed(_)) => {
-                        failed.set(failed.get() + 1)
-                    }
+                    Ok(hanzo_node::loader::LoadOutcome::Failed(_)) => failed.set(failed.get() + 1),
                     Ok(_) => loaded.set(loaded.get() + 1),
                     Err(e) => {
                         return Err(TestCaseError::fail(format!(

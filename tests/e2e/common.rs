@@ -113,10 +113,10 @@ impl Dirs {
 /// The runtime in-process with every plugin of the directory loaded.
 pub async fn runtime(config: NodeConfig) -> Arc<Runtime> {
     let rt = Runtime::new(config).unwrap();
-    for (folder, outcome) in rt.load_all().await {
+    for (folder, outcome) in hanzo_node::loader::load_all(&rt).await {
         assert_eq!(
             outcome,
-            hanzo_node::plugins::loader::LoadOutcome::Loaded,
+            hanzo_node::loader::LoadOutcome::Loaded,
             "plugin folder {folder} did not load"
         );
     }

@@ -6,7 +6,7 @@
 //! `jobs_crash`.)
 
 use crate::common::{Dirs, Node, client, eventually, get_json, install, set, wasm};
-use hanzo_node::plugins::loader::LoadOutcome;
+use hanzo_node::loader::LoadOutcome;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +34,7 @@ async fn a_half_written_plugin_never_replaces_the_working_one() {
     // Cut at several places: in the header, inside a section, near the end.
     for cut in [4, 100, bytes.len() / 2, bytes.len() - 1] {
         std::fs::write(&file, &bytes[..cut]).unwrap();
-        match rt.reload_folder("echo-version").await {
+        match hanzo_node::loader::reload_folder(&rt, "echo-version").await {
             LoadOutcome::Failed(e) => assert!(e.contains("echo_version.wasm"), "{e}"),
             other => panic!("a file cut at {cut} bytes loaded: {other:?}"),
         }
@@ -46,7 +46,7 @@ async fn a_half_written_plugin_never_replaces_the_working_one() {
     }
     // Once whole again it loads (the same bytes as before: unchanged or reloaded).
     std::fs::write(&file, &bytes).unwrap();
-    let outcome = rt.reload_folder("echo-version").await;
+    let outcome = hanzo_node::loader::reload_folder(&rt, "echo-version").await;
     assert!(
         matches!(outcome, LoadOutcome::Loaded | LoadOutcome::Unchanged),
         "{outcome:?}"

@@ -4,7 +4,7 @@
 //! plugin that unloads, and a new folder that loads without a restart.
 
 use crate::common::{Dirs, Node, client, eventually, get_json, install, set, wasm};
-use hanzo_node::plugins::watcher::PluginWatcher;
+use hanzo_node::loader::watcher::PluginWatcher;
 use hanzo_node::runtime::Runtime;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -48,7 +48,7 @@ pub(crate) async fn watched_echo(answer: &str) -> (Dirs, PathBuf, Arc<Runtime>, 
         set(m, "config", "answer", toml::Value::String(answer.into()))
     });
     let rt = crate::common::runtime(dirs.config()).await;
-    let watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    let watcher = hanzo_node::loader::watcher::watch(rt.clone()).unwrap();
     (dirs, folder, rt, watcher)
 }
 
@@ -239,7 +239,7 @@ async fn provider_swapped_while_a_stream_runs() {
     let mut cfg = dirs.config();
     cfg.plugins.insert("openai".into(), mock.overrides());
     let rt = crate::common::runtime(cfg).await;
-    let _watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    let _watcher = hanzo_node::loader::watcher::watch(rt.clone()).unwrap();
     let request = |model: &str| {
         let mut r: hanzo_node::bindings::llm_types::ChatRequest = crate::router::ask(model, "hi");
         r.max_tokens = Some(16);

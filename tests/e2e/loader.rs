@@ -8,8 +8,8 @@
 
 use crate::common::{Dirs, Node, client, eventually, get_json, install, set, wasm};
 use crate::mock_openai::MockOpenAi;
+use hanzo_node::loader::LoadOutcome;
 use hanzo_node::plugins::PluginKind;
-use hanzo_node::plugins::loader::LoadOutcome;
 use hanzo_node::runtime::Runtime;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -20,7 +20,10 @@ use std::time::Duration;
 /// The runtime with the plugin directory loaded, whatever the outcomes.
 async fn load(dirs: &Dirs) -> (Arc<Runtime>, BTreeMap<String, LoadOutcome>) {
     let rt = Runtime::new(dirs.config()).unwrap();
-    let outcomes = rt.load_all().await.into_iter().collect();
+    let outcomes = hanzo_node::loader::load_all(&rt)
+        .await
+        .into_iter()
+        .collect();
     (rt, outcomes)
 }
 
@@ -192,7 +195,10 @@ async fn a_plugin_name_cannot_be_squatted() {
         .insert("OPENAI_API_KEY".into(), "sk-operator".into());
     config.plugins.insert("openai".into(), overrides);
     let rt = Runtime::new(config).unwrap();
-    let outcomes: BTreeMap<_, _> = rt.load_all().await.into_iter().collect();
+    let outcomes: BTreeMap<_, _> = hanzo_node::loader::load_all(&rt)
+        .await
+        .into_iter()
+        .collect();
     assert_eq!(outcomes["openai"], LoadOutcome::Loaded);
     let e = failed(outcomes.get("0openai"));
     assert!(e.contains("plugin name `openai`"), "{e}");
@@ -201,7 +207,7 @@ async fn a_plugin_name_cannot_be_squatted() {
     assert!(openai.dir.ends_with("openai"));
 
     // Dropped in while the node runs: refused, the operator's keeps serving.
-    let watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    let watcher = hanzo_node::loader::watcher::watch(rt.clone()).unwrap();
     install(&dirs.plugins, "1openai", "echo-version", |m| {
         m.insert("name".into(), toml::Value::String("openai".into()));
     });
@@ -276,7 +282,7 @@ async fn a_duplicate_tool_is_refused_until_its_own_next_change() {
 async fn an_absurd_limit_fails_its_plugin_and_hot_reload_goes_on() {
     let dirs = Dirs::new();
     let rt = crate::common::runtime(dirs.config()).await;
-    let _watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    let _watcher = hanzo_node::loader::watcher::watch(rt.clone()).unwrap();
 
     install(&dirs.plugins, "huge", "echo-version", |m| {
         m.insert("name".into(), toml::Value::String("huge".into()));
@@ -377,8 +383,8 @@ async fn a_slow_plugin_does_not_block_hot_reload() {
     let mut config = dirs.config();
     config.loader.timeout_s = 3600;
     let rt = Runtime::new(config).unwrap();
-    rt.load_all().await;
-    let _watcher = hanzo_node::plugins::watcher::watch(rt.clone()).unwrap();
+    hanzo_node::loader::load_all(&rt).await;
+    let _watcher = hanzo_node::loader::watcher::watch(rt.clone()).unwrap();
     install(&dirs.plugins, "spin-forever", "spin-forever", |m| {
         set(m, "config", "spin_in_describe", toml::Value::Boolean(true));
         set(m, "limits", "timeout_ms", toml::Value::Integer(3_600_000));

@@ -122,8 +122,8 @@ async fn a_swapped_version_keeps_no_parked_instances() {
     let manifest = dirs.plugins.join("echo-version/plugin.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace("\"v1\"", "\"v2\"")).unwrap();
-    let outcome = rt.reload_folder("echo-version").await;
-    assert_eq!(outcome, hanzo_node::plugins::loader::LoadOutcome::Loaded);
+    let outcome = hanzo_node::loader::reload_folder(&rt, "echo-version").await;
+    assert_eq!(outcome, hanzo_node::loader::LoadOutcome::Loaded);
     assert_eq!(rt.warm.idle(), 0, "the old version's instance was dropped");
     assert_eq!(calls(&rt, "a").await, 1, "the new version starts fresh");
     let answer = rt.invoke_tool("a", "answer", "{}").await.unwrap();

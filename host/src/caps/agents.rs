@@ -70,7 +70,7 @@ impl CallState {
         if !self.plugin.manifest.permissions.agents {
             return Ok(Err(wit::AgentsError::Denied));
         }
-        let jobs = self.runtime()?.jobs.clone();
+        let jobs = self.node()?.jobs().clone();
         Ok(call(&jobs, &self.tenant).await.map_err(err))
     }
 }

@@ -19,7 +19,7 @@ impl CallState {
         if !self.plugin.manifest.permissions.jobs {
             return Ok(Err(wit::JobsError::Denied));
         }
-        let jobs = self.runtime()?.jobs.clone();
+        let jobs = self.node()?.jobs().clone();
         Ok(call(&jobs, &self.tenant).await.map_err(err))
     }
 }

@@ -34,7 +34,7 @@ impl Host for CallState {
             Ok(ns) => ns,
             Err(e) => return Ok(Err(e)),
         };
-        let store = self.runtime()?.store.clone();
+        let store = self.node()?.kv().clone();
         Ok(tokio::task::spawn_blocking(move || store.kv_get(&ns, &key))
             .await?
             .map_err(|e| KvError::Store(e.to_string())))
@@ -52,7 +52,7 @@ impl Host for CallState {
         if value.len() as u64 > max {
             return Ok(Err(KvError::TooLarge(max)));
         }
-        let store = self.runtime()?.store.clone();
+        let store = self.node()?.kv().clone();
         Ok(
             tokio::task::spawn_blocking(move || store.kv_set(&ns, &key, &value))
                 .await?
@@ -68,7 +68,7 @@ impl Host for CallState {
             Ok(ns) => ns,
             Err(e) => return Ok(Err(e)),
         };
-        let store = self.runtime()?.store.clone();
+        let store = self.node()?.kv().clone();
         Ok(
             tokio::task::spawn_blocking(move || store.kv_delete(&ns, &key))
                 .await?
@@ -88,7 +88,7 @@ impl Host for CallState {
             Ok(ns) => ns,
             Err(e) => return Ok(Err(e)),
         };
-        let store = self.runtime()?.store.clone();
+        let store = self.node()?.kv().clone();
         let limit = limit.min(10_000) as usize;
         Ok(
             tokio::task::spawn_blocking(move || store.kv_list(&ns, &prefix, limit))

@@ -27,8 +27,8 @@ impl CallState {
 impl Host for CallState {
     async fn models(&mut self) -> wasmtime::Result<Vec<Model>> {
         self.require_llm_grant()?;
-        let runtime = self.runtime()?;
-        Ok(runtime.router.models().await)
+        let node = self.node()?;
+        Ok(node.router().models().await)
     }
 
     async fn chat(
@@ -37,9 +37,9 @@ impl Host for CallState {
         options: CallOptions,
     ) -> wasmtime::Result<Result<ChatResult, LlmError>> {
         self.require_llm_grant()?;
-        let runtime = self.runtime()?;
-        Ok(runtime
-            .router
+        let node = self.node()?;
+        Ok(node
+            .router()
             .chat(self.tenant.clone(), request, options)
             .await)
     }
@@ -50,8 +50,8 @@ impl Host for CallState {
         _options: CallOptions,
     ) -> wasmtime::Result<Result<Resource<RouterStream>, LlmError>> {
         self.require_llm_grant()?;
-        let runtime = self.runtime()?;
-        match runtime.router.stream(self.tenant.clone(), request).await {
+        let node = self.node()?;
+        match node.router().stream(self.tenant.clone(), request).await {
             Ok(stream) => Ok(Ok(self.table().push(stream)?)),
             Err(e) => Ok(Err(e)),
         }
@@ -63,9 +63,9 @@ impl Host for CallState {
         options: CallOptions,
     ) -> wasmtime::Result<Result<EmbedResult, LlmError>> {
         self.require_llm_grant()?;
-        let runtime = self.runtime()?;
-        Ok(runtime
-            .router
+        let node = self.node()?;
+        Ok(node
+            .router()
             .embed(self.tenant.clone(), request, options)
             .await)
     }

@@ -208,7 +208,7 @@ fn truncate(message: Cow<'_, str>) -> Cow<'_, str> {
 impl Host for CallState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let plugin = self.plugin.manifest.name.as_str();
-        if !self.runtime()?.logs.admit(plugin) {
+        if !self.node()?.logs().admit(plugin) {
             return Ok(());
         }
         let message = truncate(escape(&message));

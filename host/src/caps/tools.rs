@@ -26,19 +26,12 @@ impl CallState {
 impl Host for CallState {
     async fn list(&mut self) -> wasmtime::Result<Vec<ToolInfo>> {
         self.require_tools_grant()?;
-        let catalog = self.runtime()?.registry.catalog();
-        Ok(catalog.tools.values().map(|t| t.info()).collect())
+        Ok(self.node()?.tools())
     }
 
     async fn get(&mut self, name: String) -> wasmtime::Result<Option<ToolInfo>> {
         self.require_tools_grant()?;
-        Ok(self
-            .runtime()?
-            .registry
-            .catalog()
-            .tools
-            .get(&name)
-            .map(|t| t.info()))
+        Ok(self.node()?.tool(&name))
     }
 
     async fn invoke(
@@ -53,7 +46,7 @@ impl Host for CallState {
             ))));
         }
         Ok(self
-            .runtime()?
+            .node()?
             .invoke_tool(self.ctx().at_depth(self.depth + 1), &name, &arguments)
             .await)
     }

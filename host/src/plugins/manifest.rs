@@ -3,6 +3,7 @@
 //! never silently drops a limit, and every limit has a ceiling (some set by
 //! the operator, see [`Ceilings`]).
 
+pub use crate::context::config_value_string;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -476,14 +477,6 @@ fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-/// A config value as the string a plugin reads.
-pub fn config_value_string(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,8 @@
-//! Plugins: the manifest, loading a folder into a ready-to-instantiate plugin,
-//! the registry of what is loaded, and the watcher that hot-swaps on change.
+//! Plugins: the manifest, a loaded plugin ready to instantiate, and the
+//! registry of what is loaded (loading and hot swap: [`crate::loader`]).
 
-pub mod loader;
 pub mod manifest;
 pub mod registry;
-pub mod watcher;
 
 pub use manifest::{Manifest, PluginKind};
 pub use registry::{Catalog, Registry, Slot, ToolEntry};

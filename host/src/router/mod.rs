@@ -90,7 +90,7 @@ impl Deployment {
                 settings: c
                     .config
                     .iter()
-                    .map(|(k, v)| (k.clone(), crate::plugins::manifest::config_value_string(v)))
+                    .map(|(k, v)| (k.clone(), crate::context::config_value_string(v)))
                     .collect(),
                 secrets: c
                     .secrets

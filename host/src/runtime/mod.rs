@@ -103,7 +103,8 @@ impl Runtime {
 
     /// A fresh store for one call of `plugin`, with its limits armed.
     fn new_store(&self, plugin: &Arc<LoadedPlugin>, ctx: CallCtx) -> Store<CallState> {
-        let state = CallState::new(self.this.clone(), &self.engine, plugin.clone(), ctx);
+        let node: Weak<dyn crate::caps::Services> = self.this.clone();
+        let state = CallState::new(node, &self.engine, plugin.clone(), ctx);
         let mut store = Store::new(&self.engine.wasmtime, state);
         store.limiter(|s| &mut s.limits);
         let limit = Duration::from_millis(plugin.manifest.limits.timeout_ms);
@@ -383,6 +384,44 @@ impl crate::jobs::JobHost for Runtime {
                 parameters: entry.spec.parameters.clone(),
             },
         ))
+    }
+
+    fn invoke_tool<'a>(
+        &'a self,
+        ctx: CallCtx,
+        name: &'a str,
+        arguments: &'a str,
+    ) -> BoxFuture<'a, Result<String, ToolError>> {
+        Box::pin(Runtime::invoke_tool(self, ctx, name, arguments))
+    }
+}
+
+/// The host side of the interfaces reaches the node's services through the
+/// runtime.
+impl crate::caps::Services for Runtime {
+    fn kv(&self) -> &Arc<Db> {
+        &self.store
+    }
+
+    fn router(&self) -> &Arc<crate::router::Router> {
+        &self.router
+    }
+
+    fn jobs(&self) -> &Arc<crate::jobs::Jobs> {
+        &self.jobs
+    }
+
+    fn logs(&self) -> &crate::caps::log::PluginLogs {
+        &self.logs
+    }
+
+    fn tools(&self) -> Vec<crate::bindings::tools::ToolInfo> {
+        let catalog = self.registry.catalog();
+        catalog.tools.values().map(|t| t.info()).collect()
+    }
+
+    fn tool(&self, name: &str) -> Option<crate::bindings::tools::ToolInfo> {
+        self.registry.catalog().tools.get(name).map(|t| t.info())
     }
 
     fn invoke_tool<'a>(

@@ -111,7 +111,7 @@ pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
                             // The loader turns a panic into a failed load;
                             // this is the last line, so that the folder is
                             // never left marked as running.
-                            let load = AssertUnwindSafe(runtime.reload_folder(&folder));
+                            let load = AssertUnwindSafe(super::reload_folder(&runtime, &folder));
                             if load.catch_unwind().await.is_err() {
                                 tracing::error!(folder, "loading the plugin folder panicked");
                             }
