@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod inspect;
 pub mod jobs;
+pub mod outbound;
 pub mod plugins;
 pub mod router;
 pub mod runtime;

@@ -4,10 +4,10 @@
 //! plugin whose manifest opts in to reuse keeps it for its next calls of the
 //! same tenant ([`crate::warm`]), and [`CallState::resume`] re-arms it.
 
-use crate::caps::http::PolicedHooks;
 use crate::context::CallCtx;
 pub use crate::context::Overlay;
 use crate::engine::{ActiveCall, Engine};
+use crate::outbound::PolicedHooks;
 use crate::plugins::LoadedPlugin;
 use crate::runtime::Runtime;
 pub use crate::tenant::{DEFAULT_TENANT, Tenant};

@@ -16,7 +16,7 @@ use super::registry::{Slot, compile_schema, conflict, routes_overlap};
 use super::{LoadedPlugin, Manifest, PluginKind, PluginPre};
 use crate::bindings::provider::ProviderPre;
 use crate::bindings::tool::ToolPre;
-use crate::caps::http::OutboundPolicy;
+use crate::outbound::OutboundPolicy;
 use crate::runtime::Runtime;
 use futures_util::FutureExt;
 use std::collections::BTreeMap;
