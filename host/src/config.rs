@@ -108,7 +108,7 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, o) in &self.plugins {
             for h in &o.allow_hosts {
-                crate::caps::http::HostPattern::parse(h).map_err(|e| {
+                crate::outbound::HostPattern::parse(h).map_err(|e| {
                     ConfigError::Invalid(format!("plugins.{name}.allow_hosts: {e}"))
                 })?;
             }

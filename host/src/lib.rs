@@ -13,6 +13,7 @@ pub mod error;
 pub mod inspect;
 pub mod jobs;
 pub mod loader;
+pub mod outbound;
 pub mod plugins;
 pub mod router;
 pub mod runtime;

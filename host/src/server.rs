@@ -435,7 +435,7 @@ impl ServingThread {
                         let mut tick = tokio::time::interval(Duration::from_secs(1));
                         loop {
                             tick.tick().await;
-                            crate::caps::http::sweep_idle_connections();
+                            crate::outbound::sweep_idle_connections();
                             if let Some(g) = &housekeeping {
                                 g.housekeeping();
                             }

@@ -5,10 +5,10 @@
 //! same tenant ([`crate::warm`]), and [`CallState::resume`] re-arms it.
 
 use crate::caps::Services;
-use crate::caps::http::PolicedHooks;
 use crate::context::CallCtx;
 pub use crate::context::Overlay;
 use crate::engine::{ActiveCall, Engine};
+use crate::outbound::PolicedHooks;
 use crate::plugins::LoadedPlugin;
 pub use crate::tenant::{DEFAULT_TENANT, Tenant};
 use std::sync::{Arc, Weak};

@@ -1,13 +1,12 @@
 //! `hanzo:node/fetch`: an outbound request in one call, its answer whole
 //! (`fetch`) or read as it arrives (`open`, then one call per read). It goes
 //! through the same policy check, keep-alive pool and timeouts as the
-//! plugin's wasi:http requests ([`super::http::send`]); only the plugin's
+//! plugin's wasi:http requests ([`crate::outbound::send`]); only the plugin's
 //! side is shorter: no fields, request, options, body, stream, future and
 //! pollable resources to make, use and drop one call at a time.
 
-use super::http::OutboundPolicy;
-use super::upstream_body::TimedBody;
 use crate::bindings::fetch::{FetchError, Head, Host, HostBody, Request, Response};
+use crate::outbound::{OutboundPolicy, TimedBody};
 use crate::state::CallState;
 use bytes::Bytes;
 use http::header::{HOST, HeaderName, HeaderValue};
@@ -200,7 +199,7 @@ async fn open(policy: &OutboundPolicy, request: Request) -> Result<(Head, FetchB
     };
 
     let to = authority.as_str();
-    let response = super::http::send(policy, outgoing, Some(options))
+    let response = crate::outbound::send(policy, outgoing, Some(options))
         .await
         .map_err(|e| fetch_error(e, to))?;
     let (head, body) = response.into_parts();

@@ -5,13 +5,11 @@
 pub mod agents;
 pub mod config;
 pub mod fetch;
-pub mod http;
 pub mod jobs;
 pub mod kv;
 pub mod llm;
 pub mod log;
 pub mod tools;
-pub mod upstream_body;
 
 use crate::bindings::tool_types::ToolError;
 use crate::bindings::tools::ToolInfo;

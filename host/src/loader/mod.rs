@@ -14,7 +14,7 @@ pub use crate::config::LoaderConfig;
 
 use crate::bindings::provider::ProviderPre;
 use crate::bindings::tool::ToolPre;
-use crate::caps::http::OutboundPolicy;
+use crate::outbound::OutboundPolicy;
 use crate::plugins::manifest::{
     Ceilings, MANIFEST_FILE, MAX_COMPONENT_BYTES, config_value_string, read_manifest,
     read_plugin_file,

@@ -311,7 +311,7 @@ impl Manifest {
             _ => {}
         }
         for host in &self.permissions.http {
-            if let Err(e) = crate::caps::http::HostPattern::parse(host) {
+            if let Err(e) = crate::outbound::HostPattern::parse(host) {
                 out.push(format!("permissions.http: {e}"));
             }
         }

@@ -10,7 +10,7 @@ pub use registry::{Catalog, Registry, Slot, ToolEntry};
 use crate::bindings::provider::ProviderPre;
 use crate::bindings::tool::ToolPre;
 use crate::bindings::tool_types::ToolSpec;
-use crate::caps::http::OutboundPolicy;
+use crate::outbound::OutboundPolicy;
 use crate::state::CallState;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -2,8 +2,11 @@
 //! failover, retries, the circuit breaker, streams, overlays and the cache.
 
 use super::*;
-use crate::bindings::llm_types::{FinishReason, Message, ModelInfo, Role};
-use std::collections::VecDeque;
+use crate::bindings::llm_types::{
+    ChatChunk, FinishReason, Message, ModelInfo, Role, Usage as TokenUsage,
+};
+use crate::error::ProviderCallError;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// What a fake provider does for one call.
@@ -432,42 +435,4 @@ async fn a_router_whose_node_is_gone_says_so() {
         .await
         .unwrap_err();
     assert!(e_text(&e).contains("shutting down"), "{e:?}");
-}
-
-#[test]
-fn errors_are_classified_for_routing() {
-    let p = |e| ProviderCallError::Provider(e);
-    assert_eq!(
-        disposition(&p(ProviderError::RateLimited(RateLimit {
-            retry_after_ms: Some(1500),
-            message: String::new()
-        }))),
-        Retry(Some(Duration::from_millis(1500)))
-    );
-    assert_eq!(
-        disposition(&p(ProviderError::UpstreamUnavailable(String::new()))),
-        Retry(None)
-    );
-    assert_eq!(
-        disposition(&p(ProviderError::Timeout(String::new()))),
-        Retry(None)
-    );
-    assert_eq!(
-        disposition(&p(ProviderError::Auth(String::new()))),
-        Failover
-    );
-    assert_eq!(
-        disposition(&p(ProviderError::BadRequest(String::new()))),
-        Fatal
-    );
-    assert_eq!(
-        disposition(&p(ProviderError::ContextTooLong(String::new()))),
-        Fatal
-    );
-    assert_eq!(
-        disposition(&ProviderCallError::Call(CallError::PluginNotFound(
-            "x".into()
-        ))),
-        Failover
-    );
 }

@@ -1,0 +1,115 @@
+//! Streaming: opening a routed stream (failover and retries only before the
+//! first chunk), and the stream itself, which charges usage when it ends.
+
+use super::deployment::Deployment;
+use super::disposition::llm_error;
+use super::usage::Spent;
+use super::{ProviderStream, Router, estimate_prompt_tokens, needs_for_chat};
+use crate::bindings::llm::{LlmError, Route};
+use crate::bindings::llm_types::{ChatChunk, ChatRequest, Usage as TokenUsage};
+use crate::tenant::Tenant;
+use std::sync::Arc;
+
+impl Router {
+    /// Opens a stream on the first deployment that delivers a first chunk:
+    /// failover and retries happen only before anything reached the client.
+    pub async fn stream(
+        self: &Arc<Self>,
+        tenant: Tenant,
+        request: ChatRequest,
+    ) -> Result<RouterStream, LlmError> {
+        let providers = self.providers()?;
+        let alias = request.model.clone();
+        let prompt = estimate_prompt_tokens(&request);
+        let ((inner, first), d, attempts) = self
+            .drive(
+                &tenant,
+                &alias,
+                needs_for_chat(&request, true),
+                prompt,
+                |d| {
+                    let mut req = request.clone();
+                    req.model = d.model.clone();
+                    let (providers, ctx) = (providers.clone(), self.ctx(&tenant, &d));
+                    async move {
+                        let mut s = providers.stream(&d.provider, ctx, &req).await?;
+                        match s.next().await {
+                            Some(Err(e)) => Err(e),
+                            Some(Ok(c)) => Ok((s, Some(c))),
+                            None => Ok((s, None)),
+                        }
+                    }
+                },
+            )
+            .await?;
+        Ok(RouterStream {
+            router: self.clone(),
+            route: d.route(attempts, false, None),
+            deployment: d,
+            tenant,
+            first,
+            inner: Some(inner),
+            usage: None,
+        })
+    }
+}
+
+/// A routed stream: the deployment's chat stream, its first chunk already
+/// pulled, with usage charged when the stream ends.
+pub struct RouterStream {
+    router: Arc<Router>,
+    deployment: Arc<Deployment>,
+    pub route: Route,
+    tenant: Tenant,
+    first: Option<ChatChunk>,
+    inner: Option<Box<dyn ProviderStream>>,
+    usage: Option<TokenUsage>,
+}
+
+impl RouterStream {
+    pub async fn next(&mut self) -> Option<Result<ChatChunk, LlmError>> {
+        let item = match self.first.take() {
+            Some(c) => Some(Ok(c)),
+            None => match self.inner.as_mut()?.next().await {
+                Some(Ok(c)) => Some(Ok(c)),
+                Some(Err(e)) => {
+                    self.deployment.breaker.failure();
+                    Some(Err(llm_error(e)))
+                }
+                None => None,
+            },
+        };
+        match &item {
+            Some(Ok(c)) => {
+                if c.usage.is_some() {
+                    self.usage = c.usage;
+                }
+            }
+            _ => self.finish(),
+        }
+        item
+    }
+
+    /// Charges usage once, when the stream ends (or is dropped early).
+    fn finish(&mut self) {
+        if self.inner.take().is_some() {
+            let cost = self
+                .router
+                .charge(&self.tenant, &self.deployment, self.usage.as_ref());
+            if self.usage.is_none() {
+                self.router.usage.record(
+                    &self.tenant,
+                    Some(&self.deployment.name),
+                    Spent::default(),
+                );
+            }
+            self.route.cost_usd = cost;
+        }
+    }
+}
+
+impl Drop for RouterStream {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
