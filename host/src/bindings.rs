@@ -9,8 +9,8 @@ mod generated {
         imports: { default: async | trappable },
         require_store_data_send: true,
         with: {
-            "hanzo:node/llm.chat-stream": crate::router::RouterStream,
-            "hanzo:node/fetch.body": crate::caps::fetch::FetchBody,
+            "hanzo:node/llm.chat-stream": crate::bindings::resources::LlmStream,
+            "hanzo:node/fetch.body": crate::bindings::resources::FetchBody,
         },
     });
 }
@@ -18,6 +18,36 @@ mod generated {
 pub use generated::hanzo::node::{
     agents, config, fetch, jobs, kv, llm, llm_types, log, tool_types, tools,
 };
+
+/// The host values behind the node's WIT resources. The generated code
+/// names these; what serves them (the router's streams, outbound answer
+/// bodies) implements their traits, so the bindings depend on nothing above
+/// them.
+pub mod resources {
+    use super::fetch::FetchError;
+    use super::llm::{LlmError, Route};
+    use super::llm_types::ChatChunk;
+    use futures_util::future::BoxFuture;
+
+    /// A `hanzo:node/llm` `chat-stream`.
+    pub struct LlmStream(pub Box<dyn ChunkStream>);
+
+    pub trait ChunkStream: Send {
+        /// The deployment serving the stream.
+        fn route(&self) -> &Route;
+        /// The next chunk; `None` once the stream ended.
+        fn next(&mut self) -> BoxFuture<'_, Option<Result<ChatChunk, LlmError>>>;
+    }
+
+    /// A `hanzo:node/fetch` answer `body`.
+    pub struct FetchBody(pub Box<dyn BodyReader>);
+
+    pub trait BodyReader: Send {
+        /// What arrived since the last read, at most `max` bytes; `None`
+        /// once the body ended.
+        fn read(&mut self, max: usize) -> BoxFuture<'_, Result<Option<Vec<u8>>, FetchError>>;
+    }
+}
 
 /// The `provider` world: LLM providers.
 pub mod provider {

@@ -10,6 +10,7 @@ pub mod conns;
 pub mod context;
 pub mod engine;
 pub mod error;
+pub mod grants;
 pub mod inspect;
 pub mod jobs;
 pub mod loader;

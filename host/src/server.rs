@@ -81,7 +81,7 @@ fn plugin_json(p: &LoadedPlugin) -> Value {
         "routes": m.routes,
         "tools": p.tools.iter().map(|(s, _)| s.name.clone()).collect::<Vec<_>>(),
         "permissions": {
-            "http": p.outbound.hosts,
+            "http": p.grants.outbound.hosts,
             "kv": m.permissions.kv,
             "secrets": m.permissions.secrets,
             "tools": m.permissions.tools,

@@ -4,13 +4,19 @@
 //! plugin whose manifest opts in to reuse keeps it for its next calls of the
 //! same tenant ([`crate::warm`]), and [`CallState::resume`] re-arms it.
 
-use crate::caps::Services;
+use crate::bindings::tool_types::ToolError;
+use crate::bindings::tools::ToolInfo;
 use crate::context::CallCtx;
 pub use crate::context::Overlay;
 use crate::engine::{ActiveCall, Engine};
+use crate::grants::Grants;
+use crate::jobs::Jobs;
 use crate::outbound::PolicedHooks;
-use crate::plugins::LoadedPlugin;
+use crate::router::Router;
+use crate::sched::CpuHistory;
+use crate::store::Store as KvStore;
 pub use crate::tenant::{DEFAULT_TENANT, Tenant};
+use futures_util::future::BoxFuture;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
@@ -18,10 +24,35 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+/// What the host side of the interfaces reaches beyond the call itself: the
+/// node's services. The runtime implements it; a call's state holds it
+/// weakly ([`CallState::node`]).
+pub trait Services: Send + Sync {
+    /// The kv table.
+    fn kv(&self) -> &Arc<KvStore>;
+    fn router(&self) -> &Arc<Router>;
+    fn jobs(&self) -> &Arc<Jobs>;
+    /// Whether plugin `plugin` may log one more line now (its rate limit).
+    fn admit_log(&self, plugin: &str) -> bool;
+    /// The tool catalog.
+    fn tools(&self) -> Vec<ToolInfo>;
+    fn tool(&self, name: &str) -> Option<ToolInfo>;
+    /// Runs tool `name` of the catalog (arguments checked against its schema).
+    fn invoke_tool<'a>(
+        &'a self,
+        ctx: CallCtx,
+        name: &'a str,
+        arguments: &'a str,
+    ) -> BoxFuture<'a, Result<String, ToolError>>;
+}
+
 pub struct CallState {
     pub tenant: Tenant,
     pub overlay: Option<Arc<Overlay>>,
-    pub plugin: Arc<LoadedPlugin>,
+    /// What the plugin may do (and its name and limits).
+    pub grants: Arc<Grants>,
+    /// The plugin's CPU history, which the scheduler reads at each tick.
+    pub cpu: Arc<CpuHistory>,
     /// The node's services. Weak: a reusable store waits in the runtime's
     /// warm pool, and must not keep the node alive from there. A call's
     /// caller holds the node.
@@ -44,21 +75,23 @@ impl CallState {
     pub fn new(
         node: Weak<dyn Services>,
         engine: &Engine,
-        plugin: Arc<LoadedPlugin>,
+        grants: Arc<Grants>,
+        cpu: Arc<CpuHistory>,
         ctx: CallCtx,
     ) -> CallState {
         // WASI is linked so components from any toolchain load, but grants
         // nothing: no preopens, no env, no args, no sockets, stdio discarded.
         let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).build();
-        let limits = CallLimiter::new((plugin.manifest.limits.memory_mb as usize) << 20);
+        let limits = CallLimiter::new((grants.limits.memory_mb as usize) << 20);
         CallState {
             active: Some(engine.begin_call()),
             hooks: PolicedHooks {
-                policy: plugin.outbound.clone(),
+                policy: grants.outbound.clone(),
             },
             tenant: ctx.tenant,
             overlay: ctx.overlay,
-            plugin,
+            grants,
+            cpu,
             node,
             started: Instant::now(),
             limits,

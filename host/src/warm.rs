@@ -16,6 +16,7 @@
 
 use crate::bindings::provider::Provider;
 use crate::bindings::tool::Tool;
+use crate::grants::Grants;
 use crate::plugins::LoadedPlugin;
 use crate::state::{CallState, Overlay, Tenant};
 use std::collections::HashMap;
@@ -84,7 +85,7 @@ struct Parked {
     since: Instant,
 }
 
-/// Parked instances by plugin version (the `LoadedPlugin` allocation: a
+/// Parked instances by plugin version (its `Grants` allocation: a
 /// parked store holds that `Arc`, so the address is not reused while it
 /// waits), tenant and router deployment (its overlay's allocation, which the
 /// router holds for its lifetime; 0 for none): an instance that read one
@@ -114,9 +115,9 @@ impl WarmPool {
         }
     }
 
-    fn key(plugin: &Arc<LoadedPlugin>, tenant: &Tenant, overlay: Option<&Arc<Overlay>>) -> Key {
+    fn key(grants: &Arc<Grants>, tenant: &Tenant, overlay: Option<&Arc<Overlay>>) -> Key {
         (
-            Arc::as_ptr(plugin) as usize,
+            Arc::as_ptr(grants) as usize,
             tenant.clone(),
             overlay.map_or(0, |o| Arc::as_ptr(o) as usize),
         )
@@ -137,7 +138,7 @@ impl WarmPool {
         let mut idle = crate::lock(&self.idle);
         let parked = idle
             .by_key
-            .get_mut(&Self::key(plugin, tenant, overlay))?
+            .get_mut(&Self::key(&plugin.grants, tenant, overlay))?
             .pop()?;
         idle.total -= 1;
         Some(parked.warm)
@@ -151,7 +152,7 @@ impl WarmPool {
     /// caller drops what it gets back.
     pub fn put(&self, mut warm: Warm) -> Option<Warm> {
         let state = warm.store.data();
-        let limits = &state.plugin.manifest.limits;
+        let limits = &state.grants.limits;
         if warm.calls >= limits.calls_per_instance
             || state.limits.memory_limit_hit
             || state.limits.memory_bytes as u64 > (limits.memory_mb << 20) / 2
@@ -159,7 +160,7 @@ impl WarmPool {
         {
             return Some(warm);
         }
-        let key = Self::key(&state.plugin, &state.tenant, state.overlay.as_ref());
+        let key = Self::key(&state.grants, &state.tenant, state.overlay.as_ref());
         let mut idle = crate::lock(&self.idle);
         if idle.total >= self.max_total {
             return Some(warm);
@@ -180,13 +181,13 @@ impl WarmPool {
     /// Removes what may no longer be used: instances of plugin versions for
     /// which `current` is false (swapped out, unloaded) and those parked
     /// longer than [`IDLE_TTL`]. Returns them, to be dropped off the lock.
-    pub fn prune(&self, current: impl Fn(&Arc<LoadedPlugin>) -> bool) -> Vec<Warm> {
+    pub fn prune(&self, current: impl Fn(&Arc<Grants>) -> bool) -> Vec<Warm> {
         let mut idle = crate::lock(&self.idle);
         let mut gone = Vec::new();
         idle.by_key.retain(|_, parked| {
             let live = parked
                 .first()
-                .is_some_and(|p| current(&p.warm.store.data().plugin));
+                .is_some_and(|p| current(&p.warm.store.data().grants));
             gone.extend(
                 parked
                     .extract_if(.., |p| !live || p.since.elapsed() >= IDLE_TTL)

@@ -1,6 +1,7 @@
 //! `hanzo:node/agents`: agent definitions in redb, per tenant, for API plugins.
 
 use crate::bindings::agents as wit;
+use crate::grants::Capability;
 use crate::jobs::model::{Agent, AgentSpec};
 use crate::jobs::{Jobs, JobsError};
 use crate::state::CallState;
@@ -67,7 +68,7 @@ impl CallState {
         &mut self,
         call: impl AsyncFnOnce(&Jobs, &str) -> Result<T, JobsError>,
     ) -> Res<T> {
-        if !self.plugin.manifest.permissions.agents {
+        if !self.grants.allows(Capability::Agents) {
             return Ok(Err(wit::AgentsError::Denied));
         }
         let jobs = self.node()?.jobs().clone();

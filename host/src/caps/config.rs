@@ -10,14 +10,13 @@ use crate::state::CallState;
 impl Host for CallState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         let overlay = self.overlay.as_ref().and_then(|o| o.settings.get(&key));
-        Ok(overlay.or_else(|| self.plugin.settings.get(&key)).cloned())
+        Ok(overlay.or_else(|| self.grants.settings.get(&key)).cloned())
     }
 
     async fn secret(&mut self, name: String) -> wasmtime::Result<Result<String, ConfigError>> {
-        if !self.plugin.manifest.permissions.secrets.contains(&name) {
+        let Ok(own) = self.grants.secret(&name) else {
             return Ok(Err(ConfigError::NotDeclared(name)));
-        }
-        let own = self.plugin.secrets.get(&name);
+        };
         // A deployment's overlay decides which keys its calls get.
         let value = match self.overlay.as_deref() {
             Some(overlay) => overlay.secret(&name, own),

@@ -6,6 +6,7 @@
 //! pollable resources to make, use and drop one call at a time.
 
 use crate::bindings::fetch::{FetchError, Head, Host, HostBody, Request, Response};
+use crate::bindings::resources::{BodyReader, FetchBody};
 use crate::outbound::{OutboundPolicy, TimedBody};
 use crate::state::CallState;
 use bytes::Bytes;
@@ -20,12 +21,12 @@ impl Host for CallState {
         &mut self,
         mut request: Request,
     ) -> wasmtime::Result<Result<Response, FetchError>> {
-        let policy = self.plugin.outbound.clone();
+        let policy = self.grants.outbound.clone();
         // The host holds the whole answer before the plugin gets it, outside
         // the plugin's memory limit: never more than that limit could take.
         request.max_response_bytes = request
             .max_response_bytes
-            .min(whole_answer_limit(self.plugin.manifest.limits.memory_mb));
+            .min(whole_answer_limit(self.grants.limits.memory_mb));
         Ok(fetch(&policy, request).await)
     }
 
@@ -33,9 +34,9 @@ impl Host for CallState {
         &mut self,
         request: Request,
     ) -> wasmtime::Result<Result<(Head, Resource<FetchBody>), FetchError>> {
-        let policy = self.plugin.outbound.clone();
+        let policy = self.grants.outbound.clone();
         match open(&policy, request).await {
-            Ok((head, body)) => Ok(Ok((head, self.table().push(body)?))),
+            Ok((head, body)) => Ok(Ok((head, self.table().push(FetchBody(Box::new(body)))?))),
             Err(e) => Ok(Err(e)),
         }
     }
@@ -47,7 +48,7 @@ impl HostBody for CallState {
         body: Resource<FetchBody>,
         max: u32,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, FetchError>> {
-        Ok(self.table().get_mut(&body)?.read(max as usize).await)
+        Ok(self.table().get_mut(&body)?.0.read(max as usize).await)
     }
 
     async fn drop(&mut self, body: Resource<FetchBody>) -> wasmtime::Result<()> {
@@ -71,7 +72,7 @@ const PREALLOCATE_MAX: usize = 64 * 1024;
 /// An answer's body as the plugin reads it: bounded in size, and through
 /// [`TimedBody`] in the silence between bytes. Dropped before its end, the
 /// `TimedBody` drains the rest so the connection stays pooled.
-pub struct FetchBody {
+pub struct AnswerBody {
     body: TimedBody,
     /// Received but not yet read.
     pending: Bytes,
@@ -82,10 +83,10 @@ pub struct FetchBody {
     to: String,
 }
 
-impl FetchBody {
+impl AnswerBody {
     /// What was received since the last read, at most `max` bytes; waits
     /// when nothing was.
-    async fn read(&mut self, max: usize) -> Result<Option<Vec<u8>>, FetchError> {
+    async fn read_some(&mut self, max: usize) -> Result<Option<Vec<u8>>, FetchError> {
         if self.pending.is_empty() {
             match self.next().await? {
                 Some(data) => self.pending = data,
@@ -135,6 +136,15 @@ impl FetchBody {
     }
 }
 
+impl BodyReader for AnswerBody {
+    fn read(
+        &mut self,
+        max: usize,
+    ) -> futures_util::future::BoxFuture<'_, Result<Option<Vec<u8>>, FetchError>> {
+        Box::pin(self.read_some(max))
+    }
+}
+
 async fn fetch(policy: &OutboundPolicy, request: Request) -> Result<Response, FetchError> {
     let (head, mut body) = open(policy, request).await?;
     Ok(Response {
@@ -145,7 +155,7 @@ async fn fetch(policy: &OutboundPolicy, request: Request) -> Result<Response, Fe
 }
 
 /// Sends `request` if `policy` allows it: the answer's head, and its body to read.
-async fn open(policy: &OutboundPolicy, request: Request) -> Result<(Head, FetchBody), FetchError> {
+async fn open(policy: &OutboundPolicy, request: Request) -> Result<(Head, AnswerBody), FetchError> {
     let url = request.url;
     let invalid = |why: String| FetchError::InvalidRequest(format!("`{url}`: {why}"));
     let uri: http::Uri = url
@@ -212,7 +222,7 @@ async fn open(policy: &OutboundPolicy, request: Request) -> Result<(Head, FetchB
                 .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
                 .collect(),
         },
-        FetchBody {
+        AnswerBody {
             body,
             pending: Bytes::new(),
             left: request.max_response_bytes as usize,

@@ -2,6 +2,7 @@
 //! scoped to the calling plugin's tenant; the work itself is `crate::jobs`.
 
 use crate::bindings::jobs as wit;
+use crate::grants::Capability;
 use crate::jobs::model::{self, JobKind, JobSpec, JobState, OnParentFailure, RetryPolicy};
 use crate::jobs::{Jobs, JobsError};
 use crate::state::CallState;
@@ -16,7 +17,7 @@ impl CallState {
         &mut self,
         call: impl AsyncFnOnce(&Arc<Jobs>, &str) -> Result<T, JobsError>,
     ) -> Res<T> {
-        if !self.plugin.manifest.permissions.jobs {
+        if !self.grants.allows(Capability::Jobs) {
             return Ok(Err(wit::JobsError::Denied));
         }
         let jobs = self.node()?.jobs().clone();

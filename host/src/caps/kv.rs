@@ -3,6 +3,7 @@
 //! plugin, so one plugin or tenant cannot name another's keys.
 
 use crate::bindings::kv::{Host, KvError};
+use crate::grants::Capability;
 use crate::state::CallState;
 use crate::store::Namespace;
 
@@ -11,10 +12,10 @@ const MAX_KEY: usize = 1024;
 
 impl CallState {
     fn kv_namespace(&self) -> Result<Namespace, KvError> {
-        if !self.plugin.manifest.permissions.kv {
+        if !self.grants.allows(Capability::Kv) {
             return Err(KvError::Denied);
         }
-        Ok(Namespace::new(&self.tenant, &self.plugin.manifest.name))
+        Ok(Namespace::new(&self.tenant, &self.grants.plugin))
     }
 }
 
@@ -48,7 +49,7 @@ impl Host for CallState {
             Ok(ns) => ns,
             Err(e) => return Ok(Err(e)),
         };
-        let max = self.plugin.manifest.limits.kv_value_bytes;
+        let max = self.grants.limits.kv_value_bytes;
         if value.len() as u64 > max {
             return Ok(Err(KvError::TooLarge(max)));
         }

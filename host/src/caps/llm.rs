@@ -7,20 +7,15 @@ use crate::bindings::llm::{
     CallOptions, ChatResult, EmbedResult, Host, HostChatStream, LlmError, Model, Route,
 };
 use crate::bindings::llm_types::{ChatChunk, ChatRequest, EmbedRequest};
-use crate::router::RouterStream;
+use crate::bindings::resources::LlmStream as RouterStream;
+use crate::grants::Capability;
 use crate::state::CallState;
 use wasmtime::component::Resource;
 
 impl CallState {
     fn require_llm_grant(&self) -> wasmtime::Result<()> {
-        if self.plugin.manifest.permissions.llm {
-            Ok(())
-        } else {
-            Err(wasmtime::format_err!(
-                "plugin `{}` is not granted `permissions.llm`",
-                self.plugin.manifest.name
-            ))
-        }
+        // This interface's WIT has no `denied` case (yet): a trap names the grant.
+        Ok(self.grants.require(Capability::Llm)?)
     }
 }
 
@@ -52,7 +47,7 @@ impl Host for CallState {
         self.require_llm_grant()?;
         let node = self.node()?;
         match node.router().stream(self.tenant.clone(), request).await {
-            Ok(stream) => Ok(Ok(self.table().push(stream)?)),
+            Ok(stream) => Ok(Ok(self.table().push(RouterStream(Box::new(stream)))?)),
             Err(e) => Ok(Err(e)),
         }
     }
@@ -73,14 +68,14 @@ impl Host for CallState {
 
 impl HostChatStream for CallState {
     async fn route(&mut self, stream: Resource<RouterStream>) -> wasmtime::Result<Route> {
-        Ok(self.table().get(&stream)?.route.clone())
+        Ok(self.table().get(&stream)?.0.route().clone())
     }
 
     async fn next(
         &mut self,
         stream: Resource<RouterStream>,
     ) -> wasmtime::Result<Option<Result<ChatChunk, LlmError>>> {
-        Ok(self.table().get_mut(&stream)?.next().await)
+        Ok(self.table().get_mut(&stream)?.0.next().await)
     }
 
     async fn drop(&mut self, stream: Resource<RouterStream>) -> wasmtime::Result<()> {

@@ -207,8 +207,8 @@ fn truncate(message: Cow<'_, str>) -> Cow<'_, str> {
 
 impl Host for CallState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        let plugin = self.plugin.manifest.name.as_str();
-        if !self.node()?.logs().admit(plugin) {
+        let plugin = self.grants.plugin.as_str();
+        if !self.node()?.admit_log(plugin) {
             return Ok(());
         }
         let message = truncate(escape(&message));

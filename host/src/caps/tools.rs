@@ -5,6 +5,7 @@
 
 use crate::bindings::tool_types::ToolError;
 use crate::bindings::tools::{Host, ToolInfo};
+use crate::grants::Capability;
 use crate::state::CallState;
 
 /// Tool calls nested through this interface (a tool that calls tools…) stop here.
@@ -12,14 +13,8 @@ pub const MAX_DEPTH: u32 = 4;
 
 impl CallState {
     fn require_tools_grant(&self) -> wasmtime::Result<()> {
-        if self.plugin.manifest.permissions.tools {
-            Ok(())
-        } else {
-            Err(wasmtime::format_err!(
-                "plugin `{}` is not granted `permissions.tools`",
-                self.plugin.manifest.name
-            ))
-        }
+        // This interface's WIT has no `denied` case (yet): a trap names the grant.
+        Ok(self.grants.require(Capability::Tools)?)
     }
 }
 

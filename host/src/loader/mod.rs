@@ -14,6 +14,7 @@ pub use crate::config::LoaderConfig;
 
 use crate::bindings::provider::ProviderPre;
 use crate::bindings::tool::ToolPre;
+use crate::grants::Grants;
 use crate::outbound::OutboundPolicy;
 use crate::plugins::manifest::{
     Ceilings, MANIFEST_FILE, MAX_COMPONENT_BYTES, config_value_string, read_manifest,
@@ -474,19 +475,32 @@ async fn prepare(
         .permissions
         .secrets
         .iter()
-        .filter_map(|name| {
-            overrides
+        .map(|name| {
+            let value = overrides
                 .secrets
                 .get(name)
                 .cloned()
-                .or_else(|| std::env::var(name).ok())
-                .map(|v| (name.clone(), v))
+                .or_else(|| std::env::var(name).ok());
+            (name.clone(), value)
         })
         .collect();
     let mut hosts = manifest.permissions.http.clone();
     hosts.extend(overrides.allow_hosts.iter().cloned());
-    let mut plugin = LoadedPlugin {
+    let permissions = &manifest.permissions;
+    let grants = Arc::new(Grants {
+        plugin: manifest.name.clone(),
+        limits: manifest.limits.clone(),
+        kv: permissions.kv,
+        llm: permissions.llm,
+        tools: permissions.tools,
+        jobs: permissions.jobs,
+        agents: permissions.agents,
+        secrets,
+        settings,
         outbound: Arc::new(OutboundPolicy::new(&manifest.name, &hosts)),
+    });
+    let mut plugin = LoadedPlugin {
+        grants,
         // Bounded by the manifest's checks (`Ceilings::MAX_CONCURRENCY`).
         concurrency: Arc::new(Semaphore::new(manifest.limits.max_concurrency)),
         manifest,
@@ -497,8 +511,6 @@ async fn prepare(
         size,
         loaded_at: SystemTime::now(),
         pre,
-        settings,
-        secrets,
         tools: Vec::new(),
         cpu: Default::default(),
     };

@@ -4,6 +4,7 @@
 //! the operator, see [`Ceilings`]).
 
 pub use crate::context::config_value_string;
+pub use crate::grants::Limits;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -136,64 +137,6 @@ pub struct Permissions {
     /// Agent definitions (`hanzo:node/agents`).
     #[serde(default)]
     pub agents: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Limits {
-    /// Linear memory per instance: all its memories together (a component
-    /// may have several).
-    #[serde(default = "Limits::default_memory_mb")]
-    pub memory_mb: u64,
-    /// Wall-clock time per call, including time spent waiting on the host.
-    #[serde(default = "Limits::default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Calls of this plugin running at once, each on its own instance;
-    /// further calls wait. (Parked instances waiting for reuse are bounded
-    /// separately, see `crate::warm`.)
-    #[serde(default = "Limits::default_max_concurrency")]
-    pub max_concurrency: usize,
-    /// Largest kv value in bytes.
-    #[serde(default = "Limits::default_kv_value_bytes")]
-    pub kv_value_bytes: u64,
-    /// Calls one instance serves, in sequence and for one tenant only,
-    /// before it is dropped. 1 (the default): a fresh instance per call.
-    /// More spares instantiating and resetting an instance per call, for a
-    /// plugin that keeps no state between calls (or whose runtime is large
-    /// to start). An instance that traps, times out, runs out of memory or
-    /// grows past half its memory is never reused (see `crate::warm`).
-    #[serde(default = "Limits::default_calls_per_instance")]
-    pub calls_per_instance: u32,
-}
-
-impl Limits {
-    fn default_memory_mb() -> u64 {
-        128
-    }
-    fn default_timeout_ms() -> u64 {
-        30_000
-    }
-    fn default_max_concurrency() -> usize {
-        64
-    }
-    fn default_kv_value_bytes() -> u64 {
-        1 << 20
-    }
-    fn default_calls_per_instance() -> u32 {
-        1
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_mb: Self::default_memory_mb(),
-            timeout_ms: Self::default_timeout_ms(),
-            max_concurrency: Self::default_max_concurrency(),
-            kv_value_bytes: Self::default_kv_value_bytes(),
-            calls_per_instance: Self::default_calls_per_instance(),
-        }
-    }
 }
 
 /// A manifest that cannot be used, with the reason in words.

@@ -10,9 +10,8 @@ pub use registry::{Catalog, Registry, Slot, ToolEntry};
 use crate::bindings::provider::ProviderPre;
 use crate::bindings::tool::ToolPre;
 use crate::bindings::tool_types::ToolSpec;
-use crate::outbound::OutboundPolicy;
+use crate::grants::Grants;
 use crate::state::CallState;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -40,18 +39,15 @@ pub struct LoadedPlugin {
     pub size: u64,
     pub loaded_at: SystemTime,
     pub pre: PluginPre,
-    /// Settings the plugin reads through `hanzo:node/config`.
-    pub settings: BTreeMap<String, String>,
-    /// Values of the declared secrets the operator provided.
-    pub secrets: BTreeMap<String, String>,
-    pub outbound: Arc<OutboundPolicy>,
+    /// What it may do, resolved at load; every call's state carries it.
+    pub grants: Arc<Grants>,
     /// Caps calls running at once (`limits.max_concurrency`).
     pub concurrency: Arc<Semaphore>,
     /// What a tool plugin's `describe()` returned at load, with each tool's
     /// parameter schema compiled.
     pub tools: Vec<(ToolSpec, Arc<jsonschema::Validator>)>,
     /// Whether its calls ran long lately (they then start off the serving threads).
-    pub cpu: crate::sched::CpuHistory,
+    pub cpu: Arc<crate::sched::CpuHistory>,
 }
 
 impl LoadedPlugin {

@@ -113,3 +113,14 @@ impl Drop for RouterStream {
         self.finish();
     }
 }
+
+/// A routed stream is what `hanzo:node/llm`'s `chat-stream` serves.
+impl crate::bindings::resources::ChunkStream for RouterStream {
+    fn route(&self) -> &Route {
+        &self.route
+    }
+
+    fn next(&mut self) -> futures_util::future::BoxFuture<'_, Option<Result<ChatChunk, LlmError>>> {
+        Box::pin(RouterStream::next(self))
+    }
+}

@@ -182,17 +182,17 @@ impl Runtime {
     /// Names the failure of a call whose store is `store`.
     pub(crate) fn classify(store: &Store<CallState>, err: wasmtime::Error) -> CallError {
         let state = store.data();
-        let plugin = state.plugin.name().to_string();
+        let plugin = state.grants.plugin.clone();
         if state.limits.memory_limit_hit {
             return CallError::MemoryLimit {
                 plugin,
-                limit_mb: state.plugin.manifest.limits.memory_mb,
+                limit_mb: state.grants.limits.memory_mb,
             };
         }
         if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             return CallError::Timeout {
                 plugin,
-                limit_ms: state.plugin.manifest.limits.timeout_ms,
+                limit_ms: state.grants.limits.timeout_ms,
             };
         }
         CallError::Trap {

@@ -104,7 +104,13 @@ impl Runtime {
     /// A fresh store for one call of `plugin`, with its limits armed.
     fn new_store(&self, plugin: &Arc<LoadedPlugin>, ctx: CallCtx) -> Store<CallState> {
         let node: Weak<dyn crate::caps::Services> = self.this.clone();
-        let state = CallState::new(node, &self.engine, plugin.clone(), ctx);
+        let state = CallState::new(
+            node,
+            &self.engine,
+            plugin.grants.clone(),
+            plugin.cpu.clone(),
+            ctx,
+        );
         let mut store = Store::new(&self.engine.wasmtime, state);
         store.limiter(|s| &mut s.limits);
         let limit = Duration::from_millis(plugin.manifest.limits.timeout_ms);
@@ -116,7 +122,7 @@ impl Runtime {
             if state.started.elapsed() >= limit {
                 Ok(UpdateDeadline::Interrupt)
             } else {
-                Ok(crate::sched::at_epoch_tick(&state.plugin.cpu))
+                Ok(crate::sched::at_epoch_tick(&state.cpu))
             }
         });
         store.set_epoch_deadline(1);
@@ -127,11 +133,11 @@ impl Runtime {
     /// idle too long; the housekeeping tick and every load call it.
     pub fn prune_warm(&self) {
         let catalog = self.registry.catalog();
-        let gone = self.warm.prune(|plugin| {
+        let gone = self.warm.prune(|grants| {
             catalog.slots.values().any(|slot| {
                 slot.current
                     .as_ref()
-                    .is_some_and(|c| Arc::ptr_eq(c, plugin))
+                    .is_some_and(|c| Arc::ptr_eq(&c.grants, grants))
             })
         });
         drop(catalog);
@@ -411,8 +417,8 @@ impl crate::caps::Services for Runtime {
         &self.jobs
     }
 
-    fn logs(&self) -> &crate::caps::log::PluginLogs {
-        &self.logs
+    fn admit_log(&self, plugin: &str) -> bool {
+        self.logs.admit(plugin)
     }
 
     fn tools(&self) -> Vec<crate::bindings::tools::ToolInfo> {
