@@ -43,7 +43,8 @@
 //! - [`openai`]: the OpenAI-compatible wire format shared by OpenAI-style providers.
 //! - [`anthropic`], [`gemini`], [`ollama`]: the Anthropic Messages, Gemini
 //!   `generateContent` and Ollama `/api/chat` wire formats.
-//! - [`upstream`]: settings, sending and error mapping shared by HTTP provider plugins.
+//! - [`upstream`]: settings, sending and error mapping (HTTP statuses, transport
+//!   failures, `retry-after`) shared by HTTP provider plugins.
 //!
 //! Host calls only work inside a component run by the node. The crate still
 //! builds for native targets so that plugins can unit-test their pure logic
