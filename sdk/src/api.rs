@@ -3,10 +3,12 @@
 //!
 //! Implement [`Handler`] on a type and export it with
 //! [`export_api!`](crate::export_api). The helpers here cover the usual
-//! JSON API chores: [`read_body`] with a size cap, [`respond_json`] and
-//! [`respond_error`] (`{"error":{"code":...,"message":...}}`), and
-//! [`respond_streaming`] for bodies written piece by piece as they are
-//! produced (server-sent events, for instance).
+//! JSON API chores: [`path_and_query`], [`query_pairs`] and
+//! [`percent_decode`] for the URL, [`read_body`] with a size cap,
+//! [`respond_json`] and [`respond_error`]
+//! (`{"error":{"code":...,"message":...}}`), and [`respond_streaming`] for
+//! bodies written piece by piece as they are produced (server-sent events,
+//! for instance).
 //!
 //! ```no_run
 //! use hanzo_node_sdk::api::{self, Handler, IncomingRequest, ResponseOutparam};
@@ -53,6 +55,51 @@ pub fn split_path_query(path_with_query: &str) -> (String, Option<String>) {
     };
     let path = if path.is_empty() { "/" } else { path };
     (path.to_string(), query)
+}
+
+/// The decoded `name=value` pairs of a query string, in order (`+` is a
+/// space; a pair without `=` has an empty value; empty pairs are skipped).
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| percent_decode(&s.replace('+', " "));
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) => (decode(name), decode(value)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+/// Decodes the `%XX` escapes of a path segment or query value (`+` is left
+/// as it is). A malformed escape or a result that is not UTF-8 leaves the
+/// text as it was, so that it matches nothing rather than something else.
+pub fn percent_decode(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            match text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                None => return text.to_string(),
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
 }
 
 /// The first value of request header `name`, if it is text. To read
@@ -476,6 +523,31 @@ mod tests {
         );
         assert_eq!(split_path_query(""), ("/".into(), None));
         assert_eq!(split_path_query("?q"), ("/".into(), Some("q".into())));
+    }
+
+    #[test]
+    fn query_strings() {
+        assert_eq!(
+            query_pairs(Some("a=1&b=x%20y+z&flag&&c=")),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y z".into()),
+                ("flag".into(), String::new()),
+                ("c".into(), String::new()),
+            ]
+        );
+        assert!(query_pairs(None).is_empty());
+    }
+
+    #[test]
+    fn decodes_percent_escapes() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("plain"), "plain");
+        assert_eq!(percent_decode("bad%2"), "bad%2");
+        assert_eq!(percent_decode("bad%zz"), "bad%zz");
+        assert_eq!(percent_decode("%ff"), "%ff");
+        // Only the query decoding turns `+` into a space.
+        assert_eq!(percent_decode("openai%2Fgpt-4o+x"), "openai/gpt-4o+x");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::anthropic::{self, EventEncoder};
 use crate::error::{ApiError, Kind};
 use crate::openai::{self, ChunkEncoder};
 use crate::wire;
-use hanzo_node_sdk::api::BodyError;
+use hanzo_node_sdk::api::{BodyError, percent_decode};
 use hanzo_node_sdk::llm::{
     CallOptions, ChatChunk, ChatRequest, ChatResult, EmbedRequest, EmbedResult, LlmError, Model,
     Route,
@@ -482,35 +482,6 @@ fn get_model<N: Node, R: Responder>(node: &N, out: R, format: Format, id: &str) 
             .with_code("model_not_found"),
         ),
     }
-}
-
-/// Decodes `%XX` escapes of a path; a malformed escape or a result that is
-/// not UTF-8 leaves it as it was.
-pub fn percent_decode(text: &str) -> String {
-    if !text.contains('%') {
-        return text.to_string();
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            match text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                Some(b) => {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-                None => return text.to_string(),
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
 }
 
 #[cfg(test)]
