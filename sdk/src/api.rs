@@ -412,9 +412,63 @@ impl Drop for BodyWriter {
     }
 }
 
+/// A complete JSON response: the status, `content-type: application/json`
+/// followed by any other headers, and the body. Every JSON answer is built
+/// here, whether it is sent with [`JsonResponse::send`] or handed to
+/// something else (a handler's own response trait, a test double).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonResponse {
+    pub status: u16,
+    /// `content-type` first, then the others in the order added.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl JsonResponse {
+    /// `value` serialized, with `status`.
+    pub fn new(status: u16, value: &Value) -> Self {
+        // Straight into bytes: `Value`'s `Display` goes through the
+        // formatting machinery a write at a time, several times slower.
+        // Serializing a `Value` cannot fail: its map keys are strings.
+        Self::raw(status, serde_json::to_vec(value).unwrap_or_default())
+    }
+
+    /// A body that is JSON already (a stored document, one serialized
+    /// elsewhere), with `status`.
+    pub fn raw(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        JsonResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header after those already there.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds `headers` after those already there.
+    pub fn headers(mut self, headers: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// Sends the response ([`respond`]).
+    pub fn send(self, out: ResponseOutparam) {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        respond(out, self.status, &headers, &self.body);
+    }
+}
+
 /// Sends `value` as `application/json` with `status`.
 pub fn respond_json(out: ResponseOutparam, status: u16, value: &Value) {
-    respond_json_with(out, status, &[], value);
+    JsonResponse::new(status, value).send(out);
 }
 
 /// [`respond_json`] with extra headers.
@@ -424,10 +478,9 @@ pub fn respond_json_with(
     headers: &[(&str, &str)],
     value: &Value,
 ) {
-    let mut all = Vec::with_capacity(headers.len() + 1);
-    all.push(("content-type", "application/json"));
-    all.extend_from_slice(headers);
-    respond(out, status, &all, value.to_string().as_bytes());
+    JsonResponse::new(status, value)
+        .headers(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())))
+        .send(out);
 }
 
 /// Sends `{"error":{"code":code,"message":message}}` with `status`.
@@ -548,6 +601,25 @@ mod tests {
         assert_eq!(percent_decode("%ff"), "%ff");
         // Only the query decoding turns `+` into a space.
         assert_eq!(percent_decode("openai%2Fgpt-4o+x"), "openai/gpt-4o+x");
+    }
+
+    #[test]
+    fn json_responses() {
+        let r = JsonResponse::new(404, &error_body("not_found", "x")).header("allow", "GET");
+        assert_eq!(r.status, 404);
+        assert_eq!(
+            r.headers,
+            [
+                ("content-type".to_string(), "application/json".to_string()),
+                ("allow".to_string(), "GET".to_string())
+            ]
+        );
+        assert_eq!(
+            r.body,
+            br#"{"error":{"code":"not_found","message":"x"}}"#.to_vec()
+        );
+        let r = JsonResponse::raw(200, "[1]").headers([("x-a".to_string(), "1".to_string())]);
+        assert_eq!((r.headers.len(), r.body.as_slice()), (2, &b"[1]"[..]));
     }
 
     #[test]
