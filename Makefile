@@ -46,7 +46,7 @@ $(PYENV)/.installed: tests/python/requirements.txt
 	touch $@
 
 test: plugins pyenv
-	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p gateway-bench
+	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p gateway-bench -p mock-upstream
 
 bench: plugins
 	cargo bench -p hanzo-node --bench plugin_call

@@ -421,7 +421,7 @@ pub fn error_from_response(
     let kind = kind.as_deref();
     match status {
         429 => ProviderError::RateLimited(RateLimit {
-            retry_after_ms: crate::openai::retry_after_ms(headers),
+            retry_after_ms: crate::upstream::retry_after_ms(headers),
             message,
         }),
         401..=403 => ProviderError::Auth(message),

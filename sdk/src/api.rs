@@ -3,10 +3,12 @@
 //!
 //! Implement [`Handler`] on a type and export it with
 //! [`export_api!`](crate::export_api). The helpers here cover the usual
-//! JSON API chores: [`read_body`] with a size cap, [`respond_json`] and
-//! [`respond_error`] (`{"error":{"code":...,"message":...}}`), and
-//! [`respond_streaming`] for bodies written piece by piece as they are
-//! produced (server-sent events, for instance).
+//! JSON API chores: [`path_and_query`], [`query_pairs`] and
+//! [`percent_decode`] for the URL, [`read_body`] with a size cap,
+//! [`respond_json`] and [`respond_error`]
+//! (`{"error":{"code":...,"message":...}}`), and [`respond_streaming`] for
+//! bodies written piece by piece as they are produced (server-sent events,
+//! for instance).
 //!
 //! ```no_run
 //! use hanzo_node_sdk::api::{self, Handler, IncomingRequest, ResponseOutparam};
@@ -53,6 +55,51 @@ pub fn split_path_query(path_with_query: &str) -> (String, Option<String>) {
     };
     let path = if path.is_empty() { "/" } else { path };
     (path.to_string(), query)
+}
+
+/// The decoded `name=value` pairs of a query string, in order (`+` is a
+/// space; a pair without `=` has an empty value; empty pairs are skipped).
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| percent_decode(&s.replace('+', " "));
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) => (decode(name), decode(value)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+/// Decodes the `%XX` escapes of a path segment or query value (`+` is left
+/// as it is). A malformed escape or a result that is not UTF-8 leaves the
+/// text as it was, so that it matches nothing rather than something else.
+pub fn percent_decode(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            match text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                None => return text.to_string(),
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
 }
 
 /// The first value of request header `name`, if it is text. To read
@@ -365,9 +412,63 @@ impl Drop for BodyWriter {
     }
 }
 
+/// A complete JSON response: the status, `content-type: application/json`
+/// followed by any other headers, and the body. Every JSON answer is built
+/// here, whether it is sent with [`JsonResponse::send`] or handed to
+/// something else (a handler's own response trait, a test double).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonResponse {
+    pub status: u16,
+    /// `content-type` first, then the others in the order added.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl JsonResponse {
+    /// `value` serialized, with `status`.
+    pub fn new(status: u16, value: &Value) -> Self {
+        // Straight into bytes: `Value`'s `Display` goes through the
+        // formatting machinery a write at a time, several times slower.
+        // Serializing a `Value` cannot fail: its map keys are strings.
+        Self::raw(status, serde_json::to_vec(value).unwrap_or_default())
+    }
+
+    /// A body that is JSON already (a stored document, one serialized
+    /// elsewhere), with `status`.
+    pub fn raw(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        JsonResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header after those already there.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds `headers` after those already there.
+    pub fn headers(mut self, headers: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// Sends the response ([`respond`]).
+    pub fn send(self, out: ResponseOutparam) {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        respond(out, self.status, &headers, &self.body);
+    }
+}
+
 /// Sends `value` as `application/json` with `status`.
 pub fn respond_json(out: ResponseOutparam, status: u16, value: &Value) {
-    respond_json_with(out, status, &[], value);
+    JsonResponse::new(status, value).send(out);
 }
 
 /// [`respond_json`] with extra headers.
@@ -377,10 +478,9 @@ pub fn respond_json_with(
     headers: &[(&str, &str)],
     value: &Value,
 ) {
-    let mut all = Vec::with_capacity(headers.len() + 1);
-    all.push(("content-type", "application/json"));
-    all.extend_from_slice(headers);
-    respond(out, status, &all, value.to_string().as_bytes());
+    JsonResponse::new(status, value)
+        .headers(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())))
+        .send(out);
 }
 
 /// Sends `{"error":{"code":code,"message":message}}` with `status`.
@@ -476,6 +576,50 @@ mod tests {
         );
         assert_eq!(split_path_query(""), ("/".into(), None));
         assert_eq!(split_path_query("?q"), ("/".into(), Some("q".into())));
+    }
+
+    #[test]
+    fn query_strings() {
+        assert_eq!(
+            query_pairs(Some("a=1&b=x%20y+z&flag&&c=")),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y z".into()),
+                ("flag".into(), String::new()),
+                ("c".into(), String::new()),
+            ]
+        );
+        assert!(query_pairs(None).is_empty());
+    }
+
+    #[test]
+    fn decodes_percent_escapes() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("plain"), "plain");
+        assert_eq!(percent_decode("bad%2"), "bad%2");
+        assert_eq!(percent_decode("bad%zz"), "bad%zz");
+        assert_eq!(percent_decode("%ff"), "%ff");
+        // Only the query decoding turns `+` into a space.
+        assert_eq!(percent_decode("openai%2Fgpt-4o+x"), "openai/gpt-4o+x");
+    }
+
+    #[test]
+    fn json_responses() {
+        let r = JsonResponse::new(404, &error_body("not_found", "x")).header("allow", "GET");
+        assert_eq!(r.status, 404);
+        assert_eq!(
+            r.headers,
+            [
+                ("content-type".to_string(), "application/json".to_string()),
+                ("allow".to_string(), "GET".to_string())
+            ]
+        );
+        assert_eq!(
+            r.body,
+            br#"{"error":{"code":"not_found","message":"x"}}"#.to_vec()
+        );
+        let r = JsonResponse::raw(200, "[1]").headers([("x-a".to_string(), "1".to_string())]);
+        assert_eq!((r.headers.len(), r.body.as_slice()), (2, &b"[1]"[..]));
     }
 
     #[test]

@@ -765,7 +765,7 @@ fn error_from_object(
     if code == Some(429) || status == "RESOURCE_EXHAUSTED" {
         return ProviderError::RateLimited(RateLimit {
             retry_after_ms: retry_delay_ms(error)
-                .or_else(|| crate::openai::retry_after_ms(headers)),
+                .or_else(|| crate::upstream::retry_after_ms(headers)),
             message,
         });
     }

@@ -43,7 +43,8 @@
 //! - [`openai`]: the OpenAI-compatible wire format shared by OpenAI-style providers.
 //! - [`anthropic`], [`gemini`], [`ollama`]: the Anthropic Messages, Gemini
 //!   `generateContent` and Ollama `/api/chat` wire formats.
-//! - [`upstream`]: settings, sending and error mapping shared by HTTP provider plugins.
+//! - [`upstream`]: settings, sending and error mapping (HTTP statuses, transport
+//!   failures, `retry-after`) shared by HTTP provider plugins.
 //!
 //! Host calls only work inside a component run by the node. The crate still
 //! builds for native targets so that plugins can unit-test their pure logic
@@ -69,6 +70,21 @@ pub mod tool;
 pub mod tools;
 pub mod upstream;
 mod wire;
+
+/// The WIT package that holds the node's worlds and interfaces.
+pub const WIT_PACKAGE: &str = "hanzo:node";
+
+/// The version of the [`WIT_PACKAGE`] this SDK is built against (the
+/// `package` line of `wit/types.wit`). The bindings below spell it out
+/// because `wit_bindgen::generate!` takes only literals; a test keeps them
+/// in step with this constant.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// The full name of a world or interface of the node's package, as a
+/// component names it: `wit_name("tool")` is `hanzo:node/tool@0.1.0`.
+pub fn wit_name(item: &str) -> String {
+    format!("{WIT_PACKAGE}/{item}@{WIT_VERSION}")
+}
 
 /// The `wasi` 0.2.12 bindings the SDK is built on, for direct use of
 /// `wasi:http` or `wasi:io` where the SDK's wrappers are not enough.
@@ -110,3 +126,49 @@ pub mod wit {
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) const NO_HOST: &str =
     "no Hanzo Node host: host interfaces are only available inside a WebAssembly component";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wit_names() {
+        assert_eq!(wit_name("tool"), "hanzo:node/tool@0.1.0");
+    }
+
+    /// The version in the WIT files, and in every `hanzo:node/...@` name the
+    /// bindings spell out, is [`WIT_VERSION`].
+    #[test]
+    fn wit_version_is_the_packages() {
+        let package = include_str!("../../wit/types.wit")
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package "))
+            .expect("types.wit declares its package");
+        assert_eq!(package, format!("{WIT_PACKAGE}@{WIT_VERSION};"));
+        let prefix = format!("{WIT_PACKAGE}/");
+        for (file, source) in [
+            ("lib.rs", include_str!("lib.rs")),
+            ("api.rs", include_str!("api.rs")),
+            ("provider.rs", include_str!("provider.rs")),
+            ("tool.rs", include_str!("tool.rs")),
+        ] {
+            let mut named = 0;
+            for (at, _) in source.match_indices(&prefix) {
+                // `hanzo:node/<item>@<version>`; a name without a version is
+                // not this test's business.
+                let rest = &source[at + prefix.len()..];
+                let tail = rest.trim_start_matches(|c: char| c.is_ascii_lowercase() || c == '-');
+                let item = &rest[..rest.len() - tail.len()];
+                if let Some(versioned) = tail.strip_prefix('@') {
+                    let version: String = versioned
+                        .chars()
+                        .take_while(|c| c.is_ascii_digit() || *c == '.')
+                        .collect();
+                    assert_eq!(version, WIT_VERSION, "{file}: {prefix}{item}");
+                    named += 1;
+                }
+            }
+            assert!(named > 0, "{file} names no versioned interface");
+        }
+    }
+}

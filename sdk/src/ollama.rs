@@ -481,12 +481,12 @@ fn error_from_message(
     let busy = lower.contains("server busy") || lower.contains("maximum pending requests");
     match status {
         Some(429) => ProviderError::RateLimited(RateLimit {
-            retry_after_ms: crate::openai::retry_after_ms(headers),
+            retry_after_ms: crate::upstream::retry_after_ms(headers),
             message,
         }),
         // OLLAMA_MAX_QUEUE reached: try again later.
         Some(503) | None if busy => ProviderError::RateLimited(RateLimit {
-            retry_after_ms: crate::openai::retry_after_ms(headers),
+            retry_after_ms: crate::upstream::retry_after_ms(headers),
             message,
         }),
         Some(401 | 403) => ProviderError::Auth(message),

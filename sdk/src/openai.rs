@@ -7,21 +7,20 @@
 //! Everything here is pure except [`SseChatStream`], which pulls from any
 //! [`ReadChunk`] source (an [`http::Body`](crate::http::Body) in a plugin).
 
-use crate::http::{HttpError, HttpErrorKind, ReadChunk, header_value};
+use crate::http::ReadChunk;
 use crate::provider::{
     ChatChunk, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, FinishReason,
     Message, ProviderError, RateLimit, Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 use crate::sse;
+use crate::upstream::{error_from_http, retry_after_ms};
+use crate::wire::{float_json, invalid_upstream, merge_extra, quote_body, status_message};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 /// Request fields that `extra` may not override, because the SDK sets them
 /// from the call itself and parses the answer accordingly.
 const RESERVED_FIELDS: &[&str] = &["model", "messages", "stream"];
-
-/// Longest excerpt of an unparseable error body quoted in a message.
-const MAX_QUOTED_BODY: usize = 512;
 
 // ---------------------------------------------------------------- requests
 
@@ -85,9 +84,7 @@ pub fn chat_request_body(request: &ChatRequest, stream: bool) -> Result<Value, P
     if request.json_mode {
         body.insert("response_format".into(), json!({ "type": "json_object" }));
     }
-    if let Some(extra) = &request.extra {
-        merge_extra(&mut body, extra)?;
-    }
+    merge_extra(&mut body, request.extra.as_deref(), RESERVED_FIELDS, &[])?;
     if stream {
         body.insert("stream".into(), true.into());
         body.insert("stream_options".into(), json!({ "include_usage": true }));
@@ -142,40 +139,6 @@ fn message_json(index: usize, message: &Message) -> Result<Value, ProviderError>
         obj.insert("name".into(), name.clone().into());
     }
     Ok(Value::Object(obj))
-}
-
-/// An `f32` as the JSON number a person would write: `0.7`, not the
-/// `0.699999988079071` a plain widening to `f64` gives.
-fn float_json(field: &str, value: f32) -> Result<Value, ProviderError> {
-    if !value.is_finite() {
-        return Err(ProviderError::BadRequest(format!(
-            "{field} must be a finite number"
-        )));
-    }
-    let shortest: f64 = value.to_string().parse().unwrap_or(value as f64);
-    Ok(json!(shortest))
-}
-
-fn merge_extra(body: &mut Map<String, Value>, extra: &str) -> Result<(), ProviderError> {
-    if extra.trim().is_empty() {
-        return Ok(());
-    }
-    let value: Value = serde_json::from_str(extra)
-        .map_err(|e| ProviderError::BadRequest(format!("`extra` is not valid JSON: {e}")))?;
-    let Value::Object(fields) = value else {
-        return Err(ProviderError::BadRequest(
-            "`extra` must be a JSON object".to_string(),
-        ));
-    };
-    for (key, value) in fields {
-        if RESERVED_FIELDS.contains(&key.as_str()) {
-            return Err(ProviderError::BadRequest(format!(
-                "`extra` may not set `{key}`; it comes from the request itself"
-            )));
-        }
-        body.insert(key, value);
-    }
-    Ok(())
 }
 
 /// The body of `POST /embeddings`.
@@ -295,10 +258,6 @@ pub fn finish_reason(reason: &str) -> FinishReason {
         "content_filter" => FinishReason::ContentFilter,
         _ => FinishReason::Other,
     }
-}
-
-fn invalid_upstream(what: impl std::fmt::Display) -> ProviderError {
-    ProviderError::UpstreamUnavailable(format!("invalid response from the upstream: {what}"))
 }
 
 /// Picks choice 0 (the SDK never asks for more than one).
@@ -585,18 +544,10 @@ impl ErrorDetail {
     fn from_body(body: &[u8]) -> ErrorDetail {
         match serde_json::from_slice::<Value>(body) {
             Ok(value) => ErrorDetail::from_value(&value),
-            Err(_) => {
-                let text = String::from_utf8_lossy(body);
-                let text = text.trim();
-                let mut quoted: String = text.chars().take(MAX_QUOTED_BODY).collect();
-                if quoted.len() < text.len() {
-                    quoted.push('…');
-                }
-                ErrorDetail {
-                    message: quoted,
-                    ..ErrorDetail::default()
-                }
-            }
+            Err(_) => ErrorDetail {
+                message: quote_body(body),
+                ..ErrorDetail::default()
+            },
         }
     }
 
@@ -627,18 +578,6 @@ impl ErrorDetail {
     }
 }
 
-/// How long a 429 asked to wait: `retry-after-ms` (milliseconds, OpenAI's
-/// own header), else `retry-after` in seconds. An HTTP-date is ignored.
-pub fn retry_after_ms(headers: &[(String, Vec<u8>)]) -> Option<u64> {
-    let parse = |name: &str, scale: f64| {
-        header_value(headers, name)
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .map(|v| (v * scale).round() as u64)
-    };
-    parse("retry-after-ms", 1.0).or_else(|| parse("retry-after", 1000.0))
-}
-
 /// Maps a non-2xx upstream response onto the provider error the router
 /// acts on: 429 rate-limited, 401/403 auth, 400 about the context length
 /// context-too-long, 404 not-found, 408 timeout, other 4xx bad-request, 5xx
@@ -649,11 +588,7 @@ pub fn error_from_response(
     body: &[u8],
 ) -> ProviderError {
     let detail = ErrorDetail::from_body(body);
-    let message = if detail.message.is_empty() {
-        format!("upstream returned HTTP {status}")
-    } else {
-        format!("upstream returned HTTP {status}: {}", detail.message)
-    };
+    let message = status_message(status, &detail.message);
     match status {
         429 => ProviderError::RateLimited(RateLimit {
             retry_after_ms: retry_after_ms(headers),
@@ -685,19 +620,6 @@ fn error_from_stream_error(error: &Value) -> ProviderError {
         ProviderError::BadRequest(message)
     } else {
         ProviderError::UpstreamUnavailable(message)
-    }
-}
-
-/// Maps a transport failure: timeouts stay timeouts, a malformed request
-/// (a bad `base_url`) is the plugin's configuration problem, and everything
-/// else, including the host refusing the destination, means the upstream
-/// cannot be reached.
-pub fn error_from_http(error: &HttpError) -> ProviderError {
-    let message = error.to_string();
-    match error.kind() {
-        HttpErrorKind::Timeout => ProviderError::Timeout(message),
-        HttpErrorKind::InvalidRequest | HttpErrorKind::NoHost => ProviderError::Internal(message),
-        _ => ProviderError::UpstreamUnavailable(message),
     }
 }
 

@@ -16,7 +16,7 @@
 //! }
 //! ```
 
-use crate::http::{self, HttpError, Request, Response};
+use crate::http::{self, HttpError, HttpErrorKind, Request, Response, header_value};
 use crate::provider::{ChatChunk, ChatStream, ProviderError};
 use crate::{config, log};
 use std::time::Duration;
@@ -151,7 +151,7 @@ fn exchange(
     let what = || format!("{method} {url}");
     let response = go(request).map_err(|e| {
         log::warn!("{}: {e}", what());
-        crate::openai::error_from_http(&e)
+        error_from_http(&e)
     })?;
     if response.is_success() {
         return Ok(response);
@@ -172,9 +172,32 @@ fn exchange(
 /// The whole body, at most `limit` bytes; a failure while reading is a
 /// timeout or upstream-unavailable.
 pub fn read_body(response: Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
-    response
-        .bytes(limit)
-        .map_err(|e| crate::openai::error_from_http(&e))
+    response.bytes(limit).map_err(|e| error_from_http(&e))
+}
+
+/// How long a 429 asked to wait: `retry-after-ms` (milliseconds, OpenAI's
+/// own header), else `retry-after` in seconds. An HTTP-date is ignored.
+pub fn retry_after_ms(headers: &[(String, Vec<u8>)]) -> Option<u64> {
+    let parse = |name: &str, scale: f64| {
+        header_value(headers, name)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| (v * scale).round() as u64)
+    };
+    parse("retry-after-ms", 1.0).or_else(|| parse("retry-after", 1000.0))
+}
+
+/// Maps a transport failure: timeouts stay timeouts, a malformed request
+/// (a bad `base_url`) is the plugin's configuration problem, and everything
+/// else, including the host refusing the destination, means the upstream
+/// cannot be reached.
+pub fn error_from_http(error: &HttpError) -> ProviderError {
+    let message = error.to_string();
+    match error.kind() {
+        HttpErrorKind::Timeout => ProviderError::Timeout(message),
+        HttpErrorKind::InvalidRequest | HttpErrorKind::NoHost => ProviderError::Internal(message),
+        _ => ProviderError::UpstreamUnavailable(message),
+    }
 }
 
 /// True when the response is `text/event-stream`.
@@ -196,6 +219,7 @@ impl ChatStream for Once {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::ErrorCode;
 
     #[test]
     fn base_urls_are_normalized() {
@@ -207,6 +231,10 @@ mod tests {
             normalize_base_url("https://api.anthropic.com"),
             "https://api.anthropic.com"
         );
+        assert_eq!(
+            normalize_base_url(" http://localhost:8000/v1/ "),
+            "http://localhost:8000/v1"
+        );
     }
 
     #[test]
@@ -214,6 +242,47 @@ mod tests {
         assert_eq!(encode_component("abc-1.2_~"), "abc-1.2_~");
         assert_eq!(encode_component("Ch5+/x= y"), "Ch5%2B%2Fx%3D%20y");
         assert_eq!(encode_component("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn maps_transport_errors() {
+        let timeout = HttpError::from_code(&ErrorCode::ConnectionTimeout, "api.openai.com");
+        assert!(matches!(
+            error_from_http(&timeout),
+            ProviderError::Timeout(_)
+        ));
+        let refused = HttpError::from_code(&ErrorCode::ConnectionRefused, "localhost:8000");
+        assert!(matches!(
+            error_from_http(&refused),
+            ProviderError::UpstreamUnavailable(_)
+        ));
+        let denied = HttpError::from_code(&ErrorCode::HttpRequestDenied, "evil.example");
+        assert!(
+            matches!(error_from_http(&denied), ProviderError::UpstreamUnavailable(m) if m.contains("refused"))
+        );
+    }
+
+    #[test]
+    fn retry_after_headers() {
+        let headers = |pairs: &[(&str, &str)]| -> Vec<(String, Vec<u8>)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        let ms = |pairs: &[(&str, &str)]| retry_after_ms(&headers(pairs));
+        assert_eq!(
+            ms(&[("retry-after-ms", "300"), ("retry-after", "1")]),
+            Some(300)
+        );
+        assert_eq!(ms(&[("Retry-After", "2")]), Some(2000));
+        assert_eq!(ms(&[("retry-after", "1.5")]), Some(1500));
+        assert_eq!(
+            ms(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+            None
+        );
+        assert_eq!(ms(&[("retry-after", "-1")]), None);
+        assert_eq!(ms(&[]), None);
     }
 
     #[test]

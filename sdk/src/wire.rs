@@ -1,5 +1,6 @@
-//! Helpers shared by the wire-format modules ([`anthropic`](crate::anthropic),
-//! [`gemini`](crate::gemini), [`ollama`](crate::ollama)): JSON numbers,
+//! Helpers shared by the wire-format modules ([`openai`](crate::openai),
+//! [`anthropic`](crate::anthropic), [`gemini`](crate::gemini),
+//! [`ollama`](crate::ollama)): JSON numbers,
 //! `extra` merging, tool-call bookkeeping, error-body quoting and the pull
 //! loops over SSE and NDJSON bodies.
 
@@ -302,7 +303,7 @@ impl<R: ReadChunk> NdjsonSource<R> {
 }
 
 fn transport(error: &HttpError) -> ProviderError {
-    crate::openai::error_from_http(error)
+    crate::upstream::error_from_http(error)
 }
 
 /// The message for a stream that ended before the answer was complete.

@@ -1,6 +1,7 @@
 //! `hanzo-node plugin inspect` and `plugin list` as an operator runs them.
 
 use crate::common::{Dirs, install, wasm};
+use hanzo_node_sdk::wit_name;
 use std::process::Command;
 
 fn hanzo(args: &[&str]) -> (bool, String) {
@@ -23,13 +24,14 @@ fn inspect_reports_world_exports_imports_and_manifest_problems() {
     assert!(ok, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["kind"], "tool");
-    assert_eq!(v["world"], "hanzo:node/tool@0.1.0");
+    assert_eq!(v["world"], wit_name("tool"));
+    let toolbox = wit_name("toolbox");
     assert!(
         v["exports"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e == "hanzo:node/toolbox@0.1.0"),
+            .any(|e| e == toolbox.as_str()),
         "{v}"
     );
     assert!(

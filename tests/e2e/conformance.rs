@@ -1,7 +1,7 @@
 //! One conformance suite for every provider plugin: the same scenarios run
 //! against `openai`, `anthropic`, `gemini` and `ollama`, each against a
-//! local mock speaking its wire format (`mock_openai`, `mock_anthropic`,
-//! `mock_gemini`, `mock_ollama`), through the host's plugin-call API
+//! local mock speaking its wire format (`mock_upstream`'s `openai`,
+//! `anthropic`, `gemini`, `ollama`), through the host's plugin-call API
 //! (`Runtime::provider_models/chat/stream/embed`) with the operator's
 //! overrides granting the mock's address and setting `base_url`.
 //!
@@ -16,13 +16,13 @@
 
 use crate::common::{Dirs, install, runtime};
 use crate::mock_openai::MockOpenAi;
-use crate::mock_server::{MockServer, Recorded};
-use crate::{mock_anthropic, mock_gemini, mock_ollama};
 use hanzo_node::Runtime;
 use hanzo_node::bindings::llm_types::*;
 use hanzo_node::config::PluginOverrides;
 use hanzo_node::runtime::ProviderCallError;
 use hanzo_node::tenant::Tenant;
+use mock_upstream::{MockServer, Recorded};
+use mock_upstream::{anthropic as mock_anthropic, gemini as mock_gemini, ollama as mock_ollama};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,27 +166,10 @@ impl Mock {
         }
     }
 
-    /// Everything the mock received (the OpenAI mock records only the
-    /// `authorization` header).
+    /// Everything the mock received.
     fn requests(&self) -> Vec<Recorded> {
         match self {
-            Mock::OpenAi(m) => m
-                .seen
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|s| Recorded {
-                    method: s.method.clone(),
-                    path: s.path.clone(),
-                    query: None,
-                    headers: s
-                        .authorization
-                        .iter()
-                        .map(|a| ("authorization".to_string(), a.clone()))
-                        .collect(),
-                    body: s.body.clone(),
-                })
-                .collect(),
+            Mock::OpenAi(m) => m.requests(),
             Mock::Server(m) => m.requests(),
         }
     }

@@ -6,12 +6,12 @@
 
 use crate::common::{Dirs, Node, install, set};
 use crate::connections::proc_status_kb;
-use crate::mock_server::{Body, MockServer, Recorded};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::Response;
 use hyper::body::Frame;
+use mock_upstream::{Body, MockServer, Recorded};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::net::TcpStream;

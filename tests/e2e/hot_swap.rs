@@ -4,6 +4,7 @@
 //! plugin that unloads, and a new folder that loads without a restart.
 
 use crate::common::{Dirs, Node, client, eventually, get_json, install, set, wasm};
+use crate::mock_openai::{MockOpenAi, Overrides};
 use hanzo_node::loader::watcher::PluginWatcher;
 use hanzo_node::runtime::Runtime;
 use serde_json::{Value, json};
@@ -233,7 +234,7 @@ async fn in_flight_call_finishes_on_the_old_version() {
 /// completes on the old version, a new stream uses the new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_swapped_while_a_stream_runs() {
-    let mock = crate::mock_openai::MockOpenAi::start().await;
+    let mock = MockOpenAi::start().await;
     let dirs = Dirs::new();
     let folder = install(&dirs.plugins, "openai", "openai", |_| {});
     let mut cfg = dirs.config();

@@ -6,7 +6,7 @@
 //! `jobs_crash.rs`.
 
 use crate::common::{Dirs, install, runtime};
-use crate::mock_openai::MockOpenAi;
+use crate::mock_openai::{MockOpenAi, Overrides};
 use hanzo_node::Runtime;
 use hanzo_node::jobs::JobsError;
 use hanzo_node::jobs::model::{

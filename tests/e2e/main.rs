@@ -1,14 +1,10 @@
 //! End-to-end tests: the real `hanzo-node` binary or the real runtime, real
 //! plugins built from this repository (`make plugins`), real HTTP on
-//! 127.0.0.1, real redb files. Upstream LLM services are replaced by a local
-//! server speaking the OpenAI wire format.
+//! 127.0.0.1, real redb files. Upstream LLM services are replaced by local
+//! servers speaking their wire formats (the `mock-upstream` crate).
 
 mod common;
-mod mock_anthropic;
-mod mock_gemini;
-mod mock_ollama;
 mod mock_openai;
-mod mock_server;
 
 mod api_openai;
 mod bad_input;

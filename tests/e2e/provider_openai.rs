@@ -3,7 +3,7 @@
 //! tool calls, embeddings and upstream errors.
 
 use crate::common::{Dirs, install, runtime};
-use crate::mock_openai::MockOpenAi;
+use crate::mock_openai::{MockOpenAi, Overrides};
 use hanzo_node::bindings::llm_types::*;
 use hanzo_node::config::PluginOverrides;
 use hanzo_node::runtime::ProviderCallError;
@@ -105,7 +105,7 @@ async fn models_chat_and_embeddings() {
         .find(|s| s.path == "/v1/chat/completions")
         .unwrap();
     assert_eq!(chat.method, "POST");
-    assert_eq!(chat.authorization.as_deref(), Some("Bearer sk-test-123"));
+    assert_eq!(chat.header("authorization"), Some("Bearer sk-test-123"));
     assert_eq!(chat.body["model"], "gpt-4o-mini");
     assert_eq!(chat.body["messages"][0]["role"], "system");
     assert_eq!(chat.body["messages"][1]["content"], "hi there");

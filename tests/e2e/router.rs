@@ -5,7 +5,7 @@
 //! cache, streams (failover only before the first chunk) and usage accounting.
 
 use crate::common::{Dirs, install, runtime};
-use crate::mock_openai::MockOpenAi;
+use crate::mock_openai::{MockOpenAi, Overrides};
 use hanzo_node::bindings::llm::{CallOptions, LlmError};
 use hanzo_node::bindings::llm_types::*;
 use hanzo_node::router::config::{DeploymentConfig, Strategy};
@@ -447,7 +447,7 @@ fn auth_seen(mock: &MockOpenAi, model: &str) -> Vec<Option<String>> {
         .unwrap()
         .iter()
         .filter(|s| s.body["model"] == model)
-        .map(|s| s.authorization.clone())
+        .map(|s| s.header("authorization").map(str::to_string))
         .collect()
 }
 
@@ -538,7 +538,7 @@ async fn a_deployment_sends_its_own_key_never_the_plugin_level_one() {
             .lock()
             .unwrap()
             .iter()
-            .filter(|s| s.authorization.as_deref() == Some("Bearer sk-primary"))
+            .filter(|s| s.header("authorization") == Some("Bearer sk-primary"))
             .all(|s| s.body["model"] == "m-inherit")
     );
 }

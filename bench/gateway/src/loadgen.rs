@@ -523,11 +523,11 @@ pub async fn run_step(ep: &Endpoint, mode: Mode, cfg: &StepConfig) -> StepStats 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::Mock;
+    use mock_upstream::openai::LoadMock;
 
     #[test]
     fn open_loop_step_against_the_mock_is_complete_and_valid() {
-        let mock = Mock::start(1).unwrap();
+        let mock = LoadMock::start(1).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()

@@ -7,7 +7,6 @@
 //! Prints a table and writes the same as JSON.
 
 mod loadgen;
-mod mock;
 mod procs;
 mod report;
 mod targets;
@@ -15,6 +14,7 @@ mod targets;
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use loadgen::{Endpoint, Mode, StepConfig};
+use mock_upstream::openai::LoadMock;
 use report::{Skipped, Step};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -223,7 +223,7 @@ fn main() -> anyhow::Result<()> {
     if args.duration_s <= 0.0 || args.duration_s > 600.0 {
         bail!("--duration-s must be in (0, 600]");
     }
-    let mock = mock::Mock::start(args.mock_threads).context("starting the mock upstream")?;
+    let mock = LoadMock::start(args.mock_threads).context("starting the mock upstream")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.loadgen_threads.max(1))
         .thread_name("loadgen")
@@ -263,7 +263,7 @@ struct Slot {
     stop: BTreeMap<Mode, String>,
 }
 
-async fn run(args: &Args, mock: &mock::Mock) -> anyhow::Result<()> {
+async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
     procs::install_cleanup_handlers();
     let repo_root = args
         .repo_root

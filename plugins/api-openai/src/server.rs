@@ -6,7 +6,7 @@ use crate::anthropic::{self, EventEncoder};
 use crate::error::{ApiError, Kind};
 use crate::openai::{self, ChunkEncoder};
 use crate::wire;
-use hanzo_node_sdk::api::BodyError;
+use hanzo_node_sdk::api::{BodyError, JsonResponse, percent_decode};
 use hanzo_node_sdk::llm::{
     CallOptions, ChatChunk, ChatRequest, ChatResult, EmbedRequest, EmbedResult, LlmError, Model,
     Route,
@@ -201,33 +201,19 @@ pub fn send_error<R: Responder>(out: R, format: Format, error: &ApiError) {
     if error.status >= 500 {
         hanzo_node_sdk::log::warn(&format!("{} {}", error.status, error.message));
     }
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-    headers.extend(error.headers());
-    out.respond(
-        error.status,
-        &headers,
-        &json_bytes(&error_body(format, error)),
+    send(
+        out,
+        JsonResponse::new(error.status, &error_body(format, error)).headers(error.headers()),
     );
 }
 
-/// `value` as JSON. Straight into bytes: `Value`'s `Display` goes through
-/// the formatting machinery a write at a time, several times slower.
-fn json_bytes(value: &Value) -> Vec<u8> {
-    // Serializing a `Value` cannot fail: its map keys are strings.
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
+/// A 200 with `value` as JSON.
 fn send_json<R: Responder>(out: R, headers: Vec<(String, String)>, value: &Value) {
-    send_json_body(out, headers, &json_bytes(value));
+    send(out, JsonResponse::new(200, value).headers(headers));
 }
 
-/// A 200 with a JSON `body` already written.
-fn send_json_body<R: Responder>(out: R, mut headers: Vec<(String, String)>, body: &[u8]) {
-    headers.insert(
-        0,
-        ("content-type".to_string(), "application/json".to_string()),
-    );
-    out.respond(200, &headers, body);
+fn send<R: Responder>(out: R, response: JsonResponse) {
+    out.respond(response.status, &response.headers, &response.body);
 }
 
 /// The response headers telling how the router served a request.
@@ -289,7 +275,10 @@ fn chat_completions<N: Node, R: Responder>(
                 format!("chatcmpl-{}", fresh_id(node))
             });
             let body = openai::chat_completion_body(&result.response, &id, created, &model, &seed);
-            send_json_body(out, route_headers(&result.route), &body);
+            send(
+                out,
+                JsonResponse::raw(200, body).headers(route_headers(&result.route)),
+            );
         }
         Err(e) => send_error(out, Format::OpenAi, &ApiError::from_llm(&e)),
     }
@@ -482,35 +471,6 @@ fn get_model<N: Node, R: Responder>(node: &N, out: R, format: Format, id: &str) 
             .with_code("model_not_found"),
         ),
     }
-}
-
-/// Decodes `%XX` escapes of a path; a malformed escape or a result that is
-/// not UTF-8 leaves it as it was.
-pub fn percent_decode(text: &str) -> String {
-    if !text.contains('%') {
-        return text.to_string();
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            match text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                Some(b) => {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-                None => return text.to_string(),
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
 }
 
 #[cfg(test)]

@@ -62,11 +62,11 @@ impl Handler for ApiV2 {
             },
             || api::read_body(&request, MAX_BODY_BYTES),
         );
-        let mut headers = vec![("content-type", "application/json")];
+        let mut response = api::JsonResponse::raw(reply.status, reply.body_text());
         if let Some(methods) = reply.allow {
-            headers.push(("allow", methods));
+            response = response.header("allow", methods);
         }
-        api::respond(out, reply.status, &headers, reply.body_text().as_bytes());
+        response.send(out);
     }
 }
 

@@ -10,7 +10,7 @@ pub use agents::Agents;
 pub use jobs::Jobs;
 pub use tools::Catalog;
 
-use hanzo_node_sdk::api::{BodyError, error_body};
+use hanzo_node_sdk::api::{BodyError, error_body, percent_decode};
 use serde_json::Value;
 
 /// The path prefixes this plugin serves: the manifest's `routes` (a test
@@ -148,49 +148,6 @@ pub fn read_json(read_body: impl FnOnce() -> Result<Vec<u8>, BodyError>) -> Resu
     })
 }
 
-/// The decoded `name=value` pairs of a query string (`+` is a space).
-pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    let decode = |s: &str| percent_decode(&s.replace('+', " "));
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((name, value)) => (decode(name), decode(value)),
-            None => (decode(pair), String::new()),
-        })
-        .collect()
-}
-
-/// Decodes `%XX` escapes of a path segment; a malformed escape or a result
-/// that is not UTF-8 leaves the segment as it was.
-pub fn percent_decode(segment: &str) -> String {
-    if !segment.contains('%') {
-        return segment.to_string();
-    }
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = segment
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            match hex {
-                Some(b) => {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-                None => return segment.to_string(),
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| segment.to_string())
-}
-
 /// A node for tests: canned tools (see [`tools::fake`]), jobs and agents in
 /// memory (the `Jobs` and `Agents` impls are in their modules).
 #[cfg(test)]
@@ -295,28 +252,5 @@ mod tests {
         for permission in ["tools = true", "jobs = true", "agents = true"] {
             assert!(manifest.lines().any(|l| l == permission), "{permission}");
         }
-    }
-
-    #[test]
-    fn query_strings() {
-        assert_eq!(
-            query_pairs(Some("a=1&b=x%20y+z&flag&&c=")),
-            vec![
-                ("a".into(), "1".into()),
-                ("b".into(), "x y z".into()),
-                ("flag".into(), String::new()),
-                ("c".into(), String::new()),
-            ]
-        );
-        assert!(query_pairs(None).is_empty());
-    }
-
-    #[test]
-    fn decodes_percent_escapes() {
-        assert_eq!(percent_decode("a%20b"), "a b");
-        assert_eq!(percent_decode("plain"), "plain");
-        assert_eq!(percent_decode("bad%2"), "bad%2");
-        assert_eq!(percent_decode("bad%zz"), "bad%zz");
-        assert_eq!(percent_decode("%ff"), "%ff");
     }
 }

@@ -29,17 +29,17 @@
 mod models;
 pub mod presets;
 
+use hanzo_node_sdk::config;
 use hanzo_node_sdk::http::{Method, Request, Response};
 use hanzo_node_sdk::openai;
 use hanzo_node_sdk::provider::{
     ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, ModelInfo, Provider,
     ProviderError,
 };
-use hanzo_node_sdk::{config, upstream};
+use hanzo_node_sdk::upstream::{self, Timeouts};
 use presets::{Auth, Preset, Routing};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::time::Duration;
 
 const DEFAULT_PRESET: &str = "openai";
 const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
@@ -70,19 +70,13 @@ struct Settings {
     api_version: String,
     /// Azure only: `(deployment, model)` from `azure_deployments`.
     deployments: Vec<(String, Option<String>)>,
-    connect_timeout: Duration,
-    read_timeout: Duration,
+    timeouts: Timeouts,
 }
 
 impl Settings {
     /// Reads config and secrets. Read per call, not cached: the operator
     /// may change them and instances may be reused.
     fn load() -> Result<Settings, ProviderError> {
-        let timeout = |key: &str, default: u64| {
-            config::get_parsed::<u64>(key)
-                .map(|v| Duration::from_millis(v.unwrap_or(default)))
-                .map_err(ProviderError::Internal)
-        };
         let preset = presets::find(&config::get_or("preset", DEFAULT_PRESET))
             .map_err(ProviderError::Internal)?;
         let configured = |key: &str| config::get(key).filter(|v| !v.trim().is_empty());
@@ -102,7 +96,7 @@ impl Settings {
         let azure = preset.routing == Routing::AzureDeployment;
         Ok(Settings {
             preset,
-            base_url: normalize_base_url(&base_url),
+            base_url: upstream::normalize_base_url(&base_url),
             api_key: config::optional_secret(secret.trim()),
             organization: configured("organization"),
             api_version: if azure {
@@ -117,18 +111,15 @@ impl Settings {
             } else {
                 Vec::new()
             },
-            connect_timeout: timeout("connect_timeout_ms", DEFAULT_CONNECT_TIMEOUT_MS)?,
-            read_timeout: timeout("read_timeout_ms", DEFAULT_READ_TIMEOUT_MS)?,
+            timeouts: Timeouts::from_config(DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS)?,
         })
     }
 
     /// A request to `url` with auth and timeouts.
     fn request_url(&self, method: Method, url: String) -> Request {
-        let mut request = Request::new(method, url)
-            .header("accept", "application/json")
-            .connect_timeout(self.connect_timeout)
-            .first_byte_timeout(self.read_timeout)
-            .between_bytes_timeout(self.read_timeout);
+        let mut request = self
+            .timeouts
+            .apply(Request::new(method, url).header("accept", "application/json"));
         if let Some(key) = &self.api_key {
             request = match self.preset.auth {
                 Auth::Bearer => request.bearer_auth(key),
@@ -302,11 +293,6 @@ fn model_prices(body: &[u8]) -> HashMap<String, (f64, Option<f64>)> {
         .collect()
 }
 
-/// Trims trailing slashes so paths can be appended with their own `/`.
-fn normalize_base_url(url: &str) -> String {
-    url.trim().trim_end_matches('/').to_string()
-}
-
 /// The chat body for `request`, adjusted for the model family and the
 /// service.
 fn chat_body(preset: &Preset, request: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
@@ -324,12 +310,6 @@ fn chat_body(preset: &Preset, request: &ChatRequest, stream: bool) -> Result<Val
         map.entry("max_completion_tokens").or_insert(max);
     }
     Ok(body)
-}
-
-fn read_body(response: Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
-    response
-        .bytes(limit)
-        .map_err(|e| openai::error_from_http(&e))
 }
 
 impl Provider for OpenAi {
@@ -362,16 +342,13 @@ impl Provider for OpenAi {
                 .header("accept", "text/event-stream")
                 .json(&body),
         )?;
-        let is_sse = response
-            .header("content-type")
-            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"));
-        if !is_sse {
+        if !upstream::is_event_stream(&response) {
             // A server that ignores `stream` answers with one JSON document.
             let full = openai::parse_chat_response(
-                &read_body(response, MAX_RESPONSE_BYTES)?,
+                &upstream::read_body(response, MAX_RESPONSE_BYTES)?,
                 &request.model,
             )?;
-            return Ok(Box::new(Once(Some(full.into()))));
+            return Ok(Box::new(upstream::Once(Some(full.into()))));
         }
         Ok(Box::new(openai::SseChatStream::new(
             response.into_body(),
@@ -398,21 +375,13 @@ impl Provider for OpenAi {
     }
 }
 
-/// A stream of one chunk, for servers that answer a stream request whole.
-struct Once(Option<hanzo_node_sdk::provider::ChatChunk>);
-
-impl ChatStream for Once {
-    fn next(&mut self) -> Option<Result<hanzo_node_sdk::provider::ChatChunk, ProviderError>> {
-        self.0.take().map(Ok)
-    }
-}
-
 hanzo_node_sdk::export_provider!(OpenAi);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use hanzo_node_sdk::provider::Message;
+    use std::time::Duration;
 
     fn request(model: &str) -> ChatRequest {
         ChatRequest {
@@ -437,8 +406,10 @@ mod tests {
             organization: None,
             api_version: DEFAULT_AZURE_API_VERSION.into(),
             deployments: Vec::new(),
-            connect_timeout: Duration::from_secs(1),
-            read_timeout: Duration::from_secs(2),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(1),
+                read: Duration::from_secs(2),
+            },
         }
     }
 
@@ -447,13 +418,9 @@ mod tests {
     }
 
     #[test]
-    fn base_url_is_normalized() {
-        assert_eq!(
-            normalize_base_url(" http://localhost:8000/v1/ "),
-            "http://localhost:8000/v1"
-        );
+    fn preset_base_urls_are_normalized() {
         let url = openai().base_url;
-        assert_eq!(normalize_base_url(url), url);
+        assert_eq!(upstream::normalize_base_url(url), url);
     }
 
     #[test]

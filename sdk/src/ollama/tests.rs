@@ -351,7 +351,7 @@ fn maps_http_errors() {
     );
     let refused = HttpError::from_code(&ErrorCode::ConnectionRefused, "127.0.0.1:11434");
     assert!(matches!(
-        crate::openai::error_from_http(&refused),
+        crate::upstream::error_from_http(&refused),
         ProviderError::UpstreamUnavailable(_)
     ));
 }

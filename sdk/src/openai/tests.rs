@@ -1,8 +1,9 @@
 //! Tests on JSON as OpenAI and compatible servers send it.
 
 use super::*;
+use crate::http::HttpError;
 use crate::provider::{Capabilities, EmbedRequest, ToolDefinition};
-use std::collections::VecDeque;
+use crate::wire::testing::{FakeBody, collect};
 
 fn request() -> ChatRequest {
     ChatRequest {
@@ -444,25 +445,6 @@ fn maps_http_errors() {
 }
 
 #[test]
-fn maps_transport_errors() {
-    use crate::http::ErrorCode;
-    let timeout = HttpError::from_code(&ErrorCode::ConnectionTimeout, "api.openai.com");
-    assert!(matches!(
-        error_from_http(&timeout),
-        ProviderError::Timeout(_)
-    ));
-    let refused = HttpError::from_code(&ErrorCode::ConnectionRefused, "localhost:8000");
-    assert!(matches!(
-        error_from_http(&refused),
-        ProviderError::UpstreamUnavailable(_)
-    ));
-    let denied = HttpError::from_code(&ErrorCode::HttpRequestDenied, "evil.example");
-    assert!(
-        matches!(error_from_http(&denied), ProviderError::UpstreamUnavailable(m) if m.contains("refused"))
-    );
-}
-
-#[test]
 fn embeddings_round_trip() {
     let req = EmbedRequest {
         model: "text-embedding-3-small".into(),
@@ -531,37 +513,6 @@ fn parses_model_lists() {
     assert!(parse_model_list(br#"{"object":"list"}"#).is_err());
 }
 
-/// A body made of fixed chunks, optionally ending in a transport error.
-struct FakeBody {
-    chunks: VecDeque<Vec<u8>>,
-    error_at_end: Option<HttpError>,
-}
-
-impl FakeBody {
-    fn new(text: &str, chunk_size: usize) -> Self {
-        FakeBody {
-            chunks: text
-                .as_bytes()
-                .chunks(chunk_size)
-                .map(<[u8]>::to_vec)
-                .collect(),
-            error_at_end: None,
-        }
-    }
-}
-
-impl ReadChunk for FakeBody {
-    fn read_chunk(&mut self) -> Result<Option<Vec<u8>>, HttpError> {
-        match self.chunks.pop_front() {
-            Some(c) => Ok(Some(c)),
-            None => match self.error_at_end.take() {
-                Some(e) => Err(e),
-                None => Ok(None),
-            },
-        }
-    }
-}
-
 const STREAM: &str = concat!(
     "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n",
     ": keep-alive\n\n",
@@ -571,17 +522,6 @@ const STREAM: &str = concat!(
     "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n",
     "data: [DONE]\n\n",
 );
-
-fn collect(stream: &mut dyn ChatStream) -> (Vec<ChatChunk>, Option<ProviderError>) {
-    let mut chunks = Vec::new();
-    while let Some(item) = stream.next() {
-        match item {
-            Ok(c) => chunks.push(c),
-            Err(e) => return (chunks, Some(e)),
-        }
-    }
-    (chunks, None)
-}
 
 #[test]
 fn streams_a_complete_answer_in_any_chunking() {

@@ -1,8 +1,8 @@
 //! `/v2/jobs`: submit, list and inspect durable jobs; cancel, fork, branch
 //! and retry them.
 
-use super::{HostNode, Reply, Request, query_pairs, read_json};
-use hanzo_node_sdk::api::BodyError;
+use super::{HostNode, Reply, Request, read_json};
+use hanzo_node_sdk::api::{BodyError, query_pairs};
 use hanzo_node_sdk::jobs::{
     self, Job, JobFilter, JobMessage, JobPage, JobSpec, JobsError, Submitted, job_error_json,
     job_json, message_json,

@@ -20,16 +20,12 @@ impl Handler for ApiCrash {
                 }
             }
             "/crash/silent" => drop(out),
-            "/crash/forbidden-header" => api::respond(
-                out,
-                200,
-                &[
-                    ("content-type", "application/json"),
-                    ("upgrade", "h2c"),
-                    ("x-kept", "yes"),
-                ],
-                br#"{"ok":true}"#,
-            ),
+            "/crash/forbidden-header" => {
+                api::JsonResponse::new(200, &serde_json::json!({"ok": true}))
+                    .header("upgrade", "h2c")
+                    .header("x-kept", "yes")
+                    .send(out)
+            }
             _ => api::respond_json(out, 200, &serde_json::json!({"ok": true})),
         }
     }

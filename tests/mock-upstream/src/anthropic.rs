@@ -12,9 +12,7 @@
 //! `cut-stream` (the stream breaks mid-way), `stream-error` (an `error`
 //! event mid-stream), `slow-stream` (events 150 ms apart).
 
-#![allow(dead_code)]
-
-use crate::mock_server::{
+use crate::server::{
     Body, MockServer, Pace, Recorded, json_response, last_user_text, streamed, with_header,
 };
 use hyper::Response;

@@ -11,10 +11,9 @@
 //! `missing` (404: pull it first), `cut-stream` (the stream breaks
 //! mid-way), `slow-stream` (lines 150 ms apart).
 
-#![allow(dead_code)]
-
-use crate::mock_server::{
-    Body, MockServer, Pace, Recorded, json_response, last_user_text, streamed, vector, with_header,
+use crate::server::{
+    Body, MockServer, Pace, Recorded, asks_with_tools, input_texts, json_response, last_user_text,
+    streamed, vector, with_header,
 };
 use hyper::Response;
 use serde_json::{Value, json};
@@ -115,14 +114,6 @@ fn validate(body: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn wants_tool_call(body: &Value) -> bool {
-    body["tools"].as_array().is_some_and(|t| !t.is_empty())
-        && body["messages"]
-            .as_array()
-            .and_then(|m| m.last())
-            .is_some_and(|m| m["role"] == "user")
-}
-
 fn line(model: &str, created_at: &str, message: Value, done: Option<(&str, u32, u32)>) -> Value {
     let mut v = json!({"model": model, "created_at": created_at, "message": message, "done": done.is_some()});
     if let Some((reason, prompt, completion)) = done {
@@ -161,7 +152,7 @@ fn chat(body: &Value) -> Response<Body> {
     if let Err(message) = validate(body) {
         return error(400, &message);
     }
-    let tool = wants_tool_call(body);
+    let tool = asks_with_tools(body);
     let message = if tool {
         json!({"role": "assistant", "content": "", "tool_calls": [
             {"function": {"name": "calculator", "arguments": {"expression": "2+2"}}}]})
@@ -224,13 +215,8 @@ fn embed(body: &Value) -> Response<Body> {
     if model == "missing" {
         return error(404, "model \"missing\" not found, try pulling it first");
     }
-    let inputs: Vec<String> = match &body["input"] {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect(),
-        _ => return error(400, "invalid input type"),
+    let Some(inputs) = input_texts(body) else {
+        return error(400, "invalid input type");
     };
     let dims = body["dimensions"].as_u64().unwrap_or(4) as usize;
     let embeddings: Vec<Vec<f32>> = inputs.iter().map(|t| vector(t, dims)).collect();

@@ -13,9 +13,7 @@
 //! (400 API_KEY_INVALID), `missing` (404), `cut-stream` (the stream breaks
 //! mid-way), `slow-stream` (events 150 ms apart).
 
-#![allow(dead_code)]
-
-use crate::mock_server::{
+use crate::server::{
     Body, MockServer, Pace, Recorded, json_response, last_user_text, streamed, vector,
 };
 use hyper::Response;
