@@ -26,6 +26,9 @@ pub mod tenant;
 pub mod warm;
 pub mod ws;
 
+#[cfg(test)]
+mod module_graph;
+
 pub use config::NodeConfig;
 pub use runtime::Runtime;
 

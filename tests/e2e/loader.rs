@@ -223,7 +223,10 @@ async fn a_plugin_name_cannot_be_squatted() {
         Arc::ptr_eq(&now, &openai),
         "the operator's openai was replaced"
     );
-    assert_eq!(now.grants.secrets["OPENAI_API_KEY"].as_deref(), Some("sk-operator"));
+    assert_eq!(
+        now.grants.secrets["OPENAI_API_KEY"].as_deref(),
+        Some("sk-operator")
+    );
     drop(watcher);
 }
 
