@@ -111,7 +111,7 @@ fn main() {
         // tenant, grants, limits and epoch deadline, instantiate, call, drop.
         let (_dir, node) = node_with(&wasm, |manifest| manifest).await;
         let plugin = node.plugin("echo-version").unwrap();
-        let tenant: hanzo_node::state::Tenant = "bench".into();
+        let tenant: hanzo_node::call_state::Tenant = "bench".into();
 
         // The same plugin opting in to instance reuse, on a node of its own.
         let (_reuse_dir, reuse_node) = node_with(&wasm, |manifest| {

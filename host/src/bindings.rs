@@ -19,6 +19,17 @@ pub use generated::hanzo::node::{
     agents, config, fetch, jobs, kv, llm, llm_types, log, tool_types, tools,
 };
 
+/// The version of the `hanzo:node` package the host implements (the
+/// `package` line of `wit/types.wit`; the SDK's `WIT_VERSION` is the same,
+/// a test checks both).
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// The full name of a world or interface of the node's package:
+/// `wit_name("tool")` is `hanzo:node/tool@0.1.0`.
+pub fn wit_name(item: &str) -> String {
+    format!("hanzo:node/{item}@{WIT_VERSION}")
+}
+
 /// The host values behind the node's WIT resources. The generated code
 /// names these; what serves them (the router's streams, outbound answer
 /// bodies) implements their traits, so the bindings depend on nothing above
@@ -87,4 +98,16 @@ pub mod tool {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
         },
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_wit_version_is_the_packages_and_the_sdks() {
+        let wit = include_str!("../../wit/types.wit");
+        let package = format!("package hanzo:node@{};", super::WIT_VERSION);
+        assert!(wit.lines().any(|l| l.trim() == package), "{package}");
+        assert_eq!(super::WIT_VERSION, hanzo_node_sdk::WIT_VERSION);
+        assert_eq!(super::wit_name("tool"), hanzo_node_sdk::wit_name("tool"));
+    }
 }

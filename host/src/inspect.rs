@@ -4,9 +4,9 @@
 
 use crate::bindings::provider::ProviderPre;
 use crate::bindings::tool::ToolPre;
+use crate::call_state::CallState;
 use crate::engine::{Engine, PoolConfig};
 use crate::plugins::manifest::{MANIFEST_FILE, Manifest, PluginKind};
-use crate::state::CallState;
 use serde_json::{Value, json};
 use std::path::Path;
 use wasmtime::component::Linker;

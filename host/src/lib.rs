@@ -3,6 +3,7 @@
 //! while the node serves.
 
 pub mod bindings;
+pub mod call_state;
 pub mod caps;
 pub mod coalesce;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod grants;
 pub mod inspect;
 pub mod jobs;
+pub mod kv_table;
 pub mod loader;
 pub mod outbound;
 pub mod plugins;
@@ -20,8 +22,6 @@ pub mod router;
 pub mod runtime;
 pub mod sched;
 pub mod server;
-pub mod state;
-pub mod store;
 pub mod tenant;
 pub mod warm;
 pub mod ws;

@@ -3,11 +3,11 @@
 //! plugin that declared it. Tenant resolution happens here, before any plugin
 //! runs. Errors are JSON with stable codes.
 
+use crate::call_state::{DEFAULT_TENANT, Tenant};
 use crate::coalesce::Coalesced;
 use crate::error::ApiError;
 use crate::plugins::{Catalog, LoadedPlugin, Slot};
 use crate::runtime::{ApiBody, Runtime};
-use crate::state::{DEFAULT_TENANT, Tenant};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};

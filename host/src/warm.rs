@@ -16,9 +16,9 @@
 
 use crate::bindings::provider::Provider;
 use crate::bindings::tool::Tool;
+use crate::call_state::{CallState, Overlay, Tenant};
 use crate::grants::Grants;
 use crate::plugins::LoadedPlugin;
-use crate::state::{CallState, Overlay, Tenant};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;

@@ -15,11 +15,11 @@
 //! The server pings every `ping_interval_ms`; a client silent for
 //! `idle_timeout_ms` is disconnected.
 
+use crate::call_state::Tenant;
 pub use crate::config::WsConfig;
 use crate::jobs::model::{Event, EventBody, JobSpec};
 use crate::jobs::{Jobs, JobsError};
 use crate::runtime::Runtime;
-use crate::state::Tenant;
 use futures_util::{SinkExt, StreamExt};
 use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;

@@ -1,10 +1,10 @@
 //! `hanzo:node/agents`: agent definitions in redb, per tenant, for API plugins.
 
 use crate::bindings::agents as wit;
+use crate::call_state::CallState;
 use crate::grants::Capability;
 use crate::jobs::model::{Agent, AgentSpec};
 use crate::jobs::{Jobs, JobsError};
-use crate::state::CallState;
 
 type Res<T> = wasmtime::Result<Result<T, wit::AgentsError>>;
 

@@ -1,11 +1,11 @@
 //! `hanzo:node/config`: the plugin's settings (manifest `[config]` merged with
 //! the operator's overrides) and the secrets its manifest declares. A call
 //! made through a router deployment sees that deployment's settings and
-//! secrets ([`crate::state::Overlay`]): its own keys, never the plugin-level
+//! secrets ([`crate::call_state::Overlay`]): its own keys, never the plugin-level
 //! ones unless it sets `inherit_secrets`.
 
 use crate::bindings::config::{ConfigError, Host};
-use crate::state::CallState;
+use crate::call_state::CallState;
 
 impl Host for CallState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {

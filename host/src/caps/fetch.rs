@@ -7,8 +7,8 @@
 
 use crate::bindings::fetch::{FetchError, Head, Host, HostBody, Request, Response};
 use crate::bindings::resources::{BodyReader, FetchBody};
+use crate::call_state::CallState;
 use crate::outbound::{OutboundPolicy, TimedBody};
-use crate::state::CallState;
 use bytes::Bytes;
 use http::header::{HOST, HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full};

@@ -2,10 +2,10 @@
 //! scoped to the calling plugin's tenant; the work itself is `crate::jobs`.
 
 use crate::bindings::jobs as wit;
+use crate::call_state::CallState;
 use crate::grants::Capability;
 use crate::jobs::model::{self, JobKind, JobSpec, JobState, OnParentFailure, RetryPolicy};
 use crate::jobs::{Jobs, JobsError};
-use crate::state::CallState;
 use std::sync::Arc;
 
 type Res<T> = wasmtime::Result<Result<T, wit::JobsError>>;

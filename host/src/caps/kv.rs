@@ -3,9 +3,9 @@
 //! plugin, so one plugin or tenant cannot name another's keys.
 
 use crate::bindings::kv::{Host, KvError};
+use crate::call_state::CallState;
 use crate::grants::Capability;
-use crate::state::CallState;
-use crate::store::Namespace;
+use crate::kv_table::Namespace;
 
 /// Longest key accepted.
 const MAX_KEY: usize = 1024;

@@ -8,8 +8,8 @@ use crate::bindings::llm::{
 };
 use crate::bindings::llm_types::{ChatChunk, ChatRequest, EmbedRequest};
 use crate::bindings::resources::LlmStream as RouterStream;
+use crate::call_state::CallState;
 use crate::grants::Capability;
-use crate::state::CallState;
 use wasmtime::component::Resource;
 
 impl CallState {

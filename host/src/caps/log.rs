@@ -6,7 +6,7 @@
 //! line of the plugin's).
 
 use crate::bindings::log::{Host, Level};
-use crate::state::CallState;
+use crate::call_state::CallState;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -11,8 +11,8 @@ pub mod llm;
 pub mod log;
 pub mod tools;
 
-use crate::state::CallState;
-pub use crate::state::Services;
+use crate::call_state::CallState;
+pub use crate::call_state::Services;
 use wasmtime::component::{HasSelf, Linker};
 
 /// Adds WASI 0.2, wasi:http and every node interface to `linker`.

@@ -5,8 +5,8 @@
 
 use crate::bindings::tool_types::ToolError;
 use crate::bindings::tools::{Host, ToolInfo};
+use crate::call_state::CallState;
 use crate::grants::Capability;
-use crate::state::CallState;
 
 /// Tool calls nested through this interface (a tool that calls tools…) stop here.
 pub const MAX_DEPTH: u32 = 4;

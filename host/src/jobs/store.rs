@@ -41,7 +41,7 @@ const MAX_PRUNED_PER_COMMIT: usize = 8192;
 /// Batches drained into one transaction at most.
 const MAX_BATCHES_PER_COMMIT: usize = 4096;
 
-pub type StoreError = crate::store::StoreError;
+pub type StoreError = crate::kv_table::StoreError;
 
 /// One change to the database.
 pub enum Write {

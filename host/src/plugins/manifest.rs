@@ -81,12 +81,8 @@ impl PluginKind {
     }
 
     /// The WIT world a component of this kind must target.
-    pub fn world(self) -> &'static str {
-        match self {
-            PluginKind::Provider => "hanzo:node/provider@0.1.0",
-            PluginKind::Tool => "hanzo:node/tool@0.1.0",
-            PluginKind::Api => "hanzo:node/api@0.1.0",
-        }
+    pub fn world(self) -> String {
+        crate::bindings::wit_name(self.as_str())
     }
 }
 

@@ -7,10 +7,10 @@
 use super::Runtime;
 use crate::bindings::provider::Provider;
 use crate::bindings::tool::Tool;
+use crate::call_state::CallState;
 use crate::context::CallCtx;
 use crate::error::CallError;
 use crate::plugins::{LoadedPlugin, PluginKind, PluginPre};
-use crate::state::CallState;
 use crate::warm::{Reusable, Warm, WarmPool};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -20,14 +20,14 @@ use crate::bindings::llm_types::{
 use crate::bindings::provider::Provider;
 use crate::bindings::tool::Tool;
 use crate::bindings::tool_types::{ToolError, ToolSpec};
+use crate::call_state::CallState;
 use crate::config::NodeConfig;
 use crate::context::CallCtx;
 use crate::engine::Engine;
 use crate::error::CallError;
+use crate::kv_table::KvTable;
 use crate::plugins::{LoadedPlugin, PluginKind, Registry};
 use crate::router::{ProviderStream, Providers};
-use crate::state::CallState;
-use crate::store::Store as Db;
 use crate::warm::WarmPool;
 use futures_util::future::BoxFuture;
 use lease::Release;
@@ -40,7 +40,8 @@ use wasmtime::{Store, UpdateDeadline};
 pub struct Runtime {
     pub engine: Engine,
     pub(crate) linker: Linker<CallState>,
-    pub store: Arc<Db>,
+    /// The kv table (and the redb file the job queue shares).
+    pub kv: Arc<KvTable>,
     pub registry: Registry,
     /// Parked instances of plugins that opt in to reuse.
     pub warm: Arc<WarmPool>,
@@ -68,11 +69,8 @@ impl Runtime {
         let mut linker = Linker::new(&engine.wasmtime);
         crate::caps::add_to_linker(&mut linker)
             .map_err(|e| anyhow::anyhow!("cannot link host interfaces: {e:#}"))?;
-        let store = Arc::new(Db::open(&config.data_dir.join("node.redb"))?);
-        let jobs = Arc::new(crate::jobs::Jobs::open(
-            store.database(),
-            config.jobs.clone(),
-        )?);
+        let kv = Arc::new(KvTable::open(&config.data_dir.join("node.redb"))?);
+        let jobs = Arc::new(crate::jobs::Jobs::open(kv.database(), config.jobs.clone())?);
         // The router calls provider plugins through the runtime it belongs
         // to: it holds it weakly, as `Providers`.
         Ok(Arc::new_cyclic(|runtime: &Weak<Runtime>| {
@@ -81,7 +79,7 @@ impl Runtime {
                 jobs,
                 engine,
                 linker,
-                store,
+                kv,
                 registry: Registry::default(),
                 // A quarter of the instance pool at most, so that parked
                 // instances never crowd out fresh ones.
@@ -405,8 +403,8 @@ impl crate::jobs::JobHost for Runtime {
 /// The host side of the interfaces reaches the node's services through the
 /// runtime.
 impl crate::caps::Services for Runtime {
-    fn kv(&self) -> &Arc<Db> {
-        &self.store
+    fn kv(&self) -> &Arc<KvTable> {
+        &self.kv
     }
 
     fn router(&self) -> &Arc<crate::router::Router> {

@@ -50,18 +50,18 @@ impl Namespace {
     }
 }
 
-pub struct Store {
+pub struct KvTable {
     db: Arc<Database>,
 }
 
-impl Store {
+impl KvTable {
     /// Opens (or creates) the database file.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub fn open(path: &Path) -> Result<KvTable, StoreError> {
         let db = Database::create(path)?;
         let tx = db.begin_write()?;
         tx.open_table(KV)?;
         tx.commit()?;
-        Ok(Store { db: Arc::new(db) })
+        Ok(KvTable { db: Arc::new(db) })
     }
 
     /// The database, for other modules' tables in the same file.
@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn namespaces_do_not_overlap() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("node.redb")).unwrap();
+        let s = KvTable::open(&dir.path().join("node.redb")).unwrap();
         let a = Namespace::new("t1", "p");
         let b = Namespace::new("t1", "p2");
         let c = Namespace::new("t", "1p");
@@ -147,9 +147,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.redb");
         let ns = Namespace::new("t", "p");
-        Store::open(&path).unwrap().kv_set(&ns, "x", b"1").unwrap();
+        KvTable::open(&path)
+            .unwrap()
+            .kv_set(&ns, "x", b"1")
+            .unwrap();
         assert_eq!(
-            Store::open(&path)
+            KvTable::open(&path)
                 .unwrap()
                 .kv_get(&ns, "x")
                 .unwrap()

@@ -11,10 +11,10 @@ pub use crate::context::Overlay;
 use crate::engine::{ActiveCall, Engine};
 use crate::grants::Grants;
 use crate::jobs::Jobs;
+use crate::kv_table::KvTable;
 use crate::outbound::PolicedHooks;
 use crate::router::Router;
 use crate::sched::CpuHistory;
-use crate::store::Store as KvStore;
 pub use crate::tenant::{DEFAULT_TENANT, Tenant};
 use futures_util::future::BoxFuture;
 use std::sync::{Arc, Weak};
@@ -29,7 +29,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 /// weakly ([`CallState::node`]).
 pub trait Services: Send + Sync {
     /// The kv table.
-    fn kv(&self) -> &Arc<KvStore>;
+    fn kv(&self) -> &Arc<KvTable>;
     fn router(&self) -> &Arc<Router>;
     fn jobs(&self) -> &Arc<Jobs>;
     /// Whether plugin `plugin` may log one more line now (its rate limit).
