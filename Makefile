@@ -46,6 +46,7 @@ $(PYENV)/.installed: tests/python/requirements.txt
 	touch $@
 
 test: plugins pyenv
+	cargo bench -p hanzo-node --no-run  # the benchmarks still build
 	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p gateway-bench -p mock-upstream
 
 bench: plugins

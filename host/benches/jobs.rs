@@ -104,9 +104,7 @@ async fn direct_calls_per_second(rt: &Arc<Runtime>, concurrency: usize) -> f64 {
         let rt = rt.clone();
         set.spawn(async move {
             for _ in 0..JOBS / concurrency {
-                rt.invoke_tool("bench".into(), "noop", "{}", 0)
-                    .await
-                    .unwrap();
+                rt.invoke_tool("bench", "noop", "{}").await.unwrap();
             }
         });
     }

@@ -163,17 +163,17 @@ fn main() {
         })
         .await;
         let hanzo = measure(async || {
-            let r = node.call_tool_plugin(&plugin, tenant.clone(), "noop", "{}", 0).await.unwrap();
+            let r = node.call_tool_plugin(&plugin, tenant.clone(), "noop", "{}").await.unwrap();
             black_box(r.unwrap());
         })
         .await;
         let catalog = measure(async || {
-            black_box(node.invoke_tool(tenant.clone(), "noop", "{}", 0).await.unwrap());
+            black_box(node.invoke_tool(tenant.clone(), "noop", "{}").await.unwrap());
         })
         .await;
         let reused = measure(async || {
             let r = reuse_node
-                .call_tool_plugin(&reuse_plugin, tenant.clone(), "noop", "{}", 0)
+                .call_tool_plugin(&reuse_plugin, tenant.clone(), "noop", "{}")
                 .await
                 .unwrap();
             black_box(r.unwrap());
