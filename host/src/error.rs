@@ -65,6 +65,17 @@ impl CallError {
     }
 }
 
+/// The node's one error shape, `{"error": {"code": ..., "message": ...}}`:
+/// HTTP answers, tool results an LLM reads, WebSocket replies.
+pub fn error_document(code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "error": error_fields(code, message) })
+}
+
+/// The inside of [`error_document`], for a reply that carries more fields.
+pub fn error_fields(code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "code": code, "message": message })
+}
+
 /// An error answer of the HTTP server.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -88,7 +99,7 @@ impl ApiError {
 
     /// The JSON body: `{"error": {"code": ..., "message": ...}}`.
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": { "code": self.code, "message": self.message } }).to_string()
+        error_document(self.code, &self.message).to_string()
     }
 }
 

@@ -442,7 +442,7 @@ impl Connection {
                         }),
                         Err(e) => {
                             let (code, message) = crate::error::tool_error_parts(&e);
-                            json!({"type": "ToolResult", "tool": tool, "error": {"code": code, "message": message}})
+                            json!({"type": "ToolResult", "tool": tool, "error": crate::error::error_fields(code, &message)})
                         }
                     };
                     send(&out, with_request_id(reply, &request_id)).await;

@@ -14,6 +14,7 @@ use crate::bindings::llm_types::{
 };
 use crate::bindings::tool_types::ToolError;
 use crate::context::CallCtx;
+use crate::error::error_document;
 use crate::tenant::Tenant;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -377,10 +378,9 @@ async fn run_tools(
             Some(Ok(text)) => text,
             Some(Err(e)) => {
                 let e = tool_error(e);
-                json!({"error": {"code": e.code, "message": e.message}}).to_string()
+                error_document(&e.code, &e.message).to_string()
             }
-            None => json!({"error": {"code": "tool_failed", "message": "the tool call panicked"}})
-                .to_string(),
+            None => error_document("tool_failed", "the tool call panicked").to_string(),
         };
         let mut m = ChatMessage::text("tool", content);
         m.tool_call_id = Some(call.id.clone());

@@ -135,6 +135,11 @@ pub struct Permissions {
     pub agents: bool,
 }
 
+/// A route as routes are compared: without trailing slashes (`/v1/` is `/v1`).
+pub fn route_key(route: &str) -> &str {
+    route.trim_end_matches('/')
+}
+
 /// A manifest that cannot be used, with the reason in words.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -307,7 +312,7 @@ fn route_problem(route: &str) -> Option<String> {
     if !route.bytes().all(|b| b.is_ascii_graphic()) || route.contains(['?', '#']) {
         return Some("must be a plain path: visible ASCII, no `?` or `#`".into());
     }
-    let trimmed = route.trim_end_matches('/');
+    let trimmed = route_key(route);
     if trimmed
         .split('/')
         .skip(1)

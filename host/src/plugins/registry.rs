@@ -9,6 +9,7 @@
 //! `/v2/health`, and keeps loads of one folder from running at once.
 
 use super::LoadedPlugin;
+use super::manifest::route_key;
 use crate::bindings::tool_types::ToolSpec;
 use crate::bindings::tools::ToolInfo;
 use arc_swap::ArcSwap;
@@ -76,7 +77,7 @@ impl Catalog {
                 });
             }
             for r in &p.manifest.routes {
-                routes.push((r.trim_end_matches('/').to_string(), p.clone()));
+                routes.push((route_key(r).to_string(), p.clone()));
             }
         }
         routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
@@ -108,7 +109,7 @@ impl Catalog {
 /// the other on a segment boundary, or either the root (`/`), which serves
 /// every path.
 pub fn routes_overlap(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim_end_matches('/'), b.trim_end_matches('/'));
+    let (a, b) = (route_key(a), route_key(b));
     let under = |path: &str, prefix: &str| {
         path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/')
     };
