@@ -15,6 +15,7 @@ mod connections;
 mod fairness;
 mod faults;
 mod fetch_limits;
+mod grants;
 mod hot_swap;
 mod jobs;
 mod jobs_crash;
