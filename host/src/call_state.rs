@@ -9,7 +9,7 @@ use crate::bindings::tools::ToolInfo;
 use crate::context::CallCtx;
 pub use crate::context::Overlay;
 use crate::engine::{ActiveCall, Engine};
-use crate::grants::Grants;
+use crate::grants::{Capability, Denied, Grants};
 use crate::jobs::Jobs;
 use crate::kv_table::KvTable;
 use crate::outbound::PolicedHooks;
@@ -102,7 +102,21 @@ impl CallState {
         }
     }
 
-    /// The services of the node this call runs on.
+    /// The node's services for an interface that needs `capability`, only
+    /// when the plugin was granted it; the outer error: the node is shutting
+    /// down. Interfaces needing a grant reach the node through this alone.
+    pub fn granted(
+        &self,
+        capability: Capability,
+    ) -> wasmtime::Result<Result<Arc<dyn Services>, Denied>> {
+        if let Err(denied) = self.grants.require(capability) {
+            return Ok(Err(denied));
+        }
+        self.node().map(Ok)
+    }
+
+    /// The services of the node this call runs on (for interfaces that need
+    /// no grant: config, log, fetch).
     pub fn node(&self) -> wasmtime::Result<Arc<dyn Services>> {
         self.node
             .upgrade()

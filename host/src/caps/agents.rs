@@ -68,10 +68,10 @@ impl CallState {
         &mut self,
         call: impl AsyncFnOnce(&Jobs, &str) -> Result<T, JobsError>,
     ) -> Res<T> {
-        if !self.grants.allows(Capability::Agents) {
+        let Ok(node) = self.granted(Capability::Agents)? else {
             return Ok(Err(wit::AgentsError::Denied));
-        }
-        let jobs = self.node()?.jobs().clone();
+        };
+        let jobs = node.jobs().clone();
         Ok(call(&jobs, &self.tenant).await.map_err(err))
     }
 }

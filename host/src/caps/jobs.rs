@@ -17,10 +17,10 @@ impl CallState {
         &mut self,
         call: impl AsyncFnOnce(&Arc<Jobs>, &str) -> Result<T, JobsError>,
     ) -> Res<T> {
-        if !self.grants.allows(Capability::Jobs) {
+        let Ok(node) = self.granted(Capability::Jobs)? else {
             return Ok(Err(wit::JobsError::Denied));
-        }
-        let jobs = self.node()?.jobs().clone();
+        };
+        let jobs = node.jobs().clone();
         Ok(call(&jobs, &self.tenant).await.map_err(err))
     }
 }

@@ -5,17 +5,24 @@
 use crate::bindings::kv::{Host, KvError};
 use crate::call_state::CallState;
 use crate::grants::Capability;
-use crate::kv_table::Namespace;
+use crate::kv_table::{KvTable, Namespace};
+use std::sync::Arc;
 
 /// Longest key accepted.
 const MAX_KEY: usize = 1024;
 
 impl CallState {
-    fn kv_namespace(&self) -> Result<Namespace, KvError> {
-        if !self.grants.allows(Capability::Kv) {
-            return Err(KvError::Denied);
+    /// The kv table and this call's namespace in it, when the plugin holds
+    /// `permissions.kv` and `key` is acceptable.
+    fn kv(&self, key: &str) -> wasmtime::Result<Result<(Arc<KvTable>, Namespace), KvError>> {
+        let Ok(node) = self.granted(Capability::Kv)? else {
+            return Ok(Err(KvError::Denied));
+        };
+        if let Err(e) = check_key(key) {
+            return Ok(Err(e));
         }
-        Ok(Namespace::new(&self.tenant, &self.grants.plugin))
+        let ns = Namespace::new(&self.tenant, &self.grants.plugin);
+        Ok(Ok((node.kv().clone(), ns)))
     }
 }
 
@@ -28,32 +35,24 @@ fn check_key(key: &str) -> Result<(), KvError> {
 
 impl Host for CallState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
-        let ns = match self
-            .kv_namespace()
-            .and_then(|ns| check_key(&key).map(|_| ns))
-        {
-            Ok(ns) => ns,
+        let (store, ns) = match self.kv(&key)? {
+            Ok(kv) => kv,
             Err(e) => return Ok(Err(e)),
         };
-        let store = self.node()?.kv().clone();
         Ok(tokio::task::spawn_blocking(move || store.kv_get(&ns, &key))
             .await?
             .map_err(|e| KvError::Store(e.to_string())))
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
-        let ns = match self
-            .kv_namespace()
-            .and_then(|ns| check_key(&key).map(|_| ns))
-        {
-            Ok(ns) => ns,
+        let (store, ns) = match self.kv(&key)? {
+            Ok(kv) => kv,
             Err(e) => return Ok(Err(e)),
         };
         let max = self.grants.limits.kv_value_bytes;
         if value.len() as u64 > max {
             return Ok(Err(KvError::TooLarge(max)));
         }
-        let store = self.node()?.kv().clone();
         Ok(
             tokio::task::spawn_blocking(move || store.kv_set(&ns, &key, &value))
                 .await?
@@ -62,14 +61,10 @@ impl Host for CallState {
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
-        let ns = match self
-            .kv_namespace()
-            .and_then(|ns| check_key(&key).map(|_| ns))
-        {
-            Ok(ns) => ns,
+        let (store, ns) = match self.kv(&key)? {
+            Ok(kv) => kv,
             Err(e) => return Ok(Err(e)),
         };
-        let store = self.node()?.kv().clone();
         Ok(
             tokio::task::spawn_blocking(move || store.kv_delete(&ns, &key))
                 .await?
@@ -82,14 +77,10 @@ impl Host for CallState {
         prefix: String,
         limit: u32,
     ) -> wasmtime::Result<Result<Vec<String>, KvError>> {
-        let ns = match self
-            .kv_namespace()
-            .and_then(|ns| check_key(&prefix).map(|_| ns))
-        {
-            Ok(ns) => ns,
+        let (store, ns) = match self.kv(&prefix)? {
+            Ok(kv) => kv,
             Err(e) => return Ok(Err(e)),
         };
-        let store = self.node()?.kv().clone();
         let limit = limit.min(10_000) as usize;
         Ok(
             tokio::task::spawn_blocking(move || store.kv_list(&ns, &prefix, limit))

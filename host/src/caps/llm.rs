@@ -8,21 +8,23 @@ use crate::bindings::llm::{
 };
 use crate::bindings::llm_types::{ChatChunk, ChatRequest, EmbedRequest};
 use crate::bindings::resources::LlmStream as RouterStream;
-use crate::call_state::CallState;
+use crate::call_state::{CallState, Services};
 use crate::grants::Capability;
+use std::sync::Arc;
 use wasmtime::component::Resource;
 
 impl CallState {
-    fn require_llm_grant(&self) -> wasmtime::Result<()> {
-        // This interface's WIT has no `denied` case (yet): a trap names the grant.
-        Ok(self.grants.require(Capability::Llm)?)
+    /// The node, when the plugin holds `permissions.llm`. This interface's
+    /// WIT has no `denied` case (yet): without the grant the call traps,
+    /// naming it.
+    fn llm_node(&self) -> wasmtime::Result<Arc<dyn Services>> {
+        Ok(self.granted(Capability::Llm)??)
     }
 }
 
 impl Host for CallState {
     async fn models(&mut self) -> wasmtime::Result<Vec<Model>> {
-        self.require_llm_grant()?;
-        let node = self.node()?;
+        let node = self.llm_node()?;
         Ok(node.router().models().await)
     }
 
@@ -31,8 +33,7 @@ impl Host for CallState {
         request: ChatRequest,
         options: CallOptions,
     ) -> wasmtime::Result<Result<ChatResult, LlmError>> {
-        self.require_llm_grant()?;
-        let node = self.node()?;
+        let node = self.llm_node()?;
         Ok(node
             .router()
             .chat(self.tenant.clone(), request, options)
@@ -44,8 +45,7 @@ impl Host for CallState {
         request: ChatRequest,
         _options: CallOptions,
     ) -> wasmtime::Result<Result<Resource<RouterStream>, LlmError>> {
-        self.require_llm_grant()?;
-        let node = self.node()?;
+        let node = self.llm_node()?;
         match node.router().stream(self.tenant.clone(), request).await {
             Ok(stream) => Ok(Ok(self.table().push(RouterStream(Box::new(stream)))?)),
             Err(e) => Ok(Err(e)),
@@ -57,8 +57,7 @@ impl Host for CallState {
         request: EmbedRequest,
         options: CallOptions,
     ) -> wasmtime::Result<Result<EmbedResult, LlmError>> {
-        self.require_llm_grant()?;
-        let node = self.node()?;
+        let node = self.llm_node()?;
         Ok(node
             .router()
             .embed(self.tenant.clone(), request, options)

@@ -5,28 +5,29 @@
 
 use crate::bindings::tool_types::ToolError;
 use crate::bindings::tools::{Host, ToolInfo};
-use crate::call_state::CallState;
+use crate::call_state::{CallState, Services};
 use crate::grants::Capability;
+use std::sync::Arc;
 
 /// Tool calls nested through this interface (a tool that calls tools…) stop here.
 pub const MAX_DEPTH: u32 = 4;
 
 impl CallState {
-    fn require_tools_grant(&self) -> wasmtime::Result<()> {
-        // This interface's WIT has no `denied` case (yet): a trap names the grant.
-        Ok(self.grants.require(Capability::Tools)?)
+    /// The node, when the plugin holds `permissions.tools`. This interface's
+    /// WIT has no `denied` case (yet): without the grant the call traps,
+    /// naming it.
+    fn tools_node(&self) -> wasmtime::Result<Arc<dyn Services>> {
+        Ok(self.granted(Capability::Tools)??)
     }
 }
 
 impl Host for CallState {
     async fn list(&mut self) -> wasmtime::Result<Vec<ToolInfo>> {
-        self.require_tools_grant()?;
-        Ok(self.node()?.tools())
+        Ok(self.tools_node()?.tools())
     }
 
     async fn get(&mut self, name: String) -> wasmtime::Result<Option<ToolInfo>> {
-        self.require_tools_grant()?;
-        Ok(self.node()?.tool(&name))
+        Ok(self.tools_node()?.tool(&name))
     }
 
     async fn invoke(
@@ -34,14 +35,13 @@ impl Host for CallState {
         name: String,
         arguments: String,
     ) -> wasmtime::Result<Result<String, ToolError>> {
-        self.require_tools_grant()?;
+        let node = self.tools_node()?;
         if self.depth >= MAX_DEPTH {
             return Ok(Err(ToolError::Failed(format!(
                 "tool calls nested deeper than {MAX_DEPTH} are refused"
             ))));
         }
-        Ok(self
-            .node()?
+        Ok(node
             .invoke_tool(self.ctx().at_depth(self.depth + 1), &name, &arguments)
             .await)
     }
