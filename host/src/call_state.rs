@@ -4,19 +4,16 @@
 //! plugin whose manifest opts in to reuse keeps it for its next calls of the
 //! same tenant ([`crate::warm`]), and [`CallState::resume`] re-arms it.
 
-use crate::bindings::tool_types::ToolError;
 use crate::bindings::tools::ToolInfo;
 use crate::context::CallCtx;
 pub use crate::context::Overlay;
 use crate::engine::{ActiveCall, Engine};
 use crate::grants::{Capability, Denied, Grants};
-use crate::jobs::Jobs;
+use crate::jobs::{JobHost, Jobs};
 use crate::kv_table::KvTable;
 use crate::outbound::PolicedHooks;
-use crate::router::Router;
 use crate::sched::CpuHistory;
 pub use crate::tenant::{DEFAULT_TENANT, Tenant};
-use futures_util::future::BoxFuture;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
@@ -25,25 +22,18 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// What the host side of the interfaces reaches beyond the call itself: the
-/// node's services. The runtime implements it; a call's state holds it
+/// node's services, on top of what jobs reach too ([`JobHost`]: the router,
+/// running a tool). The runtime implements it; a call's state holds it
 /// weakly ([`CallState::node`]).
-pub trait Services: Send + Sync {
+pub trait Services: JobHost {
     /// The kv table.
     fn kv(&self) -> &Arc<KvTable>;
-    fn router(&self) -> &Arc<Router>;
     fn jobs(&self) -> &Arc<Jobs>;
     /// Whether plugin `plugin` may log one more line now (its rate limit).
     fn admit_log(&self, plugin: &str) -> bool;
     /// The tool catalog.
     fn tools(&self) -> Vec<ToolInfo>;
-    fn tool(&self, name: &str) -> Option<ToolInfo>;
-    /// Runs tool `name` of the catalog (arguments checked against its schema).
-    fn invoke_tool<'a>(
-        &'a self,
-        ctx: CallCtx,
-        name: &'a str,
-        arguments: &'a str,
-    ) -> BoxFuture<'a, Result<String, ToolError>>;
+    fn tool_info(&self, name: &str) -> Option<ToolInfo>;
 }
 
 pub struct CallState {

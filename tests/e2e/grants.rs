@@ -42,29 +42,25 @@ async fn interfaces_not_granted_are_refused() {
         "{message}"
     );
 
-    let (status, body) = post(
-        &c,
-        node.url("/v2/jobs"),
-        json!({"kind": "tool", "input": {"tool": "calculator", "arguments": {"expression": "2+2"}}}),
-    )
-    .await;
-    assert_eq!(
-        (status, &body["error"]["code"]),
-        (403, &json!("forbidden")),
-        "{body}"
-    );
-
-    let (status, body) = post(
-        &c,
-        node.url("/v2/agents/create"),
-        json!({"name": "helper", "model": "openai/gpt-4o-mini", "tools": []}),
-    )
-    .await;
-    assert_eq!(
-        (status, &body["error"]["code"]),
-        (403, &json!("forbidden")),
-        "{body}"
-    );
+    // Refused with the interface's own `denied`, which api-v2 answers 403.
+    let denied = [
+        (
+            "/v2/jobs",
+            json!({"kind": "tool", "input": {"tool": "calculator", "arguments": {"expression": "2+2"}}}),
+        ),
+        (
+            "/v2/agents/create",
+            json!({"name": "helper", "model": "openai/gpt-4o-mini", "tools": []}),
+        ),
+    ];
+    for (path, request) in denied {
+        let (status, body) = post(&c, node.url(path), request).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (403, &json!("forbidden")),
+            "{path}: {body}"
+        );
+    }
 
     let (status, body) = post(
         &c,

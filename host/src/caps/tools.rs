@@ -27,7 +27,7 @@ impl Host for CallState {
     }
 
     async fn get(&mut self, name: String) -> wasmtime::Result<Option<ToolInfo>> {
-        Ok(self.tools_node()?.tool(&name))
+        Ok(self.tools_node()?.tool_info(&name))
     }
 
     async fn invoke(

@@ -407,10 +407,6 @@ impl crate::caps::Services for Runtime {
         &self.kv
     }
 
-    fn router(&self) -> &Arc<crate::router::Router> {
-        &self.router
-    }
-
     fn jobs(&self) -> &Arc<crate::jobs::Jobs> {
         &self.jobs
     }
@@ -424,16 +420,7 @@ impl crate::caps::Services for Runtime {
         catalog.tools.values().map(|t| t.info()).collect()
     }
 
-    fn tool(&self, name: &str) -> Option<crate::bindings::tools::ToolInfo> {
+    fn tool_info(&self, name: &str) -> Option<crate::bindings::tools::ToolInfo> {
         self.registry.catalog().tools.get(name).map(|t| t.info())
-    }
-
-    fn invoke_tool<'a>(
-        &'a self,
-        ctx: CallCtx,
-        name: &'a str,
-        arguments: &'a str,
-    ) -> BoxFuture<'a, Result<String, ToolError>> {
-        Box::pin(Runtime::invoke_tool(self, ctx, name, arguments))
     }
 }
