@@ -22,10 +22,10 @@ pub use generated::hanzo::node::{
 /// The version of the `hanzo:node` package the host implements (the
 /// `package` line of `wit/types.wit`; the SDK's `WIT_VERSION` is the same,
 /// a test checks both).
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// The full name of a world or interface of the node's package:
-/// `wit_name("tool")` is `hanzo:node/tool@0.1.0`.
+/// `wit_name("tool")` is `hanzo:node/tool@0.2.0`.
 pub fn wit_name(item: &str) -> String {
     format!("hanzo:node/{item}@{WIT_VERSION}")
 }

@@ -117,5 +117,6 @@ pub fn tool_error_parts(e: &crate::bindings::tool_types::ToolError) -> (&'static
         ToolError::InvalidArguments(m) => ("invalid_arguments", m.clone()),
         ToolError::Failed(m) => ("tool_failed", m.clone()),
         ToolError::PluginFailed(m) => ("plugin_failed", m.clone()),
+        ToolError::Denied(m) => ("forbidden", m.clone()),
     }
 }

@@ -1,8 +1,8 @@
 //! The plugin's key-value store (`hanzo:node/kv`).
 //!
 //! Each plugin sees only its own namespace, per tenant. Access needs
-//! `permissions.kv = true` in the manifest; without it every call fails with
-//! [`KvError::Denied`].
+//! `permissions.kv = true` in the manifest, granted by the operator; without
+//! it every call fails with [`KvError::Denied`], naming the grant.
 
 pub use crate::wit::hanzo::node::kv::KvError;
 
@@ -13,7 +13,7 @@ impl KvError {
     /// The error in words (the generated `Display` only names the case).
     pub fn message(&self) -> String {
         match self {
-            KvError::Denied => "kv access denied: the manifest does not grant kv".to_string(),
+            KvError::Denied(why) => why.clone(),
             KvError::TooLarge(limit) => {
                 format!("the key or value exceeds the plugin's kv limit of {limit} bytes")
             }

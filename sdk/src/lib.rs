@@ -78,10 +78,10 @@ pub const WIT_PACKAGE: &str = "hanzo:node";
 /// `package` line of `wit/types.wit`). The bindings below spell it out
 /// because `wit_bindgen::generate!` takes only literals; a test keeps them
 /// in step with this constant.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// The full name of a world or interface of the node's package, as a
-/// component names it: `wit_name("tool")` is `hanzo:node/tool@0.1.0`.
+/// component names it: `wit_name("tool")` is `hanzo:node/tool@0.2.0`.
 pub fn wit_name(item: &str) -> String {
     format!("{WIT_PACKAGE}/{item}@{WIT_VERSION}")
 }
@@ -101,16 +101,16 @@ pub mod wit {
             package hanzo:sdk;
 
             world imports {
-                import hanzo:node/log@0.1.0;
-                import hanzo:node/config@0.1.0;
-                import hanzo:node/kv@0.1.0;
-                import hanzo:node/fetch@0.1.0;
-                import hanzo:node/tools@0.1.0;
-                import hanzo:node/llm@0.1.0;
-                import hanzo:node/jobs@0.1.0;
-                import hanzo:node/agents@0.1.0;
-                import hanzo:node/llm-types@0.1.0;
-                import hanzo:node/tool-types@0.1.0;
+                import hanzo:node/log@0.2.0;
+                import hanzo:node/config@0.2.0;
+                import hanzo:node/kv@0.2.0;
+                import hanzo:node/fetch@0.2.0;
+                import hanzo:node/tools@0.2.0;
+                import hanzo:node/llm@0.2.0;
+                import hanzo:node/jobs@0.2.0;
+                import hanzo:node/agents@0.2.0;
+                import hanzo:node/llm-types@0.2.0;
+                import hanzo:node/tool-types@0.2.0;
             }
         ",
         world: "hanzo:sdk/imports",
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn wit_names() {
-        assert_eq!(wit_name("tool"), "hanzo:node/tool@0.1.0");
+        assert_eq!(wit_name("tool"), "hanzo:node/tool@0.2.0");
     }
 
     /// The version in the WIT files, and in every `hanzo:node/...@` name the

@@ -80,6 +80,7 @@ impl LlmError {
     /// The error in words (the generated `Display` only names the case).
     pub fn message(&self) -> String {
         match self {
+            LlmError::Denied(m) => m.clone(),
             LlmError::UnknownModel(m) => m.clone(),
             LlmError::Unsupported(m) => m.clone(),
             LlmError::RateLimited(r) => r.message.clone(),
@@ -107,11 +108,11 @@ fn no_host<T>() -> Result<T, LlmError> {
 }
 
 /// The model aliases the router serves.
-pub fn models() -> Vec<Model> {
+pub fn models() -> Result<Vec<Model>, LlmError> {
     #[cfg(target_arch = "wasm32")]
     return host::models();
     #[cfg(not(target_arch = "wasm32"))]
-    Vec::new()
+    Ok(Vec::new())
 }
 
 /// One complete answer, with the route that served it.
@@ -201,7 +202,7 @@ mod tests {
 
     #[test]
     fn native_calls_report_no_host() {
-        assert!(models().is_empty());
+        assert!(models().unwrap().is_empty());
         let request = ChatRequest::new("m", vec![Message::user("hi")]);
         let err = chat(&request, &CallOptions::default()).unwrap_err();
         assert!(err.message().contains("no Hanzo Node host"), "{err:?}");

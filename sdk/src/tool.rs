@@ -63,7 +63,8 @@ impl ToolError {
             ToolError::NotFound(m)
             | ToolError::InvalidArguments(m)
             | ToolError::Failed(m)
-            | ToolError::PluginFailed(m) => m,
+            | ToolError::PluginFailed(m)
+            | ToolError::Denied(m) => m,
         }
     }
 }
@@ -75,11 +76,11 @@ pub mod bindings {
         path: "../wit",
         world: "hanzo:node/tool",
         with: {
-            "hanzo:node/log@0.1.0": crate::wit::hanzo::node::log,
-            "hanzo:node/config@0.1.0": crate::wit::hanzo::node::config,
-            "hanzo:node/kv@0.1.0": crate::wit::hanzo::node::kv,
-            "hanzo:node/fetch@0.1.0": crate::wit::hanzo::node::fetch,
-            "hanzo:node/tool-types@0.1.0": crate::wit::hanzo::node::tool_types,
+            "hanzo:node/log@0.2.0": crate::wit::hanzo::node::log,
+            "hanzo:node/config@0.2.0": crate::wit::hanzo::node::config,
+            "hanzo:node/kv@0.2.0": crate::wit::hanzo::node::kv,
+            "hanzo:node/fetch@0.2.0": crate::wit::hanzo::node::fetch,
+            "hanzo:node/tool-types@0.2.0": crate::wit::hanzo::node::tool_types,
             "wasi:http/types@0.2.12": wasip2::http::types,
             "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
             "wasi:io/poll@0.2.12": wasip2::io::poll,

@@ -1,28 +1,30 @@
 //! The node's tool catalog (`hanzo:node/tools`), for API plugins and agents.
 //!
-//! Needs `permissions.tools = true`. Invocations run the tool's own plugin in
+//! Needs `permissions.tools = true`; without the grant every call fails with
+//! [`ToolError::Denied`], naming it. Invocations run the tool's own plugin in
 //! its own sandbox; the host validates arguments against the tool's schema
 //! before the call.
 
 pub use crate::wit::hanzo::node::tool_types::{ToolError, ToolSpec};
 pub use crate::wit::hanzo::node::tools::ToolInfo;
 
-/// Every tool of every loaded tool plugin.
-pub fn list() -> Vec<ToolInfo> {
+/// Every tool of every loaded tool plugin ([`ToolError::Denied`] without
+/// the grant).
+pub fn list() -> Result<Vec<ToolInfo>, ToolError> {
     #[cfg(target_arch = "wasm32")]
     return crate::wit::hanzo::node::tools::list();
     #[cfg(not(target_arch = "wasm32"))]
-    Vec::new()
+    Ok(Vec::new())
 }
 
 /// The tool called `name`, if one is loaded.
-pub fn get(name: &str) -> Option<ToolInfo> {
+pub fn get(name: &str) -> Result<Option<ToolInfo>, ToolError> {
     #[cfg(target_arch = "wasm32")]
     return crate::wit::hanzo::node::tools::get(name);
     #[cfg(not(target_arch = "wasm32"))]
     {
         let _ = name;
-        None
+        Ok(None)
     }
 }
 

@@ -1,13 +1,21 @@
 //! Interfaces a plugin was not granted, over HTTP on the real binary: the
-//! bundled API plugins with one grant taken away each. `jobs` and `agents`
-//! answer `denied` (api-v2 turns it into 403); `llm` and `tools` have no
-//! `denied` case in their WIT yet, so the call traps with the grant named.
+//! bundled API plugins with one grant taken away each. Every interface
+//! refuses the same way, with its WIT error's `denied` case naming the grant
+//! (no trap): api-v2 answers 403 `forbidden`, api-openai 403
+//! `permission_error` in the OpenAI and Anthropic shapes.
 
 use crate::common::{Dirs, Node, client, install, set};
 use serde_json::{Value, json};
 
-async fn post(c: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
-    let r = c.post(url).json(&body).send().await.unwrap();
+async fn send(c: &reqwest::Client, url: String, body: Option<Value>) -> (u16, Value) {
+    let r = match body {
+        Some(body) => c.post(url).json(&body),
+        None => c.get(url),
+    }
+    .header("anthropic-version", "2023-06-01")
+    .send()
+    .await
+    .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap())
 }
@@ -28,50 +36,61 @@ async fn interfaces_not_granted_are_refused() {
     let node = Node::start(&dirs, &[]);
     let c = client();
 
-    let (status, body) = post(
-        &c,
-        node.url("/v2/tools/execute"),
-        json!({"tool": "calculator", "arguments": {"expression": "2+2"}}),
-    )
-    .await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "plugin_trap", "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("plugin `api-v2` is not granted `permissions.tools`"),
-        "{message}"
-    );
-
-    // Refused with the interface's own `denied`, which api-v2 answers 403.
-    let denied = [
+    let chat = json!({"model": "openai/gpt-4o-mini", "max_tokens": 5,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let refused = [
+        ("/v2/tools/list", None, "api-v2", "tools"),
+        ("/v2/tools/calculator", None, "api-v2", "tools"),
+        (
+            "/v2/tools/execute",
+            Some(json!({"tool": "calculator", "arguments": {"expression": "2+2"}})),
+            "api-v2",
+            "tools",
+        ),
         (
             "/v2/jobs",
-            json!({"kind": "tool", "input": {"tool": "calculator", "arguments": {"expression": "2+2"}}}),
+            Some(
+                json!({"kind": "tool", "input": {"tool": "calculator", "arguments": {"expression": "2+2"}}}),
+            ),
+            "api-v2",
+            "jobs",
         ),
         (
             "/v2/agents/create",
-            json!({"name": "helper", "model": "openai/gpt-4o-mini", "tools": []}),
+            Some(json!({"name": "helper", "model": "openai/gpt-4o-mini", "tools": []})),
+            "api-v2",
+            "agents",
         ),
+        ("/v1/models", None, "api-openai", "llm"),
+        (
+            "/v1/chat/completions",
+            Some(chat.clone()),
+            "api-openai",
+            "llm",
+        ),
+        ("/v1/messages", Some(chat), "api-openai", "llm"),
     ];
-    for (path, request) in denied {
-        let (status, body) = post(&c, node.url(path), request).await;
-        assert_eq!(
-            (status, &body["error"]["code"]),
-            (403, &json!("forbidden")),
+    for (path, body, plugin, grant) in refused {
+        let (status, body) = send(&c, node.url(path), body).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        let error = &body["error"];
+        let kind = if plugin == "api-v2" {
+            &error["code"]
+        } else {
+            &error["type"]
+        };
+        let expected = if plugin == "api-v2" {
+            "forbidden"
+        } else {
+            "permission_error"
+        };
+        assert_eq!(kind, expected, "{path}: {body}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!(
+                "plugin `{plugin}` is not granted `permissions.{grant}`"
+            )),
             "{path}: {body}"
         );
     }
-
-    let (status, body) = post(
-        &c,
-        node.url("/v1/chat/completions"),
-        json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await;
-    assert_eq!(status, 502, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("plugin `api-openai` is not granted `permissions.llm`"),
-        "{body}"
-    );
 }

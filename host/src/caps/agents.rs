@@ -68,8 +68,9 @@ impl CallState {
         &mut self,
         call: impl AsyncFnOnce(&Jobs, &str) -> Result<T, JobsError>,
     ) -> Res<T> {
-        let Ok(node) = self.granted(Capability::Agents)? else {
-            return Ok(Err(wit::AgentsError::Denied));
+        let node = match self.granted(Capability::Agents)? {
+            Ok(node) => node,
+            Err(denied) => return Ok(Err(wit::AgentsError::Denied(denied.to_string()))),
         };
         let jobs = node.jobs().clone();
         Ok(call(&jobs, &self.tenant).await.map_err(err))

@@ -17,8 +17,9 @@ impl CallState {
         &mut self,
         call: impl AsyncFnOnce(&Arc<Jobs>, &str) -> Result<T, JobsError>,
     ) -> Res<T> {
-        let Ok(node) = self.granted(Capability::Jobs)? else {
-            return Ok(Err(wit::JobsError::Denied));
+        let node = match self.granted(Capability::Jobs)? {
+            Ok(node) => node,
+            Err(denied) => return Ok(Err(wit::JobsError::Denied(denied.to_string()))),
         };
         let jobs = node.jobs().clone();
         Ok(call(&jobs, &self.tenant).await.map_err(err))

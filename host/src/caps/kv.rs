@@ -15,8 +15,9 @@ impl CallState {
     /// The kv table and this call's namespace in it, when the plugin holds
     /// `permissions.kv` and `key` is acceptable.
     fn kv(&self, key: &str) -> wasmtime::Result<Result<(Arc<KvTable>, Namespace), KvError>> {
-        let Ok(node) = self.granted(Capability::Kv)? else {
-            return Ok(Err(KvError::Denied));
+        let node = match self.granted(Capability::Kv)? {
+            Ok(node) => node,
+            Err(denied) => return Ok(Err(KvError::Denied(denied.to_string()))),
         };
         if let Err(e) = check_key(key) {
             return Ok(Err(e));

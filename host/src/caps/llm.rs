@@ -14,18 +14,22 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 
 impl CallState {
-    /// The node, when the plugin holds `permissions.llm`. This interface's
-    /// WIT has no `denied` case (yet): without the grant the call traps,
-    /// naming it.
-    fn llm_node(&self) -> wasmtime::Result<Arc<dyn Services>> {
-        Ok(self.granted(Capability::Llm)??)
+    /// The node, when the plugin holds `permissions.llm`; else the
+    /// `denied` error naming the grant.
+    fn llm_node(&self) -> wasmtime::Result<Result<Arc<dyn Services>, LlmError>> {
+        Ok(self
+            .granted(Capability::Llm)?
+            .map_err(|denied| LlmError::Denied(denied.to_string())))
     }
 }
 
 impl Host for CallState {
-    async fn models(&mut self) -> wasmtime::Result<Vec<Model>> {
-        let node = self.llm_node()?;
-        Ok(node.router().models().await)
+    async fn models(&mut self) -> wasmtime::Result<Result<Vec<Model>, LlmError>> {
+        let node = match self.llm_node()? {
+            Ok(node) => node,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(node.router().models().await))
     }
 
     async fn chat(
@@ -33,7 +37,10 @@ impl Host for CallState {
         request: ChatRequest,
         options: CallOptions,
     ) -> wasmtime::Result<Result<ChatResult, LlmError>> {
-        let node = self.llm_node()?;
+        let node = match self.llm_node()? {
+            Ok(node) => node,
+            Err(e) => return Ok(Err(e)),
+        };
         Ok(node
             .router()
             .chat(self.tenant.clone(), request, options)
@@ -45,7 +52,10 @@ impl Host for CallState {
         request: ChatRequest,
         _options: CallOptions,
     ) -> wasmtime::Result<Result<Resource<RouterStream>, LlmError>> {
-        let node = self.llm_node()?;
+        let node = match self.llm_node()? {
+            Ok(node) => node,
+            Err(e) => return Ok(Err(e)),
+        };
         match node.router().stream(self.tenant.clone(), request).await {
             Ok(stream) => Ok(Ok(self.table().push(RouterStream(Box::new(stream)))?)),
             Err(e) => Ok(Err(e)),
@@ -57,7 +67,10 @@ impl Host for CallState {
         request: EmbedRequest,
         options: CallOptions,
     ) -> wasmtime::Result<Result<EmbedResult, LlmError>> {
-        let node = self.llm_node()?;
+        let node = match self.llm_node()? {
+            Ok(node) => node,
+            Err(e) => return Ok(Err(e)),
+        };
         Ok(node
             .router()
             .embed(self.tenant.clone(), request, options)

@@ -13,21 +13,22 @@ use std::sync::Arc;
 pub const MAX_DEPTH: u32 = 4;
 
 impl CallState {
-    /// The node, when the plugin holds `permissions.tools`. This interface's
-    /// WIT has no `denied` case (yet): without the grant the call traps,
-    /// naming it.
-    fn tools_node(&self) -> wasmtime::Result<Arc<dyn Services>> {
-        Ok(self.granted(Capability::Tools)??)
+    /// The node, when the plugin holds `permissions.tools`; else the
+    /// `denied` error naming the grant.
+    fn tools_node(&self) -> wasmtime::Result<Result<Arc<dyn Services>, ToolError>> {
+        Ok(self
+            .granted(Capability::Tools)?
+            .map_err(|denied| ToolError::Denied(denied.to_string())))
     }
 }
 
 impl Host for CallState {
-    async fn list(&mut self) -> wasmtime::Result<Vec<ToolInfo>> {
-        Ok(self.tools_node()?.tools())
+    async fn list(&mut self) -> wasmtime::Result<Result<Vec<ToolInfo>, ToolError>> {
+        Ok(self.tools_node()?.map(|node| node.tools()))
     }
 
-    async fn get(&mut self, name: String) -> wasmtime::Result<Option<ToolInfo>> {
-        Ok(self.tools_node()?.tool_info(&name))
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<Option<ToolInfo>, ToolError>> {
+        Ok(self.tools_node()?.map(|node| node.tool_info(&name)))
     }
 
     async fn invoke(
@@ -35,7 +36,10 @@ impl Host for CallState {
         name: String,
         arguments: String,
     ) -> wasmtime::Result<Result<String, ToolError>> {
-        let node = self.tools_node()?;
+        let node = match self.tools_node()? {
+            Ok(node) => node,
+            Err(e) => return Ok(Err(e)),
+        };
         if self.depth >= MAX_DEPTH {
             return Ok(Err(ToolError::Failed(format!(
                 "tool calls nested deeper than {MAX_DEPTH} are refused"

@@ -472,6 +472,7 @@ fn tool_error(e: ToolError) -> JobError {
 /// LLM errors as job errors: rate limits and upstream outages are retried.
 fn llm_error(e: LlmError) -> JobError {
     match e {
+        LlmError::Denied(m) => JobError::new("forbidden", m, false),
         LlmError::UnknownModel(m) => JobError::new("unknown_model", m, false),
         LlmError::Unsupported(m) => JobError::new("unsupported", m, false),
         LlmError::RateLimited(r) => JobError::new("rate_limited", r.message, true),

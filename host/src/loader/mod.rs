@@ -9,6 +9,7 @@
 //! independent of the others, so one slow plugin delays no other.
 
 pub mod watcher;
+mod wit_version;
 
 pub use crate::config::LoaderConfig;
 
@@ -390,6 +391,8 @@ fn compile_folder(
             component_file.display()
         )
     })?;
+    wit_version::check(&rt.engine.wasmtime, &component)
+        .map_err(|e| format!("{} is {e}", component_file.display()))?;
     Ok(Compiled::New {
         manifest,
         manifest_hash,

@@ -750,6 +750,7 @@ fn error_type(kind: Kind) -> &'static str {
             "invalid_request_error"
         }
         Kind::NotFound => "not_found_error",
+        Kind::Forbidden => "permission_error",
         Kind::TooLarge => "request_too_large",
         Kind::RateLimited => "rate_limit_error",
         Kind::Unavailable => "overloaded_error",

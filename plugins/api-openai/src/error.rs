@@ -15,6 +15,8 @@ pub enum Kind {
     NotFound,
     /// Wrong method for the endpoint (405).
     MethodNotAllowed,
+    /// The operator has not granted this plugin what the request needs (403).
+    Forbidden,
     /// The request body is too large (413).
     TooLarge,
     /// A rate limit is exhausted (429).
@@ -98,6 +100,9 @@ impl ApiError {
     /// answered 502, never 401 (which would tell the client its own key is wrong).
     pub fn from_llm(error: &LlmError) -> ApiError {
         match error {
+            LlmError::Denied(m) => {
+                ApiError::new(403, Kind::Forbidden, m.clone()).with_code("forbidden")
+            }
             LlmError::UnknownModel(m) => ApiError {
                 param: Some("model".into()),
                 ..ApiError::new(404, Kind::NotFound, m.clone())

@@ -88,7 +88,7 @@ struct HostNode;
 impl Node for HostNode {
     type Stream = llm::ChatStream;
 
-    fn models(&self) -> Vec<Model> {
+    fn models(&self) -> Result<Vec<Model>, LlmError> {
         llm::models()
     }
 

@@ -965,6 +965,7 @@ fn error_type(kind: Kind) -> &'static str {
         | Kind::MethodNotAllowed
         | Kind::TooLarge => "invalid_request_error",
         Kind::RateLimited => "rate_limit_error",
+        Kind::Forbidden => "permission_error",
         Kind::Internal | Kind::BadGateway | Kind::Unavailable | Kind::Timeout => "server_error",
     }
 }

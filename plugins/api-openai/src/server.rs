@@ -16,7 +16,7 @@ use serde_json::Value;
 /// The node's LLM router, as the endpoints need it.
 pub trait Node {
     type Stream: ChunkStream;
-    fn models(&self) -> Vec<Model>;
+    fn models(&self) -> Result<Vec<Model>, LlmError>;
     fn chat(&self, request: &ChatRequest, options: &CallOptions) -> Result<ChatResult, LlmError>;
     fn stream_chat(
         &self,
@@ -442,7 +442,10 @@ fn embeddings<N: Node, R: Responder>(node: &N, out: R, headers: &RequestHeaders,
 }
 
 fn list_models<N: Node, R: Responder>(node: &N, out: R, format: Format) {
-    let models = node.models();
+    let models = match node.models() {
+        Ok(models) => models,
+        Err(e) => return send_error(out, format, &ApiError::from_llm(&e)),
+    };
     let value = match format {
         Format::OpenAi => openai::model_list_json(&models),
         Format::Anthropic => anthropic::model_list_json(&models),
@@ -451,7 +454,11 @@ fn list_models<N: Node, R: Responder>(node: &N, out: R, format: Format) {
 }
 
 fn get_model<N: Node, R: Responder>(node: &N, out: R, format: Format, id: &str) {
-    match node.models().iter().find(|m| m.id == id) {
+    let models = match node.models() {
+        Ok(models) => models,
+        Err(e) => return send_error(out, format, &ApiError::from_llm(&e)),
+    };
+    match models.iter().find(|m| m.id == id) {
         Some(model) => {
             let value = match format {
                 Format::OpenAi => openai::model_json(model),

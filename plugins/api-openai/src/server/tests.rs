@@ -20,6 +20,8 @@ struct FakeNode {
     calls: RefCell<Vec<(ChatRequest, CallOptions)>>,
     /// Chunks pulled from streams, across all streams.
     pulled: Rc<RefCell<usize>>,
+    /// The operator has not granted `permissions.llm`: every call is denied.
+    denied: bool,
 }
 
 fn route(cached: bool) -> Route {
@@ -52,8 +54,13 @@ fn text_chunk(text: &str) -> ChatChunk {
     }
 }
 
+fn denied() -> LlmError {
+    LlmError::Denied("plugin `api-openai` is not granted `permissions.llm`".into())
+}
+
 fn error_for(model: &str) -> Option<LlmError> {
     Some(match model {
+        "denied" => denied(),
         "nope" => LlmError::UnknownModel(format!("no deployment serves `{model}`")),
         "vision-only" => {
             LlmError::Unsupported("no deployment of `vision-only` supports tools".into())
@@ -96,8 +103,11 @@ impl ChunkStream for FakeStream {
 impl Node for FakeNode {
     type Stream = FakeStream;
 
-    fn models(&self) -> Vec<Model> {
-        ["gpt-4o-mini", "openai/gpt-4o"]
+    fn models(&self) -> Result<Vec<Model>, LlmError> {
+        if self.denied {
+            return Err(denied());
+        }
+        Ok(["gpt-4o-mini", "openai/gpt-4o"]
             .into_iter()
             .map(|id| Model {
                 id: id.into(),
@@ -107,7 +117,7 @@ impl Node for FakeNode {
                 input_price_per_mtok: None,
                 output_price_per_mtok: None,
             })
-            .collect()
+            .collect())
     }
 
     fn chat(&self, request: &ChatRequest, options: &CallOptions) -> Result<ChatResult, LlmError> {
@@ -665,6 +675,7 @@ fn openai_errors() {
             Some("rate_limit_exceeded"),
         ),
         ("bad-key", 502, "server_error", Some("upstream_auth_failed")),
+        ("denied", 403, "permission_error", Some("forbidden")),
         (
             "too-long",
             400,
@@ -783,6 +794,7 @@ fn anthropic_errors() {
         ("nope", 404, "not_found_error"),
         ("limited", 429, "rate_limit_error"),
         ("bad-key", 502, "api_error"),
+        ("denied", 403, "permission_error"),
         ("too-long", 400, "invalid_request_error"),
         ("broken", 503, "overloaded_error"),
         ("slow", 504, "api_error"),
@@ -894,6 +906,28 @@ fn models() {
         usize::MAX,
     );
     assert_eq!(sent.json()["error"]["type"], "not_found_error");
+
+    // Without the operator's `permissions.llm` grant the catalog is refused
+    // too, in each API's own shape.
+    let node = FakeNode {
+        denied: true,
+        ..FakeNode::default()
+    };
+    for path in ["/v1/models", "/v1/models/gpt-4o-mini"] {
+        let sent = get(&node, path);
+        assert_eq!(sent.status, 403, "{path}");
+        let v = sent.json();
+        assert_eq!(v["error"]["type"], "permission_error", "{path}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("permissions.llm")
+        );
+        let sent = send_with(&node, "GET", path, &anthropic, Value::Null, usize::MAX);
+        assert_eq!(sent.status, 403, "{path}");
+        assert_eq!(sent.json()["error"]["type"], "permission_error", "{path}");
+    }
 }
 
 #[test]

@@ -83,11 +83,7 @@ pub fn route(
 /// The reply for a failed host call.
 pub fn error(e: AgentsError) -> Reply {
     match e {
-        AgentsError::Denied => Reply::error(
-            403,
-            "forbidden",
-            "this plugin is not granted `permissions.agents`",
-        ),
+        AgentsError::Denied(m) => Reply::error(403, "forbidden", m),
         AgentsError::NotFound(m) => Reply::error(404, "agent_not_found", m),
         AgentsError::Invalid(m) => Reply::error(400, "invalid_request", m),
         AgentsError::Conflict(m) => Reply::error(409, "conflict", m),
@@ -356,7 +352,7 @@ mod tests {
     #[test]
     fn host_errors() {
         let cases = [
-            (AgentsError::Denied, 403, "forbidden"),
+            (AgentsError::Denied("not granted".into()), 403, "forbidden"),
             (AgentsError::Store("disk".into()), 500, "store_error"),
             (AgentsError::Invalid("bad".into()), 400, "invalid_request"),
             (AgentsError::Conflict("taken".into()), 409, "conflict"),

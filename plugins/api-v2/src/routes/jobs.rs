@@ -119,11 +119,7 @@ fn answer(result: Result<Value, JobsError>) -> Reply {
 /// The reply for a failed host call.
 pub fn error(e: JobsError) -> Reply {
     match e {
-        JobsError::Denied => Reply::error(
-            403,
-            "forbidden",
-            "this plugin is not granted `permissions.jobs`",
-        ),
+        JobsError::Denied(m) => Reply::error(403, "forbidden", m),
         JobsError::NotFound(m) => Reply::error(404, "job_not_found", m),
         JobsError::Invalid(m) => Reply::error(400, "invalid_request", m),
         JobsError::Conflict(m) => match limit(&m) {
@@ -882,7 +878,7 @@ mod tests {
     #[test]
     fn host_errors() {
         let cases = [
-            (JobsError::Denied, 403, "forbidden"),
+            (JobsError::Denied("not granted".into()), 403, "forbidden"),
             (JobsError::Invalid("bad".into()), 400, "invalid_request"),
             (JobsError::Conflict("no".into()), 409, "conflict"),
             (JobsError::Store("disk".into()), 500, "store_error"),

@@ -7,18 +7,18 @@ use serde_json::{Value, json};
 
 /// The node's tool catalog, as the handlers need it.
 pub trait Catalog {
-    fn list(&self) -> Vec<ToolInfo>;
-    fn get(&self, name: &str) -> Option<ToolInfo>;
+    fn list(&self) -> Result<Vec<ToolInfo>, ToolError>;
+    fn get(&self, name: &str) -> Result<Option<ToolInfo>, ToolError>;
     fn invoke(&self, name: &str, arguments: &str) -> Result<String, ToolError>;
 }
 
 /// The catalog of the host (`hanzo:node/tools`).
 impl Catalog for HostNode {
-    fn list(&self) -> Vec<ToolInfo> {
+    fn list(&self) -> Result<Vec<ToolInfo>, ToolError> {
         tools::list()
     }
 
-    fn get(&self, name: &str) -> Option<ToolInfo> {
+    fn get(&self, name: &str) -> Result<Option<ToolInfo>, ToolError> {
         tools::get(name)
     }
 
@@ -71,14 +71,31 @@ pub fn tool_json(info: &ToolInfo) -> Value {
 }
 
 fn list(catalog: &impl Catalog) -> Reply {
-    let tools: Vec<Value> = catalog.list().iter().map(tool_json).collect();
-    Reply::ok(json!({ "tools": tools }))
+    match catalog.list() {
+        Ok(tools) => {
+            let tools: Vec<Value> = tools.iter().map(tool_json).collect();
+            Reply::ok(json!({ "tools": tools }))
+        }
+        Err(e) => error(e),
+    }
 }
 
 fn describe(catalog: &impl Catalog, name: &str) -> Reply {
     match catalog.get(name) {
-        Some(info) => Reply::ok(tool_json(&info)),
-        None => Reply::error(404, "tool_not_found", format!("no tool named `{name}`")),
+        Ok(Some(info)) => Reply::ok(tool_json(&info)),
+        Ok(None) => Reply::error(404, "tool_not_found", format!("no tool named `{name}`")),
+        Err(e) => error(e),
+    }
+}
+
+/// The reply for a failed host call.
+pub fn error(e: ToolError) -> Reply {
+    match e {
+        ToolError::InvalidArguments(m) => Reply::error(400, "invalid_arguments", m),
+        ToolError::NotFound(m) => Reply::error(404, "tool_not_found", m),
+        ToolError::Failed(m) => Reply::error(422, "tool_failed", m),
+        ToolError::PluginFailed(m) => Reply::error(502, "tool_plugin_failed", m),
+        ToolError::Denied(m) => Reply::error(403, "forbidden", m),
     }
 }
 
@@ -110,10 +127,7 @@ fn execute(catalog: &impl Catalog, request: Value) -> Reply {
                 format!("tool `{tool}` returned invalid JSON: {e}"),
             ),
         },
-        Err(ToolError::InvalidArguments(m)) => Reply::error(400, "invalid_arguments", m),
-        Err(ToolError::NotFound(m)) => Reply::error(404, "tool_not_found", m),
-        Err(ToolError::Failed(m)) => Reply::error(422, "tool_failed", m),
-        Err(ToolError::PluginFailed(m)) => Reply::error(502, "tool_plugin_failed", m),
+        Err(e) => error(e),
     }
 }
 
@@ -137,17 +151,17 @@ pub mod fake {
     }
 
     impl Catalog for FakeNode {
-        fn list(&self) -> Vec<ToolInfo> {
-            vec![
+        fn list(&self) -> Result<Vec<ToolInfo>, ToolError> {
+            Ok(vec![
                 info("calculator", Some(r#"{"type":"object"}"#)),
                 info("noop", None),
-            ]
+            ])
         }
 
-        fn get(&self, name: &str) -> Option<ToolInfo> {
-            Catalog::list(self)
+        fn get(&self, name: &str) -> Result<Option<ToolInfo>, ToolError> {
+            Ok(Catalog::list(self)?
                 .into_iter()
-                .find(|t| t.spec.name == name)
+                .find(|t| t.spec.name == name))
         }
 
         fn invoke(&self, name: &str, arguments: &str) -> Result<String, ToolError> {
@@ -163,6 +177,9 @@ pub mod fake {
                 "noop" => Ok("{}".into()),
                 "broken" => Ok("not json".into()),
                 "trap" => Err(ToolError::PluginFailed("plugin trapped".into())),
+                "ungranted" => Err(ToolError::Denied(
+                    "plugin `api-v2` is not granted `permissions.tools`".into(),
+                )),
                 _ => Err(ToolError::NotFound(format!("no tool `{name}`"))),
             }
         }
@@ -253,6 +270,7 @@ mod tests {
                 502,
                 "tool_plugin_failed",
             ),
+            (r#"{"tool":"ungranted","arguments":{}}"#, 403, "forbidden"),
             (
                 r#"{"tool":"broken","arguments":{}}"#,
                 502,
