@@ -32,8 +32,8 @@ pub fn check(engine: &Engine, component: &Component) -> Result<(), String> {
             };
             return Err(format!(
                 "built against {built} (it uses `{name}`), but this node implements \
-                 hanzo:node@{WIT_VERSION}: rebuild the plugin with hanzo-node-sdk \
-                 {WIT_VERSION} (or the WIT files of this node's `wit/` folder)"
+                 hanzo:node@{WIT_VERSION}: rebuild the plugin against this node's \
+                 `wit/` folder (for Rust, with the hanzo-node-sdk of the same release)"
             ));
         }
     }
