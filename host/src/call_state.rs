@@ -28,12 +28,14 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 pub trait Services: JobHost {
     /// The kv table.
     fn kv(&self) -> &Arc<KvTable>;
+    /// Bytes of kv data `tenant` may hold, when the operator set a quota.
+    fn kv_quota(&self, tenant: &Tenant) -> Option<u64>;
     fn jobs(&self) -> &Arc<Jobs>;
     /// Whether plugin `plugin` may log one more line now (its rate limit).
     fn admit_log(&self, plugin: &str) -> bool;
-    /// The tool catalog.
-    fn tools(&self) -> Vec<ToolInfo>;
-    fn tool_info(&self, name: &str) -> Option<ToolInfo>;
+    /// The tools of the catalog `tenant` may use.
+    fn tools(&self, tenant: &Tenant) -> Vec<ToolInfo>;
+    fn tool_info(&self, tenant: &Tenant, name: &str) -> Option<ToolInfo>;
 }
 
 pub struct CallState {

@@ -33,6 +33,8 @@ pub struct NodeConfig {
     pub pool: PoolConfig,
     /// The operator's settings for individual plugins, by plugin name.
     pub plugins: BTreeMap<String, PluginOverrides>,
+    /// What the operator allows each tenant: `[tenants.<name>]`.
+    pub tenants: crate::tenant_policy::TenantPolicies,
     /// The LLM router: retries, circuit breaking, limits, cache.
     pub router: RouterConfig,
     /// Per-alias routing strategy.
@@ -75,6 +77,7 @@ impl Default for NodeConfig {
             http_threads: 0,
             pool: PoolConfig::default(),
             plugins: BTreeMap::new(),
+            tenants: Default::default(),
             router: RouterConfig::default(),
             aliases: BTreeMap::new(),
             deployments: Vec::new(),
@@ -151,6 +154,7 @@ impl NodeConfig {
         }
         self.router.retry.validate().map_err(ConfigError::Invalid)?;
         self.jobs.validate().map_err(ConfigError::Invalid)?;
+        self.tenants.validate().map_err(ConfigError::Invalid)?;
         if let Some(problem) = self.server.problem() {
             return Err(ConfigError::Invalid(problem.into()));
         }

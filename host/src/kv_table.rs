@@ -2,11 +2,14 @@
 //! holds plugin key-value data; the job queue keeps its tables in the same
 //! file (see `jobs::store`).
 
-use redb::{Database, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition, TableHandle};
 use std::path::Path;
 use std::sync::Arc;
 
 const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
+/// Bytes of kv data (keys as the plugin named them, and values) per tenant,
+/// kept in the same transaction as every write.
+const KV_BYTES: TableDefinition<&str, u64> = TableDefinition::new("kv_bytes_per_tenant");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,10 +31,24 @@ impl From<redb::TransactionError> for StoreError {
     }
 }
 
+/// A write that would take the tenant's kv data past its quota.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "tenant `{tenant}` would hold {would} bytes of kv data, over its quota of {quota} (tenants.{tenant}.kv_bytes)"
+)]
+pub struct OverQuota {
+    pub tenant: String,
+    pub would: u64,
+    pub quota: u64,
+}
+
 /// A kv namespace: one tenant's data of one plugin. Encoded as a length-prefixed
 /// byte prefix so no choice of names can make two namespaces overlap.
 #[derive(Debug, Clone)]
-pub struct Namespace(Vec<u8>);
+pub struct Namespace {
+    prefix: Vec<u8>,
+    tenant: String,
+}
 
 impl Namespace {
     pub fn new(tenant: &str, plugin: &str) -> Namespace {
@@ -40,11 +57,26 @@ impl Namespace {
             p.extend_from_slice(&(part.len() as u32).to_be_bytes());
             p.extend_from_slice(part.as_bytes());
         }
-        Namespace(p)
+        Namespace {
+            prefix: p,
+            tenant: tenant.to_string(),
+        }
+    }
+
+    /// The tenant of a stored key and the length of the plugin's own key in it.
+    fn split(stored: &[u8]) -> Option<(&str, usize)> {
+        let part = |at: usize| -> Option<usize> {
+            Some(u32::from_be_bytes(stored.get(at..at + 4)?.try_into().ok()?) as usize)
+        };
+        let tenant_len = part(0)?;
+        let tenant = std::str::from_utf8(stored.get(4..4 + tenant_len)?).ok()?;
+        let plugin_at = 4 + tenant_len;
+        let own = stored.len().checked_sub(plugin_at + 4 + part(plugin_at)?)?;
+        Some((tenant, own))
     }
 
     fn key(&self, key: &str) -> Vec<u8> {
-        let mut k = self.0.clone();
+        let mut k = self.prefix.clone();
         k.extend_from_slice(key.as_bytes());
         k
     }
@@ -59,7 +91,26 @@ impl KvTable {
     pub fn open(path: &Path) -> Result<KvTable, StoreError> {
         let db = Database::create(path)?;
         let tx = db.begin_write()?;
-        tx.open_table(KV)?;
+        let counted = tx.list_tables()?.any(|t| t.name() == KV_BYTES.name());
+        {
+            let kv = tx.open_table(KV)?;
+            let mut bytes = tx.open_table(KV_BYTES)?;
+            // A file from before per-tenant accounting: count what it holds.
+            if !counted {
+                let mut totals = std::collections::HashMap::<String, u64>::new();
+                for entry in kv.iter()? {
+                    let (k, v) = entry?;
+                    let (k, v) = (k.value(), v.value());
+                    if let Some((tenant, own_key)) = Namespace::split(k) {
+                        *totals.entry(tenant.to_string()).or_default() +=
+                            (own_key + v.len()) as u64;
+                    }
+                }
+                for (tenant, total) in totals {
+                    bytes.insert(tenant.as_str(), total)?;
+                }
+            }
+        }
         tx.commit()?;
         Ok(KvTable { db: Arc::new(db) })
     }
@@ -77,24 +128,65 @@ impl KvTable {
             .map(|v| v.value().to_vec()))
     }
 
-    pub fn kv_set(&self, ns: &Namespace, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    /// Stores `value` under `key`, unless the tenant's kv data would then
+    /// exceed `quota` bytes (its keys and values across its plugins).
+    pub fn kv_set(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        value: &[u8],
+        quota: Option<u64>,
+    ) -> Result<Result<(), OverQuota>, StoreError> {
         let tx = self.db.begin_write()?;
         {
             let mut table = tx.open_table(KV)?;
-            table.insert(ns.key(key).as_slice(), value)?;
+            let mut bytes = tx.open_table(KV_BYTES)?;
+            let stored = ns.key(key);
+            let old = table
+                .get(stored.as_slice())?
+                .map_or(0, |v| (key.len() + v.value().len()) as u64);
+            let total = bytes.get(ns.tenant.as_str())?.map_or(0, |v| v.value());
+            let would = total.saturating_sub(old) + (key.len() + value.len()) as u64;
+            if let Some(quota) = quota
+                && would > quota
+                && would > total
+            {
+                return Ok(Err(OverQuota {
+                    tenant: ns.tenant.clone(),
+                    would,
+                    quota,
+                }));
+            }
+            table.insert(stored.as_slice(), value)?;
+            bytes.insert(ns.tenant.as_str(), would)?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(Ok(()))
     }
 
     pub fn kv_delete(&self, ns: &Namespace, key: &str) -> Result<bool, StoreError> {
         let tx = self.db.begin_write()?;
         let existed = {
             let mut table = tx.open_table(KV)?;
-            table.remove(ns.key(key).as_slice())?.is_some()
+            let mut bytes = tx.open_table(KV_BYTES)?;
+            let removed = table
+                .remove(ns.key(key).as_slice())?
+                .map(|v| (key.len() + v.value().len()) as u64);
+            if let Some(size) = removed {
+                let total = bytes.get(ns.tenant.as_str())?.map_or(0, |v| v.value());
+                bytes.insert(ns.tenant.as_str(), total.saturating_sub(size))?;
+            }
+            removed.is_some()
         };
         tx.commit()?;
         Ok(existed)
+    }
+
+    /// Bytes of kv data `tenant` holds.
+    pub fn tenant_bytes(&self, tenant: &str) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read()?;
+        let bytes = tx.open_table(KV_BYTES)?;
+        Ok(bytes.get(tenant)?.map_or(0, |v| v.value()))
     }
 
     pub fn kv_list(
@@ -114,7 +206,7 @@ impl KvTable {
                 break;
             }
             // Keys were written from `&str`, so the suffix is valid UTF-8.
-            out.push(String::from_utf8_lossy(&k[ns.0.len()..]).into_owned());
+            out.push(String::from_utf8_lossy(&k[ns.prefix.len()..]).into_owned());
         }
         Ok(out)
     }
@@ -131,8 +223,8 @@ mod tests {
         let a = Namespace::new("t1", "p");
         let b = Namespace::new("t1", "p2");
         let c = Namespace::new("t", "1p");
-        s.kv_set(&a, "k", b"a").unwrap();
-        s.kv_set(&b, "k", b"b").unwrap();
+        s.kv_set(&a, "k", b"a", None).unwrap().unwrap();
+        s.kv_set(&b, "k", b"b", None).unwrap().unwrap();
         assert_eq!(s.kv_get(&a, "k").unwrap().unwrap(), b"a");
         assert_eq!(s.kv_get(&b, "k").unwrap().unwrap(), b"b");
         assert!(s.kv_get(&c, "k").unwrap().is_none());
@@ -149,7 +241,8 @@ mod tests {
         let ns = Namespace::new("t", "p");
         KvTable::open(&path)
             .unwrap()
-            .kv_set(&ns, "x", b"1")
+            .kv_set(&ns, "x", b"1", None)
+            .unwrap()
             .unwrap();
         assert_eq!(
             KvTable::open(&path)
@@ -159,5 +252,56 @@ mod tests {
                 .unwrap(),
             b"1"
         );
+    }
+
+    #[test]
+    fn a_tenants_quota_counts_its_keys_and_values_across_plugins() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = KvTable::open(&dir.path().join("node.redb")).unwrap();
+        let (a1, a2, b) = (
+            Namespace::new("a", "p1"),
+            Namespace::new("a", "p2"),
+            Namespace::new("b", "p1"),
+        );
+        let quota = Some(10);
+        s.kv_set(&a1, "k", b"1234", quota).unwrap().unwrap();
+        s.kv_set(&a2, "k", b"1234", quota).unwrap().unwrap();
+        assert_eq!(s.tenant_bytes("a").unwrap(), 10);
+        let over = s.kv_set(&a1, "k2", b"1", quota).unwrap().unwrap_err();
+        assert_eq!((over.would, over.quota), (13, 10));
+        assert!(over.to_string().contains("tenants.a.kv_bytes"), "{over}");
+        assert!(
+            s.kv_get(&a1, "k2").unwrap().is_none(),
+            "a refused write stores nothing"
+        );
+        // Another tenant's data is its own; overwriting counts the difference.
+        s.kv_set(&b, "k", b"123456789", quota).unwrap().unwrap();
+        s.kv_set(&a1, "k", b"12", quota).unwrap().unwrap();
+        assert_eq!(s.tenant_bytes("a").unwrap(), 8);
+        assert!(s.kv_delete(&a2, "k").unwrap());
+        assert_eq!(s.tenant_bytes("a").unwrap(), 3);
+        s.kv_set(&a1, "k2", b"1234", quota).unwrap().unwrap();
+        assert_eq!(s.tenant_bytes("b").unwrap(), 10);
+    }
+
+    #[test]
+    fn a_file_from_before_accounting_is_counted_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        {
+            let s = KvTable::open(&path).unwrap();
+            s.kv_set(&Namespace::new("a", "plugin"), "key", b"value", None)
+                .unwrap()
+                .unwrap();
+            s.kv_set(&Namespace::new("b", "p"), "k", b"v", None)
+                .unwrap()
+                .unwrap();
+            let tx = s.db.begin_write().unwrap();
+            tx.delete_table(KV_BYTES).unwrap();
+            tx.commit().unwrap();
+        }
+        let s = KvTable::open(&path).unwrap();
+        assert_eq!(s.tenant_bytes("a").unwrap(), 8);
+        assert_eq!(s.tenant_bytes("b").unwrap(), 2);
     }
 }

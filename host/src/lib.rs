@@ -23,6 +23,7 @@ pub mod runtime;
 pub mod sched;
 pub mod server;
 pub mod tenant;
+pub mod tenant_policy;
 pub mod warm;
 pub mod ws;
 

@@ -178,6 +178,7 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     }
     let grace = std::time::Duration::from_secs(runtime.config.shutdown_grace_s);
     runtime.jobs.shutdown(grace).await;
+    runtime.router.flush();
     Ok(())
 }
 

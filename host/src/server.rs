@@ -257,6 +257,10 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
         return error_response(&body_too_large(max));
     }
     let tenant = tenant_of(&req);
+    if !rt.config.tenants.get(&tenant).allows_plugin(plugin.name()) {
+        // A plugin the operator keeps from this tenant has no routes for it.
+        return error_response(&ApiError::not_found(format!("no route for {path}")));
+    }
     // A body of no declared length (chunked) is found too large only while
     // the plugin reads it: note it, and answer 413 whatever the plugin made
     // of the read error.

@@ -13,7 +13,7 @@ impl KvError {
     /// The error in words (the generated `Display` only names the case).
     pub fn message(&self) -> String {
         match self {
-            KvError::Denied(why) => why.clone(),
+            KvError::Denied(why) | KvError::QuotaExceeded(why) => why.clone(),
             KvError::TooLarge(limit) => {
                 format!("the key or value exceeds the plugin's kv limit of {limit} bytes")
             }

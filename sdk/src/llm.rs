@@ -80,7 +80,7 @@ impl LlmError {
     /// The error in words (the generated `Display` only names the case).
     pub fn message(&self) -> String {
         match self {
-            LlmError::Denied(m) => m.clone(),
+            LlmError::Denied(m) | LlmError::OverBudget(m) => m.clone(),
             LlmError::UnknownModel(m) => m.clone(),
             LlmError::Unsupported(m) => m.clone(),
             LlmError::RateLimited(r) => r.message.clone(),

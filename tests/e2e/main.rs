@@ -27,4 +27,5 @@ mod restart;
 mod reuse;
 mod router;
 mod sandbox;
+mod tenants;
 mod tools_api;

@@ -54,10 +54,15 @@ impl Host for CallState {
         if value.len() as u64 > max {
             return Ok(Err(KvError::TooLarge(max)));
         }
+        let quota = self.node()?.kv_quota(&self.tenant);
         Ok(
-            tokio::task::spawn_blocking(move || store.kv_set(&ns, &key, &value))
+            match tokio::task::spawn_blocking(move || store.kv_set(&ns, &key, &value, quota))
                 .await?
-                .map_err(|e| KvError::Store(e.to_string())),
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(over)) => Err(KvError::QuotaExceeded(over.to_string())),
+                Err(e) => Err(KvError::Store(e.to_string())),
+            },
         )
     }
 

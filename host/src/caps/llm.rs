@@ -29,7 +29,7 @@ impl Host for CallState {
             Ok(node) => node,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(Ok(node.router().models().await))
+        Ok(Ok(node.router().models(&self.tenant).await))
     }
 
     async fn chat(

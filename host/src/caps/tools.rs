@@ -24,11 +24,13 @@ impl CallState {
 
 impl Host for CallState {
     async fn list(&mut self) -> wasmtime::Result<Result<Vec<ToolInfo>, ToolError>> {
-        Ok(self.tools_node()?.map(|node| node.tools()))
+        Ok(self.tools_node()?.map(|node| node.tools(&self.tenant)))
     }
 
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<Option<ToolInfo>, ToolError>> {
-        Ok(self.tools_node()?.map(|node| node.tool_info(&name)))
+        Ok(self
+            .tools_node()?
+            .map(|node| node.tool_info(&self.tenant, &name)))
     }
 
     async fn invoke(

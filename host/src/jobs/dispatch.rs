@@ -103,8 +103,10 @@ impl Jobs {
                 continue;
             }
             // The tenant's and the provider's semaphores, where limited.
-            let tenant = (self.cfg.per_tenant > 0)
-                .then(|| Self::semaphore(&self.tenants, &live.job.tenant, self.cfg.per_tenant));
+            let tenant_limit = (self.running_per_tenant.get(&live.job.tenant).copied())
+                .unwrap_or(self.cfg.per_tenant);
+            let tenant = (tenant_limit > 0)
+                .then(|| Self::semaphore(&self.tenants, &live.job.tenant, tenant_limit));
             let provider = live.provider.as_ref().and_then(|p| {
                 let limit = (self.cfg.per_provider.get(p).copied())
                     .unwrap_or(self.cfg.default_per_provider);

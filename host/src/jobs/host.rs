@@ -5,14 +5,16 @@ use crate::bindings::llm_types::ToolDefinition;
 use crate::bindings::tool_types::ToolError;
 use crate::context::CallCtx;
 use crate::router::Router;
+use crate::tenant::Tenant;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 
 pub trait JobHost: Send + Sync {
     fn router(&self) -> &Arc<Router>;
 
-    /// Tool `name` as a model sees it, with the name of the plugin serving it.
-    fn tool(&self, name: &str) -> Option<(String, ToolDefinition)>;
+    /// Tool `name` as a model sees it, with the name of the plugin serving
+    /// it; none when no plugin provides it or `tenant` may not use it.
+    fn tool(&self, tenant: &Tenant, name: &str) -> Option<(String, ToolDefinition)>;
 
     /// Runs tool `name` of the catalog (arguments checked against its schema).
     fn invoke_tool<'a>(

@@ -37,6 +37,7 @@ pub use config::{JobsConfig, JobsError};
 pub use host::JobHost;
 
 use crate::lock;
+use crate::tenant::Tenant;
 use model::{Job, JobKind};
 use serde_json::Value;
 use std::cmp::Reverse;
@@ -115,6 +116,8 @@ pub struct Jobs {
     next_agent: AtomicU64,
     global: Arc<Semaphore>,
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Tenants with a running-jobs limit of their own (`tenants.<name>.max_running_jobs`).
+    running_per_tenant: HashMap<String, usize>,
     providers: Mutex<HashMap<String, Arc<Semaphore>>>,
     host: OnceLock<Weak<dyn JobHost>>,
     /// Serializes agent writes, so two creations cannot both take one name.
@@ -144,12 +147,23 @@ impl Jobs {
             next_job: AtomicU64::new(counters.last_job + 1),
             next_agent: AtomicU64::new(counters.last_agent + 1),
             tenants: Mutex::default(),
+            running_per_tenant: HashMap::new(),
             providers: Mutex::default(),
             host: OnceLock::new(),
             agent_writes: Default::default(),
             stopping: Default::default(),
             counters: JobCounters::default(),
         })
+    }
+
+    /// The queue with the operator's per-tenant limits on jobs running at
+    /// once (they replace `jobs.per_tenant` for those tenants).
+    pub fn with_tenant_limits(mut self, tenants: &crate::tenant_policy::TenantPolicies) -> Jobs {
+        self.running_per_tenant = tenants
+            .names()
+            .filter_map(|name| Some((name.to_string(), tenants.get(name).max_running_jobs?)))
+            .collect();
+        self
     }
 
     /// Stops starting jobs, lets running attempts finish for up to `grace`,
@@ -182,7 +196,9 @@ impl Jobs {
     /// The provider a job counts against, for per-provider limits.
     fn provider_key(&self, rt: &dyn JobHost, kind: JobKind, input: &Value) -> Option<String> {
         match kind {
-            JobKind::Tool => Some(rt.tool(input.get("tool")?.as_str()?)?.0),
+            // Only a key for limits: whether the tenant may use the tool is
+            // decided when the job runs.
+            JobKind::Tool => Some(rt.tool(&Tenant::node(), input.get("tool")?.as_str()?)?.0),
             JobKind::Llm => rt.router().provider_of(input.get("model")?.as_str()?),
             JobKind::Agent => {
                 let agent = self

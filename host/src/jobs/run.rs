@@ -271,11 +271,11 @@ async fn run_agent(
     // The agent's tools, as the catalog describes them now.
     let mut tools = Vec::new();
     for name in &spec.tools {
-        let Some((_, tool)) = rt.tool(name) else {
+        let Some((_, tool)) = rt.tool(&tenant, name) else {
             return Err(JobError::new(
                 "tool_not_found",
                 format!(
-                    "agent `{}` lists tool `{name}`, which no loaded plugin provides",
+                    "agent `{}` lists tool `{name}`, which no loaded plugin provides to this tenant",
                     spec.name
                 ),
                 false,
@@ -473,6 +473,7 @@ fn tool_error(e: ToolError) -> JobError {
 fn llm_error(e: LlmError) -> JobError {
     match e {
         LlmError::Denied(m) => JobError::new("forbidden", m, false),
+        LlmError::OverBudget(m) => JobError::new("budget_exhausted", m, false),
         LlmError::UnknownModel(m) => JobError::new("unknown_model", m, false),
         LlmError::Unsupported(m) => JobError::new("unsupported", m, false),
         LlmError::RateLimited(r) => JobError::new("rate_limited", r.message, true),

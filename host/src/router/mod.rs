@@ -19,6 +19,7 @@ mod deployment;
 mod disposition;
 mod providers;
 mod route;
+pub mod spend;
 mod stream;
 pub mod usage;
 pub mod window;
@@ -33,8 +34,10 @@ use crate::bindings::llm_types::{
 };
 use crate::context::CallCtx;
 use crate::tenant::{NODE_TENANT, Tenant};
+use crate::tenant_policy::TenantPolicies;
 use cache::ResponseCache;
 use config::{DeploymentConfig, RouterConfig, Strategy};
+use spend::SpendLedger;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -89,6 +92,12 @@ fn needs_for_chat(req: &ChatRequest, stream: bool) -> Capabilities {
     needs
 }
 
+fn tenant_windows() -> moka::sync::Cache<Tenant, Arc<TenantLimits>> {
+    moka::sync::Cache::builder()
+        .time_to_idle(Duration::from_secs(120))
+        .build()
+}
+
 struct TenantLimits {
     rpm: MinuteWindow,
     tpm: MinuteWindow,
@@ -103,12 +112,16 @@ pub struct Router {
     implicit: moka::sync::Cache<String, Arc<Deployment>>,
     /// Per-tenant windows, only when a tenant limit is set; a tenant idle
     /// for two minutes has nothing left in its windows and is dropped.
-    tenants: Option<moka::sync::Cache<Tenant, Arc<TenantLimits>>>,
+    tenant_windows: Option<moka::sync::Cache<Tenant, Arc<TenantLimits>>>,
     chat_cache: Option<ResponseCache<ChatResponse>>,
     embed_cache: Option<ResponseCache<EmbedResponse>>,
     /// Provider plugins' own model lists, by plugin hash, refreshed every few minutes.
     catalogs: moka::sync::Cache<String, Arc<Vec<crate::bindings::llm_types::ModelInfo>>>,
     pub usage: Usage,
+    /// What the operator allows each tenant (models, providers, quotas).
+    tenants: Arc<TenantPolicies>,
+    /// This month's spend of tenants with a budget.
+    spend: SpendLedger,
     /// The provider plugins it routes to (the node's runtime, which owns
     /// the router: hence weak).
     providers: Weak<dyn Providers>,
@@ -128,7 +141,6 @@ impl Router {
                 .or_default()
                 .push(Arc::new(Deployment::new(d, cfg)));
         }
-        let tenant_limited = cfg.tenant_rpm > 0 || cfg.tenant_tpm > 0;
         Router {
             cfg: cfg.clone(),
             strategies: aliases
@@ -136,11 +148,7 @@ impl Router {
                 .map(|(k, v)| (k.clone(), v.strategy))
                 .collect(),
             implicit: moka::sync::Cache::new(cfg.max_implicit_models.max(1)),
-            tenants: tenant_limited.then(|| {
-                moka::sync::Cache::builder()
-                    .time_to_idle(Duration::from_secs(120))
-                    .build()
-            }),
+            tenant_windows: (cfg.tenant_rpm > 0 || cfg.tenant_tpm > 0).then(tenant_windows),
             chat_cache: cache::response_cache(cfg),
             embed_cache: cache::response_cache(cfg),
             catalogs: moka::sync::Cache::builder()
@@ -154,8 +162,30 @@ impl Router {
                     + cfg.max_implicit_models.min(1 << 20) as usize,
             ),
             by_alias,
+            tenants: Arc::default(),
+            spend: SpendLedger::default(),
             providers,
         }
+    }
+
+    /// The router with the operator's tenant sections, spend recorded in
+    /// `db` (none: in memory only).
+    pub fn with_tenants(
+        mut self,
+        tenants: Arc<TenantPolicies>,
+        db: Option<Arc<redb::Database>>,
+    ) -> Router {
+        if tenants.any_rate_limit() && self.tenant_windows.is_none() {
+            self.tenant_windows = Some(tenant_windows());
+        }
+        self.tenants = tenants;
+        self.spend = SpendLedger::new(db);
+        self
+    }
+
+    /// Writes what is held in memory only (tenants' spend) before the node stops.
+    pub fn flush(&self) {
+        self.spend.flush();
     }
 
     /// The context of a call through deployment `d` for `tenant`.
@@ -292,7 +322,16 @@ impl Router {
 
     /// Model aliases: the configured ones, then each provider plugin's own
     /// models as `provider/model`.
-    pub async fn models(&self) -> Vec<Model> {
+    /// The aliases `tenant` may use: configured ones and each provider
+    /// plugin's own models (as `provider/model`).
+    pub async fn models(&self, tenant: &Tenant) -> Vec<Model> {
+        let policy = self.tenants.get(tenant);
+        let mut out = self.all_models().await;
+        out.retain(|m| policy.allows_model(&m.id) && policy.allows_plugin(&m.owned_by));
+        out
+    }
+
+    async fn all_models(&self) -> Vec<Model> {
         let mut out: Vec<Model> = self
             .by_alias
             .iter()

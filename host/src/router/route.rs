@@ -25,13 +25,36 @@ const MAX_IMPLICIT_ALIAS: usize = 256;
 impl Router {
     /// The tenant's windows; none when no tenant limit is set.
     fn tenant_limits(&self, tenant: &Tenant) -> Option<Arc<TenantLimits>> {
-        let tenants = self.tenants.as_ref()?;
-        Some(tenants.get_with_by_ref(tenant, || {
+        let windows = self.tenant_windows.as_ref()?;
+        Some(windows.get_with_by_ref(tenant, || {
+            let policy = self.tenants.get(tenant);
             Arc::new(TenantLimits {
-                rpm: MinuteWindow::new(self.cfg.tenant_rpm),
-                tpm: MinuteWindow::new(self.cfg.tenant_tpm),
+                rpm: MinuteWindow::new(policy.rpm.unwrap_or(self.cfg.tenant_rpm)),
+                tpm: MinuteWindow::new(policy.tpm.unwrap_or(self.cfg.tenant_tpm)),
             })
         }))
+    }
+
+    /// Refuses what the operator does not allow `tenant`: an alias off its
+    /// list (answered like an unknown model: another tenant's aliases are
+    /// none of its business) and any request once its budget is spent.
+    fn admit_tenant(&self, tenant: &Tenant, alias: &str) -> Result<(), LlmError> {
+        let policy = self.tenants.get(tenant);
+        if !policy.allows_model(alias) {
+            return Err(LlmError::UnknownModel(format!(
+                "no deployment serves model `{alias}` for tenant `{tenant}`"
+            )));
+        }
+        if let Some(budget) = policy.budget_usd {
+            let (spent, month) = self.spend.spent(tenant);
+            if spent >= budget {
+                return Err(LlmError::OverBudget(format!(
+                    "tenant `{tenant}` has spent ${spent:.4} of its ${budget:.2} budget for \
+                     {month} (tenants.{tenant}.budget_usd)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The deployments of an alias, or the implicit one of `provider/model`.
@@ -133,7 +156,15 @@ impl Router {
         F: FnMut(Arc<Deployment>) -> Fut,
         Fut: Future<Output = Result<T, ProviderCallError>>,
     {
-        let candidates = self.candidates(alias, needs, prompt_tokens)?;
+        self.admit_tenant(tenant, alias)?;
+        let mut candidates = self.candidates(alias, needs, prompt_tokens)?;
+        let policy = self.tenants.get(tenant);
+        candidates.retain(|d| policy.allows_plugin(&d.provider));
+        if candidates.is_empty() {
+            return Err(LlmError::UnknownModel(format!(
+                "no deployment serves model `{alias}` for tenant `{tenant}`"
+            )));
+        }
         if let Some(limits) = self.tenant_limits(tenant) {
             if let Err(wait) = limits.tpm.check(prompt_tokens) {
                 return Err(rate_limited(
@@ -265,6 +296,11 @@ impl Router {
             limits.tpm.add(total);
         }
         let cost = d.cost(u);
+        if let Some(cost) = cost
+            && self.tenants.get(tenant).budget_usd.is_some()
+        {
+            self.spend.add(tenant, cost);
+        }
         self.usage.record(
             tenant,
             Some(&d.name),

@@ -421,7 +421,7 @@ async fn provider_model_aliases_need_a_loaded_provider() {
     assert!(matches!(e, LlmError::UnknownModel(_)), "{e:?}");
     assert_eq!(r.provider_of("p-x/gpt").as_deref(), Some("p-x"));
     // The provider's own models are listed as `provider/model`.
-    let models = r.models().await;
+    let models = r.models(&Tenant::from("t")).await;
     assert!(models.iter().any(|m| m.id == "p-one/m1"), "{models:?}");
 }
 

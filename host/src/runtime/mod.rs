@@ -26,8 +26,10 @@ use crate::context::CallCtx;
 use crate::engine::Engine;
 use crate::error::CallError;
 use crate::kv_table::KvTable;
+use crate::plugins::registry::ToolEntry;
 use crate::plugins::{LoadedPlugin, PluginKind, Registry};
 use crate::router::{ProviderStream, Providers};
+use crate::tenant::Tenant;
 use crate::warm::WarmPool;
 use futures_util::future::BoxFuture;
 use lease::Release;
@@ -70,7 +72,11 @@ impl Runtime {
         crate::caps::add_to_linker(&mut linker)
             .map_err(|e| anyhow::anyhow!("cannot link host interfaces: {e:#}"))?;
         let kv = Arc::new(KvTable::open(&config.data_dir.join("node.redb"))?);
-        let jobs = Arc::new(crate::jobs::Jobs::open(kv.database(), config.jobs.clone())?);
+        let db = kv.database();
+        let jobs = Arc::new(
+            crate::jobs::Jobs::open(kv.database(), config.jobs.clone())?
+                .with_tenant_limits(&config.tenants),
+        );
         // The router calls provider plugins through the runtime it belongs
         // to: it holds it weakly, as `Providers`.
         Ok(Arc::new_cyclic(|runtime: &Weak<Runtime>| {
@@ -84,12 +90,15 @@ impl Runtime {
                 // A quarter of the instance pool at most, so that parked
                 // instances never crowd out fresh ones.
                 warm: Arc::new(WarmPool::new(config.pool.instances as usize / 4)),
-                router: Arc::new(crate::router::Router::new(
-                    &config.router,
-                    &config.deployments,
-                    &config.aliases,
-                    providers,
-                )),
+                router: Arc::new(
+                    crate::router::Router::new(
+                        &config.router,
+                        &config.deployments,
+                        &config.aliases,
+                        providers,
+                    )
+                    .with_tenants(Arc::new(config.tenants.clone()), Some(db)),
+                ),
                 plugins_dir,
                 logs: crate::caps::log::PluginLogs::new(&config.log),
                 config,
@@ -196,6 +205,13 @@ impl Runtime {
         Ok(r)
     }
 
+    /// Whether the operator lets `tenant` use tool `entry` (the tool and its
+    /// plugin on its lists, `[tenants.<name>]`).
+    fn tenant_may_use(&self, tenant: &Tenant, entry: &ToolEntry) -> bool {
+        let policy = self.config.tenants.get(tenant);
+        policy.allows_tool(&entry.spec.name) && policy.allows_plugin(entry.plugin.name())
+    }
+
     /// Invokes a tool of the catalog by name: arguments are parsed and checked
     /// against the tool's schema, then its plugin runs it.
     pub async fn invoke_tool(
@@ -205,8 +221,10 @@ impl Runtime {
         arguments: &str,
     ) -> Result<String, ToolError> {
         let ctx = ctx.into();
-        let Some(entry) = self.registry.catalog().tools.get(name).cloned() else {
-            return Err(ToolError::NotFound(format!("no tool named `{name}`")));
+        let entry = match self.registry.catalog().tools.get(name) {
+            Some(entry) if self.tenant_may_use(&ctx.tenant, entry) => entry.clone(),
+            // A tool the operator keeps from this tenant is one it cannot see.
+            _ => return Err(ToolError::NotFound(format!("no tool named `{name}`"))),
         };
         let args: serde_json::Value = serde_json::from_str(arguments).map_err(|e| {
             ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}"))
@@ -377,9 +395,12 @@ impl crate::jobs::JobHost for Runtime {
         &self.router
     }
 
-    fn tool(&self, name: &str) -> Option<(String, ToolDefinition)> {
+    fn tool(&self, tenant: &Tenant, name: &str) -> Option<(String, ToolDefinition)> {
         let catalog = self.registry.catalog();
         let entry = catalog.tools.get(name)?;
+        if !self.tenant_may_use(tenant, entry) {
+            return None;
+        }
         Some((
             entry.plugin.name().to_string(),
             ToolDefinition {
@@ -415,12 +436,23 @@ impl crate::caps::Services for Runtime {
         self.logs.admit(plugin)
     }
 
-    fn tools(&self) -> Vec<crate::bindings::tools::ToolInfo> {
-        let catalog = self.registry.catalog();
-        catalog.tools.values().map(|t| t.info()).collect()
+    fn kv_quota(&self, tenant: &Tenant) -> Option<u64> {
+        self.config.tenants.get(tenant).kv_bytes
     }
 
-    fn tool_info(&self, name: &str) -> Option<crate::bindings::tools::ToolInfo> {
-        self.registry.catalog().tools.get(name).map(|t| t.info())
+    fn tools(&self, tenant: &Tenant) -> Vec<crate::bindings::tools::ToolInfo> {
+        let catalog = self.registry.catalog();
+        catalog
+            .tools
+            .values()
+            .filter(|t| self.tenant_may_use(tenant, t))
+            .map(|t| t.info())
+            .collect()
+    }
+
+    fn tool_info(&self, tenant: &Tenant, name: &str) -> Option<crate::bindings::tools::ToolInfo> {
+        let catalog = self.registry.catalog();
+        let entry = catalog.tools.get(name)?;
+        self.tenant_may_use(tenant, entry).then(|| entry.info())
     }
 }

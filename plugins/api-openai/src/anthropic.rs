@@ -751,6 +751,7 @@ fn error_type(kind: Kind) -> &'static str {
         }
         Kind::NotFound => "not_found_error",
         Kind::Forbidden => "permission_error",
+        Kind::OverBudget => "billing_error",
         Kind::TooLarge => "request_too_large",
         Kind::RateLimited => "rate_limit_error",
         Kind::Unavailable => "overloaded_error",

@@ -17,6 +17,8 @@ pub enum Kind {
     MethodNotAllowed,
     /// The operator has not granted this plugin what the request needs (403).
     Forbidden,
+    /// The tenant's spend budget is used up (402).
+    OverBudget,
     /// The request body is too large (413).
     TooLarge,
     /// A rate limit is exhausted (429).
@@ -102,6 +104,9 @@ impl ApiError {
         match error {
             LlmError::Denied(m) => {
                 ApiError::new(403, Kind::Forbidden, m.clone()).with_code("forbidden")
+            }
+            LlmError::OverBudget(m) => {
+                ApiError::new(402, Kind::OverBudget, m.clone()).with_code("budget_exhausted")
             }
             LlmError::UnknownModel(m) => ApiError {
                 param: Some("model".into()),

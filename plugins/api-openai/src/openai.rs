@@ -966,6 +966,7 @@ fn error_type(kind: Kind) -> &'static str {
         | Kind::TooLarge => "invalid_request_error",
         Kind::RateLimited => "rate_limit_error",
         Kind::Forbidden => "permission_error",
+        Kind::OverBudget => "insufficient_quota",
         Kind::Internal | Kind::BadGateway | Kind::Unavailable | Kind::Timeout => "server_error",
     }
 }

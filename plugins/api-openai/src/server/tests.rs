@@ -61,6 +61,7 @@ fn denied() -> LlmError {
 fn error_for(model: &str) -> Option<LlmError> {
     Some(match model {
         "denied" => denied(),
+        "spent" => LlmError::OverBudget("tenant `t` has spent $1.0000 of its $1.00 budget".into()),
         "nope" => LlmError::UnknownModel(format!("no deployment serves `{model}`")),
         "vision-only" => {
             LlmError::Unsupported("no deployment of `vision-only` supports tools".into())
@@ -676,6 +677,7 @@ fn openai_errors() {
         ),
         ("bad-key", 502, "server_error", Some("upstream_auth_failed")),
         ("denied", 403, "permission_error", Some("forbidden")),
+        ("spent", 402, "insufficient_quota", Some("budget_exhausted")),
         (
             "too-long",
             400,
@@ -795,6 +797,7 @@ fn anthropic_errors() {
         ("limited", 429, "rate_limit_error"),
         ("bad-key", 502, "api_error"),
         ("denied", 403, "permission_error"),
+        ("spent", 402, "billing_error"),
         ("too-long", 400, "invalid_request_error"),
         ("broken", 503, "overloaded_error"),
         ("slow", 504, "api_error"),
