@@ -311,6 +311,20 @@ async fn strict_mode_refuses_unsigned_and_tampered_plugins_and_the_signed_versio
         ok && out.contains("trusted") && out.contains(public),
         "{out}"
     );
+    // Without the node's config (none in the working directory), the
+    // publisher checks with its own public key.
+    let alone = cli(&trusted, &["plugin", "verify", echo.to_str().unwrap()]);
+    assert!(!alone.0 && alone.1.contains("untrusted"), "{alone:?}");
+    let pub_file = trusted.join("publisher.key.pub");
+    let args = [
+        "plugin",
+        "verify",
+        "--trust",
+        pub_file.to_str().unwrap(),
+        echo.to_str().unwrap(),
+    ];
+    let (ok, out) = cli(&trusted, &args);
+    assert!(ok && out.contains("trusted"), "{out}");
 
     let node = Node::start(&dirs, &["--config", config.to_str().unwrap()]);
     let c = client();

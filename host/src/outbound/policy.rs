@@ -111,7 +111,8 @@ impl HostPattern {
 #[derive(Debug, Default)]
 pub struct OutboundPolicy {
     pub plugin: String,
-    /// The grants as written (manifest plus operator), for display.
+    /// The granted patterns as written (what `crate::grants::resolve` kept
+    /// of the manifest's, then the operator's own), for display.
     pub hosts: Vec<String>,
     pub allowed: Vec<HostPattern>,
 }
