@@ -12,7 +12,7 @@ PLUGINS := openai anthropic gemini ollama tools-basic api-v2 api-openai
 # Plugins that misbehave on purpose, for the test suite.
 TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter
 
-.PHONY: run test plugins dist build bench bench-jobs bench-fairness bench-conns bench-gateway fmt wasm-target pyenv
+.PHONY: run test plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-gateway fmt wasm-target pyenv
 
 # The official openai and anthropic Python SDKs, used unmodified as clients in tests.
 PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
@@ -24,19 +24,30 @@ wasm-target:
 plugins: wasm-target
 	cargo build --profile plugin --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS) $(TEST_PLUGINS))
 
-# dist/plugins/<name>/{plugin.toml,<name>.wasm}: a plugin directory as an operator has it.
-dist: plugins
+# The key the bundled plugins are signed with: made once, kept in the target dir.
+SIGNING_KEY ?= $(CARGO_TARGET_DIR)/hanzo-build.key
+HANZO := $(CARGO_TARGET_DIR)/release/hanzo-node
+
+bin:
+	cargo build --release -p hanzo-node
+
+# dist/plugins/<name>/{plugin.toml,<name>.wasm,plugin.sig}: a plugin directory
+# as an operator has it, each plugin signed with $(SIGNING_KEY); dist/node.toml:
+# the operator's config for them (plugins/node.toml with that key trusted).
+dist: plugins bin
+	@test -f $(SIGNING_KEY) || $(HANZO) plugin keygen $(SIGNING_KEY)
 	@for p in $(PLUGINS); do \
 		mkdir -p dist/plugins/$$p; \
 		cp plugins/$$p/plugin.toml dist/plugins/$$p/; \
 		cp $(WASM_DIR)/$$(echo $$p | tr - _).wasm dist/plugins/$$p/; \
 	done
+	$(HANZO) plugin sign --key $(SIGNING_KEY) $(addprefix dist/plugins/,$(PLUGINS))
+	sed "s/@BUILD_KEY@/$$(cat $(SIGNING_KEY).pub)/" plugins/node.toml > dist/node.toml
 
 build: dist
-	cargo build --release -p hanzo-node
 
 run: build
-	$(CARGO_TARGET_DIR)/release/hanzo-node serve --plugins dist/plugins --data-dir dist/data
+	$(HANZO) serve --config dist/node.toml --plugins dist/plugins --data-dir dist/data
 
 pyenv: $(PYENV)/.installed
 

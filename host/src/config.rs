@@ -31,7 +31,11 @@ pub struct NodeConfig {
     /// is given to the end (0: one per CPU).
     pub http_threads: usize,
     pub pool: PoolConfig,
-    /// The operator's settings for individual plugins, by plugin name.
+    /// What plugins may do beyond their own settings: the defaults for
+    /// plugins of untrusted publishers, the trusted publishers, strict mode.
+    pub grants: GrantsConfig,
+    /// The operator's settings and grants for individual plugins, by
+    /// plugin name.
     pub plugins: BTreeMap<String, PluginOverrides>,
     /// What the operator allows each tenant: `[tenants.<name>]`.
     pub tenants: crate::tenant_policy::TenantPolicies,
@@ -51,18 +55,7 @@ pub struct NodeConfig {
     pub server: crate::conns::ServerConfig,
 }
 
-/// What the operator adds to a plugin's manifest.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginOverrides {
-    /// Settings that replace the manifest's `[config]` values.
-    pub config: BTreeMap<String, toml::Value>,
-    /// Secret values by name (else taken from the environment variable of that name).
-    pub secrets: BTreeMap<String, String>,
-    /// Outbound hosts granted on top of the manifest's `permissions.http`
-    /// (for example where a self-hosted upstream lives).
-    pub allow_hosts: Vec<String>,
-}
+pub use crate::grants::{GrantsConfig, PluginOverrides};
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -76,6 +69,7 @@ impl Default for NodeConfig {
             shutdown_grace_s: 10,
             http_threads: 0,
             pool: PoolConfig::default(),
+            grants: GrantsConfig::default(),
             plugins: BTreeMap::new(),
             tenants: Default::default(),
             router: RouterConfig::default(),
@@ -110,11 +104,12 @@ impl NodeConfig {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, o) in &self.plugins {
-            for h in &o.allow_hosts {
-                crate::outbound::HostPattern::parse(h).map_err(|e| {
-                    ConfigError::Invalid(format!("plugins.{name}.allow_hosts: {e}"))
-                })?;
+            if let Some(problem) = o.problem(name) {
+                return Err(ConfigError::Invalid(problem));
             }
+        }
+        if let Some(problem) = self.grants.problem() {
+            return Err(ConfigError::Invalid(problem));
         }
         let mut names = std::collections::BTreeSet::new();
         for d in &self.deployments {

@@ -1,13 +1,162 @@
-//! What one loaded plugin version may do, resolved once at load from its
-//! manifest and the operator's settings for it (`[plugins.<name>]`), and
-//! held as one typed value: every call's state carries it, and each host
-//! interface asks it before doing anything. Its limits were checked against
-//! the operator's ceilings when the manifest was read.
+//! What one loaded plugin version may do: its manifest *requests*
+//! ([`Permissions`]), the operator *allows* (`[grants]` for every plugin not
+//! signed by a trusted publisher, `[plugins.<name>]` for one plugin), and
+//! [`resolve`] intersects the two once at load into one typed value,
+//! [`Grants`]: every call's state carries it, and each host interface asks
+//! it before doing anything. Its limits were checked against the operator's
+//! ceilings when the manifest was read.
+//!
+//! The rules, in order: an interface (kv, llm, tools, jobs, agents) is
+//! granted when the manifest requests it and the operator allows it (the
+//! plugin's own setting, else `true` for a trusted publisher's plugin, else
+//! the node-wide `[grants]` default). Outbound hosts are the manifest's,
+//! narrowed to the plugin's `http` list when the operator sets one, without
+//! loopback, private and other non-public addresses unless the publisher is
+//! trusted, the operator lists them, or `[grants] private_addresses` is on;
+//! then the operator's `allow_hosts` on top. A secret has a value only where
+//! the operator maps it (`"env:NAME"` or a literal): a manifest naming an
+//! environment variable reads nothing by itself.
 
-use crate::outbound::OutboundPolicy;
-use serde::Deserialize;
+use crate::outbound::{HostPattern, OutboundPolicy};
+pub use crate::signing::Verdict;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// `[permissions]` of a manifest: what the plugin requests. Everything not
+/// requested is denied; what is requested is granted only as far as the
+/// operator allows ([`resolve`]).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    /// Outbound HTTP hosts: `host`, `host:port` or `*.domain`.
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// Access to the plugin's own kv namespace.
+    #[serde(default)]
+    pub kv: bool,
+    /// Secrets the plugin may read; the operator provides the values.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Listing and invoking the node's tools (API plugins and agents).
+    #[serde(default)]
+    pub tools: bool,
+    /// The LLM router (`hanzo:node/llm`), for API plugins and agents.
+    #[serde(default)]
+    pub llm: bool,
+    /// The job queue (`hanzo:node/jobs`): submit, inspect, cancel, fork, branch.
+    #[serde(default)]
+    pub jobs: bool,
+    /// Agent definitions (`hanzo:node/agents`).
+    #[serde(default)]
+    pub agents: bool,
+}
+
+/// `[grants]` in node.toml: what the operator allows plugins whose
+/// publisher it does not trust, and whom it trusts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrantsConfig {
+    /// `hanzo:node/kv` (the plugin's own namespace), when requested.
+    pub kv: bool,
+    /// `hanzo:node/llm` (the router, spending the operator's upstream keys).
+    pub llm: bool,
+    /// `hanzo:node/tools` (listing and invoking the node's tools).
+    pub tools: bool,
+    /// `hanzo:node/jobs`.
+    pub jobs: bool,
+    /// `hanzo:node/agents`.
+    pub agents: bool,
+    /// Keep the manifest's grants of loopback, private, link-local and other
+    /// non-public addresses (`127.0.0.1:8000`). Off: only a trusted
+    /// publisher's plugin keeps them, or one whose operator lists them.
+    pub private_addresses: bool,
+    /// Refuse every plugin not signed by a trusted key (unsigned, signed by
+    /// another key, or changed since it was signed). A refused version never
+    /// replaces the one serving.
+    pub strict: bool,
+    /// Trusted publishers' Ed25519 public keys (64 hex digits, as
+    /// `hanzo-node plugin keygen` writes them to `<key>.pub`).
+    pub trusted_keys: Vec<String>,
+    /// A folder of trusted public keys, one `*.pub` file each, read at
+    /// every load (a key added there needs no restart).
+    pub trust_dir: Option<PathBuf>,
+}
+
+impl Default for GrantsConfig {
+    fn default() -> Self {
+        GrantsConfig {
+            kv: true,
+            llm: true,
+            tools: true,
+            jobs: true,
+            agents: true,
+            private_addresses: false,
+            strict: false,
+            trusted_keys: Vec::new(),
+            trust_dir: None,
+        }
+    }
+}
+
+impl GrantsConfig {
+    /// What is wrong with the section, naming the key.
+    pub fn problem(&self) -> Option<String> {
+        self.trusted_keys.iter().find_map(|k| {
+            crate::signing::parse_public_key(k)
+                .err()
+                .map(|e| format!("grants.trusted_keys: {e}"))
+        })
+    }
+}
+
+/// `[plugins.<name>]` in node.toml: the operator's settings for one plugin,
+/// by its manifest name. Each may narrow what the manifest requests or
+/// widen what the node-wide `[grants]` allows.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginOverrides {
+    /// Settings that replace the manifest's `[config]` values.
+    pub config: BTreeMap<String, toml::Value>,
+    /// Values of the secrets the manifest declares: `"env:NAME"` (the
+    /// node's environment variable, read at load) or the value itself. A
+    /// declared secret the operator does not map has no value.
+    pub secrets: BTreeMap<String, String>,
+    /// Outbound hosts granted on top of the manifest's `permissions.http`
+    /// (for example where a self-hosted upstream lives, `127.0.0.1:8000`).
+    pub allow_hosts: Vec<String>,
+    /// Of the manifest's `permissions.http`, the entries the plugin keeps
+    /// (none: all it requests, as [`resolve`] says). Naming a non-public
+    /// address here grants it.
+    pub http: Option<Vec<String>>,
+    /// Allow (`true`) or deny (`false`) each interface the manifest
+    /// requests; unset: allowed for a trusted publisher's plugin, else as
+    /// `[grants]` says. Never grants what the manifest does not request.
+    pub kv: Option<bool>,
+    pub llm: Option<bool>,
+    pub tools: Option<bool>,
+    pub jobs: Option<bool>,
+    pub agents: Option<bool>,
+}
+
+impl PluginOverrides {
+    /// What is wrong with the settings of plugin `name`, naming the key.
+    pub fn problem(&self, name: &str) -> Option<String> {
+        let hosts = self.allow_hosts.iter().map(|h| ("allow_hosts", h));
+        let http = self.http.iter().flatten().map(|h| ("http", h));
+        for (key, h) in hosts.chain(http) {
+            if let Err(e) = HostPattern::parse(h) {
+                return Some(format!("plugins.{name}.{key}: {e}"));
+            }
+        }
+        self.secrets.iter().find_map(|(k, v)| {
+            v.strip_prefix("env:")
+                .is_some_and(str::is_empty)
+                .then(|| format!("plugins.{name}.secrets.{k} names no environment variable"))
+        })
+    }
+}
 
 /// One plugin version's grants.
 #[derive(Debug)]
@@ -26,13 +175,18 @@ pub struct Grants {
     /// `hanzo:node/agents`.
     pub agents: bool,
     /// The secrets the manifest declares, each with the value the operator
-    /// gave (none: declared but unset).
+    /// mapped (none: declared but not mapped, or mapped to an unset
+    /// variable).
     pub secrets: BTreeMap<String, Option<String>>,
     /// Settings read through `hanzo:node/config`: the manifest's `[config]`
     /// with the operator's overrides.
     pub settings: BTreeMap<String, String>,
     /// The hosts and addresses outbound HTTP may reach.
     pub outbound: Arc<OutboundPolicy>,
+    /// What the manifest requested, shown beside what was granted.
+    pub requested: Permissions,
+    /// Its publisher's signature, as checked at load.
+    pub signature: Verdict,
 }
 
 /// An interface a plugin needs a grant for.
@@ -94,6 +248,108 @@ impl Grants {
     pub fn secret(&self, name: &str) -> Result<Option<&String>, ()> {
         self.secrets.get(name).map(Option::as_ref).ok_or(())
     }
+
+    /// What was granted, in the shape of a request: shown beside
+    /// [`Grants::requested`]. `secrets` lists the ones with a value.
+    pub fn granted(&self) -> Permissions {
+        Permissions {
+            http: self.outbound.hosts.clone(),
+            kv: self.kv,
+            secrets: self
+                .secrets
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| k.clone())
+                .collect(),
+            tools: self.tools,
+            llm: self.llm,
+            jobs: self.jobs,
+            agents: self.agents,
+        }
+    }
+}
+
+/// Everything [`resolve`] decides from.
+pub struct Request<'a> {
+    pub plugin: &'a str,
+    /// The manifest's `[permissions]`.
+    pub requested: &'a Permissions,
+    pub limits: &'a Limits,
+    /// The manifest's `[config]` merged with the operator's.
+    pub settings: BTreeMap<String, String>,
+    /// Its publisher's signature, as checked at load.
+    pub signature: Verdict,
+}
+
+/// What a plugin gets: its request intersected with what the operator
+/// allows (the rules are in the module docs). Pure: `env` reads the
+/// environment variables that secrets are mapped to.
+pub fn resolve(
+    request: Request<'_>,
+    node: &GrantsConfig,
+    plugin: &PluginOverrides,
+    env: impl Fn(&str) -> Option<String>,
+) -> Grants {
+    let requested = request.requested;
+    let trusted = request.signature.trusted();
+    let allowed =
+        |asked: bool, own: Option<bool>, default: bool| asked && own.unwrap_or(trusted || default);
+    let listed = |h: &HostPattern| {
+        plugin
+            .http
+            .iter()
+            .flatten()
+            .any(|l| HostPattern::parse(l).is_ok_and(|l| &l == h))
+    };
+    let mut hosts: Vec<String> = requested
+        .http
+        .iter()
+        .filter(|h| {
+            let Ok(pattern) = HostPattern::parse(h) else {
+                return false;
+            };
+            let kept = plugin.http.is_none() || listed(&pattern);
+            let address_ok = !pattern.is_special_address()
+                || trusted
+                || node.private_addresses
+                || listed(&pattern);
+            kept && address_ok
+        })
+        .cloned()
+        .collect();
+    for h in &plugin.allow_hosts {
+        if !hosts.contains(h) {
+            hosts.push(h.clone());
+        }
+    }
+    let secrets = requested
+        .secrets
+        .iter()
+        .map(|name| {
+            let value = plugin
+                .secrets
+                .get(name)
+                .and_then(|v| match v.strip_prefix("env:") {
+                    Some(var) => env(var),
+                    None => Some(v.clone()),
+                });
+            (name.clone(), value)
+        })
+        .collect();
+    Grants {
+        plugin: request.plugin.to_string(),
+        limits: request.limits.clone(),
+        kv: allowed(requested.kv, plugin.kv, node.kv),
+        llm: allowed(requested.llm, plugin.llm, node.llm),
+        tools: allowed(requested.tools, plugin.tools, node.tools),
+        jobs: allowed(requested.jobs, plugin.jobs, node.jobs),
+        agents: allowed(requested.agents, plugin.agents, node.agents),
+        secrets,
+        settings: request.settings,
+        outbound: Arc::new(OutboundPolicy::new(request.plugin, &hosts)),
+        requested: requested.clone(),
+        signature: request.signature,
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -151,5 +407,200 @@ impl Default for Limits {
             kv_value_bytes: Self::default_kv_value_bytes(),
             calls_per_instance: Self::default_calls_per_instance(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(text: &str) -> Permissions {
+        toml::from_str(text).unwrap()
+    }
+
+    fn grant(
+        requested: &Permissions,
+        signature: Verdict,
+        node: &GrantsConfig,
+        plugin: &PluginOverrides,
+    ) -> Grants {
+        resolve(
+            Request {
+                plugin: "p",
+                requested,
+                limits: &Limits::default(),
+                settings: BTreeMap::new(),
+                signature,
+            },
+            node,
+            plugin,
+            |var| (var == "OPENAI_API_KEY").then(|| "sk-env".to_string()),
+        )
+    }
+
+    fn overrides(text: &str) -> PluginOverrides {
+        toml::from_str(text).unwrap()
+    }
+
+    const GREEDY: &str = r#"
+        http = ["api.example.com", "127.0.0.1:8000", "[::1]:8000", "169.254.169.254:80", "localhost:8000"]
+        secrets = ["HOME", "OPENAI_API_KEY"]
+        kv = true
+        llm = true
+        tools = true
+        jobs = true
+        agents = true
+    "#;
+
+    #[test]
+    fn an_unsigned_plugin_gets_public_hosts_and_no_secrets() {
+        let g = grant(
+            &request(GREEDY),
+            Verdict::Unsigned,
+            &GrantsConfig::default(),
+            &PluginOverrides::default(),
+        );
+        // A name is kept (what it resolves to is checked after DNS); the
+        // non-public addresses are not.
+        assert_eq!(g.outbound.hosts, ["api.example.com", "localhost:8000"]);
+        let addr = |s: &str| s.parse().unwrap();
+        assert!(g.outbound.check_addr("x", addr("127.0.0.1:8000")).is_err());
+        assert!(
+            g.outbound
+                .check_addr("x", addr("169.254.169.254:80"))
+                .is_err()
+        );
+        // Declared, readable as "not set", never from the environment.
+        assert_eq!(g.secret("HOME"), Ok(None));
+        assert_eq!(g.secret("OPENAI_API_KEY"), Ok(None));
+        assert!(g.granted().secrets.is_empty());
+        assert!(g.kv && g.llm && g.tools && g.jobs && g.agents);
+        assert_eq!(g.requested, request(GREEDY));
+    }
+
+    #[test]
+    fn nothing_is_granted_that_is_not_requested() {
+        let everything = overrides(
+            "kv = true\nllm = true\ntools = true\njobs = true\nagents = true\n\
+             secrets = { HOME = \"/root\" }",
+        );
+        let key = Verdict::Trusted("k".into());
+        let g = grant(
+            &Permissions::default(),
+            key,
+            &GrantsConfig::default(),
+            &everything,
+        );
+        assert!(!(g.kv || g.llm || g.tools || g.jobs || g.agents));
+        assert!(g.secret("HOME").is_err(), "not declared");
+        assert!(g.outbound.hosts.is_empty());
+    }
+
+    #[test]
+    fn the_operator_maps_secrets() {
+        let o =
+            overrides("secrets = { OPENAI_API_KEY = \"env:OPENAI_API_KEY\", HOME = \"literal\" }");
+        let g = grant(
+            &request(GREEDY),
+            Verdict::Unsigned,
+            &GrantsConfig::default(),
+            &o,
+        );
+        assert_eq!(g.secret("OPENAI_API_KEY"), Ok(Some(&"sk-env".to_string())));
+        assert_eq!(g.secret("HOME"), Ok(Some(&"literal".to_string())));
+        // Mapped to an unset variable: no value.
+        let o = overrides("secrets = { HOME = \"env:NOT_SET_ANYWHERE\" }");
+        let g = grant(
+            &request(GREEDY),
+            Verdict::Unsigned,
+            &GrantsConfig::default(),
+            &o,
+        );
+        assert_eq!(g.secret("HOME"), Ok(None));
+    }
+
+    #[test]
+    fn the_operator_grants_a_private_address() {
+        let requested = request(GREEDY);
+        // By naming it among the plugin's hosts ...
+        let o = overrides("http = [\"127.0.0.1:8000\", \"api.example.com\"]");
+        let g = grant(&requested, Verdict::Unsigned, &GrantsConfig::default(), &o);
+        assert_eq!(g.outbound.hosts, ["api.example.com", "127.0.0.1:8000"]);
+        // ... on top with allow_hosts ...
+        let o = overrides("allow_hosts = [\"10.0.0.7:9000\"]");
+        let g = grant(&requested, Verdict::Unsigned, &GrantsConfig::default(), &o);
+        assert!(g.outbound.hosts.contains(&"10.0.0.7:9000".to_string()));
+        // ... or for every plugin.
+        let node = GrantsConfig {
+            private_addresses: true,
+            ..GrantsConfig::default()
+        };
+        let g = grant(
+            &requested,
+            Verdict::Unsigned,
+            &node,
+            &PluginOverrides::default(),
+        );
+        assert_eq!(g.outbound.hosts.len(), 5);
+    }
+
+    #[test]
+    fn a_trusted_publisher_keeps_its_request_and_the_operator_narrows_it() {
+        let requested = request(GREEDY);
+        let strict_defaults = GrantsConfig {
+            kv: false,
+            llm: false,
+            tools: false,
+            jobs: false,
+            agents: false,
+            ..GrantsConfig::default()
+        };
+        let none = PluginOverrides::default();
+        let g = grant(
+            &requested,
+            Verdict::Trusted("k".into()),
+            &strict_defaults,
+            &none,
+        );
+        assert_eq!(g.outbound.hosts, requested.http);
+        assert!(g.kv && g.llm && g.tools && g.jobs && g.agents);
+        assert_eq!(g.secret("HOME"), Ok(None), "secrets still need a mapping");
+        // The same plugin unsigned, signed by an unknown key, or tampered.
+        for v in [
+            Verdict::Unsigned,
+            Verdict::Untrusted("other".into()),
+            Verdict::Invalid("changed".into()),
+        ] {
+            let g = grant(&requested, v, &strict_defaults, &none);
+            assert!(!(g.kv || g.llm || g.tools || g.jobs || g.agents));
+            assert_eq!(g.outbound.hosts, ["api.example.com", "localhost:8000"]);
+        }
+        // Narrowed: an interface and hosts taken away.
+        let o = overrides("llm = false\nhttp = [\"api.example.com\"]");
+        let g = grant(
+            &requested,
+            Verdict::Trusted("k".into()),
+            &strict_defaults,
+            &o,
+        );
+        assert!(!g.llm && g.kv && g.tools);
+        assert_eq!(g.outbound.hosts, ["api.example.com"]);
+        assert!(g.outbound.check_host("localhost", 8000).is_err());
+        // An untrusted plugin widened where the node-wide default says no.
+        let o = overrides("kv = true");
+        let g = grant(&requested, Verdict::Unsigned, &strict_defaults, &o);
+        assert!(g.kv && !g.llm);
+    }
+
+    #[test]
+    fn bad_operator_entries_are_named() {
+        let o = overrides("http = [\"http://x\"]");
+        assert!(o.problem("p").unwrap().contains("plugins.p.http"));
+        let o = overrides("allow_hosts = [\"10.0.0.1\"]");
+        assert!(o.problem("p").unwrap().contains("plugins.p.allow_hosts"));
+        let o = overrides("secrets = { K = \"env:\" }");
+        assert!(o.problem("p").unwrap().contains("plugins.p.secrets.K"));
+        let c: GrantsConfig = toml::from_str("trusted_keys = [\"abc\"]").unwrap();
+        assert!(c.problem().unwrap().contains("grants.trusted_keys"));
     }
 }

@@ -1,18 +1,28 @@
 //! `hanzo-node plugin inspect FILE`: what a component is (which world it
 //! implements), what it imports and exports, whether this host can link it,
-//! and what is wrong with the manifest beside it.
+//! what is wrong with the manifest beside it, and what its manifest requests
+//! beside what this node's operator grants it. `plugin sign|verify`: a
+//! plugin folder's publisher signature (`crate::signing`).
 
 use crate::bindings::provider::ProviderPre;
 use crate::bindings::tool::ToolPre;
 use crate::call_state::CallState;
+use crate::config::NodeConfig;
 use crate::engine::{Engine, PoolConfig};
-use crate::plugins::manifest::{MANIFEST_FILE, Manifest, PluginKind};
+use crate::grants::{Request, Verdict};
+use crate::plugins::manifest::{
+    MANIFEST_FILE, MAX_COMPONENT_BYTES, Manifest, PluginKind, config_value_string, read_manifest,
+    read_plugin_file,
+};
+use crate::signing::{MAX_SIGNATURE_BYTES, SIGNATURE_FILE, TrustStore};
 use serde_json::{Value, json};
 use std::path::Path;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-pub fn inspect(file: &Path) -> anyhow::Result<Value> {
+/// What `hanzo-node plugin inspect` shows; `config` is the node's (its
+/// `[grants]` and `[plugins.<name>]` decide what is granted).
+pub fn inspect(file: &Path, config: &NodeConfig) -> anyhow::Result<Value> {
     let bytes =
         std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let hash = blake3::hash(&bytes);
@@ -79,22 +89,23 @@ pub fn inspect(file: &Path) -> anyhow::Result<Value> {
                         k.world()
                     ));
                 }
+                let signature = verdict(dir, &hash, config)?;
+                let grants = grant(&m, signature, config);
                 manifest_json = json!({
                     "path": manifest_path.display().to_string(),
                     "name": m.name,
                     "kind": m.kind.as_str(),
                     "version": m.version,
                     "routes": m.routes,
-                    "permissions": {
-                        "http": m.permissions.http,
-                        "kv": m.permissions.kv,
-                        "secrets": m.permissions.secrets,
-                        "tools": m.permissions.tools,
-                        "llm": m.permissions.llm,
-                        "jobs": m.permissions.jobs,
-                        "agents": m.permissions.agents,
-                    },
+                    "requested": grants.requested,
+                    "granted": grants.granted(),
+                    "signature": grants.signature.to_json(),
                 });
+                if config.grants.strict
+                    && let Some(refusal) = grants.signature.strict_refusal()
+                {
+                    problems.push(refusal);
+                }
             }
             Err(e) => problems.push(format!("{}: {e}", manifest_path.display())),
         }
@@ -112,4 +123,82 @@ pub fn inspect(file: &Path) -> anyhow::Result<Value> {
         "manifest": manifest_json,
         "problems": problems,
     }))
+}
+
+/// What the node configured by `config` grants the plugin of manifest `m`.
+fn grant(m: &Manifest, signature: Verdict, config: &NodeConfig) -> crate::grants::Grants {
+    let overrides = config.plugins.get(&m.name).cloned().unwrap_or_default();
+    let mut settings: std::collections::BTreeMap<String, String> = m
+        .config
+        .iter()
+        .map(|(k, v)| (k.clone(), config_value_string(v)))
+        .collect();
+    for (k, v) in &overrides.config {
+        settings.insert(k.clone(), config_value_string(v));
+    }
+    crate::grants::resolve(
+        Request {
+            plugin: &m.name,
+            requested: &m.permissions,
+            limits: &m.limits,
+            settings,
+            signature,
+        },
+        &config.grants,
+        &overrides,
+        |var| std::env::var(var).ok(),
+    )
+}
+
+/// The verdict on the signature in `dir` for a component hashing to
+/// `component`, with the trust store of `config`.
+fn verdict(dir: &Path, component: &blake3::Hash, config: &NodeConfig) -> anyhow::Result<Verdict> {
+    let manifest = blake3::hash(read_manifest(dir)?.as_bytes());
+    let trust = TrustStore::new(
+        &config.grants.trusted_keys,
+        config.grants.trust_dir.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let path = dir.join(SIGNATURE_FILE);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(Verdict::Unsigned);
+    }
+    Ok(match read_plugin_file(&path, MAX_SIGNATURE_BYTES) {
+        Ok(bytes) => crate::signing::check(Some(&bytes), component, &manifest, &trust),
+        Err(e) => Verdict::Invalid(e.to_string()),
+    })
+}
+
+/// A plugin folder's manifest and the blake3 of its component (the one
+/// the loader would load).
+fn folder_hashes(dir: &Path) -> anyhow::Result<(blake3::Hash, blake3::Hash)> {
+    let text = read_manifest(dir)?;
+    let m = Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let file = m
+        .component_path(dir)?
+        .ok_or_else(|| anyhow::anyhow!("{}: no .wasm file beside the manifest", dir.display()))?;
+    let bytes = read_plugin_file(&file, MAX_COMPONENT_BYTES)?;
+    Ok((blake3::hash(&bytes), blake3::hash(text.as_bytes())))
+}
+
+/// `hanzo-node plugin sign`: writes `dir/plugin.sig` for the folder's
+/// component and manifest as they are now, signed with `key`.
+pub fn sign_folder(
+    dir: &Path,
+    key: &ed25519_dalek::SigningKey,
+) -> anyhow::Result<std::path::PathBuf> {
+    let (component, manifest) = folder_hashes(dir)?;
+    let path = dir.join(SIGNATURE_FILE);
+    // Written beside, then renamed: a watching node never reads half a file.
+    let tmp = dir.join(format!(".{SIGNATURE_FILE}.tmp"));
+    std::fs::write(&tmp, crate::signing::sign(key, &component, &manifest))?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// `hanzo-node plugin verify`: the verdict on a plugin folder's signature,
+/// with the trust store of `config`.
+pub fn verify_folder(dir: &Path, config: &NodeConfig) -> anyhow::Result<Verdict> {
+    let (component, _) = folder_hashes(dir)?;
+    verdict(dir, &component, config)
 }

@@ -22,6 +22,7 @@ pub mod router;
 pub mod runtime;
 pub mod sched;
 pub mod server;
+pub mod signing;
 pub mod tenant;
 pub mod tenant_policy;
 pub mod warm;

@@ -1,4 +1,5 @@
-//! The `hanzo-node` binary: `serve` runs the node; `plugin list|inspect` look at plugins.
+//! The `hanzo-node` binary: `serve` runs the node; `plugin list|inspect` look
+//! at plugins; `plugin keygen|sign|verify` handle publishers' signatures.
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -31,14 +32,53 @@ enum Command {
 enum PluginCommand {
     /// Load every plugin of the plugin directory and show its state.
     List(NodeArgs),
-    /// Show a component's kind, world, imports, exports and manifest problems.
+    /// Show a component's kind, world, imports, exports, manifest problems,
+    /// and what its manifest requests beside what this node grants it.
     Inspect {
         /// The `.wasm` file (its `plugin.toml` is read from the same folder).
         file: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// node.toml whose `[grants]` and `[plugins.<name>]` decide what is
+        /// granted (default: ./node.toml when present, else built-in defaults).
+        #[arg(long, env = "HANZO_CONFIG")]
+        config: Option<PathBuf>,
     },
+    /// Create a publisher's Ed25519 key: the secret in KEY (owner-only),
+    /// the public key in KEY.pub (what operators put in grants.trusted_keys).
+    Keygen { key: PathBuf },
+    /// Sign plugin folders (their component and plugin.toml as they are now)
+    /// into each folder's plugin.sig.
+    Sign {
+        /// The secret key file written by `keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(required = true)]
+        folders: Vec<PathBuf>,
+    },
+    /// Check a plugin folder's plugin.sig against its files and the trusted
+    /// keys; exits 1 unless it is signed by a trusted key.
+    Verify {
+        folder: PathBuf,
+        /// A public key file (`KEY.pub`) to trust besides the config's.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// node.toml whose `[grants]` names the trusted keys.
+        #[arg(long, env = "HANZO_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `--config`, else ./node.toml when present, else the defaults.
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<NodeConfig> {
+    Ok(match path {
+        Some(path) => NodeConfig::load(path)?,
+        None if std::path::Path::new("node.toml").is_file() => {
+            NodeConfig::load("node.toml".as_ref())?
+        }
+        None => NodeConfig::default(),
+    })
 }
 
 #[derive(Args)]
@@ -59,13 +99,7 @@ struct NodeArgs {
 
 impl NodeArgs {
     fn node_config(&self) -> anyhow::Result<NodeConfig> {
-        let mut cfg = match &self.config {
-            Some(path) => NodeConfig::load(path)?,
-            None if std::path::Path::new("node.toml").is_file() => {
-                NodeConfig::load("node.toml".as_ref())?
-            }
-            None => NodeConfig::default(),
-        };
+        let mut cfg = load_config(self.config.as_deref())?;
         if let Some(l) = self.listen {
             cfg.listen = l;
         }
@@ -105,8 +139,62 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(list(cfg))
         }
-        Command::Plugin(PluginCommand::Inspect { file, json }) => {
-            let report = hanzo_node::inspect::inspect(&file)?;
+        Command::Plugin(PluginCommand::Keygen { key }) => {
+            let signing = hanzo_node::signing::generate_key().map_err(anyhow::Error::msg)?;
+            hanzo_node::signing::write_key_pair(&key, &signing)
+                .with_context(|| format!("cannot write {}", key.display()))?;
+            println!(
+                "secret key: {} (keep it private)\npublic key: {}.pub\n{}",
+                key.display(),
+                key.display(),
+                hanzo_node::signing::public_key_hex(&signing.verifying_key())
+            );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Sign { key, folders }) => {
+            let text = std::fs::read_to_string(&key)
+                .with_context(|| format!("cannot read {}", key.display()))?;
+            let signing = hanzo_node::signing::parse_signing_key(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+            for folder in folders {
+                let sig = hanzo_node::inspect::sign_folder(&folder, &signing)?;
+                println!("signed {}", sig.display());
+            }
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Verify {
+            folder,
+            trust,
+            config,
+        }) => {
+            let mut cfg = load_config(config.as_deref())?;
+            for t in trust {
+                let key = std::fs::read_to_string(&t)
+                    .with_context(|| format!("cannot read {}", t.display()))?;
+                cfg.grants.trusted_keys.push(key.trim().to_string());
+            }
+            cfg.validate()?;
+            let verdict = hanzo_node::inspect::verify_folder(&folder, &cfg)?;
+            let v = verdict.to_json();
+            println!(
+                "{}: {}",
+                folder.display(),
+                v["state"].as_str().unwrap_or("-")
+            );
+            if let Some(key) = verdict.key() {
+                println!("key: {key}");
+            }
+            if let Some(problem) = v["problem"].as_str() {
+                println!("problem: {problem}");
+            }
+            if !verdict.trusted() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Inspect { file, json, config }) => {
+            let cfg = load_config(config.as_deref())?;
+            let report = hanzo_node::inspect::inspect(&file, &cfg)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -245,6 +333,33 @@ fn print_inspect(r: &serde_json::Value) {
     println!("imports:");
     for i in r["imports"].as_array().into_iter().flatten() {
         println!("  {}", s(i));
+    }
+    let m = &r["manifest"];
+    if !m.is_null() {
+        println!(
+            "signature: {}{}",
+            s(&m["signature"]["state"]),
+            m["signature"]["key"]
+                .as_str()
+                .map(|k| format!(" (key {k})"))
+                .unwrap_or_default()
+        );
+        println!("{:<9} {:<40} GRANTED", "GRANT", "REQUESTED");
+        for key in ["http", "secrets", "kv", "llm", "tools", "jobs", "agents"] {
+            let show = |v: &serde_json::Value| match v {
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().unwrap_or("-"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            println!(
+                "{key:<9} {:<40} {}",
+                show(&m["requested"][key]),
+                show(&m["granted"][key])
+            );
+        }
     }
     let problems = r["problems"].as_array().cloned().unwrap_or_default();
     if problems.is_empty() {

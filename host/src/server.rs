@@ -80,15 +80,11 @@ fn plugin_json(p: &LoadedPlugin) -> Value {
         "loaded_at": fmt_time(p.loaded_at),
         "routes": m.routes,
         "tools": p.tools.iter().map(|(s, _)| s.name.clone()).collect::<Vec<_>>(),
-        "permissions": {
-            "http": p.grants.outbound.hosts,
-            "kv": m.permissions.kv,
-            "secrets": m.permissions.secrets,
-            "tools": m.permissions.tools,
-            "llm": m.permissions.llm,
-            "jobs": m.permissions.jobs,
-            "agents": m.permissions.agents,
-        },
+        // What the manifest asks for beside what the operator granted
+        // (`crate::grants::resolve`), and whose signature it carries.
+        "requested": p.grants.requested,
+        "granted": p.grants.granted(),
+        "signature": p.grants.signature.to_json(),
         "limits": {
             "memory_mb": m.limits.memory_mb,
             "timeout_ms": m.limits.timeout_ms,

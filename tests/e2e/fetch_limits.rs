@@ -56,7 +56,14 @@ async fn a_huge_fetch_answer_fails_at_the_plugins_memory_limit_and_rss_stays_fla
         );
         set(m, "limits", "timeout_ms", toml::Value::Integer(60_000));
     });
-    let node = Node::start(&dirs, &[]);
+    // The operator grants the loopback address the manifest requests.
+    let config = dirs.root.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!("[plugins.http-probe]\nhttp = [\"{grant}\"]\n"),
+    )
+    .unwrap();
+    let node = Node::start(&dirs, &["--config", config.to_str().unwrap()]);
     let addr = node.base.strip_prefix("http://").unwrap().to_string();
     let tcp = TcpStream::connect(&addr).await.unwrap();
     let (mut ws, _) = client_async(format!("ws://{addr}/v2/ws"), tcp)

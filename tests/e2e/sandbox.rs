@@ -140,7 +140,17 @@ async fn outbound_http_only_to_granted_hosts_and_addresses() {
             set(m, "permissions", "http", toml::Value::Array(hosts));
         });
     }
-    let rt = runtime(dirs.config()).await;
+    // The manifest's request of a loopback address counts only once the
+    // operator grants it (`crate::grants`).
+    let mut config = dirs.config();
+    config.plugins.insert(
+        "probe-addr".into(),
+        hanzo_node::config::PluginOverrides {
+            http: Some(vec![format!("127.0.0.1:{port}")]),
+            ..Default::default()
+        },
+    );
+    let rt = runtime(config).await;
     let url = format!("http://127.0.0.1:{port}/v1/models");
     let seen = || upstream.seen.lock().unwrap().len();
 

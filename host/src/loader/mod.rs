@@ -15,8 +15,7 @@ pub use crate::config::LoaderConfig;
 
 use crate::bindings::provider::ProviderPre;
 use crate::bindings::tool::ToolPre;
-use crate::grants::Grants;
-use crate::outbound::OutboundPolicy;
+use crate::grants::{Request, Verdict};
 use crate::plugins::manifest::{
     Ceilings, MANIFEST_FILE, MAX_COMPONENT_BYTES, config_value_string, read_manifest,
     read_plugin_file,
@@ -24,6 +23,7 @@ use crate::plugins::manifest::{
 use crate::plugins::registry::{Slot, compile_schema, conflict, routes_overlap};
 use crate::plugins::{LoadedPlugin, Manifest, PluginKind, PluginPre};
 use crate::runtime::Runtime;
+use crate::signing::{MAX_SIGNATURE_BYTES, SIGNATURE_FILE, TrustStore};
 use futures_util::FutureExt;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -59,6 +59,8 @@ enum Compiled {
         hash: blake3::Hash,
         size: u64,
         component: Component,
+        signature: Verdict,
+        signature_hash: Option<blake3::Hash>,
     },
     Unchanged,
     Gone,
@@ -379,11 +381,38 @@ fn compile_folder(
     let bytes =
         read_plugin_file(&component_file, MAX_COMPONENT_BYTES).map_err(|e| e.to_string())?;
     let hash = blake3::hash(&bytes);
+    let signature_file = match read_plugin_file(&dir.join(SIGNATURE_FILE), MAX_SIGNATURE_BYTES) {
+        Ok(b) => Some(Ok(b)),
+        Err(crate::plugins::manifest::ManifestError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            None
+        }
+        Err(e) => Some(Err(e.to_string())),
+    };
+    let signature_hash = signature_file
+        .as_ref()
+        .map(|f| blake3::hash(f.as_deref().unwrap_or_default()));
     if let Some(c) = current
         && c.hash == hash
         && c.manifest_hash == manifest_hash
+        && c.signature_hash == signature_hash
     {
         return Ok(Compiled::Unchanged);
+    }
+    // Checked before compiling: in strict mode a refused file costs no
+    // compile, and the version serving keeps serving.
+    let grants = &rt.config.grants;
+    let trust = TrustStore::new(&grants.trusted_keys, grants.trust_dir.as_deref())?;
+    let signature = match &signature_file {
+        Some(Err(why)) => Verdict::Invalid(why.clone()),
+        Some(Ok(b)) => crate::signing::check(Some(b.as_slice()), &hash, &manifest_hash, &trust),
+        None => Verdict::Unsigned,
+    };
+    if grants.strict
+        && let Some(refusal) = signature.strict_refusal()
+    {
+        return Err(refusal);
     }
     let component = rt.engine.component(&bytes, &hash).map_err(|e| {
         format!(
@@ -400,6 +429,8 @@ fn compile_folder(
         hash,
         size: bytes.len() as u64,
         component,
+        signature,
+        signature_hash,
     })
 }
 
@@ -435,6 +466,8 @@ async fn prepare(
         hash,
         size,
         component,
+        signature,
+        signature_hash,
     } = compiled
     else {
         return Ok(match compiled {
@@ -474,34 +507,21 @@ async fn prepare(
     for (k, v) in &overrides.config {
         settings.insert(k.clone(), config_value_string(v));
     }
-    let secrets = manifest
-        .permissions
-        .secrets
-        .iter()
-        .map(|name| {
-            let value = overrides
-                .secrets
-                .get(name)
-                .cloned()
-                .or_else(|| std::env::var(name).ok());
-            (name.clone(), value)
-        })
-        .collect();
-    let mut hosts = manifest.permissions.http.clone();
-    hosts.extend(overrides.allow_hosts.iter().cloned());
-    let permissions = &manifest.permissions;
-    let grants = Arc::new(Grants {
-        plugin: manifest.name.clone(),
-        limits: manifest.limits.clone(),
-        kv: permissions.kv,
-        llm: permissions.llm,
-        tools: permissions.tools,
-        jobs: permissions.jobs,
-        agents: permissions.agents,
-        secrets,
-        settings,
-        outbound: Arc::new(OutboundPolicy::new(&manifest.name, &hosts)),
-    });
+    if let Verdict::Invalid(why) = &signature {
+        tracing::warn!(plugin = %manifest.name, %why, "plugin signature does not verify: loaded as unsigned");
+    }
+    let grants = Arc::new(crate::grants::resolve(
+        Request {
+            plugin: &manifest.name,
+            requested: &manifest.permissions,
+            limits: &manifest.limits,
+            settings,
+            signature,
+        },
+        &rt.config.grants,
+        &overrides,
+        |var| std::env::var(var).ok(),
+    ));
     let mut plugin = LoadedPlugin {
         grants,
         // Bounded by the manifest's checks (`Ceilings::MAX_CONCURRENCY`).
@@ -511,6 +531,7 @@ async fn prepare(
         component_file,
         hash,
         manifest_hash,
+        signature_hash,
         size,
         loaded_at: SystemTime::now(),
         pre,

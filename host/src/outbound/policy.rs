@@ -79,6 +79,13 @@ impl HostPattern {
         Ok(HostPattern { host, port })
     }
 
+    /// Whether this grants an address that is not public (loopback,
+    /// private, link-local, ...: see [`is_public`]). A name never is: what
+    /// it resolves to is checked after DNS.
+    pub fn is_special_address(&self) -> bool {
+        matches!(self.host, HostMatch::Ip(ip) if !is_public(ip))
+    }
+
     fn matches_name(&self, host: &str, port: u16) -> bool {
         if self.port.is_some_and(|p| p != port) {
             return false;
@@ -104,7 +111,8 @@ impl HostPattern {
 #[derive(Debug, Default)]
 pub struct OutboundPolicy {
     pub plugin: String,
-    /// The grants as written (manifest plus operator), for display.
+    /// The granted patterns as written (what `crate::grants::resolve` kept
+    /// of the manifest's, then the operator's own), for display.
     pub hosts: Vec<String>,
     pub allowed: Vec<HostPattern>,
 }

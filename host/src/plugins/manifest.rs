@@ -4,7 +4,7 @@
 //! the operator, see [`Ceilings`]).
 
 pub use crate::context::config_value_string;
-pub use crate::grants::Limits;
+pub use crate::grants::{Limits, Permissions};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -107,32 +107,6 @@ pub struct Manifest {
     /// Path prefixes an API plugin serves.
     #[serde(default)]
     pub routes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Permissions {
-    /// Outbound HTTP hosts: `host`, `host:port` or `*.domain`.
-    #[serde(default)]
-    pub http: Vec<String>,
-    /// Access to the plugin's own kv namespace.
-    #[serde(default)]
-    pub kv: bool,
-    /// Secrets the plugin may read; the operator provides the values.
-    #[serde(default)]
-    pub secrets: Vec<String>,
-    /// Listing and invoking the node's tools (API plugins and agents).
-    #[serde(default)]
-    pub tools: bool,
-    /// The LLM router (`hanzo:node/llm`), for API plugins and agents.
-    #[serde(default)]
-    pub llm: bool,
-    /// The job queue (`hanzo:node/jobs`): submit, inspect, cancel, fork, branch.
-    #[serde(default)]
-    pub jobs: bool,
-    /// Agent definitions (`hanzo:node/agents`).
-    #[serde(default)]
-    pub agents: bool,
 }
 
 /// A route as routes are compared: without trailing slashes (`/v1/` is `/v1`).

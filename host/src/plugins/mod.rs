@@ -36,6 +36,8 @@ pub struct LoadedPlugin {
     pub hash: blake3::Hash,
     /// blake3 of the manifest text (a manifest-only edit reloads too).
     pub manifest_hash: blake3::Hash,
+    /// blake3 of its `plugin.sig`, if any (a new signature reloads too).
+    pub signature_hash: Option<blake3::Hash>,
     pub size: u64,
     pub loaded_at: SystemTime,
     pub pre: PluginPre,

@@ -4,6 +4,8 @@
 //! blocks the request). `via` picks the way out: `wasi` (wasi:http, the
 //! default), `fetch` (`hanzo:node/fetch`, the body read whole by the host) or
 //! `open` (`hanzo:node/fetch`, the body read as it arrives).
+//! `secret {"name"}` → `{"value": "..."}`, or a failed call naming why there
+//! is none (`NotDeclared`, `NotSet`): what the operator granted of a secret.
 
 use hanzo_node_sdk::http::Request;
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
@@ -36,6 +38,16 @@ enum Via {
     Open,
 }
 
+#[derive(Deserialize)]
+struct SecretArgs {
+    name: String,
+}
+
+fn secret_tool() -> String {
+    let prefix = hanzo_node_sdk::config::get("tool_prefix").unwrap_or_default();
+    format!("{prefix}secret")
+}
+
 /// Setting `tool_prefix` names the tool `<prefix>fetch`, so that several
 /// copies can be loaded at once (tool names are unique in a node).
 fn tool_name() -> String {
@@ -54,6 +66,12 @@ impl Toolbox for HttpProbe {
                 r#"{"type":"object","properties":{"status":{"type":"integer"},"bytes":{"type":"integer"}},"required":["status","bytes"]}"#
                     .into(),
             ),
+        }, ToolSpec {
+            name: secret_tool(),
+            description: "Reads a secret through hanzo:node/config".into(),
+            parameters: r#"{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}"#
+                .into(),
+            result: None,
         }]
     }
 
@@ -79,6 +97,12 @@ impl Toolbox for HttpProbe {
                 let status = response.status();
                 let bytes = response.bytes(args.max_bytes).map_err(failed)?;
                 Ok(format!(r#"{{"status":{status},"bytes":{}}}"#, bytes.len()))
+            }
+            _ if name == secret_tool() => {
+                let args: SecretArgs = tool::parse_args(arguments)?;
+                let value = hanzo_node_sdk::config::secret(&args.name)
+                    .map_err(|e| tool::failed(format!("{e:?}: {}", e.message())))?;
+                Ok(serde_json::json!({ "value": value }).to_string())
             }
             other => Err(tool::not_found(other)),
         }
