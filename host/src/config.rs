@@ -47,6 +47,8 @@ pub struct NodeConfig {
     pub log: crate::caps::log::LogConfig,
     /// Client connections: the cap, the header-read and idle timeouts.
     pub server: crate::conns::ServerConfig,
+    /// Authentication: allowed hosts and origins, signed requests' window.
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// What the operator adds to a plugin's manifest.
@@ -82,6 +84,7 @@ impl Default for NodeConfig {
             ws: WsConfig::default(),
             log: crate::caps::log::LogConfig::default(),
             server: crate::conns::ServerConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -153,6 +156,9 @@ impl NodeConfig {
         self.jobs.validate().map_err(ConfigError::Invalid)?;
         if let Some(problem) = self.server.problem() {
             return Err(ConfigError::Invalid(problem.into()));
+        }
+        if let Some(problem) = self.auth.problem() {
+            return Err(ConfigError::Invalid(problem));
         }
         if self.pool.instances == 0 {
             return Err(ConfigError::Invalid(

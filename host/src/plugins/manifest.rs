@@ -28,6 +28,7 @@ pub const HOST_PATHS: &[&str] = &[
     "/v2/usage",
     "/v2/deployments",
     "/v2/ws",
+    "/v2/tenants",
 ];
 
 /// Ceilings of the limits a manifest may ask for: the node's own, and those
@@ -107,6 +108,10 @@ pub struct Manifest {
     /// Path prefixes an API plugin serves.
     #[serde(default)]
     pub routes: Vec<String>,
+    /// The level each route needs (`public`, `user`, `agent` or `admin`),
+    /// by route; a route not named here needs `user`.
+    #[serde(default)]
+    pub route_levels: BTreeMap<String, crate::auth::Level>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -133,6 +138,18 @@ pub struct Permissions {
     /// Agent definitions (`hanzo:node/agents`).
     #[serde(default)]
     pub agents: bool,
+}
+
+impl Manifest {
+    /// The level a request to `route` (one of [`Manifest::routes`], as
+    /// [`route_key`] writes it) needs.
+    pub fn route_level(&self, route: &str) -> crate::auth::Level {
+        self.route_levels
+            .iter()
+            .find(|(r, _)| route_key(r) == route)
+            .map(|(_, l)| *l)
+            .unwrap_or_default()
+    }
 }
 
 /// A route as routes are compared: without trailing slashes (`/v1/` is `/v1`).
@@ -248,11 +265,18 @@ impl Manifest {
                     }
                 }
             }
-            _ if !self.routes.is_empty() => out.push(format!(
+            _ if !self.routes.is_empty() || !self.route_levels.is_empty() => out.push(format!(
                 "`routes` is only for api plugins, not {}",
                 self.kind.as_str()
             )),
             _ => {}
+        }
+        for r in self.route_levels.keys() {
+            if !self.routes.iter().any(|own| route_key(own) == route_key(r)) {
+                out.push(format!(
+                    "route_levels names `{r}`, which is not one of `routes`"
+                ));
+            }
         }
         for host in &self.permissions.http {
             if let Err(e) = crate::outbound::HostPattern::parse(host) {

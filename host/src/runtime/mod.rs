@@ -49,6 +49,8 @@ pub struct Runtime {
     /// The durable job queue; runs jobs once [`Runtime::start_jobs`] is called.
     pub jobs: Arc<crate::jobs::Jobs>,
     pub config: NodeConfig,
+    /// The node's identity and its tenants' credentials.
+    pub auth: Arc<crate::auth::Auth>,
     /// Each plugin's log budget and the lines it dropped.
     pub logs: crate::caps::log::PluginLogs,
     pub plugins_dir: PathBuf,
@@ -70,6 +72,10 @@ impl Runtime {
         crate::caps::add_to_linker(&mut linker)
             .map_err(|e| anyhow::anyhow!("cannot link host interfaces: {e:#}"))?;
         let kv = Arc::new(KvTable::open(&config.data_dir.join("node.redb"))?);
+        let auth = Arc::new(crate::auth::Auth::open(
+            &config.data_dir,
+            config.auth.clone(),
+        )?);
         let jobs = Arc::new(crate::jobs::Jobs::open(kv.database(), config.jobs.clone())?);
         // The router calls provider plugins through the runtime it belongs
         // to: it holds it weakly, as `Providers`.
@@ -91,6 +97,7 @@ impl Runtime {
                     providers,
                 )),
                 plugins_dir,
+                auth,
                 logs: crate::caps::log::PluginLogs::new(&config.log),
                 config,
                 started: Instant::now(),
