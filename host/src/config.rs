@@ -263,6 +263,22 @@ mod tests {
     }
 
     #[test]
+    fn auth_defaults_and_bounds() {
+        let c: NodeConfig = toml::from_str("").unwrap();
+        assert!(c.auth.allowed_hosts.is_empty() && c.auth.allowed_origins.is_empty());
+        assert_eq!(
+            (c.auth.max_clock_skew_s, c.auth.max_nonces, c.auth.reload_interval_ms),
+            (300, 1_000_000, 1000)
+        );
+        for key in ["max_clock_skew_s", "max_nonces", "reload_interval_ms"] {
+            let c: NodeConfig = toml::from_str(&format!("[auth]\n{key} = 0")).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("auth.{key}")), "{e}");
+        }
+        assert!(toml::from_str::<NodeConfig>("[auth]\nallowed_origin = []").is_err());
+    }
+
+    #[test]
     fn server_limits_must_be_positive() {
         for key in [
             "max_connections",

@@ -496,6 +496,32 @@ mod tests {
     }
 
     #[test]
+    fn each_route_declares_its_level() {
+        use crate::auth::Level;
+        let m = Manifest::parse(
+            "name = \"a\"\nkind = \"api\"\nversion = \"1\"\nroutes = [\"/x/\", \"/y\"]\n\
+             route_levels = { \"/x\" = \"public\" }",
+        )
+        .unwrap();
+        assert!(m.problems(&Ceilings::default()).is_empty());
+        assert_eq!(m.route_level("/x"), Level::Public);
+        assert_eq!(m.route_level("/y"), Level::User, "user unless named");
+        let stray = Manifest::parse(
+            "name = \"a\"\nkind = \"api\"\nversion = \"1\"\nroutes = [\"/x\"]\n\
+             route_levels = { \"/z\" = \"admin\" }",
+        )
+        .unwrap();
+        assert!(stray.problems(&Ceilings::default())[0].contains("/z"));
+        assert!(
+            Manifest::parse(
+                "name = \"a\"\nkind = \"api\"\nversion = \"1\"\nroutes = [\"/x\"]\n\
+                 route_levels = { \"/x\" = \"root\" }"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn bad_names_and_hosts_are_reported() {
         let m = Manifest::parse(
             "name = \"Bad Name\"\nkind = \"tool\"\nversion = \"1\"\n[permissions]\nhttp = [\"http://x\"]",
