@@ -267,7 +267,11 @@ mod tests {
         let c: NodeConfig = toml::from_str("").unwrap();
         assert!(c.auth.allowed_hosts.is_empty() && c.auth.allowed_origins.is_empty());
         assert_eq!(
-            (c.auth.max_clock_skew_s, c.auth.max_nonces, c.auth.reload_interval_ms),
+            (
+                c.auth.max_clock_skew_s,
+                c.auth.max_nonces,
+                c.auth.reload_interval_ms
+            ),
             (300, 1_000_000, 1000)
         );
         for key in ["max_clock_skew_s", "max_nonces", "reload_interval_ms"] {

@@ -6,16 +6,23 @@
 use http::{HeaderMap, HeaderValue, Method, header};
 
 /// Whether `host` (a `Host` header, or the request URI's authority) names the
-/// loopback machine, or one of `allowed`.
+/// loopback machine, or one of `allowed`. Runs on every request of a
+/// loopback-bound node: no allocation.
 pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
-    let Ok(authority) = host.trim().parse::<http::uri::Authority>() else {
+    let host = host.trim();
+    let Some((name, port)) = split_host(host) else {
         return false;
     };
-    let name = authority.host();
-    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    if name.is_empty()
+        || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    let localhost_suffix = name.len() > ".localhost".len()
+        && name.as_bytes()[name.len() - ".localhost".len()..].eq_ignore_ascii_case(b".localhost");
     if name.eq_ignore_ascii_case("localhost")
-        || name.to_ascii_lowercase().ends_with(".localhost")
-        || bare
+        || localhost_suffix
+        || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
     {
@@ -23,7 +30,22 @@ pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
     }
     allowed
         .iter()
-        .any(|a| a.eq_ignore_ascii_case(name) || a.eq_ignore_ascii_case(authority.as_str()))
+        .any(|a| a.eq_ignore_ascii_case(name) || a.eq_ignore_ascii_case(host))
+}
+
+/// A `Host` value's name and port (`[::1]:80` → `::1`, `80`).
+fn split_host(host: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (name, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((name, None)),
+            p => Some((name, Some(p.strip_prefix(':')?))),
+        };
+    }
+    Some(match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    })
 }
 
 /// The `Host` a request was sent to: the header, else (HTTP/2) the URI's authority.
