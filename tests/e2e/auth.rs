@@ -92,7 +92,11 @@ async fn tool(node: &Node, key: &str, name: &str, arguments: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_routes_levels_and_tenant_management() {
     let dirs = Dirs::new();
-    install(&dirs.plugins, "api-v2", "api-v2", |_| {});
+    // An api plugin's route raised to admin by its manifest.
+    install(&dirs.plugins, "api-v2", "api-v2", |m| {
+        let levels = m["route_levels"].as_table_mut().unwrap();
+        levels.insert("/v2/tools".into(), toml::Value::String("admin".into()));
+    });
     install(&dirs.plugins, "echo-version", "echo-version", |_| {});
     let user = tenant_key(&dirs, "acme", "user");
     let admin = tenant_key(&dirs, "ops", "admin");
@@ -118,6 +122,7 @@ async fn admin_routes_levels_and_tenant_management() {
         "/v2/plugins/api-v2",
         "/v2/deployments",
         "/v2/tenants",
+        "/v2/tools/list",
     ] {
         let (s, h, v) = call(reqwest::Method::GET, node.url(path), None, None).await;
         assert_eq!(
@@ -142,7 +147,7 @@ async fn admin_routes_levels_and_tenant_management() {
         assert_eq!(s, 200, "{path}: {v}");
     }
     // User routes: 401 without a key or with a wrong one, 200 with one.
-    for path in ["/v2/jobs", "/v2/tools/list", "/v2/usage"] {
+    for path in ["/v2/jobs", "/v2/agents/list", "/v2/usage"] {
         let (s, v) = get(&node, path, None).await;
         assert_eq!(
             (s, v["error"]["code"].as_str()),
