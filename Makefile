@@ -12,7 +12,7 @@ PLUGINS := openai anthropic gemini ollama tools-basic api-v2 api-openai
 # Plugins that misbehave on purpose, for the test suite.
 TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter
 
-.PHONY: run test plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-gateway fmt wasm-target pyenv
+.PHONY: run test plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-gateway fmt wasm-target pyenv
 
 # The official openai and anthropic Python SDKs, used unmodified as clients in tests.
 PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
@@ -77,6 +77,11 @@ bench-fairness: plugins
 # CONNS=n sets how many (default 5000).
 bench-conns:
 	cargo bench -p hanzo-node --bench conns
+
+# What authentication adds per request: a bearer lookup (target <= 5 us) and a
+# signed request's check (target <= 60 us). KEYS=n keys in the store (default 1000).
+bench-auth:
+	cargo bench -p hanzo-node --bench auth
 
 # LLM-gateway latency (bench/gateway): the node's added latency over a mock OpenAI
 # upstream, next to LiteLLM and TensorZero (pip-installed on first use into

@@ -134,7 +134,7 @@ async fn websockets(addr: &str, n: usize) -> Vec<Ws> {
 /// A keep-alive connection that has served one request; its status.
 async fn http_get(addr: &str) -> (TcpStream, u16) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /v2/health HTTP/1.1\r\nhost: node\r\n\r\n")
+    s.write_all(b"GET /v2/health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let mut got = Vec::new();

@@ -53,6 +53,8 @@ pub struct NodeConfig {
     pub log: crate::caps::log::LogConfig,
     /// Client connections: the cap, the header-read and idle timeouts.
     pub server: crate::conns::ServerConfig,
+    /// Authentication: allowed hosts and origins, signed requests' window.
+    pub auth: crate::auth::AuthConfig,
 }
 
 pub use crate::grants::{GrantsConfig, PluginOverrides};
@@ -79,6 +81,7 @@ impl Default for NodeConfig {
             ws: WsConfig::default(),
             log: crate::caps::log::LogConfig::default(),
             server: crate::conns::ServerConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -152,6 +155,9 @@ impl NodeConfig {
         self.tenants.validate().map_err(ConfigError::Invalid)?;
         if let Some(problem) = self.server.problem() {
             return Err(ConfigError::Invalid(problem.into()));
+        }
+        if let Some(problem) = self.auth.problem() {
+            return Err(ConfigError::Invalid(problem));
         }
         if self.pool.instances == 0 {
             return Err(ConfigError::Invalid(
@@ -253,6 +259,26 @@ mod tests {
         assert_eq!(c.pool.instances, 1000);
         assert_eq!(c.server.max_connections, 10_000);
         assert!(c.ws.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn auth_defaults_and_bounds() {
+        let c: NodeConfig = toml::from_str("").unwrap();
+        assert!(c.auth.allowed_hosts.is_empty() && c.auth.allowed_origins.is_empty());
+        assert_eq!(
+            (
+                c.auth.max_clock_skew_s,
+                c.auth.max_nonces,
+                c.auth.reload_interval_ms
+            ),
+            (300, 1_000_000, 1000)
+        );
+        for key in ["max_clock_skew_s", "max_nonces", "reload_interval_ms"] {
+            let c: NodeConfig = toml::from_str(&format!("[auth]\n{key} = 0")).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("auth.{key}")), "{e}");
+        }
+        assert!(toml::from_str::<NodeConfig>("[auth]\nallowed_origin = []").is_err());
     }
 
     #[test]

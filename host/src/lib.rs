@@ -2,6 +2,7 @@
 //! sandboxed WebAssembly components, loaded from a directory and hot-swapped
 //! while the node serves.
 
+pub mod auth;
 pub mod bindings;
 pub mod call_state;
 pub mod caps;

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use hanzo_node::auth::KeyStore;
 use hanzo_node::loader::LoadOutcome;
 use hanzo_node::{NodeConfig, Runtime};
 use std::net::SocketAddr;
@@ -26,6 +27,59 @@ enum Command {
     /// Look at plugins without running the node.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Tenants and their keys, kept in <data-dir>/auth.redb (a running node
+    /// picks changes up within a second).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Add a tenant. Once one exists, every request needs a key.
+    Create {
+        /// 1-64 characters of a-z, 0-9, `-` and `_`.
+        name: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// List the tenants and their keys (never a key's secret).
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Add or revoke a tenant's keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Add an API key, printed once on stdout (only its hash is kept), or
+    /// register an Ed25519 public key that signs requests.
+    Add {
+        tenant: String,
+        /// The most the key may do: user, agent or admin.
+        #[arg(long, default_value = "user")]
+        scope: String,
+        /// Expire after this long (`30d`, `12h`); default never.
+        #[arg(long)]
+        expires_in: Option<humantime::Duration>,
+        /// Register this Ed25519 public key (hex) instead of making an API key.
+        #[arg(long)]
+        public_key: Option<String>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Revoke a key by its id (`key_…`, from `tenant list`).
+    Revoke {
+        tenant: String,
+        id: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +193,7 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(list(cfg))
         }
+        Command::Tenant(command) => tenant(command),
         Command::Plugin(PluginCommand::Keygen { key }) => {
             let signing = hanzo_node::signing::generate_key().map_err(anyhow::Error::msg)?;
             hanzo_node::signing::write_key_pair(&key, &signing)
@@ -215,6 +270,25 @@ fn main() -> anyhow::Result<()> {
 async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     let listen = cfg.listen;
     let runtime = Runtime::new(cfg)?;
+    if let Some(problem) = runtime.auth.bind_problem(listen) {
+        anyhow::bail!(problem);
+    }
+    let creds = runtime.auth.credentials();
+    if creds.tenants == 0 {
+        tracing::info!(
+            "no tenant configured: serving loopback only, every request as the local tenant `default` with every level (add one with `hanzo-node tenant create`)"
+        );
+    } else {
+        tracing::info!(
+            tenants = creds.tenants,
+            credentials = creds.key_count(),
+            "authentication on: every request but those to public routes needs a tenant's key"
+        );
+    }
+    tracing::info!(
+        public_key = runtime.auth.identity.public_key_hex(),
+        "node identity"
+    );
     // Watching before the first load: a change made while it runs is not
     // missed (loads of one folder run one at a time).
     let _watcher = hanzo_node::loader::watcher::watch(runtime.clone())
@@ -267,6 +341,111 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     let grace = std::time::Duration::from_secs(runtime.config.shutdown_grace_s);
     runtime.jobs.shutdown(grace).await;
     runtime.router.flush();
+    Ok(())
+}
+
+/// The key store of the data directory `node` names.
+fn key_store(node: &NodeArgs) -> anyhow::Result<KeyStore> {
+    let dir = node.node_config()?.data_dir;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(KeyStore::new(&dir))
+}
+
+fn tenant(command: TenantCommand) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create { name, node } => {
+            let t = key_store(&node)?.create_tenant(&name)?;
+            eprintln!(
+                "created tenant `{}`; add a key with `hanzo-node tenant key add {}`",
+                t.name, t.name
+            );
+        }
+        TenantCommand::List { json, node } => {
+            let store = key_store(&node)?;
+            let (tenants, creds) = store.read()?;
+            if json {
+                let v = serde_json::json!({
+                    "tenants": tenants.iter().map(|t| serde_json::json!({
+                        "name": t.name,
+                        "created_at": t.created_at,
+                        "keys": creds.iter().filter(|c| c.tenant == t.name).map(|c| c.public_view()).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>()
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let now = hanzo_node::auth::keys::unix_now();
+            println!(
+                "{:<20} {:<17} {:<8} {:<6} {:<20} STATE",
+                "TENANT", "KEY", "KIND", "SCOPE", "PREFIX"
+            );
+            for t in &tenants {
+                let mine: Vec<_> = creds.iter().filter(|c| c.tenant == t.name).collect();
+                if mine.is_empty() {
+                    println!("{:<20} {:<17}", t.name, "-");
+                }
+                for c in mine {
+                    let state = if c.revoked_at.is_some() {
+                        "revoked".to_string()
+                    } else if !c.active(now) {
+                        "expired".to_string()
+                    } else if let Some(e) = c.expires_at {
+                        format!("active, expires in {}s", e - now)
+                    } else {
+                        "active".to_string()
+                    };
+                    let kind = match c.kind {
+                        hanzo_node::auth::keys::CredentialKind::ApiKey => "api_key",
+                        hanzo_node::auth::keys::CredentialKind::Ed25519 => "ed25519",
+                    };
+                    let shown = c
+                        .prefix
+                        .clone()
+                        .or_else(|| c.public_key.as_ref().map(|k| format!("{}…", &k[..16])))
+                        .unwrap_or_default();
+                    println!(
+                        "{:<20} {:<17} {:<8} {:<6} {:<20} {}",
+                        t.name, c.id, kind, c.scope, shown, state
+                    );
+                }
+            }
+        }
+        TenantCommand::Key(KeyCommand::Add {
+            tenant,
+            scope,
+            expires_in,
+            public_key,
+            node,
+        }) => {
+            let new = hanzo_node::auth::admin::new_key(
+                Some(&scope),
+                expires_in.map(|d| d.as_secs().max(1)),
+                public_key,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            let (record, secret) = key_store(&node)?.add_key(&tenant, &new)?;
+            match secret {
+                Some(secret) => {
+                    eprintln!(
+                        "added key {} to tenant `{tenant}` (scope {}); its secret, shown only now:",
+                        record.id, record.scope
+                    );
+                    println!("{secret}");
+                }
+                None => {
+                    eprintln!(
+                        "registered Ed25519 key {} for tenant `{tenant}` (scope {})",
+                        record.id, record.scope
+                    );
+                    println!("{}", record.id);
+                }
+            }
+        }
+        TenantCommand::Key(KeyCommand::Revoke { tenant, id, node }) => {
+            let record = key_store(&node)?.revoke(&tenant, &id)?;
+            eprintln!("revoked key {} of tenant `{}`", record.id, record.tenant);
+        }
+    }
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 //! plugin that declared it. Tenant resolution happens here, before any plugin
 //! runs. Errors are JSON with stable codes.
 
-use crate::call_state::{DEFAULT_TENANT, Tenant};
+use crate::auth::signature::SignedHeaders;
+use crate::auth::{Auth, Denied, Level, Principal};
+use crate::call_state::Tenant;
 use crate::coalesce::Coalesced;
 use crate::error::ApiError;
 use crate::plugins::{Catalog, LoadedPlugin, Slot};
@@ -79,6 +81,7 @@ fn plugin_json(p: &LoadedPlugin) -> Value {
         "size": p.size,
         "loaded_at": fmt_time(p.loaded_at),
         "routes": m.routes,
+        "route_levels": m.route_levels,
         "tools": p.tools.iter().map(|(s, _)| s.name.clone()).collect::<Vec<_>>(),
         // What the manifest asks for beside what the operator granted
         // (`crate::grants::resolve`), and whose signature it carries.
@@ -115,6 +118,9 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
     json!({
         "status": status,
         "version": crate::VERSION,
+        // The node's Ed25519 identity; `local`: no tenant configured, loopback only.
+        "identity": { "public_key": rt.auth.identity.public_key_hex() },
+        "auth": if rt.auth.local() { "local" } else { "keys" },
         "uptime_s": rt.started.elapsed().as_secs_f64(),
         "plugins": {
             "loading": rt.registry.loading(),
@@ -137,10 +143,16 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
     })
 }
 
-/// Resolves the tenant of a request. Until authentication lands every request
-/// belongs to the default tenant.
-fn tenant_of(_req: &Request<Incoming>) -> Tenant {
-    DEFAULT_TENANT.into()
+/// The level each of the host's own routes needs (`None`: not a host route).
+fn host_level(path: &str) -> Option<Level> {
+    match path {
+        "/v2/health" => Some(Level::Public),
+        // A tenant's own jobs and usage.
+        "/v2/ws" | "/v2/usage" => Some(Level::User),
+        "/v2/plugins" | "/v2/deployments" | "/v2/tenants" => Some(Level::Admin),
+        p if p.starts_with("/v2/plugins/") || p.starts_with("/v2/tenants/") => Some(Level::Admin),
+        _ => None,
+    }
 }
 
 fn body_too_large(max: u64) -> ApiError {
@@ -151,93 +163,180 @@ fn body_too_large(max: u64) -> ApiError {
     )
 }
 
-/// Answers one request.
+/// A refusal: 401 `unauthorized` (with `WWW-Authenticate`) or 403 `forbidden`.
+fn denied(d: Denied) -> Response<ApiBody> {
+    match d {
+        Denied::Unauthorized(message) => {
+            let mut r = error_response(&ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                message,
+            ));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"hanzo-node\""),
+            );
+            r
+        }
+        Denied::Forbidden(message) => {
+            error_response(&ApiError::new(StatusCode::FORBIDDEN, "forbidden", message))
+        }
+    }
+}
+
+/// A request's body: still streaming, or read whole (to check a signature).
+enum Body {
+    Stream(Incoming),
+    Read(Bytes),
+}
+
+/// Reads a body of at most `max` bytes.
+async fn read_body(body: Incoming, max: u64) -> Result<Bytes, ApiError> {
+    match Limited::new(body, max as usize).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(body_too_large(max)),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "body_read_failed",
+            format!("cannot read the request body: {e}"),
+        )),
+    }
+}
+
+/// Who sends the request, if it may call a route of `level`; the body,
+/// read when a signature covers it.
+async fn authenticate(
+    rt: &Runtime,
+    parts: &http::request::Parts,
+    body: Incoming,
+    level: Level,
+) -> Result<(Principal, Body), Response<ApiBody>> {
+    let auth = &rt.auth;
+    if auth.local() {
+        return Ok((Auth::local_principal(), Body::Stream(body)));
+    }
+    let (principal, body) = match SignedHeaders::parse(&parts.headers) {
+        Some(Err(message)) => return Err(denied(Denied::Unauthorized(message))),
+        Some(Ok(signed)) => {
+            let bytes = read_body(body, rt.config.max_body_bytes)
+                .await
+                .map_err(|e| error_response(&e))?;
+            let target = parts
+                .uri
+                .path_and_query()
+                .map_or(parts.uri.path(), |p| p.as_str());
+            let p = auth
+                .verify_signed(&signed, parts.method.as_str(), target, &bytes)
+                .map_err(denied)?;
+            (p, Body::Read(bytes))
+        }
+        None => match auth.api_key(&parts.headers) {
+            Ok(Some(p)) => (p, Body::Stream(body)),
+            Ok(None) => (Auth::anonymous(), Body::Stream(body)),
+            Err(d) => return Err(denied(d)),
+        },
+    };
+    Auth::permit(&principal, level).map_err(denied)?;
+    Ok((principal, body))
+}
+
+/// Answers one request: the checks against browsers (Host, Origin), CORS
+/// for the origins the operator lists, then [`route`].
 pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBody> {
+    if !rt.auth.host_ok(req.headers(), req.uri()) {
+        return error_response(&ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            "the node listens on loopback and answers only requests sent to a loopback name \
+             (localhost, 127.0.0.1, [::1]) or one of auth.allowed_hosts",
+        ));
+    }
+    let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
+        return route(rt, req).await;
+    };
+    // A browser page: it may send state-changing requests only from the
+    // node's own origin or a listed one (CSRF), and it reads answers only
+    // with the CORS headers of a listed one.
+    let text = origin.to_str().unwrap_or_default();
+    let listed = rt.auth.cors_listed(text);
+    if req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        if !listed {
+            return error_response(&origin_refused(text));
+        }
+        let mut r = Response::new(full(Bytes::new()));
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        crate::auth::http::add_preflight(
+            r.headers_mut(),
+            &origin,
+            req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS),
+        );
+        return r;
+    }
+    if crate::auth::http::state_changing(req.method())
+        && !rt.auth.origin_ok(text, req.headers(), req.uri())
+    {
+        return error_response(&origin_refused(text));
+    }
+    let mut r = route(rt, req).await;
+    if listed {
+        crate::auth::http::add_cors(r.headers_mut(), &origin);
+    }
+    r
+}
+
+fn origin_refused(origin: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "origin_not_allowed",
+        format!("requests from origin `{origin}` are not allowed (see auth.allowed_origins)"),
+    )
+}
+
+/// Routes one request to a host endpoint or the API plugin that declared
+/// its path, once its caller may call it.
+async fn route(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBody> {
     let path = req.uri().path().to_string();
     let catalog = rt.registry.catalog();
-    let host_endpoint = |allowed: &Method| {
-        if req.method() == allowed {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!("{} is not allowed on {path}", req.method()),
-            ))
-        }
+    let (plugin, level) = match host_level(&path) {
+        Some(level) => (None, level),
+        None => match catalog.route_with_level(&path) {
+            Some((p, level)) => (Some(p.clone()), level),
+            None => return error_response(&ApiError::not_found(format!("no route for {path}"))),
+        },
     };
-    match path.as_str() {
-        "/v2/ws" => {
-            return match crate::ws::accept(&req, &rt.config.ws) {
-                Ok(reply) => {
-                    let tenant = tenant_of(&req);
-                    let rt = rt.clone();
-                    tokio::spawn(async move {
-                        match hyper::upgrade::on(req).await {
-                            Ok(upgraded) => crate::ws::serve(rt, tenant, upgraded).await,
-                            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
-                        }
-                    });
-                    reply.map(|()| full(Bytes::new()))
-                }
-                Err((status, code, message)) => {
-                    error_response(&ApiError::new(status, code, message))
-                }
-            };
-        }
-        "/v2/health" => {
-            return match host_endpoint(&Method::GET) {
-                Ok(()) => json_response(StatusCode::OK, &health(&rt, &catalog)),
-                Err(e) => error_response(&e),
-            };
-        }
-        "/v2/plugins" => {
-            return match host_endpoint(&Method::GET) {
-                Ok(()) => json_response(
-                    StatusCode::OK,
-                    &json!({ "plugins": catalog.slots.values().map(slot_json).collect::<Vec<_>>() }),
-                ),
-                Err(e) => error_response(&e),
-            };
-        }
-        "/v2/usage" => {
-            return match host_endpoint(&Method::GET) {
-                Ok(()) => json_response(StatusCode::OK, &rt.router.usage.snapshot()),
-                Err(e) => error_response(&e),
-            };
-        }
-        "/v2/deployments" => {
-            return match host_endpoint(&Method::GET) {
-                Ok(()) => json_response(
-                    StatusCode::OK,
-                    &json!({ "deployments": rt.router.status() }),
-                ),
-                Err(e) => error_response(&e),
-            };
-        }
-        p if p.starts_with("/v2/plugins/") => {
-            if let Err(e) = host_endpoint(&Method::GET) {
-                return error_response(&e);
-            }
-            let name = &p["/v2/plugins/".len()..];
-            let slot = catalog.slots.values().find(|s| {
-                s.current.as_ref().is_some_and(|c| c.manifest.name == name) || s.folder == name
-            });
-            return match slot {
-                Some(s) => json_response(StatusCode::OK, &slot_json(s)),
-                None => error_response(&ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "plugin_not_found",
-                    format!("no plugin named `{name}`"),
-                )),
-            };
-        }
-        _ => {}
-    }
-    let Some(plugin) = catalog.route(&path).cloned() else {
-        return error_response(&ApiError::not_found(format!("no route for {path}")));
+    let (parts, body) = req.into_parts();
+    let (principal, body) = match authenticate(&rt, &parts, body, level).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let Some(plugin) = plugin else {
+        return host_route(rt, &catalog, parts, body, principal).await;
     };
     drop(catalog);
+    let tenant = principal.tenant;
+    if !rt.config.tenants.get(&tenant).allows_plugin(plugin.name()) {
+        // A plugin the operator keeps from this tenant has no routes for it.
+        return error_response(&ApiError::not_found(format!("no route for {path}")));
+    }
+    let body = match body {
+        Body::Stream(body) => body,
+        Body::Read(bytes) => {
+            // Signed: read whole already.
+            let req = Request::from_parts(
+                parts,
+                Full::new(bytes)
+                    .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} }),
+            );
+            let method = req.method().clone();
+            let result = rt.handle_http(&plugin, tenant.clone(), req).await;
+            return plugin_answer(&plugin, &tenant, &method, &path, result);
+        }
+    };
+    let req = Request::from_parts(parts, body);
 
     let max = rt.config.max_body_bytes;
     let declared = req
@@ -251,11 +350,6 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
         let drain = Limited::new(req.into_body(), (max as usize).saturating_mul(4)).collect();
         let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
         return error_response(&body_too_large(max));
-    }
-    let tenant = tenant_of(&req);
-    if !rt.config.tenants.get(&tenant).allows_plugin(plugin.name()) {
-        // A plugin the operator keeps from this tenant has no routes for it.
-        return error_response(&ApiError::not_found(format!("no route for {path}")));
     }
     // A body of no declared length (chunked) is found too large only while
     // the plugin reads it: note it, and answer 413 whatever the plugin made
@@ -283,16 +377,145 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBod
         tracing::debug!(plugin = %plugin.name(), %tenant, %method, path, "request body too large");
         return error_response(&body_too_large(max));
     }
+    if result.is_ok() {
+        tracing::debug!(plugin = %plugin.name(), %tenant, %method, path,
+            ms = started.elapsed().as_secs_f64() * 1000.0, "api request");
+    }
+    plugin_answer(&plugin, &tenant, &method, &path, result)
+}
+
+/// An API plugin's answer, or its failure as JSON.
+fn plugin_answer(
+    plugin: &LoadedPlugin,
+    tenant: &Tenant,
+    method: &Method,
+    path: &str,
+    result: Result<Response<ApiBody>, crate::error::CallError>,
+) -> Response<ApiBody> {
     match result {
-        Ok(resp) => {
-            tracing::debug!(plugin = %plugin.name(), %tenant, %method, path, status = resp.status().as_u16(),
-                ms = started.elapsed().as_secs_f64() * 1000.0, "api request");
-            resp.map(|body| Coalesced::new(body).boxed_unsync())
-        }
+        Ok(resp) => resp.map(|body| Coalesced::new(body).boxed_unsync()),
         Err(e) => {
             tracing::warn!(plugin = %plugin.name(), %tenant, %method, path, error = %e, "api plugin failed");
             error_response(&e.into())
         }
+    }
+}
+
+/// The host's own endpoints.
+async fn host_route(
+    rt: Arc<Runtime>,
+    catalog: &Catalog,
+    parts: http::request::Parts,
+    body: Body,
+    principal: Principal,
+) -> Response<ApiBody> {
+    let path = parts.uri.path();
+    let host_endpoint = |allowed: &Method| {
+        if parts.method == allowed {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not allowed on {path}", parts.method),
+            ))
+        }
+    };
+    match path {
+        "/v2/ws" => {
+            let req = Request::from_parts(parts, ());
+            match crate::ws::accept(&req, &rt.config.ws) {
+                Ok(reply) => {
+                    let tenant = principal.tenant;
+                    let rt = rt.clone();
+                    tokio::spawn(async move {
+                        match hyper::upgrade::on(req).await {
+                            Ok(upgraded) => crate::ws::serve(rt, tenant, upgraded).await,
+                            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+                        }
+                    });
+                    reply.map(|()| full(Bytes::new()))
+                }
+                Err((status, code, message)) => {
+                    error_response(&ApiError::new(status, code, message))
+                }
+            }
+        }
+        "/v2/health" => match host_endpoint(&Method::GET) {
+            Ok(()) => json_response(StatusCode::OK, &health(&rt, catalog)),
+            Err(e) => error_response(&e),
+        },
+        "/v2/plugins" => match host_endpoint(&Method::GET) {
+            Ok(()) => json_response(
+                StatusCode::OK,
+                &json!({ "plugins": catalog.slots.values().map(slot_json).collect::<Vec<_>>() }),
+            ),
+            Err(e) => error_response(&e),
+        },
+        "/v2/usage" => match host_endpoint(&Method::GET) {
+            // Usage across tenants is the operator's; a tenant sees its own.
+            Ok(()) if principal.level >= Level::Admin => {
+                json_response(StatusCode::OK, &rt.router.usage.snapshot())
+            }
+            Ok(()) => {
+                let mine = rt.router.usage.tenant(&principal.tenant);
+                json_response(
+                    StatusCode::OK,
+                    &json!({ "tenants": { principal.tenant.as_str(): mine } }),
+                )
+            }
+            Err(e) => error_response(&e),
+        },
+        "/v2/deployments" => match host_endpoint(&Method::GET) {
+            Ok(()) => json_response(
+                StatusCode::OK,
+                &json!({ "deployments": rt.router.status() }),
+            ),
+            Err(e) => error_response(&e),
+        },
+        p if p == "/v2/tenants" || p.starts_with("/v2/tenants/") => {
+            let bytes = match body {
+                Body::Read(b) => b,
+                Body::Stream(b) => match read_body(b, 64 << 10).await {
+                    Ok(b) => b,
+                    Err(e) => return error_response(&e),
+                },
+            };
+            let auth = rt.auth.clone();
+            let method = parts.method.clone();
+            let path = p.to_string();
+            let answer = tokio::task::spawn_blocking(move || {
+                crate::auth::admin::handle(&auth, &method, &path, &bytes)
+            })
+            .await;
+            match answer {
+                Ok(Ok((status, body))) => json_response(status, &body),
+                Ok(Err(e)) => error_response(&e),
+                Err(e) => error_response(&ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("tenant management failed: {e}"),
+                )),
+            }
+        }
+        p if p.starts_with("/v2/plugins/") => {
+            if let Err(e) = host_endpoint(&Method::GET) {
+                return error_response(&e);
+            }
+            let name = &p["/v2/plugins/".len()..];
+            let slot = catalog.slots.values().find(|s| {
+                s.current.as_ref().is_some_and(|c| c.manifest.name == name) || s.folder == name
+            });
+            match slot {
+                Some(s) => json_response(StatusCode::OK, &slot_json(s)),
+                None => error_response(&ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "plugin_not_found",
+                    format!("no plugin named `{name}`"),
+                )),
+            }
+        }
+        _ => error_response(&ApiError::not_found(format!("no route for {path}"))),
     }
 }
 
@@ -314,6 +537,11 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    if let Some(problem) = rt.auth.bind_problem(local) {
+        return Err(std::io::Error::other(problem));
+    }
+    rt.auth.set_loopback(local.ip().is_loopback());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let threads = match rt.config.http_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -337,6 +565,19 @@ pub async fn serve(
                     Some(rt) => rt.prune_warm(),
                     None => break,
                 }
+            }
+        })
+    };
+    // Keys added or revoked by `hanzo-node tenant` from another process.
+    let key_reload = {
+        let auth = rt.auth.clone();
+        let every = Duration::from_millis(rt.config.auth.reload_interval_ms);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let auth = auth.clone();
+                let _ = tokio::task::spawn_blocking(move || auth.reload_if_changed()).await;
             }
         })
     };
@@ -382,6 +623,7 @@ pub async fn serve(
         w.stop().await;
     }
     housekeeping.abort();
+    key_reload.abort();
     Ok(())
 }
 

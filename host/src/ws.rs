@@ -22,7 +22,6 @@ use crate::jobs::{Jobs, JobsError};
 use crate::runtime::Runtime;
 use futures_util::{SinkExt, StreamExt};
 use http::{Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -82,8 +81,8 @@ enum ClientMessage {
 
 /// Whether `req` asks for a WebSocket from an allowed origin, and the
 /// handshake reply if so.
-pub fn accept(
-    req: &Request<Incoming>,
+pub fn accept<B>(
+    req: &Request<B>,
     cfg: &WsConfig,
 ) -> Result<Response<()>, (StatusCode, &'static str, String)> {
     let has = |name: header::HeaderName, token: &str| {
@@ -156,7 +155,7 @@ pub fn accept(
 /// Whether a page of `origin` may open a WebSocket: it is the node's own
 /// (the scheme's host and port are those the request was sent to), or one the
 /// operator allowed.
-fn origin_allowed(origin: &[u8], req: &Request<Incoming>, cfg: &WsConfig) -> bool {
+fn origin_allowed<B>(origin: &[u8], req: &Request<B>, cfg: &WsConfig) -> bool {
     let Ok(origin) = std::str::from_utf8(origin) else {
         return false;
     };

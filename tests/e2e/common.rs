@@ -154,7 +154,7 @@ impl Node {
         let addr = self.base.strip_prefix("http://")?;
         let mut s = std::net::TcpStream::connect(addr).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        s.write_all(b"GET /v2/health HTTP/1.1\r\nhost: node\r\nconnection: close\r\n\r\n")
+        s.write_all(b"GET /v2/health HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
             .ok()?;
         let mut text = String::new();
         s.read_to_string(&mut text).ok()?;

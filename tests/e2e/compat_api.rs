@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// The Python with the SDKs installed (`make pyenv`).
-fn python() -> String {
+pub(crate) fn python() -> String {
     let p = std::env::var("HANZO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = Command::new(&p)
         .args(["-c", "import openai, anthropic"])
@@ -62,7 +62,7 @@ model = "text-embedding-3-small"
     (dirs, mock, node)
 }
 
-fn run_check(script: &str, args: &[&str]) {
+pub(crate) fn run_check(script: &str, args: &[&str]) {
     let path = crate::common::repo().join("tests/python").join(script);
     let out = Command::new(python())
         .arg(path)

@@ -52,7 +52,7 @@ async fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
 /// Sends `GET path` on `s` (keep-alive) and reads one response: its status
 /// and JSON body (the node answers with a content-length).
 async fn get_on(s: &mut TcpStream, path: &str) -> (u16, Value) {
-    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: node\r\n\r\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").as_bytes())
         .await
         .unwrap();
     read_response(s).await
@@ -110,7 +110,7 @@ async fn slow_heads_and_idle_connections_are_closed_but_slow_requests_are_not() 
 
     // Slowloris: half a request head, then nothing.
     let mut half = TcpStream::connect(&addr).await.unwrap();
-    half.write_all(b"GET /v2/health HTTP/1.1\r\nhost: node\r\nx-a: 1\r\n")
+    half.write_all(b"GET /v2/health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-a: 1\r\n")
         .await
         .unwrap();
     // Fewer bytes than hyper needs to tell HTTP/1 from HTTP/2.
@@ -127,7 +127,7 @@ async fn slow_heads_and_idle_connections_are_closed_but_slow_requests_are_not() 
     let body = json!({"tool": "slow_answer", "arguments": {"ms": 2000}}).to_string();
     slow.write_all(
         format!(
-            "POST /v2/tools/execute HTTP/1.1\r\nhost: node\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            "POST /v2/tools/execute HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         )
         .as_bytes(),
@@ -165,7 +165,7 @@ async fn a_request_head_over_64_kib_gets_431() {
     let addr = addr(&node);
     let head = |pad: usize| {
         format!(
-            "GET /v2/health HTTP/1.1\r\nhost: node\r\nx-pad: {}\r\n\r\n",
+            "GET /v2/health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: {}\r\n\r\n",
             "a".repeat(pad)
         )
     };

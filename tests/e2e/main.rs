@@ -7,6 +7,7 @@ mod common;
 mod mock_openai;
 
 mod api_openai;
+mod auth;
 mod bad_input;
 mod cli;
 mod compat_api;

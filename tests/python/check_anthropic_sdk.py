@@ -199,12 +199,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("base_url", help="the node's address, e.g. http://127.0.0.1:3690")
     parser.add_argument("model", help="a model alias routed to the mock upstream")
+    parser.add_argument("--api-key", default="hanzo-test-key", help="the key sent (a tenant's, when the node has tenants)")
     args = parser.parse_args()
 
     base = args.base_url.rstrip("/")
     if base.endswith("/v1"):
         base = base[: -len("/v1")]
-    client = anthropic.Anthropic(base_url=base, api_key="hanzo-test-key", max_retries=0, timeout=60)
+    client = anthropic.Anthropic(base_url=base, api_key=args.api_key, max_retries=0, timeout=60)
     print(f"anthropic {anthropic.__version__} against {base}, model {args.model!r}")
 
     checks = [

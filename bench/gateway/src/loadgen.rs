@@ -29,6 +29,8 @@ pub struct Endpoint {
     pub chat_path: String,
     /// The model name the target expects.
     pub model: String,
+    /// The `Authorization` header sent (a tenant's key for `hanzo-auth`).
+    pub authorization: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -222,7 +224,10 @@ async fn exchange(
         .uri(ep.chat_path.as_str())
         .header(hyper::header::HOST, host)
         .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(hyper::header::AUTHORIZATION, "Bearer sk-bench")
+        .header(
+            hyper::header::AUTHORIZATION,
+            hyper::header::HeaderValue::from_static(ep.authorization),
+        )
         .body(Full::new(body.clone()))
         .map_err(|e| Failed(e.to_string()))?;
     let resp = conn.send.send_request(req).await.map_err(|e| {
@@ -537,6 +542,7 @@ mod tests {
             addr: mock.addr,
             chat_path: "/v1/chat/completions".into(),
             model: "gpt-4o-mini".into(),
+            authorization: "Bearer sk-bench",
         };
         let dir = tempfile::tempdir().unwrap();
         for mode in [Mode::NonStreaming, Mode::Streaming] {
@@ -596,6 +602,7 @@ mod tests {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             chat_path: "/v1/chat/completions".into(),
             model: "m".into(),
+            authorization: "Bearer sk-bench",
         };
         let cfg = StepConfig {
             rate: 100.0,

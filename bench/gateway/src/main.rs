@@ -22,10 +22,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 enum TargetKind {
     Direct,
     Hanzo,
+    /// hanzo-node with a tenant: every request authenticated by its API key.
+    HanzoAuth,
     Litellm,
     Tensorzero,
 }
@@ -35,6 +37,7 @@ impl TargetKind {
         match self {
             TargetKind::Direct => "direct",
             TargetKind::Hanzo => "hanzo",
+            TargetKind::HanzoAuth => "hanzo-auth",
             TargetKind::Litellm => "litellm",
             TargetKind::Tensorzero => "tensorzero",
         }
@@ -328,6 +331,7 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
         addr: mock.addr,
         chat_path: "/v1/chat/completions".into(),
         model: "gpt-4o-mini".into(),
+        authorization: "Bearer sk-bench",
     };
     for &m in &modes {
         loadgen::probe(&direct, m, Duration::from_secs(5))
@@ -354,7 +358,8 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
     for kind in kinds {
         eprintln!("starting {} …", kind.name());
         let started = match kind {
-            TargetKind::Hanzo => targets::hanzo(&opts, mock.addr).await,
+            TargetKind::Hanzo => targets::hanzo(&opts, mock.addr, false).await,
+            TargetKind::HanzoAuth => targets::hanzo(&opts, mock.addr, true).await,
             TargetKind::Litellm => targets::litellm(&opts, mock.addr).await,
             TargetKind::Tensorzero => targets::tensorzero(&opts, mock.addr).await,
             TargetKind::Direct => unreachable!(),

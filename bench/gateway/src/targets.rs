@@ -167,7 +167,9 @@ fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
 
 // ------------------------------------------------------------------ hanzo
 
-pub async fn hanzo(o: &Options, mock: SocketAddr) -> Result<Running, String> {
+/// hanzo-node; with `auth`, a tenant and its API key are made first (`hanzo-node
+/// tenant …`) and every request carries the key: what authentication adds.
+pub async fn hanzo(o: &Options, mock: SocketAddr, auth: bool) -> Result<Running, String> {
     if !o.hanzo_bin.is_file() {
         return Err(format!(
             "hanzo-node binary not found at {} (build it: cargo build --release -p hanzo-node; or pass --hanzo-bin)",
@@ -194,7 +196,7 @@ pub async fn hanzo(o: &Options, mock: SocketAddr) -> Result<Running, String> {
             return Err(format!("manifest {} missing", m.display()));
         }
     }
-    let dir = o.work.join("hanzo");
+    let dir = o.work.join(if auth { "hanzo-auth" } else { "hanzo" });
     let plugins_dir = dir.join("plugins");
     for (name, wasm) in plugins {
         let d = plugins_dir.join(name);
@@ -230,6 +232,30 @@ model = "gpt-4o-mini"
     );
     let cfg_path = dir.join("node.toml");
     std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
+    let mut authorization = "Bearer sk-bench";
+    if auth {
+        let tenant = |args: &[&str]| -> Result<String, String> {
+            let out = command(&o.hanzo_bin)
+                .arg("tenant")
+                .args(args)
+                .arg("--config")
+                .arg(&cfg_path)
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!(
+                    "hanzo-node tenant {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        tenant(&["create", "bench"])?;
+        let key = tenant(&["key", "add", "bench"])?;
+        // One header for the whole run.
+        authorization = Box::leak(format!("Bearer {key}").into_boxed_str());
+    }
     let log = dir.join("hanzo-node.log");
     let mut cmd = command(&o.hanzo_bin);
     cmd.arg("serve")
@@ -242,14 +268,20 @@ model = "gpt-4o-mini"
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         chat_path: "/v1/chat/completions".into(),
         model: "bench".into(),
+        authorization,
     };
     let mode_skips = wait_ready(&mut child, &log, &endpoint, o.startup_timeout).await?;
     Ok(Running {
         endpoint,
         about: format!(
-            "{} serve; plugins openai + api-openai from {}; alias bench -> openai/gpt-4o-mini; router cache off",
+            "{} serve; plugins openai + api-openai from {}; alias bench -> openai/gpt-4o-mini; router cache off{}",
             o.hanzo_bin.display(),
-            o.wasm_dir.display()
+            o.wasm_dir.display(),
+            if auth {
+                "; a tenant's API key on every request"
+            } else {
+                ""
+            }
         ),
         child: Some(child),
         log: Some(log),
@@ -412,6 +444,7 @@ general_settings:
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         chat_path: "/v1/chat/completions".into(),
         model: "bench".into(),
+        authorization: "Bearer sk-bench",
     };
     let mode_skips = wait_ready(&mut child, &log, &endpoint, o.startup_timeout).await?;
     Ok(Running {
@@ -537,6 +570,7 @@ api_key_location = "none"
         addr,
         chat_path: format!("{}/chat/completions", path.trim_end_matches('/')),
         model: "tensorzero::model_name::bench".into(),
+        authorization: "Bearer sk-bench",
     };
     let mode_skips = wait_ready(&mut child, &log, &endpoint, o.startup_timeout).await?;
     Ok(Running {

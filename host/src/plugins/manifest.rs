@@ -28,6 +28,7 @@ pub const HOST_PATHS: &[&str] = &[
     "/v2/usage",
     "/v2/deployments",
     "/v2/ws",
+    "/v2/tenants",
 ];
 
 /// Ceilings of the limits a manifest may ask for: the node's own, and those
@@ -107,6 +108,22 @@ pub struct Manifest {
     /// Path prefixes an API plugin serves.
     #[serde(default)]
     pub routes: Vec<String>,
+    /// The level each route needs (`public`, `user`, `agent` or `admin`),
+    /// by route; a route not named here needs `user`.
+    #[serde(default)]
+    pub route_levels: BTreeMap<String, crate::auth::Level>,
+}
+
+impl Manifest {
+    /// The level a request to `route` (one of [`Manifest::routes`], as
+    /// [`route_key`] writes it) needs.
+    pub fn route_level(&self, route: &str) -> crate::auth::Level {
+        self.route_levels
+            .iter()
+            .find(|(r, _)| route_key(r) == route)
+            .map(|(_, l)| *l)
+            .unwrap_or_default()
+    }
 }
 
 /// A route as routes are compared: without trailing slashes (`/v1/` is `/v1`).
@@ -222,11 +239,18 @@ impl Manifest {
                     }
                 }
             }
-            _ if !self.routes.is_empty() => out.push(format!(
+            _ if !self.routes.is_empty() || !self.route_levels.is_empty() => out.push(format!(
                 "`routes` is only for api plugins, not {}",
                 self.kind.as_str()
             )),
             _ => {}
+        }
+        for r in self.route_levels.keys() {
+            if !self.routes.iter().any(|own| route_key(own) == route_key(r)) {
+                out.push(format!(
+                    "route_levels names `{r}`, which is not one of `routes`"
+                ));
+            }
         }
         for host in &self.permissions.http {
             if let Err(e) = crate::outbound::HostPattern::parse(host) {
@@ -443,6 +467,32 @@ mod tests {
             Manifest::parse("name = \"a\"\nkind = \"tool\"\nversion = \"1\"\nroutes = [\"/x\"]")
                 .unwrap();
         assert!(tool.problems(&Ceilings::default())[0].contains("only for api"));
+    }
+
+    #[test]
+    fn each_route_declares_its_level() {
+        use crate::auth::Level;
+        let m = Manifest::parse(
+            "name = \"a\"\nkind = \"api\"\nversion = \"1\"\nroutes = [\"/x/\", \"/y\"]\n\
+             route_levels = { \"/x\" = \"public\" }",
+        )
+        .unwrap();
+        assert!(m.problems(&Ceilings::default()).is_empty());
+        assert_eq!(m.route_level("/x"), Level::Public);
+        assert_eq!(m.route_level("/y"), Level::User, "user unless named");
+        let stray = Manifest::parse(
+            "name = \"a\"\nkind = \"api\"\nversion = \"1\"\nroutes = [\"/x\"]\n\
+             route_levels = { \"/z\" = \"admin\" }",
+        )
+        .unwrap();
+        assert!(stray.problems(&Ceilings::default())[0].contains("/z"));
+        assert!(
+            Manifest::parse(
+                "name = \"a\"\nkind = \"api\"\nversion = \"1\"\nroutes = [\"/x\"]\n\
+                 route_levels = { \"/x\" = \"root\" }"
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -93,6 +93,16 @@ impl Catalog {
     /// path segments (no two plugins' routes overlap, see [`conflict`]; one
     /// plugin's own may, and then the longest wins).
     pub fn route(&self, path: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.route_entry(path).map(|(_, p)| p)
+    }
+
+    /// The plugin serving `path` and the level its matching route needs.
+    pub fn route_with_level(&self, path: &str) -> Option<(&Arc<LoadedPlugin>, crate::auth::Level)> {
+        self.route_entry(path)
+            .map(|(prefix, p)| (p, p.manifest.route_level(prefix)))
+    }
+
+    fn route_entry(&self, path: &str) -> Option<(&str, &Arc<LoadedPlugin>)> {
         self.routes
             .iter()
             .find(|(prefix, _)| {
@@ -101,7 +111,7 @@ impl Catalog {
                     || (path.starts_with(prefix.as_str())
                         && path.as_bytes().get(prefix.len()) == Some(&b'/'))
             })
-            .map(|(_, p)| p)
+            .map(|(prefix, p)| (prefix.as_str(), p))
     }
 }
 

@@ -51,6 +51,8 @@ pub struct Runtime {
     /// The durable job queue; runs jobs once [`Runtime::start_jobs`] is called.
     pub jobs: Arc<crate::jobs::Jobs>,
     pub config: NodeConfig,
+    /// The node's identity and its tenants' credentials.
+    pub auth: Arc<crate::auth::Auth>,
     /// Each plugin's log budget and the lines it dropped.
     pub logs: crate::caps::log::PluginLogs,
     pub plugins_dir: PathBuf,
@@ -72,6 +74,10 @@ impl Runtime {
         crate::caps::add_to_linker(&mut linker)
             .map_err(|e| anyhow::anyhow!("cannot link host interfaces: {e:#}"))?;
         let kv = Arc::new(KvTable::open(&config.data_dir.join("node.redb"))?);
+        let auth = Arc::new(crate::auth::Auth::open(
+            &config.data_dir,
+            config.auth.clone(),
+        )?);
         let db = kv.database();
         let jobs = Arc::new(
             crate::jobs::Jobs::open(kv.database(), config.jobs.clone())?
@@ -100,6 +106,7 @@ impl Runtime {
                     .with_tenants(Arc::new(config.tenants.clone()), Some(db)),
                 ),
                 plugins_dir,
+                auth,
                 logs: crate::caps::log::PluginLogs::new(&config.log),
                 config,
                 started: Instant::now(),
