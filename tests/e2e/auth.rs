@@ -425,6 +425,23 @@ async fn official_sdks_with_tenant_keys_and_usage_per_tenant() {
         "{all}"
     );
     assert!(all["tenants"].get("default").is_none(), "{all}");
+
+    // The response cache: alpha's answer is a hit for alpha only.
+    let ask =
+        json!({"model": "gpt-mock", "messages": [{"role": "user", "content": "cached once"}]});
+    let mut seen = Vec::new();
+    for key in [&alpha, &alpha, &beta, &beta] {
+        let (s, headers, v) = call(
+            reqwest::Method::POST,
+            node.url("/v1/chat/completions"),
+            Some(key),
+            Some(ask.clone()),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        seen.push(headers["x-hanzo-cache"].to_str().unwrap().to_string());
+    }
+    assert_eq!(seen, ["miss", "hit", "miss", "hit"]);
 }
 
 /// Signs a request as `key` would: the headers to send.
