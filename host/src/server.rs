@@ -305,7 +305,15 @@ async fn route(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBody> {
         Some(level) => (None, level),
         None => match catalog.route_with_level(&path) {
             Some((p, level)) => (Some(p.clone()), level),
-            None => return error_response(&ApiError::not_found(format!("no route for {path}"))),
+            None => {
+                // Which paths exist is for callers with a credential to
+                // learn, not for probing anonymously.
+                let (parts, body) = req.into_parts();
+                if let Err(refused) = authenticate(&rt, &parts, body, Level::User).await {
+                    return refused;
+                }
+                return error_response(&ApiError::not_found(format!("no route for {path}")));
+            }
         },
     };
     let (parts, body) = req.into_parts();

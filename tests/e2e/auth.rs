@@ -158,6 +158,22 @@ async fn admin_routes_levels_and_tenant_management() {
         assert_eq!(s, 401, "{path}: {v}");
         assert_eq!(get(&node, path, Some(&user)).await.0, 200, "{path}");
     }
+    // A path that exists and one that does not look alike without a key:
+    // routes cannot be probed anonymously.
+    for path in ["/v2/no-such-route", "/nowhere"] {
+        let (s, v) = get(&node, path, None).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{path}: {v}"
+        );
+        let (s, v) = get(&node, path, Some(&user)).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}: {v}"
+        );
+    }
     // Anthropic's header works as well as a bearer.
     let r = client()
         .get(node.url("/v2/jobs"))
