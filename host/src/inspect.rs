@@ -11,8 +11,7 @@ use crate::config::NodeConfig;
 use crate::engine::{Engine, PoolConfig};
 use crate::grants::{Request, Verdict};
 use crate::plugins::manifest::{
-    MANIFEST_FILE, MAX_COMPONENT_BYTES, Manifest, PluginKind, config_value_string, read_manifest,
-    read_plugin_file,
+    MANIFEST_FILE, MAX_COMPONENT_BYTES, Manifest, PluginKind, read_manifest, read_plugin_file,
 };
 use crate::signing::{MAX_SIGNATURE_BYTES, SIGNATURE_FILE, TrustStore};
 use serde_json::{Value, json};
@@ -128,14 +127,7 @@ pub fn inspect(file: &Path, config: &NodeConfig) -> anyhow::Result<Value> {
 /// What the node configured by `config` grants the plugin of manifest `m`.
 fn grant(m: &Manifest, signature: Verdict, config: &NodeConfig) -> crate::grants::Grants {
     let overrides = config.plugins.get(&m.name).cloned().unwrap_or_default();
-    let mut settings: std::collections::BTreeMap<String, String> = m
-        .config
-        .iter()
-        .map(|(k, v)| (k.clone(), config_value_string(v)))
-        .collect();
-    for (k, v) in &overrides.config {
-        settings.insert(k.clone(), config_value_string(v));
-    }
+    let settings = m.settings(&overrides.config);
     crate::grants::resolve(
         Request {
             plugin: &m.name,

@@ -15,6 +15,7 @@
 //! The server pings every `ping_interval_ms`; a client silent for
 //! `idle_timeout_ms` is disconnected.
 
+use crate::auth::http::{origin_listed, same_origin};
 use crate::call_state::Tenant;
 pub use crate::config::WsConfig;
 use crate::jobs::model::{Event, EventBody, JobSpec};
@@ -159,34 +160,12 @@ fn origin_allowed<B>(origin: &[u8], req: &Request<B>, cfg: &WsConfig) -> bool {
     let Ok(origin) = std::str::from_utf8(origin) else {
         return false;
     };
-    let origin = origin.trim();
-    if cfg
-        .allowed_origins
-        .iter()
-        .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let Ok(uri) = origin.parse::<http::Uri>() else {
-        return false;
-    };
-    let default_port = match uri.scheme_str() {
-        Some("http") => 80,
-        Some("https") => 443,
-        _ => return false,
-    };
-    let (Some(from), Some(to)) = (
-        uri.authority(),
-        req.headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.parse::<http::uri::Authority>().ok())
-            .or_else(|| req.uri().authority().cloned()),
-    ) else {
-        return false;
-    };
-    from.host().eq_ignore_ascii_case(to.host())
-        && from.port_u16().unwrap_or(default_port) == to.port_u16().unwrap_or(default_port)
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    origin_listed(origin, &cfg.allowed_origins) || same_origin(origin, host)
 }
 
 /// The WebSocket settings of a connection: tungstenite's defaults keep a

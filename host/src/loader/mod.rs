@@ -17,15 +17,13 @@ use crate::bindings::provider::ProviderPre;
 use crate::bindings::tool::ToolPre;
 use crate::grants::{Request, Verdict};
 use crate::plugins::manifest::{
-    Ceilings, MANIFEST_FILE, MAX_COMPONENT_BYTES, config_value_string, read_manifest,
-    read_plugin_file,
+    Ceilings, MANIFEST_FILE, MAX_COMPONENT_BYTES, read_manifest, read_plugin_file,
 };
 use crate::plugins::registry::{Slot, compile_schema, conflict, routes_overlap};
 use crate::plugins::{LoadedPlugin, Manifest, PluginKind, PluginPre};
 use crate::runtime::Runtime;
 use crate::signing::{MAX_SIGNATURE_BYTES, SIGNATURE_FILE, TrustStore};
 use futures_util::FutureExt;
-use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -499,14 +497,7 @@ async fn prepare(
         .get(&manifest.name)
         .cloned()
         .unwrap_or_default();
-    let mut settings: BTreeMap<String, String> = manifest
-        .config
-        .iter()
-        .map(|(k, v)| (k.clone(), config_value_string(v)))
-        .collect();
-    for (k, v) in &overrides.config {
-        settings.insert(k.clone(), config_value_string(v));
-    }
+    let settings = manifest.settings(&overrides.config);
     if let Verdict::Invalid(why) = &signature {
         tracing::warn!(plugin = %manifest.name, %why, "plugin signature does not verify: loaded as unsigned");
     }

@@ -115,6 +115,16 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The settings `hanzo:node/config` serves: the manifest's `[config]`
+    /// with the operator's `overrides` on top.
+    pub fn settings(&self, overrides: &BTreeMap<String, toml::Value>) -> BTreeMap<String, String> {
+        self.config
+            .iter()
+            .chain(overrides)
+            .map(|(k, v)| (k.clone(), config_value_string(v)))
+            .collect()
+    }
+
     /// The level a request to `route` (one of [`Manifest::routes`], as
     /// [`route_key`] writes it) needs.
     pub fn route_level(&self, route: &str) -> crate::auth::Level {
