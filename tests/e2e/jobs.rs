@@ -584,30 +584,31 @@ async fn per_tenant_and_per_provider_limits_cap_running_jobs() {
         c.jobs.max_concurrency = 8;
         c.jobs.per_tenant = 2;
         c.jobs.per_provider.insert("spin-forever".into(), 1);
+        // The operator's section for one tenant replaces `per_tenant`.
+        c.tenants = toml::from_str("[tenant-c]\nmax_running_jobs = 1\n").unwrap();
     })
     .await;
     let mut jobs = Vec::new();
     for _ in 0..6 {
-        jobs.push(submit(&n.rt, tool("slow_answer", json!({"ms": 150}))).await);
+        jobs.push((
+            T,
+            submit(&n.rt, tool("slow_answer", json!({"ms": 150}))).await,
+        ));
     }
-    for _ in 0..3 {
-        jobs.push(
-            n.rt.jobs
-                .submit("tenant-b", tool("ok", json!({})))
-                .await
-                .unwrap()
-                .0,
-        );
+    for (tenant, spec) in [
+        ("tenant-b", tool("ok", json!({}))),
+        ("tenant-b", tool("ok", json!({}))),
+        ("tenant-b", tool("ok", json!({}))),
+        ("tenant-c", tool("slow_answer", json!({"ms": 150}))),
+        ("tenant-c", tool("slow_answer", json!({"ms": 150}))),
+        ("tenant-c", tool("slow_answer", json!({"ms": 150}))),
+    ] {
+        jobs.push((tenant, n.rt.jobs.submit(tenant, spec).await.unwrap().0));
     }
     let mut spans = Vec::new();
-    for j in &jobs {
+    for (tenant, j) in &jobs {
         let deadline = Instant::now() + Duration::from_secs(30);
         let done = loop {
-            let tenant = if j.kind == JobKind::Tool && j.input["tool"] == "ok" {
-                "tenant-b"
-            } else {
-                T
-            };
             let job = n.rt.jobs.get(tenant, &j.id).unwrap();
             if job.state.is_terminal() {
                 break job;
@@ -616,13 +617,9 @@ async fn per_tenant_and_per_provider_limits_cap_running_jobs() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         assert_eq!(done.state, Done);
-        spans.push((
-            done.input["tool"] == "ok",
-            done.started_ms.unwrap(),
-            done.finished_ms.unwrap(),
-        ));
+        spans.push((*tenant, done.started_ms.unwrap(), done.finished_ms.unwrap()));
     }
-    let most_at_once = |pick: bool| {
+    let most_at_once = |pick: &str| {
         let mine: Vec<(u64, u64)> = spans
             .iter()
             .filter(|s| s.0 == pick)
@@ -633,8 +630,9 @@ async fn per_tenant_and_per_provider_limits_cap_running_jobs() {
             .max()
             .unwrap()
     };
-    assert!(most_at_once(false) <= 2, "the default tenant's limit is 2");
-    assert!(most_at_once(true) <= 1, "spin-forever's limit is 1");
+    assert!(most_at_once(T) <= 2, "the default tenant's limit is 2");
+    assert!(most_at_once("tenant-b") <= 1, "spin-forever's limit is 1");
+    assert_eq!(most_at_once("tenant-c"), 1, "tenant-c's own limit is 1");
 }
 
 fn limit_code(r: Result<(Job, bool), JobsError>) -> &'static str {
