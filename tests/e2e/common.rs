@@ -282,3 +282,24 @@ pub async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool)
     }
     false
 }
+
+/// GET `url`, or POST `body` as JSON, as the OpenAI and Anthropic clients
+/// would (`anthropic-version` set) and past the response cache: the status
+/// and the JSON answer.
+pub async fn send(
+    c: &reqwest::Client,
+    url: String,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let r = match body {
+        Some(body) => c.post(url).json(&body),
+        None => c.get(url),
+    }
+    .header("anthropic-version", "2023-06-01")
+    .header("x-hanzo-cache", "bypass")
+    .send()
+    .await
+    .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}

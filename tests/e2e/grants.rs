@@ -9,24 +9,11 @@
 //! publisher's keep their request, and `strict` refuses a tampered version
 //! while the signed one keeps serving.
 
-use crate::common::{Dirs, Node, client, eventually, get_json, install, set};
+use crate::common::{Dirs, Node, client, eventually, get_json, install, send, set};
 use crate::mock_openai::MockOpenAi;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-
-async fn send(c: &reqwest::Client, url: String, body: Option<Value>) -> (u16, Value) {
-    let r = match body {
-        Some(body) => c.post(url).json(&body),
-        None => c.get(url),
-    }
-    .header("anthropic-version", "2023-06-01")
-    .send()
-    .await
-    .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interfaces_not_granted_are_refused() {

@@ -3,7 +3,7 @@
 //! budget, kv bytes). Over HTTP on the real binary for the tenant requests
 //! resolve to, and in-process for two tenants side by side.
 
-use crate::common::{Dirs, Node, client, install, runtime};
+use crate::common::{Dirs, Node, client, install, runtime, send};
 use crate::mock_openai::{MockOpenAi, Overrides};
 use crate::router::ask;
 use hanzo_node::bindings::llm::{CallOptions, LlmError};
@@ -34,21 +34,6 @@ fn start(dirs: &Dirs, config: String) -> Node {
     let path = dirs.root.path().join("node.toml");
     std::fs::write(&path, config).unwrap();
     Node::start(dirs, &["--config", path.to_str().unwrap()])
-}
-
-async fn send(c: &reqwest::Client, url: String, body: Option<Value>) -> (u16, Value) {
-    let r = match body {
-        Some(body) => c.post(url).json(&body),
-        None => c.get(url),
-    }
-    .header("anthropic-version", "2023-06-01")
-    // A cached answer costs nothing: every request here reaches the router.
-    .header("x-hanzo-cache", "bypass")
-    .send()
-    .await
-    .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 fn chat(model: &str) -> Value {

@@ -209,6 +209,24 @@ impl KeyError {
     }
 }
 
+/// Every record of `table`, in key order (none when it was never written).
+fn read_all<T: serde::de::DeserializeOwned>(
+    tx: &redb::ReadTransaction,
+    table: TableDefinition<&str, &[u8]>,
+) -> Result<Vec<T>, KeyError> {
+    let table = match tx.open_table(table) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(store_err(e)),
+    };
+    let mut out = Vec::new();
+    for row in table.iter().map_err(store_err)? {
+        let (_, v) = row.map_err(store_err)?;
+        out.push(serde_json::from_slice(v.value()).map_err(store_err)?);
+    }
+    Ok(out)
+}
+
 fn store_err(e: impl std::fmt::Display) -> KeyError {
     KeyError::Store(e.to_string())
 }
@@ -314,29 +332,7 @@ impl KeyStore {
         Ok(self
             .with_db(false, |db| {
                 let tx = db.begin_read().map_err(store_err)?;
-                let mut tenants = Vec::new();
-                let mut creds = Vec::new();
-                match tx.open_table(TENANTS) {
-                    Ok(t) => {
-                        for row in t.iter().map_err(store_err)? {
-                            let (_, v) = row.map_err(store_err)?;
-                            tenants.push(serde_json::from_slice(v.value()).map_err(store_err)?);
-                        }
-                    }
-                    Err(redb::TableError::TableDoesNotExist(_)) => {}
-                    Err(e) => return Err(store_err(e)),
-                }
-                match tx.open_table(CREDENTIALS) {
-                    Ok(t) => {
-                        for row in t.iter().map_err(store_err)? {
-                            let (_, v) = row.map_err(store_err)?;
-                            creds.push(serde_json::from_slice(v.value()).map_err(store_err)?);
-                        }
-                    }
-                    Err(redb::TableError::TableDoesNotExist(_)) => {}
-                    Err(e) => return Err(store_err(e)),
-                }
-                Ok((tenants, creds))
+                Ok((read_all(&tx, TENANTS)?, read_all(&tx, CREDENTIALS)?))
             })?
             .unwrap_or_default())
     }

@@ -35,15 +35,25 @@ impl Router {
         }))
     }
 
-    /// Refuses what the operator does not allow `tenant`: an alias off its
-    /// list (answered like an unknown model: another tenant's aliases are
-    /// none of its business) and any request once its budget is spent.
-    fn admit_tenant(&self, tenant: &Tenant, alias: &str) -> Result<(), LlmError> {
+    /// The deployments of `alias` that `tenant` may use, once the operator's
+    /// section for it allows the request: an alias or provider off its lists
+    /// is answered like an unknown model (another tenant's aliases are none
+    /// of its business), and nothing is served once its budget is spent.
+    fn tenant_candidates(
+        &self,
+        tenant: &Tenant,
+        alias: &str,
+        needs: Capabilities,
+        prompt_tokens: u64,
+    ) -> Result<Vec<Arc<Deployment>>, LlmError> {
         let policy = self.tenants.get(tenant);
-        if !policy.allows_model(alias) {
-            return Err(LlmError::UnknownModel(format!(
+        let unknown = || {
+            LlmError::UnknownModel(format!(
                 "no deployment serves model `{alias}` for tenant `{tenant}`"
-            )));
+            ))
+        };
+        if !policy.allows_model(alias) {
+            return Err(unknown());
         }
         if let Some(budget) = policy.budget_usd {
             let (spent, month) = self.spend.spent(tenant);
@@ -54,7 +64,12 @@ impl Router {
                 )));
             }
         }
-        Ok(())
+        let mut candidates = self.candidates(alias, needs, prompt_tokens)?;
+        candidates.retain(|d| policy.allows_plugin(&d.provider));
+        if candidates.is_empty() {
+            return Err(unknown());
+        }
+        Ok(candidates)
     }
 
     /// The deployments of an alias, or the implicit one of `provider/model`.
@@ -156,15 +171,7 @@ impl Router {
         F: FnMut(Arc<Deployment>) -> Fut,
         Fut: Future<Output = Result<T, ProviderCallError>>,
     {
-        self.admit_tenant(tenant, alias)?;
-        let mut candidates = self.candidates(alias, needs, prompt_tokens)?;
-        let policy = self.tenants.get(tenant);
-        candidates.retain(|d| policy.allows_plugin(&d.provider));
-        if candidates.is_empty() {
-            return Err(LlmError::UnknownModel(format!(
-                "no deployment serves model `{alias}` for tenant `{tenant}`"
-            )));
-        }
+        let candidates = self.tenant_candidates(tenant, alias, needs, prompt_tokens)?;
         if let Some(limits) = self.tenant_limits(tenant) {
             if let Err(wait) = limits.tpm.check(prompt_tokens) {
                 return Err(rate_limited(
