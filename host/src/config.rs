@@ -107,7 +107,7 @@ impl NodeConfig {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, o) in &self.plugins {
-            if let Some(problem) = o.problem(name) {
+            if let Some(problem) = o.problem(&format!("plugins.{name}")) {
                 return Err(ConfigError::Invalid(problem));
             }
         }

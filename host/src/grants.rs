@@ -141,19 +141,20 @@ pub struct PluginOverrides {
 }
 
 impl PluginOverrides {
-    /// What is wrong with the settings of plugin `name`, naming the key.
-    pub fn problem(&self, name: &str) -> Option<String> {
+    /// What is wrong with the settings in `section` (`plugins.<name>`),
+    /// naming the key.
+    pub fn problem(&self, section: &str) -> Option<String> {
         let hosts = self.allow_hosts.iter().map(|h| ("allow_hosts", h));
         let http = self.http.iter().flatten().map(|h| ("http", h));
         for (key, h) in hosts.chain(http) {
             if let Err(e) = HostPattern::parse(h) {
-                return Some(format!("plugins.{name}.{key}: {e}"));
+                return Some(format!("{section}.{key}: {e}"));
             }
         }
         self.secrets.iter().find_map(|(k, v)| {
             v.strip_prefix("env:")
                 .is_some_and(str::is_empty)
-                .then(|| format!("plugins.{name}.secrets.{k} names no environment variable"))
+                .then(|| format!("{section}.secrets.{k} names no environment variable"))
         })
     }
 }
@@ -279,6 +280,25 @@ pub struct Request<'a> {
     pub settings: BTreeMap<String, String>,
     /// Its publisher's signature, as checked at load.
     pub signature: Verdict,
+}
+
+/// The node-wide defaults and the plugin's settings a tenant's own plugin
+/// is resolved with: the `[grants]` defaults, but outbound HTTP only to the
+/// hosts the operator lists for it in `[tenants.<t>.own_plugins.<name>]`
+/// (`http`, `allow_hosts`), whoever signed it, and never a non-public
+/// address by the node-wide `private_addresses`: a tenant's plugin must not
+/// reach the operator's network unless the operator names the address.
+pub fn for_tenant_plugin(
+    node: &GrantsConfig,
+    own: Option<&PluginOverrides>,
+) -> (GrantsConfig, PluginOverrides) {
+    let node = GrantsConfig {
+        private_addresses: false,
+        ..node.clone()
+    };
+    let mut own = own.cloned().unwrap_or_default();
+    own.http.get_or_insert_with(Vec::new);
+    (node, own)
 }
 
 /// What a plugin gets: its request intersected with what the operator
@@ -479,6 +499,36 @@ mod tests {
     }
 
     #[test]
+    fn a_tenants_plugin_reaches_only_the_hosts_listed_for_it() {
+        let open = GrantsConfig {
+            private_addresses: true,
+            ..GrantsConfig::default()
+        };
+        // Nothing listed: no host at all, not even a public one it asks for,
+        // whoever signed it and whatever the node-wide setting says.
+        for signature in [Verdict::Unsigned, Verdict::Trusted("k".into())] {
+            let (node, own) = for_tenant_plugin(&open, None);
+            let g = grant(&request(GREEDY), signature, &node, &own);
+            assert!(g.outbound.hosts.is_empty(), "{:?}", g.outbound.hosts);
+        }
+        // Listed: those of its request the operator names, non-public ones
+        // only by name; `allow_hosts` on top.
+        let listed = overrides(
+            "http = [\"api.example.com\", \"127.0.0.1:8000\"]\nallow_hosts = [\"10.0.0.5:9000\"]",
+        );
+        let (node, own) = for_tenant_plugin(&open, Some(&listed));
+        let g = grant(&request(GREEDY), Verdict::Unsigned, &node, &own);
+        assert_eq!(
+            g.outbound.hosts,
+            ["api.example.com", "127.0.0.1:8000", "10.0.0.5:9000"]
+        );
+        let (node, own) = for_tenant_plugin(&open, Some(&overrides("http = [\"localhost:8000\"]")));
+        assert!(!node.private_addresses);
+        let g = grant(&request(GREEDY), Verdict::Unsigned, &node, &own);
+        assert_eq!(g.outbound.hosts, ["localhost:8000"]);
+    }
+
+    #[test]
     fn nothing_is_granted_that_is_not_requested() {
         let everything = overrides(
             "kv = true\nllm = true\ntools = true\njobs = true\nagents = true\n\
@@ -595,11 +645,19 @@ mod tests {
     #[test]
     fn bad_operator_entries_are_named() {
         let o = overrides("http = [\"http://x\"]");
-        assert!(o.problem("p").unwrap().contains("plugins.p.http"));
+        assert!(o.problem("plugins.p").unwrap().contains("plugins.p.http"));
         let o = overrides("allow_hosts = [\"10.0.0.1\"]");
-        assert!(o.problem("p").unwrap().contains("plugins.p.allow_hosts"));
+        assert!(
+            o.problem("plugins.p")
+                .unwrap()
+                .contains("plugins.p.allow_hosts")
+        );
         let o = overrides("secrets = { K = \"env:\" }");
-        assert!(o.problem("p").unwrap().contains("plugins.p.secrets.K"));
+        assert!(
+            o.problem("plugins.p")
+                .unwrap()
+                .contains("plugins.p.secrets.K")
+        );
         let c: GrantsConfig = toml::from_str("trusted_keys = [\"abc\"]").unwrap();
         assert!(c.problem().unwrap().contains("grants.trusted_keys"));
     }

@@ -64,6 +64,8 @@ pub fn slot_json(slot: &Slot) -> Value {
         None => json!({ "name": slot.folder, "state": "failed" }),
     };
     v["folder"] = json!(slot.folder);
+    // Whose own plugin it is (`tenants/<tenant>/<folder>`); null: the node's.
+    v["tenant"] = json!(crate::plugins::folder::owner(&slot.folder).as_deref());
     v["last_error"] = json!(slot.error);
     v["last_error_at"] = json!(slot.error_at.map(fmt_time));
     v
@@ -102,8 +104,7 @@ fn plugin_json(p: &LoadedPlugin) -> Value {
 fn health(rt: &Runtime, catalog: &Catalog) -> Value {
     let count = |kind: &str| {
         catalog
-            .by_name
-            .values()
+            .loaded()
             .filter(|p| p.manifest.kind.as_str() == kind)
             .count()
     };
@@ -124,7 +125,7 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
         "uptime_s": rt.started.elapsed().as_secs_f64(),
         "plugins": {
             "loading": rt.registry.loading(),
-            "loaded": catalog.by_name.len(),
+            "loaded": catalog.loaded().count(),
             "failed": failed,
             "provider": count("provider"),
             "tool": count("tool"),
@@ -297,23 +298,19 @@ fn origin_refused(origin: &str) -> ApiError {
 }
 
 /// Routes one request to a host endpoint or the API plugin that declared
-/// its path, once its caller may call it.
+/// its path, once its caller may call it: a route of the node's plugins,
+/// else one of the caller's tenant's own plugins.
 async fn route(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBody> {
     let path = req.uri().path().to_string();
     let catalog = rt.registry.catalog();
+    // No route of the host or the node's plugins: a tenant's own plugin may
+    // serve it, which only its credential tells. Which paths exist is for
+    // callers with a credential to learn, not for probing anonymously.
     let (plugin, level) = match host_level(&path) {
         Some(level) => (None, level),
         None => match catalog.route_with_level(&path) {
             Some((p, level)) => (Some(p.clone()), level),
-            None => {
-                // Which paths exist is for callers with a credential to
-                // learn, not for probing anonymously.
-                let (parts, body) = req.into_parts();
-                if let Err(refused) = authenticate(&rt, &parts, body, Level::User).await {
-                    return refused;
-                }
-                return error_response(&ApiError::not_found(format!("no route for {path}")));
-            }
+            None => (None, Level::User),
         },
     };
     let (parts, body) = req.into_parts();
@@ -321,8 +318,20 @@ async fn route(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBody> {
         Ok(found) => found,
         Err(refused) => return refused,
     };
-    let Some(plugin) = plugin else {
-        return host_route(rt, &catalog, parts, body, principal).await;
+    let plugin = match plugin {
+        Some(p) => p,
+        None if host_level(&path).is_some() => {
+            return host_route(rt, &catalog, parts, body, principal).await;
+        }
+        None => match catalog.own_route_with_level(&principal.tenant, &path) {
+            Some((p, level)) => {
+                if let Err(refused) = Auth::permit(&principal, level) {
+                    return denied(refused);
+                }
+                p.clone()
+            }
+            None => return error_response(&ApiError::not_found(format!("no route for {path}"))),
+        },
     };
     drop(catalog);
     let tenant = principal.tenant;
@@ -511,8 +520,14 @@ async fn host_route(
                 return error_response(&e);
             }
             let name = &p["/v2/plugins/".len()..];
-            let slot = catalog.slots.values().find(|s| {
-                s.current.as_ref().is_some_and(|c| c.manifest.name == name) || s.folder == name
+            // By folder key (`tenants/acme/crm`), else by name, the node's first.
+            let named = |s: &&Slot| s.current.as_ref().is_some_and(|c| c.manifest.name == name);
+            let slot = catalog.slots.get(name).or_else(|| {
+                let mut found = catalog.slots.values().filter(named);
+                let first = found.next();
+                first
+                    .filter(|s| s.current.as_ref().is_some_and(|c| c.owner.is_none()))
+                    .or_else(|| catalog.slots.values().find(named))
             });
             match slot {
                 Some(s) => json_response(StatusCode::OK, &slot_json(s)),

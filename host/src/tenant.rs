@@ -12,6 +12,16 @@ pub const DEFAULT_TENANT: &str = "default";
 /// `describe` at load, provider model lists), never a client's.
 pub const NODE_TENANT: &str = "_node";
 
+/// Whether `name` may name a tenant (names starting with `_` are the node's).
+pub fn valid_tenant_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 /// A tenant id. Cheap to clone (shared), compared and hashed by its text.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tenant(Arc<str>);

@@ -1,11 +1,13 @@
 //! What the operator allows each tenant: `[tenants.<name>]` in node.toml.
-//! Which plugins, tools and model aliases it may use, and its quotas
+//! Which plugins, tools and model aliases it may use, what its own plugins
+//! (`<plugins>/tenants/<name>/`) may do, and its quotas
 //! (requests and tokens per minute, a monthly spend budget, jobs running at
 //! once, kv bytes). A tenant without a section, or a key left out, gets the
 //! node-wide default (`router.tenant_rpm`, `jobs.per_tenant`,
 //! …; unlimited where there is none). Read once at start; looked up per call
 //! by the tenant's name.
 
+use crate::grants::PluginOverrides;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -32,6 +34,10 @@ pub struct TenantPolicy {
     pub max_running_jobs: Option<usize>,
     /// Bytes of kv data (keys and values) across its plugins' namespaces.
     pub kv_bytes: Option<u64>,
+    /// The operator's settings for the tenant's own plugins, by manifest
+    /// name, like `[plugins.<name>]` for the node's; their outbound hosts
+    /// are only those listed here (see `grants::for_tenant_plugin`).
+    pub own_plugins: BTreeMap<String, PluginOverrides>,
 }
 
 /// Every tenant's section.
@@ -49,6 +55,7 @@ static UNNAMED: TenantPolicy = TenantPolicy {
     budget_usd: None,
     max_running_jobs: None,
     kv_bytes: None,
+    own_plugins: BTreeMap::new(),
 };
 
 impl TenantPolicies {
@@ -73,6 +80,11 @@ impl TenantPolicies {
     /// Problems an operator should fix before the node starts.
     pub fn validate(&self) -> Result<(), String> {
         for (name, p) in &self.0 {
+            for (plugin, o) in &p.own_plugins {
+                if let Some(problem) = o.problem(&format!("tenants.{name}.own_plugins.{plugin}")) {
+                    return Err(problem);
+                }
+            }
             if p.max_running_jobs == Some(0) {
                 return Err(format!(
                     "tenants.{name}.max_running_jobs must be at least 1"

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const WAIT: Duration = Duration::from_secs(30);
 
 /// `hanzo-node ARGS --data-dir <dirs.data>`: success, stdout, stderr.
-fn cli(dirs: &Dirs, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn cli(dirs: &Dirs, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hanzo-node"))
         .args(args)
         .arg("--data-dir")
@@ -31,7 +31,7 @@ fn cli(dirs: &Dirs, args: &[&str]) -> (bool, String, String) {
 }
 
 /// Creates `tenant` (if new) and adds a key of `scope`: its secret.
-fn tenant_key(dirs: &Dirs, tenant: &str, scope: &str) -> String {
+pub(crate) fn tenant_key(dirs: &Dirs, tenant: &str, scope: &str) -> String {
     let (ok, _, err) = cli(dirs, &["tenant", "create", tenant]);
     assert!(ok || err.contains("already exists"), "{err}");
     let (ok, out, err) = cli(dirs, &["tenant", "key", "add", tenant, "--scope", scope]);
@@ -66,12 +66,12 @@ async fn call(
     )
 }
 
-async fn get(node: &Node, path: &str, key: Option<&str>) -> (u16, Value) {
+pub(crate) async fn get(node: &Node, path: &str, key: Option<&str>) -> (u16, Value) {
     let (s, _, v) = call(reqwest::Method::GET, node.url(path), key, None).await;
     (s, v)
 }
 
-async fn post(node: &Node, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
+pub(crate) async fn post(node: &Node, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
     let (s, _, v) = call(reqwest::Method::POST, node.url(path), key, Some(body)).await;
     (s, v)
 }

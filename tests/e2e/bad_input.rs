@@ -392,7 +392,7 @@ async fn tool_arguments_are_checked_whatever_they_are() {
     install(&dirs.plugins, "tools-basic", "tools-basic", |_| {});
     install(&dirs.plugins, "echo-version", "echo-version", |_| {});
     let rt = runtime(dirs.config()).await;
-    let tools: Vec<String> = rt.registry.catalog().tools.keys().cloned().collect();
+    let tools: Vec<String> = rt.registry.catalog().shared.tools.keys().cloned().collect();
     let handle = tokio::runtime::Handle::current();
     let cases = 600;
     let inputs = (

@@ -28,5 +28,6 @@ mod restart;
 mod reuse;
 mod router;
 mod sandbox;
+mod tenant_plugins;
 mod tenants;
 mod tools_api;

@@ -10,6 +10,7 @@
 
 use super::level::Level;
 use crate::tenant::Tenant;
+pub use crate::tenant::valid_tenant_name;
 use ed25519_dalek::VerifyingKey;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -236,16 +237,6 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Whether `name` may name a tenant (names starting with `_` are the node's).
-pub fn valid_tenant_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('_')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn random_hex(bytes: usize) -> Result<String, KeyError> {

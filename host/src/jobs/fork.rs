@@ -89,7 +89,7 @@ impl Jobs {
         };
         let provider = self
             .host()
-            .and_then(|rt| self.provider_key(&*rt, spec.kind, &spec.input));
+            .and_then(|rt| self.provider_key(&*rt, tenant, spec.kind, &spec.input));
         Ok(self
             .insert(tenant, spec, provider, Some(origin), messages)
             .await?

@@ -193,19 +193,28 @@ impl Jobs {
         self.host.get().and_then(Weak::upgrade)
     }
 
-    /// The provider a job counts against, for per-provider limits.
-    fn provider_key(&self, rt: &dyn JobHost, kind: JobKind, input: &Value) -> Option<String> {
+    /// The provider a job of `tenant` counts against, for per-provider limits.
+    fn provider_key(
+        &self,
+        rt: &dyn JobHost,
+        tenant: &str,
+        kind: JobKind,
+        input: &Value,
+    ) -> Option<String> {
+        let tenant = Tenant::from(tenant);
         match kind {
             // Only a key for limits: whether the tenant may use the tool is
             // decided when the job runs.
-            JobKind::Tool => Some(rt.tool(&Tenant::node(), input.get("tool")?.as_str()?)?.0),
-            JobKind::Llm => rt.router().provider_of(input.get("model")?.as_str()?),
+            JobKind::Tool => Some(rt.tool(&tenant, input.get("tool")?.as_str()?)?.0),
+            JobKind::Llm => rt
+                .router()
+                .provider_of(&tenant, input.get("model")?.as_str()?),
             JobKind::Agent => {
                 let agent = self
                     .store
                     .agent(model::parse_agent_id(input.get("agent")?.as_str()?)?)
                     .ok()??;
-                rt.router().provider_of(&agent.spec.model)
+                rt.router().provider_of(&tenant, &agent.spec.model)
             }
         }
     }

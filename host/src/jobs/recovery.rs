@@ -52,7 +52,7 @@ impl Jobs {
                 if job.state.is_terminal() {
                     continue;
                 }
-                let provider = self.provider_key(&*rt, job.kind, &job.input);
+                let provider = self.provider_key(&*rt, &job.tenant, job.kind, &job.input);
                 s.add_live(
                     job.number(),
                     Live {

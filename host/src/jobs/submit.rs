@@ -87,8 +87,8 @@ impl Jobs {
         // Looked up before `insert` locks the scheduler (it may read the
         // store); an agent job's agent was just read.
         let provider = self.host().and_then(|rt| match &agent {
-            Some(agent) => rt.router().provider_of(&agent.spec.model),
-            None => self.provider_key(&*rt, spec.kind, &spec.input),
+            Some(agent) => rt.router().provider_of(&tenant.into(), &agent.spec.model),
+            None => self.provider_key(&*rt, tenant, spec.kind, &spec.input),
         });
         self.insert(tenant, spec, provider, None, Vec::new()).await
     }

@@ -20,9 +20,10 @@ use crate::plugins::manifest::{
     Ceilings, MANIFEST_FILE, MAX_COMPONENT_BYTES, read_manifest, read_plugin_file,
 };
 use crate::plugins::registry::{Slot, compile_schema, conflict, routes_overlap};
-use crate::plugins::{LoadedPlugin, Manifest, PluginKind, PluginPre};
+use crate::plugins::{LoadedPlugin, Manifest, PluginKind, PluginPre, folder};
 use crate::runtime::Runtime;
 use crate::signing::{MAX_SIGNATURE_BYTES, SIGNATURE_FILE, TrustStore};
+use crate::tenant::Tenant;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -70,22 +71,34 @@ struct Claims {
     name: String,
     kind: PluginKind,
     routes: Vec<String>,
+    owner: Option<Tenant>,
 }
 
 impl Claims {
     /// The claims of a usable manifest (one that is not will fail to load).
-    fn read(dir: &Path, ceilings: &Ceilings) -> Option<Claims> {
-        let m = Manifest::from_text(dir, &read_manifest(dir).ok()?, ceilings).ok()?;
+    fn read(root: &Path, key: &str, ceilings: &Ceilings) -> Option<Claims> {
+        let dir = root.join(key);
+        let m = Manifest::from_text(&dir, &read_manifest(&dir).ok()?, ceilings).ok()?;
         Some(Claims {
             name: m.name,
             kind: m.kind,
             routes: m.routes,
+            owner: folder::owner(key),
         })
+    }
+
+    /// Whether the two compete for callers: the node's plugins with each
+    /// other and with every tenant's, a tenant's with its own.
+    fn shares_scope(&self, other: &Claims) -> bool {
+        self.owner.is_none() || other.owner.is_none() || self.owner == other.owner
     }
 
     /// What both claim for certain, from their manifests: a name or an
     /// overlapping route.
     fn contest(&self, other: &Claims) -> Option<String> {
+        if !self.shares_scope(other) {
+            return None;
+        }
         if self.name == other.name {
             return Some(format!("plugin name `{}`", self.name));
         }
@@ -99,25 +112,8 @@ impl Claims {
     }
 }
 
-/// The folders of the plugin directory.
-fn plugin_folders(rt: &Runtime) -> Vec<String> {
-    let dir = &rt.plugins_dir;
-    match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| !n.starts_with('.'))
-            .collect(),
-        Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot read the plugin directory");
-            Vec::new()
-        }
-    }
-}
-
-/// Loads every folder of the plugin directory, in parallel; the outcomes
-/// are in folder order.
+/// Loads every folder of the plugin directory (the node's and the
+/// tenants', see [`folder`]), in parallel; the outcomes are in folder order.
 ///
 /// Who gets a contested name, route or tool does not depend on which
 /// load finishes first, nor on a folder's name sorting first. Folders
@@ -131,18 +127,20 @@ fn plugin_folders(rt: &Runtime) -> Vec<String> {
 /// once loaded: a tool plugin claims its tools after the tool plugins
 /// ahead of it (lower rank, then folder order) have loaded or failed,
 /// waiting at most their load deadline, and is refused if one of them
-/// holds one of its tools.
+/// holds one of its tools. The node's folders rank before the tenants' own,
+/// which compete only with the node's and their own tenant's.
 pub async fn load_all(rt: &Arc<Runtime>) -> Vec<(String, LoadOutcome)> {
     let ceilings = Ceilings::from_pool(&rt.config.pool);
-    let mut order: Vec<(String, Option<Claims>)> = plugin_folders(rt)
+    let mut order: Vec<(String, Option<Claims>)> = folder::list(&rt.plugins_dir)
         .into_iter()
         .map(|f| {
-            let claims = Claims::read(&rt.plugins_dir.join(&f), &ceilings);
+            let claims = Claims::read(&rt.plugins_dir, &f, &ceilings);
             (f, claims)
         })
         .collect();
-    let rank = |folder: &str, claims: &Option<Claims>| {
-        u8::from(!claims.as_ref().is_some_and(|c| c.name == folder))
+    let rank = |key: &str, claims: &Option<Claims>| {
+        let tenants = 2 * u8::from(folder::owner(key).is_some());
+        tenants + u8::from(!claims.as_ref().is_some_and(|c| c.name == folder::base(key)))
     };
     order.sort_by_cached_key(|(folder, claims)| (rank(folder, claims), folder.clone()));
     let (done, settled): (Vec<_>, Vec<_>) = order.iter().map(|_| watch::channel(false)).unzip();
@@ -171,7 +169,11 @@ pub async fn load_all(rt: &Arc<Runtime>) -> Vec<(String, LoadOutcome)> {
                         ));
                     }
                     Some(_) => {}
-                    None if j < i && c.kind == PluginKind::Tool && o.kind == PluginKind::Tool => {
+                    None if j < i
+                        && c.kind == PluginKind::Tool
+                        && o.kind == PluginKind::Tool
+                        && c.shares_scope(o) =>
+                    {
                         ahead.push(settled[j].clone())
                     }
                     None => {}
@@ -284,14 +286,21 @@ async fn load_folder(
     }
 }
 
-/// A plugin named like another folder of the plugin directory belongs
-/// there: `0openai/plugin.toml` saying `name = "openai"` is refused
-/// while an `openai` folder holds a manifest, loaded or not.
-fn name_owner(rt: &Runtime, folder: &str, plugin: &LoadedPlugin) -> Option<String> {
+/// A plugin named like another folder of its scope belongs there:
+/// `0openai/plugin.toml` saying `name = "openai"` is refused while an
+/// `openai` folder holds a manifest, loaded or not; so is a tenant's own
+/// plugin named like a folder of the node's.
+fn name_owner(rt: &Runtime, key: &str, plugin: &LoadedPlugin) -> Option<String> {
     let name = &plugin.manifest.name;
-    (name != folder
-        && std::fs::symlink_metadata(rt.plugins_dir.join(name).join(MANIFEST_FILE)).is_ok())
-    .then(|| format!("plugin name `{name}` belongs to folder `{name}`"))
+    let mut owners = vec![name.to_string()];
+    if plugin.owner.is_some() {
+        owners.push(folder::sibling(key, name));
+    }
+    owners
+        .into_iter()
+        .filter(|o| o != key)
+        .find(|o| std::fs::symlink_metadata(rt.plugins_dir.join(o).join(MANIFEST_FILE)).is_ok())
+        .map(|o| format!("plugin name `{name}` belongs to folder `{o}`"))
 }
 
 /// Records a failed load of `folder`: the version serving (if any) keeps
@@ -491,12 +500,28 @@ async fn prepare(
         PluginKind::Api => PluginPre::Api(ProxyPre::new(pre).map_err(not_world)?),
     };
 
-    let overrides = rt
-        .config
-        .plugins
-        .get(&manifest.name)
-        .cloned()
-        .unwrap_or_default();
+    let owner = dir
+        .strip_prefix(&rt.plugins_dir)
+        .ok()
+        .and_then(|rel| folder::owner(&rel.to_string_lossy()));
+    let (node_grants, overrides) = match &owner {
+        None => (
+            rt.config.grants.clone(),
+            rt.config
+                .plugins
+                .get(&manifest.name)
+                .cloned()
+                .unwrap_or_default(),
+        ),
+        Some(tenant) => crate::grants::for_tenant_plugin(
+            &rt.config.grants,
+            rt.config
+                .tenants
+                .get(tenant)
+                .own_plugins
+                .get(&manifest.name),
+        ),
+    };
     let settings = manifest.settings(&overrides.config);
     if let Verdict::Invalid(why) = &signature {
         tracing::warn!(plugin = %manifest.name, %why, "plugin signature does not verify: loaded as unsigned");
@@ -509,7 +534,7 @@ async fn prepare(
             settings,
             signature,
         },
-        &rt.config.grants,
+        &node_grants,
         &overrides,
         |var| std::env::var(var).ok(),
     ));
@@ -519,6 +544,7 @@ async fn prepare(
         concurrency: Arc::new(Semaphore::new(manifest.limits.max_concurrency)),
         manifest,
         dir: dir.to_path_buf(),
+        owner,
         component_file,
         hash,
         manifest_hash,
@@ -538,8 +564,10 @@ async fn prepare(
 /// Asks a tool plugin for its tools and compiles their schemas.
 async fn describe_tools(rt: &Arc<Runtime>, plugin: LoadedPlugin) -> Result<LoadedPlugin, String> {
     let plugin = Arc::new(plugin);
+    // A tenant's own plugin runs only for its tenant, even at load.
+    let tenant = plugin.owner.clone().unwrap_or_else(Tenant::node);
     let specs = rt
-        .describe(&plugin, crate::tenant::NODE_TENANT)
+        .describe(&plugin, tenant)
         .await
         .map_err(|e| format!("describe() failed: {e}"))?;
     let mut plugin = Arc::into_inner(plugin).ok_or("describe() kept a reference to the plugin")?;

@@ -5,13 +5,14 @@
 //! Each folder loads in a task of its own, so a slow or failing plugin
 //! holds up no other folder, and nothing a load does can stop the watcher.
 
+use crate::plugins::folder::{self, Changed};
 use crate::runtime::Runtime;
 use futures_util::FutureExt;
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -49,28 +50,20 @@ fn may_change(kind: &EventKind) -> bool {
     }
 }
 
-/// The plugin folder a changed path belongs to.
-fn folder_of(root: &Path, path: &Path) -> Option<String> {
-    let rel = path.strip_prefix(root).ok()?;
-    let first = rel.components().next()?;
-    let name = first.as_os_str().to_str()?;
-    (!name.starts_with('.')).then(|| name.to_string())
-}
-
 pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
     let root: PathBuf = runtime
         .plugins_dir
         .canonicalize()
         .unwrap_or_else(|_| runtime.plugins_dir.clone());
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Changed>();
     let watch_root = root.clone();
     let mut watcher =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
             Ok(event) if !may_change(&event.kind) => {}
             Ok(event) => {
                 for path in &event.paths {
-                    if let Some(folder) = folder_of(&watch_root, path) {
-                        let _ = tx.send(folder);
+                    if let Some(changed) = folder::changed(&watch_root, path) {
+                        let _ = tx.send(changed);
                     }
                 }
             }
@@ -89,8 +82,20 @@ pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
         let mut tick = tokio::time::interval(Duration::from_millis(25));
         loop {
             tokio::select! {
-                folder = rx.recv() => match folder {
-                    Some(f) => { pending.insert(f, Instant::now()); }
+                changed = rx.recv() => match changed {
+                    Some(Changed::Folder(f)) => { pending.insert(f, Instant::now()); }
+                    // A tenant's whole folder came or went: each folder
+                    // under it now, and each loaded from it before.
+                    Some(Changed::Under(prefix)) => {
+                        let now = Instant::now();
+                        let on_disk = folder::list(&runtime.plugins_dir);
+                        let catalog = runtime.registry.catalog();
+                        for f in on_disk.iter().chain(catalog.slots.keys()) {
+                            if f.starts_with(&prefix) {
+                                pending.insert(f.clone(), now);
+                            }
+                        }
+                    }
                     None => break,
                 },
                 Some(folder) = done_rx.recv() => {
@@ -131,10 +136,9 @@ pub fn watch(runtime: Arc<Runtime>) -> notify::Result<PluginWatcher> {
 
 #[cfg(test)]
 mod tests {
-    use super::{folder_of, may_change};
+    use super::may_change;
     use notify::EventKind;
     use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind};
-    use std::path::Path;
 
     #[test]
     fn reads_are_not_changes() {
@@ -152,21 +156,5 @@ mod tests {
         assert!(may_change(&EventKind::Create(CreateKind::File)));
         assert!(may_change(&EventKind::Remove(RemoveKind::Folder)));
         assert!(may_change(&EventKind::Any));
-    }
-
-    #[test]
-    fn paths_map_to_their_plugin_folder() {
-        let root = Path::new("/p");
-        assert_eq!(
-            folder_of(root, Path::new("/p/openai/plugin.toml")).as_deref(),
-            Some("openai")
-        );
-        assert_eq!(
-            folder_of(root, Path::new("/p/openai")).as_deref(),
-            Some("openai")
-        );
-        assert_eq!(folder_of(root, Path::new("/p/.tmp/x")), None);
-        assert_eq!(folder_of(root, Path::new("/p")), None);
-        assert_eq!(folder_of(root, Path::new("/q/x")), None);
     }
 }

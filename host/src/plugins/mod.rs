@@ -1,6 +1,7 @@
 //! Plugins: the manifest, a loaded plugin ready to instantiate, and the
 //! registry of what is loaded (loading and hot swap: [`crate::loader`]).
 
+pub mod folder;
 pub mod manifest;
 pub mod registry;
 
@@ -12,6 +13,7 @@ use crate::bindings::tool::ToolPre;
 use crate::bindings::tool_types::ToolSpec;
 use crate::call_state::CallState;
 use crate::grants::Grants;
+use crate::tenant::Tenant;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -31,6 +33,10 @@ pub struct LoadedPlugin {
     pub manifest: Manifest,
     /// The plugin's folder.
     pub dir: PathBuf,
+    /// The tenant whose own plugin this is (`tenants/<tenant>/<folder>`):
+    /// no other tenant sees it, and it runs only for that tenant. `None`:
+    /// the node's, for every tenant the operator lets use it.
+    pub owner: Option<Tenant>,
     pub component_file: PathBuf,
     /// blake3 of the component bytes.
     pub hash: blake3::Hash,
@@ -59,5 +65,10 @@ impl LoadedPlugin {
 
     pub fn kind(&self) -> PluginKind {
         self.manifest.kind
+    }
+
+    /// Whether `tenant` may call it at all: the node's plugins, or its own.
+    pub fn serves(&self, tenant: &Tenant) -> bool {
+        self.owner.as_ref().is_none_or(|o| o == tenant)
     }
 }

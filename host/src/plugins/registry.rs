@@ -1,9 +1,11 @@
 //! The registry: an atomically swapped, immutable catalog of plugin slots and
-//! the indexes derived from them (by name, tools, API routes). Readers take a
-//! snapshot without locks; the loader is the only writer. A plugin's name,
-//! routes and tools are its own: a plugin that would share any of them with
-//! one loaded from another folder is refused ([`conflict`]), so no plugin can
-//! take over another's calls (or the operator's settings for it).
+//! the indexes derived from them (by name, tools, API routes), one set for
+//! the node's plugins and one for each tenant's own. Readers take a snapshot
+//! without locks; the loader is the only writer. A plugin's name, routes and
+//! tools are its own within what its callers see: a plugin that would share
+//! any of them with one loaded from another folder of its scope is refused
+//! ([`conflict`]), so no plugin can take over another's calls (or the
+//! operator's settings for it).
 //!
 //! It also knows which folders are being loaded right now, for
 //! `/v2/health`, and keeps loads of one folder from running at once.
@@ -12,6 +14,7 @@ use super::LoadedPlugin;
 use super::manifest::route_key;
 use crate::bindings::tool_types::ToolSpec;
 use crate::bindings::tools::ToolInfo;
+use crate::tenant::Tenant;
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -44,31 +47,28 @@ impl ToolEntry {
     }
 }
 
+/// The plugins one scope sees by name, tool and route: the node's, or one
+/// tenant's own.
 #[derive(Default)]
-pub struct Catalog {
-    /// By folder name.
-    pub slots: BTreeMap<String, Slot>,
+pub struct Layer {
     /// Loaded plugins by manifest name.
     pub by_name: BTreeMap<String, Arc<LoadedPlugin>>,
-    /// Tools by name (unique: see [`conflict`]).
+    /// Tools by name (unique within the scope: see [`conflict`]).
     pub tools: BTreeMap<String, Arc<ToolEntry>>,
     /// API routes, longest prefix first.
     pub routes: Vec<(String, Arc<LoadedPlugin>)>,
 }
 
-impl Catalog {
-    fn from_slots(slots: BTreeMap<String, Slot>) -> Catalog {
-        let mut by_name = BTreeMap::new();
-        for slot in slots.values() {
-            if let Some(p) = &slot.current {
-                by_name.insert(p.manifest.name.clone(), p.clone());
-            }
-        }
-        let mut tools = BTreeMap::new();
-        let mut routes = Vec::new();
-        for p in by_name.values() {
+impl Layer {
+    fn add(&mut self, p: &Arc<LoadedPlugin>) {
+        self.by_name.insert(p.manifest.name.clone(), p.clone());
+    }
+
+    /// Indexes the tools and routes of the plugins added.
+    fn index(mut self) -> Layer {
+        for p in self.by_name.values() {
             for (spec, validator) in &p.tools {
-                tools.entry(spec.name.clone()).or_insert_with(|| {
+                self.tools.entry(spec.name.clone()).or_insert_with(|| {
                     Arc::new(ToolEntry {
                         plugin: p.clone(),
                         spec: spec.clone(),
@@ -77,31 +77,17 @@ impl Catalog {
                 });
             }
             for r in &p.manifest.routes {
-                routes.push((route_key(r).to_string(), p.clone()));
+                self.routes.push((route_key(r).to_string(), p.clone()));
             }
         }
-        routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        Catalog {
-            slots,
-            by_name,
-            tools,
-            routes,
-        }
+        self.routes
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        self
     }
 
-    /// The API plugin serving `path`: the declared prefix that matches whole
-    /// path segments (no two plugins' routes overlap, see [`conflict`]; one
-    /// plugin's own may, and then the longest wins).
-    pub fn route(&self, path: &str) -> Option<&Arc<LoadedPlugin>> {
-        self.route_entry(path).map(|(_, p)| p)
-    }
-
-    /// The plugin serving `path` and the level its matching route needs.
-    pub fn route_with_level(&self, path: &str) -> Option<(&Arc<LoadedPlugin>, crate::auth::Level)> {
-        self.route_entry(path)
-            .map(|(prefix, p)| (p, p.manifest.route_level(prefix)))
-    }
-
+    /// The plugin serving `path` and its matching route: the declared prefix
+    /// that matches whole path segments (no two plugins' routes overlap, see
+    /// [`conflict`]; one plugin's own may, and then the longest wins).
     fn route_entry(&self, path: &str) -> Option<(&str, &Arc<LoadedPlugin>)> {
         self.routes
             .iter()
@@ -112,6 +98,112 @@ impl Catalog {
                         && path.as_bytes().get(prefix.len()) == Some(&b'/'))
             })
             .map(|(prefix, p)| (prefix.as_str(), p))
+    }
+}
+
+/// What is loaded: every folder's slot, and the plugins each scope sees.
+/// A tenant sees the node's plugins and its own; where both hold a name, a
+/// tool or a route, the node's comes first (a tenant's plugin is refused
+/// one the node's hold at its load, but a node plugin loaded later wins).
+#[derive(Default)]
+pub struct Catalog {
+    /// By folder key ([`super::folder`]).
+    pub slots: BTreeMap<String, Slot>,
+    /// The node's plugins.
+    pub shared: Layer,
+    /// Each tenant's own plugins.
+    pub tenants: BTreeMap<Tenant, Layer>,
+}
+
+impl Catalog {
+    fn from_slots(slots: BTreeMap<String, Slot>) -> Catalog {
+        let mut shared = Layer::default();
+        let mut tenants: BTreeMap<Tenant, Layer> = BTreeMap::new();
+        for p in slots.values().filter_map(|s| s.current.as_ref()) {
+            match &p.owner {
+                None => shared.add(p),
+                Some(t) => tenants.entry(t.clone()).or_default().add(p),
+            }
+        }
+        Catalog {
+            slots,
+            shared: shared.index(),
+            tenants: tenants.into_iter().map(|(t, l)| (t, l.index())).collect(),
+        }
+    }
+
+    /// `tenant`'s own layer, if it has plugins of its own.
+    fn own(&self, tenant: &Tenant) -> Option<&Layer> {
+        self.tenants.get(tenant)
+    }
+
+    /// The plugin named `name` that `tenant` sees.
+    pub fn plugin(&self, tenant: &Tenant, name: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.shared
+            .by_name
+            .get(name)
+            .or_else(|| self.own(tenant)?.by_name.get(name))
+    }
+
+    /// The tool named `name` that `tenant` sees.
+    pub fn tool(&self, tenant: &Tenant, name: &str) -> Option<&Arc<ToolEntry>> {
+        self.shared
+            .tools
+            .get(name)
+            .or_else(|| self.own(tenant)?.tools.get(name))
+    }
+
+    /// Every tool `tenant` sees, by name.
+    pub fn tools(&self, tenant: &Tenant) -> impl Iterator<Item = &Arc<ToolEntry>> {
+        let own = self.own(tenant).into_iter().flat_map(|l| {
+            l.tools
+                .iter()
+                .filter(|(name, _)| !self.shared.tools.contains_key(*name))
+                .map(|(_, t)| t)
+        });
+        self.shared.tools.values().chain(own)
+    }
+
+    /// Every loaded plugin `tenant` sees (`None`: the node's only).
+    pub fn plugins(&self, tenant: Option<&Tenant>) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
+        let own = tenant.and_then(|t| self.own(t)).into_iter().flat_map(|l| {
+            l.by_name
+                .iter()
+                .filter(|(name, _)| !self.shared.by_name.contains_key(*name))
+                .map(|(_, p)| p)
+        });
+        self.shared.by_name.values().chain(own)
+    }
+
+    /// Every loaded plugin, the node's and all tenants'.
+    pub fn loaded(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
+        self.slots.values().filter_map(|s| s.current.as_ref())
+    }
+
+    /// The node's API plugin serving `path`.
+    pub fn route(&self, path: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.shared.route_entry(path).map(|(_, p)| p)
+    }
+
+    /// The node's plugin serving `path` and the level its matching route needs.
+    pub fn route_with_level(&self, path: &str) -> Option<(&Arc<LoadedPlugin>, crate::auth::Level)> {
+        Self::with_level(self.shared.route_entry(path))
+    }
+
+    /// `tenant`'s own plugin serving `path` (when none of the node's does),
+    /// and the level its matching route needs.
+    pub fn own_route_with_level(
+        &self,
+        tenant: &Tenant,
+        path: &str,
+    ) -> Option<(&Arc<LoadedPlugin>, crate::auth::Level)> {
+        Self::with_level(self.own(tenant)?.route_entry(path))
+    }
+
+    fn with_level<'a>(
+        entry: Option<(&str, &'a Arc<LoadedPlugin>)>,
+    ) -> Option<(&'a Arc<LoadedPlugin>, crate::auth::Level)> {
+        entry.map(|(prefix, p)| (p, p.manifest.route_level(prefix)))
     }
 }
 
@@ -127,9 +219,12 @@ pub fn routes_overlap(a: &str, b: &str) -> bool {
 }
 
 /// Why `plugin`, loaded from `folder`, cannot join the plugins loaded from
-/// the other folders of `slots`: a name, route or tool one of them holds.
-/// `None` when it can. The holder keeps what it holds: the newcomer is
-/// refused (also when the holder later goes: see the loader).
+/// the other folders of `slots` that share a scope with it: a name, route or
+/// tool one of them holds. `None` when it can. The holder keeps what it
+/// holds: the newcomer is refused (also when the holder later goes: see the
+/// loader). A tenant's plugin shares a scope with the node's and that
+/// tenant's own; the node's with the node's (a tenant's own plugins cannot
+/// keep the operator from loading one).
 pub fn conflict(
     slots: &BTreeMap<String, Slot>,
     folder: &str,
@@ -140,6 +235,9 @@ pub fn conflict(
         let Some(other) = &slot.current else {
             continue;
         };
+        if other.owner.is_some() && other.owner != plugin.owner {
+            continue;
+        }
         let holder = format!(
             "plugin `{}` (folder `{}`)",
             other.manifest.name, slot.folder
@@ -240,8 +338,9 @@ impl Registry {
         self.current.load_full()
     }
 
+    /// The node's plugin named `name`.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
-        self.current.load().by_name.get(name).cloned()
+        self.current.load().shared.by_name.get(name).cloned()
     }
 
     /// Starts a load of `folder`: waits for one already running to end.

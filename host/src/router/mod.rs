@@ -25,7 +25,7 @@ pub mod usage;
 pub mod window;
 
 pub use deployment::Deployment;
-pub use providers::{ProviderStream, Providers};
+pub use providers::{ProviderScope, ProviderStream, ProviderVersion, Providers};
 pub use stream::RouterStream;
 
 use crate::bindings::llm::{CallOptions, ChatResult, EmbedResult, LlmError, Model};
@@ -33,7 +33,7 @@ use crate::bindings::llm_types::{
     Capabilities, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ProviderError,
 };
 use crate::context::CallCtx;
-use crate::tenant::{NODE_TENANT, Tenant};
+use crate::tenant::Tenant;
 use crate::tenant_policy::TenantPolicies;
 use cache::ResponseCache;
 use config::{DeploymentConfig, RouterConfig, Strategy};
@@ -246,10 +246,10 @@ impl Router {
         self.implicit.entry_count()
     }
 
-    /// The provider plugin that would serve `alias` first (for per-provider
-    /// job limits), if the alias is known.
-    pub fn provider_of(&self, alias: &str) -> Option<String> {
-        self.deployments_of(alias)
+    /// The provider plugin that would serve `alias` first for `tenant` (for
+    /// per-provider job limits), if the alias is known.
+    pub fn provider_of(&self, tenant: &Tenant, alias: &str) -> Option<String> {
+        self.deployments_of(tenant, alias)
             .ok()?
             .first()
             .map(|d| d.provider.clone())
@@ -320,18 +320,16 @@ impl Router {
         Ok(EmbedResult { response, route })
     }
 
-    /// Model aliases: the configured ones, then each provider plugin's own
-    /// models as `provider/model`.
-    /// The aliases `tenant` may use: configured ones and each provider
-    /// plugin's own models (as `provider/model`).
+    /// The aliases `tenant` may use: configured ones and the models of each
+    /// provider plugin it sees (the node's and its own) as `provider/model`.
     pub async fn models(&self, tenant: &Tenant) -> Vec<Model> {
         let policy = self.tenants.get(tenant);
-        let mut out = self.all_models().await;
+        let mut out = self.all_models(tenant).await;
         out.retain(|m| policy.allows_model(&m.id) && policy.allows_plugin(&m.owned_by));
         out
     }
 
-    async fn all_models(&self) -> Vec<Model> {
+    async fn all_models(&self, tenant: &Tenant) -> Vec<Model> {
         let mut out: Vec<Model> = self
             .by_alias
             .iter()
@@ -358,11 +356,21 @@ impl Router {
         let Some(providers) = self.providers.upgrade() else {
             return out;
         };
-        for (name, version) in providers.provider_versions() {
-            let key = format!("{name}@{version}");
+        for ProviderVersion {
+            name,
+            version,
+            owner,
+        } in providers.provider_versions(tenant)
+        {
+            // A tenant's own provider lists its models as that tenant, and
+            // its list is kept apart from another's of the same name.
+            let (key, caller) = match owner {
+                None => (format!("{name}@{version}"), Tenant::node()),
+                Some(t) => (format!("{t}\0{name}@{version}"), t),
+            };
             let models = match self.catalogs.get(&key) {
                 Some(m) => m,
-                None => match providers.models(&name, CallCtx::new(NODE_TENANT)).await {
+                None => match providers.models(&name, CallCtx::new(caller)).await {
                     Ok(m) => {
                         let m = Arc::new(m);
                         self.catalogs.insert(key, m.clone());

@@ -6,17 +6,36 @@ use crate::bindings::llm_types::{
 };
 use crate::context::CallCtx;
 use crate::error::ProviderCallError;
+use crate::tenant::Tenant;
 use futures_util::future::BoxFuture;
 
-/// Provider plugins by name, and calls of them in a call context (tenant,
-/// the deployment's overlay).
-pub trait Providers: Send + Sync {
-    /// Whether a provider plugin of this name is loaded.
-    fn has_provider(&self, name: &str) -> bool;
+/// Whose provider plugin a name finds for a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderScope {
+    /// The node's, shared by every tenant allowed it.
+    Node,
+    /// The tenant's own (its state is the tenant's alone).
+    Own,
+}
 
-    /// The provider plugins loaded now, each with a key that changes with
-    /// its version (their model lists are cached by it).
-    fn provider_versions(&self) -> Vec<(String, String)>;
+/// A provider plugin loaded now, with a key that changes with its version
+/// (its model list is cached by it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderVersion {
+    pub name: String,
+    pub version: String,
+    /// The tenant whose own plugin it is, if any.
+    pub owner: Option<Tenant>,
+}
+
+/// Provider plugins by name, as a tenant sees them, and calls of them in a
+/// call context (tenant, the deployment's overlay).
+pub trait Providers: Send + Sync {
+    /// Whether `tenant` sees a provider plugin of this name, and whose.
+    fn has_provider(&self, tenant: &Tenant, name: &str) -> Option<ProviderScope>;
+
+    /// The provider plugins `tenant` sees: the node's and its own.
+    fn provider_versions(&self, tenant: &Tenant) -> Vec<ProviderVersion>;
 
     fn models<'a>(
         &'a self,

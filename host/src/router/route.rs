@@ -9,7 +9,7 @@ use super::disposition::Disposition::*;
 use super::disposition::{disposition, llm_error, rate_limited};
 use super::usage::Spent;
 use super::window::MinuteWindow;
-use super::{Router, TenantLimits};
+use super::{ProviderScope, Router, TenantLimits};
 use crate::bindings::llm::LlmError;
 use crate::bindings::llm_types::{Capabilities, ProviderError, Usage as TokenUsage};
 use crate::error::ProviderCallError;
@@ -64,7 +64,7 @@ impl Router {
                 )));
             }
         }
-        let mut candidates = self.candidates(alias, needs, prompt_tokens)?;
+        let mut candidates = self.candidates(tenant, alias, needs, prompt_tokens)?;
         candidates.retain(|d| policy.allows_plugin(&d.provider));
         if candidates.is_empty() {
             return Err(unknown());
@@ -72,25 +72,34 @@ impl Router {
         Ok(candidates)
     }
 
-    /// The deployments of an alias, or the implicit one of `provider/model`.
-    pub(super) fn deployments_of(&self, alias: &str) -> Result<Vec<Arc<Deployment>>, LlmError> {
+    /// The deployments of an alias, or the implicit one of `provider/model`
+    /// when `tenant` sees that provider. The implicit deployment of a
+    /// tenant's own provider is that tenant's: its breaker and latency are
+    /// not shared with another tenant's provider of the same name.
+    pub(super) fn deployments_of(
+        &self,
+        tenant: &Tenant,
+        alias: &str,
+    ) -> Result<Vec<Arc<Deployment>>, LlmError> {
         if let Some(list) = self.by_alias.get(alias) {
             return Ok(list.clone());
         }
         if let Some((provider, model)) = alias.split_once('/')
-            && self
+            && let Some(scope) = self
                 .providers
                 .upgrade()
-                .is_some_and(|p| p.has_provider(provider))
+                .and_then(|p| p.has_provider(tenant, provider))
         {
             if alias.len() > MAX_IMPLICIT_ALIAS {
                 return Err(LlmError::UnknownModel(format!(
                     "model names longer than {MAX_IMPLICIT_ALIAS} bytes are not served"
                 )));
             }
-            let d = self.implicit.get_with_by_ref(alias, || {
-                Arc::new(Deployment::implicit(alias, provider, model, &self.cfg))
-            });
+            let make = || Arc::new(Deployment::implicit(alias, provider, model, &self.cfg));
+            let d = match scope {
+                ProviderScope::Node => self.implicit.get_with_by_ref(alias, make),
+                ProviderScope::Own => self.implicit.get_with(format!("{tenant}\0{alias}"), make),
+            };
             return Ok(vec![d]);
         }
         Err(LlmError::UnknownModel(format!(
@@ -101,11 +110,12 @@ impl Router {
     /// Capable deployments of `alias` in the order its strategy prefers.
     fn candidates(
         &self,
+        tenant: &Tenant,
         alias: &str,
         needs: Capabilities,
         prompt_tokens: u64,
     ) -> Result<Vec<Arc<Deployment>>, LlmError> {
-        let all = self.deployments_of(alias)?;
+        let all = self.deployments_of(tenant, alias)?;
         let mut capable: Vec<Arc<Deployment>> = all
             .into_iter()
             .filter(|d| d.can_serve(needs, prompt_tokens))

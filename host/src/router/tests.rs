@@ -114,12 +114,16 @@ impl ProviderStream for FakeStream {
 use futures_util::future::BoxFuture;
 
 impl Providers for FakeProviders {
-    fn has_provider(&self, name: &str) -> bool {
-        name.starts_with("p-")
+    fn has_provider(&self, _tenant: &Tenant, name: &str) -> Option<ProviderScope> {
+        name.starts_with("p-").then_some(ProviderScope::Node)
     }
 
-    fn provider_versions(&self) -> Vec<(String, String)> {
-        vec![("p-one".into(), "v1".into())]
+    fn provider_versions(&self, _tenant: &Tenant) -> Vec<ProviderVersion> {
+        vec![ProviderVersion {
+            name: "p-one".into(),
+            version: "v1".into(),
+            owner: None,
+        }]
     }
 
     fn models<'a>(
@@ -419,7 +423,10 @@ async fn provider_model_aliases_need_a_loaded_provider() {
         .await
         .unwrap_err();
     assert!(matches!(e, LlmError::UnknownModel(_)), "{e:?}");
-    assert_eq!(r.provider_of("p-x/gpt").as_deref(), Some("p-x"));
+    assert_eq!(
+        r.provider_of(&Tenant::from("t"), "p-x/gpt").as_deref(),
+        Some("p-x")
+    );
     // The provider's own models are listed as `provider/model`.
     let models = r.models(&Tenant::from("t")).await;
     assert!(models.iter().any(|m| m.id == "p-one/m1"), "{models:?}");

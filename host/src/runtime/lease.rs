@@ -90,6 +90,11 @@ impl Runtime {
         reuse: bool,
         release: Release,
     ) -> Result<Lease<E>, CallError> {
+        if !plugin.serves(&ctx.tenant) {
+            // A tenant's own plugin runs for that tenant only; to any other
+            // it does not exist.
+            return Err(CallError::PluginNotFound(plugin.name().to_string()));
+        }
         if plugin.kind() != E::KIND {
             return Err(CallError::WrongKind {
                 plugin: plugin.name().to_string(),

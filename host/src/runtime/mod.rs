@@ -28,7 +28,7 @@ use crate::error::CallError;
 use crate::kv_table::KvTable;
 use crate::plugins::registry::ToolEntry;
 use crate::plugins::{LoadedPlugin, PluginKind, Registry};
-use crate::router::{ProviderStream, Providers};
+use crate::router::{ProviderScope, ProviderStream, ProviderVersion, Providers};
 use crate::tenant::Tenant;
 use crate::warm::WarmPool;
 use futures_util::future::BoxFuture;
@@ -168,9 +168,19 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("cannot start the job queue: {e}"))
     }
 
+    /// The node's plugin named `name`.
     pub fn plugin(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
         self.registry
             .get(name)
+            .ok_or_else(|| CallError::PluginNotFound(name.to_string()))
+    }
+
+    /// The plugin named `name` that `tenant` sees: the node's, or its own.
+    pub fn plugin_for(&self, tenant: &Tenant, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
+        self.registry
+            .catalog()
+            .plugin(tenant, name)
+            .cloned()
             .ok_or_else(|| CallError::PluginNotFound(name.to_string()))
     }
 
@@ -228,7 +238,7 @@ impl Runtime {
         arguments: &str,
     ) -> Result<String, ToolError> {
         let ctx = ctx.into();
-        let entry = match self.registry.catalog().tools.get(name) {
+        let entry = match self.registry.catalog().tool(&ctx.tenant, name) {
             Some(entry) if self.tenant_may_use(&ctx.tenant, entry) => entry.clone(),
             // A tool the operator keeps from this tenant is one it cannot see.
             _ => return Err(ToolError::NotFound(format!("no tool named `{name}`"))),
@@ -284,7 +294,7 @@ impl Runtime {
         )
             -> wasmtime::Result<Result<T, crate::bindings::llm_types::ProviderError>>,
     ) -> Result<T, ProviderCallError> {
-        let plugin = self.plugin(provider)?;
+        let plugin = self.plugin_for(&ctx.tenant, provider)?;
         let mut lease = self
             .lease::<Provider>(&plugin, ctx, true, Release::AfterResponse)
             .await?;
@@ -335,19 +345,25 @@ impl Runtime {
 
 /// The router calls provider plugins through the runtime.
 impl Providers for Runtime {
-    fn has_provider(&self, name: &str) -> bool {
-        self.registry
-            .get(name)
-            .is_some_and(|p| p.kind() == PluginKind::Provider)
+    fn has_provider(&self, tenant: &Tenant, name: &str) -> Option<ProviderScope> {
+        let catalog = self.registry.catalog();
+        let p = catalog.plugin(tenant, name)?;
+        (p.kind() == PluginKind::Provider).then_some(match p.owner {
+            None => ProviderScope::Node,
+            Some(_) => ProviderScope::Own,
+        })
     }
 
-    fn provider_versions(&self) -> Vec<(String, String)> {
+    fn provider_versions(&self, tenant: &Tenant) -> Vec<ProviderVersion> {
         self.registry
             .catalog()
-            .by_name
-            .values()
+            .plugins(Some(tenant))
             .filter(|p| p.kind() == PluginKind::Provider)
-            .map(|p| (p.name().to_string(), p.hash.to_hex().to_string()))
+            .map(|p| ProviderVersion {
+                name: p.name().to_string(),
+                version: p.hash.to_hex().to_string(),
+                owner: p.owner.clone(),
+            })
             .collect()
     }
 
@@ -404,7 +420,7 @@ impl crate::jobs::JobHost for Runtime {
 
     fn tool(&self, tenant: &Tenant, name: &str) -> Option<(String, ToolDefinition)> {
         let catalog = self.registry.catalog();
-        let entry = catalog.tools.get(name)?;
+        let entry = catalog.tool(tenant, name)?;
         if !self.tenant_may_use(tenant, entry) {
             return None;
         }
@@ -450,8 +466,7 @@ impl crate::caps::Services for Runtime {
     fn tools(&self, tenant: &Tenant) -> Vec<crate::bindings::tools::ToolInfo> {
         let catalog = self.registry.catalog();
         catalog
-            .tools
-            .values()
+            .tools(tenant)
             .filter(|t| self.tenant_may_use(tenant, t))
             .map(|t| t.info())
             .collect()
@@ -459,7 +474,7 @@ impl crate::caps::Services for Runtime {
 
     fn tool_info(&self, tenant: &Tenant, name: &str) -> Option<crate::bindings::tools::ToolInfo> {
         let catalog = self.registry.catalog();
-        let entry = catalog.tools.get(name)?;
+        let entry = catalog.tool(tenant, name)?;
         self.tenant_may_use(tenant, entry).then(|| entry.info())
     }
 }

@@ -20,9 +20,10 @@ impl Runtime {
         ctx: impl Into<CallCtx>,
         request: &ChatRequest,
     ) -> Result<ChatStream, ProviderCallError> {
-        let plugin = self.plugin(provider)?;
+        let ctx = ctx.into();
+        let plugin = self.plugin_for(&ctx.tenant, provider)?;
         let mut lease = self
-            .lease::<Provider>(&plugin, ctx.into(), true, Release::AfterResponse)
+            .lease::<Provider>(&plugin, ctx, true, Release::AfterResponse)
             .await?;
         let started = lease
             .call(async |p, s| {
