@@ -202,10 +202,7 @@ async fn each_tenant_sees_and_calls_its_own_plugins_and_no_one_elses() {
     assert_eq!(own_hosts, json!([]), "{own_hosts}");
     let refused = slot("tenants/beta/tools-basic");
     let error = refused["last_error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("folder `tools-basic`"),
-        "{refused}"
-    );
+    assert!(error.contains("folder `tools-basic`"), "{refused}");
 
     // Hot swap: acme's new version serves acme; beta's is untouched.
     let manifest = acme_echo.join("plugin.toml");

@@ -215,3 +215,64 @@ async fn two_tenants_with_different_sections() {
     );
     assert!(rt.router.models(&"other".into()).await.len() > 1);
 }
+
+/// POSTs `body` to `path`: the status, the `retry-after` header and the JSON.
+async fn post_raw(c: &reqwest::Client, url: String, body: Value) -> (u16, Option<u64>, Value) {
+    let r = c
+        .post(url)
+        .json(&body)
+        .header("anthropic-version", "2023-06-01")
+        .header("x-hanzo-cache", "bypass")
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    (status, retry, r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_rpm_and_tpm_answer_429_naming_the_setting() {
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    for plugin in ["openai", "api-openai"] {
+        install(&dirs.plugins, plugin, plugin, |_| {});
+    }
+    let c = client();
+    for (limit, setting, kept) in [
+        ("rpm = 2\n", "tenants.default.rpm", 2),
+        // The mock reports 19 tokens a request: 10 admit one.
+        ("tpm = 10\n", "tenants.default.tpm", 1),
+    ] {
+        let node = start(&dirs, config(&mock, limit));
+        for _ in 0..kept {
+            let (status, _, body) =
+                post_raw(&c, node.url("/v1/chat/completions"), chat("gpt")).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let calls = mock.calls_for("gpt-4o-mini");
+        for (path, kind) in [
+            ("/v1/chat/completions", "rate_limit_error"),
+            ("/v1/messages", "rate_limit_error"),
+        ] {
+            let (status, retry, body) = post_raw(&c, node.url(path), chat("gpt")).await;
+            assert_eq!(status, 429, "{path}: {body}");
+            let error = &body["error"];
+            assert_eq!(error["type"], kind, "{body}");
+            let message = error["message"].as_str().unwrap();
+            assert!(message.contains(setting), "{message}");
+            // When it fits again: within the window's two minutes.
+            let retry = retry.expect("429 without retry-after");
+            assert!((1..=120).contains(&retry), "retry-after {retry}");
+        }
+        assert_eq!(
+            mock.calls_for("gpt-4o-mini"),
+            calls,
+            "refused before the upstream"
+        );
+        node.stop();
+    }
+}

@@ -183,16 +183,28 @@ impl Router {
     {
         let candidates = self.tenant_candidates(tenant, alias, needs, prompt_tokens)?;
         if let Some(limits) = self.tenant_limits(tenant) {
+            // Names the setting that decided it, the tenant's own or the node's.
+            let setting = |own: Option<u64>, key: &str| match own {
+                Some(_) => format!("tenants.{tenant}.{key}"),
+                None => format!("router.tenant_{key}"),
+            };
+            let policy = self.tenants.get(tenant);
             if let Err(wait) = limits.tpm.check(prompt_tokens) {
                 return Err(rate_limited(
                     wait,
-                    format!("tenant `{tenant}` is over its tokens-per-minute limit"),
+                    format!(
+                        "tenant `{tenant}` is over its tokens-per-minute limit ({})",
+                        setting(policy.tpm, "tpm")
+                    ),
                 ));
             }
             if let Err(wait) = limits.rpm.take(1) {
                 return Err(rate_limited(
                     wait,
-                    format!("tenant `{tenant}` is over its requests-per-minute limit"),
+                    format!(
+                        "tenant `{tenant}` is over its requests-per-minute limit ({})",
+                        setting(policy.rpm, "rpm")
+                    ),
                 ));
             }
         }

@@ -87,12 +87,30 @@ impl MinuteWindow {
             }
             Ok(())
         } else {
-            // The previous minute's share fades linearly; past the window's
-            // end only the current minute counts.
-            Err(WINDOW
-                .saturating_sub(now.duration_since(s.started))
-                .max(Duration::from_millis(100)))
+            Err(Self::wait_for(&s, now, n, self.limit))
         }
+    }
+
+    /// How long until `n` more fit: the previous minute's share fades
+    /// linearly, and the current minute's count becomes the previous one's
+    /// when the minute ends.
+    fn wait_for(s: &State, now: Instant, n: u64, limit: u64) -> Duration {
+        let w = WINDOW.as_secs_f64();
+        let into = now.duration_since(s.started).as_secs_f64();
+        // What may be in use beside the `n` asked for.
+        let room = limit as f64 - n as f64;
+        let (current, previous) = (s.current as f64, s.previous as f64);
+        let secs = if room < 0.0 {
+            // Never fits: the longest a window holds anything.
+            2.0 * w
+        } else if current > room {
+            // After this minute ends, once its count faded enough.
+            (w - into) + w * (1.0 - room / current)
+        } else {
+            // Once the previous minute's share fell to what is left.
+            w * (1.0 - (room - current) / previous) - into
+        };
+        Duration::from_secs_f64(secs.max(0.0)).max(Duration::from_millis(100))
     }
 }
 
@@ -118,6 +136,25 @@ mod tests {
         w.check(50).unwrap();
         w.add(150);
         assert!(w.check(1).is_err());
+    }
+
+    #[test]
+    fn a_refusal_says_when_the_request_would_fit() {
+        for (limit, used) in [(1, 1), (2, 2), (60, 60), (10, 7)] {
+            let w = MinuteWindow::new(limit);
+            w.take(used).unwrap();
+            let n = limit - used + 1;
+            let wait = w.take(n).unwrap_err();
+            // Moved forward by the wait it named (plus rounding), it fits.
+            {
+                let mut s = w.state.lock().unwrap();
+                s.started -= wait + Duration::from_millis(5);
+            }
+            assert!(
+                w.take(n).is_ok(),
+                "limit {limit}, used {used}, wait {wait:?}"
+            );
+        }
     }
 
     #[test]
