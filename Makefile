@@ -1,7 +1,7 @@
 # Hanzo Node — the two commands:
 #   make run    build the node and the bundled plugins, then serve on 127.0.0.1:3690
 #   make test   build everything and run the whole test suite
-# Other targets: make plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-gateway | fmt
+# Other targets: make plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-auth | bench-api | bench-gateway | fmt
 
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
@@ -12,7 +12,7 @@ PLUGINS := openai anthropic gemini ollama tools-basic api-v2 api-openai
 # Plugins that misbehave on purpose, for the test suite.
 TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter
 
-.PHONY: run test plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-gateway fmt wasm-target pyenv
+.PHONY: run test plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway fmt wasm-target pyenv
 
 # The official openai and anthropic Python SDKs, used unmodified as clients in tests.
 PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
@@ -82,6 +82,12 @@ bench-conns:
 # signed request's check (target <= 60 us). KEYS=n keys in the store (default 1000).
 bench-auth:
 	cargo bench -p hanzo-node --bench auth
+
+# An API plugin's requests/s against native hyper, fresh and reused, with 1 and
+# API_CONNECTIONS (32) connections; HELLO_PLUGINS=dir,dir adds hello plugins in
+# other languages (folders with plugin.toml and the component).
+bench-api: plugins
+	cargo bench -p hanzo-node --bench api
 
 # LLM-gateway latency (bench/gateway): the node's added latency over a mock OpenAI
 # upstream, next to LiteLLM and TensorZero (pip-installed on first use into

@@ -21,6 +21,7 @@ pub mod outbound;
 pub mod plugins;
 pub mod router;
 pub mod runtime;
+pub mod scaffold;
 pub mod sched;
 pub mod server;
 pub mod signing;

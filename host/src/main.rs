@@ -82,6 +82,24 @@ enum KeyCommand {
     },
 }
 
+/// A plugin kind, as `plugin new --kind` takes it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    Tool,
+    Provider,
+    Api,
+}
+
+impl From<KindArg> for hanzo_node::plugins::PluginKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Tool => Self::Tool,
+            KindArg::Provider => Self::Provider,
+            KindArg::Api => Self::Api,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum PluginCommand {
     /// Load every plugin of the plugin directory and show its state.
@@ -98,6 +116,19 @@ enum PluginCommand {
         /// granted (default: ./node.toml when present, else built-in defaults).
         #[arg(long, env = "HANZO_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Write a new plugin project that builds with one command into a folder
+    /// to drop into a node's plugin directory.
+    New {
+        /// The plugin's name (a-z, 0-9, `-`, `_`).
+        name: String,
+        #[arg(long, value_enum, default_value = "tool")]
+        kind: KindArg,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: hanzo_node::scaffold::Lang,
+        /// Where to write it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Create a publisher's Ed25519 key: the secret in KEY (owner-only),
     /// the public key in KEY.pub (what operators put in grants.trusted_keys).
@@ -194,6 +225,26 @@ fn main() -> anyhow::Result<()> {
                 .block_on(list(cfg))
         }
         Command::Tenant(command) => tenant(command),
+        Command::Plugin(PluginCommand::New {
+            name,
+            kind,
+            lang,
+            dir,
+        }) => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let files = hanzo_node::scaffold::new_project(&name, kind.into(), lang, &dir)?;
+            println!(
+                "wrote {} files to {}
+build: cd {} && {}
+then copy {}/dist/{name} into the node's plugin directory",
+                files.len(),
+                dir.display(),
+                dir.display(),
+                lang.build_command(),
+                dir.display(),
+            );
+            Ok(())
+        }
         Command::Plugin(PluginCommand::Keygen { key }) => {
             let signing = hanzo_node::signing::generate_key().map_err(anyhow::Error::msg)?;
             hanzo_node::signing::write_key_pair(&key, &signing)

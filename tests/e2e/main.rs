@@ -23,6 +23,7 @@ mod jobs_crash;
 mod jobs_http;
 mod limits;
 mod loader;
+mod plugin_new;
 mod provider_openai;
 mod restart;
 mod reuse;

@@ -424,7 +424,8 @@ pub fn read_plugin_file(path: &Path, limit: u64) -> Result<Vec<u8>, ManifestErro
     Ok(bytes)
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` may name a plugin.
+pub(crate) fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()

@@ -1,0 +1,300 @@
+//! `make bench-api`: what serving an HTTP request through an API plugin costs,
+//! against a native hyper server answering the same JSON, in one run.
+//!
+//! Closed loop: `API_CONNECTIONS` keep-alive connections (default 32, and 1)
+//! each send `GET /hello` and wait for the answer, for `API_SECONDS` (default
+//! 5) per target. Targets: native hyper in this process; the real
+//! `hanzo-node` binary serving a Rust hello plugin (the `api-crash` test
+//! plugin, `{"ok":true}`) with a fresh instance per request, and the same
+//! plugin reusing instances (`calls_per_instance = 256`); and hello plugins
+//! in other languages when built (`HELLO_PLUGINS=dir1,dir2`: folders holding
+//! `plugin.toml` and the component, each served as is and with reuse).
+//! Prints requests/s and the ratio to native for each.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// A folder `plugins/folder` holding `component` and `manifest`.
+fn install(plugins: &Path, folder: &str, component: &Path, manifest: &str) {
+    let dir = plugins.join(folder);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = component.file_name().unwrap();
+    std::fs::copy(component, dir.join(file)).unwrap();
+    // The component line goes first: appended, it would land in the
+    // manifest's last table.
+    let rest: String = manifest
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("component"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = format!("component = \"{}\"\n{rest}", file.to_string_lossy());
+    std::fs::write(dir.join("plugin.toml"), text).unwrap();
+}
+
+/// `manifest` with `name`, `routes = ["/<route>"]` and, when `reuse`, 256
+/// calls per instance.
+fn with(manifest: &str, name: &str, route: &str, reuse: bool) -> String {
+    let mut m: toml::Table = toml::from_str(manifest).unwrap();
+    m.insert("name".into(), name.into());
+    m.insert(
+        "routes".into(),
+        toml::Value::Array(vec![format!("/{route}").into()]),
+    );
+    m.remove("route_levels");
+    let limits = m
+        .entry("limits")
+        .or_insert_with(|| toml::Value::Table(Default::default()))
+        .as_table_mut()
+        .unwrap();
+    limits.insert("max_concurrency".into(), 1024.into());
+    limits.insert(
+        "calls_per_instance".into(),
+        (if reuse { 256 } else { 1 }).into(),
+    );
+    toml::to_string(&m).unwrap()
+}
+
+struct Node {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node(root: &Path) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hanzo-node"))
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--plugins"])
+        .arg(root.join("plugins"))
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .env("HANZO_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hanzo-node");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "hanzo-node exited before listening"
+        );
+        if let Some(url) = line.trim().strip_prefix("listening on http://") {
+            return Node {
+                addr: url.parse().unwrap(),
+                child,
+            };
+        }
+    }
+}
+
+/// A native hyper server answering `{"ok":true}` like the hello plugin.
+async fn native() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(|_req| async {
+                    let mut r =
+                        hyper::Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
+                    r.headers_mut()
+                        .insert("content-type", "application/json".parse().unwrap());
+                    Ok::<_, std::convert::Infallible>(r)
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Requests/s over `connections` closed-loop connections for `seconds`;
+/// `None` when a request failed (the error printed).
+async fn load(addr: SocketAddr, path: &str, connections: usize, seconds: f64) -> Option<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(std::sync::Mutex::new(None::<String>));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (done, stop, failed) = (done.clone(), stop.clone(), failed.clone());
+        let path = path.to_string();
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            while !stop.load(Ordering::Relaxed) {
+                let req = hyper::Request::get(&path)
+                    .header("host", "127.0.0.1")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                let ok = match send.send_request(req).await {
+                    Ok(r) => {
+                        let status = r.status();
+                        let body = r.into_body().collect().await.map(|b| b.to_bytes());
+                        match body {
+                            Ok(_) if status == 200 => Ok(()),
+                            Ok(b) => Err(format!("{status}: {}", String::from_utf8_lossy(&b))),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                match ok {
+                    Ok(()) => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        failed.lock().unwrap().get_or_insert(e);
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    // Warm up (instances, caches), then count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (start_count, started) = (done.load(Ordering::Relaxed), Instant::now());
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let count = done.load(Ordering::Relaxed) - start_count;
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    if let Some(e) = failed.lock().unwrap().take() {
+        println!("  {path}: a request failed: {e}");
+        return None;
+    }
+    Some(count as f64 / elapsed)
+}
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: f64 = env_or("API_SECONDS", 5.0);
+    let wide: usize = env_or("API_CONNECTIONS", 32);
+    let root = tempfile::tempdir().unwrap();
+    let plugins = root.path().join("plugins");
+
+    // (label, route) of each plugin target.
+    let mut targets: Vec<(String, String)> = Vec::new();
+    let rust = target_dir().join("wasm32-wasip2/plugin/api_crash.wasm");
+    assert!(
+        rust.is_file(),
+        "{} missing: run `make bench-api`",
+        rust.display()
+    );
+    let hello = "kind = \"api\"\nversion = \"0.1.0\"\n";
+    for (reuse, label) in [(false, "fresh"), (true, "reused")] {
+        let name = format!("rust-{label}");
+        install(&plugins, &name, &rust, &with(hello, &name, &name, reuse));
+        targets.push((format!("Rust, {label}"), name));
+    }
+    for dir in std::env::var("HELLO_PLUGINS")
+        .unwrap_or_default()
+        .split(',')
+    {
+        let dir = Path::new(dir.trim());
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
+        let Ok(manifest) = std::fs::read_to_string(dir.join("plugin.toml")) else {
+            println!("{}: no plugin.toml, skipped", dir.display());
+            continue;
+        };
+        let Some(component) = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        else {
+            println!("{}: no .wasm, skipped", dir.display());
+            continue;
+        };
+        let base = dir.file_name().unwrap().to_string_lossy().to_string();
+        for (reuse, label) in [(false, "fresh"), (true, "reused")] {
+            let name = format!("{base}-{label}");
+            install(
+                &plugins,
+                &name,
+                &component,
+                &with(&manifest, &name, &name, reuse),
+            );
+            targets.push((format!("{base}, {label}"), name));
+        }
+    }
+
+    let native = native().await;
+    let node = start_node(root.path());
+    // Wait until every plugin serves (large components compile for a while).
+    for (label, route) in &targets {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while load(node.addr, &format!("/{route}/hello"), 1, 0.05)
+            .await
+            .is_none()
+        {
+            assert!(Instant::now() < deadline, "{label} never served");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    println!(
+        "GET /hello, closed loop, {seconds} s per target; requests/s (ratio to native hyper in this run)\n"
+    );
+    println!("| target | 1 connection | {wide} connections |");
+    println!("|---|---|---|");
+    let mut base = [0.0f64; 2];
+    for (i, conns) in [1, wide].into_iter().enumerate() {
+        base[i] = load(native, "/hello", conns, seconds).await.unwrap_or(0.0);
+    }
+    println!("| native hyper | {:.0} | {:.0} |", base[0], base[1]);
+    for (label, route) in &targets {
+        let mut cells = Vec::new();
+        for (i, conns) in [1, wide].into_iter().enumerate() {
+            let path = format!("/{route}/hello");
+            cells.push(match load(node.addr, &path, conns, seconds).await {
+                Some(rps) => format!("{rps:.0} ({:.2}x)", rps / base[i]),
+                None => "failed".to_string(),
+            });
+        }
+        println!("| {label} | {} | {} |", cells[0], cells[1]);
+    }
+    drop(node);
+}
