@@ -174,8 +174,12 @@ impl Auth {
 
     /// Re-reads the key store now.
     pub fn reload(&self) -> Result<(), KeyError> {
-        let stamp = self.store.stamp();
         let creds = self.store.load()?;
+        // Stamped after reading: opening the file writes it (redb), so a
+        // stamp taken before would differ from the file's at once and the
+        // store would be read again every interval, forever. A writer
+        // waits while the file is open, so none lands during the read.
+        let stamp = self.store.stamp();
         self.creds.store(Arc::new(creds));
         *crate::lock(&self.stamp) = stamp;
         Ok(())
@@ -356,6 +360,17 @@ mod tests {
         assert!(auth.local(), "not yet reloaded");
         auth.reload_if_changed();
         assert!(!auth.local());
+    }
+
+    #[test]
+    fn an_unchanged_store_is_not_read_again() {
+        let (_dir, auth) = auth();
+        auth.store.create_tenant("acme").unwrap();
+        auth.reload_if_changed();
+        // Reading the store must not look like a change to the next check.
+        assert_eq!(*crate::lock(&auth.stamp), auth.store.stamp());
+        auth.store.create_tenant("beta").unwrap();
+        assert_ne!(*crate::lock(&auth.stamp), auth.store.stamp());
     }
 
     #[test]
