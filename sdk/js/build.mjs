@@ -69,7 +69,9 @@ try {
   // what the world exports from the project's module (naming it lets
   // ComponentizeJS see an `incomingHandler` and leave its fetch-event out). ComponentizeJS reads sources under the working
   // directory, so it runs from the folder holding both project and SDK.
-  const root = commonDir(project, here);
+  // (Not `/`: ComponentizeJS then cuts the paths wrong.)
+  const common = commonDir(project, here);
+  const root = common === sep ? project : common;
   const entryDir = join(project, '.hanzo-build');
   await mkdir(entryDir, { recursive: true });
   const entryFile = join(entryDir, 'entry.js');

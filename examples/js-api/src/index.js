@@ -26,8 +26,8 @@ app.get('/js-api/notes', () => {
   return { notes };
 });
 
-app.post('/js-api/notes', async (ctx) => {
-  const body = await ctx.json();
+app.post('/js-api/notes', (ctx) => {
+  const body = ctx.json();
   if (typeof body?.title !== 'string' || !body.title.trim()) {
     throw new HttpError(400, 'invalid_request', '`title` must be a non-empty string');
   }
@@ -56,6 +56,6 @@ app.get('/js-api/tools', () => ({
 }));
 
 // ToolErrors thrown by tools.invoke map onto statuses (400, 404, 422, 502).
-app.post('/js-api/tools/:name', async (ctx) => ({ result: tools.invoke(ctx.params.name, await ctx.json()) }));
+app.post('/js-api/tools/:name', (ctx) => ({ result: tools.invoke(ctx.params.name, ctx.json()) }));
 
 export const incomingHandler = app.handler();

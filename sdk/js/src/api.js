@@ -13,9 +13,12 @@
  * export const incomingHandler = app.handler();
  * ```
  *
- * A handler gets a context (`request`, `url`, `params`, `query`, `json()`,
- * `text()`) and returns a `Response`, or any other value, sent as JSON with
- * status 200. It fails by throwing an {@link HttpError}; the SDK's typed
+ * A handler gets a {@link Context} (`method`, `path`, `params`, `query`,
+ * `header()`, `body`, `text()`, `json()`, and a web `request` made on first
+ * use) and returns a {@link Reply} (`json(value, status)`, `error(...)`), a
+ * web `Response`, or any other value, sent as JSON with status 200; or a
+ * promise of one. Synchronous handlers answer without running the event
+ * loop. It fails by throwing an {@link HttpError}; the SDK's typed
  * errors map onto statuses (a `denied` case is 403, a tool's
  * `invalid-arguments` 400, ...), and anything else thrown is a 500 whose JSON
  * error names the plugin and carries the JS error and its stack. Errors
@@ -47,17 +50,34 @@ export class HttpError extends Error {
   }
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /**
- * A JSON response.
+ * An answer: what `json()` and `error()` return, and what a handler's
+ * return value becomes. (A handler may return a web `Response` too.)
+ */
+export class Reply {
+  /**
+   * @param {number} status
+   * @param {Record<string, string>} headers
+   * @param {Uint8Array | string} body
+   */
+  constructor(status, headers, body) {
+    this.status = status;
+    this.headers = headers;
+    this.body = typeof body === 'string' ? encoder.encode(body) : body;
+  }
+}
+
+/**
+ * A JSON answer.
  * @param {any} value
  * @param {number} [status]
  * @param {Record<string, string>} [headers]
  */
 export function json(value, status = 200, headers = {}) {
-  return new Response(JSON.stringify(value), {
-    status,
-    headers: { 'content-type': 'application/json', ...headers },
-  });
+  return new Reply(status, { 'content-type': 'application/json', ...headers }, JSON.stringify(value) ?? 'null');
 }
 
 /** The node's error shape. @param {number} status @param {string} code @param {string} message */
@@ -67,12 +87,16 @@ export function error(status, code, message) {
 
 /**
  * @typedef {object} Context
- * @property {Request} request
- * @property {URL} url
+ * @property {string} method
+ * @property {string} path the URL's path
  * @property {Record<string, string>} params the route's `:name` segments
+ * @property {URL} url
  * @property {URLSearchParams} query
- * @property {() => Promise<any>} json the body parsed as JSON (a 400 `invalid_json` when it is not)
- * @property {() => Promise<string>} text
+ * @property {(name: string) => string | undefined} header a request header (names are case-insensitive)
+ * @property {Uint8Array} body
+ * @property {() => string} text the body as UTF-8
+ * @property {() => any} json the body parsed as JSON (a 400 `invalid_json` when it is not)
+ * @property {Request} request the request as a web `Request` (made on first use)
  */
 
 /** @typedef {(ctx: Context) => any} Handler */
@@ -117,6 +141,64 @@ function statusOf(e) {
   return [502, e.tag.replaceAll('-', '_')];
 }
 
+/**
+ * A handler's return value as a Reply (a web `Response` is read whole).
+ * @param {any} out
+ * @returns {Reply | Promise<Reply>}
+ */
+function toReply(out) {
+  if (out instanceof Reply) return out;
+  if (typeof Response !== 'undefined' && out instanceof Response) {
+    /** @type {Record<string, string>} */
+    const headers = {};
+    out.headers.forEach((v, k) => (headers[k] = v));
+    return out.arrayBuffer().then((b) => new Reply(out.status, headers, new Uint8Array(b)));
+  }
+  return json(out === undefined ? null : out);
+}
+
+/**
+ * The context handed to a handler; what costs something is made on first use.
+ * @param {import('./incoming.js').RawRequest} raw
+ * @param {string} path
+ * @param {Record<string, string>} params
+ * @returns {Context}
+ */
+function context(raw, path, params) {
+  /** @type {URL | undefined} */
+  let url;
+  return {
+    method: raw.method,
+    path,
+    params,
+    get url() {
+      return (url ??= new URL(raw.url));
+    },
+    get query() {
+      return this.url.searchParams;
+    },
+    header(name) {
+      const lower = name.toLowerCase();
+      const found = raw.headers.find(([k]) => k === lower);
+      return found?.[1];
+    },
+    body: raw.body,
+    text: () => decoder.decode(raw.body),
+    json() {
+      try {
+        return JSON.parse(decoder.decode(raw.body));
+      } catch (e) {
+        throw new HttpError(400, 'invalid_json', `the body is not JSON: ${/** @type {Error} */ (e).message}`);
+      }
+    },
+    get request() {
+      const init = /** @type {RequestInit} */ ({ method: raw.method, headers: raw.headers });
+      if (raw.body.length && raw.method !== 'GET' && raw.method !== 'HEAD') init.body = raw.body;
+      return new Request(raw.url, init);
+    },
+  };
+}
+
 /** Routes requests by method and path to handlers. */
 export class Router {
   constructor() {
@@ -134,47 +216,35 @@ export class Router {
   /** @param {string} path @param {Handler} h */ delete(path, h) { return this.on('DELETE', path, h); }
 
   /**
-   * Answers one request.
-   * @param {Request} request
-   * @returns {Promise<Response>}
+   * Answers one request (synchronously when the handler is synchronous).
+   * @param {import('./incoming.js').RawRequest} raw
+   * @returns {Reply | Promise<Reply>}
    */
-  async handle(request) {
-    const url = new URL(request.url);
+  handle(raw) {
+    const q = raw.path.indexOf('?');
+    const path = q < 0 ? raw.path : raw.path.slice(0, q);
     let pathMatched = false;
     for (const route of this._routes) {
-      const m = route.re.exec(url.pathname);
+      const m = route.re.exec(path);
       if (!m) continue;
       pathMatched = true;
-      if (route.method !== '*' && route.method !== request.method) continue;
+      if (route.method !== '*' && route.method !== raw.method) continue;
       /** @type {Record<string, string>} */
       const params = {};
-      route.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1])));
-      /** @type {Context} */
-      const ctx = {
-        request,
-        url,
-        params,
-        query: url.searchParams,
-        text: () => request.text(),
-        json: async () => {
-          const text = await request.text();
-          try {
-            return JSON.parse(text);
-          } catch (e) {
-            throw new HttpError(400, 'invalid_json', `the body is not JSON: ${/** @type {Error} */ (e).message}`);
-          }
-        },
-      };
+      for (let i = 0; i < route.names.length; i++) params[route.names[i]] = decodeURIComponent(m[i + 1]);
+      const ctx = context(raw, path, params);
+      const where = `${raw.method} ${path}`;
       try {
-        const out = await route.handler(ctx);
-        return out instanceof Response ? out : json(out ?? null);
+        const out = route.handler(ctx);
+        if (out instanceof Promise) return out.then((v) => toReply(v), (e) => this.failure(e, where));
+        return toReply(out);
       } catch (e) {
-        return this.failure(e, `${request.method} ${url.pathname}`);
+        return this.failure(e, where);
       }
     }
     return pathMatched
-      ? error(405, 'method_not_allowed', `${request.method} is not allowed on ${url.pathname}`)
-      : error(404, 'not_found', `no route for ${url.pathname}`);
+      ? error(405, 'method_not_allowed', `${raw.method} is not allowed on ${path}`)
+      : error(404, 'not_found', `no route for ${path}`);
   }
 
   /**
@@ -199,7 +269,7 @@ export class Router {
    */
   handler() {
     return httpHandler(
-      (request) => this.handle(request),
+      (raw) => this.handle(raw),
       (e) => this.failure(e, 'reading the request'),
     );
   }

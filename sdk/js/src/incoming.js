@@ -22,6 +22,7 @@ import {
 
 const dispose = Symbol.dispose || Symbol.for('dispose');
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** @param {any} r */
 const drop = (r) => r?.[dispose]?.();
@@ -38,18 +39,31 @@ function schemeName(scheme) {
 }
 
 /**
- * Reads an incoming body to its end.
+ * A request as the router sees it: read whole, handles dropped.
+ * @typedef {object} RawRequest
+ * @property {string} method `GET`, `POST`, ...
+ * @property {string} url absolute
+ * @property {string} path path and query
+ * @property {[string, string][]} headers lower-case names, in order
+ * @property {Uint8Array} body
+ */
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Reads an incoming body to its end (`length` bytes when the length is known).
  * @param {any} request an `incoming-request`
+ * @param {number} length -1 when unknown
  * @returns {Uint8Array}
  */
-function readBody(request) {
+function readBody(request, length) {
   const body = request.consume();
   const stream = body.stream();
   /** @type {Uint8Array[]} */
   const parts = [];
   let total = 0;
   try {
-    for (;;) {
+    while (length < 0 || total < length) {
       let chunk;
       try {
         chunk = stream.blockingRead(65536n);
@@ -64,8 +78,9 @@ function readBody(request) {
     }
   } finally {
     drop(stream);
+    drop(body);
   }
-  drop(body);
+  if (parts.length === 1) return parts[0];
   const out = new Uint8Array(total);
   let at = 0;
   for (const p of parts) {
@@ -75,69 +90,87 @@ function readBody(request) {
   return out;
 }
 
-/** Headers the host sets itself. */
+/** Hop-by-hop headers, and the length, which is set from the body. */
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length']);
 
+
 /**
- * Writes `response` through `outparam`.
+ * Writes an answer through `outparam`.
  * @param {any} outparam
- * @param {number} status
- * @param {Headers} headers
- * @param {Uint8Array} body
+ * @param {{status: number, headers: Record<string, string>, body: Uint8Array}} reply
  */
-function respond(outparam, status, headers, body) {
+function respond(outparam, reply) {
+  const { status, headers, body } = reply;
   /** @type {[string, Uint8Array][]} */
   const list = [];
-  headers.forEach((value, name) => {
-    if (!HOP.has(name.toLowerCase())) list.push([name.toLowerCase(), encoder.encode(value)]);
-  });
-  const fields = Fields.fromList(list);
-  const response = new OutgoingResponse(fields);
-  response.setStatusCode(status);
+  for (const name in headers) {
+    const lower = name.toLowerCase();
+    if (!HOP.has(lower)) list.push([lower, encoder.encode(headers[name])]);
+  }
+  // The whole body is known: sent with its length rather than chunked.
+  list.push(['content-length', encoder.encode(String(body.length))]);
+  const response = new OutgoingResponse(Fields.fromList(list));
+  if (status !== 200) response.setStatusCode(status);
   const outBody = response.body();
   ResponseOutparam.set(outparam, { tag: 'ok', val: response });
-  const stream = outBody.write();
-  try {
-    for (let at = 0; at < body.length; at += 4096) {
-      stream.blockingWriteAndFlush(body.subarray(at, Math.min(at + 4096, body.length)));
+  if (body.length) {
+    const stream = outBody.write();
+    try {
+      for (let at = 0; at < body.length; at += 4096) {
+        stream.blockingWriteAndFlush(at === 0 && body.length <= 4096 ? body : body.subarray(at, Math.min(at + 4096, body.length)));
+      }
+    } finally {
+      drop(stream);
     }
-  } finally {
-    drop(stream);
   }
   OutgoingBody.finish(outBody, undefined);
 }
 
 /**
+ * Reads the request whole and drops its handles.
+ * @param {any} request
+ * @returns {RawRequest}
+ */
+function readRequest(request) {
+  try {
+    const method = methodName(request.method());
+    const fields = request.headers();
+    /** @type {[string, string][]} */
+    let headers;
+    try {
+      headers = fields.entries().map(([k, v]) => [k, decoder.decode(v)]);
+    } finally {
+      drop(fields);
+    }
+    const path = request.pathWithQuery() ?? '/';
+    const url = `${schemeName(request.scheme())}://${request.authority() ?? 'localhost'}${path}`;
+    // No length and not chunked: no body (a GET), nothing to read.
+    const length = headers.find(([k]) => k === 'content-length');
+    const chunked = headers.some(([k]) => k === 'transfer-encoding');
+    const body = length ? (Number(length[1]) > 0 ? readBody(request, Number(length[1])) : EMPTY) : chunked ? readBody(request, -1) : EMPTY;
+    return { method, url, path, headers, body };
+  } finally {
+    drop(request);
+  }
+}
+
+/**
  * The `incomingHandler` export (`wasi:http/incoming-handler`) serving `handle`.
- * @param {(request: Request) => Promise<Response> | Response} handle
- * @param {(error: unknown) => Response} onError the answer when reading the request or `handle` fails
+ * @param {(request: RawRequest) => any} handle returns a reply (`{status, headers, body}`) or a promise of one
+ * @param {(error: unknown) => any} onError the reply when reading the request fails
  */
 export function httpHandler(handle, onError) {
   return {
     /** @param {any} request @param {any} outparam */
-    async handle(request, outparam) {
-      let response;
+    handle(request, outparam) {
+      let reply;
       try {
-        const method = methodName(request.method());
-        const headers = request.headers();
-        const init = /** @type {RequestInit} */ ({ method, headers: new Headers() });
-        for (const [name, value] of headers.entries()) {
-          /** @type {Headers} */ (init.headers).append(name, new TextDecoder().decode(value));
-        }
-        drop(headers);
-        const url = `${schemeName(request.scheme())}://${request.authority() ?? 'localhost'}${request.pathWithQuery() ?? '/'}`;
-        const body = readBody(request);
-        if (method !== 'GET' && method !== 'HEAD' && body.length) init.body = body;
-        drop(request);
-        request = undefined;
-        response = await handle(new Request(url, init));
+        reply = handle(readRequest(request));
       } catch (e) {
-        response = onError(e);
-      } finally {
-        drop(request);
+        reply = onError(e);
       }
-      const bytes = new Uint8Array(await response.arrayBuffer());
-      respond(outparam, response.status, response.headers, bytes);
+      if (reply instanceof Promise) return reply.then((r) => respond(outparam, r));
+      respond(outparam, reply);
     },
   };
 }
