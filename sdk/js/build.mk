@@ -1,5 +1,5 @@
 # JavaScript plugins (sdk/js): the SDK's toolchain and the JavaScript
-# examples and test plugins, each built into a folder that drops straight
+# examples (js-tool, js-api, js-provider) and test plugins (js-faults), each built into a folder that drops straight
 # into a plugin directory: $(JS_PLUGINS)/<name>/{plugin.toml,<name>.wasm}.
 #
 #   make js-plugins    npm ci in sdk/js (once), then build what changed
@@ -25,7 +25,7 @@ $(JS_TOOLCHAIN): $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
 	cd $(JS_SDK) && npm ci --no-audit --no-fund
 	touch $@
 
-js-plugins: $(JS_PLUGINS)/js-tool/js_tool.wasm $(JS_PLUGINS)/js-api/js_api.wasm \
+js-plugins: $(JS_PLUGINS)/js-tool/js_tool.wasm $(JS_PLUGINS)/js-api/js_api.wasm $(JS_PLUGINS)/js-provider/js_provider.wasm \
 	$(JS_PLUGINS)/js-faults/js_faults.wasm $(JS_PLUGINS)/js-faults-v2/js_faults.wasm
 
 # One rule per plugin: its sources, the SDK and the WIT.
@@ -34,6 +34,9 @@ $(JS_PLUGINS)/js-tool/js_tool.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard
 
 $(JS_PLUGINS)/js-api/js_api.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard examples/js-api/src/*.js) examples/js-api/plugin.toml
 	$(JS_BUILD) examples/js-api --out $(JS_PLUGINS)/js-api
+
+$(JS_PLUGINS)/js-provider/js_provider.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard examples/js-provider/src/*.js) examples/js-provider/plugin.toml
+	$(JS_BUILD) examples/js-provider --out $(JS_PLUGINS)/js-provider
 
 $(JS_PLUGINS)/js-faults/js_faults.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard tests/plugins/js-faults/src/*.js) tests/plugins/js-faults/plugin.toml
 	$(JS_BUILD) tests/plugins/js-faults --out $(JS_PLUGINS)/js-faults

@@ -3,8 +3,13 @@
 //! `/v2/tools/execute`, the `js-faults` test plugin hot-swapped and made to
 //! throw, loop forever and exhaust its memory, and the `js-api` example
 //! answering HTTP through the node (kv, the tools interface, instance reuse).
+//! The `js-provider` example (the provider template) runs in the runtime
+//! against the OpenAI mock upstream: chat, streaming, embeddings, errors.
 
 use crate::common::{Dirs, Node, client, eventually, get_json, install, repo};
+use crate::mock_openai::{MockOpenAi, Overrides};
+use hanzo_node::bindings::llm_types::*;
+use hanzo_node::runtime::ProviderCallError;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -289,10 +294,17 @@ async fn a_javascript_api_handler_answers_over_http() {
     let node = Node::start(&dirs, &[]);
     let c = client();
 
-    // Instances are reused (calls_per_instance = 256): one connection's
-    // calls run one after another on the same instance.
+    // Instances are reused (calls_per_instance = 256): calls one after
+    // another run on the same instance. (An instance is parked once its
+    // handler returned, which may be after the client read the answer: each
+    // call waits for it, so that the next one finds it.)
     let mut seen = Vec::new();
     for _ in 0..4 {
+        let parked = eventually(Duration::from_secs(10), async || {
+            seen.is_empty() || get_json(&c, node.url("/v2/health")).await["parked_instances"] == 1
+        })
+        .await;
+        assert!(parked, "the instance was not parked");
         let r = c.get(node.url("/js-api/hello")).send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "application/json");
@@ -418,4 +430,159 @@ async fn a_javascript_api_handler_answers_over_http() {
         let v = get_json(&c, node.url("/js-api/hello")).await;
         assert_eq!(v["instance_calls"], 1, "{v}");
     }
+}
+
+fn user(text: &str) -> Message {
+    Message {
+        role: Role::User,
+        content: text.into(),
+        tool_calls: vec![],
+        tool_call_id: None,
+        name: None,
+    }
+}
+
+fn chat_request(model: &str, text: &str) -> ChatRequest {
+    ChatRequest {
+        model: model.into(),
+        messages: vec![user(text)],
+        tools: vec![],
+        tool_choice: None,
+        temperature: Some(0.2),
+        top_p: None,
+        max_tokens: Some(64),
+        stop: vec![],
+        json_mode: false,
+        extra: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_javascript_provider_speaks_openai_through_fetch() {
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    install_js(&dirs.plugins, "js-provider", |_| {});
+    let mut cfg = dirs.config();
+    let mut o = mock.overrides();
+    o.secrets
+        .insert("UPSTREAM_API_KEY".into(), "sk-test-123".into());
+    o.config.insert(
+        "models".into(),
+        toml::Value::String("gpt-4o-mini, text-embedding-3-small".into()),
+    );
+    cfg.plugins.insert("js-provider".into(), o);
+    let rt = crate::common::runtime(cfg).await;
+    let t: hanzo_node::tenant::Tenant = "acme".into();
+
+    let models = rt.provider_models("js-provider", t.clone()).await.unwrap();
+    let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["gpt-4o-mini", "text-embedding-3-small"]);
+    assert!(
+        models[0]
+            .capabilities
+            .contains(Capabilities::CHAT | Capabilities::STREAMING | Capabilities::TOOLS)
+    );
+
+    let r = rt
+        .provider_chat(
+            "js-provider",
+            t.clone(),
+            &chat_request("gpt-4o-mini", "hi there"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.message.content, "echo: hi there");
+    assert_eq!(r.finish_reason, FinishReason::Stop);
+    let u = r.usage.unwrap();
+    assert_eq!(
+        (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+        (12, 7, 19)
+    );
+    let seen = mock.seen.lock().unwrap().clone();
+    let chat = seen
+        .iter()
+        .find(|s| s.path == "/v1/chat/completions")
+        .unwrap();
+    assert_eq!(chat.header("authorization"), Some("Bearer sk-test-123"));
+    assert_eq!(chat.body["messages"][0]["content"], "hi there");
+    assert_eq!(chat.body["max_tokens"], 64);
+
+    // Streaming: SSE parsed by the SDK, chunk by chunk.
+    let mut s = rt
+        .provider_stream("js-provider", t.clone(), &chat_request("gpt-4o-mini", "hi"))
+        .await
+        .unwrap();
+    let (mut text, mut finish, mut usage) = (String::new(), None, None);
+    while let Some(c) = s.next().await {
+        let c = c.unwrap();
+        text.push_str(c.content.as_deref().unwrap_or(""));
+        finish = finish.or(c.finish_reason);
+        usage = usage.or(c.usage);
+    }
+    assert_eq!(text, "Hello world");
+    assert_eq!(finish, Some(FinishReason::Stop));
+    assert_eq!(usage.unwrap().total_tokens, 15);
+    let seen = mock.seen.lock().unwrap().clone();
+    assert_eq!(seen.last().unwrap().body["stream"], true);
+
+    let e = rt
+        .provider_embed(
+            "js-provider",
+            t.clone(),
+            &EmbedRequest {
+                model: "text-embedding-3-small".into(),
+                inputs: vec!["a".into(), "hello world".into()],
+                dimensions: Some(3),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.embeddings, vec![vec![0.1, 0.2, 0.3], vec![1.1, 1.2, 1.3]]);
+
+    // Upstream failures arrive as the router's kinds.
+    let err = async |model: &str| match rt
+        .provider_chat("js-provider", t.clone(), &chat_request(model, "x"))
+        .await
+    {
+        Err(ProviderCallError::Provider(e)) => e,
+        other => panic!("expected a provider error for {model}, got {other:?}"),
+    };
+    match err("rate-limited").await {
+        ProviderError::RateLimited(r) => assert_eq!(r.retry_after_ms, Some(2000)),
+        e => panic!("{e:?}"),
+    }
+    assert!(matches!(
+        err("broken").await,
+        ProviderError::UpstreamUnavailable(_)
+    ));
+    assert!(matches!(
+        err("too-long").await,
+        ProviderError::ContextTooLong(_)
+    ));
+    assert!(matches!(err("bad-key").await, ProviderError::Auth(_)));
+
+    // A stream cut short ends with an error, not a silent end.
+    let mut s = rt
+        .provider_stream("js-provider", t.clone(), &chat_request("cut-stream", "x"))
+        .await
+        .unwrap();
+    let mut last = None;
+    while let Some(c) = s.next().await {
+        last = Some(c);
+    }
+    assert!(
+        matches!(
+            last,
+            Some(Err(ProviderCallError::Provider(
+                ProviderError::UpstreamUnavailable(_)
+            )))
+        ),
+        "{last:?}"
+    );
+    // A rate-limited stream fails before its first chunk.
+    assert!(matches!(
+        rt.provider_stream("js-provider", t, &chat_request("rate-limited", "x"))
+            .await,
+        Err(ProviderCallError::Provider(ProviderError::RateLimited(_)))
+    ));
 }

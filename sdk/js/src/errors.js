@@ -90,6 +90,19 @@ export class ProviderError extends HanzoError {
   /** @param {string} message */ static internal(message) { return new ProviderError('internal', message); }
 
   /**
+   * A failed request to the upstream (a {@link FetchError}) as the router's
+   * kinds: a timeout is `timeout`, a refused destination or malformed
+   * request `internal` (the plugin's fault), anything else
+   * `upstream-unavailable`.
+   * @param {FetchError} e
+   */
+  static fromFetchError(e) {
+    if (e.tag === 'timeout') return ProviderError.timeout(e.message);
+    if (e.tag === 'denied' || e.tag === 'invalid-request') return ProviderError.internal(e.message);
+    return ProviderError.upstreamUnavailable(e.message);
+  }
+
+  /**
    * The usual mapping of an upstream's HTTP status onto the cases.
    * @param {number} status
    * @param {string} body the upstream's answer (its message is kept)

@@ -16,11 +16,13 @@
  * WIT records are plain objects with camelCase fields (`finishReason`,
  * `toolCalls`); enums are kebab-case strings (`'tool-calls'`); options are
  * `undefined` when absent; `u64` values are BigInts. A method fails by throwing
- * a {@link ProviderError}; anything else thrown becomes `internal` with the
- * JS error, its stack and the plugin's name.
+ * a {@link ProviderError}; a {@link FetchError} from the upstream request
+ * becomes `timeout` or `upstream-unavailable` ({@link ProviderError.fromFetchError});
+ * anything else thrown becomes `internal` with the JS error, its stack and
+ * the plugin's name.
  * @module provider
  */
-import { ProviderError, formatThrown, pluginName } from './errors.js';
+import { FetchError, ProviderError, formatThrown, pluginName } from './errors.js';
 
 export * from './errors.js';
 export * from './common.js';
@@ -113,6 +115,7 @@ export class Provider {
 /** @param {unknown} e @param {string} what */
 function asProviderError(e, what) {
   if (e instanceof ProviderError) return e;
+  if (e instanceof FetchError) return ProviderError.fromFetchError(e);
   const plugin = pluginName();
   return ProviderError.internal(`${plugin ? `plugin \`${plugin}\`, ` : ''}${what} threw ${formatThrown(e)}`);
 }

@@ -61,6 +61,8 @@ class OpenAiCompatible extends Provider {
         if (json.error) throw ProviderError.upstreamUnavailable(JSON.stringify(json.error));
         yield openai.chatChunk(json, request.model);
       }
+      // The upstream closed without its end marker: the answer is cut short.
+      throw ProviderError.upstreamUnavailable('the upstream stream ended before [DONE]');
     })();
   }
 
