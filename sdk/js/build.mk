@@ -3,6 +3,7 @@
 # into a plugin directory: $(JS_PLUGINS)/<name>/{plugin.toml,<name>.wasm}.
 #
 #   make js-plugins    npm ci in sdk/js (once), then build what changed
+#   make js-test       the SDK's unit tests (node --test; part of make test)
 #
 # Needs Node.js >= 18 and npm (Debian: apt-get install nodejs npm). The
 # toolchain is @bytecodealliance/componentize-js, pinned in
@@ -14,9 +15,12 @@ JS_TOOLCHAIN := $(JS_SDK)/node_modules/.hanzo-installed
 JS_SDK_SOURCES := $(wildcard $(JS_SDK)/src/*.js) $(JS_SDK)/build.mjs $(wildcard wit/*.wit)
 JS_BUILD := node $(JS_SDK)/build.mjs
 
-.PHONY: js-plugins js-toolchain
+.PHONY: js-plugins js-toolchain js-test
 
 js-toolchain: $(JS_TOOLCHAIN)
+
+js-test: $(JS_TOOLCHAIN)
+	cd $(JS_SDK) && node --test test/
 
 $(JS_TOOLCHAIN): $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
