@@ -56,7 +56,9 @@ $(PYENV)/.installed: tests/python/requirements.txt
 	$(PYENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	touch $@
 
-test: plugins pyenv
+include sdk/js/build.mk
+
+test: plugins pyenv js-plugins js-test
 	cargo bench -p hanzo-node --no-run  # the benchmarks still build
 	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p gateway-bench -p mock-upstream
 

@@ -149,6 +149,44 @@ impl CallState {
     pub fn holds_resources(&self) -> bool {
         !self.table.is_empty()
     }
+
+    /// What the plugin still holds, by kind, for the log line saying why an
+    /// instance was not parked.
+    pub fn held_resources(&mut self) -> Vec<&'static str> {
+        use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable};
+        use wasmtime_wasi_http::FieldMap;
+        use wasmtime_wasi_http::p2::body::{HostIncomingBody, HostOutgoingBody};
+        use wasmtime_wasi_http::p2::types::{
+            HostFutureIncomingResponse, HostIncomingRequest, HostIncomingResponse,
+            HostOutgoingRequest, HostOutgoingResponse, HostResponseOutparam,
+        };
+        self.table
+            .iter_mut()
+            .map(|e| {
+                let e: &dyn std::any::Any = e;
+                macro_rules! kind {
+                    ($($t:ty),*) => {{
+                        $(if e.is::<$t>() { return stringify!($t); })*
+                        "other"
+                    }};
+                }
+                kind!(
+                    HostIncomingRequest,
+                    FieldMap,
+                    HostResponseOutparam,
+                    HostOutgoingResponse,
+                    HostOutgoingRequest,
+                    HostIncomingResponse,
+                    HostFutureIncomingResponse,
+                    HostIncomingBody,
+                    HostOutgoingBody,
+                    DynInputStream,
+                    DynOutputStream,
+                    DynPollable
+                )
+            })
+            .collect()
+    }
 }
 
 impl WasiView for CallState {

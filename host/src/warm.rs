@@ -156,10 +156,19 @@ impl WarmPool {
         if warm.calls >= limits.calls_per_instance
             || state.limits.memory_limit_hit
             || state.limits.memory_bytes as u64 > (limits.memory_mb << 20) / 2
-            || state.holds_resources()
         {
             return Some(warm);
         }
+        if state.holds_resources() {
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                let state = warm.store.data_mut();
+                let held = state.held_resources();
+                let plugin = &state.grants.plugin;
+                tracing::debug!(%plugin, ?held, "instance not parked: it holds host resources");
+            }
+            return Some(warm);
+        }
+        let state = warm.store.data();
         let key = Self::key(&state.grants, &state.tenant, state.overlay.as_ref());
         let mut idle = crate::lock(&self.idle);
         if idle.total >= self.max_total {

@@ -21,6 +21,7 @@ mod hot_swap;
 mod jobs;
 mod jobs_crash;
 mod jobs_http;
+mod js_plugins;
 mod limits;
 mod loader;
 mod plugin_new;

@@ -1,0 +1,49 @@
+# JavaScript plugins (sdk/js): the SDK's toolchain and the JavaScript
+# examples (js-tool, js-api, js-provider) and test plugins (js-faults), each built into a folder that drops straight
+# into a plugin directory: $(JS_PLUGINS)/<name>/{plugin.toml,<name>.wasm}.
+#
+#   make js-plugins    npm ci in sdk/js (once), then build what changed
+#   make js-test       the SDK's unit tests (node --test; part of make test)
+#
+# Needs Node.js >= 18 and npm (Debian: apt-get install nodejs npm). The
+# toolchain is @bytecodealliance/componentize-js, pinned in
+# sdk/js/package-lock.json and installed into sdk/js/node_modules.
+
+JS_SDK := sdk/js
+JS_PLUGINS := $(CARGO_TARGET_DIR)/js-plugins
+JS_TOOLCHAIN := $(JS_SDK)/node_modules/.hanzo-installed
+JS_SDK_SOURCES := $(wildcard $(JS_SDK)/src/*.js) $(JS_SDK)/build.mjs $(wildcard wit/*.wit)
+JS_BUILD := node $(JS_SDK)/build.mjs
+
+.PHONY: js-plugins js-toolchain js-test
+
+js-toolchain: $(JS_TOOLCHAIN)
+
+js-test: $(JS_TOOLCHAIN)
+	cd $(JS_SDK) && node --test test/
+
+$(JS_TOOLCHAIN): $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y nodejs npm; \
+		else echo "JavaScript plugins need Node.js >= 18 and npm (Debian: apt-get install nodejs npm)" >&2; exit 1; fi; }
+	cd $(JS_SDK) && npm ci --no-audit --no-fund
+	touch $@
+
+js-plugins: $(JS_PLUGINS)/js-tool/js_tool.wasm $(JS_PLUGINS)/js-api/js_api.wasm $(JS_PLUGINS)/js-provider/js_provider.wasm \
+	$(JS_PLUGINS)/js-faults/js_faults.wasm $(JS_PLUGINS)/js-faults-v2/js_faults.wasm
+
+# One rule per plugin: its sources, the SDK and the WIT.
+$(JS_PLUGINS)/js-tool/js_tool.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard examples/js-tool/src/*.js) examples/js-tool/plugin.toml
+	$(JS_BUILD) examples/js-tool --out $(JS_PLUGINS)/js-tool
+
+$(JS_PLUGINS)/js-api/js_api.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard examples/js-api/src/*.js) examples/js-api/plugin.toml
+	$(JS_BUILD) examples/js-api --out $(JS_PLUGINS)/js-api
+
+$(JS_PLUGINS)/js-provider/js_provider.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard examples/js-provider/src/*.js) examples/js-provider/plugin.toml
+	$(JS_BUILD) examples/js-provider --out $(JS_PLUGINS)/js-provider
+
+$(JS_PLUGINS)/js-faults/js_faults.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard tests/plugins/js-faults/src/*.js) tests/plugins/js-faults/plugin.toml
+	$(JS_BUILD) tests/plugins/js-faults --out $(JS_PLUGINS)/js-faults
+
+$(JS_PLUGINS)/js-faults-v2/js_faults.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard tests/plugins/js-faults/src/*.js) tests/plugins/js-faults/plugin.toml
+	$(JS_BUILD) tests/plugins/js-faults --entry src/v2.js --out $(JS_PLUGINS)/js-faults-v2

@@ -1,0 +1,98 @@
+// @ts-check
+/**
+ * `hanzo:node/llm` (api world, `permissions.llm = true`): the node's LLM
+ * router. Failures throw {@link LlmError} (`unknown-model`, `rate-limited`,
+ * `over-budget`, `provider` with the provider error, ...).
+ * @module llm
+ */
+import * as host from 'hanzo:node/llm@0.2.0';
+import { LlmError, hostCall } from './errors.js';
+
+const dispose = Symbol.dispose || Symbol.for('dispose');
+
+/**
+ * A message: `{role, content}` plus, optionally, `toolCalls`, `toolCallId`, `name`.
+ * @typedef {{role: 'system' | 'user' | 'assistant' | 'tool', content: string, toolCalls?: any[], toolCallId?: string, name?: string}} Message
+ */
+
+/**
+ * A WIT `chat-request` with defaults filled in.
+ * @param {{model: string, messages: Message[], tools?: {name: string, description: string, parameters: object | string}[],
+ *   toolChoice?: any, temperature?: number, topP?: number, maxTokens?: number, stop?: string[], jsonMode?: boolean, extra?: object}} r
+ */
+export function chatRequest(r) {
+  return {
+    model: r.model,
+    messages: r.messages.map((m) => ({
+      role: m.role,
+      content: m.content ?? '',
+      toolCalls: m.toolCalls ?? [],
+      toolCallId: m.toolCallId,
+      name: m.name,
+    })),
+    tools: (r.tools ?? []).map((t) => ({
+      name: t.name,
+      description: t.description,
+      parameters: typeof t.parameters === 'string' ? t.parameters : JSON.stringify(t.parameters),
+    })),
+    toolChoice: r.toolChoice,
+    temperature: r.temperature,
+    topP: r.topP,
+    maxTokens: r.maxTokens,
+    stop: r.stop ?? [],
+    jsonMode: !!r.jsonMode,
+    extra: r.extra === undefined ? undefined : JSON.stringify(r.extra),
+  };
+}
+
+/** @param {{bypassCache?: boolean}} [o] */
+const options = (o) => ({ bypassCache: !!o?.bypassCache });
+
+export const llm = {
+  /** The model aliases the router serves. */
+  models() {
+    return hostCall(LlmError, () => host.models());
+  },
+  /**
+   * One chat completion through the router: `{response, route}`.
+   * @param {Parameters<typeof chatRequest>[0]} request
+   * @param {{bypassCache?: boolean}} [opts]
+   */
+  chat(request, opts) {
+    return hostCall(LlmError, () => host.chat(chatRequest(request), options(opts)));
+  },
+  /**
+   * A streamed chat completion: iterate it for `chat-chunk` records; `route`
+   * says which deployment serves it.
+   * @param {Parameters<typeof chatRequest>[0]} request
+   * @param {{bypassCache?: boolean}} [opts]
+   */
+  streamChat(request, opts) {
+    const stream = hostCall(LlmError, () => host.streamChat(chatRequest(request), options(opts)));
+    return {
+      route: () => stream.route(),
+      *[Symbol.iterator]() {
+        try {
+          for (;;) {
+            const next = stream.next();
+            if (next === undefined || next === null) return;
+            if (next.tag === 'err') throw new LlmError(next.val.tag, next.val.val);
+            yield next.val;
+          }
+        } finally {
+          stream[dispose]?.();
+        }
+      },
+    };
+  },
+  /**
+   * Embeddings through the router: `{response, route}`.
+   * @param {{model: string, inputs: string[], dimensions?: number}} request
+   * @param {{bypassCache?: boolean}} [opts]
+   */
+  embed(request, opts) {
+    return hostCall(LlmError, () =>
+      host.embed({ model: request.model, inputs: request.inputs, dimensions: request.dimensions }, options(opts)),
+    );
+  },
+};
