@@ -3,7 +3,9 @@
 //! templates, the WIT package and each language's SDK are built into the
 //! binary, so a project needs nothing from this repository: a Rust project
 //! gets the SDK crate's source and the WIT beside it (`hanzo-node-sdk/`,
-//! `wit/`).
+//! `wit/`); a JavaScript one the SDK's modules (`sdk/`), its build script
+//! (`build.mjs`) and the WIT, with the toolchain pinned in its
+//! `package-lock.json`.
 
 use crate::plugins::PluginKind;
 use include_dir::{Dir, include_dir};
@@ -15,6 +17,12 @@ static WIT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../wit");
 static RUST_SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/src");
 /// The Rust templates: `common/` for every kind, then one folder per kind.
 static RUST_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/templates");
+
+/// The JavaScript SDK's modules and build script, and its templates (one
+/// folder per kind).
+static JS_SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/js/src");
+static JS_BUILD: &str = include_str!("../../sdk/js/build.mjs");
+static JS_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/js/templates");
 
 /// The versions the vendored SDK crate depends on: the workspace's own (a
 /// test keeps them equal).
@@ -29,13 +37,22 @@ const SDK_DEPENDENCIES: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     Rust,
+    Js,
 }
 
 impl Lang {
-    /// The command that builds a project, and where its output lands.
+    /// The command that builds a project into `dist/<name>/`.
     pub fn build_command(self) -> &'static str {
         match self {
             Lang::Rust => "make",
+            Lang::Js => "npm ci && npm run build",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::Js => "JavaScript",
         }
     }
 }
@@ -101,6 +118,15 @@ pub fn new_project(
             files.copy(&WIT, WIT.path(), Path::new("wit"), &[], &[])?;
             files.write(Path::new("README.md"), &readme(name, kind, lang))?;
         }
+        Lang::Js => {
+            let own = JS_TEMPLATES
+                .get_dir(kind.as_str())
+                .expect("a template per kind");
+            files.copy(own, own.path(), Path::new(""), &vars, &[])?;
+            files.copy(&JS_SDK, JS_SDK.path(), Path::new("sdk"), &[], &[])?;
+            files.write(Path::new("build.mjs"), JS_BUILD)?;
+            files.copy(&WIT, WIT.path(), Path::new("wit"), &[], &[])?;
+        }
     }
     Ok(files.written)
 }
@@ -120,7 +146,7 @@ fn sdk_manifest() -> String {
 
 fn readme(name: &str, kind: PluginKind, lang: Lang) -> String {
     format!(
-        "# {name}\n\nA Hanzo Node {kind} plugin in {lang:?}.\n\n\
+        "# {name}\n\nA Hanzo Node {kind} plugin in {lang}.\n\n\
          Build: `{build}` writes `dist/{name}/` (plugin.toml and the component).\n\
          Drop it in: copy `dist/{name}` into the node's plugin directory; a running\n\
          node loads it within a moment (`GET /v2/plugins/{name}` shows its state).\n\n\
@@ -130,6 +156,7 @@ fn readme(name: &str, kind: PluginKind, lang: Lang) -> String {
          are, and regenerate the project with a newer `hanzo-node plugin new` to\n\
          move to a newer node.\n",
         kind = kind.as_str(),
+        lang = lang.name(),
         build = lang.build_command(),
     )
 }
@@ -238,6 +265,38 @@ mod tests {
             ),
             Err(ScaffoldError::Name(_))
         ));
+    }
+
+    #[test]
+    fn a_js_project_holds_its_sdk_build_script_and_wit() {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in [PluginKind::Tool, PluginKind::Provider, PluginKind::Api] {
+            let dest = dir.path().join(kind.as_str());
+            let files = new_project("my-js", kind, Lang::Js, &dest).unwrap();
+            for f in [
+                "package.json",
+                "package-lock.json",
+                ".gitignore",
+                "plugin.toml",
+                "src/index.js",
+                "build.mjs",
+                "sdk/tool.js",
+                "wit/worlds.wit",
+            ] {
+                assert!(files.contains(&PathBuf::from(f)), "{f} missing: {files:?}");
+            }
+            let manifest = std::fs::read_to_string(dest.join("plugin.toml")).unwrap();
+            assert!(manifest.contains("name = \"my-js\""), "{manifest}");
+            assert!(manifest.contains(&format!("kind = \"{}\"", kind.as_str())));
+            for f in &files {
+                let text = std::fs::read_to_string(dest.join(f)).unwrap_or_default();
+                assert!(
+                    !text.contains("{{name"),
+                    "{} keeps a placeholder",
+                    f.display()
+                );
+            }
+        }
     }
 
     #[test]
