@@ -1,7 +1,7 @@
 # Hanzo Node — the two commands:
 #   make run    build the node and the bundled plugins, then serve on 127.0.0.1:3690
 #   make test   build everything and run the whole test suite
-# Other targets: make plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-gateway | fmt
+# Other targets: make plugins | python-plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-gateway | fmt
 
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
@@ -56,7 +56,7 @@ $(PYENV)/.installed: tests/python/requirements.txt
 	$(PYENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	touch $@
 
-test: plugins pyenv
+test: plugins pyenv python-plugins
 	cargo bench -p hanzo-node --no-run  # the benchmarks still build
 	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p gateway-bench -p mock-upstream
 
@@ -93,3 +93,5 @@ bench-gateway: plugins
 
 fmt:
 	cargo fmt --all
+
+include sdk/python/build.mk
