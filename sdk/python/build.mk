@@ -44,8 +44,8 @@ endef
 $(eval $(call py-plugin,python-tool,examples/python-tool,tool,python_tool,))
 $(eval $(call py-plugin,python-provider,examples/python-provider,provider,python_provider,))
 $(eval $(call py-plugin,python-api,examples/python-api,api,python_api,))
-$(eval $(call py-plugin,py-faults,tests/plugins/py-faults,tool,py_faults,))
-$(eval $(call py-plugin,py-faults-v2,tests/plugins/py-faults,tool,py_faults,tests/plugins/py-faults/v2))
+$(eval $(call py-plugin,py-faults,tests/python-plugins/py-faults,tool,py_faults,))
+$(eval $(call py-plugin,py-faults-v2,tests/python-plugins/py-faults,tool,py_faults,tests/python-plugins/py-faults/v2))
 
 # The SDK's pure-Python parts (SSE decoder, schemas from type hints, routing)
 # tested with the host's python3, outside any component.

@@ -24,6 +24,7 @@ mod jobs_http;
 mod limits;
 mod loader;
 mod provider_openai;
+mod python_plugins;
 mod restart;
 mod reuse;
 mod router;
