@@ -212,7 +212,13 @@ def _write(response_out: Any, response: Response) -> None:
     from componentize_py_types import Ok
     from wit_world.imports import types as http
 
+    body_value = response.body
+    if isinstance(body_value, str):
+        body_value = body_value.encode()
     headers = [(k, v.encode()) for k, v in response.headers.items()]
+    if isinstance(body_value, (bytes, bytearray, memoryview)) and "content-length" not in response.headers:
+        # A whole body goes out with its length, not chunked.
+        headers.append(("content-length", str(len(body_value)).encode()))
     out = http.OutgoingResponse(http.Fields.from_list(headers))
     out.set_status_code(response.status)
     body = out.body()
@@ -220,12 +226,12 @@ def _write(response_out: Any, response: Response) -> None:
     stream = body.write()
     try:
         chunks: Iterable[Any]
-        if response.body is None:
+        if body_value is None:
             chunks = ()
-        elif isinstance(response.body, (bytes, bytearray, memoryview, str)):
-            chunks = (response.body,)
+        elif isinstance(body_value, (bytes, bytearray, memoryview)):
+            chunks = (body_value,)
         else:
-            chunks = response.body
+            chunks = body_value
         for chunk in chunks:
             data = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
             for i in range(0, len(data), _CHUNK):
