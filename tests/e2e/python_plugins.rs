@@ -540,6 +540,13 @@ async fn python_api_plugin_answers_and_calls_tools() {
         r.json::<Value>().await.unwrap()["error"]["code"],
         "tool_not_found"
     );
+    // The SDK drops every handle it was given before the call returns, so
+    // the node parks the instance for the next call (calls_per_instance).
+    let health: Value = get_json(&c, node.url("/v2/health")).await;
+    assert!(
+        health["parked_instances"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
     let r = c.get(node.url("/py/missing")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     let r = c.post(node.url("/py/hello")).send().await.unwrap();

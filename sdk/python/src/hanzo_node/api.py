@@ -254,6 +254,10 @@ def serve(handler: Handler) -> type:
                           headers.entries(), b"")
             headers.__exit__(None, None, None)
             req.body = _read_body(request)
+            # Drop the request now: a handle left to the garbage collector
+            # outlives the call, and the node never reuses an instance that
+            # still holds one.
+            request.__exit__(None, None, None)
             try:
                 result = handler(req)
             except HttpError as e:
