@@ -7,7 +7,8 @@
 //! node keeps serving the others; the `python-provider` example serving
 //! `/v1/chat/completions` (whole and streamed, tool calls, upstream errors)
 //! and `/v1/embeddings` against the OpenAI mock upstream; the `python-api`
-//! example answering HTTP and reaching the tool catalog.
+//! example answering HTTP and reaching the tool catalog; and the three
+//! templates of `plugin new --lang python`, built as a new project is.
 
 use crate::common::{Dirs, Node, client, eventually, get_json};
 use crate::mock_openai::MockOpenAi;
@@ -457,6 +458,13 @@ async fn python_provider_over_the_openai_api() {
         "{ids:?}"
     );
 
+    // The provider opts in to reuse, and its instances park between calls.
+    let health: Value = get_json(&c, node.url("/v2/health")).await;
+    assert!(
+        health["parked_instances"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
+
     // Upstream errors, mapped by the Python plugin onto the provider-error
     // kinds the router and the API act on.
     for (model, status, code) in [
@@ -551,4 +559,93 @@ async fn python_api_plugin_answers_and_calls_tools() {
     assert_eq!(r.status(), 404);
     let r = c.post(node.url("/py/hello")).send().await.unwrap();
     assert_eq!(r.status(), 405);
+}
+
+/// The three templates of `plugin new --lang python`, instantiated and built
+/// as a new project is (`py-template-*`, see sdk/python/build.mk), dropped
+/// into one node and called, unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_templates_build_into_working_plugins() {
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    for kind in ["tool", "provider", "api"] {
+        let name = format!("py-template-{kind}");
+        drop_in(&dirs.plugins, &name, &name);
+    }
+    rust_plugin(&dirs.plugins, "api-v2");
+    rust_plugin(&dirs.plugins, "api-openai");
+    let config = format!(
+        "[plugins.py-template-provider]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
+         secrets = {{ API_KEY = \"sk-template\" }}\n\n\
+         [[deployments]]\nalias = \"tpl\"\nprovider = \"py-template-provider\"\nmodel = \"gpt-4o-mini\"\n",
+        mock.base_url(),
+        mock.addr
+    );
+    let path = dirs.root.path().join("node.toml");
+    std::fs::write(&path, config).unwrap();
+    let node = Node::start(&dirs, &["--config", path.to_str().unwrap()]);
+    let c = client();
+
+    let (s, v) = execute(&c, &node, "greet", json!({"name": "Ada", "excited": true})).await;
+    assert_eq!(
+        (s, &v["result"]),
+        (200, &json!({"greeting": "Hello, Ada!"})),
+        "{v}"
+    );
+    let (s, v) = execute(&c, &node, "greet", json!({"name": " "})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("tool_failed")),
+        "{v}"
+    );
+
+    let r = c
+        .get(node.url("/py-template-api/hello?name=Bo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "Hello, Bo!\n");
+    let r = c
+        .post(node.url("/py-template-api/echo"))
+        .json(&json!({"a": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"echo": {"a": 1}}));
+
+    let chat = node.url("/v1/chat/completions");
+    let r = c
+        .post(&chat)
+        .json(&json!({"model": "tpl", "messages": [{"role": "user", "content": "hi there"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"], "echo: hi there",
+        "{v}"
+    );
+    assert_eq!(
+        mock.requests().pop().unwrap().header("authorization"),
+        Some("Bearer sk-template")
+    );
+    let (status, text, _) = post_stream(
+        &c,
+        chat,
+        json!({"model": "tpl", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let content: String = sse_data(&text)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(content, "Hello world", "{text}");
 }
