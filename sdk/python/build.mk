@@ -47,6 +47,7 @@ $(eval $(call py-plugin,python-provider,examples/python-provider,provider,python
 $(eval $(call py-plugin,python-api,examples/python-api,api,python_api,))
 $(eval $(call py-plugin,py-faults,tests/python-plugins/py-faults,tool,py_faults,))
 $(eval $(call py-plugin,py-faults-v2,tests/python-plugins/py-faults,tool,py_faults,tests/python-plugins/py-faults/v2))
+$(eval $(call py-plugin,py-host-probe,tests/python-plugins/py-host-probe,api,py_host_probe,))
 
 # The templates of `hanzo-node plugin new --lang python`, instantiated as the
 # CLI does (NAME and its snake_case form substituted, wit/ and the SDK copied

@@ -649,3 +649,98 @@ async fn python_templates_build_into_working_plugins() {
         .collect();
     assert_eq!(content, "Hello world", "{text}");
 }
+
+/// The SDK's wrappers of the host interfaces, from a Python api plugin
+/// (`tests/python-plugins/py-host-probe`) on the real node: config and
+/// secrets, kv (JSON values, listing, deleting, the size limit as a typed
+/// error), the LLM router (whole and streamed, through the Python provider),
+/// the tool catalog's typed errors, durable jobs and agents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_reaches_every_host_interface() {
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    drop_in(&dirs.plugins, "py-host-probe", "py-host-probe");
+    drop_in(&dirs.plugins, "python-tool", "python-tool");
+    drop_in(&dirs.plugins, "python-provider", "python-provider");
+    let config = format!(
+        "[plugins.py-host-probe]\nsecrets = {{ PROBE_TOKEN = \"t0ken\" }}\n\n\
+         [plugins.python-provider]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\n\
+         [[deployments]]\nalias = \"gpt\"\nprovider = \"python-provider\"\nmodel = \"gpt-4o-mini\"\n",
+        mock.base_url(),
+        mock.addr
+    );
+    let path = dirs.root.path().join("node.toml");
+    std::fs::write(&path, config).unwrap();
+    let node = Node::start(&dirs, &["--config", path.to_str().unwrap()]);
+    let c = client();
+    let post = |path: &str, body: Value| {
+        let (c, url) = (c.clone(), node.url(path));
+        async move {
+            let r = c.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+
+    let v = get_json(&c, node.url("/probe/config")).await;
+    assert_eq!(
+        v,
+        json!({"greeting": "hi", "missing": "default", "number": 42, "flag": true,
+               "token": "t0ken", "undeclared": "not_declared"})
+    );
+
+    let (s, v) = post("/probe/kv/note", json!({"text": "remember me"})).await;
+    assert_eq!((s, &v["keys"]), (200, &json!(["note"])), "{v}");
+    let v = get_json(&c, node.url("/probe/kv/note")).await;
+    assert_eq!(v["value"], json!({"text": "remember me"}), "{v}");
+    assert_eq!(v["raw"], r#"{"text":"remember me"}"#);
+    let r = c.delete(node.url("/probe/kv/note")).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"existed": true}));
+    let r = c.get(node.url("/probe/kv/note")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let v = get_json(&c, node.url("/probe/kv-too-large")).await;
+    assert_eq!(v, json!({"kind": "too_large", "value": 1048576}));
+
+    let (s, v) = post("/probe/llm", json!({"model": "gpt", "prompt": "hi there"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["content"], "echo: hi there");
+    assert_eq!(v["provider"], "python-provider");
+    assert_eq!(v["streamed"], "Hello world");
+    assert_eq!(v["stream_provider"], "python-provider");
+    assert!(
+        v["models"].as_array().unwrap().contains(&json!("gpt")),
+        "{v}"
+    );
+    let (s, v) = post("/probe/llm", json!({"model": "nope", "prompt": "hi"})).await;
+    assert_eq!((s, &v["kind"]), (502, &json!("unknown_model")), "{v}");
+
+    let v = get_json(&c, node.url("/probe/tools/missing")).await;
+    assert_eq!(v, json!({"kind": "not_found"}));
+
+    let (s, v) = post(
+        "/probe/jobs",
+        json!({"tool": "slugify", "arguments": {"text": "Durable Jobs"}, "key": "once"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!((&v["existing"], &v["same"]), (&json!(true), &json!(true)));
+    let id = v["id"].as_str().unwrap().to_string();
+    let mut last = Value::Null;
+    let done = eventually(Duration::from_secs(30), async || {
+        last = get_json(&c, node.url(&format!("/probe/jobs/{id}"))).await;
+        last["state"] == "done"
+    })
+    .await;
+    assert!(done, "{last}");
+    assert_eq!(last["listed"], true);
+    assert!(
+        last["result"].to_string().contains("durable-jobs"),
+        "{last}"
+    );
+
+    let (s, v) = post("/probe/agents", json!({"name": "helper", "model": "gpt"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["tools"], json!(["slugify"]));
+    assert_eq!(v["conflict"], "conflict");
+    assert_eq!(v["listed"], json!(["helper"]));
+    assert_eq!(v["deleted"], true);
+}
