@@ -25,6 +25,27 @@ from hanzo_node.types import Capabilities, ChatChunk, ChatRequest, ChatResponse,
 
 CHAT = Capabilities.CHAT | Capabilities.STREAMING | Capabilities.TOOLS | Capabilities.JSON_MODE
 
+# Context windows of well-known models (OpenAI's /models does not say; vLLM's
+# `max_model_len` and others' `context_length` are read when present).
+CONTEXT = {
+    "gpt-4o": 128_000,
+    "gpt-4o-mini": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4.1-mini": 1_047_576,
+    "gpt-4.1-nano": 1_047_576,
+    "o3": 200_000,
+    "o4-mini": 200_000,
+    "text-embedding-3-small": 8_191,
+    "text-embedding-3-large": 8_191,
+}
+
+
+def _context(entry: dict) -> int:
+    for key in ("max_model_len", "context_length", "context_window"):
+        if isinstance(entry.get(key), int):
+            return entry[key]
+    return CONTEXT.get(entry["id"], 0)
+
 
 class OpenAiCompatible(Provider):
     """Made for each call: settings and secrets are read here, at run time
@@ -65,12 +86,12 @@ class OpenAiCompatible(Provider):
     def models(self):
         listed = config.get("models")
         if listed:
-            ids = [m.strip() for m in listed.split(",") if m.strip()]
+            entries = [{"id": m.strip()} for m in listed.split(",") if m.strip()]
         else:
-            ids = [m["id"] for m in openai.parse_model_list(self._send("GET", "/models").body)]
+            entries = openai.parse_model_list(self._send("GET", "/models").body)
         return [
-            model_info(i, Capabilities.EMBEDDINGS) if "embed" in i else model_info(i, CHAT)
-            for i in ids
+            model_info(e["id"], Capabilities.EMBEDDINGS if "embed" in e["id"] else CHAT, _context(e))
+            for e in entries
         ]
 
     def chat(self, request: ChatRequest) -> ChatResponse:

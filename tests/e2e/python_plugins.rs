@@ -32,7 +32,7 @@ fn built(name: &str) -> PathBuf {
 }
 
 /// Copies the built folder `name` into `plugins/folder` as an operator would.
-fn drop_in(plugins: &Path, folder: &str, name: &str) -> PathBuf {
+pub(crate) fn drop_in(plugins: &Path, folder: &str, name: &str) -> PathBuf {
     let dest = plugins.join(folder);
     std::fs::create_dir_all(&dest).unwrap();
     for entry in std::fs::read_dir(built(name)).unwrap() {

@@ -237,10 +237,14 @@ class FetchError(HostError):
     interface = "fetch"
 
     def to_provider_error(self) -> ProviderError:
-        """The provider error a failed upstream request means to the router."""
+        """The provider error a failed upstream request means to the router:
+        a timeout is ``timeout``, a malformed request (the plugin's bug) is
+        ``internal``, anything else -- a refused destination or connection,
+        DNS, TLS, a broken answer -- is ``upstream_unavailable`` (another
+        deployment may still serve), as the Rust SDK maps them."""
         if self.kind == "timeout":
             return UpstreamTimeout(self.message)
-        if self.kind in ("invalid_request", "denied"):
+        if self.kind == "invalid_request":
             return Internal(self.message)
         return UpstreamUnavailable(self.message)
 
