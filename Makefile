@@ -1,7 +1,7 @@
 # Hanzo Node — the two commands:
 #   make run    build the node and the bundled plugins, then serve on 127.0.0.1:3690
 #   make test   build everything and run the whole test suite
-# Other targets: make plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-auth | bench-api | bench-gateway | fmt
+# Other targets: make plugins | python-plugins | js-plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-auth | bench-api | bench-gateway | fmt
 
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
@@ -58,7 +58,7 @@ $(PYENV)/.installed: tests/python/requirements.txt
 
 include sdk/js/build.mk
 
-test: plugins pyenv js-plugins js-test
+test: plugins pyenv python-plugins js-plugins js-test
 	cargo bench -p hanzo-node --no-run  # the benchmarks still build
 	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p gateway-bench -p mock-upstream
 
@@ -101,3 +101,5 @@ bench-gateway: plugins
 
 fmt:
 	cargo fmt --all
+
+include sdk/python/build.mk

@@ -9,6 +9,7 @@ use crate::context::CallCtx;
 pub use crate::context::Overlay;
 use crate::engine::{ActiveCall, Engine};
 use crate::grants::{Capability, Denied, Grants};
+use crate::guest_stderr::StderrTail;
 use crate::jobs::{JobHost, Jobs};
 use crate::kv_table::KvTable;
 use crate::outbound::PolicedHooks;
@@ -57,6 +58,8 @@ pub struct CallState {
     /// Keeps the epoch ticker running while a call is in progress; none
     /// while the store waits for reuse.
     active: Option<ActiveCall>,
+    /// The end of what the plugin wrote to stderr, for the message of a trap.
+    pub stderr: StderrTail,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: PolicedHooks,
@@ -72,8 +75,14 @@ impl CallState {
         ctx: CallCtx,
     ) -> CallState {
         // WASI is linked so components from any toolchain load, but grants
-        // nothing: no preopens, no env, no args, no sockets, stdio discarded.
-        let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).build();
+        // nothing: no preopens, no env, no args, no sockets, stdin and stdout
+        // discarded; stderr's tail is kept to explain a trap (a traceback).
+        let stderr = StderrTail::default();
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .stderr(stderr.clone())
+            .build();
         let limits = CallLimiter::new((grants.limits.memory_mb as usize) << 20);
         CallState {
             active: Some(engine.begin_call()),
@@ -88,6 +97,7 @@ impl CallState {
             started: Instant::now(),
             limits,
             depth: ctx.depth,
+            stderr,
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -137,6 +147,7 @@ impl CallState {
         self.overlay = overlay;
         self.depth = depth;
         self.started = Instant::now();
+        self.stderr.clear();
     }
 
     /// The call's resource table, for host resources such as LLM streams.

@@ -13,6 +13,7 @@ pub mod context;
 pub mod engine;
 pub mod error;
 pub mod grants;
+pub mod guest_stderr;
 pub mod inspect;
 pub mod jobs;
 pub mod kv_table;

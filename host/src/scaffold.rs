@@ -5,7 +5,8 @@
 //! gets the SDK crate's source and the WIT beside it (`hanzo-node-sdk/`,
 //! `wit/`); a JavaScript one the SDK's modules (`sdk/`), its build script
 //! (`build.mjs`) and the WIT, with the toolchain pinned in its
-//! `package-lock.json`.
+//! `package-lock.json`; a Python one the SDK package (`lib/hanzo_node/`) and
+//! the WIT, with componentize-py pinned in its `Makefile`.
 
 use crate::plugins::PluginKind;
 use include_dir::{Dir, include_dir};
@@ -24,6 +25,10 @@ static JS_SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/js/src");
 static JS_BUILD: &str = include_str!("../../sdk/js/build.mjs");
 static JS_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/js/templates");
 
+/// The Python SDK package and its templates (one folder per kind).
+static PY_SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/python/src/hanzo_node");
+static PY_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/python/templates");
+
 /// The versions the vendored SDK crate depends on: the workspace's own (a
 /// test keeps them equal).
 const SDK_DEPENDENCIES: &[(&str, &str)] = &[
@@ -37,6 +42,7 @@ const SDK_DEPENDENCIES: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     Rust,
+    Python,
     Js,
 }
 
@@ -44,7 +50,7 @@ impl Lang {
     /// The command that builds a project into `dist/<name>/`.
     pub fn build_command(self) -> &'static str {
         match self {
-            Lang::Rust => "make",
+            Lang::Rust | Lang::Python => "make",
             Lang::Js => "npm ci && npm run build",
         }
     }
@@ -52,6 +58,7 @@ impl Lang {
     fn name(self) -> &'static str {
         match self {
             Lang::Rust => "Rust",
+            Lang::Python => "Python",
             Lang::Js => "JavaScript",
         }
     }
@@ -118,6 +125,17 @@ pub fn new_project(
             files.copy(&WIT, WIT.path(), Path::new("wit"), &[], &[])?;
             files.write(Path::new("README.md"), &readme(name, kind, lang))?;
         }
+        Lang::Python => {
+            let own = PY_TEMPLATES
+                .get_dir(kind.as_str())
+                .expect("a template per kind");
+            files.copy(own, own.path(), Path::new(""), &vars, &[])?;
+            let sdk = Path::new("lib/hanzo_node");
+            files.copy_filtered(&PY_SDK, PY_SDK.path(), sdk, &|p| {
+                !p.components().any(|c| c.as_os_str() == "__pycache__")
+            })?;
+            files.copy(&WIT, WIT.path(), Path::new("wit"), &[], &[])?;
+        }
         Lang::Js => {
             let own = JS_TEMPLATES
                 .get_dir(kind.as_str())
@@ -180,6 +198,27 @@ impl Files<'_> {
         }
         std::fs::write(&path, bytes).map_err(fail)?;
         self.written.push(rel.to_path_buf());
+        Ok(())
+    }
+
+    /// Copies the files of `dir` (see [`Files::copy`]) that `keep` accepts,
+    /// as they are.
+    fn copy_filtered(
+        &mut self,
+        dir: &Dir<'_>,
+        base: &Path,
+        to: &Path,
+        keep: &dyn Fn(&Path) -> bool,
+    ) -> Result<(), ScaffoldError> {
+        for file in dir.files() {
+            let rel = file.path().strip_prefix(base).unwrap_or(file.path());
+            if keep(rel) {
+                self.write_bytes(&to.join(rel), file.contents())?;
+            }
+        }
+        for sub in dir.dirs() {
+            self.copy_filtered(sub, base, to, keep)?;
+        }
         Ok(())
     }
 
@@ -265,6 +304,33 @@ mod tests {
             ),
             Err(ScaffoldError::Name(_))
         ));
+    }
+
+    #[test]
+    fn a_python_project_holds_its_sdk_and_wit() {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in [PluginKind::Tool, PluginKind::Provider, PluginKind::Api] {
+            let dest = dir.path().join(kind.as_str());
+            let files = new_project("my-py", kind, Lang::Python, &dest).unwrap();
+            for f in [
+                "Makefile",
+                ".gitignore",
+                "plugin.toml",
+                "app.py",
+                "lib/hanzo_node/__init__.py",
+                "wit/worlds.wit",
+            ] {
+                assert!(files.contains(&PathBuf::from(f)), "{f} missing: {files:?}");
+            }
+            assert!(
+                !files
+                    .iter()
+                    .any(|f| f.to_string_lossy().contains("__pycache__"))
+            );
+            let make = std::fs::read_to_string(dest.join("Makefile")).unwrap();
+            assert!(make.contains("NAME := my-py"), "{make}");
+            assert!(make.contains("dist/$(NAME)"), "{make}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! One conformance suite for every provider plugin: the same scenarios run
-//! against `openai`, `anthropic`, `gemini` and `ollama`, each against a
+//! against `openai`, `anthropic`, `gemini`, `ollama` and the Python
+//! example `python-provider`, each against a
 //! local mock speaking its wire format (`mock_upstream`'s `openai`,
 //! `anthropic`, `gemini`, `ollama`), through the host's plugin-call API
 //! (`Runtime::provider_models/chat/stream/embed`) with the operator's
@@ -133,6 +134,19 @@ static OLLAMA: Spec = Spec {
     ],
 };
 
+/// The Python example provider (`examples/python-provider`, sdk/python),
+/// against the same OpenAI mock as `openai`.
+static PYTHON_PROVIDER: Spec = Spec {
+    wire: Wire::OpenAi,
+    plugin: "python-provider",
+    secret: Some(("OPENAI_API_KEY", "sk-test-123")),
+    chat_model: "gpt-4o-mini",
+    embed_model: Some("text-embedding-3-small"),
+    models: &["gpt-4o-mini", "text-embedding-3-small"],
+    priced: false,
+    extra_errors: &[("bad-key", Kind::Auth)],
+};
+
 /// A running mock of either kind.
 enum Mock {
     OpenAi(MockOpenAi),
@@ -204,7 +218,11 @@ impl Fixture {
         allow: Option<String>,
     ) -> Fixture {
         let dirs = Dirs::new();
-        install(&dirs.plugins, spec.plugin, spec.plugin, |_| {});
+        if spec.plugin.starts_with("python-") {
+            crate::python_plugins::drop_in(&dirs.plugins, spec.plugin, spec.plugin);
+        } else {
+            install(&dirs.plugins, spec.plugin, spec.plugin, |_| {});
+        }
         let mut cfg = dirs.config();
         let mut o = PluginOverrides::default();
         o.config
@@ -898,4 +916,5 @@ conformance!(
     anthropic => ANTHROPIC,
     gemini => GEMINI,
     ollama => OLLAMA,
+    python_provider => PYTHON_PROVIDER,
 );

@@ -300,7 +300,7 @@ async fn a_javascript_api_handler_answers_over_http() {
     // call waits for it, so that the next one finds it.)
     let mut seen = Vec::new();
     for _ in 0..4 {
-        let parked = eventually(Duration::from_secs(10), async || {
+        let parked = eventually(Duration::from_secs(60), async || {
             seen.is_empty() || get_json(&c, node.url("/v2/health")).await["parked_instances"] == 1
         })
         .await;

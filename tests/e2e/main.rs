@@ -26,6 +26,7 @@ mod limits;
 mod loader;
 mod plugin_new;
 mod provider_openai;
+mod python_plugins;
 mod restart;
 mod reuse;
 mod router;

@@ -1,7 +1,7 @@
 //! `hanzo-node plugin new` as a plugin author runs it: each kind of Rust
-//! project is written, built with its one documented command (`make`, in a
-//! copy of the project outside this repository) and dropped into a running
-//! node, which serves it.
+//! project, and a Python and a JavaScript tool, is written outside this
+//! repository, built with its one documented command and dropped into a
+//! running node, which serves it.
 
 use crate::common::{Dirs, Node, client, eventually, send};
 use serde_json::json;
@@ -12,10 +12,16 @@ use std::time::{Duration, Instant};
 /// `hanzo-node plugin new NAME --kind KIND --lang rust --dir DIR`, then
 /// `make` in DIR: the folder it built.
 fn new_and_build(root: &Path, name: &str, kind: &str) -> std::path::PathBuf {
+    new_and_build_in(root, name, kind, "rust")
+}
+
+/// `hanzo-node plugin new NAME --kind KIND --lang LANG --dir DIR`, then the
+/// build command it names: the folder it built.
+fn new_and_build_in(root: &Path, name: &str, kind: &str, lang: &str) -> std::path::PathBuf {
     let dir = root.join(name);
     let out = Command::new(env!("CARGO_BIN_EXE_hanzo-node"))
         .args([
-            "plugin", "new", name, "--kind", kind, "--lang", "rust", "--dir",
+            "plugin", "new", name, "--kind", kind, "--lang", lang, "--dir",
         ])
         .arg(&dir)
         .output()
@@ -26,16 +32,21 @@ fn new_and_build(root: &Path, name: &str, kind: &str) -> std::path::PathBuf {
         "{said}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(said.contains("make"), "it says how to build: {said}");
-    // One target dir for the three projects: their dependencies build once.
+    let build_line = said
+        .lines()
+        .find_map(|l| l.strip_prefix("build: "))
+        .unwrap_or_else(|| panic!("it says how to build: {said}"));
+    let command = build_line.split_once(" && ").map_or(build_line, |(_, c)| c);
+    // One target dir for the Rust projects: their dependencies build once.
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| crate::common::repo().join("target"))
         .join("plugin-new");
     let started = Instant::now();
-    let build = Command::new("make")
+    let build = Command::new("sh")
         .current_dir(&dir)
-        .arg(format!("TARGET_DIR={}", target.display()))
+        .args(["-c", command])
+        .env("TARGET_DIR", &target)
         .env_remove("CARGO_TARGET_DIR")
         .output()
         .unwrap();
@@ -45,7 +56,10 @@ fn new_and_build(root: &Path, name: &str, kind: &str) -> std::path::PathBuf {
         String::from_utf8_lossy(&build.stdout),
         String::from_utf8_lossy(&build.stderr)
     );
-    eprintln!("{name}: built in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "{name}: `{command}` took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let built = dir.join("dist").join(name);
     assert!(built.join("plugin.toml").is_file());
     assert!(
@@ -120,6 +134,57 @@ async fn new_rust_projects_build_and_serve_when_dropped_in() {
     })
     .await;
     assert!(loaded, "the new provider never loaded");
+    let (status, stopped) = node.stop();
+    assert!(status.success(), "{stopped}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_python_and_javascript_tools_build_and_serve_when_dropped_in() {
+    let work = tempfile::tempdir().unwrap();
+    let dirs = Dirs::new();
+    crate::common::install(&dirs.plugins, "api-v2", "api-v2", |_| {});
+    let node = Node::start(&dirs, &[]);
+    let c = client();
+    for (lang, name) in [("python", "py-new"), ("js", "js-new")] {
+        let started = Instant::now();
+        let tool = new_and_build_in(work.path(), name, "tool", lang);
+        drop_in(&tool, &dirs.plugins);
+        // Each template's tool, found by the name it lists.
+        let found = eventually(Duration::from_secs(120), async || {
+            let (status, v) = send(&c, node.url("/v2/tools/list"), None).await;
+            status == 200
+                && v["tools"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t["plugin"] == name))
+        })
+        .await;
+        assert!(found, "{lang}: the new tool never loaded");
+        let (_, v) = send(&c, node.url("/v2/tools/list"), None).await;
+        let tool = v["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["plugin"] == name)
+            .unwrap()
+            .clone();
+        eprintln!(
+            "{name}: plugin new to a loaded tool in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        // Called with the arguments its schema requires (strings only in
+        // the templates), it answers; the schema is the node's to enforce.
+        let mut args = serde_json::Map::new();
+        for field in tool["parameters"]["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            args.insert(field.as_str().unwrap().into(), json!("Ada"));
+        }
+        let call = json!({"tool": tool["name"], "arguments": args});
+        let (status, v) = send(&c, node.url("/v2/tools/execute"), Some(call)).await;
+        assert_eq!(status, 200, "{lang}: {v}");
+    }
     let (status, stopped) = node.stop();
     assert!(status.success(), "{stopped}");
 }

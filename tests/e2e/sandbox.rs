@@ -79,7 +79,9 @@ async fn a_trap_fails_only_its_call() {
     let rt = runtime(dirs.config()).await;
     match call(&rt, "spin-forever", "t", "panic", json!({})).await {
         Err(ToolError::PluginFailed(m)) => {
-            assert!(m.contains("plugin `spin-forever` trapped"), "{m}")
+            assert!(m.contains("plugin `spin-forever` trapped"), "{m}");
+            // The guest's own words, from the end of its stderr.
+            assert!(m.contains("this tool always panics"), "{m}")
         }
         other => panic!("expected a trap, got {other:?}"),
     }

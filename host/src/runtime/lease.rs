@@ -200,10 +200,13 @@ impl Runtime {
                 limit_ms: state.grants.limits.timeout_ms,
             };
         }
-        CallError::Trap {
-            plugin,
-            message: format!("{err:#}"),
-        }
+        // The guest's last words first (a Python traceback, a panic
+        // message), then the trap with its wasm backtrace.
+        let message = match state.stderr.text() {
+            Some(said) => format!("{said}\n{err:#}"),
+            None => format!("{err:#}"),
+        };
+        CallError::Trap { plugin, message }
     }
 }
 

@@ -1,0 +1,87 @@
+"""The node's LLM router (``hanzo:node/llm``), for api plugins: chat,
+streaming and embeddings by model alias, with the router's failover,
+retries, limits, cache and accounting. Needs ``permissions.llm`` in the
+manifest. Failures raise :class:`~hanzo_node.errors.LlmError`.
+
+    from hanzo_node import llm
+    from hanzo_node.types import user, chat_request
+    result = llm.chat(chat_request("gpt", [user("hi")]))
+    print(result.response.message.content, result.route.provider)
+    for chunk in llm.stream_chat(chat_request("gpt", [user("hi")])):
+        ...
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, List
+
+from componentize_py_types import Err
+from wit_world.imports import llm as _wit
+
+from .errors import LlmError
+
+Model = _wit.Model
+Route = _wit.Route
+ChatResult = _wit.ChatResult
+EmbedResult = _wit.EmbedResult
+
+
+def _call(f, *args):
+    try:
+        return f(*args)
+    except Err as e:
+        raise LlmError.from_wit(e.value) from None
+
+
+def _options(bypass_cache: bool) -> Any:
+    return _wit.CallOptions(bypass_cache=bypass_cache)
+
+
+def models() -> List[Model]:
+    """The aliases the router serves."""
+    return _call(_wit.models)
+
+
+def chat(request: Any, *, bypass_cache: bool = False) -> ChatResult:
+    """One answer: ``result.response`` (``ChatResponse``) and ``result.route``."""
+    return _call(_wit.chat, request, _options(bypass_cache))
+
+
+def embed(request: Any, *, bypass_cache: bool = False) -> EmbedResult:
+    return _call(_wit.embed, request, _options(bypass_cache))
+
+
+class Stream:
+    """A streamed answer: iterate for ``ChatChunk`` records; ``route`` is the
+    deployment serving it. A failure mid-stream raises ``LlmError``."""
+
+    def __init__(self, handle: Any):
+        self._handle = handle
+        self.route: Route = handle.route()
+
+    def __iter__(self) -> Iterator[Any]:
+        while self._handle is not None:
+            item = self._handle.next()
+            if item is None:
+                self.close()
+                return
+            if isinstance(item, Err):
+                self.close()
+                raise LlmError.from_wit(item.value)
+            yield item.value
+
+    def close(self) -> None:
+        h, self._handle = self._handle, None
+        if h is not None:
+            h.__exit__(None, None, None)
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stream_chat(request: Any, *, bypass_cache: bool = False) -> Stream:
+    """Starts a streamed answer (failover happens only before its first chunk)."""
+    return Stream(_call(_wit.stream_chat, request, _options(bypass_cache)))
