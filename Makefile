@@ -86,10 +86,10 @@ bench-auth:
 	cargo bench -p hanzo-node --bench auth
 
 # An API plugin's requests/s against native hyper, fresh and reused, with 1 and
-# API_CONNECTIONS (32) connections; HELLO_PLUGINS=dir,dir adds hello plugins in
-# other languages (folders with plugin.toml and the component).
-bench-api: plugins
-	cargo bench -p hanzo-node --bench api
+# API_CONNECTIONS (32) connections: the Rust, Python and JavaScript hello plugins.
+bench-api: plugins python-api js-plugins
+	HELLO_PLUGINS=$(CARGO_TARGET_DIR)/python-plugins/python-api@/py/hello,$(CARGO_TARGET_DIR)/js-plugins/js-api@/js-api/hello \
+		cargo bench -p hanzo-node --bench api
 
 # LLM-gateway latency (bench/gateway): the node's added latency over a mock OpenAI
 # upstream, next to LiteLLM and TensorZero (pip-installed on first use into
