@@ -67,6 +67,64 @@ pub fn install(
     dir
 }
 
+/// A plugin folder (plugin.toml + component) built by `make <lang>-plugins`
+/// (`python`, `js`) into `$CARGO_TARGET_DIR/<lang>-plugins/<name>`.
+pub fn built_plugin(lang: &str, name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    let dir = target.join(format!("{lang}-plugins")).join(name);
+    assert!(
+        dir.join("plugin.toml").is_file(),
+        "{} is missing: build it first (`make {lang}-plugins`, or run the suite with `make test`)",
+        dir.display()
+    );
+    dir
+}
+
+/// Copies the built plugin folder `from` into `plugins_dir/folder` as an
+/// operator would, its manifest edited by `edit`.
+pub fn install_built(
+    plugins_dir: &Path,
+    folder: &str,
+    from: &Path,
+    edit: impl FnOnce(&mut toml::Table),
+) -> PathBuf {
+    let dest = plugins_dir.join(folder);
+    std::fs::create_dir_all(&dest).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n != "plugin.toml") {
+            std::fs::copy(&path, dest.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut manifest: toml::Table =
+        toml::from_str(&std::fs::read_to_string(from.join("plugin.toml")).unwrap()).unwrap();
+    edit(&mut manifest);
+    std::fs::write(
+        dest.join("plugin.toml"),
+        toml::to_string(&manifest).unwrap(),
+    )
+    .unwrap();
+    dest
+}
+
+/// POST /v2/tools/execute: the status and the JSON answer.
+pub async fn execute(
+    c: &reqwest::Client,
+    node: &Node,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = c
+        .post(node.url("/v2/tools/execute"))
+        .json(&serde_json::json!({"tool": tool, "arguments": arguments}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
 /// Sets `[section].key = value` in a manifest table.
 pub fn set(manifest: &mut toml::Table, section: &str, key: &str, value: toml::Value) {
     let t = manifest

@@ -6,7 +6,9 @@
 //! The `js-provider` example (the provider template) runs in the runtime
 //! against the OpenAI mock upstream: chat, streaming, embeddings, errors.
 
-use crate::common::{Dirs, Node, client, eventually, get_json, install, repo};
+use crate::common::{
+    Dirs, Node, built_plugin, client, eventually, execute, get_json, install, install_built,
+};
 use crate::mock_openai::{MockOpenAi, Overrides};
 use hanzo_node::bindings::llm_types::*;
 use hanzo_node::runtime::ProviderCallError;
@@ -18,46 +20,17 @@ use std::time::Duration;
 
 /// A JavaScript plugin folder built by `make js-plugins`.
 fn js_plugin(folder: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
-    let dir = target.join("js-plugins").join(folder);
-    assert!(
-        dir.join("plugin.toml").is_file(),
-        "{} is missing: build the JavaScript plugins first (`make js-plugins`, or run the suite with `make test`)",
-        dir.display()
-    );
-    dir
+    built_plugin("js", folder)
 }
 
 /// Copies JavaScript plugin `folder` into `plugins/<folder>`, its manifest edited by `edit`.
 fn install_js(plugins: &Path, folder: &str, edit: impl FnOnce(&mut toml::Table)) -> PathBuf {
-    let from = js_plugin(folder);
-    let to = plugins.join(folder);
-    std::fs::create_dir_all(&to).unwrap();
-    let mut manifest: toml::Table =
-        toml::from_str(&std::fs::read_to_string(from.join("plugin.toml")).unwrap()).unwrap();
-    edit(&mut manifest);
-    let component = manifest["component"].as_str().unwrap().to_string();
-    std::fs::copy(from.join(&component), to.join(&component)).unwrap();
-    std::fs::write(to.join("plugin.toml"), toml::to_string(&manifest).unwrap()).unwrap();
-    to
+    install_built(plugins, folder, &js_plugin(folder), edit)
 }
 
 /// Sets `[limits].key = value`.
 fn limit(manifest: &mut toml::Table, key: &str, value: i64) {
     crate::common::set(manifest, "limits", key, toml::Value::Integer(value));
-}
-
-/// POST /v2/tools/execute: the status and the JSON answer.
-async fn execute(c: &reqwest::Client, node: &Node, tool: &str, arguments: Value) -> (u16, Value) {
-    let r = c
-        .post(node.url("/v2/tools/execute"))
-        .json(&json!({"tool": tool, "arguments": arguments}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,11 +286,13 @@ async fn a_javascript_api_handler_answers_over_http() {
         seen.push(v["instance_calls"].as_u64().unwrap());
     }
     assert_eq!(seen, [1, 2, 3, 4], "the instance was not reused");
-    let health = get_json(&c, node.url("/v2/health")).await;
-    assert!(
-        health["parked_instances"].as_u64().unwrap() >= 1,
-        "{health}"
-    );
+    // Parked again once the last call's handler has returned (which may be
+    // after the answer was read).
+    let parked = eventually(Duration::from_secs(60), async || {
+        get_json(&c, node.url("/v2/health")).await["parked_instances"] == 1
+    })
+    .await;
+    assert!(parked, "{}", get_json(&c, node.url("/v2/health")).await);
 
     // Notes in kv; slug and word count from js-tool through the tools interface.
     let r = c

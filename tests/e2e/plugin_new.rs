@@ -72,12 +72,8 @@ fn new_and_build_in(root: &Path, name: &str, kind: &str, lang: &str) -> std::pat
 
 /// Copies the built folder into the plugin directory.
 fn drop_in(built: &Path, plugins: &Path) {
-    let to = plugins.join(built.file_name().unwrap());
-    std::fs::create_dir_all(&to).unwrap();
-    for f in std::fs::read_dir(built).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
-    }
+    let name = built.file_name().unwrap().to_str().unwrap();
+    crate::common::install_built(plugins, name, built, |_| {});
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

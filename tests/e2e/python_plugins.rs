@@ -10,51 +10,23 @@
 //! example answering HTTP and reaching the tool catalog; and the three
 //! templates of `plugin new --lang python`, built as a new project is.
 
-use crate::common::{Dirs, Node, client, eventually, get_json};
+use crate::common::{
+    Dirs, Node, built_plugin, client, eventually, execute, get_json, install_built,
+};
 use crate::mock_openai::MockOpenAi;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The folder `make python-plugins` built for `name`: plugin.toml + .wasm,
-/// ready to drop into a plugin directory.
-fn built(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::common::repo().join("target"));
-    let dir = target.join("python-plugins").join(name);
-    assert!(
-        dir.join("plugin.toml").is_file(),
-        "{} is missing: build the Python plugins first (`make python-plugins`, or run the suite with `make test`)",
-        dir.display()
-    );
-    dir
-}
-
-/// Copies the built folder `name` into `plugins/folder` as an operator would.
+/// Copies the folder `make python-plugins` built for `name` into
+/// `plugins/folder` as an operator would.
 pub(crate) fn drop_in(plugins: &Path, folder: &str, name: &str) -> PathBuf {
-    let dest = plugins.join(folder);
-    std::fs::create_dir_all(&dest).unwrap();
-    for entry in std::fs::read_dir(built(name)).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dest.join(path.file_name().unwrap())).unwrap();
-    }
-    dest
+    install_built(plugins, folder, &built_plugin("python", name), |_| {})
 }
 
 /// Installs a first-party Rust plugin (api-v2, api-openai) beside them.
 fn rust_plugin(plugins: &Path, name: &str) {
     crate::common::install(plugins, name, name, |_| {});
-}
-
-async fn execute(c: &reqwest::Client, node: &Node, tool: &str, args: Value) -> (u16, Value) {
-    let r = c
-        .post(node.url("/v2/tools/execute"))
-        .json(&json!({"tool": tool, "arguments": args}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 fn message(v: &Value) -> &str {
@@ -251,7 +223,7 @@ async fn python_tools_serve_swap_and_fail_by_name() {
 
     // Hot swap: the rebuilt component (other Python source) replaces the
     // running one; calls move to it without a restart.
-    let v2 = built("py-faults-v2");
+    let v2 = built_plugin("python", "py-faults-v2");
     std::fs::copy(v2.join("py_faults.wasm"), faults.join("py_faults.wasm")).unwrap();
     let manifest = std::fs::read_to_string(faults.join("plugin.toml")).unwrap();
     std::fs::write(
