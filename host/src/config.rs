@@ -182,8 +182,9 @@ pub struct LoaderConfig {
     /// tool's `describe`) before it fails; the version loaded before, if
     /// any, keeps serving.
     pub timeout_s: u64,
-    /// Plugins read and compiled at once (0: one per CPU); a tool's
-    /// `describe` runs outside this bound.
+    /// Large plugins (components over 2 MiB) read and compiled at once (0:
+    /// one per CPU); smaller ones and a tool's `describe` run outside this
+    /// bound.
     pub parallelism: usize,
 }
 

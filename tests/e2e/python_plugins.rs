@@ -716,3 +716,40 @@ async fn python_sdk_reaches_every_host_interface() {
     assert_eq!(v["listed"], json!(["helper"]));
     assert_eq!(v["deleted"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_plugins_serve_while_a_large_one_compiles() {
+    // One compile at a time for large components: the Python tool (18 MB,
+    // seconds to compile) takes it; `zz-hello`, a small API plugin dropped
+    // in meanwhile, does not wait behind it.
+    let dirs = Dirs::new();
+    drop_in(&dirs.plugins, "python-tool", "python-tool");
+    let config = dirs.root.path().join("node.toml");
+    std::fs::write(&config, "[loader]\nparallelism = 1\n").unwrap();
+    let node = Node::launch(&dirs, &["--config", config.to_str().unwrap()]);
+    let c = client();
+    let compiling = eventually(Duration::from_secs(60), async || {
+        get_json(&c, node.url("/v2/health")).await["plugins"]["loading"] == json!(["python-tool"])
+    })
+    .await;
+    assert!(compiling, "python-tool was never seen loading");
+    crate::common::install(&dirs.plugins, "zz-hello", "api-crash", |m| {
+        m.insert("name".into(), "zz-hello".into());
+        m.insert("routes".into(), toml::Value::Array(vec!["/hello".into()]));
+    });
+    let served = eventually(Duration::from_secs(120), async || {
+        c.get(node.url("/hello/x"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(served, "zz-hello never served");
+    let health = get_json(&c, node.url("/v2/health")).await;
+    assert_eq!(
+        health["plugins"]["loading"],
+        json!(["python-tool"]),
+        "the small plugin should serve while the large one compiles: {health}"
+    );
+    node.stop();
+}

@@ -328,13 +328,22 @@ async fn prepare_bounded(
     folder: &str,
     current: Option<&Arc<LoadedPlugin>>,
 ) -> Result<Prepared, String> {
-    let permits = rt.registry.load_permits(rt.config.loader.parallelism());
-    let permit = permits
-        .acquire_owned()
-        .await
-        .map_err(|e| format!("cannot load: {e}"))?;
-    let limit = Duration::from_secs(rt.config.loader.timeout_s);
     let dir = rt.plugins_dir.join(folder);
+    // A small component compiles in well under a second: it does not wait
+    // behind large ones (a Python or JavaScript runtime compiles for seconds)
+    // for a permit, so the node's small plugins serve while those compile.
+    let permit = if components_size(&dir) <= SMALL_COMPONENT_BYTES {
+        None
+    } else {
+        let permits = rt.registry.load_permits(rt.config.loader.parallelism());
+        Some(
+            permits
+                .acquire_owned()
+                .await
+                .map_err(|e| format!("cannot load: {e}"))?,
+        )
+    };
+    let limit = Duration::from_secs(rt.config.loader.timeout_s);
     let prepare = AssertUnwindSafe(prepare(rt, &dir, current, permit)).catch_unwind();
     match tokio::time::timeout(limit, prepare).await {
         Err(_) => Err(format!(
@@ -347,6 +356,22 @@ async fn prepare_bounded(
         )),
         Ok(Ok(result)) => result,
     }
+}
+
+/// Components up to this size load without waiting for a compile permit.
+const SMALL_COMPONENT_BYTES: u64 = 2 << 20;
+
+/// The bytes of the `.wasm` files in `dir` (what loading it will compile).
+fn components_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Reads and compiles a folder's files. Blocking: call off the async
@@ -447,7 +472,7 @@ async fn prepare(
     rt: &Arc<Runtime>,
     dir: &Path,
     current: Option<&Arc<LoadedPlugin>>,
-    permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
 ) -> Result<Prepared, String> {
     let blocking_rt = rt.clone();
     let (blocking_dir, blocking_current) = (dir.to_path_buf(), current.cloned());
