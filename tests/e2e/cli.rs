@@ -1,6 +1,6 @@
 //! `hanzo-node plugin inspect` and `plugin list` as an operator runs them.
 
-use crate::common::{Dirs, install, wasm};
+use crate::common::{Dirs, built_plugin, install, install_built, wasm};
 use hanzo_node_sdk::wit_name;
 use std::process::Command;
 
@@ -62,6 +62,42 @@ fn inspect_reports_world_exports_imports_and_manifest_problems() {
     assert!(!ok);
     assert!(out.contains("not a valid component"), "{out}");
     let _ = wasm("tools-basic");
+}
+
+#[test]
+fn inspect_reads_python_and_javascript_components() {
+    let dirs = Dirs::new();
+    for (lang, name, world) in [("python", "python-tool", "tool"), ("js", "js-api", "api")] {
+        let dir = install_built(&dirs.plugins, name, &built_plugin(lang, name), |_| {});
+        let file = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .unwrap();
+        let (ok, out) = hanzo(&["plugin", "inspect", "--json", file.to_str().unwrap()]);
+        assert!(ok, "{lang}: {out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["world"], wit_name(world), "{lang}: {v}");
+        assert_eq!(v["problems"], serde_json::json!([]), "{lang}: {v}");
+        // A manifest naming another kind: the world it does implement is named.
+        let manifest = dir.join("plugin.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let wrong = if world == "tool" { "provider" } else { "tool" };
+        std::fs::write(
+            &manifest,
+            text.replace(
+                &format!("kind = \"{world}\""),
+                &format!("kind = \"{wrong}\""),
+            ),
+        )
+        .unwrap();
+        let (ok, out) = hanzo(&["plugin", "inspect", file.to_str().unwrap()]);
+        assert!(!ok, "{lang}: {out}");
+        assert!(
+            out.contains(&format!("implements the `{}` world", wit_name(world))),
+            "{lang}: {out}"
+        );
+    }
 }
 
 #[test]
