@@ -306,11 +306,18 @@ async fn route(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBody> {
     // No route of the host or the node's plugins: a tenant's own plugin may
     // serve it, which only its credential tells. Which paths exist is for
     // callers with a credential to learn, not for probing anonymously.
-    let (plugin, level) = match host_level(&path) {
-        Some(level) => (None, level),
+    /// What serves the path, as far as is known before authenticating.
+    enum Target {
+        Host,
+        Plugin(Arc<LoadedPlugin>),
+        /// Maybe a route of the caller's tenant's own plugins.
+        Unmatched,
+    }
+    let (target, level) = match host_level(&path) {
+        Some(level) => (Target::Host, level),
         None => match catalog.route_with_level(&path) {
-            Some((p, level)) => (Some(p.clone()), level),
-            None => (None, Level::User),
+            Some((p, level)) => (Target::Plugin(p.clone()), level),
+            None => (Target::Unmatched, Level::User),
         },
     };
     let (parts, body) = req.into_parts();
@@ -318,12 +325,10 @@ async fn route(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<ApiBody> {
         Ok(found) => found,
         Err(refused) => return refused,
     };
-    let plugin = match plugin {
-        Some(p) => p,
-        None if host_level(&path).is_some() => {
-            return host_route(rt, &catalog, parts, body, principal).await;
-        }
-        None => match catalog.own_route_with_level(&principal.tenant, &path) {
+    let plugin = match target {
+        Target::Plugin(p) => p,
+        Target::Host => return host_route(rt, &catalog, parts, body, principal).await,
+        Target::Unmatched => match catalog.own_route_with_level(&principal.tenant, &path) {
             Some((p, level)) => {
                 if let Err(refused) = Auth::permit(&principal, level) {
                     return denied(refused);
@@ -524,10 +529,10 @@ async fn host_route(
             let named = |s: &&Slot| s.current.as_ref().is_some_and(|c| c.manifest.name == name);
             let slot = catalog.slots.get(name).or_else(|| {
                 let mut found = catalog.slots.values().filter(named);
-                let first = found.next();
-                first
-                    .filter(|s| s.current.as_ref().is_some_and(|c| c.owner.is_none()))
-                    .or_else(|| catalog.slots.values().find(named))
+                let node = found
+                    .clone()
+                    .find(|s| crate::plugins::folder::owner(&s.folder).is_none());
+                node.or_else(|| found.next())
             });
             match slot {
                 Some(s) => json_response(StatusCode::OK, &slot_json(s)),
