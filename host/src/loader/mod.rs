@@ -344,7 +344,7 @@ async fn prepare_bounded(
         )
     };
     let limit = Duration::from_secs(rt.config.loader.timeout_s);
-    let prepare = AssertUnwindSafe(prepare(rt, &dir, current, permit)).catch_unwind();
+    let prepare = AssertUnwindSafe(prepare(rt, folder, &dir, current, permit)).catch_unwind();
     match tokio::time::timeout(limit, prepare).await {
         Err(_) => Err(format!(
             "loading took longer than {} s (loader.timeout_s)",
@@ -467,9 +467,10 @@ fn compile_folder(
 }
 
 /// Reads, compiles (holding `permit`), links and, for a tool plugin,
-/// describes a folder's plugin.
+/// describes the plugin of folder `key` (in `dir`).
 async fn prepare(
     rt: &Arc<Runtime>,
+    key: &str,
     dir: &Path,
     current: Option<&Arc<LoadedPlugin>>,
     permit: Option<OwnedSemaphorePermit>,
@@ -525,10 +526,7 @@ async fn prepare(
         PluginKind::Api => PluginPre::Api(ProxyPre::new(pre).map_err(not_world)?),
     };
 
-    let owner = dir
-        .strip_prefix(&rt.plugins_dir)
-        .ok()
-        .and_then(|rel| folder::owner(&rel.to_string_lossy()));
+    let owner = folder::owner(key);
     let (node_grants, overrides) = match &owner {
         None => (
             rt.config.grants.clone(),
