@@ -130,10 +130,13 @@ pub fn new_project(
                 .get_dir(kind.as_str())
                 .expect("a template per kind");
             files.copy(own, own.path(), Path::new(""), &vars, &[])?;
-            let sdk = Path::new("lib/hanzo_node");
-            files.copy_filtered(&PY_SDK, PY_SDK.path(), sdk, &|p| {
-                !p.components().any(|c| c.as_os_str() == "__pycache__")
-            })?;
+            files.copy(
+                &PY_SDK,
+                PY_SDK.path(),
+                Path::new("lib/hanzo_node"),
+                &[],
+                &[],
+            )?;
             files.copy(&WIT, WIT.path(), Path::new("wit"), &[], &[])?;
         }
         Lang::Js => {
@@ -201,31 +204,10 @@ impl Files<'_> {
         Ok(())
     }
 
-    /// Copies the files of `dir` (see [`Files::copy`]) that `keep` accepts,
-    /// as they are.
-    fn copy_filtered(
-        &mut self,
-        dir: &Dir<'_>,
-        base: &Path,
-        to: &Path,
-        keep: &dyn Fn(&Path) -> bool,
-    ) -> Result<(), ScaffoldError> {
-        for file in dir.files() {
-            let rel = file.path().strip_prefix(base).unwrap_or(file.path());
-            if keep(rel) {
-                self.write_bytes(&to.join(rel), file.contents())?;
-            }
-        }
-        for sub in dir.dirs() {
-            self.copy_filtered(sub, base, to, keep)?;
-        }
-        Ok(())
-    }
-
     /// Copies `dir` (whose own path in the embedded tree is `base`) to
     /// `to`, replacing `vars` in text files and renaming files as `renames`
     /// says (files a package manager or git would treat specially are
-    /// stored under another name).
+    /// stored under another name). Python bytecode caches are left out.
     fn copy(
         &mut self,
         dir: &Dir<'_>,
@@ -236,6 +218,11 @@ impl Files<'_> {
     ) -> Result<(), ScaffoldError> {
         for file in dir.files() {
             let rel = file.path().strip_prefix(base).unwrap_or(file.path());
+            // A bytecode cache a local run of the SDK left in the tree is
+            // not part of any project.
+            if rel.components().any(|c| c.as_os_str() == "__pycache__") {
+                continue;
+            }
             let rel = match renames.iter().find(|(from, _)| rel == Path::new(from)) {
                 Some((_, to)) => PathBuf::from(to),
                 None => rel.to_path_buf(),
