@@ -1,5 +1,5 @@
 # JavaScript plugins (sdk/js): the SDK's toolchain and the JavaScript
-# examples (js-tool, js-api, js-provider) and test plugins (js-faults), each built into a folder that drops straight
+# examples (js-tool, js-api, js-provider: the provider template) and test plugins (js-faults), each built into a folder that drops straight
 # into a plugin directory: $(JS_PLUGINS)/<name>/{plugin.toml,<name>.wasm}.
 #
 #   make js-plugins    npm ci in sdk/js (once), then build what changed
@@ -39,8 +39,16 @@ $(JS_PLUGINS)/js-tool/js_tool.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard
 $(JS_PLUGINS)/js-api/js_api.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard examples/js-api/src/*.js) examples/js-api/plugin.toml
 	$(JS_BUILD) examples/js-api --out $(JS_PLUGINS)/js-api
 
-$(JS_PLUGINS)/js-provider/js_provider.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard examples/js-provider/src/*.js) examples/js-provider/plugin.toml
-	$(JS_BUILD) examples/js-provider --out $(JS_PLUGINS)/js-provider
+# The provider example is the provider template, as `plugin new js-provider
+# --kind provider --lang js` writes it (the SDK copied into the project).
+JS_PROVIDER_PROJECT := $(JS_PLUGINS)/new/js-provider
+$(JS_PLUGINS)/js-provider/js_provider.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard $(JS_SDK)/templates/provider/src/*.js) $(JS_SDK)/templates/provider/plugin.toml
+	rm -rf $(JS_PROVIDER_PROJECT)
+	mkdir -p $(JS_PROVIDER_PROJECT)/sdk
+	cp -r $(JS_SDK)/templates/provider/. $(JS_PROVIDER_PROJECT)/
+	find $(JS_PROVIDER_PROJECT) -type f -exec sed -i 's/{{name_snake}}/js_provider/g; s/{{name}}/js-provider/g' {} +
+	cp $(JS_SDK)/src/*.js $(JS_PROVIDER_PROJECT)/sdk/
+	$(JS_BUILD) $(JS_PROVIDER_PROJECT) --out $(JS_PLUGINS)/js-provider
 
 $(JS_PLUGINS)/js-faults/js_faults.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard tests/plugins/js-faults/src/*.js) tests/plugins/js-faults/plugin.toml
 	$(JS_BUILD) tests/plugins/js-faults --out $(JS_PLUGINS)/js-faults
