@@ -37,6 +37,9 @@ pub struct PoolConfig {
     /// returned to the kernel, in KiB: with the kernel's PAGEMAP_SCAN only the
     /// pages a call dirtied are rewritten, and the next call takes no page faults.
     pub keep_resident_kib: u64,
+    /// Linear memory that instances parked for reuse may hold together, in
+    /// MiB (`limits.calls_per_instance`; see `crate::warm`).
+    pub warm_memory_mb: u64,
 }
 
 impl Default for PoolConfig {
@@ -45,6 +48,7 @@ impl Default for PoolConfig {
             instances: 1000,
             max_memory_mb: 4096,
             keep_resident_kib: 4096,
+            warm_memory_mb: 2048,
         }
     }
 }

@@ -30,6 +30,7 @@ pub fn inspect(file: &Path, config: &NodeConfig) -> anyhow::Result<Value> {
             instances: 4,
             max_memory_mb: 64,
             keep_resident_kib: 0,
+            warm_memory_mb: 0,
         },
         None,
     )

@@ -29,7 +29,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::UpdateDeadline;
 
 /// Guest code running this long without returning to its task's executor is
-/// a long call: at the next epoch tick it moves to the background pool.
+/// a long call: at the next epoch tick it moves to the background pool. The
+/// time is the thread's CPU time, not the clock's: on a busy machine a
+/// thread preempted in the middle of a short call has not run long.
 pub const SLICE: Duration = Duration::from_millis(1);
 
 /// How long a plugin whose call moved to the background keeps starting its
@@ -46,6 +48,23 @@ fn now_ns() -> u64 {
     BASE.elapsed().as_nanos() as u64
 }
 
+/// The CPU time the calling thread used. A syscall (about 250 ns, against
+/// 30 for the clock), so it is read at epoch ticks and background polls only.
+fn thread_cpu_ns() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec for the call to fill.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0 {
+            return t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
+        }
+    }
+    now_ns()
+}
+
 tokio::task_local! {
     static LANE: Arc<Lane>;
 }
@@ -59,9 +78,50 @@ struct Lane {
     state: AtomicU8,
     /// `now_ns()` when the task's current poll began.
     polled_at: AtomicU64,
+    /// In the background: [`thread_cpu_ns`] when the current poll began.
+    cpu_at_poll: AtomicU64,
+    /// On a serving thread: the last tick that found the current poll past
+    /// a slice of the clock, to tell at the next tick whether it runs or
+    /// only waited for the CPU.
+    seen: std::sync::Mutex<Option<Seen>>,
     /// In the background: the turn (one of its plugin's background threads)
     /// the task's running call holds.
     turn: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+/// A tick that found a poll past a slice of the clock.
+#[derive(Clone, Copy)]
+struct Seen {
+    /// The poll's `polled_at`, which tells polls apart.
+    polled_at: u64,
+    wall: u64,
+    cpu: u64,
+}
+
+impl Lane {
+    /// Whether the poll begun at `polled_at`, past a slice of the clock at
+    /// `now`, is a long call: at two ticks of the same poll, the thread ran
+    /// a slice of CPU in between, and for most of the time that passed. One
+    /// reading cannot tell: the CPU time at the poll's start is not known
+    /// (reading it at every poll would cost each request a syscall).
+    fn runs_long(&self, polled_at: u64, now: u64) -> bool {
+        let cpu = thread_cpu_ns();
+        let mut seen = crate::lock(&self.seen);
+        if let Some(s) = *seen
+            && s.polled_at == polled_at
+        {
+            let ran = cpu.saturating_sub(s.cpu);
+            if ran >= SLICE.as_nanos() as u64 && ran * 2 >= now.saturating_sub(s.wall) {
+                return true;
+            }
+        }
+        *seen = Some(Seen {
+            polled_at,
+            wall: now,
+            cpu,
+        });
+        false
+    }
 }
 
 /// Background threads one plugin may hold at once: half of them, at least one.
@@ -158,6 +218,8 @@ where
     let lane = Arc::new(Lane {
         state: AtomicU8::new(FOREGROUND),
         polled_at: AtomicU64::new(0),
+        cpu_at_poll: AtomicU64::new(0),
+        seen: std::sync::Mutex::new(None),
         turn: std::sync::Mutex::new(None),
     });
     Offloadable {
@@ -220,7 +282,10 @@ pub fn at_epoch_tick(history: &CpuHistory) -> UpdateDeadline {
     });
     match lane {
         Ok((FOREGROUND, polled_at, lane)) => {
-            if now_ns().saturating_sub(polled_at) < SLICE.as_nanos() as u64 {
+            let now = now_ns();
+            if now.saturating_sub(polled_at) < SLICE.as_nanos() as u64
+                || !lane.runs_long(polled_at, now)
+            {
                 return UpdateDeadline::Continue(1);
             }
             history.record_move();
@@ -231,7 +296,13 @@ pub fn at_epoch_tick(history: &CpuHistory) -> UpdateDeadline {
         // In the background: the turn ends; the next one waits for the
         // plugin's share of the threads.
         Ok((_, polled_at, lane)) => {
-            if now_ns().saturating_sub(polled_at) >= SLICE.as_nanos() as u64 {
+            // Background threads yield to everything else: judged by the
+            // clock, a call there waiting for the CPU would keep its plugin
+            // heavy for ever.
+            if now_ns().saturating_sub(polled_at) >= SLICE.as_nanos() as u64
+                && thread_cpu_ns().saturating_sub(lane.cpu_at_poll.load(Ordering::Relaxed))
+                    >= SLICE.as_nanos() as u64
+            {
                 history.still_heavy();
             }
             let turns = history.turns.clone();
@@ -339,6 +410,9 @@ impl<F: Future> Future for InBackground<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         self.lane.polled_at.store(now_ns(), Ordering::Relaxed);
+        self.lane
+            .cpu_at_poll
+            .store(thread_cpu_ns(), Ordering::Relaxed);
         let r = self.fut.as_mut().poll(cx);
         if r.is_pending() {
             drop(crate::lock(&self.lane.turn).take());
@@ -359,12 +433,27 @@ impl<F: Future> Drop for Offloadable<F> {
 mod tests {
     use super::*;
 
-    /// Burns the CPU for `d` without yielding, like guest code between ticks.
+    /// Burns `d` of the thread's CPU without yielding, like guest code
+    /// between ticks.
     fn burn(d: Duration) {
-        let t = Instant::now();
-        while t.elapsed() < d {
+        let t = thread_cpu_ns();
+        while thread_cpu_ns() - t < d.as_nanos() as u64 {
             std::hint::spin_loop();
         }
+    }
+
+    /// Guest code that runs on, seen at ticks until one says where it goes
+    /// (the first only notes it; on a busy test machine a burn preempted
+    /// for long does not count, and the next tries again).
+    fn run_on_until_ticked_off(h: &CpuHistory) -> UpdateDeadline {
+        for _ in 0..200 {
+            burn(SLICE * 2);
+            let d = at_epoch_tick(h);
+            if matches!(d, UpdateDeadline::YieldCustom(..)) {
+                return d;
+            }
+        }
+        panic!("a call that ran on for 200 ticks was never moved");
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -374,7 +463,10 @@ mod tests {
         let h = history.clone();
         let (moved, thread) = tokio::spawn(offloadable(async move {
             burn(SLICE * 2);
-            let d = at_epoch_tick(&h);
+            // One tick cannot tell running from waiting for the CPU.
+            let first = at_epoch_tick(&h);
+            assert!(matches!(first, UpdateDeadline::Continue(1)));
+            let d = run_on_until_ticked_off(&h);
             let moved = matches!(d, UpdateDeadline::YieldCustom(..));
             if let UpdateDeadline::YieldCustom(_, f) = d {
                 f.await;
@@ -435,8 +527,7 @@ mod tests {
         );
         let (c, h) = (caller.clone(), callee.clone());
         tokio::spawn(offloadable(async move {
-            burn(SLICE * 2);
-            if let UpdateDeadline::YieldCustom(_, f) = at_epoch_tick(&c) {
+            if let UpdateDeadline::YieldCustom(_, f) = run_on_until_ticked_off(&c) {
                 f.await;
             }
             offload_if_heavy(&h).await;
@@ -447,6 +538,54 @@ mod tests {
         // Outside the lane nothing is counted.
         offload_if_heavy(&callee).await;
         assert_eq!(callee.moves(), 1);
+    }
+
+    /// A thread preempted in the middle of a call (the machine is busy with
+    /// other processes) has not run long: the call stays, and its plugin
+    /// does not start its next calls in the background.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_that_waited_for_the_cpu_stays() {
+        let here = std::thread::current().id();
+        let history = Arc::new(CpuHistory::default());
+        let h = history.clone();
+        let (decisions, thread) = tokio::spawn(offloadable(async move {
+            let mut decisions = Vec::new();
+            for _ in 0..3 {
+                // Off the CPU for three slices, as a preempted thread is.
+                std::thread::sleep(SLICE * 3);
+                decisions.push(matches!(at_epoch_tick(&h), UpdateDeadline::Continue(1)));
+            }
+            (decisions, std::thread::current().id())
+        }))
+        .await
+        .unwrap();
+        assert_eq!(decisions, [true, true, true]);
+        assert_eq!(thread, here);
+        assert!(!history.is_heavy());
+    }
+
+    /// In the background (threads that yield to all others) a call that
+    /// waited for the CPU does not keep its plugin heavy; one that ran does.
+    #[tokio::test(flavor = "current_thread")]
+    async fn in_the_background_only_running_keeps_a_plugin_heavy() {
+        let history = Arc::new(CpuHistory::default());
+        let h = history.clone();
+        let (after_wait, after_run) = tokio::spawn(offloadable(async move {
+            offload().await;
+            std::thread::sleep(SLICE * 3);
+            let d = at_epoch_tick(&h);
+            let after_wait = h.is_heavy();
+            if let UpdateDeadline::YieldCustom(_, f) = d {
+                f.await;
+            }
+            burn(SLICE * 2);
+            let _ = at_epoch_tick(&h);
+            (after_wait, h.is_heavy())
+        }))
+        .await
+        .unwrap();
+        assert!(!after_wait, "waiting for the CPU made the plugin heavy");
+        assert!(after_run);
     }
 
     #[tokio::test(flavor = "current_thread")]

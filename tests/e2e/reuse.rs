@@ -93,11 +93,8 @@ async fn without_the_setting_every_call_gets_a_fresh_instance() {
     assert_eq!(rt.warm.idle(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_calls_use_separate_instances() {
-    let (_dirs, rt) = reusing(1000).await;
-    // Calls in flight at once each need their own instance; afterwards they
-    // all wait parked, up to the cap per plugin and tenant.
+/// Twelve calls of the slow tool at once.
+async fn twelve_at_once(rt: &Arc<Runtime>) {
     let slow = (0..12).map(|_| {
         let rt = rt.clone();
         tokio::spawn(async move {
@@ -109,8 +106,35 @@ async fn concurrent_calls_use_separate_instances() {
     for call in slow.collect::<Vec<_>>() {
         call.await.unwrap();
     }
-    assert_eq!(rt.warm.idle(), hanzo_node::warm::MAX_IDLE_PER_KEY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_use_separate_instances_and_all_are_parked() {
+    let (_dirs, rt) = reusing(1000).await;
+    // Calls in flight at once each need their own instance; afterwards they
+    // all wait parked, so the next wave of as many finds one each.
+    twelve_at_once(&rt).await;
+    assert_eq!(rt.warm.idle(), 12);
     assert_eq!(calls(&rt, "a").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_instances_stay_within_the_memory_budget() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "echo-version", "echo-version", |m| {
+        set(
+            m,
+            "limits",
+            "calls_per_instance",
+            toml::Value::Integer(1000),
+        )
+    });
+    let mut config = dirs.config();
+    // An echo-version instance holds 4 MiB of linear memory: two fit.
+    config.pool.warm_memory_mb = 10;
+    let rt = crate::common::runtime(config).await;
+    twelve_at_once(&rt).await;
+    assert_eq!(rt.warm.idle(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -95,7 +95,10 @@ impl Runtime {
                 registry: Registry::default(),
                 // A quarter of the instance pool at most, so that parked
                 // instances never crowd out fresh ones.
-                warm: Arc::new(WarmPool::new(config.pool.instances as usize / 4)),
+                warm: Arc::new(WarmPool::new(
+                    config.pool.instances as usize / 4,
+                    (config.pool.warm_memory_mb as usize) << 20,
+                )),
                 router: Arc::new(
                     crate::router::Router::new(
                         &config.router,
