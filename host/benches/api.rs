@@ -208,6 +208,30 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// What the node says after a target's runs: instances parked, and the
+/// plugin's calls that ran on the background threads (`crate::sched`).
+async fn node_state(addr: SocketAddr) -> String {
+    let get = async |path: &str| -> Option<serde_json::Value> {
+        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .ok()?;
+        tokio::spawn(conn);
+        let req = hyper::Request::get(path)
+            .header("host", "127.0.0.1")
+            .body(Empty::<Bytes>::new())
+            .ok()?;
+        let body = send.send_request(req).await.ok()?.into_body();
+        serde_json::from_slice(&body.collect().await.ok()?.to_bytes()).ok()
+    };
+    let health = get("/v2/health").await.unwrap_or_default();
+    let plugin = get("/v2/plugins/hello").await.unwrap_or_default();
+    format!(
+        "{} instances parked ({} MiB), {} calls ran in the background",
+        health["parked_instances"], health["parked_memory_mb"], plugin["background_calls"]
+    )
+}
+
 /// One plugin to measure: its component, its manifest and its hello path.
 struct Target {
     label: String,
@@ -271,6 +295,7 @@ async fn main() {
     println!("| target | 1 connection | {wide} connections |");
     println!("|---|---|---|");
     let mut base = [0.0f64; 2];
+    let mut notes = Vec::new();
     for (i, conns) in [1, wide].into_iter().enumerate() {
         base[i] = load(native, "/hello", conns, seconds).await.unwrap_or(0.0);
     }
@@ -294,6 +319,15 @@ async fn main() {
                 });
             }
             println!("| {}, {label} | {} | {} |", t.label, cells[0], cells[1]);
+            notes.push(format!(
+                "{}, {label}: {}",
+                t.label,
+                node_state(node.addr).await
+            ));
         }
+    }
+    println!("\nAfter each target's runs:");
+    for n in notes {
+        println!("- {n}");
     }
 }

@@ -52,6 +52,8 @@ pub struct CallState {
     node: Weak<dyn Services>,
     /// When the call started; the epoch callback enforces the time limit from it.
     pub started: Instant,
+    /// The instance is starting (instantiation runs its start code).
+    pub starting: bool,
     pub limits: CallLimiter,
     /// Nesting depth of tool invocations made through `hanzo:node/tools`.
     pub depth: u32,
@@ -95,6 +97,7 @@ impl CallState {
             cpu,
             node,
             started: Instant::now(),
+            starting: false,
             limits,
             depth: ctx.depth,
             stderr,

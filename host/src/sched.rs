@@ -134,11 +134,16 @@ fn background_threads() -> usize {
 }
 
 /// When a plugin's calls last had to move to the background, and its turns
-/// there. Kept per loaded plugin version.
+/// there. Kept per loaded plugin version. A slow start (a language runtime
+/// instantiating) and a long call are kept apart: a plugin slow to start
+/// starts its fresh instances in the background, while its calls on parked
+/// instances, short, stay on the serving threads.
 #[derive(Debug)]
 pub struct CpuHistory {
-    /// `now_ns()` + 1 of the last move; 0: never.
+    /// `now_ns()` + 1 of the last call that ran long; 0: never.
     moved_at: AtomicU64,
+    /// `now_ns()` + 1 of the last instantiation that ran long; 0: never.
+    start_moved_at: AtomicU64,
     /// Calls of this plugin that ran in the background.
     moves: AtomicU64,
     /// Its calls running in the background at once: [`cores_per_plugin`].
@@ -149,18 +154,30 @@ impl Default for CpuHistory {
     fn default() -> Self {
         CpuHistory {
             moved_at: AtomicU64::new(0),
+            start_moved_at: AtomicU64::new(0),
             moves: AtomicU64::new(0),
             turns: Arc::new(Semaphore::new(cores_per_plugin())),
         }
     }
 }
 
+/// Now, for [`CpuHistory::ended`] when the call starting now ends.
+pub fn mark() -> u64 {
+    now_ns()
+}
+
+/// Whether a mark (`now_ns()` + 1, or 0) is recent.
+fn recent(at: u64) -> bool {
+    at != 0 && now_ns().saturating_sub(at - 1) < HEAVY_FOR.as_nanos() as u64
+}
+
 impl CpuHistory {
     /// Whether this plugin ran long recently: its next calls start in the
-    /// background.
-    pub fn is_heavy(&self) -> bool {
-        let at = self.moved_at.load(Ordering::Relaxed);
-        at != 0 && now_ns().saturating_sub(at - 1) < HEAVY_FOR.as_nanos() as u64
+    /// background. `fresh`: the call instantiates first, so a slow start
+    /// counts too.
+    pub fn is_heavy(&self, fresh: bool) -> bool {
+        recent(self.moved_at.load(Ordering::Relaxed))
+            || (fresh && recent(self.start_moved_at.load(Ordering::Relaxed)))
     }
 
     /// Calls that ran in the background (moved there, or started there)
@@ -169,16 +186,40 @@ impl CpuHistory {
         self.moves.load(Ordering::Relaxed)
     }
 
+    /// A call (an instantiation when `starting`) that began at `since` (a
+    /// [`mark`]) ended normally. When no call of the plugin ran long since,
+    /// the plugin is no longer heavy: a long call sends its next calls to
+    /// the background, a short one brings them back. A runtime whose first
+    /// call per instance is slow (Python importing its modules) would
+    /// otherwise keep every later call, short, in the background.
+    pub fn ended(&self, since: u64, starting: bool) {
+        let mark = if starting {
+            &self.start_moved_at
+        } else {
+            &self.moved_at
+        };
+        let at = mark.load(Ordering::Relaxed);
+        if at != 0 && at - 1 < since {
+            let _ = mark.compare_exchange(at, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
     /// A call of this plugin moved to the background.
-    fn record_move(&self) {
-        self.still_heavy();
+    fn record_move(&self, starting: bool) {
+        self.still_heavy(starting);
         self.moves.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A call of this plugin ran past a slice (in the background too): it
-    /// stays heavy, so its calls keep starting in the background.
-    fn still_heavy(&self) {
-        self.moved_at.store(now_ns() + 1, Ordering::Relaxed);
+    /// A call of this plugin ran past a slice (in the background too),
+    /// while instantiating when `starting`: it stays heavy, so its calls (or
+    /// its fresh instances) keep starting in the background.
+    fn still_heavy(&self, starting: bool) {
+        let mark = if starting {
+            &self.start_moved_at
+        } else {
+            &self.moved_at
+        };
+        mark.store(now_ns() + 1, Ordering::Relaxed);
     }
 }
 
@@ -251,16 +292,17 @@ pub fn restart_slice() {
     let _ = LANE.try_with(|l| l.polled_at.store(now_ns(), Ordering::Relaxed));
 }
 
-/// Before a call of the plugin of `history`: when it ran long lately
-/// ([`CpuHistory::is_heavy`]), the call starts in the background. A call whose
-/// task is there already (its caller moved) counts as one that ran there.
-pub async fn offload_if_heavy(history: &CpuHistory) {
+/// Before a call of the plugin of `history` (on a `fresh` instance or a
+/// parked one): when it ran long lately ([`CpuHistory::is_heavy`]), the call
+/// starts in the background. A call whose task is there already (its caller
+/// moved) counts as one that ran there.
+pub async fn offload_if_heavy(history: &CpuHistory, fresh: bool) {
     let Ok(state) = LANE.try_with(|l| l.state.load(Ordering::Acquire)) else {
         return;
     };
     if state == BACKGROUND {
         history.moves.fetch_add(1, Ordering::Relaxed);
-    } else if history.is_heavy() && offload().await {
+    } else if history.is_heavy(fresh) && offload().await {
         history.moves.fetch_add(1, Ordering::Relaxed);
         // Start with a turn, as one that moved at a tick would.
         let turn = history.turns.clone().acquire_owned().await.ok();
@@ -271,8 +313,9 @@ pub async fn offload_if_heavy(history: &CpuHistory) {
 /// What the epoch callback of a call still within its time limit should do:
 /// keep going (a short call on a serving thread), move to the background
 /// (running past [`SLICE`]), or take its turn (in the background, or outside
-/// any lane).
-pub fn at_epoch_tick(history: &CpuHistory) -> UpdateDeadline {
+/// any lane). `starting`: the guest code running is the instance's start
+/// (instantiation), not a call.
+pub fn at_epoch_tick(history: &CpuHistory, starting: bool) -> UpdateDeadline {
     let lane = LANE.try_with(|l| {
         (
             l.state.load(Ordering::Acquire),
@@ -288,7 +331,7 @@ pub fn at_epoch_tick(history: &CpuHistory) -> UpdateDeadline {
             {
                 return UpdateDeadline::Continue(1);
             }
-            history.record_move();
+            history.record_move(starting);
             lane.state.store(MOVING, Ordering::Release);
             UpdateDeadline::YieldCustom(1, Box::pin(YieldOnce(false)))
         }
@@ -303,7 +346,7 @@ pub fn at_epoch_tick(history: &CpuHistory) -> UpdateDeadline {
                 && thread_cpu_ns().saturating_sub(lane.cpu_at_poll.load(Ordering::Relaxed))
                     >= SLICE.as_nanos() as u64
             {
-                history.still_heavy();
+                history.still_heavy(starting);
             }
             let turns = history.turns.clone();
             UpdateDeadline::YieldCustom(
@@ -445,10 +488,10 @@ mod tests {
     /// Guest code that runs on, seen at ticks until one says where it goes
     /// (the first only notes it; on a busy test machine a burn preempted
     /// for long does not count, and the next tries again).
-    fn run_on_until_ticked_off(h: &CpuHistory) -> UpdateDeadline {
+    fn run_on_until_ticked_off(h: &CpuHistory, starting: bool) -> UpdateDeadline {
         for _ in 0..200 {
             burn(SLICE * 2);
-            let d = at_epoch_tick(h);
+            let d = at_epoch_tick(h, starting);
             if matches!(d, UpdateDeadline::YieldCustom(..)) {
                 return d;
             }
@@ -464,9 +507,9 @@ mod tests {
         let (moved, thread) = tokio::spawn(offloadable(async move {
             burn(SLICE * 2);
             // One tick cannot tell running from waiting for the CPU.
-            let first = at_epoch_tick(&h);
+            let first = at_epoch_tick(&h, false);
             assert!(matches!(first, UpdateDeadline::Continue(1)));
-            let d = run_on_until_ticked_off(&h);
+            let d = run_on_until_ticked_off(&h, false);
             let moved = matches!(d, UpdateDeadline::YieldCustom(..));
             if let UpdateDeadline::YieldCustom(_, f) = d {
                 f.await;
@@ -480,7 +523,7 @@ mod tests {
             thread, here,
             "the rest of the task ran on the background pool"
         );
-        assert!(history.is_heavy());
+        assert!(history.is_heavy(false));
         assert_eq!(history.moves(), 1);
     }
 
@@ -496,7 +539,7 @@ mod tests {
             let (h, running, ready) = (history.clone(), running.clone(), ready_tx.clone());
             tasks.push(tokio::spawn(offloadable(async move {
                 offload().await;
-                if let UpdateDeadline::YieldCustom(_, f) = at_epoch_tick(&h) {
+                if let UpdateDeadline::YieldCustom(_, f) = at_epoch_tick(&h, false) {
                     f.await; // takes a turn
                 }
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -527,17 +570,57 @@ mod tests {
         );
         let (c, h) = (caller.clone(), callee.clone());
         tokio::spawn(offloadable(async move {
-            if let UpdateDeadline::YieldCustom(_, f) = run_on_until_ticked_off(&c) {
+            if let UpdateDeadline::YieldCustom(_, f) = run_on_until_ticked_off(&c, false) {
                 f.await;
             }
-            offload_if_heavy(&h).await;
+            offload_if_heavy(&h, true).await;
         }))
         .await
         .unwrap();
         assert_eq!((caller.moves(), callee.moves()), (1, 1));
         // Outside the lane nothing is counted.
-        offload_if_heavy(&callee).await;
+        offload_if_heavy(&callee, true).await;
         assert_eq!(callee.moves(), 1);
+    }
+
+    /// An instantiation that ran long moves like a call, but only the
+    /// plugin's fresh instances start in the background afterwards: its
+    /// calls on parked instances stay.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_start_sends_only_fresh_instances_to_the_background() {
+        let history = Arc::new(CpuHistory::default());
+        let h = history.clone();
+        tokio::spawn(offloadable(async move {
+            if let UpdateDeadline::YieldCustom(_, f) = run_on_until_ticked_off(&h, true) {
+                f.await;
+            }
+        }))
+        .await
+        .unwrap();
+        assert!(history.is_heavy(true));
+        assert!(!history.is_heavy(false));
+        assert_eq!(history.moves(), 1);
+    }
+
+    /// One long call makes a plugin heavy; a short call that ends after
+    /// it, with no long call meanwhile, makes it light again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_short_call_after_a_long_one_brings_the_plugin_back() {
+        let history = Arc::new(CpuHistory::default());
+        let h = history.clone();
+        tokio::spawn(offloadable(async move {
+            if let UpdateDeadline::YieldCustom(_, f) = run_on_until_ticked_off(&h, false) {
+                f.await;
+            }
+        }))
+        .await
+        .unwrap();
+        assert!(history.is_heavy(false));
+        // A short call that began before the long one's last tick.
+        history.ended(0, false);
+        assert!(history.is_heavy(false), "it overlapped a long call");
+        history.ended(mark(), false);
+        assert!(!history.is_heavy(false));
     }
 
     /// A thread preempted in the middle of a call (the machine is busy with
@@ -553,7 +636,10 @@ mod tests {
             for _ in 0..3 {
                 // Off the CPU for three slices, as a preempted thread is.
                 std::thread::sleep(SLICE * 3);
-                decisions.push(matches!(at_epoch_tick(&h), UpdateDeadline::Continue(1)));
+                decisions.push(matches!(
+                    at_epoch_tick(&h, false),
+                    UpdateDeadline::Continue(1)
+                ));
             }
             (decisions, std::thread::current().id())
         }))
@@ -561,7 +647,7 @@ mod tests {
         .unwrap();
         assert_eq!(decisions, [true, true, true]);
         assert_eq!(thread, here);
-        assert!(!history.is_heavy());
+        assert!(!history.is_heavy(false));
     }
 
     /// In the background (threads that yield to all others) a call that
@@ -573,14 +659,14 @@ mod tests {
         let (after_wait, after_run) = tokio::spawn(offloadable(async move {
             offload().await;
             std::thread::sleep(SLICE * 3);
-            let d = at_epoch_tick(&h);
-            let after_wait = h.is_heavy();
+            let d = at_epoch_tick(&h, false);
+            let after_wait = h.is_heavy(false);
             if let UpdateDeadline::YieldCustom(_, f) = d {
                 f.await;
             }
             burn(SLICE * 2);
-            let _ = at_epoch_tick(&h);
-            (after_wait, h.is_heavy())
+            let _ = at_epoch_tick(&h, false);
+            (after_wait, h.is_heavy(false))
         }))
         .await
         .unwrap();
@@ -594,7 +680,7 @@ mod tests {
         let history = Arc::new(CpuHistory::default());
         let h = history.clone();
         let (cont, thread) = tokio::spawn(offloadable(async move {
-            let d = at_epoch_tick(&h);
+            let d = at_epoch_tick(&h, false);
             (
                 matches!(d, UpdateDeadline::Continue(1)),
                 std::thread::current().id(),
@@ -604,7 +690,7 @@ mod tests {
         .unwrap();
         assert!(cont);
         assert_eq!(thread, here);
-        assert!(!history.is_heavy());
+        assert!(!history.is_heavy(false));
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -134,6 +134,7 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
         "active_calls": rt.engine.active_calls(),
         // Instances waiting for the next call of plugins that reuse them.
         "parked_instances": rt.warm.idle(),
+        "parked_memory_mb": rt.warm.bytes() >> 20,
         "jobs": rt.jobs.stats(),
         // Plugin log lines over their rate limit, by plugin, since start.
         "log_lines_dropped": rt.logs.dropped(),

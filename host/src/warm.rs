@@ -228,4 +228,9 @@ impl WarmPool {
     pub fn idle(&self) -> usize {
         crate::lock(&self.idle).total
     }
+
+    /// The linear memory parked instances hold now, together.
+    pub fn bytes(&self) -> usize {
+        crate::lock(&self.idle).bytes
+    }
 }

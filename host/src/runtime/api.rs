@@ -50,7 +50,7 @@ impl Runtime {
         // The task starts here and moves to the background pool if the
         // handler (or a plugin it calls) runs long: `crate::sched`.
         let task = tokio::spawn(crate::sched::offloadable(async move {
-            crate::sched::offload_if_heavy(&lease.plugin.cpu).await;
+            crate::sched::offload_if_heavy(&lease.plugin.cpu, lease.is_fresh()).await;
             lease
                 .call(async |proxy, s| {
                     proxy

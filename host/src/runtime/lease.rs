@@ -103,7 +103,6 @@ impl Runtime {
             });
         }
         let permit = self.permit(plugin).await?;
-        crate::sched::offload_if_heavy(&plugin.cpu).await;
         let parked = if reuse {
             self.warm.take(plugin, &ctx.tenant, ctx.overlay.as_ref())
         } else {
@@ -111,6 +110,7 @@ impl Runtime {
         };
         // A parked instance is always of its plugin's kind.
         let parked = parked.and_then(|w| Some((w.store, E::from_exports(w.exports)?, w.calls)));
+        crate::sched::offload_if_heavy(&plugin.cpu, parked.is_none()).await;
         let (store, exports, calls) = match parked {
             Some((mut store, exports, calls)) => {
                 store
@@ -211,6 +211,11 @@ impl Runtime {
 }
 
 impl<E: Instance> Lease<E> {
+    /// Whether the instance is yet to be instantiated (not a parked one).
+    pub fn is_fresh(&self) -> bool {
+        self.exports.is_none()
+    }
+
     /// The store, for host resources a call is given (an incoming request).
     pub fn store(&mut self) -> &mut Store<CallState> {
         self.store
@@ -239,9 +244,24 @@ impl<E: Instance> Lease<E> {
         let r = Runtime::bounded(plugin, async {
             let exports = match exports {
                 Some(e) => e,
-                None => exports.insert(E::instantiate(&plugin.pre, store).await?),
+                None => {
+                    // Ticks during the instance's start judge a slow start,
+                    // not a long call (`crate::sched`).
+                    store.data_mut().starting = true;
+                    let since = crate::sched::mark();
+                    let instance = E::instantiate(&plugin.pre, store).await;
+                    store.data_mut().starting = false;
+                    let instance = instance?;
+                    plugin.cpu.ended(since, true);
+                    exports.insert(instance)
+                }
             };
-            call(exports, store).await
+            let since = crate::sched::mark();
+            let r = call(exports, store).await;
+            if r.is_ok() {
+                plugin.cpu.ended(since, false);
+            }
+            r
         })
         .await;
         let r = match r {

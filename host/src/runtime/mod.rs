@@ -139,7 +139,7 @@ impl Runtime {
             if state.started.elapsed() >= limit {
                 Ok(UpdateDeadline::Interrupt)
             } else {
-                Ok(crate::sched::at_epoch_tick(&state.cpu))
+                Ok(crate::sched::at_epoch_tick(&state.cpu, state.starting))
             }
         });
         store.set_epoch_deadline(1);
