@@ -86,6 +86,8 @@ async fn official_python_sdks_as_clients() {
             "check_openai_sdk.py",
             &[&base, "gpt-mock", "--embedding-model", "embed-mock"],
         );
+        // The Responses and legacy Completions APIs over a chat upstream.
+        run_check("check_openai_responses.py", &[&base, "gpt-mock"]);
         // The Anthropic client on an OpenAI-backed deployment.
         run_check("check_anthropic_sdk.py", &[&base, "gpt-mock"]);
     })

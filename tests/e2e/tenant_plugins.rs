@@ -7,7 +7,7 @@
 //! tenant folder arrives while the node serves.
 
 use crate::auth::{get, post, tenant_key};
-use crate::common::{Dirs, Node, eventually, install, set};
+use crate::common::{Dirs, Node, client, eventually, install, set};
 use crate::mock_openai::MockOpenAi;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -241,4 +241,63 @@ async fn each_tenant_sees_and_calls_its_own_plugins_and_no_one_elses() {
     assert_eq!(answer(&node, &beta).await.unwrap(), "beta-v1");
     let (status, stopped) = node.stop();
     assert!(status.success(), "{stopped}");
+}
+
+/// Responses stored by `/v1/responses` belong to the tenant that made them:
+/// another tenant cannot read, continue or delete one, even knowing its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_response_belongs_to_its_tenant() {
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    for plugin in ["api-openai", "openai"] {
+        install(&dirs.plugins, plugin, plugin, |_| {});
+    }
+    let acme = tenant_key(&dirs, "acme", "user");
+    let beta = tenant_key(&dirs, "beta", "user");
+    let config = dirs.root.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins.openai]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
+             secrets = {{ OPENAI_API_KEY = \"sk-test\" }}\n\n\
+             [[deployments]]\nalias = \"gpt\"\nprovider = \"openai\"\nmodel = \"gpt-4o-mini\"\n",
+            mock.base_url(),
+            mock.addr,
+        ),
+    )
+    .unwrap();
+    let node = Node::start(&dirs, &["--config", config.to_str().unwrap()]);
+    let ask = |previous: Option<&str>| {
+        let mut body = json!({"model": "gpt", "input": "hi"});
+        if let Some(id) = previous {
+            body["previous_response_id"] = id.into();
+        }
+        body
+    };
+    let (status, first) = post(&node, "/v1/responses", Some(&acme), ask(None)).await;
+    assert_eq!(status, 200, "{first}");
+    let id = first["id"].as_str().unwrap();
+    let path = format!("/v1/responses/{id}");
+    let (status, _) = get(&node, &path, Some(&acme)).await;
+    assert_eq!(status, 200);
+    let (status, v) = get(&node, &path, Some(&beta)).await;
+    assert_eq!(
+        (status, &v["error"]["code"]),
+        (404, &json!("response_not_found"))
+    );
+    let (status, v) = post(&node, "/v1/responses", Some(&beta), ask(Some(id))).await;
+    assert_eq!(
+        (status, &v["error"]["param"]),
+        (404, &json!("previous_response_id"))
+    );
+    let deleted = client()
+        .delete(node.url(&path))
+        .bearer_auth(&beta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 404);
+    // Still acme's, and still continued by acme.
+    let (status, _) = post(&node, "/v1/responses", Some(&acme), ask(Some(id))).await;
+    assert_eq!(status, 200);
 }

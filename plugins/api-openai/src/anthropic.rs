@@ -63,7 +63,20 @@ pub struct MessagesCall {
 
 /// Parses a Messages request body.
 pub fn parse_messages_request(body: &[u8]) -> Result<MessagesCall, ApiError> {
-    let obj = wire::parse_object(body)?;
+    parse_messages_object(wire::parse_object(body)?)
+}
+
+/// Parses a `POST /v1/messages/count_tokens` body: a Messages request
+/// without `max_tokens` (and without `stream`).
+pub fn parse_count_tokens_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    let mut obj = wire::parse_object(body)?;
+    if absent(obj.get("max_tokens")) {
+        obj.insert("max_tokens".into(), 1.into());
+    }
+    Ok(parse_messages_object(obj)?.request)
+}
+
+fn parse_messages_object(obj: Map<String, Value>) -> Result<MessagesCall, ApiError> {
     let model = required_string(&obj, "model", "model")?;
     let max_tokens = match optional_u32(&obj, "max_tokens", "max_tokens")? {
         Some(n) if n >= 1 => n,
@@ -210,17 +223,35 @@ fn convert_message(index: usize, value: &Value, out: &mut Vec<Message>) -> Resul
             format!("{at}: must be an object, not {}", type_name(value)),
         ));
     };
+    let content_at = format!("{at}.content");
     let role = match required_string(obj, "role", &format!("{at}.role"))?.as_str() {
         "user" => Role::User,
         "assistant" => Role::Assistant,
+        // Claude Code sends system turns inside the conversation (reminders,
+        // compaction summaries); they stay where they were sent.
+        "system" => {
+            let text = match obj.get("content") {
+                Some(Value::String(text)) => text.clone(),
+                Some(Value::Array(blocks)) => text_blocks(blocks, &content_at)?,
+                _ => {
+                    return Err(ApiError::invalid(
+                        content_at.clone(),
+                        format!("{content_at}: must be a string or an array of text blocks"),
+                    ));
+                }
+            };
+            out.push(Message::system(text));
+            return Ok(());
+        }
         other => {
             return Err(ApiError::invalid(
                 format!("{at}.role"),
-                format!("{at}.role: Input should be 'user' or 'assistant', not '{other}'"),
+                format!(
+                    "{at}.role: Input should be 'user', 'assistant' or 'system', not '{other}'"
+                ),
             ));
         }
     };
-    let content_at = format!("{at}.content");
     let blocks = match obj.get("content") {
         Some(Value::String(text)) => {
             out.push(Message::new(role, text.clone()));

@@ -8,6 +8,10 @@
 //! | GET    | `/v1/models/{id}`      | one model                                   |
 //! | POST   | `/v1/embeddings`       | OpenAI embeddings (`float` or `base64`)     |
 //! | POST   | `/v1/messages`         | Anthropic Messages, JSON or SSE stream      |
+//! | POST   | `/v1/responses`        | OpenAI Responses, JSON or SSE stream; stored per tenant |
+//! | GET, DELETE | `/v1/responses/{id}` | a stored response                        |
+//! | POST   | `/v1/completions`      | legacy OpenAI completions, mapped onto chat |
+//! | POST   | `/v1/messages/count_tokens` | Anthropic token count (a BPE estimate) |
 //!
 //! Every endpoint talks only to `hanzo:node/llm`, so any model alias the
 //! router serves works through either API, whatever the upstream speaks.
@@ -25,9 +29,12 @@
 //! implement.
 
 pub mod anthropic;
+pub mod completions;
 pub mod error;
 pub mod openai;
+pub mod responses;
 pub mod server;
+pub mod tokens;
 pub mod wire;
 
 #[cfg(test)]
@@ -82,6 +89,12 @@ impl Handler for ApiOpenAi {
 
 hanzo_node_sdk::export_api!(ApiOpenAi);
 
+/// Where a stored response lives in this plugin's kv, which the host keeps
+/// per tenant.
+fn response_key(id: &str) -> String {
+    format!("responses/{id}")
+}
+
 /// The router of the host (`hanzo:node/llm`).
 struct HostNode;
 
@@ -119,6 +132,18 @@ impl Node for HostNode {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
+    }
+
+    fn load_response(&self, id: &str) -> Result<Option<String>, String> {
+        hanzo_node_sdk::kv::get_string(&response_key(id)).map_err(|e| e.message())
+    }
+
+    fn save_response(&self, id: &str, record: &str) -> Result<(), String> {
+        hanzo_node_sdk::kv::set_string(&response_key(id), record).map_err(|e| e.message())
+    }
+
+    fn delete_response(&self, id: &str) -> Result<bool, String> {
+        hanzo_node_sdk::kv::delete(&response_key(id)).map_err(|e| e.message())
     }
 
     fn random(&self) -> [u64; 3] {

@@ -5,7 +5,7 @@
 use crate::anthropic::{self, EventEncoder};
 use crate::error::{ApiError, Kind};
 use crate::openai::{self, ChunkEncoder};
-use crate::wire;
+use crate::{completions, responses, wire};
 use hanzo_node_sdk::api::{BodyError, JsonResponse, percent_decode};
 use hanzo_node_sdk::llm::{
     CallOptions, ChatChunk, ChatRequest, ChatResult, EmbedRequest, EmbedResult, LlmError, Model,
@@ -27,6 +27,12 @@ pub trait Node {
     -> Result<EmbedResult, LlmError>;
     /// Seconds since the Unix epoch.
     fn now(&self) -> u64;
+    /// The caller's tenant's stored response `id` (`/v1/responses`), as
+    /// stored; errors are the storage's.
+    fn load_response(&self, id: &str) -> Result<Option<String>, String>;
+    fn save_response(&self, id: &str, record: &str) -> Result<(), String>;
+    /// Whether there was one to delete.
+    fn delete_response(&self, id: &str) -> Result<bool, String>;
     /// Random bits for ids.
     fn random(&self) -> [u64; 3];
 }
@@ -148,6 +154,61 @@ pub fn handle<N: Node, R: Responder>(
                 messages(node, out, headers, &bytes);
             }
         }
+        "/v1/messages/count_tokens" => {
+            if method != "POST" {
+                return send_error(
+                    out,
+                    Format::Anthropic,
+                    &ApiError::method_not_allowed(method, "POST"),
+                );
+            }
+            if let Some((bytes, out)) = body(Format::Anthropic, out) {
+                match anthropic::parse_count_tokens_request(&bytes) {
+                    Ok(request) => send_json(
+                        out,
+                        Vec::new(),
+                        &serde_json::json!({"input_tokens": crate::tokens::count(&request)}),
+                    ),
+                    Err(e) => send_error(out, Format::Anthropic, &e),
+                }
+            }
+        }
+        "/v1/completions" => {
+            if method != "POST" {
+                return send_error(
+                    out,
+                    Format::OpenAi,
+                    &ApiError::method_not_allowed(method, "POST"),
+                );
+            }
+            if let Some((bytes, out)) = body(Format::OpenAi, out) {
+                legacy_completions(node, out, headers, &bytes);
+            }
+        }
+        "/v1/responses" => {
+            if method != "POST" {
+                return send_error(
+                    out,
+                    Format::OpenAi,
+                    &ApiError::method_not_allowed(method, "POST"),
+                );
+            }
+            if let Some((bytes, out)) = body(Format::OpenAi, out) {
+                create_response(node, out, headers, &bytes);
+            }
+        }
+        _ if path.starts_with("/v1/responses/") => {
+            let id = percent_decode(&path["/v1/responses/".len()..]);
+            match method {
+                "GET" => get_response(node, out, &id),
+                "DELETE" => delete_response(node, out, &id),
+                _ => send_error(
+                    out,
+                    Format::OpenAi,
+                    &ApiError::method_not_allowed(method, "GET, DELETE"),
+                ),
+            }
+        }
         "/v1/embeddings" => {
             if method != "POST" {
                 return send_error(
@@ -266,6 +327,7 @@ fn chat_completions<N: Node, R: Responder>(
                 let id = openai::completion_id(first_id, || format!("chatcmpl-{}", fresh_id(node)));
                 ChunkEncoder::new(id, created, model, include_usage, seed)
             },
+            |_| {},
         );
         return;
     }
@@ -303,6 +365,7 @@ fn messages<N: Node, R: Responder>(node: &N, out: R, headers: &RequestHeaders, b
                 let id = anthropic::message_id(first_id, || format!("msg_{}", fresh_id(node)));
                 EventEncoder::new(id, model, seed)
             },
+            |_| {},
         );
         return;
     }
@@ -317,7 +380,163 @@ fn messages<N: Node, R: Responder>(node: &N, out: R, headers: &RequestHeaders, b
     }
 }
 
-/// What both stream encoders do.
+fn legacy_completions<N: Node, R: Responder>(
+    node: &N,
+    out: R,
+    headers: &RequestHeaders,
+    body: &[u8],
+) {
+    let call = match completions::parse_request(body) {
+        Ok(call) => call,
+        Err(e) => return send_error(out, Format::OpenAi, &e),
+    };
+    let options = headers.call_options();
+    let model = call.request.model.clone();
+    let created = node.now();
+    let id = format!("cmpl-{}", fresh_id(node));
+    if call.stream {
+        let include_usage = call.include_usage;
+        stream(
+            node,
+            out,
+            Format::OpenAi,
+            &call.request,
+            &options,
+            |_| completions::ChunkEncoder::new(id, created, model, include_usage),
+            |_| {},
+        );
+        return;
+    }
+    match node.chat(&call.request, &options) {
+        Ok(result) => {
+            let value = completions::completion_json(&result.response, &id, created, &model);
+            send_json(out, route_headers(&result.route), &value);
+        }
+        Err(e) => send_error(out, Format::OpenAi, &ApiError::from_llm(&e)),
+    }
+}
+
+/// 404 for a response id this tenant has not stored.
+fn response_not_found(id: &str) -> ApiError {
+    ApiError {
+        param: Some("response_id".into()),
+        ..ApiError::not_found(format!("Response with id '{id}' not found."))
+    }
+    .with_code("response_not_found")
+}
+
+fn storage_failed(message: String) -> ApiError {
+    ApiError::new(
+        500,
+        Kind::Internal,
+        format!("The node could not read its stored responses: {message}"),
+    )
+    .with_code("storage_error")
+}
+
+/// The stored record of response `id`: `{response, items}`.
+fn load_record<N: Node>(node: &N, id: &str) -> Result<Value, ApiError> {
+    match node.load_response(id) {
+        Ok(Some(text)) => serde_json::from_str(&text).map_err(|e| storage_failed(e.to_string())),
+        Ok(None) => Err(response_not_found(id)),
+        Err(e) => Err(storage_failed(e)),
+    }
+}
+
+/// Stores a finished response for `previous_response_id` and `GET`. A
+/// failure (kv not granted, the tenant's quota) is logged: the answer
+/// itself is still good.
+fn save_record<N: Node>(node: &N, response: &Value, history: &[Value], input: &[Value]) {
+    let id = response["id"].as_str().unwrap_or_default();
+    let record = responses::stored_record(response, history, input);
+    if let Err(e) = node.save_response(id, &record.to_string()) {
+        hanzo_node_sdk::log::warn(&format!("response {id} not stored: {e}"));
+    }
+}
+
+fn create_response<N: Node, R: Responder>(node: &N, out: R, headers: &RequestHeaders, body: &[u8]) {
+    let call = match responses::parse_request(body) {
+        Ok(call) => call,
+        Err(e) => return send_error(out, Format::OpenAi, &e),
+    };
+    let history = match &call.previous_response_id {
+        None => Vec::new(),
+        Some(id) => match load_record(node, id) {
+            Ok(record) => record["items"].as_array().cloned().unwrap_or_default(),
+            Err(e) => {
+                return send_error(
+                    out,
+                    Format::OpenAi,
+                    &ApiError {
+                        param: Some("previous_response_id".into()),
+                        ..e
+                    },
+                );
+            }
+        },
+    };
+    let request = match call.chat_request(&history) {
+        Ok(request) => request,
+        Err(e) => return send_error(out, Format::OpenAi, &e),
+    };
+    let options = headers.call_options();
+    let ids = responses::Ids {
+        response: format!("resp_{}", fresh_id(node)),
+        seed: fresh_id(node),
+    };
+    let created = node.now();
+    let store = call.store;
+    if call.stream {
+        let input = call.input.clone();
+        stream(
+            node,
+            out,
+            Format::OpenAi,
+            &request,
+            &options,
+            |_| responses::EventEncoder::new(call, ids, created),
+            // Stored before the last event is written: a client may send
+            // its next turn as soon as it reads `response.completed`.
+            |encoder| {
+                if let (true, Some(done)) = (store, &encoder.finished) {
+                    save_record(node, done, &history, &input);
+                }
+            },
+        );
+        return;
+    }
+    match node.chat(&request, &options) {
+        Ok(result) => {
+            let value = responses::completed_json(&call, &ids, created, &result.response);
+            if store {
+                save_record(node, &value, &history, &call.input);
+            }
+            send_json(out, route_headers(&result.route), &value);
+        }
+        Err(e) => send_error(out, Format::OpenAi, &ApiError::from_llm(&e)),
+    }
+}
+
+fn get_response<N: Node, R: Responder>(node: &N, out: R, id: &str) {
+    match load_record(node, id) {
+        Ok(record) => send_json(out, Vec::new(), &record["response"]),
+        Err(e) => send_error(out, Format::OpenAi, &e),
+    }
+}
+
+fn delete_response<N: Node, R: Responder>(node: &N, out: R, id: &str) {
+    match node.delete_response(id) {
+        Ok(true) => send_json(
+            out,
+            Vec::new(),
+            &serde_json::json!({"id": id, "object": "response.deleted", "deleted": true}),
+        ),
+        Ok(false) => send_error(out, Format::OpenAi, &response_not_found(id)),
+        Err(e) => send_error(out, Format::OpenAi, &storage_failed(e)),
+    }
+}
+
+/// What every stream encoder does.
 trait Encoder {
     fn chunk(&mut self, chunk: &ChatChunk) -> String;
     fn finish(&mut self) -> String;
@@ -333,6 +552,30 @@ impl Encoder for ChunkEncoder {
     }
     fn error(&mut self, error: &ApiError) -> String {
         ChunkEncoder::error(self, error)
+    }
+}
+
+impl Encoder for completions::ChunkEncoder {
+    fn chunk(&mut self, chunk: &ChatChunk) -> String {
+        completions::ChunkEncoder::chunk(self, chunk)
+    }
+    fn finish(&mut self) -> String {
+        completions::ChunkEncoder::finish(self)
+    }
+    fn error(&mut self, error: &ApiError) -> String {
+        completions::ChunkEncoder::error(self, error)
+    }
+}
+
+impl Encoder for responses::EventEncoder {
+    fn chunk(&mut self, chunk: &ChatChunk) -> String {
+        responses::EventEncoder::chunk(self, chunk)
+    }
+    fn finish(&mut self) -> String {
+        responses::EventEncoder::finish(self)
+    }
+    fn error(&mut self, error: &ApiError) -> String {
+        responses::EventEncoder::error(self, error)
     }
 }
 
@@ -353,7 +596,8 @@ impl Encoder for EventEncoder {
 /// still gets a proper HTTP error status. From then on every chunk is
 /// written and flushed as it arrives; an error becomes an error event in
 /// `format`. A client that goes away ends the stream (dropping it stops
-/// the upstream call).
+/// the upstream call). `on_finish` sees the encoder of a stream that
+/// completed, before its last events are written.
 fn stream<N: Node, R: Responder, E: Encoder>(
     node: &N,
     out: R,
@@ -361,6 +605,7 @@ fn stream<N: Node, R: Responder, E: Encoder>(
     request: &ChatRequest,
     options: &CallOptions,
     make_encoder: impl FnOnce(&str) -> E,
+    on_finish: impl FnOnce(&E),
 ) {
     let mut chunks = match node.stream_chat(request, options) {
         Ok(stream) => stream,
@@ -405,7 +650,9 @@ fn stream<N: Node, R: Responder, E: Encoder>(
                 return body.finish();
             }
             None => {
-                body.write(encoder.finish().as_bytes());
+                let last = encoder.finish();
+                on_finish(&encoder);
+                body.write(last.as_bytes());
                 return body.finish();
             }
         }

@@ -103,6 +103,52 @@ fn system_sampling_and_stop_sequences() {
     assert_eq!(plain.request.messages[0], Message::system("Be kind."));
 }
 
+/// Claude Code sends system turns inside the conversation (`POST
+/// /v1/messages?beta=true`), with `thinking`, `context_management`,
+/// `output_config`, `metadata` and cache-control markers: accepted, the
+/// system turns kept where they were, the Anthropic-only fields dropped.
+#[test]
+fn a_claude_code_request_is_accepted() {
+    let call = parse(json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 32000,
+        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "list files", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "system", "content": "<system-reminder>todo list is empty</system-reminder>"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "…", "signature": "sig"},
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}},
+            ]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.txt"}]},
+        ],
+        "tools": [{"name": "Bash", "description": "Run a command", "input_schema": {"type": "object"}}],
+        "thinking": {"type": "enabled", "budget_tokens": 31999},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "output_config": {"effort": "high"},
+        "metadata": {"user_id": "user_abc"},
+        "stream": true,
+    }))
+    .unwrap();
+    let roles: Vec<Role> = call.request.messages.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::System,
+            Role::User,
+            Role::System,
+            Role::Assistant,
+            Role::Tool
+        ]
+    );
+    assert_eq!(call.request.messages[3].tool_calls[0].name, "Bash");
+    assert_eq!(
+        call.request.extra, None,
+        "Anthropic-only controls are dropped"
+    );
+    assert!(!call.request.json_mode);
+}
+
 #[test]
 fn docs_tool_use_request() {
     // https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/overview
@@ -231,8 +277,12 @@ fn invalid_requests() {
         (json!({"model": null}), "model"),
         (json!({"messages": []}), "messages"),
         (
-            json!({"messages": [{"role": "system", "content": "x"}]}),
+            json!({"messages": [{"role": "tool", "content": "x"}]}),
             "messages.0.role",
+        ),
+        (
+            json!({"messages": [{"role": "system", "content": 5}]}),
+            "messages.0.content",
         ),
         (
             json!({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}]}]}),

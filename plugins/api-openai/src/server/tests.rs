@@ -4,7 +4,7 @@
 use super::*;
 use hanzo_node_sdk::llm::{
     Capabilities, ChatResponse, EmbedResponse, FinishReason, Message, ProviderError, RateLimit,
-    ToolCall, ToolCallDelta, Usage,
+    Role, ToolCall, ToolCallDelta, Usage,
 };
 use hanzo_node_sdk::sse;
 use serde_json::json;
@@ -22,6 +22,8 @@ struct FakeNode {
     pulled: Rc<RefCell<usize>>,
     /// The operator has not granted `permissions.llm`: every call is denied.
     denied: bool,
+    /// Stored responses, as kv would hold them.
+    stored: RefCell<std::collections::HashMap<String, String>>,
 }
 
 fn route(cached: bool) -> Route {
@@ -268,6 +270,21 @@ impl Node for FakeNode {
 
     fn now(&self) -> u64 {
         1_700_000_000
+    }
+
+    fn load_response(&self, id: &str) -> Result<Option<String>, String> {
+        Ok(self.stored.borrow().get(id).cloned())
+    }
+
+    fn save_response(&self, id: &str, record: &str) -> Result<(), String> {
+        self.stored
+            .borrow_mut()
+            .insert(id.to_string(), record.to_string());
+        Ok(())
+    }
+
+    fn delete_response(&self, id: &str) -> Result<bool, String> {
+        Ok(self.stored.borrow_mut().remove(id).is_some())
     }
 
     fn random(&self) -> [u64; 3] {
@@ -936,12 +953,12 @@ fn models() {
 #[test]
 fn unknown_paths_and_methods() {
     let node = FakeNode::default();
-    let sent = get(&node, "/v1/completions");
+    let sent = get(&node, "/v1/fine_tuning/jobs");
     assert_eq!(sent.status, 404);
     assert_eq!(sent.json()["error"]["code"], "unknown_url");
     assert_eq!(
         sent.json()["error"]["message"],
-        "Invalid URL (GET /v1/completions)"
+        "Invalid URL (GET /v1/fine_tuning/jobs)"
     );
     let sent = get(&node, "/v1/chat/completions");
     assert_eq!((sent.status, sent.header("allow")), (405, Some("POST")));
@@ -986,4 +1003,162 @@ fn body_errors() {
         usize::MAX,
     );
     assert_eq!(sent.status, 400);
+}
+
+// ---------------------------------------------------------------- responses
+
+#[test]
+fn responses_answer_store_and_continue_a_conversation() {
+    let node = FakeNode::default();
+    let sent = post(
+        &node,
+        "/v1/responses",
+        json!({"model": "gpt-4o-mini", "input": "hi", "instructions": "be brief"}),
+    );
+    assert_eq!(sent.status, 200);
+    let first = sent.json();
+    assert_eq!(first["object"], "response");
+    assert_eq!(first["status"], "completed");
+    assert_eq!(first["output"][0]["content"][0]["text"], "echo: hi");
+    assert_eq!(first["usage"]["total_tokens"], usage().total_tokens);
+    let id = first["id"].as_str().unwrap();
+    assert!(id.starts_with("resp_"));
+
+    // The second turn sees the first (without its instructions).
+    let sent = post(
+        &node,
+        "/v1/responses",
+        json!({"model": "gpt-4o-mini", "input": "again", "previous_response_id": id}),
+    );
+    assert_eq!(
+        sent.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&sent.body())
+    );
+    let (request, _) = node.calls.borrow().last().cloned().unwrap();
+    let turns: Vec<(Role, String)> = request
+        .messages
+        .iter()
+        .map(|m| (m.role, m.content.clone()))
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            (Role::User, "hi".to_string()),
+            (Role::Assistant, "echo: hi".to_string()),
+            (Role::User, "again".to_string()),
+        ]
+    );
+
+    // Retrieve, delete, and then both are 404 with a stable code.
+    assert_eq!(get(&node, &format!("/v1/responses/{id}")).json()["id"], id);
+    let deleted = send_with(
+        &node,
+        "DELETE",
+        &format!("/v1/responses/{id}"),
+        &RequestHeaders::default(),
+        Value::Null,
+        usize::MAX,
+    );
+    assert_eq!(deleted.json()["deleted"], true);
+    let gone = get(&node, &format!("/v1/responses/{id}"));
+    assert_eq!(gone.status, 404);
+    assert_eq!(gone.json()["error"]["code"], "response_not_found");
+    let sent = post(
+        &node,
+        "/v1/responses",
+        json!({"model": "gpt-4o-mini", "input": "x", "previous_response_id": id}),
+    );
+    assert_eq!(sent.status, 404);
+    assert_eq!(sent.json()["error"]["param"], "previous_response_id");
+}
+
+#[test]
+fn a_response_with_store_false_is_not_kept() {
+    let node = FakeNode::default();
+    let sent = post(
+        &node,
+        "/v1/responses",
+        json!({"model": "gpt-4o-mini", "input": "hi", "store": false}),
+    );
+    assert_eq!(sent.json()["store"], false);
+    assert!(node.stored.borrow().is_empty());
+}
+
+#[test]
+fn responses_with_tools_answer_function_calls() {
+    let node = FakeNode::default();
+    let sent = post(
+        &node,
+        "/v1/responses",
+        json!({"model": "gpt-4o-mini", "input": "2+2?", "tools": [{
+            "type": "function", "name": "calculator", "description": "math",
+            "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}},
+        }]}),
+    );
+    let v = sent.json();
+    assert_eq!(v["output"][0]["type"], "function_call");
+    assert_eq!(v["output"][0]["call_id"], "call_abc123");
+    assert_eq!(v["output"][0]["name"], "calculator");
+    assert_eq!(v["tools"][0]["name"], "calculator");
+}
+
+#[test]
+fn a_streamed_response_is_stored_before_its_last_event() {
+    let node = FakeNode::default();
+    let sent = post(
+        &node,
+        "/v1/responses",
+        json!({"model": "gpt-4o-mini", "input": "hi", "stream": true}),
+    );
+    assert_eq!(sent.status, 200);
+    let events = sent.events();
+    assert_eq!(events.first().unwrap().0, "response.created");
+    let (kind, data) = events.last().unwrap();
+    assert_eq!(kind, "response.completed");
+    let done: Value = serde_json::from_str(data).unwrap();
+    let id = done["response"]["id"].as_str().unwrap();
+    let stored = get(&node, &format!("/v1/responses/{id}")).json();
+    assert_eq!(stored["output"], done["response"]["output"]);
+}
+
+#[test]
+fn legacy_completions_map_onto_chat() {
+    let node = FakeNode::default();
+    let sent = post(
+        &node,
+        "/v1/completions",
+        json!({"model": "gpt-4o-mini", "prompt": "Say this is a test"}),
+    );
+    assert_eq!(sent.status, 200);
+    let v = sent.json();
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(v["choices"][0]["text"], "echo: Say this is a test");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    let streamed = post(
+        &node,
+        "/v1/completions",
+        json!({"model": "gpt-4o-mini", "prompt": "hi", "stream": true}),
+    );
+    let events = streamed.events();
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+}
+
+#[test]
+fn count_tokens_answers_without_calling_the_router() {
+    let node = FakeNode::default();
+    let sent = post(
+        &node,
+        "/v1/messages/count_tokens",
+        json!({"model": "claude-sonnet-4-5", "system": "Be terse.",
+               "messages": [{"role": "user", "content": "Hello, world!"}]}),
+    );
+    assert_eq!(sent.status, 200);
+    let n = sent.json()["input_tokens"].as_u64().unwrap();
+    assert!(n > 4 && n < 30, "{n}");
+    assert!(node.calls.borrow().is_empty());
+    let bad = post(&node, "/v1/messages/count_tokens", json!({"model": "m"}));
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["type"], "error");
 }

@@ -1,0 +1,1133 @@
+//! The OpenAI Responses API (`POST /v1/responses`, `GET` and `DELETE
+//! /v1/responses/{id}`) over the router's chat types, so any provider
+//! (chat-only upstreams included) serves it. Pure: storage goes through the
+//! caller.
+//!
+//! What is mapped: `input` (a string, or items: messages with text parts,
+//! `function_call`, `function_call_output`), `instructions` (a system
+//! message; not carried over by `previous_response_id`, as OpenAI does),
+//! function tools and `tool_choice`, `max_output_tokens`, `temperature`,
+//! `top_p`, `text.format` (JSON mode), `previous_response_id` (the stored
+//! conversation is prepended) and `store`. Dropped: `reasoning`, `include`,
+//! `truncation`, `parallel_tool_calls`, `metadata` (echoed back),
+//! `prompt_cache_key`, `safety_identifier`, `service_tier`, `user`,
+//! `stream_options`, `background`; `reasoning` input items (the router's
+//! types carry no reasoning). Refused: hosted tools (web search, file
+//! search, computer use, code interpreter, MCP, image generation) and image
+//! or file input parts.
+
+use crate::error::ApiError;
+use crate::wire::{self, absent, optional_bool, optional_f32, optional_u32, type_name};
+use hanzo_node_sdk::llm::{
+    ChatChunk, ChatRequest, ChatResponse, FinishReason, Message, Role, ToolCall, ToolChoice,
+    ToolDefinition, Usage,
+};
+use serde_json::{Map, Value, json};
+
+/// Request fields this module reads; others not in [`DROPPED_FIELDS`] go to
+/// the provider as `extra`.
+const RESPONSE_FIELDS: &[&str] = &[
+    "model",
+    "input",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "text",
+    "previous_response_id",
+    "store",
+    "stream",
+    "metadata",
+];
+
+/// Responses-only fields an upstream chat API would refuse.
+const DROPPED_FIELDS: &[&str] = &[
+    "background",
+    "conversation",
+    "include",
+    "max_tool_calls",
+    "parallel_tool_calls",
+    "prompt",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "reasoning",
+    "safety_identifier",
+    "service_tier",
+    "stream_options",
+    "top_logprobs",
+    "truncation",
+    "user",
+];
+
+/// A parsed `POST /v1/responses`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponsesCall {
+    pub model: String,
+    /// The new input items, normalised (stored for the next turn).
+    pub input: Vec<Value>,
+    pub instructions: Option<String>,
+    pub previous_response_id: Option<String>,
+    pub store: bool,
+    pub stream: bool,
+    /// What the response object echoes back.
+    pub echo: Echo,
+    /// The request without the conversation: filled by [`ResponsesCall::chat_request`].
+    template: ChatRequest,
+}
+
+/// Request settings a response object repeats.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Echo {
+    pub tools: Value,
+    pub tool_choice: Value,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub max_output_tokens: Option<u32>,
+    pub metadata: Value,
+    pub text: Value,
+}
+
+impl ResponsesCall {
+    /// The chat request for this turn: `instructions` as a system message,
+    /// then the earlier turns' items (`history`), then this turn's input.
+    pub fn chat_request(&self, history: &[Value]) -> Result<ChatRequest, ApiError> {
+        let mut messages = Vec::new();
+        if let Some(text) = self.instructions.as_deref().filter(|t| !t.is_empty()) {
+            messages.push(Message::system(text.to_string()));
+        }
+        items_to_messages(history, "previous_response_id", &mut messages)?;
+        items_to_messages(&self.input, "input", &mut messages)?;
+        if messages.is_empty() {
+            return Err(ApiError::invalid("input", "`input` must not be empty."));
+        }
+        Ok(ChatRequest {
+            messages,
+            ..self.template.clone()
+        })
+    }
+}
+
+/// Parses a Responses request body.
+pub fn parse_request(body: &[u8]) -> Result<ResponsesCall, ApiError> {
+    let obj = wire::parse_object(body)?;
+    let model = wire::required_string(&obj, "model", "model")?;
+    let input = match obj.get("input") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(text)) => vec![json!({
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        })],
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| normalise_item(i, item))
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "input",
+                format!(
+                    "`input` must be a string or an array of items, not {}.",
+                    type_name(other)
+                ),
+            ));
+        }
+    };
+    let instructions = wire::optional_string(&obj, "instructions", "instructions")?;
+    let previous_response_id =
+        wire::optional_string(&obj, "previous_response_id", "previous_response_id")?;
+    let tools = parse_tools(obj.get("tools"))?;
+    let tool_choice = parse_tool_choice(obj.get("tool_choice"))?;
+    let max_output_tokens = optional_u32(&obj, "max_output_tokens", "max_output_tokens")?;
+    let temperature = optional_f32(&obj, "temperature", "temperature")?;
+    let top_p = optional_f32(&obj, "top_p", "top_p")?;
+    let json_mode = matches!(
+        obj.get("text")
+            .and_then(|t| t.get("format"))
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str),
+        Some("json_object" | "json_schema")
+    );
+    let mut extra = Map::new();
+    for (key, value) in &obj {
+        if !RESPONSE_FIELDS.contains(&key.as_str())
+            && !DROPPED_FIELDS.contains(&key.as_str())
+            && !value.is_null()
+        {
+            extra.insert(key.clone(), value.clone());
+        }
+    }
+    let echo = Echo {
+        tools: obj.get("tools").cloned().unwrap_or_else(|| json!([])),
+        tool_choice: obj
+            .get("tool_choice")
+            .cloned()
+            .unwrap_or_else(|| json!("auto")),
+        temperature,
+        top_p,
+        max_output_tokens,
+        metadata: obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+        text: obj
+            .get("text")
+            .cloned()
+            .unwrap_or_else(|| json!({"format": {"type": "text"}})),
+    };
+    Ok(ResponsesCall {
+        template: ChatRequest {
+            model: model.clone(),
+            messages: Vec::new(),
+            tools,
+            tool_choice,
+            temperature,
+            top_p,
+            max_tokens: max_output_tokens,
+            stop: Vec::new(),
+            json_mode,
+            extra: (!extra.is_empty()).then(|| Value::Object(extra).to_string()),
+        },
+        model,
+        input,
+        instructions,
+        previous_response_id,
+        store: optional_bool(&obj, "store", "store")?.unwrap_or(true),
+        stream: optional_bool(&obj, "stream", "stream")?.unwrap_or(false),
+        echo,
+    })
+}
+
+/// One input item in its full form (`type` set, a message's content as
+/// parts), checked; reasoning items are kept here and skipped when the
+/// conversation is built.
+fn normalise_item(index: usize, item: &Value) -> Result<Value, ApiError> {
+    let at = format!("input[{index}]");
+    let Value::Object(obj) = item else {
+        return Err(ApiError::invalid(
+            at.clone(),
+            format!("`{at}` must be an object, not {}.", type_name(item)),
+        ));
+    };
+    let kind = match obj.get("type") {
+        Some(Value::String(kind)) => kind.as_str(),
+        // An "easy" message: `{role, content}`.
+        None | Some(Value::Null) if obj.contains_key("role") => "message",
+        _ => {
+            return Err(ApiError::invalid(
+                format!("{at}.type"),
+                format!("Missing required parameter: `{at}.type`."),
+            ));
+        }
+    };
+    match kind {
+        "message" => {
+            let role = wire::required_string(obj, "role", &format!("{at}.role"))?;
+            if !matches!(role.as_str(), "user" | "system" | "developer" | "assistant") {
+                return Err(ApiError::invalid(
+                    format!("{at}.role"),
+                    format!(
+                        "Invalid value: '{role}'. `{at}.role` must be one of 'user', 'system', \
+                         'developer' or 'assistant'."
+                    ),
+                ));
+            }
+            let content = message_parts(obj.get("content"), &format!("{at}.content"))?;
+            Ok(json!({"type": "message", "role": role, "content": content}))
+        }
+        "function_call" => {
+            let call_id = wire::required_string(obj, "call_id", &format!("{at}.call_id"))?;
+            let name = wire::required_string(obj, "name", &format!("{at}.name"))?;
+            let arguments = match obj.get("arguments") {
+                Some(Value::String(s)) => s.clone(),
+                None | Some(Value::Null) => "{}".to_string(),
+                Some(other) => other.to_string(),
+            };
+            Ok(json!({
+                "type": "function_call",
+                "call_id": call_id,
+                "name": name,
+                "arguments": arguments,
+            }))
+        }
+        "function_call_output" => {
+            let call_id = wire::required_string(obj, "call_id", &format!("{at}.call_id"))?;
+            let output = match obj.get("output") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(parts)) => parts_text(parts, &format!("{at}.output"))?,
+                None | Some(Value::Null) => String::new(),
+                Some(other) => other.to_string(),
+            };
+            Ok(json!({"type": "function_call_output", "call_id": call_id, "output": output}))
+        }
+        "reasoning" => Ok(item.clone()),
+        "item_reference" => Err(ApiError::invalid(
+            format!("{at}.type"),
+            format!(
+                "`{at}`: item references are not supported by this node; send the items, or \
+                 use `previous_response_id`."
+            ),
+        )
+        .with_code("unsupported_item")),
+        other => Err(ApiError::invalid(
+            format!("{at}.type"),
+            format!("`{at}`: items of type '{other}' are not supported by this node."),
+        )
+        .with_code("unsupported_item")),
+    }
+}
+
+/// A message's content as `input_text` / `output_text` parts.
+fn message_parts(content: Option<&Value>, at: &str) -> Result<Vec<Value>, ApiError> {
+    match content {
+        Some(Value::String(text)) => Ok(vec![json!({"type": "input_text", "text": text})]),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let part_at = format!("{at}[{i}]");
+                let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
+                match (kind, part.get("text")) {
+                    ("input_text" | "output_text" | "text", Some(Value::String(text))) => {
+                        Ok(json!({"type": kind, "text": text}))
+                    }
+                    ("refusal", _) => Ok(json!({
+                        "type": "refusal",
+                        "refusal": part.get("refusal").cloned().unwrap_or_default(),
+                    })),
+                    ("input_image" | "input_file" | "input_audio", _) => Err(ApiError::invalid(
+                        format!("{part_at}.type"),
+                        format!(
+                            "`{part_at}`: content parts of type '{kind}' are not supported by \
+                             this node: messages carry text only."
+                        ),
+                    )
+                    .with_code("unsupported_content")),
+                    _ => Err(ApiError::invalid(
+                        part_at.clone(),
+                        format!("`{part_at}` must be a text part."),
+                    )),
+                }
+            })
+            .collect(),
+        None | Some(Value::Null) => Err(ApiError::invalid(
+            at,
+            format!("Missing required parameter: `{at}`."),
+        )),
+        Some(other) => Err(ApiError::invalid(
+            at,
+            format!(
+                "`{at}` must be a string or an array of parts, not {}.",
+                type_name(other)
+            ),
+        )),
+    }
+}
+
+/// The text of output parts (`function_call_output` given as parts).
+fn parts_text(parts: &[Value], at: &str) -> Result<String, ApiError> {
+    let mut text = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        match part.get("text") {
+            Some(Value::String(t)) => text.push(t.as_str()),
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("{at}[{i}]"),
+                    format!("`{at}[{i}]` must be a text part."),
+                )
+                .with_code("unsupported_content"));
+            }
+        }
+    }
+    Ok(text.join("\n"))
+}
+
+/// Normalised items as chat messages: consecutive function calls (and the
+/// assistant text before them) make one assistant message; outputs become
+/// tool messages.
+fn items_to_messages(items: &[Value], at: &str, out: &mut Vec<Message>) -> Result<(), ApiError> {
+    for item in items {
+        match item["type"].as_str() {
+            Some("message") => {
+                let text: Vec<&str> = item["content"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["text"].as_str().or_else(|| p["refusal"].as_str()))
+                    .collect();
+                let text = text.join("\n");
+                let role = match item["role"].as_str() {
+                    Some("assistant") => Role::Assistant,
+                    Some("system" | "developer") => Role::System,
+                    _ => Role::User,
+                };
+                out.push(Message::new(role, text));
+            }
+            Some("function_call") => {
+                let call = ToolCall {
+                    id: item["call_id"].as_str().unwrap_or_default().to_string(),
+                    name: item["name"].as_str().unwrap_or_default().to_string(),
+                    arguments: item["arguments"].as_str().unwrap_or("{}").to_string(),
+                };
+                match out.last_mut() {
+                    Some(last) if last.role == Role::Assistant => last.tool_calls.push(call),
+                    _ => out.push(Message {
+                        tool_calls: vec![call],
+                        ..Message::assistant(String::new())
+                    }),
+                }
+            }
+            Some("function_call_output") => out.push(Message::tool_result(
+                item["call_id"].as_str().unwrap_or_default().to_string(),
+                item["output"].as_str().unwrap_or_default().to_string(),
+            )),
+            // The router's types carry no reasoning: other models cannot use it.
+            Some("reasoning") => {}
+            _ => {
+                return Err(ApiError::invalid(
+                    at,
+                    format!("`{at}` holds an item this node cannot read."),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_tools(value: Option<&Value>) -> Result<Vec<ToolDefinition>, ApiError> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "tools",
+                format!("`tools` must be an array, not {}.", type_name(other)),
+            ));
+        }
+    };
+    let mut tools = Vec::with_capacity(items.len());
+    for (i, tool) in items.iter().enumerate() {
+        let at = format!("tools[{i}]");
+        let Value::Object(obj) = tool else {
+            return Err(ApiError::invalid(
+                at.clone(),
+                format!("`{at}` must be an object."),
+            ));
+        };
+        match obj.get("type").and_then(Value::as_str) {
+            Some("function") => {}
+            Some(kind) => {
+                return Err(ApiError::invalid(
+                    format!("{at}.type"),
+                    format!(
+                        "`{at}`: tools of type '{kind}' are not supported by this node; declare \
+                         it as a function tool."
+                    ),
+                )
+                .with_code("unsupported_tool"));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    format!("{at}.type"),
+                    format!("Missing required parameter: `{at}.type`."),
+                ));
+            }
+        }
+        let name = wire::required_string(obj, "name", &format!("{at}.name"))?;
+        let description = wire::optional_string(obj, "description", &format!("{at}.description"))?
+            .unwrap_or_default();
+        let parameters = match obj.get("parameters") {
+            Some(schema @ Value::Object(_)) => schema.to_string(),
+            None | Some(Value::Null) => r#"{"type":"object","properties":{}}"#.to_string(),
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    format!("{at}.parameters"),
+                    format!(
+                        "`{at}.parameters` must be an object, not {}.",
+                        type_name(other)
+                    ),
+                ));
+            }
+        };
+        tools.push(ToolDefinition {
+            name,
+            description,
+            parameters,
+        });
+    }
+    Ok(tools)
+}
+
+fn parse_tool_choice(value: Option<&Value>) -> Result<Option<ToolChoice>, ApiError> {
+    if absent(value) {
+        return Ok(None);
+    }
+    match value {
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Ok(Some(ToolChoice::Auto)),
+            "none" => Ok(Some(ToolChoice::None)),
+            "required" => Ok(Some(ToolChoice::Required)),
+            other => Err(ApiError::invalid(
+                "tool_choice",
+                format!(
+                    "Invalid value: '{other}'. `tool_choice` must be 'auto', 'none', 'required' \
+                     or a function."
+                ),
+            )),
+        },
+        Some(Value::Object(obj)) => match (
+            obj.get("type").and_then(Value::as_str),
+            obj.get("name").and_then(Value::as_str),
+        ) {
+            (Some("function"), Some(name)) if !name.is_empty() => {
+                Ok(Some(ToolChoice::Named(name.to_string())))
+            }
+            _ => Err(ApiError::invalid(
+                "tool_choice",
+                "`tool_choice` must be 'auto', 'none', 'required' or {\"type\": \"function\", \
+                 \"name\": ...}.",
+            )),
+        },
+        _ => Err(ApiError::invalid(
+            "tool_choice",
+            "`tool_choice` must be a string or an object.",
+        )),
+    }
+}
+
+// ---------------------------------------------------------------- responses
+
+/// Ids of one response and its items.
+#[derive(Debug, Clone)]
+pub struct Ids {
+    /// `resp_…`.
+    pub response: String,
+    /// A seed for item ids (`msg_…`, `fc_…`) and missing call ids.
+    pub seed: String,
+}
+
+fn usage_json(usage: Option<&Usage>) -> Value {
+    let (input, output) = usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+    json!({
+        "input_tokens": input,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input + output,
+    })
+}
+
+fn message_item(id: &str, text: &str, status: &str) -> Value {
+    json!({
+        "type": "message",
+        "id": id,
+        "status": status,
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    })
+}
+
+fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
+    json!({
+        "type": "function_call",
+        "id": id,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": status,
+    })
+}
+
+/// The output items of a finished answer.
+pub fn output_items(message: &Message, ids: &Ids) -> Vec<Value> {
+    let mut items = Vec::new();
+    if !message.content.is_empty() || message.tool_calls.is_empty() {
+        items.push(message_item(
+            &format!("msg_{}", ids.seed),
+            &message.content,
+            "completed",
+        ));
+    }
+    for (i, call) in message.tool_calls.iter().enumerate() {
+        let call_id = if call.id.is_empty() {
+            format!("call_{}{i}", ids.seed)
+        } else {
+            call.id.clone()
+        };
+        items.push(call_item(
+            &format!("fc_{}{i}", ids.seed),
+            &call_id,
+            &call.name,
+            &call.arguments,
+            "completed",
+        ));
+    }
+    items
+}
+
+/// A `response` object.
+pub fn response_json(
+    call: &ResponsesCall,
+    ids: &Ids,
+    created_at: u64,
+    status: &str,
+    output: Vec<Value>,
+    finish: Option<FinishReason>,
+    usage: Option<&Usage>,
+) -> Value {
+    let incomplete = match finish {
+        Some(FinishReason::Length) => json!({"reason": "max_output_tokens"}),
+        Some(FinishReason::ContentFilter) => json!({"reason": "content_filter"}),
+        _ => Value::Null,
+    };
+    let status = if status == "completed" && !incomplete.is_null() {
+        "incomplete"
+    } else {
+        status
+    };
+    let echo = &call.echo;
+    json!({
+        "id": ids.response,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "background": false,
+        "error": null,
+        "incomplete_details": incomplete,
+        "instructions": call.instructions,
+        "max_output_tokens": echo.max_output_tokens,
+        "model": call.model,
+        "output": output,
+        "parallel_tool_calls": true,
+        "previous_response_id": call.previous_response_id,
+        "reasoning": {"effort": null, "summary": null},
+        "store": call.store,
+        "temperature": echo.temperature.map(wire::f32_json),
+        "text": echo.text,
+        "tool_choice": echo.tool_choice,
+        "tools": echo.tools,
+        "top_p": echo.top_p.map(wire::f32_json),
+        "truncation": "disabled",
+        "usage": if status == "in_progress" { Value::Null } else { usage_json(usage) },
+        "metadata": echo.metadata,
+    })
+}
+
+/// The complete answer to a non-streamed request.
+pub fn completed_json(
+    call: &ResponsesCall,
+    ids: &Ids,
+    created_at: u64,
+    response: &ChatResponse,
+) -> Value {
+    response_json(
+        call,
+        ids,
+        created_at,
+        "completed",
+        output_items(&response.message, ids),
+        Some(response.finish_reason),
+        response.usage.as_ref(),
+    )
+}
+
+/// What is stored for a response: the object (for `GET`), and the
+/// conversation so far in item form (for the next turn's
+/// `previous_response_id`; `instructions` left out).
+pub fn stored_record(response: &Value, history: &[Value], input: &[Value]) -> Value {
+    let mut items: Vec<Value> = history.to_vec();
+    items.extend(input.iter().cloned());
+    items.extend(
+        response["output"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| {
+                let mut item = item.clone();
+                if let Some(obj) = item.as_object_mut() {
+                    obj.remove("id");
+                    obj.remove("status");
+                }
+                item
+            }),
+    );
+    json!({"response": response, "items": items})
+}
+
+// ---------------------------------------------------------------- streaming
+
+/// The streamed output item being written.
+enum Open {
+    None,
+    Text { index: usize, text: String },
+    Call { index: usize, router_index: u32 },
+}
+
+/// Encodes the router's chunks as the Responses event stream:
+/// `response.created`, `response.in_progress`; per output item
+/// `response.output_item.added`, for text `response.content_part.added`,
+/// `response.output_text.delta`… `response.output_text.done`,
+/// `response.content_part.done`, for a function call
+/// `response.function_call_arguments.delta`… `…done`; then
+/// `response.output_item.done`; at the end `response.completed` (or
+/// `response.incomplete`) with the whole response. Every event carries a
+/// `sequence_number`.
+pub struct EventEncoder {
+    call: ResponsesCall,
+    ids: Ids,
+    created_at: u64,
+    sequence: u64,
+    started: bool,
+    open: Open,
+    /// Finished output items, in order.
+    output: Vec<Value>,
+    /// Function calls by the router's index: (output index, id, call id, name, arguments).
+    calls: Vec<(u32, usize, String, String, String, String)>,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+    done: bool,
+    /// The final response object, once the stream completed.
+    pub finished: Option<Value>,
+}
+
+impl EventEncoder {
+    pub fn new(call: ResponsesCall, ids: Ids, created_at: u64) -> EventEncoder {
+        EventEncoder {
+            call,
+            ids,
+            created_at,
+            sequence: 0,
+            started: false,
+            open: Open::None,
+            output: Vec::new(),
+            calls: Vec::new(),
+            finish: None,
+            usage: None,
+            done: false,
+            finished: None,
+        }
+    }
+
+    fn event(&mut self, out: &mut String, kind: &str, mut body: Value) {
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("type".into(), kind.into());
+            obj.insert("sequence_number".into(), self.sequence.into());
+        }
+        self.sequence += 1;
+        out.push_str(&wire::sse_event(Some(kind), &body.to_string()));
+    }
+
+    fn response(&self, status: &str) -> Value {
+        response_json(
+            &self.call,
+            &self.ids,
+            self.created_at,
+            status,
+            self.output.clone(),
+            self.finish,
+            self.usage.as_ref(),
+        )
+    }
+
+    fn start(&mut self, out: &mut String) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let response = self.response("in_progress");
+        self.event(out, "response.created", json!({"response": response}));
+        self.event(out, "response.in_progress", json!({"response": response}));
+    }
+
+    fn message_id(&self) -> String {
+        format!("msg_{}", self.ids.seed)
+    }
+
+    /// Closes the item being written, if any.
+    fn close(&mut self, out: &mut String) {
+        match std::mem::replace(&mut self.open, Open::None) {
+            Open::None => {}
+            Open::Text { index, text } => {
+                let id = self.message_id();
+                let part = json!({"type": "output_text", "text": text, "annotations": []});
+                self.event(
+                    out,
+                    "response.output_text.done",
+                    json!({"item_id": id, "output_index": index, "content_index": 0, "text": text}),
+                );
+                self.event(
+                    out,
+                    "response.content_part.done",
+                    json!({"item_id": id, "output_index": index, "content_index": 0, "part": part}),
+                );
+                let item = message_item(&id, &text, "completed");
+                self.event(
+                    out,
+                    "response.output_item.done",
+                    json!({"output_index": index, "item": item}),
+                );
+                self.output.push(item);
+            }
+            Open::Call {
+                index,
+                router_index,
+            } => {
+                let Some((_, _, id, call_id, name, arguments)) =
+                    self.calls.iter().find(|c| c.0 == router_index).cloned()
+                else {
+                    return;
+                };
+                self.event(
+                    out,
+                    "response.function_call_arguments.done",
+                    json!({"item_id": id, "output_index": index, "arguments": arguments}),
+                );
+                let item = call_item(&id, &call_id, &name, &arguments, "completed");
+                self.event(
+                    out,
+                    "response.output_item.done",
+                    json!({"output_index": index, "item": item}),
+                );
+                self.output.push(item);
+            }
+        }
+    }
+
+    /// The events for one chunk of the router's stream.
+    pub fn chunk(&mut self, chunk: &ChatChunk) -> String {
+        let mut out = String::new();
+        self.start(&mut out);
+        if let Some(text) = chunk.content.as_deref().filter(|t| !t.is_empty()) {
+            if !matches!(self.open, Open::Text { .. }) {
+                self.close(&mut out);
+                let index = self.output.len();
+                let id = self.message_id();
+                let item = json!({
+                    "type": "message", "id": id, "status": "in_progress",
+                    "role": "assistant", "content": [],
+                });
+                self.event(
+                    &mut out,
+                    "response.output_item.added",
+                    json!({"output_index": index, "item": item}),
+                );
+                self.event(
+                    &mut out,
+                    "response.content_part.added",
+                    json!({
+                        "item_id": id, "output_index": index, "content_index": 0,
+                        "part": {"type": "output_text", "text": "", "annotations": []},
+                    }),
+                );
+                self.open = Open::Text {
+                    index,
+                    text: String::new(),
+                };
+            }
+            if let Open::Text { index, text: all } = &mut self.open {
+                all.push_str(text);
+                let index = *index;
+                let id = self.message_id();
+                self.event(
+                    &mut out,
+                    "response.output_text.delta",
+                    json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text}),
+                );
+            }
+        }
+        for part in &chunk.tool_calls {
+            let known = self.calls.iter().position(|c| c.0 == part.index);
+            let position = match known {
+                Some(p) => p,
+                None => {
+                    self.close(&mut out);
+                    let index = self.output.len();
+                    let n = self.calls.len();
+                    let id = format!("fc_{}{n}", self.ids.seed);
+                    let call_id = part
+                        .id
+                        .clone()
+                        .filter(|id| !id.is_empty())
+                        .unwrap_or_else(|| format!("call_{}{n}", self.ids.seed));
+                    let name = part.name.clone().unwrap_or_default();
+                    let item = call_item(&id, &call_id, &name, "", "in_progress");
+                    self.event(
+                        &mut out,
+                        "response.output_item.added",
+                        json!({"output_index": index, "item": item}),
+                    );
+                    self.calls
+                        .push((part.index, index, id, call_id, name, String::new()));
+                    self.open = Open::Call {
+                        index,
+                        router_index: part.index,
+                    };
+                    self.calls.len() - 1
+                }
+            };
+            let call = &mut self.calls[position];
+            if let Some(name) = &part.name
+                && call.4.is_empty()
+            {
+                call.4 = name.clone();
+            }
+            if !part.arguments.is_empty() {
+                call.5.push_str(&part.arguments);
+                let (index, id) = (call.1, call.2.clone());
+                self.event(
+                    &mut out,
+                    "response.function_call_arguments.delta",
+                    json!({"item_id": id, "output_index": index, "delta": part.arguments}),
+                );
+            }
+        }
+        if chunk.finish_reason.is_some() {
+            self.finish = chunk.finish_reason;
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+        out
+    }
+
+    /// The end of a stream that completed: the open item closed, then
+    /// `response.completed` (or `response.incomplete`) with the whole response.
+    pub fn finish(&mut self) -> String {
+        let mut out = String::new();
+        if self.done {
+            return out;
+        }
+        self.done = true;
+        self.start(&mut out);
+        self.close(&mut out);
+        if self.output.is_empty() {
+            // An empty answer is still one message.
+            let item = message_item(&self.message_id(), "", "completed");
+            self.output.push(item);
+        }
+        let response = self.response("completed");
+        let kind = if response["status"] == "incomplete" {
+            "response.incomplete"
+        } else {
+            "response.completed"
+        };
+        self.event(&mut out, kind, json!({"response": response}));
+        self.finished = Some(response);
+        out
+    }
+
+    /// A failure in the middle of the stream: `response.failed` with the
+    /// error. The stream ends after it.
+    pub fn error(&mut self, error: &ApiError) -> String {
+        let mut out = String::new();
+        self.done = true;
+        self.start(&mut out);
+        let mut response = self.response("failed");
+        response["error"] = json!({
+            "code": error.code.unwrap_or("server_error"),
+            "message": error.message,
+        });
+        self.event(&mut out, "response.failed", json!({"response": response}));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hanzo_node_sdk::llm::ToolCallDelta;
+
+    fn call(body: Value) -> ResponsesCall {
+        parse_request(body.to_string().as_bytes()).unwrap()
+    }
+
+    fn ids() -> Ids {
+        Ids {
+            response: "resp_1".into(),
+            seed: "abc".into(),
+        }
+    }
+
+    #[test]
+    fn a_string_input_with_instructions_is_a_system_and_a_user_message() {
+        let c = call(json!({"model": "m", "input": "hi", "instructions": "be brief"}));
+        let r = c.chat_request(&[]).unwrap();
+        assert_eq!(r.messages.len(), 2);
+        assert_eq!(r.messages[0].role, Role::System);
+        assert_eq!(r.messages[1].content, "hi");
+        assert!(c.store && !c.stream);
+    }
+
+    #[test]
+    fn function_calls_and_outputs_map_to_assistant_calls_and_tool_messages() {
+        let c = call(json!({"model": "m", "input": [
+            {"role": "user", "content": "weather?"},
+            {"type": "function_call", "call_id": "c1", "name": "w", "arguments": "{\"a\":1}"},
+            {"type": "function_call", "call_id": "c2", "name": "w", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+            {"type": "function_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "rain"}]},
+            {"type": "reasoning", "id": "rs_1", "summary": []},
+        ]}));
+        let r = c.chat_request(&[]).unwrap();
+        assert_eq!(r.messages.len(), 4);
+        assert_eq!(r.messages[1].role, Role::Assistant);
+        assert_eq!(r.messages[1].tool_calls.len(), 2);
+        assert_eq!(r.messages[2].tool_call_id.as_deref(), Some("c1"));
+        assert_eq!(r.messages[3].content, "rain");
+    }
+
+    #[test]
+    fn hosted_tools_and_images_are_refused_with_stable_codes() {
+        let e = parse_request(
+            json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}]})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!((e.status, e.code), (400, Some("unsupported_tool")));
+        let e = parse_request(
+            json!({"model": "m", "input": [{"role": "user", "content": [
+                {"type": "input_image", "image_url": "https://x/y.png"}]}]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, Some("unsupported_content"));
+        assert_eq!(e.param.as_deref(), Some("input[0].content[0].type"));
+    }
+
+    #[test]
+    fn a_second_turn_is_built_on_the_stored_items_without_old_instructions() {
+        let first = call(json!({"model": "m", "input": "hi", "instructions": "old"}));
+        let answer = ChatResponse {
+            id: String::new(),
+            model: "m".into(),
+            message: Message::assistant("hello".to_string()),
+            finish_reason: FinishReason::Stop,
+            usage: None,
+        };
+        let response = completed_json(&first, &ids(), 1, &answer);
+        let record = stored_record(&response, &[], &first.input);
+        let items: Vec<Value> = record["items"].as_array().unwrap().clone();
+        let second =
+            call(json!({"model": "m", "input": "again", "previous_response_id": "resp_1"}));
+        let r = second.chat_request(&items).unwrap();
+        let texts: Vec<_> = r
+            .messages
+            .iter()
+            .map(|m| (m.role, m.content.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                (Role::User, "hi"),
+                (Role::Assistant, "hello"),
+                (Role::User, "again")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_length_finish_is_an_incomplete_response() {
+        let c = call(json!({"model": "m", "input": "hi", "max_output_tokens": 3}));
+        let answer = ChatResponse {
+            id: String::new(),
+            model: "m".into(),
+            message: Message::assistant("abc".to_string()),
+            finish_reason: FinishReason::Length,
+            usage: Some(Usage {
+                prompt_tokens: 2,
+                completion_tokens: 3,
+                total_tokens: 5,
+            }),
+        };
+        let v = completed_json(&c, &ids(), 1, &answer);
+        assert_eq!(v["status"], "incomplete");
+        assert_eq!(v["incomplete_details"]["reason"], "max_output_tokens");
+        assert_eq!(v["usage"]["total_tokens"], 5);
+        assert_eq!(v["output"][0]["content"][0]["text"], "abc");
+    }
+
+    fn events(text: &str) -> Vec<(String, Value)> {
+        text.split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                let mut kind = String::new();
+                let mut data = Value::Null;
+                for line in e.lines() {
+                    if let Some(k) = line.strip_prefix("event: ") {
+                        kind = k.to_string();
+                    }
+                    if let Some(d) = line.strip_prefix("data: ") {
+                        data = serde_json::from_str(d).unwrap();
+                    }
+                }
+                (kind, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_of_text_then_a_call_is_the_documented_event_sequence() {
+        let c = call(json!({"model": "m", "input": "hi", "stream": true}));
+        let mut e = EventEncoder::new(c, ids(), 1);
+        let chunk = |content: Option<&str>, calls: Vec<ToolCallDelta>| ChatChunk {
+            id: String::new(),
+            model: "m".into(),
+            content: content.map(str::to_string),
+            tool_calls: calls,
+            finish_reason: None,
+            usage: None,
+        };
+        let mut text = e.chunk(&chunk(Some("Hel"), vec![]));
+        text += &e.chunk(&chunk(Some("lo"), vec![]));
+        text += &e.chunk(&chunk(
+            None,
+            vec![ToolCallDelta {
+                index: 0,
+                id: Some("call_9".into()),
+                name: Some("w".into()),
+                arguments: "{\"a\"".into(),
+            }],
+        ));
+        text += &e.chunk(&chunk(
+            None,
+            vec![ToolCallDelta {
+                index: 0,
+                id: None,
+                name: None,
+                arguments: ":1}".into(),
+            }],
+        ));
+        text += &e.finish();
+        let seen = events(&text);
+        let kinds: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+                "response.completed",
+            ]
+        );
+        for (i, (_, data)) in seen.iter().enumerate() {
+            assert_eq!(data["sequence_number"], i as u64);
+        }
+        let done = &seen.last().unwrap().1["response"];
+        assert_eq!(done["output"][0]["content"][0]["text"], "Hello");
+        assert_eq!(done["output"][1]["arguments"], "{\"a\":1}");
+        assert_eq!(done["output"][1]["call_id"], "call_9");
+        assert_eq!(e.finished.as_ref().unwrap()["status"], "completed");
+    }
+}
