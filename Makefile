@@ -12,7 +12,7 @@ PLUGINS := openai anthropic gemini ollama tools-basic api-v2 api-openai
 # Plugins that misbehave on purpose, for the test suite.
 TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter
 
-.PHONY: run test plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway fmt wasm-target pyenv
+.PHONY: run test agents plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway fmt wasm-target pyenv
 
 # The official openai and anthropic Python SDKs, used unmodified as clients in tests.
 PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
@@ -58,7 +58,20 @@ $(PYENV)/.installed: tests/python/requirements.txt
 
 include sdk/js/build.mk
 
-test: plugins pyenv python-plugins js-plugins js-test
+# The coding agents the suite runs unmodified against the node (their native
+# binaries ship inside the npm packages), pinned.
+AGENTS ?= $(HOME)/.cache/hanzo-node/agents
+export HANZO_TEST_AGENTS := $(AGENTS)
+AGENT_PACKAGES := @anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0
+
+agents: $(AGENTS)/.installed
+
+$(AGENTS)/.installed: Makefile
+	mkdir -p $(AGENTS)
+	cd $(AGENTS) && npm install --no-audit --no-fund --loglevel=error $(AGENT_PACKAGES)
+	touch $@
+
+test: plugins pyenv python-plugins js-plugins js-test agents
 	cargo bench -p hanzo-node --no-run  # the benchmarks still build
 	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p gateway-bench -p mock-upstream
 

@@ -10,6 +10,7 @@ mod api_openai;
 mod auth;
 mod bad_input;
 mod cli;
+mod coding_agents;
 mod compat_api;
 mod conformance;
 mod connections;

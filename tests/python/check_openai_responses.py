@@ -147,12 +147,18 @@ def check_tools(client, model):
 
 
 def check_errors(client, model):
+    # A hosted tool is not offered to the model (no upstream runs it).
+    r = client.responses.create(model=model, input="x", tools=[{"type": "web_search"}])
+    expect_equal(r.output_text, "echo: x", "hosted tool: answered without it")
     try:
-        client.responses.create(model=model, input="x", tools=[{"type": "web_search"}])
+        client.responses.create(
+            model=model,
+            input=[{"role": "user", "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}]}],
+        )
     except openai.BadRequestError as e:
-        expect_equal(e.body.get("code"), "unsupported_tool", "hosted tool: code")
+        expect_equal(e.body.get("code"), "unsupported_content", "image part: code")
     else:
-        raise CheckFailed("hosted tool: no error")
+        raise CheckFailed("image part: no error")
     print("ok: errors")
 
 

@@ -4,17 +4,21 @@
 //! caller.
 //!
 //! What is mapped: `input` (a string, or items: messages with text parts,
-//! `function_call`, `function_call_output`), `instructions` (a system
-//! message; not carried over by `previous_response_id`, as OpenAI does),
-//! function tools and `tool_choice`, `max_output_tokens`, `temperature`,
+//! `function_call`, `function_call_output`, `custom_tool_call`,
+//! `custom_tool_call_output`), `instructions` (a system message; not carried
+//! over by `previous_response_id`, as OpenAI does), function tools (those in
+//! a `namespace` too), custom (freeform) tools as functions taking one
+//! `input` string, `tool_choice`, `max_output_tokens`, `temperature`,
 //! `top_p`, `text.format` (JSON mode), `previous_response_id` (the stored
 //! conversation is prepended) and `store`. Dropped: `reasoning`, `include`,
 //! `truncation`, `parallel_tool_calls`, `metadata` (echoed back),
-//! `prompt_cache_key`, `safety_identifier`, `service_tier`, `user`,
-//! `stream_options`, `background`; `reasoning` input items (the router's
-//! types carry no reasoning). Refused: hosted tools (web search, file
-//! search, computer use, code interpreter, MCP, image generation) and image
-//! or file input parts.
+//! `client_metadata`, `prompt_cache_key`, `safety_identifier`,
+//! `service_tier`, `user`, `stream_options`, `background`; `reasoning`
+//! input items (the router's types carry no reasoning); hosted tools (web
+//! search, file search, computer use, code interpreter, MCP, image
+//! generation: no upstream behind the router runs them, so the model is not
+//! offered them) and the records of their calls in the input. Refused: image
+//! or file input parts, item references.
 
 use crate::error::ApiError;
 use crate::wire::{self, absent, optional_bool, optional_f32, optional_u32, type_name};
@@ -45,6 +49,7 @@ const RESPONSE_FIELDS: &[&str] = &[
 /// Responses-only fields an upstream chat API would refuse.
 const DROPPED_FIELDS: &[&str] = &[
     "background",
+    "client_metadata",
     "conversation",
     "include",
     "max_tool_calls",
@@ -73,6 +78,9 @@ pub struct ResponsesCall {
     pub stream: bool,
     /// What the response object echoes back.
     pub echo: Echo,
+    /// Tools declared `custom` (freeform): the model's calls of them are
+    /// `custom_tool_call` items with the `input` string.
+    pub custom_tools: Vec<String>,
     /// The request without the conversation: filled by [`ResponsesCall::chat_request`].
     template: ChatRequest,
 }
@@ -138,7 +146,7 @@ pub fn parse_request(body: &[u8]) -> Result<ResponsesCall, ApiError> {
     let instructions = wire::optional_string(&obj, "instructions", "instructions")?;
     let previous_response_id =
         wire::optional_string(&obj, "previous_response_id", "previous_response_id")?;
-    let tools = parse_tools(obj.get("tools"))?;
+    let (tools, custom_tools) = parse_tools(obj.get("tools"))?;
     let tool_choice = parse_tool_choice(obj.get("tool_choice"))?;
     let max_output_tokens = optional_u32(&obj, "max_output_tokens", "max_output_tokens")?;
     let temperature = optional_f32(&obj, "temperature", "temperature")?;
@@ -194,6 +202,7 @@ pub fn parse_request(body: &[u8]) -> Result<ResponsesCall, ApiError> {
         store: optional_bool(&obj, "store", "store")?.unwrap_or(true),
         stream: optional_bool(&obj, "stream", "stream")?.unwrap_or(false),
         echo,
+        custom_tools,
     })
 }
 
@@ -259,7 +268,39 @@ fn normalise_item(index: usize, item: &Value) -> Result<Value, ApiError> {
             };
             Ok(json!({"type": "function_call_output", "call_id": call_id, "output": output}))
         }
-        "reasoning" => Ok(item.clone()),
+        "custom_tool_call" => {
+            let call_id = wire::required_string(obj, "call_id", &format!("{at}.call_id"))?;
+            let name = wire::required_string(obj, "name", &format!("{at}.name"))?;
+            let input = obj.get("input").and_then(Value::as_str).unwrap_or_default();
+            Ok(json!({
+                "type": "function_call",
+                "call_id": call_id,
+                "name": name,
+                "arguments": json!({"input": input}).to_string(),
+            }))
+        }
+        "custom_tool_call_output" => {
+            let call_id = wire::required_string(obj, "call_id", &format!("{at}.call_id"))?;
+            let output = match obj.get("output") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(parts)) => parts_text(parts, &format!("{at}.output"))?,
+                _ => String::new(),
+            };
+            Ok(json!({"type": "function_call_output", "call_id": call_id, "output": output}))
+        }
+        // Reasoning, and records of hosted tools' calls, which no upstream
+        // behind the router made: kept here, skipped in the conversation.
+        "reasoning"
+        | "web_search_call"
+        | "file_search_call"
+        | "computer_call"
+        | "computer_call_output"
+        | "code_interpreter_call"
+        | "image_generation_call"
+        | "mcp_call"
+        | "mcp_list_tools"
+        | "mcp_approval_request"
+        | "mcp_approval_response" => Ok(json!({"type": "reasoning"})),
         "item_reference" => Err(ApiError::invalid(
             format!("{at}.type"),
             format!(
@@ -393,9 +434,25 @@ fn items_to_messages(items: &[Value], at: &str, out: &mut Vec<Message>) -> Resul
     Ok(())
 }
 
-fn parse_tools(value: Option<&Value>) -> Result<Vec<ToolDefinition>, ApiError> {
+/// Hosted tools: run by OpenAI's platform, not by any upstream behind the
+/// router. They are not offered to the model.
+const HOSTED_TOOLS: &[&str] = &[
+    "web_search",
+    "web_search_preview",
+    "web_search_2025_08_26",
+    "file_search",
+    "computer_use_preview",
+    "computer_use",
+    "code_interpreter",
+    "image_generation",
+    "mcp",
+    "local_shell",
+];
+
+/// The tools as the router's definitions, and the names of the custom ones.
+fn parse_tools(value: Option<&Value>) -> Result<(Vec<ToolDefinition>, Vec<String>), ApiError> {
     let items = match value {
-        None | Some(Value::Null) => return Ok(Vec::new()),
+        None | Some(Value::Null) => return Ok((Vec::new(), Vec::new())),
         Some(Value::Array(items)) => items,
         Some(other) => {
             return Err(ApiError::invalid(
@@ -405,56 +462,95 @@ fn parse_tools(value: Option<&Value>) -> Result<Vec<ToolDefinition>, ApiError> {
         }
     };
     let mut tools = Vec::with_capacity(items.len());
+    let mut custom = Vec::new();
     for (i, tool) in items.iter().enumerate() {
-        let at = format!("tools[{i}]");
-        let Value::Object(obj) = tool else {
-            return Err(ApiError::invalid(
-                at.clone(),
-                format!("`{at}` must be an object."),
-            ));
-        };
-        match obj.get("type").and_then(Value::as_str) {
-            Some("function") => {}
-            Some(kind) => {
-                return Err(ApiError::invalid(
-                    format!("{at}.type"),
-                    format!(
-                        "`{at}`: tools of type '{kind}' are not supported by this node; declare \
-                         it as a function tool."
-                    ),
-                )
-                .with_code("unsupported_tool"));
-            }
-            None => {
-                return Err(ApiError::invalid(
-                    format!("{at}.type"),
-                    format!("Missing required parameter: `{at}.type`."),
-                ));
-            }
-        }
-        let name = wire::required_string(obj, "name", &format!("{at}.name"))?;
-        let description = wire::optional_string(obj, "description", &format!("{at}.description"))?
-            .unwrap_or_default();
-        let parameters = match obj.get("parameters") {
-            Some(schema @ Value::Object(_)) => schema.to_string(),
-            None | Some(Value::Null) => r#"{"type":"object","properties":{}}"#.to_string(),
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    format!("{at}.parameters"),
-                    format!(
-                        "`{at}.parameters` must be an object, not {}.",
-                        type_name(other)
-                    ),
-                ));
-            }
-        };
-        tools.push(ToolDefinition {
-            name,
-            description,
-            parameters,
-        });
+        add_tool(tool, &format!("tools[{i}]"), &mut tools, &mut custom)?;
     }
-    Ok(tools)
+    Ok((tools, custom))
+}
+
+fn add_tool(
+    tool: &Value,
+    at: &str,
+    tools: &mut Vec<ToolDefinition>,
+    custom: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    let Value::Object(obj) = tool else {
+        return Err(ApiError::invalid(at, format!("`{at}` must be an object.")));
+    };
+    let kind = match obj.get("type").and_then(Value::as_str) {
+        Some(kind) => kind,
+        None => {
+            return Err(ApiError::invalid(
+                format!("{at}.type"),
+                format!("Missing required parameter: `{at}.type`."),
+            ));
+        }
+    };
+    match kind {
+        "function" => {}
+        // A group of tools (Codex's sub-agent tools): its functions, by
+        // their own names.
+        "namespace" => {
+            for (i, inner) in obj
+                .get("tools")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                add_tool(inner, &format!("{at}.tools[{i}]"), tools, custom)?;
+            }
+            return Ok(());
+        }
+        // A freeform tool: a function taking the text as `input`.
+        "custom" => {
+            let name = wire::required_string(obj, "name", &format!("{at}.name"))?;
+            let description =
+                wire::optional_string(obj, "description", &format!("{at}.description"))?
+                    .unwrap_or_default();
+            tools.push(ToolDefinition {
+                name: name.clone(),
+                description,
+                parameters: r#"{"type":"object","properties":{"input":{"type":"string","description":"The tool's whole input, as free text"}},"required":["input"]}"#.to_string(),
+            });
+            custom.push(name);
+            return Ok(());
+        }
+        kind if HOSTED_TOOLS.contains(&kind) || kind.starts_with("web_search") => return Ok(()),
+        other => {
+            return Err(ApiError::invalid(
+                format!("{at}.type"),
+                format!(
+                    "`{at}`: tools of type '{other}' are not supported by this node; declare \
+                     it as a function tool."
+                ),
+            )
+            .with_code("unsupported_tool"));
+        }
+    }
+    let name = wire::required_string(obj, "name", &format!("{at}.name"))?;
+    let description = wire::optional_string(obj, "description", &format!("{at}.description"))?
+        .unwrap_or_default();
+    let parameters = match obj.get("parameters") {
+        Some(schema @ Value::Object(_)) => schema.to_string(),
+        None | Some(Value::Null) => r#"{"type":"object","properties":{}}"#.to_string(),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                format!("{at}.parameters"),
+                format!(
+                    "`{at}.parameters` must be an object, not {}.",
+                    type_name(other)
+                ),
+            ));
+        }
+    };
+    tools.push(ToolDefinition {
+        name,
+        description,
+        parameters,
+    });
+    Ok(())
 }
 
 fn parse_tool_choice(value: Option<&Value>) -> Result<Option<ToolChoice>, ApiError> {
@@ -526,7 +622,33 @@ fn message_item(id: &str, text: &str, status: &str) -> Value {
     })
 }
 
-fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
+/// A call of a function tool, or of a `custom` one (its `input` is the
+/// text the model passed as the function's `input` argument).
+fn call_item(
+    id: &str,
+    call_id: &str,
+    name: &str,
+    arguments: &str,
+    status: &str,
+    custom: bool,
+) -> Value {
+    if custom {
+        let input = match serde_json::from_str::<Value>(arguments) {
+            Ok(Value::Object(args)) => match args.get("input") {
+                Some(Value::String(s)) => s.clone(),
+                _ => arguments.to_string(),
+            },
+            _ => arguments.to_string(),
+        };
+        return json!({
+            "type": "custom_tool_call",
+            "id": id,
+            "call_id": call_id,
+            "name": name,
+            "input": input,
+            "status": status,
+        });
+    }
     json!({
         "type": "function_call",
         "id": id,
@@ -537,8 +659,9 @@ fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, status: &str)
     })
 }
 
-/// The output items of a finished answer.
-pub fn output_items(message: &Message, ids: &Ids) -> Vec<Value> {
+/// The output items of a finished answer; calls of the `custom` tools are
+/// `custom_tool_call` items.
+pub fn output_items(message: &Message, ids: &Ids, custom: &[String]) -> Vec<Value> {
     let mut items = Vec::new();
     if !message.content.is_empty() || message.tool_calls.is_empty() {
         items.push(message_item(
@@ -559,6 +682,7 @@ pub fn output_items(message: &Message, ids: &Ids) -> Vec<Value> {
             &call.name,
             &call.arguments,
             "completed",
+            custom.contains(&call.name),
         ));
     }
     items
@@ -624,7 +748,7 @@ pub fn completed_json(
         ids,
         created_at,
         "completed",
-        output_items(&response.message, ids),
+        output_items(&response.message, ids, &call.custom_tools),
         Some(response.finish_reason),
         response.usage.as_ref(),
     )
@@ -642,6 +766,14 @@ pub fn stored_record(response: &Value, history: &[Value], input: &[Value]) -> Va
             .into_iter()
             .flatten()
             .map(|item| {
+                if item["type"] == "custom_tool_call" {
+                    return json!({
+                        "type": "function_call",
+                        "call_id": item["call_id"],
+                        "name": item["name"],
+                        "arguments": json!({"input": item["input"]}).to_string(),
+                    });
+                }
                 let mut item = item.clone();
                 if let Some(obj) = item.as_object_mut() {
                     obj.remove("id");
@@ -776,12 +908,21 @@ impl EventEncoder {
                 else {
                     return;
                 };
-                self.event(
-                    out,
-                    "response.function_call_arguments.done",
-                    json!({"item_id": id, "output_index": index, "arguments": arguments}),
-                );
-                let item = call_item(&id, &call_id, &name, &arguments, "completed");
+                let custom = self.call.custom_tools.contains(&name);
+                let item = call_item(&id, &call_id, &name, &arguments, "completed", custom);
+                if custom {
+                    self.event(
+                        out,
+                        "response.custom_tool_call_input.done",
+                        json!({"item_id": id, "output_index": index, "input": item["input"]}),
+                    );
+                } else {
+                    self.event(
+                        out,
+                        "response.function_call_arguments.done",
+                        json!({"item_id": id, "output_index": index, "arguments": arguments}),
+                    );
+                }
                 self.event(
                     out,
                     "response.output_item.done",
@@ -849,7 +990,8 @@ impl EventEncoder {
                         .filter(|id| !id.is_empty())
                         .unwrap_or_else(|| format!("call_{}{n}", self.ids.seed));
                     let name = part.name.clone().unwrap_or_default();
-                    let item = call_item(&id, &call_id, &name, "", "in_progress");
+                    let custom = self.call.custom_tools.contains(&name);
+                    let item = call_item(&id, &call_id, &name, "", "in_progress", custom);
                     self.event(
                         &mut out,
                         "response.output_item.added",
@@ -872,6 +1014,10 @@ impl EventEncoder {
             }
             if !part.arguments.is_empty() {
                 call.5.push_str(&part.arguments);
+                if self.call.custom_tools.contains(&call.4) {
+                    // The input is whole only once the JSON arguments are.
+                    continue;
+                }
                 let (index, id) = (call.1, call.2.clone());
                 self.event(
                     &mut out,
@@ -975,10 +1121,59 @@ mod tests {
         assert_eq!(r.messages[3].content, "rain");
     }
 
+    /// What Codex sends: function tools, a namespace of more, a hosted
+    /// tool, a custom (freeform) one, its own bookkeeping fields.
     #[test]
-    fn hosted_tools_and_images_are_refused_with_stable_codes() {
+    fn codex_tools_map_onto_functions_and_hosted_ones_are_not_offered() {
+        let c = call(json!({"model": "m", "input": "x", "store": false,
+        "client_metadata": {"turn_id": "t"}, "include": ["reasoning.encrypted_content"],
+        "reasoning": {"summary": "auto"}, "prompt_cache_key": "k", "parallel_tool_calls": true,
+        "tools": [
+            {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+            {"type": "namespace", "name": "multi_agent_v1", "tools": [
+                {"type": "function", "name": "close_agent", "parameters": {"type": "object"}}]},
+            {"type": "web_search", "external_web_access": true},
+            {"type": "custom", "name": "apply_patch", "description": "Patch files",
+             "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}},
+        ]}));
+        let r = c.chat_request(&[]).unwrap();
+        let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["exec_command", "close_agent", "apply_patch"]);
+        assert_eq!(r.extra, None, "Codex's own fields are not sent upstream");
+        assert_eq!(c.custom_tools, ["apply_patch"]);
+        // The model's call of the custom tool is a custom_tool_call item,
+        // and goes back into the conversation as a call.
+        let answer = ChatResponse {
+            id: String::new(),
+            model: "m".into(),
+            message: Message {
+                tool_calls: vec![ToolCall {
+                    id: "call_1".into(),
+                    name: "apply_patch".into(),
+                    arguments: r#"{"input":"*** Begin Patch"}"#.into(),
+                }],
+                ..Message::assistant(String::new())
+            },
+            finish_reason: FinishReason::ToolCalls,
+            usage: None,
+        };
+        let v = completed_json(&c, &ids(), 1, &answer);
+        assert_eq!(v["output"][0]["type"], "custom_tool_call");
+        assert_eq!(v["output"][0]["input"], "*** Begin Patch");
+        let record = stored_record(&v, &[], &c.input);
+        let next = call(json!({"model": "m", "input": [
+            {"type": "custom_tool_call_output", "call_id": "call_1", "output": "Done"}]}));
+        let r = next
+            .chat_request(record["items"].as_array().unwrap())
+            .unwrap();
+        assert_eq!(r.messages[1].tool_calls[0].name, "apply_patch");
+        assert_eq!(r.messages[2].content, "Done");
+    }
+
+    #[test]
+    fn unknown_tools_and_images_are_refused_with_stable_codes() {
         let e = parse_request(
-            json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}]})
+            json!({"model": "m", "input": "x", "tools": [{"type": "teleport"}]})
                 .to_string()
                 .as_bytes(),
         )

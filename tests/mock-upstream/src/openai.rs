@@ -11,7 +11,10 @@
 //!   stops mid-way), `flaky` (503 for its first two requests, then
 //!   answers), `slow…` (answers after 100 ms, events 60 ms apart), `stall`
 //!   (answers after 30 s: a hung upstream), `agent-two-tools` (asks for two
-//!   tools, then answers with what they returned).
+//!   tools, then answers with what they returned), `coding-agent` (a coding
+//!   agent's model: runs [`AGENT_COMMAND`] with the shell tool it is offered,
+//!   Claude Code's `Bash` or Codex's `exec_command` or `shell`, then answers
+//!   `done: <what the tool returned>`).
 //! - [`LoadMock`], for benchmarks: on its own runtime, no delays, no special
 //!   models and no request log; it only counts requests (atomics), so it
 //!   costs as little as possible and every gateway is measured against the
@@ -293,14 +296,17 @@ async fn chat(body: &Value, earlier: usize, behaviour: Behaviour) -> Response<Bo
             pace.cut_after = Some(3);
         }
     }
+    let coding_agent = behaviour.special_models && model == "coding-agent";
     if body["stream"] == true {
-        return streamed(
-            "text/event-stream; charset=utf-8",
-            stream_events(body, &model),
-            pace,
-        );
+        let events = match coding_agent {
+            true => coding_agent_events(body, &model),
+            false => stream_events(body, &model),
+        };
+        return streamed("text/event-stream; charset=utf-8", events, pace);
     }
-    let message = if behaviour.special_models && model == "agent-two-tools" {
+    let message = if coding_agent {
+        coding_agent_turn(body)
+    } else if behaviour.special_models && model == "agent-two-tools" {
         agent_two_tools(body)
     } else if asks_with_tools(body) {
         json!({"role": "assistant", "content": null, "tool_calls": [
@@ -323,6 +329,84 @@ async fn chat(body: &Value, earlier: usize, behaviour: Behaviour) -> Response<Bo
             "system_fingerprint": "fp_mock"
         }),
     )
+}
+
+/// The command the `coding-agent` model runs: it leaves a file a test can
+/// look for, and prints what it wrote.
+pub const AGENT_COMMAND: &str = "echo hanzo-agent-ok > agent-proof.txt && cat agent-proof.txt";
+
+/// A coding agent's model: before any tool result, a call of the shell
+/// tool it is offered (named and shaped as Claude Code's `Bash`, Codex's
+/// `exec_command` or its older `shell`); after one, `done: <result>`.
+fn coding_agent_turn(body: &Value) -> Value {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    if let Some(result) = messages.iter().rev().find(|m| m["role"] == "tool") {
+        let text = match &result["content"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        return json!({"role": "assistant", "content": format!("done: {}", text.trim())});
+    }
+    let offered: Vec<&str> = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    let call = |name: &str, arguments: Value| {
+        json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_agent1", "type": "function",
+             "function": {"name": name, "arguments": arguments.to_string()}}
+        ]})
+    };
+    if offered.contains(&"Bash") {
+        call(
+            "Bash",
+            json!({"command": AGENT_COMMAND, "description": "Write the proof file"}),
+        )
+    } else if offered.contains(&"exec_command") {
+        call("exec_command", json!({"cmd": AGENT_COMMAND}))
+    } else if offered.contains(&"shell") {
+        call("shell", json!({"command": ["bash", "-lc", AGENT_COMMAND]}))
+    } else {
+        json!({"role": "assistant", "content": format!("no shell tool among {offered:?}")})
+    }
+}
+
+/// [`coding_agent_turn`] as SSE chunks (the call in one delta).
+fn coding_agent_events(body: &Value, model: &str) -> Vec<String> {
+    let turn = coding_agent_turn(body);
+    let mut events = vec![chunk(
+        model,
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    let finish = match turn["tool_calls"].as_array() {
+        Some(calls) => {
+            let mut call = calls[0].clone();
+            call["index"] = 0.into();
+            events.push(chunk(model, json!({"tool_calls": [call]}), Value::Null));
+            "tool_calls"
+        }
+        None => {
+            events.push(chunk(
+                model,
+                json!({"content": turn["content"]}),
+                Value::Null,
+            ));
+            "stop"
+        }
+    };
+    events.push(chunk(model, json!({}), json!(finish)));
+    if body["stream_options"]["include_usage"] == true {
+        let usage = json!({
+            "id": "chatcmpl-mockstream", "object": "chat.completion.chunk", "created": 1730000000, "model": model,
+            "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+        });
+        events.push(format!("data: {usage}\n\n"));
+    }
+    events.push("data: [DONE]\n\n".to_string());
+    events
 }
 
 /// An agent's model: asks for two tools at once, then answers with what
