@@ -9,6 +9,7 @@
 //! packages); `make test` runs it first.
 
 use crate::common::{Dirs, Node, install};
+use crate::compat_api::python;
 use crate::mock_openai::MockOpenAi;
 use mock_upstream::openai::AGENT_COMMAND;
 use std::path::{Path, PathBuf};
@@ -31,8 +32,8 @@ fn agents() -> PathBuf {
 }
 
 /// The node with api-openai and the openai provider in front of `mock`,
-/// the agents' model names as aliases of its `coding-agent` model.
-fn node(dirs: &Dirs, mock: &MockOpenAi) -> Node {
+/// each of `aliases` serving the mock's `model`.
+fn node(dirs: &Dirs, mock: &MockOpenAi, aliases: &[&str], model: &str) -> Node {
     for plugin in ["api-openai", "openai"] {
         install(&dirs.plugins, plugin, plugin, |_| {});
     }
@@ -42,9 +43,9 @@ fn node(dirs: &Dirs, mock: &MockOpenAi) -> Node {
         mock.base_url(),
         mock.addr,
     );
-    for alias in ["claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-codex"] {
+    for alias in aliases {
         config.push_str(&format!(
-            "\n[[deployments]]\nalias = \"{alias}\"\nprovider = \"openai\"\nmodel = \"coding-agent\"\n"
+            "\n[[deployments]]\nalias = \"{alias}\"\nprovider = \"openai\"\nmodel = \"{model}\"\n"
         ));
     }
     let path = dirs.root.path().join("node.toml");
@@ -76,7 +77,8 @@ async fn claude_code_and_codex_work_through_the_node() {
     let agents = agents();
     let mock = MockOpenAi::start().await;
     let dirs = Dirs::new();
-    let node = node(&dirs, &mock);
+    let aliases = ["claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-codex"];
+    let node = node(&dirs, &mock, &aliases, "coding-agent");
     let base = node.base.clone();
 
     // Claude Code, non-interactive, telemetry and other traffic off, the
@@ -150,4 +152,27 @@ async fn claude_code_and_codex_work_through_the_node() {
         "{} requests, {with_results} with a tool result",
         requests.len()
     );
+}
+
+/// The OpenAI Agents SDK, unmodified, on its default model (which it
+/// reaches through the Responses API): its agent calls a function tool the
+/// SDK runs, then answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_sdk_runs_a_tool_on_its_default_model() {
+    let python = python();
+    let script = crate::common::repo().join("tests/python/check_agents_sdk.py");
+    let mut ask = Command::new(&python);
+    ask.arg(&script).arg("--default-model");
+    let default_model = run(ask, "check_agents_sdk.py --default-model")
+        .trim()
+        .to_string();
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    let node = node(&dirs, &mock, &[&default_model], "gpt-4o-mini");
+    let mut check = Command::new(&python);
+    check.arg(&script).arg(&node.base);
+    let printed = tokio::task::spawn_blocking(move || run(check, "check_agents_sdk.py"))
+        .await
+        .unwrap();
+    assert!(printed.contains("called its tool"), "{printed}");
 }
