@@ -11,6 +11,8 @@
 use crate::common::{Dirs, Node, install};
 use crate::compat_api::python;
 use crate::mock_openai::MockOpenAi;
+use mock_upstream::MockServer;
+use mock_upstream::anthropic as mock_anthropic;
 use mock_upstream::openai::AGENT_COMMAND;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,9 +34,16 @@ fn agents() -> PathBuf {
 }
 
 /// The node with api-openai and the openai provider in front of `mock`,
-/// each of `aliases` serving the mock's `model`.
-fn node(dirs: &Dirs, mock: &MockOpenAi, aliases: &[&str], model: &str) -> Node {
-    for plugin in ["api-openai", "openai"] {
+/// each of `aliases` serving the mock's `model`, and with the anthropic
+/// provider in front of `anthropic` when given (`extra`: more config).
+fn node(
+    dirs: &Dirs,
+    mock: &MockOpenAi,
+    aliases: &[&str],
+    model: &str,
+    anthropic: Option<&MockServer>,
+) -> Node {
+    for plugin in ["api-openai", "openai", "anthropic"] {
         install(&dirs.plugins, plugin, plugin, |_| {});
     }
     let mut config = format!(
@@ -43,6 +52,18 @@ fn node(dirs: &Dirs, mock: &MockOpenAi, aliases: &[&str], model: &str) -> Node {
         mock.base_url(),
         mock.addr,
     );
+    if let Some(upstream) = anthropic {
+        // An alias served by Anthropic's own API (the mock's Claude Code model).
+        config.push_str(&format!(
+            "\n[plugins.anthropic]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
+             secrets = {{ ANTHROPIC_API_KEY = \"{}\" }}\n\n\
+             [[deployments]]\nalias = \"claude-opus-4-5\"\nprovider = \"anthropic\"\n\
+             model = \"coding-agent\"\n",
+            mock_anthropic::base_url(upstream),
+            upstream.addr,
+            mock_anthropic::API_KEY,
+        ));
+    }
     for alias in aliases {
         config.push_str(&format!(
             "\n[[deployments]]\nalias = \"{alias}\"\nprovider = \"openai\"\nmodel = \"{model}\"\n"
@@ -77,37 +98,52 @@ async fn claude_code_and_codex_work_through_the_node() {
     let agents = agents();
     let mock = MockOpenAi::start().await;
     let dirs = Dirs::new();
+    let anthropic = mock_anthropic::start().await;
     let aliases = ["claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5-codex"];
-    let node = node(&dirs, &mock, &aliases, "coding-agent");
+    let node = node(&dirs, &mock, &aliases, "coding-agent", Some(&anthropic));
     let base = node.base.clone();
 
     // Claude Code, non-interactive, telemetry and other traffic off, the
-    // Bash tool allowed without a prompt.
-    let work = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let mut claude = Command::new(agents.join("node_modules/.bin/claude"));
-    claude
-        .current_dir(work.path())
-        .env("HOME", home.path())
-        .env("ANTHROPIC_BASE_URL", &base)
-        .env("ANTHROPIC_API_KEY", "sk-local")
-        .env("ANTHROPIC_SMALL_FAST_MODEL", "claude-haiku-4-5")
-        .env("DISABLE_TELEMETRY", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .args(["-p", "Create the proof file."])
-        .args(["--model", "claude-sonnet-4-5"])
-        .args(["--allowedTools", "Bash", "--output-format", "json"]);
-    let answer = tokio::task::spawn_blocking(move || run(claude, "claude -p"))
-        .await
-        .unwrap();
-    let result: serde_json::Value = serde_json::from_str(answer.trim()).unwrap_or_else(|e| {
-        panic!("claude printed no JSON result ({e}):\n{answer}");
-    });
-    assert_eq!(result["is_error"], false, "{result}");
-    let text = result["result"].as_str().unwrap_or_default();
-    assert!(text.starts_with("done: hanzo-agent-ok"), "{result}");
-    ran_the_tool(work.path(), "Claude Code");
+    // Bash tool allowed without a prompt: on an OpenAI-backed alias, then
+    // on one Anthropic's API serves.
+    for model in ["claude-sonnet-4-5", "claude-opus-4-5"] {
+        let work = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let mut claude = Command::new(agents.join("node_modules/.bin/claude"));
+        claude
+            .current_dir(work.path())
+            .env("HOME", home.path())
+            .env("ANTHROPIC_BASE_URL", &base)
+            .env("ANTHROPIC_API_KEY", "sk-local")
+            .env("ANTHROPIC_SMALL_FAST_MODEL", "claude-haiku-4-5")
+            .env("DISABLE_TELEMETRY", "1")
+            .env("DISABLE_AUTOUPDATER", "1")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .args(["-p", "Create the proof file."])
+            .args(["--model", model])
+            .args(["--allowedTools", "Bash", "--output-format", "json"]);
+        let answer = tokio::task::spawn_blocking(move || run(claude, "claude -p"))
+            .await
+            .unwrap();
+        let result: serde_json::Value = serde_json::from_str(answer.trim())
+            .unwrap_or_else(|e| panic!("claude printed no JSON result ({e}):\n{answer}"));
+        assert_eq!(result["is_error"], false, "{model}: {result}");
+        let text = result["result"].as_str().unwrap_or_default();
+        assert!(
+            text.starts_with("done: hanzo-agent-ok"),
+            "{model}: {result}"
+        );
+        ran_the_tool(work.path(), &format!("Claude Code on {model}"));
+    }
+    // The Anthropic upstream got Claude Code's conversation, the tool's
+    // result answering its tool_use.
+    assert!(
+        anthropic
+            .requests()
+            .iter()
+            .any(|r| r.body.to_string().contains("tool_result")),
+        "the Anthropic upstream never saw the tool's result"
+    );
 
     // Codex CLI, its provider the node over the Responses API.
     let work = tempfile::tempdir().unwrap();
@@ -168,7 +204,7 @@ async fn the_agents_sdk_runs_a_tool_on_its_default_model() {
         .to_string();
     let mock = MockOpenAi::start().await;
     let dirs = Dirs::new();
-    let node = node(&dirs, &mock, &[&default_model], "gpt-4o-mini");
+    let node = node(&dirs, &mock, &[&default_model], "gpt-4o-mini", None);
     let mut check = Command::new(&python);
     check.arg(&script).arg(&node.base);
     let printed = tokio::task::spawn_blocking(move || run(check, "check_agents_sdk.py"))

@@ -10,8 +10,11 @@
 //! retry-after: 2), `broken` (500 api_error), `overloaded` (529),
 //! `too-long` (prompt is too long), `bad-key` (401), `missing` (404),
 //! `cut-stream` (the stream breaks mid-way), `stream-error` (an `error`
-//! event mid-stream), `slow-stream` (events 150 ms apart).
+//! event mid-stream), `slow-stream` (events 150 ms apart); `coding-agent`
+//! is Claude Code's model: it runs [`AGENT_COMMAND`] with the `Bash` tool,
+//! then answers `done: <what it printed>`.
 
+use crate::openai::AGENT_COMMAND;
 use crate::server::{
     Body, MockServer, Pace, Recorded, json_response, last_user_text, streamed, with_header,
 };
@@ -190,6 +193,20 @@ fn messages(body: &Value) -> Response<Body> {
     if let Err(message) = validate(body) {
         return error(400, "invalid_request_error", &message);
     }
+    if model == "coding-agent" {
+        let (content, stop) = coding_agent_turn(body);
+        if body["stream"] == true {
+            return streamed_blocks(&model, &content, stop);
+        }
+        return json_response(
+            200,
+            &json!({
+                "id": "msg_01AgentMock", "type": "message", "role": "assistant",
+                "model": model, "content": content, "stop_reason": stop, "stop_sequence": null,
+                "usage": {"input_tokens": 12, "output_tokens": 7}
+            }),
+        );
+    }
     if body["stream"] == true {
         return stream(body, model);
     }
@@ -217,6 +234,89 @@ fn messages(body: &Value) -> Response<Body> {
                       "cache_read_input_tokens": 0, "service_tier": "standard"}
         }),
     )
+}
+
+/// A coding agent's model (Claude Code's): before any tool result, a
+/// `Bash` call of [`AGENT_COMMAND`]; after one, `done: <result>`.
+fn coding_agent_turn(body: &Value) -> (Value, &'static str) {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let result = messages.iter().rev().find_map(|m| {
+        m["content"].as_array()?.iter().find_map(|b| {
+            (b["type"] == "tool_result").then(|| match &b["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => String::new(),
+            })
+        })
+    });
+    if let Some(text) = result {
+        return (
+            json!([{"type": "text", "text": format!("done: {}", text.trim())}]),
+            "end_turn",
+        );
+    }
+    let has_bash = body["tools"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t["name"] == "Bash"));
+    if has_bash {
+        (
+            json!([{"type": "tool_use", "id": TOOL_USE_ID, "name": "Bash",
+                    "input": {"command": AGENT_COMMAND, "description": "Write the proof file"}}]),
+            "tool_use",
+        )
+    } else {
+        (
+            json!([{"type": "text", "text": "no Bash tool offered"}]),
+            "end_turn",
+        )
+    }
+}
+
+/// `content` (text and tool_use blocks) as the Messages event stream.
+fn streamed_blocks(model: &str, content: &Value, stop: &str) -> Response<Body> {
+    let mut events = vec![event(
+        "message_start",
+        json!({"type": "message_start", "message": {
+            "id": "msg_01AgentStream", "type": "message", "role": "assistant", "content": [],
+            "model": model, "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+    )];
+    for (index, block) in content.as_array().into_iter().flatten().enumerate() {
+        let (start, delta) = if block["type"] == "tool_use" {
+            (
+                json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
+                json!({"type": "input_json_delta", "partial_json": block["input"].to_string()}),
+            )
+        } else {
+            (
+                json!({"type": "text", "text": ""}),
+                json!({"type": "text_delta", "text": block["text"]}),
+            )
+        };
+        events.push(event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": start}),
+        ));
+        events.push(event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        ));
+        events.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
+    }
+    events.push(event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
+               "usage": {"output_tokens": 3}}),
+    ));
+    events.push(event("message_stop", json!({"type": "message_stop"})));
+    streamed("text/event-stream; charset=utf-8", events, Pace::normal())
 }
 
 fn event(name: &str, data: Value) -> String {
