@@ -28,23 +28,8 @@ except ImportError:
     print("FAIL: the `anthropic` package is not installed (pip install anthropic)", file=sys.stderr)
     sys.exit(2)
 
+from checks import BYPASS, CheckFailed, check, expect_equal, run_checks  # noqa: E402
 
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def expect_equal(actual, expected, what):
-    check(actual == expected, f"{what}: expected {expected!r}, got {actual!r}")
-
-
-# Streaming checks skip the node's response cache, so that they see the
-# upstream's own chunks rather than a replay.
-BYPASS = {"x-hanzo-cache": "bypass"}
 
 CALCULATOR = {
     "name": "calculator",
@@ -214,21 +199,7 @@ def main():
         ("tools", lambda: check_tools(client, args.model)),
         ("errors", lambda: check_errors(client)),
     ]
-    for name, run in checks:
-        try:
-            run()
-        except CheckFailed as e:
-            print(f"FAIL: {e}", file=sys.stderr)
-            return 1
-        except anthropic.APIError as e:
-            status = getattr(e, "status_code", None)
-            print(f"FAIL: {name}: the node answered with an error (HTTP {status}): {e}", file=sys.stderr)
-            return 1
-        except Exception as e:  # noqa: BLE001 - any surprise is a failed check
-            print(f"FAIL: {name}: {type(e).__name__}: {e}", file=sys.stderr)
-            return 1
-    print("all Anthropic SDK checks passed")
-    return 0
+    return run_checks(checks, anthropic.APIError, "all Anthropic SDK checks passed")
 
 
 if __name__ == "__main__":

@@ -26,21 +26,8 @@ except ImportError:
     print("FAIL: the `openai` package is not installed (pip install openai)", file=sys.stderr)
     sys.exit(2)
 
+from checks import BYPASS, CheckFailed, check, expect_equal, run_checks  # noqa: E402
 
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def expect_equal(actual, expected, what):
-    check(actual == expected, f"{what}: expected {expected!r}, got {actual!r}")
-
-
-BYPASS = {"x-hanzo-cache": "bypass"}
 
 CALCULATOR = {
     "type": "function",
@@ -193,21 +180,7 @@ def main():
         ("errors", lambda: check_errors(client, args.model)),
         ("completions", lambda: check_completions(client, args.model)),
     ]
-    for name, run in checks:
-        try:
-            run()
-        except CheckFailed as e:
-            print(f"FAIL: {name}: {e}", file=sys.stderr)
-            return 1
-        except openai.APIError as e:
-            status = getattr(e, "status_code", None)
-            print(f"FAIL: {name}: the node answered with an error (HTTP {status}): {e}", file=sys.stderr)
-            return 1
-        except Exception as e:  # noqa: BLE001 - any surprise is a failed check
-            print(f"FAIL: {name}: {type(e).__name__}: {e}", file=sys.stderr)
-            return 1
-    print("all Responses and Completions checks passed")
-    return 0
+    return run_checks(checks, openai.APIError, "all Responses and Completions checks passed")
 
 
 if __name__ == "__main__":

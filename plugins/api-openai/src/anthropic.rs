@@ -567,8 +567,8 @@ pub struct EventEncoder {
     blocks: usize,
     /// Router tool-call index → block index, for every tool block opened.
     tools: Vec<(u32, usize)>,
-    finish: Option<FinishReason>,
-    usage: Option<Usage>,
+    /// The finish reason and usage the stream reported.
+    end: wire::Ending,
     done: bool,
 }
 
@@ -582,8 +582,7 @@ impl EventEncoder {
             open: None,
             blocks: 0,
             tools: Vec::new(),
-            finish: None,
-            usage: None,
+            end: wire::Ending::default(),
             done: false,
         }
     }
@@ -705,12 +704,7 @@ impl EventEncoder {
                 );
             }
         }
-        if chunk.finish_reason.is_some() {
-            self.finish = chunk.finish_reason;
-        }
-        if chunk.usage.is_some() {
-            self.usage = chunk.usage;
-        }
+        self.end.note(chunk);
         out
     }
 
@@ -724,7 +718,7 @@ impl EventEncoder {
         self.done = true;
         self.start(&mut out);
         self.close_open(&mut out);
-        let reason = match self.finish {
+        let reason = match self.end.finish {
             Some(FinishReason::Stop) | None if !self.tools.is_empty() => FinishReason::ToolCalls,
             Some(reason) => reason,
             None => FinishReason::Stop,
@@ -735,7 +729,7 @@ impl EventEncoder {
             json!({
                 "type": "message_delta",
                 "delta": {"stop_reason": stop_reason(reason), "stop_sequence": null},
-                "usage": usage_json(self.usage.as_ref()),
+                "usage": usage_json(self.end.usage.as_ref()),
             }),
         );
         Self::event(&mut out, "message_stop", json!({"type": "message_stop"}));

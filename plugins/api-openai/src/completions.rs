@@ -187,8 +187,8 @@ pub struct ChunkEncoder {
     created: u64,
     model: String,
     include_usage: bool,
-    finish: Option<FinishReason>,
-    usage: Option<Usage>,
+    /// The finish reason and usage the stream reported.
+    end: wire::Ending,
     done: bool,
 }
 
@@ -199,8 +199,7 @@ impl ChunkEncoder {
             created,
             model,
             include_usage,
-            finish: None,
-            usage: None,
+            end: wire::Ending::default(),
             done: false,
         }
     }
@@ -222,12 +221,7 @@ impl ChunkEncoder {
     }
 
     pub fn chunk(&mut self, chunk: &ChatChunk) -> String {
-        if chunk.finish_reason.is_some() {
-            self.finish = chunk.finish_reason;
-        }
-        if chunk.usage.is_some() {
-            self.usage = chunk.usage;
-        }
+        self.end.note(chunk);
         match chunk.content.as_deref().filter(|t| !t.is_empty()) {
             Some(text) => self.event(text, None),
             None => String::new(),
@@ -239,7 +233,7 @@ impl ChunkEncoder {
             return String::new();
         }
         self.done = true;
-        let mut out = self.event("", Some(self.finish.unwrap_or(FinishReason::Stop)));
+        let mut out = self.event("", Some(self.end.finish.unwrap_or(FinishReason::Stop)));
         if self.include_usage {
             let chunk = json!({
                 "id": self.id,
@@ -247,7 +241,7 @@ impl ChunkEncoder {
                 "created": self.created,
                 "model": self.model,
                 "choices": [],
-                "usage": usage_json(self.usage.as_ref()),
+                "usage": usage_json(self.end.usage.as_ref()),
             });
             out.push_str(&wire::sse_event(None, &chunk.to_string()));
         }

@@ -814,8 +814,8 @@ pub struct EventEncoder {
     output: Vec<Value>,
     /// Function calls by the router's index: (output index, id, call id, name, arguments).
     calls: Vec<(u32, usize, String, String, String, String)>,
-    finish: Option<FinishReason>,
-    usage: Option<Usage>,
+    /// The finish reason and usage the stream reported.
+    end: wire::Ending,
     done: bool,
     /// The final response object, once the stream completed.
     pub finished: Option<Value>,
@@ -832,8 +832,7 @@ impl EventEncoder {
             open: Open::None,
             output: Vec::new(),
             calls: Vec::new(),
-            finish: None,
-            usage: None,
+            end: wire::Ending::default(),
             done: false,
             finished: None,
         }
@@ -855,8 +854,8 @@ impl EventEncoder {
             self.created_at,
             status,
             self.output.clone(),
-            self.finish,
-            self.usage.as_ref(),
+            self.end.finish,
+            self.end.usage.as_ref(),
         )
     }
 
@@ -1026,12 +1025,7 @@ impl EventEncoder {
                 );
             }
         }
-        if chunk.finish_reason.is_some() {
-            self.finish = chunk.finish_reason;
-        }
-        if chunk.usage.is_some() {
-            self.usage = chunk.usage;
-        }
+        self.end.note(chunk);
         out
     }
 
@@ -1242,22 +1236,12 @@ mod tests {
         assert_eq!(v["output"][0]["content"][0]["text"], "abc");
     }
 
+    /// `(event name, data)` of an SSE body.
     fn events(text: &str) -> Vec<(String, Value)> {
-        text.split("\n\n")
-            .filter(|e| !e.is_empty())
-            .map(|e| {
-                let mut kind = String::new();
-                let mut data = Value::Null;
-                for line in e.lines() {
-                    if let Some(k) = line.strip_prefix("event: ") {
-                        kind = k.to_string();
-                    }
-                    if let Some(d) = line.strip_prefix("data: ") {
-                        data = serde_json::from_str(d).unwrap();
-                    }
-                }
-                (kind, data)
-            })
+        let mut d = hanzo_node_sdk::sse::Decoder::new();
+        d.feed(text.as_bytes()).unwrap();
+        std::iter::from_fn(|| d.next_event())
+            .map(|e| (e.event, serde_json::from_str(&e.data).unwrap()))
             .collect()
     }
 

@@ -94,6 +94,9 @@ pub enum Format {
     Anthropic,
 }
 
+/// A POST endpoint: serves a request's body.
+type Endpoint<N, R> = fn(&N, R, &RequestHeaders, &[u8]);
+
 /// Largest accepted request body (the host has its own cap too).
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
@@ -129,74 +132,26 @@ pub fn handle<N: Node, R: Responder>(
             }
         }
     };
+    // The POST endpoints: the format of their errors, and what serves them.
+    let endpoint: Option<(Format, Endpoint<N, R>)> = match path {
+        "/v1/chat/completions" => Some((Format::OpenAi, chat_completions)),
+        "/v1/completions" => Some((Format::OpenAi, legacy_completions)),
+        "/v1/responses" => Some((Format::OpenAi, create_response)),
+        "/v1/embeddings" => Some((Format::OpenAi, embeddings)),
+        "/v1/messages" => Some((Format::Anthropic, messages)),
+        "/v1/messages/count_tokens" => Some((Format::Anthropic, count_tokens)),
+        _ => None,
+    };
+    if let Some((format, serve)) = endpoint {
+        if method != "POST" {
+            return send_error(out, format, &ApiError::method_not_allowed(method, "POST"));
+        }
+        if let Some((bytes, out)) = body(format, out) {
+            serve(node, out, headers, &bytes);
+        }
+        return;
+    }
     match path {
-        "/v1/chat/completions" => {
-            if method != "POST" {
-                return send_error(
-                    out,
-                    Format::OpenAi,
-                    &ApiError::method_not_allowed(method, "POST"),
-                );
-            }
-            if let Some((bytes, out)) = body(Format::OpenAi, out) {
-                chat_completions(node, out, headers, &bytes);
-            }
-        }
-        "/v1/messages" => {
-            if method != "POST" {
-                return send_error(
-                    out,
-                    Format::Anthropic,
-                    &ApiError::method_not_allowed(method, "POST"),
-                );
-            }
-            if let Some((bytes, out)) = body(Format::Anthropic, out) {
-                messages(node, out, headers, &bytes);
-            }
-        }
-        "/v1/messages/count_tokens" => {
-            if method != "POST" {
-                return send_error(
-                    out,
-                    Format::Anthropic,
-                    &ApiError::method_not_allowed(method, "POST"),
-                );
-            }
-            if let Some((bytes, out)) = body(Format::Anthropic, out) {
-                match anthropic::parse_count_tokens_request(&bytes) {
-                    Ok(request) => send_json(
-                        out,
-                        Vec::new(),
-                        &serde_json::json!({"input_tokens": crate::tokens::count(&request)}),
-                    ),
-                    Err(e) => send_error(out, Format::Anthropic, &e),
-                }
-            }
-        }
-        "/v1/completions" => {
-            if method != "POST" {
-                return send_error(
-                    out,
-                    Format::OpenAi,
-                    &ApiError::method_not_allowed(method, "POST"),
-                );
-            }
-            if let Some((bytes, out)) = body(Format::OpenAi, out) {
-                legacy_completions(node, out, headers, &bytes);
-            }
-        }
-        "/v1/responses" => {
-            if method != "POST" {
-                return send_error(
-                    out,
-                    Format::OpenAi,
-                    &ApiError::method_not_allowed(method, "POST"),
-                );
-            }
-            if let Some((bytes, out)) = body(Format::OpenAi, out) {
-                create_response(node, out, headers, &bytes);
-            }
-        }
         _ if path.starts_with("/v1/responses/") => {
             let id = percent_decode(&path["/v1/responses/".len()..]);
             match method {
@@ -207,18 +162,6 @@ pub fn handle<N: Node, R: Responder>(
                     Format::OpenAi,
                     &ApiError::method_not_allowed(method, "GET, DELETE"),
                 ),
-            }
-        }
-        "/v1/embeddings" => {
-            if method != "POST" {
-                return send_error(
-                    out,
-                    Format::OpenAi,
-                    &ApiError::method_not_allowed(method, "POST"),
-                );
-            }
-            if let Some((bytes, out)) = body(Format::OpenAi, out) {
-                embeddings(node, out, headers, &bytes);
             }
         }
         _ => {
@@ -377,6 +320,17 @@ fn messages<N: Node, R: Responder>(node: &N, out: R, headers: &RequestHeaders, b
             send_json(out, route_headers(&result.route), &value);
         }
         Err(e) => send_error(out, Format::Anthropic, &ApiError::from_llm(&e)),
+    }
+}
+
+fn count_tokens<N: Node, R: Responder>(_node: &N, out: R, _headers: &RequestHeaders, body: &[u8]) {
+    match anthropic::parse_count_tokens_request(body) {
+        Ok(request) => send_json(
+            out,
+            Vec::new(),
+            &serde_json::json!({"input_tokens": crate::tokens::count(&request)}),
+        ),
+        Err(e) => send_error(out, Format::Anthropic, &e),
     }
 }
 

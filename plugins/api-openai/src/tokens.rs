@@ -49,18 +49,7 @@ mod tests {
     use hanzo_node_sdk::llm::Message;
 
     fn request(messages: Vec<Message>) -> ChatRequest {
-        ChatRequest {
-            model: "m".into(),
-            messages,
-            tools: Vec::new(),
-            tool_choice: None,
-            temperature: None,
-            top_p: None,
-            max_tokens: None,
-            stop: Vec::new(),
-            json_mode: false,
-            extra: None,
-        }
+        ChatRequest::new("m", messages)
     }
 
     #[test]

@@ -3,7 +3,27 @@
 //! framing.
 
 use crate::error::ApiError;
+use hanzo_node_sdk::llm::{ChatChunk, FinishReason, Usage};
 use serde_json::{Map, Value};
+
+/// What the end of a stream reports: the finish reason and usage, from
+/// whichever chunks carried them (the last one that did).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Ending {
+    pub finish: Option<FinishReason>,
+    pub usage: Option<Usage>,
+}
+
+impl Ending {
+    pub fn note(&mut self, chunk: &ChatChunk) {
+        if chunk.finish_reason.is_some() {
+            self.finish = chunk.finish_reason;
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+    }
+}
 
 /// The request body as a JSON object.
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {

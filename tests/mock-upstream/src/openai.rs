@@ -398,14 +398,7 @@ fn coding_agent_events(body: &Value, model: &str) -> Vec<String> {
         }
     };
     events.push(chunk(model, json!({}), json!(finish)));
-    if body["stream_options"]["include_usage"] == true {
-        let usage = json!({
-            "id": "chatcmpl-mockstream", "object": "chat.completion.chunk", "created": 1730000000, "model": model,
-            "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-        });
-        events.push(format!("data: {usage}\n\n"));
-    }
-    events.push("data: [DONE]\n\n".to_string());
+    events.extend(stream_end(body, model));
     events
 }
 
@@ -437,6 +430,20 @@ fn chunk(model: &str, delta: Value, finish: Value) -> String {
     format!("data: {c}\n\n")
 }
 
+/// The last events of a stream: the usage chunk when asked for, `[DONE]`.
+fn stream_end(body: &Value, model: &str) -> Vec<String> {
+    let mut events = Vec::new();
+    if body["stream_options"]["include_usage"] == true {
+        let usage = json!({
+            "id": "chatcmpl-mockstream", "object": "chat.completion.chunk", "created": 1730000000, "model": model,
+            "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+        });
+        events.push(format!("data: {usage}\n\n"));
+    }
+    events.push("data: [DONE]\n\n".to_string());
+    events
+}
+
 /// The SSE events of a streamed answer: "Hello world" in three deltas, or
 /// a calculator call with its arguments in three; the usage chunk when
 /// asked for; `[DONE]`.
@@ -466,14 +473,7 @@ fn stream_events(body: &Value, model: &str) -> Vec<String> {
         }
         events.push(chunk(model, json!({}), json!("stop")));
     }
-    if body["stream_options"]["include_usage"] == true {
-        let usage = json!({
-            "id": "chatcmpl-mockstream", "object": "chat.completion.chunk", "created": 1730000000, "model": model,
-            "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-        });
-        events.push(format!("data: {usage}\n\n"));
-    }
-    events.push("data: [DONE]\n\n".to_string());
+    events.extend(stream_end(body, model));
     events
 }
 
