@@ -388,13 +388,23 @@ fn storage_failed(message: String) -> ApiError {
     .with_code("storage_error")
 }
 
-/// The stored record of response `id`: `{response, items}`.
+/// How long a stored response is kept, as OpenAI keeps them: 30 days.
+pub const STORED_FOR_S: u64 = 30 * 24 * 3600;
+
+/// The stored record of response `id`: `{response, items}`. One older than
+/// [`STORED_FOR_S`] is deleted and not found.
 fn load_record<N: Node>(node: &N, id: &str) -> Result<Value, ApiError> {
-    match node.load_response(id) {
-        Ok(Some(text)) => serde_json::from_str(&text).map_err(|e| storage_failed(e.to_string())),
-        Ok(None) => Err(response_not_found(id)),
-        Err(e) => Err(storage_failed(e)),
+    let record: Value = match node.load_response(id) {
+        Ok(Some(text)) => serde_json::from_str(&text).map_err(|e| storage_failed(e.to_string()))?,
+        Ok(None) => return Err(response_not_found(id)),
+        Err(e) => return Err(storage_failed(e)),
+    };
+    let created = record["response"]["created_at"].as_u64().unwrap_or(0);
+    if node.now().saturating_sub(created) > STORED_FOR_S {
+        let _ = node.delete_response(id);
+        return Err(response_not_found(id));
     }
+    Ok(record)
 }
 
 /// Stores a finished response for `previous_response_id` and `GET`. A

@@ -1162,3 +1162,29 @@ fn count_tokens_answers_without_calling_the_router() {
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["type"], "error");
 }
+
+#[test]
+fn a_stored_response_expires_after_thirty_days() {
+    let node = FakeNode::default();
+    let id = post(
+        &node,
+        "/v1/responses",
+        json!({"model": "gpt-4o-mini", "input": "hi"}),
+    )
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(get(&node, &format!("/v1/responses/{id}")).status, 200);
+    // Stored a day more than 30 days before the node's now.
+    let old = node.now() - STORED_FOR_S - 24 * 3600;
+    let record = node.stored.borrow()[&id].replace("1700000000", &old.to_string());
+    node.stored.borrow_mut().insert(id.clone(), record);
+    let gone = get(&node, &format!("/v1/responses/{id}"));
+    assert_eq!(gone.status, 404);
+    assert_eq!(gone.json()["error"]["code"], "response_not_found");
+    assert!(
+        node.stored.borrow().is_empty(),
+        "the expired record is deleted"
+    );
+}
