@@ -11,9 +11,10 @@
 //! `input` string, `tool_choice`, `max_output_tokens`, `temperature`,
 //! `top_p`, `text.format` (JSON mode), `previous_response_id` (the stored
 //! conversation is prepended) and `store` (kept 30 days, per tenant).
-//! Dropped: `reasoning`, `include`, `truncation`, `parallel_tool_calls`, `metadata` (echoed back),
-//! `client_metadata`, `prompt_cache_key`, `safety_identifier`,
-//! `service_tier`, `user`, `stream_options`, `background`; `reasoning`
+//! Dropped: `reasoning`, `include`, `truncation`, `parallel_tool_calls`,
+//! `metadata` (echoed back), `client_metadata`, `prompt_cache_key`,
+//! `safety_identifier`, `service_tier`, `user`, `stream_options`,
+//! `background`; `reasoning`
 //! input items (the router's types carry no reasoning); hosted tools (web
 //! search, file search, computer use, code interpreter, MCP, image
 //! generation: no upstream behind the router runs them, so the model is not
