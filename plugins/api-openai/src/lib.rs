@@ -146,6 +146,15 @@ impl Node for HostNode {
         hanzo_node_sdk::kv::delete(&response_key(id)).map_err(|e| e.message())
     }
 
+    fn stored_responses(&self, limit: u32) -> Result<Vec<String>, String> {
+        let keys =
+            hanzo_node_sdk::kv::list_keys(&response_key(""), limit).map_err(|e| e.message())?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(&response_key("")).map(str::to_string))
+            .collect())
+    }
+
     fn random(&self) -> [u64; 3] {
         #[cfg(target_arch = "wasm32")]
         {

@@ -33,6 +33,9 @@ pub trait Node {
     fn save_response(&self, id: &str, record: &str) -> Result<(), String>;
     /// Whether there was one to delete.
     fn delete_response(&self, id: &str) -> Result<bool, String>;
+    /// The ids of the tenant's stored responses, in order (oldest first:
+    /// see [`response_id`]), at most `limit`.
+    fn stored_responses(&self, limit: u32) -> Result<Vec<String>, String>;
     /// Random bits for ids.
     fn random(&self) -> [u64; 3];
 }
@@ -391,6 +394,40 @@ fn storage_failed(message: String) -> ApiError {
 /// How long a stored response is kept, as OpenAI keeps them: 30 days.
 pub const STORED_FOR_S: u64 = 30 * 24 * 3600;
 
+/// Expired responses looked at after each one stored.
+const SWEEP: u32 = 8;
+
+/// A response's id: its creation time (seconds, 10 hex digits) then random
+/// characters, so that ids sort oldest first and the expired ones are found
+/// at the front of the store.
+fn response_id<N: Node>(node: &N, created: u64) -> String {
+    format!("resp_{created:010x}{}", fresh_id(node))
+}
+
+/// When response `id` was created, from the id.
+fn created_of(id: &str) -> Option<u64> {
+    let hex = id.strip_prefix("resp_")?.get(..10)?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// Deletes the oldest stored responses that have expired (at most
+/// [`SWEEP`] each time one is stored, so the store stays within 30 days'
+/// worth without a background task).
+fn sweep_expired<N: Node>(node: &N) {
+    let now = node.now();
+    let Ok(ids) = node.stored_responses(SWEEP) else {
+        return;
+    };
+    for id in ids {
+        match created_of(&id) {
+            Some(created) if now.saturating_sub(created) > STORED_FOR_S => {
+                let _ = node.delete_response(&id);
+            }
+            _ => break,
+        }
+    }
+}
+
 /// The stored record of response `id`: `{response, items}`. One older than
 /// [`STORED_FOR_S`] is deleted and not found.
 fn load_record<N: Node>(node: &N, id: &str) -> Result<Value, ApiError> {
@@ -416,6 +453,7 @@ fn save_record<N: Node>(node: &N, response: &Value, history: &[Value], input: &[
     if let Err(e) = node.save_response(id, &record.to_string()) {
         hanzo_node_sdk::log::warn(&format!("response {id} not stored: {e}"));
     }
+    sweep_expired(node);
 }
 
 fn create_response<N: Node, R: Responder>(node: &N, out: R, headers: &RequestHeaders, body: &[u8]) {
@@ -444,11 +482,11 @@ fn create_response<N: Node, R: Responder>(node: &N, out: R, headers: &RequestHea
         Err(e) => return send_error(out, Format::OpenAi, &e),
     };
     let options = headers.call_options();
+    let created = node.now();
     let ids = responses::Ids {
-        response: format!("resp_{}", fresh_id(node)),
+        response: response_id(node, created),
         seed: fresh_id(node),
     };
-    let created = node.now();
     let store = call.store;
     if call.stream {
         let input = call.input.clone();

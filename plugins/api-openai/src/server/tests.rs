@@ -22,8 +22,8 @@ struct FakeNode {
     pulled: Rc<RefCell<usize>>,
     /// The operator has not granted `permissions.llm`: every call is denied.
     denied: bool,
-    /// Stored responses, as kv would hold them.
-    stored: RefCell<std::collections::HashMap<String, String>>,
+    /// Stored responses, as kv would hold them (in key order).
+    stored: RefCell<std::collections::BTreeMap<String, String>>,
 }
 
 fn route(cached: bool) -> Route {
@@ -285,6 +285,16 @@ impl Node for FakeNode {
 
     fn delete_response(&self, id: &str) -> Result<bool, String> {
         Ok(self.stored.borrow_mut().remove(id).is_some())
+    }
+
+    fn stored_responses(&self, limit: u32) -> Result<Vec<String>, String> {
+        Ok(self
+            .stored
+            .borrow()
+            .keys()
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     fn random(&self) -> [u64; 3] {
@@ -1166,25 +1176,42 @@ fn count_tokens_answers_without_calling_the_router() {
 #[test]
 fn a_stored_response_expires_after_thirty_days() {
     let node = FakeNode::default();
-    let id = post(
-        &node,
-        "/v1/responses",
-        json!({"model": "gpt-4o-mini", "input": "hi"}),
-    )
-    .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ask = |input: &str| {
+        post(
+            &node,
+            "/v1/responses",
+            json!({"model": "gpt-4o-mini", "input": input}),
+        )
+        .json()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let id = ask("hi");
+    // Ids begin with their creation time, so they sort oldest first.
+    assert_eq!(id[..15], format!("resp_{:010x}", node.now()));
     assert_eq!(get(&node, &format!("/v1/responses/{id}")).status, 200);
-    // Stored a day more than 30 days before the node's now.
+    // Two more, stored a day more than 30 days before the node's now
+    // (their ids and records say so).
     let old = node.now() - STORED_FOR_S - 24 * 3600;
-    let record = node.stored.borrow()[&id].replace("1700000000", &old.to_string());
-    node.stored.borrow_mut().insert(id.clone(), record);
-    let gone = get(&node, &format!("/v1/responses/{id}"));
+    let record = node.stored.borrow()[&id].clone();
+    let mut expired = Vec::new();
+    for suffix in ["oldA", "oldB"] {
+        let aged_id = format!("resp_{old:010x}{suffix}");
+        let aged = record
+            .replace("1700000000", &old.to_string())
+            .replace(&id, &aged_id);
+        node.stored.borrow_mut().insert(aged_id.clone(), aged);
+        expired.push(aged_id);
+    }
+    // Read: not found, and deleted.
+    let gone = get(&node, &format!("/v1/responses/{}", expired[0]));
     assert_eq!(gone.status, 404);
     assert_eq!(gone.json()["error"]["code"], "response_not_found");
-    assert!(
-        node.stored.borrow().is_empty(),
-        "the expired record is deleted"
-    );
+    assert!(!node.stored.borrow().contains_key(&expired[0]));
+    // Never read again: swept when the next response is stored.
+    assert!(node.stored.borrow().contains_key(&expired[1]));
+    ask("next");
+    assert!(!node.stored.borrow().contains_key(&expired[1]));
+    assert!(node.stored.borrow().contains_key(&id), "a fresh one stays");
 }
