@@ -19,13 +19,13 @@ static RUST_SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/src");
 /// The Rust templates: `common/` for every kind, then one folder per kind.
 static RUST_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/templates");
 
-/// The JavaScript SDK's modules and build script, and its templates (one
-/// folder per kind).
+/// The JavaScript SDK's modules and build script, and its templates
+/// (`common/` and one folder per kind, as for Rust).
 static JS_SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/js/src");
 static JS_BUILD: &str = include_str!("../../sdk/js/build.mjs");
 static JS_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/js/templates");
 
-/// The Python SDK package and its templates (one folder per kind).
+/// The Python SDK package and its templates (`common/` and one folder per kind).
 static PY_SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/python/src/hanzo_node");
 static PY_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/python/templates");
 
@@ -92,6 +92,7 @@ pub fn new_project(
     let vars = [
         ("{{name}}", name.to_string()),
         ("{{name_snake}}", name.replace('-', "_")),
+        ("{{kind}}", kind.as_str().to_string()),
     ];
     let mut files = Files {
         root: dest,
@@ -99,21 +100,15 @@ pub fn new_project(
     };
     match lang {
         Lang::Rust => {
-            let common = RUST_TEMPLATES.get_dir("common").expect("templates/common");
-            files.copy(
-                common,
-                common.path(),
-                Path::new(""),
+            files.template(
+                &RUST_TEMPLATES,
+                kind,
                 &vars,
                 &[
                     ("gitignore", ".gitignore"),
                     ("cargo-config.toml", ".cargo/config.toml"),
                 ],
             )?;
-            let own = RUST_TEMPLATES
-                .get_dir(kind.as_str())
-                .expect("a template per kind");
-            files.copy(own, own.path(), Path::new(""), &vars, &[])?;
             files.copy(
                 &RUST_SDK,
                 RUST_SDK.path(),
@@ -126,10 +121,7 @@ pub fn new_project(
             files.write(Path::new("README.md"), &readme(name, kind, lang))?;
         }
         Lang::Python => {
-            let own = PY_TEMPLATES
-                .get_dir(kind.as_str())
-                .expect("a template per kind");
-            files.copy(own, own.path(), Path::new(""), &vars, &[])?;
+            files.template(&PY_TEMPLATES, kind, &vars, &[])?;
             files.copy(
                 &PY_SDK,
                 PY_SDK.path(),
@@ -140,10 +132,7 @@ pub fn new_project(
             files.copy(&WIT, WIT.path(), Path::new("wit"), &[], &[])?;
         }
         Lang::Js => {
-            let own = JS_TEMPLATES
-                .get_dir(kind.as_str())
-                .expect("a template per kind");
-            files.copy(own, own.path(), Path::new(""), &vars, &[])?;
+            files.template(&JS_TEMPLATES, kind, &vars, &[])?;
             files.copy(&JS_SDK, JS_SDK.path(), Path::new("sdk"), &[], &[])?;
             files.write(Path::new("build.mjs"), JS_BUILD)?;
             files.copy(&WIT, WIT.path(), Path::new("wit"), &[], &[])?;
@@ -201,6 +190,24 @@ impl Files<'_> {
         }
         std::fs::write(&path, bytes).map_err(fail)?;
         self.written.push(rel.to_path_buf());
+        Ok(())
+    }
+
+    /// A language's templates into the project's root: `common/` (every
+    /// kind), then the folder of `kind`.
+    fn template(
+        &mut self,
+        templates: &Dir<'_>,
+        kind: PluginKind,
+        vars: &[(&str, String)],
+        renames: &[(&str, &str)],
+    ) -> Result<(), ScaffoldError> {
+        for folder in ["common", kind.as_str()] {
+            let dir = templates
+                .get_dir(folder)
+                .expect("templates: common/ and one per kind");
+            self.copy(dir, dir.path(), Path::new(""), vars, renames)?;
+        }
         Ok(())
     }
 
@@ -317,6 +324,8 @@ mod tests {
             let make = std::fs::read_to_string(dest.join("Makefile")).unwrap();
             assert!(make.contains("NAME := my-py"), "{make}");
             assert!(make.contains("dist/$(NAME)"), "{make}");
+            let world = format!("WORLD := hanzo:node/{}@0.2.0", kind.as_str());
+            assert!(make.contains(&world), "{make}");
         }
     }
 
@@ -344,7 +353,7 @@ mod tests {
             for f in &files {
                 let text = std::fs::read_to_string(dest.join(f)).unwrap_or_default();
                 assert!(
-                    !text.contains("{{name"),
+                    !text.contains("{{name") && !text.contains("{{kind"),
                     "{} keeps a placeholder",
                     f.display()
                 );

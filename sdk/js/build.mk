@@ -42,11 +42,11 @@ $(JS_PLUGINS)/js-api/js_api.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard e
 # The provider example is the provider template, as `plugin new js-provider
 # --kind provider --lang js` writes it (the SDK copied into the project).
 JS_PROVIDER_PROJECT := $(JS_PLUGINS)/new/js-provider
-$(JS_PLUGINS)/js-provider/js_provider.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard $(JS_SDK)/templates/provider/src/*.js) $(JS_SDK)/templates/provider/plugin.toml
+$(JS_PLUGINS)/js-provider/js_provider.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard $(JS_SDK)/templates/provider/src/*.js $(JS_SDK)/templates/common/*) $(JS_SDK)/templates/provider/plugin.toml
 	rm -rf $(JS_PROVIDER_PROJECT)
 	mkdir -p $(JS_PROVIDER_PROJECT)/sdk
-	cp -r $(JS_SDK)/templates/provider/. $(JS_PROVIDER_PROJECT)/
-	find $(JS_PROVIDER_PROJECT) -type f -exec sed -i 's/{{name_snake}}/js_provider/g; s/{{name}}/js-provider/g' {} +
+	cp -r $(JS_SDK)/templates/common/. $(JS_SDK)/templates/provider/. $(JS_PROVIDER_PROJECT)/
+	find $(JS_PROVIDER_PROJECT) -type f -exec sed -i 's/{{name_snake}}/js_provider/g; s/{{name}}/js-provider/g; s/{{kind}}/provider/g' {} +
 	cp $(JS_SDK)/src/*.js $(JS_PROVIDER_PROJECT)/sdk/
 	$(JS_BUILD) $(JS_PROVIDER_PROJECT) --out $(JS_PLUGINS)/js-provider
 

@@ -50,7 +50,8 @@ $(eval $(call py-plugin,py-faults-v2,tests/python-plugins/py-faults,tool,py_faul
 $(eval $(call py-plugin,py-host-probe,tests/python-plugins/py-host-probe,api,py_host_probe,))
 
 # The templates of `hanzo-node plugin new --lang python`, instantiated as the
-# CLI does (NAME and its snake_case form substituted, wit/ and the SDK copied
+# CLI does (common/ and the kind's folder, NAME, its snake_case form and the
+# kind substituted, wit/ and the SDK copied
 # in as wit/ and lib/hanzo_node/), then built with the project's own Makefile:
 # $(PY_PLUGINS_DIR)/py-template-<kind>/ is what `make` in a new project makes.
 PY_TEMPLATE_FILES := $(shell find sdk/python/templates -type f)
@@ -58,8 +59,8 @@ define py-template
 $(PY_PLUGINS_DIR)/py-template-$(1)/py_template_$(1).wasm: $(PY_TEMPLATE_FILES) $(PY_SDK_FILES) $(WIT_FILES) $(PY_TOOLCHAIN)/.installed
 	rm -rf $(PY_PLUGINS_DIR)/new/py-template-$(1)
 	mkdir -p $(PY_PLUGINS_DIR)/new/py-template-$(1)/lib
-	cp -r sdk/python/templates/$(1)/. $(PY_PLUGINS_DIR)/new/py-template-$(1)/
-	find $(PY_PLUGINS_DIR)/new/py-template-$(1) -type f -exec sed -i 's/{{name_snake}}/py_template_$(1)/g; s/{{name}}/py-template-$(1)/g' {} +
+	cp -r sdk/python/templates/common/. sdk/python/templates/$(1)/. $(PY_PLUGINS_DIR)/new/py-template-$(1)/
+	find $(PY_PLUGINS_DIR)/new/py-template-$(1) -type f -exec sed -i 's/{{name_snake}}/py_template_$(1)/g; s/{{name}}/py-template-$(1)/g; s/{{kind}}/$(1)/g' {} +
 	cp -r wit $(PY_PLUGINS_DIR)/new/py-template-$(1)/wit
 	cp -r $(PY_SDK_SRC)/hanzo_node $(PY_PLUGINS_DIR)/new/py-template-$(1)/lib/
 	rm -rf $(PY_PLUGINS_DIR)/new/py-template-$(1)/lib/hanzo_node/__pycache__
