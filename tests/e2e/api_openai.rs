@@ -12,13 +12,27 @@ use serde_json::{Value, json};
 /// A node serving `api-openai` and `openai`, with aliases routed to the
 /// mock's well-behaved and misbehaving models.
 fn start(mock: &MockOpenAi) -> (Dirs, Node) {
+    router_node(mock, "openai", "sk-test", |plugins| {
+        install(plugins, "openai", "openai", |_| {});
+    })
+}
+
+/// The node with api-openai and `provider` (which `install_provider` puts
+/// into the plugin folder) in front of `mock` with `key`, and the aliases
+/// the API tests use, each one of the mock's (misbehaving) models.
+pub(crate) fn router_node(
+    mock: &MockOpenAi,
+    provider: &str,
+    key: &str,
+    install_provider: impl FnOnce(&std::path::Path),
+) -> (Dirs, Node) {
     let dirs = Dirs::new();
-    install(&dirs.plugins, "openai", "openai", |_| {});
+    install_provider(&dirs.plugins);
     install(&dirs.plugins, "api-openai", "api-openai", |_| {});
     let mut config = format!(
         "[router.retry]\nmax_attempts = 1\ninitial_delay_ms = 10\n\n\
-         [plugins.openai]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
-         secrets = {{ OPENAI_API_KEY = \"sk-test\" }}\n",
+         [plugins.{provider}]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
+         secrets = {{ OPENAI_API_KEY = \"{key}\" }}\n",
         mock.base_url(),
         mock.addr
     );
@@ -32,7 +46,7 @@ fn start(mock: &MockOpenAi) -> (Dirs, Node) {
         ("cut", "cut-stream"),
     ] {
         config += &format!(
-            "\n[[deployments]]\nalias = \"{alias}\"\nprovider = \"openai\"\nmodel = \"{model}\"\n"
+            "\n[[deployments]]\nalias = \"{alias}\"\nprovider = \"{provider}\"\nmodel = \"{model}\"\n"
         );
     }
     let path = dirs.root.path().join("node.toml");
@@ -42,7 +56,7 @@ fn start(mock: &MockOpenAi) -> (Dirs, Node) {
 }
 
 /// `(event name, data)` of a `text/event-stream` body.
-fn sse_events(body: &str) -> Vec<(String, String)> {
+pub(crate) fn sse_events(body: &str) -> Vec<(String, String)> {
     body.split("\n\n")
         .filter(|block| !block.trim().is_empty())
         .map(|block| {
@@ -62,7 +76,7 @@ fn sse_events(body: &str) -> Vec<(String, String)> {
 
 /// Posts `body` and reads the answer frame by frame: status, headers, the
 /// body, and how many frames it came in.
-async fn post_streamed(
+pub(crate) async fn post_streamed(
     c: &reqwest::Client,
     url: String,
     body: Value,

@@ -125,6 +125,17 @@ pub async fn execute(
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// The message of an `/v2/tools/execute` answer that must be a tool
+/// plugin's failure (502 `tool_plugin_failed`).
+pub fn plugin_failure(status: u16, v: &serde_json::Value) -> &str {
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (502, Some("tool_plugin_failed")),
+        "{v}"
+    );
+    v["error"]["message"].as_str().unwrap_or_default()
+}
+
 /// Sets `[section].key = value` in a manifest table.
 pub fn set(manifest: &mut toml::Table, section: &str, key: &str, value: toml::Value) {
     let t = manifest

@@ -164,12 +164,7 @@ async fn python_tools_serve_swap_and_fail_by_name() {
 
     // An uncaught exception: the plugin named, the Python traceback carried.
     let (s, v) = execute(&c, &node, "crash", json!({})).await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (502, Some("tool_plugin_failed")),
-        "{v}"
-    );
-    let m = message(&v);
+    let m = crate::common::plugin_failure(s, &v);
     assert!(
         m.starts_with("plugin `py-faults` trapped: Traceback"),
         "{v}"
@@ -196,24 +191,14 @@ async fn python_tools_serve_swap_and_fail_by_name() {
     assert_eq!((s, &v["result"]), (200, &json!("still-serving")), "{v}");
     let (s, v) = spin.await.unwrap();
     assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (502, Some("tool_plugin_failed")),
-        "{v}"
-    );
-    assert_eq!(
-        message(&v),
+        crate::common::plugin_failure(s, &v),
         "plugin `py-faults` exceeded its time limit of 1000 ms"
     );
 
     // A memory bomb: stopped at the plugin's memory limit, named.
     let (s, v) = execute(&c, &node, "allocate", json!({})).await;
     assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (502, Some("tool_plugin_failed")),
-        "{v}"
-    );
-    assert_eq!(
-        message(&v),
+        crate::common::plugin_failure(s, &v),
         "plugin `py-faults` exceeded its memory limit of 48 MiB"
     );
 
@@ -251,61 +236,17 @@ async fn python_tools_serve_swap_and_fail_by_name() {
 /// A node serving `python-provider` (pointed at `mock`) behind the
 /// `api-openai` plugin, with aliases for the mock's models.
 fn provider_node(mock: &MockOpenAi) -> (Dirs, Node) {
-    let dirs = Dirs::new();
-    drop_in(&dirs.plugins, "python-provider", "python-provider");
-    rust_plugin(&dirs.plugins, "api-openai");
-    let mut config = format!(
-        "[router.retry]\nmax_attempts = 1\ninitial_delay_ms = 10\n\n\
-         [plugins.python-provider]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
-         secrets = {{ OPENAI_API_KEY = \"sk-py-test\" }}\n",
-        mock.base_url(),
-        mock.addr
-    );
-    for (alias, model) in [
-        ("gpt", "gpt-4o-mini"),
-        ("embed", "text-embedding-3-small"),
-        ("limited", "rate-limited"),
-        ("bad-key", "bad-key"),
-        ("too-long", "too-long"),
-        ("cut", "cut-stream"),
-    ] {
-        config += &format!(
-            "\n[[deployments]]\nalias = \"{alias}\"\nprovider = \"python-provider\"\nmodel = \"{model}\"\n"
-        );
-    }
-    let path = dirs.root.path().join("node.toml");
-    std::fs::write(&path, config).unwrap();
-    let node = Node::start(&dirs, &["--config", path.to_str().unwrap()]);
-    (dirs, node)
+    crate::api_openai::router_node(mock, "python-provider", "sk-py-test", |plugins| {
+        drop_in(plugins, "python-provider", "python-provider");
+    })
 }
 
 /// The `data` of each event of a `text/event-stream` body.
 fn sse_data(body: &str) -> Vec<String> {
-    body.split("\n\n")
-        .filter_map(|block| {
-            block
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .map(str::to_string)
-        })
+    crate::api_openai::sse_events(body)
+        .into_iter()
+        .map(|(_, data)| data)
         .collect()
-}
-
-async fn post_stream(c: &reqwest::Client, url: String, body: Value) -> (u16, String, usize) {
-    let mut r = c
-        .post(url)
-        .header("x-hanzo-cache", "bypass")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let (mut text, mut frames) = (Vec::new(), 0);
-    while let Some(bytes) = r.chunk().await.unwrap() {
-        frames += 1;
-        text.extend_from_slice(&bytes);
-    }
-    (status, String::from_utf8(text).unwrap(), frames)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,7 +292,7 @@ async fn python_provider_over_the_openai_api() {
     assert!(sent.body.get("stream").is_none());
 
     // Streamed: text deltas as the upstream produces them, then usage and [DONE].
-    let (status, text, frames) = post_stream(
+    let (status, _, text, frames) = crate::api_openai::post_streamed(
         &c,
         chat.clone(),
         json!({"model": "gpt", "stream": true, "stream_options": {"include_usage": true},
@@ -381,7 +322,7 @@ async fn python_provider_over_the_openai_api() {
     // A streamed tool call passes through as deltas.
     let tools = json!([{"type": "function", "function": {"name": "calculator",
         "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}}}}]);
-    let (_, text, _) = post_stream(
+    let (_, _, text, _) = crate::api_openai::post_streamed(
         &c,
         chat.clone(),
         json!({"model": "gpt", "stream": true, "tools": tools,
@@ -464,7 +405,7 @@ async fn python_provider_over_the_openai_api() {
     }
 
     // A stream the upstream cuts: an error event, no normal end.
-    let (status, text, _) = post_stream(
+    let (status, _, text, _) = crate::api_openai::post_streamed(
         &c,
         chat.clone(),
         json!({"model": "cut", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
@@ -603,7 +544,7 @@ async fn python_templates_build_into_working_plugins() {
         mock.requests().pop().unwrap().header("authorization"),
         Some("Bearer sk-template")
     );
-    let (status, text, _) = post_stream(
+    let (status, _, text, _) = crate::api_openai::post_streamed(
         &c,
         chat,
         json!({"model": "tpl", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
