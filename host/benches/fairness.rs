@@ -15,18 +15,13 @@
 //! `FAIRNESS_RATE` (default 1000 rps) and `FAIRNESS_SECONDS` (default 5)
 //! change the load.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{Node, install, start_node, target_dir};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -34,7 +29,7 @@ fn repo() -> PathBuf {
 
 /// Copies plugin `krate` (built by `make plugins`) into `plugins/folder` with
 /// `manifest` as its plugin.toml.
-fn install(plugins: &Path, folder: &str, krate: &str, manifest: &str) {
+fn install_built(plugins: &Path, folder: &str, krate: &str, manifest: &str) {
     let file = format!("{}.wasm", krate.replace('-', "_"));
     let wasm = target_dir().join("wasm32-wasip2/plugin").join(&file);
     assert!(
@@ -42,77 +37,27 @@ fn install(plugins: &Path, folder: &str, krate: &str, manifest: &str) {
         "{} missing: run `make bench-fairness` (it builds the plugins)",
         wasm.display()
     );
-    let dir = plugins.join(folder);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(&wasm, dir.join(&file)).unwrap();
-    // The component line goes first: appended, it would land in the
-    // manifest's last table.
-    let manifest: String = manifest
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("component"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(
-        dir.join("plugin.toml"),
-        format!("component = \"{file}\"\n{manifest}"),
-    )
-    .unwrap();
+    install(plugins, folder, &wasm, manifest);
 }
 
-struct Node {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_node(root: &Path) -> Node {
+/// The node with the hello plugin, `spin-forever` and api-v2.
+fn node_with_plugins(root: &Path) -> Node {
     let plugins = root.join("plugins");
-    install(
+    install_built(
         &plugins,
         "hello",
         "api-crash",
         "name = \"hello\"\nkind = \"api\"\nversion = \"0.1.0\"\nroutes = [\"/hello\"]\n",
     );
-    install(
+    install_built(
         &plugins,
         "spin-forever",
         "spin-forever",
         "name = \"spin-forever\"\nkind = \"tool\"\nversion = \"0.1.0\"\n[limits]\ntimeout_ms = 2000\n",
     );
     let api_v2 = std::fs::read_to_string(repo().join("plugins/api-v2/plugin.toml")).unwrap();
-    install(&plugins, "api-v2", "api-v2", &api_v2);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hanzo-node"))
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--plugins"])
-        .arg(&plugins)
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .env("HANZO_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hanzo-node");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "hanzo-node exited before listening"
-        );
-        if let Some(url) = line.trim().strip_prefix("listening on ") {
-            return Node {
-                base: url.to_string(),
-                child,
-            };
-        }
-    }
+    install_built(&plugins, "api-v2", "api-v2", &api_v2);
+    start_node(root, &plugins)
 }
 
 struct Phase {
@@ -257,18 +202,19 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let root = tempfile::tempdir().unwrap();
-    let node = start_node(root.path());
+    let node = node_with_plugins(root.path());
+    let base = format!("http://{}", node.addr);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let phases = runtime.block_on(async {
         // Warm-up: connections, the hello plugin's first instances, the spinner's first call.
-        let _ = phase(&node.base, rate, 1, 0).await;
+        let _ = phase(&base, rate, 1, 0).await;
         let mut out = Vec::new();
         // Alone before and after the neighbours: the baseline is their mean.
         for spinners in [0, 2, 16, 0] {
-            out.push(phase(&node.base, rate, seconds, spinners).await);
+            out.push(phase(&base, rate, seconds, spinners).await);
             // Let the last spinning calls end before the next phase.
             tokio::time::sleep(Duration::from_millis(2500)).await;
         }
