@@ -241,14 +241,15 @@ impl<E: Instance> Lease<E> {
             .as_mut()
             .expect("a lease's store is taken only when it ends");
         store.data_mut().started = Instant::now();
+        // What ran long since here tells whether this call did (`crate::sched`).
+        let since = crate::sched::mark();
         let r = Runtime::bounded(plugin, async {
             let exports = match exports {
                 Some(e) => e,
                 None => {
                     // Ticks during the instance's start judge a slow start,
-                    // not a long call (`crate::sched`).
+                    // not a long call.
                     store.data_mut().starting = true;
-                    let since = crate::sched::mark();
                     let instance = E::instantiate(&plugin.pre, store).await;
                     store.data_mut().starting = false;
                     let instance = instance?;
@@ -256,7 +257,6 @@ impl<E: Instance> Lease<E> {
                     exports.insert(instance)
                 }
             };
-            let since = crate::sched::mark();
             let r = call(exports, store).await;
             if r.is_ok() {
                 plugin.cpu.ended(since, false);
