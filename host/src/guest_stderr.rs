@@ -27,7 +27,7 @@ pub struct StderrTail(Arc<Mutex<VecDeque<u8>>>);
 
 impl StderrTail {
     fn push(&self, bytes: &[u8]) {
-        let mut buf = self.0.lock().unwrap();
+        let mut buf = crate::lock(&self.0);
         let bytes = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
         let over = (buf.len() + bytes.len()).saturating_sub(TAIL_BYTES);
         buf.drain(..over);
@@ -36,7 +36,7 @@ impl StderrTail {
 
     /// What was written, lossily decoded and trimmed; none when nothing was.
     pub fn text(&self) -> Option<String> {
-        let buf = self.0.lock().unwrap();
+        let buf = crate::lock(&self.0);
         if buf.is_empty() {
             return None;
         }
@@ -47,7 +47,7 @@ impl StderrTail {
 
     /// Forgets what was written (a reused store starts each call afresh).
     pub fn clear(&self) {
-        self.0.lock().unwrap().clear();
+        crate::lock(&self.0).clear();
     }
 }
 
