@@ -4,8 +4,8 @@
 //! beside what this node's operator grants it. `plugin sign|verify`: a
 //! plugin folder's publisher signature (`crate::signing`).
 
-use crate::bindings::provider::ProviderPre;
-use crate::bindings::tool::ToolPre;
+use crate::bindings::versioned::ProviderPre;
+use crate::bindings::versioned::ToolPre;
 use crate::call_state::CallState;
 use crate::config::NodeConfig;
 use crate::engine::{Engine, PoolConfig};

@@ -12,8 +12,33 @@ use crate::plugins::PluginKind;
 use include_dir::{Dir, include_dir};
 use std::path::{Path, PathBuf};
 
-/// The WIT package plugins are built against (with its `deps`).
+/// The WIT package, a folder per version (each with its `deps`).
 static WIT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../wit");
+
+/// The version folder a language's SDK is built against. Python's and
+/// JavaScript's SDKs are still on 0.2.0, which the node loads beside 0.3.0.
+fn wit_folder(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Rust => "since_v0.3.0",
+        Lang::Python | Lang::Js => "since_v0.2.0",
+    }
+}
+
+/// Copies the WIT version folder `lang` builds against into the project:
+/// as `wit/since_v…/` for Rust (where the vendored SDK crate looks, as in
+/// this repository), as `wit/` for the others (their build tools take one
+/// folder).
+fn copy_wit(files: &mut Files, lang: Lang) -> Result<(), ScaffoldError> {
+    let folder = wit_folder(lang);
+    let dir = WIT
+        .get_dir(folder)
+        .expect("the WIT version folders are built in");
+    let dest = match lang {
+        Lang::Rust => Path::new("wit").join(folder),
+        Lang::Python | Lang::Js => PathBuf::from("wit"),
+    };
+    files.copy(dir, dir.path(), &dest, &[], &[])
+}
 /// The Rust SDK crate's source.
 static RUST_SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/src");
 /// The Rust templates: `common/` for every kind, then one folder per kind.
@@ -32,6 +57,7 @@ static PY_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/pyt
 /// The versions the vendored SDK crate depends on: the workspace's own (a
 /// test keeps them equal).
 const SDK_DEPENDENCIES: &[(&str, &str)] = &[
+    ("base64", r#""0.22""#),
     ("serde", r#"{ version = "1", features = ["derive"] }"#),
     ("serde_json", r#""1""#),
     ("wasip2", r#""2.0.1""#),
@@ -117,7 +143,7 @@ pub fn new_project(
                 &[],
             )?;
             files.write(Path::new("hanzo-node-sdk/Cargo.toml"), &sdk_manifest())?;
-            files.copy(&WIT, WIT.path(), Path::new("wit"), &[], &[])?;
+            copy_wit(&mut files, lang)?;
             files.write(Path::new("README.md"), &readme(name, kind, lang))?;
         }
         Lang::Python => {
@@ -129,13 +155,13 @@ pub fn new_project(
                 &[],
                 &[],
             )?;
-            files.copy(&WIT, WIT.path(), Path::new("wit"), &[], &[])?;
+            copy_wit(&mut files, lang)?;
         }
         Lang::Js => {
             files.template(&JS_TEMPLATES, kind, &vars, &[])?;
             files.copy(&JS_SDK, JS_SDK.path(), Path::new("sdk"), &[], &[])?;
             files.write(Path::new("build.mjs"), JS_BUILD)?;
-            files.copy(&WIT, WIT.path(), Path::new("wit"), &[], &[])?;
+            copy_wit(&mut files, lang)?;
         }
     }
     Ok(files.written)
@@ -270,7 +296,7 @@ mod tests {
             "README.md",
             "hanzo-node-sdk/Cargo.toml",
             "hanzo-node-sdk/src/lib.rs",
-            "wit/worlds.wit",
+            "wit/since_v0.3.0/worlds.wit",
         ] {
             assert!(files.contains(&PathBuf::from(f)), "{f} missing: {files:?}");
         }
@@ -283,7 +309,7 @@ mod tests {
         assert!(!manifest.contains("{{"), "{manifest}");
         // The SDK finds the WIT where it does in this repository.
         let lib = std::fs::read_to_string(dest.join("hanzo-node-sdk/src/lib.rs")).unwrap();
-        assert!(lib.contains("path: \"../wit\""));
+        assert!(lib.contains("path: \"../wit/since_v0.3.0\""));
         // A second run does not overwrite it.
         assert!(matches!(
             new_project("my-tool", PluginKind::Tool, Lang::Rust, &dest),

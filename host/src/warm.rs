@@ -20,8 +20,8 @@
 //! a slow-starting runtime to instantiate afresh (Python: 3 ms each): 1.6k
 //! requests/s reused; parking 64, 8.9k, and Rust 40k → 75k.
 
-use crate::bindings::provider::Provider;
-use crate::bindings::tool::Tool;
+use crate::bindings::versioned::Provider;
+use crate::bindings::versioned::Tool;
 use crate::call_state::{CallState, Overlay, Tenant};
 use crate::grants::Grants;
 use crate::plugins::LoadedPlugin;

@@ -60,7 +60,7 @@ if (!['tool', 'provider', 'api'].includes(kind)) usage(`${manifestPath}: kind mu
 const component = manifest.component ?? `${name.replaceAll('-', '_')}.wasm`;
 const entry = resolve(project, entryArg);
 if (!existsSync(entry)) usage(`${entry} is missing`);
-wit = resolve(wit ?? (existsSync(join(project, 'wit')) ? join(project, 'wit') : join(here, '..', '..', 'wit')));
+wit = resolve(wit ?? (existsSync(join(project, 'wit')) ? join(project, 'wit') : join(here, '..', '..', 'wit', 'since_v0.2.0')));
 out = resolve(out ?? join(project, 'dist', name));
 
 const started = Date.now();

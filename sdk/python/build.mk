@@ -15,8 +15,10 @@ PY_TOOLCHAIN ?= $(HOME)/.cache/hanzo-node/componentize-py-$(COMPONENTIZE_PY_VERS
 COMPONENTIZE_PY := $(PY_TOOLCHAIN)/bin/componentize-py
 PY_PLUGINS_DIR := $(CARGO_TARGET_DIR)/python-plugins
 PY_SDK_SRC := sdk/python/src
+# The WIT version the Python SDK is built against (the node loads it and the newer).
+PY_WIT := wit/since_v0.2.0
 PY_SDK_FILES := $(wildcard $(PY_SDK_SRC)/hanzo_node/*.py)
-WIT_FILES := $(wildcard wit/*.wit wit/deps/*/*.wit)
+WIT_FILES := $(wildcard $(PY_WIT)/*.wit $(PY_WIT)/deps/*/*.wit)
 
 .PHONY: python-toolchain python-plugins python-sdk-check
 
@@ -34,7 +36,7 @@ $(PY_TOOLCHAIN)/.installed:
 define py-plugin
 $(PY_PLUGINS_DIR)/$(1)/$(4).wasm: $(wildcard $(2)/*.py) $(wildcard $(5)/*.py) $(2)/plugin.toml $(PY_SDK_FILES) $(WIT_FILES) $(PY_TOOLCHAIN)/.installed
 	@mkdir -p $$(@D)
-	$(COMPONENTIZE_PY) -d wit -w hanzo:node/$(3)@0.2.0 componentize $(addprefix -p ,$(5)) -p $(2) -p $(PY_SDK_SRC) app -o $$@.tmp
+	$(COMPONENTIZE_PY) -d $(PY_WIT) -w hanzo:node/$(3)@0.2.0 componentize $(addprefix -p ,$(5)) -p $(2) -p $(PY_SDK_SRC) app -o $$@.tmp
 	mv $$@.tmp $$@
 	cp $(2)/plugin.toml $$(@D)/plugin.toml
 $(1): $(PY_PLUGINS_DIR)/$(1)/$(4).wasm
@@ -61,7 +63,7 @@ $(PY_PLUGINS_DIR)/py-template-$(1)/py_template_$(1).wasm: $(PY_TEMPLATE_FILES) $
 	mkdir -p $(PY_PLUGINS_DIR)/new/py-template-$(1)/lib
 	cp -r sdk/python/templates/common/. sdk/python/templates/$(1)/. $(PY_PLUGINS_DIR)/new/py-template-$(1)/
 	find $(PY_PLUGINS_DIR)/new/py-template-$(1) -type f -exec sed -i 's/{{name_snake}}/py_template_$(1)/g; s/{{name}}/py-template-$(1)/g; s/{{kind}}/$(1)/g' {} +
-	cp -r wit $(PY_PLUGINS_DIR)/new/py-template-$(1)/wit
+	cp -r $(PY_WIT) $(PY_PLUGINS_DIR)/new/py-template-$(1)/wit
 	cp -r $(PY_SDK_SRC)/hanzo_node $(PY_PLUGINS_DIR)/new/py-template-$(1)/lib/
 	rm -rf $(PY_PLUGINS_DIR)/new/py-template-$(1)/lib/hanzo_node/__pycache__
 	$(MAKE) -C $(PY_PLUGINS_DIR)/new/py-template-$(1) TOOLCHAIN=$(PY_TOOLCHAIN)

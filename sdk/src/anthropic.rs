@@ -10,6 +10,13 @@
 //! - consecutive turns of the same role are merged into one (the API wants
 //!   user and assistant to alternate, and all results of one assistant
 //!   turn in the next user turn);
+//! - content parts map onto blocks: text, `image` and `document` (base64,
+//!   a URL, or for a `text/plain` document its text); Anthropic reads them in
+//!   user turns and tool results, so media elsewhere is `unsupported`;
+//! - an assistant message's reasoning goes back first, as `thinking` blocks
+//!   with their signatures (`redacted_thinking` for redacted ones), which
+//!   the API checks; thinking in an answer comes back as reasoning, and a
+//!   `stop_sequence` stop as [`FinishReason::StopSequence`] naming it;
 //! - `json-mode` has no Messages field: it adds an instruction to `system`
 //!   asking for one JSON object and nothing else;
 //! - tool-call ids are kept, except that characters outside
@@ -19,10 +26,12 @@
 //! Everything here is pure except [`SseMessageStream`], which pulls from
 //! any [`ReadChunk`] source.
 
+use crate::content::{is_text_only, part_kind, text_content, text_of};
 use crate::http::ReadChunk;
 use crate::provider::{
-    ChatChunk, ChatRequest, ChatResponse, ChatStream, FinishReason, Message, ProviderError,
-    RateLimit, Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    ChatChunk, ChatRequest, ChatResponse, ChatStream, ContentPart, FinishReason, MediaSource,
+    Message, ProviderError, RateLimit, Reasoning, ReasoningDelta, Role, ToolCall, ToolCallDelta,
+    ToolChoice, Usage,
 };
 use crate::wire::{self, Pulled, SseSource};
 use serde::Deserialize;
@@ -55,14 +64,21 @@ pub fn messages_request_body(
         request.max_tokens.unwrap_or(default_max_tokens).into(),
     );
 
-    let mut system: Vec<&str> = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::System && !m.content.trim().is_empty())
-        .map(|m| m.content.as_str())
-        .collect();
+    let mut system: Vec<String> = Vec::new();
+    for (index, m) in request.messages.iter().enumerate() {
+        if m.role != Role::System {
+            continue;
+        }
+        if !is_text_only(&m.content) {
+            return Err(media_refused(index, m));
+        }
+        let text = text_of(&m.content);
+        if !text.trim().is_empty() {
+            system.push(text);
+        }
+    }
     if request.json_mode {
-        system.push(JSON_MODE_INSTRUCTION);
+        system.push(JSON_MODE_INSTRUCTION.to_string());
     }
     if !system.is_empty() {
         body.insert("system".into(), system.join("\n\n").into());
@@ -112,6 +128,32 @@ pub fn messages_request_body(
     Ok(Value::Object(body))
 }
 
+/// The body of `POST /v1/messages/count_tokens`: the fields of a messages
+/// request that count (`model`, `system`, `messages`, `tools`,
+/// `tool_choice`, `thinking`), mapped the same way.
+pub fn count_tokens_request_body(request: &ChatRequest) -> Result<Value, ProviderError> {
+    let Value::Object(mut body) = messages_request_body(request, 1, false)? else {
+        unreachable!("a request body is an object")
+    };
+    body.retain(|k, _| {
+        matches!(
+            k.as_str(),
+            "model" | "system" | "messages" | "tools" | "tool_choice" | "thinking"
+        )
+    });
+    Ok(Value::Object(body))
+}
+
+/// The `input_tokens` of a count_tokens answer.
+pub fn parse_count_tokens_response(body: &[u8]) -> Result<u32, ProviderError> {
+    #[derive(Deserialize)]
+    struct Count {
+        input_tokens: u32,
+    }
+    let count: Count = serde_json::from_slice(body).map_err(wire::invalid_upstream)?;
+    Ok(count.input_tokens)
+}
+
 /// A tool-use id the API accepts (`^[a-zA-Z0-9_-]+$`): ids from other
 /// providers are mapped, the same way wherever they appear.
 pub fn tool_use_id(id: &str) -> String {
@@ -135,9 +177,13 @@ fn messages_json(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
     for (index, message) in messages.iter().enumerate() {
         let (role, blocks) = match message.role {
             Role::System => continue,
-            Role::User => ("user", text_block(&message.content)),
+            Role::User => ("user", content_blocks(message)?),
             Role::Assistant => {
-                let mut blocks = text_block(&message.content);
+                let mut blocks: Vec<Value> = message.reasoning.iter().map(thinking_block).collect();
+                if !is_text_only(&message.content) {
+                    return Err(media_refused(index, message));
+                }
+                blocks.extend(text_block(&text_of(&message.content)));
                 for call in &message.tool_calls {
                     blocks.push(json!({
                         "type": "tool_use",
@@ -155,8 +201,13 @@ fn messages_json(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
                     ))
                 })?;
                 let mut block = json!({ "type": "tool_result", "tool_use_id": tool_use_id(id) });
-                if !message.content.is_empty() {
-                    block["content"] = message.content.clone().into();
+                if is_text_only(&message.content) {
+                    let text = text_of(&message.content);
+                    if !text.is_empty() {
+                        block["content"] = text.into();
+                    }
+                } else {
+                    block["content"] = content_blocks(message)?.into();
                 }
                 ("user", vec![block])
             }
@@ -196,6 +247,81 @@ fn messages_json(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
             json!({ "role": role, "content": content })
         })
         .collect())
+}
+
+/// A user turn's or tool result's parts as blocks.
+fn content_blocks(message: &Message) -> Result<Vec<Value>, ProviderError> {
+    let mut blocks = Vec::with_capacity(message.content.len());
+    for part in &message.content {
+        match part {
+            ContentPart::Text(t) => blocks.extend(text_block(t)),
+            ContentPart::Image(image) => blocks.push(json!({
+                "type": "image",
+                "source": source_json(&image.source, false),
+            })),
+            ContentPart::Document(doc) => {
+                let mut block =
+                    json!({ "type": "document", "source": source_json(&doc.source, true) });
+                if let Some(title) = &doc.title {
+                    block["title"] = title.clone().into();
+                }
+                blocks.push(block);
+            }
+        }
+    }
+    Ok(blocks)
+}
+
+/// An image's or document's `source`: bytes as base64 (a plain-text
+/// document as its text), or a URL the API fetches.
+fn source_json(source: &MediaSource, document: bool) -> Value {
+    match source {
+        MediaSource::Url(url) => json!({ "type": "url", "url": url }),
+        MediaSource::Inline(blob) if document && blob.media_type.starts_with("text/plain") => {
+            json!({
+                "type": "text",
+                "media_type": "text/plain",
+                "data": String::from_utf8_lossy(&blob.data),
+            })
+        }
+        MediaSource::Inline(blob) => json!({
+            "type": "base64",
+            "media_type": blob.media_type,
+            "data": crate::content::base64_encode(&blob.data),
+        }),
+    }
+}
+
+/// Reasoning as the block the API gave it in, signature and all.
+fn thinking_block(r: &Reasoning) -> Value {
+    if r.redacted {
+        json!({ "type": "redacted_thinking", "data": r.signature.clone().unwrap_or_default() })
+    } else {
+        json!({
+            "type": "thinking",
+            "thinking": r.text,
+            "signature": r.signature.clone().unwrap_or_default(),
+        })
+    }
+}
+
+fn media_refused(index: usize, message: &Message) -> ProviderError {
+    let kind = message
+        .content
+        .iter()
+        .map(part_kind)
+        .find(|k| *k != "text")
+        .unwrap_or("media");
+    let role = match message.role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    };
+    ProviderError::Unsupported(format!(
+        "message {index}: Anthropic takes an {kind} only in a user turn or a tool result, \
+         not in a {role} message"
+    ))
 }
 
 /// The API refuses empty text blocks, so empty text is no block at all.
@@ -252,13 +378,16 @@ struct WireMessage {
     #[serde(default)]
     stop_reason: Option<String>,
     #[serde(default)]
+    stop_sequence: Option<String>,
+    #[serde(default)]
     usage: Option<WireUsage>,
 }
 
 /// Maps a `stop_reason`.
 pub fn finish_reason(reason: &str) -> FinishReason {
     match reason {
-        "end_turn" | "stop_sequence" => FinishReason::Stop,
+        "end_turn" => FinishReason::Stop,
+        "stop_sequence" => FinishReason::StopSequence,
         "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
         "tool_use" => FinishReason::ToolCalls,
         "refusal" => FinishReason::ContentFilter,
@@ -269,7 +398,8 @@ pub fn finish_reason(reason: &str) -> FinishReason {
 
 /// Parses a `/v1/messages` response. `requested_model` fills in a missing
 /// `model`. Text blocks are concatenated; `tool_use` blocks become tool
-/// calls; thinking and server-tool blocks are left out.
+/// calls, `thinking` and `redacted_thinking` reasoning; server-tool blocks
+/// are left out.
 pub fn parse_messages_response(
     body: &[u8],
     requested_model: &str,
@@ -281,6 +411,7 @@ pub fn parse_messages_response(
     let wire: WireMessage = serde_json::from_value(value).map_err(wire::invalid_upstream)?;
     let mut content = String::new();
     let mut tool_calls = Vec::new();
+    let mut reasoning = Vec::new();
     for block in &wire.content {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => content.push_str(block["text"].as_str().unwrap_or("")),
@@ -291,6 +422,17 @@ pub fn parse_messages_response(
                     None | Some(Value::Null) => "{}".to_string(),
                     Some(input) => input.to_string(),
                 },
+                signature: None,
+            }),
+            Some("thinking") => reasoning.push(Reasoning {
+                text: block["thinking"].as_str().unwrap_or("").to_string(),
+                signature: block["signature"].as_str().map(str::to_string),
+                redacted: false,
+            }),
+            Some("redacted_thinking") => reasoning.push(Reasoning {
+                text: String::new(),
+                signature: block["data"].as_str().map(str::to_string),
+                redacted: true,
             }),
             _ => {}
         }
@@ -307,12 +449,13 @@ pub fn parse_messages_response(
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| requested_model.to_string()),
         message: Message {
-            role: Role::Assistant,
-            content,
             tool_calls,
-            tool_call_id: None,
-            name: None,
+            reasoning,
+            ..Message::with_parts(Role::Assistant, text_content(content))
         },
+        stop_sequence: wire
+            .stop_sequence
+            .filter(|_| finish == FinishReason::StopSequence),
         finish_reason: finish,
         usage: wire.usage.map(|u| u.usage()),
     })
@@ -456,6 +599,8 @@ struct StreamState {
     usage: WireUsage,
     /// Content-block index → tool-call ordinal, for `tool_use` blocks.
     tool_blocks: HashMap<u64, u32>,
+    /// Content-block index → reasoning ordinal, for thinking blocks.
+    thinking_blocks: HashMap<u64, u32>,
     stop_reason_seen: bool,
     stopped: bool,
 }
@@ -467,9 +612,31 @@ impl StreamState {
             model: self.model.clone(),
             content: None,
             tool_calls: Vec::new(),
+            reasoning: Vec::new(),
             finish_reason: None,
+            stop_sequence: None,
             usage: None,
         }
+    }
+
+    /// A chunk with a reasoning delta of the thinking block at `index`.
+    fn reasoning(
+        &mut self,
+        index: u64,
+        text: &str,
+        signature: Option<&str>,
+        redacted: bool,
+    ) -> ChatChunk {
+        let next = self.thinking_blocks.len() as u32;
+        let ordinal = *self.thinking_blocks.entry(index).or_insert(next);
+        let mut chunk = self.chunk();
+        chunk.reasoning.push(ReasoningDelta {
+            index: ordinal,
+            text: text.to_string(),
+            signature: signature.map(str::to_string),
+            redacted,
+        });
+        chunk
     }
 
     /// Handles one event; `Ok(Some(chunk))` when it carries something.
@@ -520,10 +687,26 @@ impl StreamState {
                             id: block["id"].as_str().map(str::to_string),
                             name: block["name"].as_str().map(str::to_string),
                             arguments,
+                            signature: None,
                         });
                         Ok(Some(chunk))
                     }
-                    // thinking, redacted_thinking, server tool blocks.
+                    Some("thinking") => {
+                        let index = value["index"].as_u64().unwrap_or(0);
+                        let text = block["thinking"].as_str().unwrap_or("");
+                        let signature = block["signature"].as_str().filter(|s| !s.is_empty());
+                        Ok(Some(self.reasoning(index, text, signature, false)))
+                    }
+                    Some("redacted_thinking") => {
+                        let index = value["index"].as_u64().unwrap_or(0);
+                        Ok(Some(self.reasoning(
+                            index,
+                            "",
+                            block["data"].as_str(),
+                            true,
+                        )))
+                    }
+                    // Server tool blocks.
                     _ => Ok(None),
                 }
             }
@@ -556,10 +739,25 @@ impl StreamState {
                             id: None,
                             name: None,
                             arguments: part.to_string(),
+                            signature: None,
                         });
                         Ok(Some(chunk))
                     }
-                    // thinking_delta, signature_delta, citations_delta.
+                    Some("thinking_delta") => {
+                        let index = value["index"].as_u64().unwrap_or(0);
+                        let text = delta["thinking"].as_str().unwrap_or("");
+                        Ok(Some(self.reasoning(index, text, None, false)))
+                    }
+                    Some("signature_delta") => {
+                        let index = value["index"].as_u64().unwrap_or(0);
+                        Ok(Some(self.reasoning(
+                            index,
+                            "",
+                            delta["signature"].as_str(),
+                            false,
+                        )))
+                    }
+                    // citations_delta.
                     _ => Ok(None),
                 }
             }
@@ -573,6 +771,10 @@ impl StreamState {
                 if let Some(reason) = reason {
                     self.stop_reason_seen = true;
                     chunk.finish_reason = Some(finish_reason(reason));
+                    if reason == "stop_sequence" {
+                        chunk.stop_sequence =
+                            value["delta"]["stop_sequence"].as_str().map(str::to_string);
+                    }
                     chunk.usage = Some(self.usage.usage());
                     Ok(Some(chunk))
                 } else {

@@ -1,33 +1,44 @@
 //! The Gemini API wire format (`generativelanguage.googleapis.com`,
 //! `v1beta`): `models/{model}:generateContent` and
 //! `:streamGenerateContent?alt=sse` bodies from the WIT types, responses and
-//! stream events back into them, `:batchEmbedContents`, the model list, and
-//! the mapping of Google's RPC errors onto [`ProviderError`].
+//! stream events back into them, `:countTokens`, `:batchEmbedContents`, the
+//! model list, and the mapping of Google's RPC errors onto [`ProviderError`].
 //!
 //! How the WIT conversation maps onto `contents`:
-//! - system messages become `systemInstruction`;
+//! - system messages become `systemInstruction` (text only);
 //! - user turns are role `user`, assistant turns role `model`, with tool
 //!   calls as `functionCall` parts; a `role::tool` message is a
 //!   `functionResponse` part in a `user` turn; consecutive turns of the same
 //!   role are merged;
+//! - content parts: text is a `text` part; an image or document with its
+//!   bytes (or a `data:` URL) is `inlineData`, one with a URL `fileData`
+//!   (its media type guessed from the URL's extension); `detail` and
+//!   `title` have no Gemini field and are dropped;
 //! - Gemini's function calls have no ids: each gets a stable synthesized id
 //!   (`call_` + a hash of its position, name and arguments), and a tool
 //!   result is mapped back to its function by the name of the call with that
 //!   id in the conversation (or the message's own `name`);
+//! - thoughts (`"thought": true` parts) are the message's reasoning, sent
+//!   back as thought parts before the turn's content; a `thoughtSignature`
+//!   is kept where Gemini put it: on a function call as the tool call's
+//!   `signature`, on a thought as its reasoning's, and on any other part as
+//!   a reasoning entry without text (sent back on the turn's first text
+//!   part);
 //! - Gemini 3 models want the `thoughtSignature` of their function calls
-//!   back; the WIT has nowhere to carry it, so the first function call of
-//!   each earlier model turn is sent with Google's documented
+//!   back: a first function call of an earlier model turn that has none
+//!   (another provider's, say) is sent with Google's documented
 //!   `skip_thought_signature_validator` instead;
 //! - tool parameter schemas are reduced to the OpenAPI subset that
 //!   `functionDeclarations` accepts (local `$ref`s inlined, type lists to
 //!   `nullable`, unsupported keywords dropped);
 //! - `json-mode` is `responseMimeType: application/json`.
 
+use crate::content::{base64_encode, parse_data_url, part_kind, text_content};
 use crate::http::ReadChunk;
 use crate::provider::{
-    Capabilities, ChatChunk, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse,
-    FinishReason, Message, ProviderError, RateLimit, Role, ToolCall, ToolCallDelta, ToolChoice,
-    Usage,
+    Blob, Capabilities, ChatChunk, ChatRequest, ChatResponse, ChatStream, ContentPart,
+    EmbedRequest, EmbedResponse, FinishReason, MediaSource, Message, ProviderError, RateLimit,
+    Reasoning, ReasoningDelta, Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 use crate::wire::{self, Pulled, SseSource};
 use serde::Deserialize;
@@ -38,8 +49,8 @@ const RESERVED_FIELDS: &[&str] = &["contents"];
 /// Fields of `extra` merged into ours instead of replacing them.
 const DEEP_FIELDS: &[&str] = &["generationConfig", "toolConfig"];
 
-/// The thought signature Google documents for function calls whose real
-/// signature was not kept.
+/// The thought signature Google documents for function calls that have no
+/// real one.
 pub const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
 
 /// How deep a parameter schema is followed (and `$ref`s inlined).
@@ -82,12 +93,15 @@ pub fn requires_thought_signatures(model: &str) -> bool {
 /// The body of `:generateContent` and `:streamGenerateContent`.
 pub fn generate_content_body(request: &ChatRequest) -> Result<Value, ProviderError> {
     let mut body = Map::new();
-    let system: Vec<Value> = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::System && !m.content.trim().is_empty())
-        .map(|m| json!({ "text": m.content }))
-        .collect();
+    let mut system = Vec::new();
+    for (index, message) in request.messages.iter().enumerate() {
+        if message.role == Role::System {
+            let text = text_only(index, message, "a system instruction")?;
+            if !text.trim().is_empty() {
+                system.push(json!({ "text": text }));
+            }
+        }
+    }
     if !system.is_empty() {
         body.insert("systemInstruction".into(), json!({ "parts": system }));
     }
@@ -174,23 +188,8 @@ fn contents_json(messages: &[Message], sign_calls: bool) -> Result<Vec<Value>, P
     for (index, message) in messages.iter().enumerate() {
         let (role, parts) = match message.role {
             Role::System => continue,
-            Role::User => ("user", text_part(&message.content)),
-            Role::Assistant => {
-                let mut parts = text_part(&message.content);
-                for (n, call) in message.tool_calls.iter().enumerate() {
-                    let mut part = json!({
-                        "functionCall": {
-                            "name": call.name,
-                            "args": wire::arguments_object(index, &call.name, &call.arguments)?,
-                        }
-                    });
-                    if sign_calls && n == 0 {
-                        part["thoughtSignature"] = SKIP_THOUGHT_SIGNATURE.into();
-                    }
-                    parts.push(part);
-                }
-                ("model", parts)
-            }
+            Role::User => ("user", content_parts(index, &message.content)?),
+            Role::Assistant => ("model", model_parts(index, message, sign_calls)?),
             Role::Tool => {
                 let name = wire::tool_result_name(&names, message).ok_or_else(|| {
                     ProviderError::BadRequest(format!(
@@ -199,10 +198,11 @@ fn contents_json(messages: &[Message], sign_calls: bool) -> Result<Vec<Value>, P
                         message.tool_call_id.as_deref().unwrap_or("")
                     ))
                 })?;
-                let response = match serde_json::from_str::<Value>(&message.content) {
+                let text = text_only(index, message, "a function response")?;
+                let response = match serde_json::from_str::<Value>(&text) {
                     Ok(object @ Value::Object(_)) => object,
                     Ok(other) => json!({ "output": other }),
-                    Err(_) => json!({ "output": message.content }),
+                    Err(_) => json!({ "output": text }),
                 };
                 (
                     "user",
@@ -229,12 +229,147 @@ fn contents_json(messages: &[Message], sign_calls: bool) -> Result<Vec<Value>, P
         .collect())
 }
 
-fn text_part(text: &str) -> Vec<Value> {
-    if text.is_empty() {
-        Vec::new()
-    } else {
-        vec![json!({ "text": text })]
+/// The text of a message that Gemini takes only as text (`what` it
+/// becomes); an image or document in it is unsupported.
+fn text_only(index: usize, message: &Message, what: &str) -> Result<String, ProviderError> {
+    match message
+        .content
+        .iter()
+        .find(|p| !matches!(p, ContentPart::Text(_)))
+    {
+        Some(part) => Err(ProviderError::Unsupported(format!(
+            "message {index}: Gemini takes only text in {what}, not {} parts; send the {} in a \
+             user message",
+            part_kind(part),
+            part_kind(part)
+        ))),
+        None => Ok(message.text()),
     }
+}
+
+/// A user or model turn's content parts.
+fn content_parts(index: usize, content: &[ContentPart]) -> Result<Vec<Value>, ProviderError> {
+    let mut parts = Vec::with_capacity(content.len());
+    for part in content {
+        match part {
+            ContentPart::Text(t) if t.is_empty() => {}
+            ContentPart::Text(t) => parts.push(json!({ "text": t })),
+            ContentPart::Image(image) => {
+                parts.push(media_part(index, &image.source, "image/jpeg")?);
+            }
+            ContentPart::Document(document) => {
+                parts.push(media_part(index, &document.source, "application/pdf")?);
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// Bytes (also from a `data:` URL) as `inlineData`; a URL as `fileData`,
+/// which Gemini fetches (a Files API URI, `gs://`, or http(s)), with its
+/// media type from the URL's extension, else `default_type`.
+fn media_part(
+    index: usize,
+    source: &MediaSource,
+    default_type: &str,
+) -> Result<Value, ProviderError> {
+    let inline = |blob: &Blob| {
+        json!({
+            "inlineData": { "mimeType": blob.media_type, "data": base64_encode(&blob.data) }
+        })
+    };
+    match source {
+        MediaSource::Inline(blob) => Ok(inline(blob)),
+        MediaSource::Url(url) if url.starts_with("data:") => match parse_data_url(url) {
+            Some(blob) => Ok(inline(&blob)),
+            None => Err(ProviderError::Unsupported(format!(
+                "message {index}: only base64 `data:` URLs can be sent to Gemini"
+            ))),
+        },
+        MediaSource::Url(url) => Ok(json!({
+            "fileData": {
+                "mimeType": media_type_of_url(url).unwrap_or(default_type),
+                "fileUri": url,
+            }
+        })),
+    }
+}
+
+/// The media type of a URL's file, from its extension, for the types
+/// Gemini reads.
+fn media_type_of_url(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let (_, extension) = name.rsplit_once('.')?;
+    Some(match extension.to_ascii_lowercase().as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "md" => "text/md",
+        "html" | "htm" => "text/html",
+        "csv" => "text/csv",
+        "xml" => "text/xml",
+        "rtf" => "text/rtf",
+        _ => return None,
+    })
+}
+
+/// A model turn: its thoughts, content and function calls, each with the
+/// signature Gemini gave it.
+fn model_parts(
+    index: usize,
+    message: &Message,
+    sign_calls: bool,
+) -> Result<Vec<Value>, ProviderError> {
+    let mut parts = Vec::new();
+    // Signatures that Gemini gave on a text part, not on a thought.
+    let mut text_signatures = Vec::new();
+    // Gemini never redacts reasoning: a redacted entry is another
+    // provider's, and means nothing here.
+    for reasoning in message.reasoning.iter().filter(|r| !r.redacted) {
+        if !reasoning.text.is_empty() {
+            let mut part = json!({ "text": reasoning.text, "thought": true });
+            if let Some(signature) = &reasoning.signature {
+                part["thoughtSignature"] = signature.clone().into();
+            }
+            parts.push(part);
+        } else if let Some(signature) = &reasoning.signature {
+            text_signatures.push(signature);
+        }
+    }
+    let thoughts = parts.len();
+    parts.extend(content_parts(index, &message.content)?);
+    // Gemini checks the signatures of function calls only: one with no text
+    // part to go on is dropped.
+    if let Some(signature) = text_signatures.first()
+        && let Some(part) = parts[thoughts..]
+            .iter_mut()
+            .find(|p| p.get("text").is_some())
+    {
+        part["thoughtSignature"] = (*signature).clone().into();
+    }
+    for (n, call) in message.tool_calls.iter().enumerate() {
+        let mut part = json!({
+            "functionCall": {
+                "name": call.name,
+                "args": wire::arguments_object(index, &call.name, &call.arguments)?,
+            }
+        });
+        let signature = call
+            .signature
+            .as_deref()
+            .or((sign_calls && n == 0).then_some(SKIP_THOUGHT_SIGNATURE));
+        if let Some(signature) = signature {
+            part["thoughtSignature"] = signature.into();
+        }
+        parts.push(part);
+    }
+    Ok(parts)
 }
 
 /// Keywords `functionDeclarations` schemas accept besides the ones
@@ -414,6 +549,15 @@ pub fn batch_embed_body(request: &EmbedRequest, model_path: &str) -> Value {
     json!({ "requests": requests })
 }
 
+/// The body of `:countTokens`: the whole `generateContent` request, so that
+/// the system instruction and the tools are counted too.
+pub fn count_tokens_body(request: &ChatRequest) -> Result<Value, ProviderError> {
+    let mut generate = generate_content_body(request)?;
+    // Required inside `generateContentRequest`.
+    generate["model"] = model_path(&request.model)?.into();
+    Ok(json!({ "generateContentRequest": generate }))
+}
+
 // ---------------------------------------------------------------- responses
 
 #[derive(Deserialize, Default, Clone, Copy)]
@@ -504,40 +648,101 @@ pub fn finish_reason(reason: &str) -> FinishReason {
     }
 }
 
-/// Text and function calls of a candidate's parts. Thought parts are not
-/// content. Calls are numbered from `first_call`.
-fn read_parts(parts: &[Value], first_call: usize) -> (String, Vec<ToolCall>) {
-    let mut text = String::new();
-    let mut calls = Vec::new();
-    for part in parts {
-        if part.get("thought").and_then(Value::as_bool) == Some(true) {
-            continue;
-        }
-        if let Some(t) = part.get("text").and_then(Value::as_str) {
-            text.push_str(t);
-        }
-        if let Some(call) = part.get("functionCall") {
-            let name = call["name"].as_str().unwrap_or("").to_string();
-            let arguments = match call.get("args") {
-                None | Some(Value::Null) => "{}".to_string(),
-                Some(args) => args.to_string(),
-            };
-            let id = call
-                .get("id")
+/// What some parts of a candidate hold: text, function calls and
+/// reasoning, in order.
+#[derive(Default)]
+struct ReadParts {
+    text: String,
+    calls: Vec<ToolCall>,
+    reasoning: Vec<ReasoningDelta>,
+}
+
+/// Reads a candidate's parts, in one go or event by event for a stream
+/// (the state carries over, so both give the same calls and reasoning).
+#[derive(Default)]
+struct PartReader {
+    /// Function calls read so far; they number the synthesized ids.
+    calls: usize,
+    /// Reasoning entries started so far.
+    reasoning: u32,
+    /// The last part was a thought without a signature: a next thought
+    /// continues it.
+    open: bool,
+}
+
+impl PartReader {
+    fn read(&mut self, parts: &[Value]) -> ReadParts {
+        let mut out = ReadParts::default();
+        for part in parts {
+            let text = part.get("text").and_then(Value::as_str);
+            let signature = part
+                .get("thoughtSignature")
                 .and_then(Value::as_str)
-                .filter(|id| !id.is_empty())
-                .map(str::to_string)
-                .unwrap_or_else(|| {
-                    wire::synthesize_call_id(first_call + calls.len(), &name, &arguments)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+            if part.get("thought").and_then(Value::as_bool) == Some(true) {
+                let text = text.unwrap_or("");
+                if text.is_empty() && signature.is_none() {
+                    continue;
+                }
+                if !self.open {
+                    self.reasoning += 1;
+                }
+                // A signature ends the thought it signs.
+                self.open = signature.is_none();
+                self.push_reasoning(&mut out, text, signature);
+                continue;
+            }
+            self.open = false;
+            if let Some(call) = part.get("functionCall") {
+                let name = call["name"].as_str().unwrap_or("").to_string();
+                let arguments = match call.get("args") {
+                    None | Some(Value::Null) => "{}".to_string(),
+                    Some(args) => args.to_string(),
+                };
+                let id = call
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| wire::synthesize_call_id(self.calls, &name, &arguments));
+                self.calls += 1;
+                out.calls.push(ToolCall {
+                    id,
+                    name,
+                    arguments,
+                    signature,
                 });
-            calls.push(ToolCall {
-                id,
-                name,
-                arguments,
-            });
+                continue;
+            }
+            if let Some(t) = text {
+                out.text.push_str(t);
+            }
+            if signature.is_some() {
+                // Signed text: the signature is reasoning of its own.
+                self.reasoning += 1;
+                self.push_reasoning(&mut out, "", signature);
+            }
+        }
+        out
+    }
+
+    /// Adds to the current reasoning entry.
+    fn push_reasoning(&self, out: &mut ReadParts, text: &str, signature: Option<String>) {
+        let index = self.reasoning - 1;
+        match out.reasoning.last_mut() {
+            Some(last) if last.index == index => {
+                last.text.push_str(text);
+                last.signature = signature;
+            }
+            _ => out.reasoning.push(ReasoningDelta {
+                index,
+                text: text.to_string(),
+                signature,
+                redacted: false,
+            }),
         }
     }
-    (text, calls)
 }
 
 fn first_candidate(candidates: Vec<WireCandidate>) -> Option<WireCandidate> {
@@ -572,15 +777,15 @@ pub fn parse_generate_response(
     if candidate.is_none() && !blocked {
         return Err(wire::invalid_upstream("no candidates"));
     }
-    let (content, tool_calls) = candidate
+    let read = candidate
         .as_ref()
         .and_then(|c| c.content.as_ref())
-        .map(|c| read_parts(&c.parts, 0))
+        .map(|c| PartReader::default().read(&c.parts))
         .unwrap_or_default();
     let finish = match candidate.as_ref().and_then(|c| c.finish_reason.as_deref()) {
         _ if blocked => FinishReason::ContentFilter,
         // Gemini says STOP when it calls functions.
-        Some("STOP") | None if !tool_calls.is_empty() => FinishReason::ToolCalls,
+        Some("STOP") | None if !read.calls.is_empty() => FinishReason::ToolCalls,
         Some(reason) => finish_reason(reason),
         None => FinishReason::Stop,
     };
@@ -592,14 +797,39 @@ pub fn parse_generate_response(
             .unwrap_or_else(|| requested_model.to_string()),
         message: Message {
             role: Role::Assistant,
-            content,
-            tool_calls,
+            content: text_content(read.text),
+            tool_calls: read.calls,
             tool_call_id: None,
             name: None,
+            // One read: one delta per entry.
+            reasoning: read
+                .reasoning
+                .into_iter()
+                .map(|r| Reasoning {
+                    text: r.text,
+                    signature: r.signature,
+                    redacted: r.redacted,
+                })
+                .collect(),
         },
         finish_reason: finish,
+        // Gemini does not say which stop sequence ended an answer.
+        stop_sequence: None,
         usage: wire.usage_metadata.map(Usage::from),
     })
+}
+
+/// Parses a `:countTokens` response (`{"totalTokens": N}`).
+pub fn parse_count_tokens_response(body: &[u8]) -> Result<u32, ProviderError> {
+    let value: Value = serde_json::from_slice(body).map_err(wire::invalid_upstream)?;
+    if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
+        return Err(error_from_object(error, &[], None));
+    }
+    value
+        .get("totalTokens")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| wire::invalid_upstream("no `totalTokens` count"))
 }
 
 /// Parses a `:batchEmbedContents` response for `expected` inputs.
@@ -835,9 +1065,10 @@ pub fn error_from_response(
 
 /// A streamed `:streamGenerateContent?alt=sse` answer: one chunk per SSE
 /// event (each a partial `GenerateContentResponse`): text parts become
-/// `content`, each function call one complete tool-call delta (Gemini does
-/// not split them), and the event with the `finishReason` the chunk with
-/// the finish reason and the usage.
+/// `content`, thoughts reasoning deltas (a thought continues the previous
+/// event's until one is signed), each function call one complete tool-call
+/// delta with its signature (Gemini does not split them), and the event
+/// with the `finishReason` the chunk with the finish reason and the usage.
 ///
 /// Gemini sends no end marker: the stream ends with the body. A body that
 /// ends before a finish reason arrived is an upstream-unavailable error
@@ -846,7 +1077,7 @@ pub struct SseGenerateStream<R: ReadChunk> {
     source: SseSource<R>,
     model: String,
     id: Option<String>,
-    calls: usize,
+    parts: PartReader,
     finished: bool,
     done: bool,
 }
@@ -859,7 +1090,7 @@ impl<R: ReadChunk> SseGenerateStream<R> {
             source: SseSource::new(source),
             model: requested_model.into(),
             id: None,
-            calls: 0,
+            parts: PartReader::default(),
             finished: false,
             done: false,
         }
@@ -889,25 +1120,28 @@ impl<R: ReadChunk> SseGenerateStream<R> {
             model: self.model.clone(),
             content: None,
             tool_calls: Vec::new(),
+            reasoning: Vec::new(),
             finish_reason: None,
+            stop_sequence: None,
             usage: None,
         };
         let blocked = blocked_prompt(&wire.prompt_feedback);
         let candidate = first_candidate(wire.candidates);
         if let Some(content) = candidate.as_ref().and_then(|c| c.content.as_ref()) {
-            let (text, calls) = read_parts(&content.parts, self.calls);
-            chunk.content = Some(text).filter(|t| !t.is_empty());
-            chunk.tool_calls = calls
+            let first_call = self.parts.calls;
+            let read = self.parts.read(&content.parts);
+            chunk.content = Some(read.text).filter(|t| !t.is_empty());
+            chunk.reasoning = read.reasoning;
+            chunk.tool_calls = read
+                .calls
                 .into_iter()
-                .map(|call| {
-                    let index = self.calls as u32;
-                    self.calls += 1;
-                    ToolCallDelta {
-                        index,
-                        id: Some(call.id),
-                        name: Some(call.name),
-                        arguments: call.arguments,
-                    }
+                .enumerate()
+                .map(|(i, call)| ToolCallDelta {
+                    index: (first_call + i) as u32,
+                    id: Some(call.id),
+                    name: Some(call.name),
+                    arguments: call.arguments,
+                    signature: call.signature,
                 })
                 .collect();
         }
@@ -915,15 +1149,17 @@ impl<R: ReadChunk> SseGenerateStream<R> {
         if blocked || reason.is_some() {
             chunk.finish_reason = Some(match reason {
                 _ if blocked => FinishReason::ContentFilter,
-                Some("STOP") if self.calls > 0 => FinishReason::ToolCalls,
+                Some("STOP") if self.parts.calls > 0 => FinishReason::ToolCalls,
                 Some(r) => finish_reason(r),
                 None => FinishReason::Other,
             });
             chunk.usage = wire.usage_metadata.map(Usage::from);
             self.finished = true;
         }
-        let empty =
-            chunk.content.is_none() && chunk.tool_calls.is_empty() && chunk.finish_reason.is_none();
+        let empty = chunk.content.is_none()
+            && chunk.tool_calls.is_empty()
+            && chunk.reasoning.is_empty()
+            && chunk.finish_reason.is_none();
         Ok((!empty).then_some(chunk))
     }
 }

@@ -40,9 +40,9 @@ pub use crate::wit::hanzo::node::llm::{
     CallOptions, ChatResult, EmbedResult, LlmError, Model, Route,
 };
 pub use crate::wit::hanzo::node::llm_types::{
-    Capabilities, ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason,
-    Message, ProviderError, RateLimit, Role, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition,
-    Usage,
+    Blob, Capabilities, ChatChunk, ChatRequest, ChatResponse, ContentPart, Document, EmbedRequest,
+    EmbedResponse, FinishReason, Image, MediaSource, Message, ProviderError, RateLimit, Reasoning,
+    ReasoningDelta, Role, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
 };
 
 #[cfg(target_arch = "wasm32")]
@@ -145,6 +145,18 @@ pub fn embed(request: &EmbedRequest, options: &CallOptions) -> Result<EmbedResul
     #[cfg(not(target_arch = "wasm32"))]
     {
         let _ = (request, options);
+        no_host()
+    }
+}
+
+/// The request's input tokens as the upstream of its model counts them;
+/// `LlmError::Unsupported` when that upstream cannot count (estimate then).
+pub fn count_tokens(request: &ChatRequest) -> Result<u32, LlmError> {
+    #[cfg(target_arch = "wasm32")]
+    return host::count_tokens(request);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = request;
         no_host()
     }
 }

@@ -4,22 +4,27 @@
 //! [`ProviderError`].
 //!
 //! How the WIT request maps onto `/api/chat`:
-//! - messages keep their roles; an assistant's tool calls carry their
-//!   arguments as JSON objects (Ollama's form), and a tool result names its
-//!   tool with `tool_name` (looked up by the call's id in the conversation);
+//! - messages keep their roles; a message's text parts are its `content`
+//!   and its images its `images` (base64 bytes: Ollama fetches no URLs and
+//!   reads no documents, so those are unsupported); an assistant's
+//!   reasoning is its `thinking`, its tool calls carry their arguments as
+//!   JSON objects (Ollama's form), and a tool result names its tool with
+//!   `tool_name` (looked up by the call's id in the conversation);
 //! - `temperature`, `top-p`, `max-tokens` and `stop` go into `options`
 //!   (`num_predict` for the token limit); `json-mode` is `format: "json"`;
 //! - Ollama has no `tool_choice`: `none` sends no tools, `named` only that
 //!   tool, `auto` and `required` all of them;
 //! - Ollama gives no answer id: one is derived from the model and
 //!   `created_at` of the (first) answer line; tool calls without an id get
-//!   a stable synthesized one.
+//!   a stable synthesized one; an answer's `thinking` is its reasoning (one
+//!   entry, unsigned).
 
+use crate::content::{base64_encode, parse_data_url, text_content};
 use crate::http::ReadChunk;
 use crate::provider::{
-    Capabilities, ChatChunk, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse,
-    FinishReason, Message, ProviderError, RateLimit, Role, ToolCall, ToolCallDelta, ToolChoice,
-    Usage,
+    Capabilities, ChatChunk, ChatRequest, ChatResponse, ChatStream, ContentPart, EmbedRequest,
+    EmbedResponse, FinishReason, MediaSource, Message, ProviderError, RateLimit, Reasoning,
+    ReasoningDelta, Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 use crate::wire::{self, NdjsonSource, Pulled};
 use serde::Deserialize;
@@ -128,7 +133,23 @@ fn messages_json(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
             Role::Assistant => "assistant",
             Role::Tool => "tool",
         };
-        let mut m = json!({ "role": role, "content": message.content });
+        let mut m = json!({ "role": role, "content": message.text() });
+        let images = images_json(index, &message.content)?;
+        if !images.is_empty() {
+            m["images"] = images.into();
+        }
+        if message.role == Role::Assistant {
+            // Another provider's redacted reasoning has no text to send.
+            let thinking: Vec<&str> = message
+                .reasoning
+                .iter()
+                .filter(|r| !r.redacted && !r.text.is_empty())
+                .map(|r| r.text.as_str())
+                .collect();
+            if !thinking.is_empty() {
+                m["thinking"] = thinking.join("\n\n").into();
+            }
+        }
         if message.role == Role::Assistant && !message.tool_calls.is_empty() {
             let calls = message
                 .tool_calls
@@ -152,6 +173,38 @@ fn messages_json(messages: &[Message]) -> Result<Vec<Value>, ProviderError> {
         out.push(m);
     }
     Ok(out)
+}
+
+/// A message's images as the base64 strings `images` takes. Ollama reads
+/// bytes only: an image URL (other than a `data:` URL) and any document are
+/// unsupported.
+fn images_json(index: usize, content: &[ContentPart]) -> Result<Vec<Value>, ProviderError> {
+    let mut images = Vec::new();
+    for part in content {
+        match part {
+            ContentPart::Text(_) => {}
+            ContentPart::Image(image) => {
+                let data = match &image.source {
+                    MediaSource::Inline(blob) => base64_encode(&blob.data),
+                    MediaSource::Url(url) => match parse_data_url(url) {
+                        Some(blob) => base64_encode(&blob.data),
+                        None => {
+                            return Err(ProviderError::Unsupported(format!(
+                                "message {index}: ollama takes images as bytes, not URLs"
+                            )));
+                        }
+                    },
+                };
+                images.push(data.into());
+            }
+            ContentPart::Document(_) => {
+                return Err(ProviderError::Unsupported(format!(
+                    "message {index}: ollama does not read documents"
+                )));
+            }
+        }
+    }
+    Ok(images)
 }
 
 /// The body of `POST /api/embed`.
@@ -188,6 +241,8 @@ struct WireToolCall {
 struct WireMessage {
     #[serde(default)]
     content: String,
+    #[serde(default)]
+    thinking: String,
     #[serde(default)]
     tool_calls: Vec<WireToolCall>,
 }
@@ -252,6 +307,7 @@ fn tool_calls(calls: Vec<WireToolCall>, first: usize) -> Vec<ToolCall> {
                 }),
                 name: c.function.name,
                 arguments,
+                signature: None,
             }
         })
         .collect()
@@ -294,12 +350,23 @@ pub fn parse_chat_response(
         model,
         message: Message {
             role: Role::Assistant,
-            content: message.content,
+            content: text_content(message.content),
             tool_calls: calls,
             tool_call_id: None,
             name: None,
+            reasoning: if message.thinking.is_empty() {
+                Vec::new()
+            } else {
+                vec![Reasoning {
+                    text: message.thinking,
+                    signature: None,
+                    redacted: false,
+                }]
+            },
         },
         finish_reason: finish,
+        // Ollama does not say which stop sequence ended an answer.
+        stop_sequence: None,
         usage,
     })
 }
@@ -520,10 +587,10 @@ pub fn error_from_response(
 
 // ---------------------------------------------------------------- streaming
 
-/// A streamed `/api/chat` answer: one chunk per NDJSON line with content or
-/// tool calls (which Ollama sends whole), and the `done` line the chunk
-/// with the finish reason and the usage (`prompt_eval_count`,
-/// `eval_count`).
+/// A streamed `/api/chat` answer: one chunk per NDJSON line with content,
+/// thinking (reasoning deltas, all of index 0) or tool calls (which Ollama
+/// sends whole), and the `done` line the chunk with the finish reason and
+/// the usage (`prompt_eval_count`, `eval_count`).
 ///
 /// A body that ends before the `done` line is an upstream-unavailable error
 /// (the answer was cut); an `{"error": ...}` line is the matching error.
@@ -580,15 +647,28 @@ impl<R: ReadChunk> NdjsonChatStream<R> {
                     id: Some(call.id),
                     name: Some(call.name),
                     arguments: call.arguments,
+                    signature: call.signature,
                 }
             })
             .collect();
+        let reasoning = if message.thinking.is_empty() {
+            Vec::new()
+        } else {
+            vec![ReasoningDelta {
+                index: 0,
+                text: message.thinking,
+                signature: None,
+                redacted: false,
+            }]
+        };
         let mut chunk = ChatChunk {
             id,
             model: self.model.clone(),
             content: Some(message.content).filter(|c| !c.is_empty()),
             tool_calls: deltas,
+            reasoning,
             finish_reason: None,
+            stop_sequence: None,
             usage: None,
         };
         if wire.done {
@@ -600,8 +680,10 @@ impl<R: ReadChunk> NdjsonChatStream<R> {
             });
             chunk.usage = usage;
         }
-        let empty =
-            chunk.content.is_none() && chunk.tool_calls.is_empty() && chunk.finish_reason.is_none();
+        let empty = chunk.content.is_none()
+            && chunk.tool_calls.is_empty()
+            && chunk.reasoning.is_empty()
+            && chunk.finish_reason.is_none();
         Ok((!empty).then_some(chunk))
     }
 }

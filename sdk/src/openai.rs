@@ -7,10 +7,12 @@
 //! Everything here is pure except [`SseChatStream`], which pulls from any
 //! [`ReadChunk`] source (an [`http::Body`](crate::http::Body) in a plugin).
 
+use crate::content::{is_text_only, part_kind, source_url, text_content, text_of};
 use crate::http::ReadChunk;
 use crate::provider::{
-    ChatChunk, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, FinishReason,
-    Message, ProviderError, RateLimit, Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    ChatChunk, ChatRequest, ChatResponse, ChatStream, ContentPart, EmbedRequest, EmbedResponse,
+    FinishReason, MediaSource, Message, ProviderError, RateLimit, Reasoning, ReasoningDelta, Role,
+    ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 use crate::sse;
 use crate::upstream::{error_from_http, retry_after_ms};
@@ -101,6 +103,61 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// A message's `content`: a string when it is all text (what every
+/// OpenAI-compatible server takes), else an array of parts, which OpenAI
+/// takes in user messages only: `image_url` parts (a URL or a `data:` URL)
+/// and `file` parts for inline documents.
+fn content_json(index: usize, message: &Message) -> Result<Value, ProviderError> {
+    if is_text_only(&message.content) {
+        return Ok(text_of(&message.content).into());
+    }
+    let unsupported = |what: &str| {
+        ProviderError::Unsupported(format!(
+            "message {index}: the OpenAI chat API does not take {what}"
+        ))
+    };
+    if message.role != Role::User {
+        let kind = message
+            .content
+            .iter()
+            .map(part_kind)
+            .find(|k| *k != "text")
+            .unwrap_or("media");
+        return Err(unsupported(&format!(
+            "an {kind} in a {} message (only in user messages)",
+            role_name(message.role)
+        )));
+    }
+    let mut parts = Vec::with_capacity(message.content.len());
+    for part in &message.content {
+        parts.push(match part {
+            ContentPart::Text(t) => json!({ "type": "text", "text": t }),
+            ContentPart::Image(image) => {
+                let mut url = json!({ "url": source_url(&image.source) });
+                if let Some(detail) = &image.detail {
+                    url["detail"] = detail.clone().into();
+                }
+                json!({ "type": "image_url", "image_url": url })
+            }
+            ContentPart::Document(doc) => match &doc.source {
+                MediaSource::Inline(_) => {
+                    let mut file = json!({ "file_data": source_url(&doc.source) });
+                    file["filename"] = doc
+                        .title
+                        .clone()
+                        .unwrap_or_else(|| "document".into())
+                        .into();
+                    json!({ "type": "file", "file": file })
+                }
+                MediaSource::Url(_) => {
+                    return Err(unsupported("a document by URL (send its bytes)"));
+                }
+            },
+        });
+    }
+    Ok(parts.into())
+}
+
 fn message_json(index: usize, message: &Message) -> Result<Value, ProviderError> {
     let mut obj = Map::new();
     obj.insert("role".into(), role_name(message.role).into());
@@ -109,7 +166,7 @@ fn message_json(index: usize, message: &Message) -> Result<Value, ProviderError>
         let content = if message.content.is_empty() {
             Value::Null
         } else {
-            message.content.clone().into()
+            content_json(index, message)?
         };
         obj.insert("content".into(), content);
         let calls: Vec<Value> = message
@@ -125,7 +182,7 @@ fn message_json(index: usize, message: &Message) -> Result<Value, ProviderError>
             .collect();
         obj.insert("tool_calls".into(), calls.into());
     } else {
-        obj.insert("content".into(), message.content.clone().into());
+        obj.insert("content".into(), content_json(index, message)?);
     }
     if message.role == Role::Tool {
         let id = message.tool_call_id.as_ref().ok_or_else(|| {
@@ -201,6 +258,10 @@ struct WireMessage {
     #[serde(default)]
     tool_calls: Option<Vec<WireToolCall>>,
     refusal: Option<String>,
+    /// The reasoning of servers that show it (DeepSeek, vLLM, llama.cpp,
+    /// OpenRouter's `reasoning`).
+    #[serde(alias = "reasoning")]
+    reasoning_content: Option<String>,
     /// The pre-`tools` single function call, still sent by some servers.
     function_call: Option<WireFunction>,
 }
@@ -304,6 +365,7 @@ pub fn parse_chat_response(
                 id: c.id.unwrap_or_else(|| format!("call_{i}")),
                 name: function.name.unwrap_or_default(),
                 arguments: arguments_text(function.arguments),
+                signature: None,
             }
         })
         .collect();
@@ -314,6 +376,7 @@ pub fn parse_chat_response(
             id: "call_0".to_string(),
             name: f.name.unwrap_or_default(),
             arguments: arguments_text(f.arguments),
+            signature: None,
         });
     }
     let finish = match choice.finish_reason.as_deref() {
@@ -328,13 +391,21 @@ pub fn parse_chat_response(
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| requested_model.to_string()),
         message: Message {
-            role: Role::Assistant,
-            content,
             tool_calls,
-            tool_call_id: None,
-            name: None,
+            reasoning: message
+                .reasoning_content
+                .filter(|r| !r.is_empty())
+                .map(|text| Reasoning {
+                    text,
+                    signature: None,
+                    redacted: false,
+                })
+                .into_iter()
+                .collect(),
+            ..Message::with_parts(Role::Assistant, text_content(content))
         },
         finish_reason: finish,
+        stop_sequence: None,
         usage: wire.usage.map(Usage::from),
     })
 }
@@ -358,7 +429,9 @@ pub fn parse_stream_chunk(
             .unwrap_or_else(|| requested_model.to_string()),
         content: None,
         tool_calls: Vec::new(),
+        reasoning: Vec::new(),
         finish_reason: None,
+        stop_sequence: None,
         usage: wire.usage.map(Usage::from),
     };
     if let Some(choice) = first_choice(wire.choices) {
@@ -370,6 +443,14 @@ pub fn parse_stream_chunk(
                 text = delta.refusal.unwrap_or_default();
             }
             chunk.content = Some(text).filter(|t| !t.is_empty());
+            if let Some(text) = delta.reasoning_content.filter(|r| !r.is_empty()) {
+                chunk.reasoning.push(ReasoningDelta {
+                    index: 0,
+                    text,
+                    signature: None,
+                    redacted: false,
+                });
+            }
             chunk.tool_calls = delta
                 .tool_calls
                 .unwrap_or_default()
@@ -382,6 +463,7 @@ pub fn parse_stream_chunk(
                         id: c.id,
                         name: function.name,
                         arguments: arguments_text(function.arguments),
+                        signature: None,
                     }
                 })
                 .collect();
@@ -393,12 +475,14 @@ pub fn parse_stream_chunk(
                     id: None,
                     name: f.name,
                     arguments: arguments_text(f.arguments),
+                    signature: None,
                 });
             }
         }
     }
     let empty = chunk.content.is_none()
         && chunk.tool_calls.is_empty()
+        && chunk.reasoning.is_empty()
         && chunk.finish_reason.is_none()
         && chunk.usage.is_none();
     Ok(if empty { None } else { Some(chunk) })

@@ -20,12 +20,13 @@
 //!         }])
 //!     }
 //!     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
-//!         let last = request.messages.last().map(|m| m.content.clone()).unwrap_or_default();
+//!         let last = request.messages.last().map(|m| m.text()).unwrap_or_default();
 //!         Ok(ChatResponse {
 //!             id: "echo-1".into(),
 //!             model: request.model,
 //!             message: Message::assistant(last),
 //!             finish_reason: FinishReason::Stop,
+//!             stop_sequence: None,
 //!             usage: None,
 //!         })
 //!     }
@@ -35,15 +36,20 @@
 //! ```
 //!
 //! `stream_chat` defaults to one chunk holding the whole [`Provider::chat`]
-//! answer and `embed` to a `bad-request` error, so chat-only providers need
-//! not implement them.
+//! answer, `embed` to a `bad-request` error and `count_tokens` to
+//! `unsupported`, so chat-only providers need not implement them.
+//!
+//! A message's content is a list of parts (text, images, documents; see
+//! [`crate::content`]): map the parts your upstream takes and answer
+//! [`ProviderError::Unsupported`] for the rest.
 
 use std::cell::RefCell;
 
+pub use crate::content::{is_text_only, text_content, text_of};
 pub use crate::wit::hanzo::node::llm_types::{
-    Capabilities, ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason,
-    Message, ModelInfo, ProviderError, RateLimit, Role, ToolCall, ToolCallDelta, ToolChoice,
-    ToolDefinition, Usage,
+    Blob, Capabilities, ChatChunk, ChatRequest, ChatResponse, ContentPart, Document, EmbedRequest,
+    EmbedResponse, FinishReason, Image, MediaSource, Message, ModelInfo, ProviderError, RateLimit,
+    Reasoning, ReasoningDelta, Role, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
 };
 
 /// A streamed answer, pulled chunk by chunk by the host.
@@ -77,6 +83,15 @@ pub trait Provider {
             request.model
         )))
     }
+
+    /// The request's input tokens, counted by the upstream's own endpoint.
+    /// By default `unsupported`: the caller then estimates.
+    fn count_tokens(request: ChatRequest) -> Result<u32, ProviderError> {
+        Err(ProviderError::Unsupported(format!(
+            "model `{}`: this provider cannot count tokens",
+            request.model
+        )))
+    }
 }
 
 /// A stream of one chunk (the default [`Provider::stream_chat`]).
@@ -95,7 +110,7 @@ impl From<ChatResponse> for ChatChunk {
         ChatChunk {
             id: response.id,
             model: response.model,
-            content: Some(response.message.content).filter(|c| !c.is_empty()),
+            content: Some(response.message.text()).filter(|c| !c.is_empty()),
             tool_calls: response
                 .message
                 .tool_calls
@@ -106,46 +121,24 @@ impl From<ChatResponse> for ChatChunk {
                     id: Some(call.id),
                     name: Some(call.name),
                     arguments: call.arguments,
+                    signature: call.signature,
+                })
+                .collect(),
+            reasoning: response
+                .message
+                .reasoning
+                .into_iter()
+                .enumerate()
+                .map(|(index, r)| ReasoningDelta {
+                    index: index as u32,
+                    text: r.text,
+                    signature: r.signature,
+                    redacted: r.redacted,
                 })
                 .collect(),
             finish_reason: Some(response.finish_reason),
+            stop_sequence: response.stop_sequence,
             usage: response.usage,
-        }
-    }
-}
-
-impl Message {
-    /// A message with just a role and text.
-    pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Message {
-            role,
-            content: content.into(),
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-            name: None,
-        }
-    }
-
-    /// A system message.
-    pub fn system(content: impl Into<String>) -> Self {
-        Self::new(Role::System, content)
-    }
-
-    /// A user message.
-    pub fn user(content: impl Into<String>) -> Self {
-        Self::new(Role::User, content)
-    }
-
-    /// An assistant message.
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Self::new(Role::Assistant, content)
-    }
-
-    /// A tool result answering the call `tool_call_id`.
-    pub fn tool_result(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
-        Message {
-            tool_call_id: Some(tool_call_id.into()),
-            ..Self::new(Role::Tool, content)
         }
     }
 }
@@ -161,7 +154,8 @@ impl ProviderError {
             | ProviderError::NotFound(m)
             | ProviderError::UpstreamUnavailable(m)
             | ProviderError::Timeout(m)
-            | ProviderError::Internal(m) => m,
+            | ProviderError::Internal(m)
+            | ProviderError::Unsupported(m) => m,
         }
     }
 }
@@ -170,14 +164,14 @@ impl ProviderError {
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/since_v0.3.0",
         world: "hanzo:node/provider",
         with: {
-            "hanzo:node/log@0.2.0": crate::wit::hanzo::node::log,
-            "hanzo:node/config@0.2.0": crate::wit::hanzo::node::config,
-            "hanzo:node/kv@0.2.0": crate::wit::hanzo::node::kv,
-            "hanzo:node/fetch@0.2.0": crate::wit::hanzo::node::fetch,
-            "hanzo:node/llm-types@0.2.0": crate::wit::hanzo::node::llm_types,
+            "hanzo:node/log@0.3.0": crate::wit::hanzo::node::log,
+            "hanzo:node/config@0.3.0": crate::wit::hanzo::node::config,
+            "hanzo:node/kv@0.3.0": crate::wit::hanzo::node::kv,
+            "hanzo:node/fetch@0.3.0": crate::wit::hanzo::node::fetch,
+            "hanzo:node/llm-types@0.3.0": crate::wit::hanzo::node::llm_types,
             "wasi:http/types@0.2.12": wasip2::http::types,
             "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
             "wasi:io/poll@0.2.12": wasip2::io::poll,
@@ -231,6 +225,10 @@ impl<T: Provider> wit_export::Guest for T {
 
     fn embed(request: EmbedRequest) -> Result<EmbedResponse, ProviderError> {
         T::embed(request)
+    }
+
+    fn count_tokens(request: ChatRequest) -> Result<u32, ProviderError> {
+        T::count_tokens(request)
     }
 }
 

@@ -73,14 +73,14 @@ impl ToolError {
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/since_v0.3.0",
         world: "hanzo:node/tool",
         with: {
-            "hanzo:node/log@0.2.0": crate::wit::hanzo::node::log,
-            "hanzo:node/config@0.2.0": crate::wit::hanzo::node::config,
-            "hanzo:node/kv@0.2.0": crate::wit::hanzo::node::kv,
-            "hanzo:node/fetch@0.2.0": crate::wit::hanzo::node::fetch,
-            "hanzo:node/tool-types@0.2.0": crate::wit::hanzo::node::tool_types,
+            "hanzo:node/log@0.3.0": crate::wit::hanzo::node::log,
+            "hanzo:node/config@0.3.0": crate::wit::hanzo::node::config,
+            "hanzo:node/kv@0.3.0": crate::wit::hanzo::node::kv,
+            "hanzo:node/fetch@0.3.0": crate::wit::hanzo::node::fetch,
+            "hanzo:node/tool-types@0.3.0": crate::wit::hanzo::node::tool_types,
             "wasi:http/types@0.2.12": wasip2::http::types,
             "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
             "wasi:io/poll@0.2.12": wasip2::io::poll,

@@ -406,6 +406,7 @@ mod tests {
             id: "c1".into(),
             name: "calculator".into(),
             arguments: "{}".into(),
+            signature: None,
         }];
         let messages = vec![
             assistant,

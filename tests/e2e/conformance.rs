@@ -48,6 +48,7 @@ enum Kind {
     Unavailable,
     Timeout,
     Internal,
+    Unsupported,
 }
 
 fn kind(e: &ProviderError) -> Kind {
@@ -60,6 +61,7 @@ fn kind(e: &ProviderError) -> Kind {
         ProviderError::UpstreamUnavailable(_) => Kind::Unavailable,
         ProviderError::Timeout(_) => Kind::Timeout,
         ProviderError::Internal(_) => Kind::Internal,
+        ProviderError::Unsupported(_) => Kind::Unsupported,
     }
 }
 
@@ -297,13 +299,7 @@ impl Fixture {
 }
 
 fn message(role: Role, text: &str) -> Message {
-    Message {
-        role,
-        content: text.into(),
-        tool_calls: vec![],
-        tool_call_id: None,
-        name: None,
-    }
+    Message::text_message(role, text)
 }
 
 fn request(model: &str, messages: Vec<Message>) -> ChatRequest {
@@ -382,7 +378,7 @@ async fn models_chat_and_usage(spec: &'static Spec) {
         ))
         .await
         .unwrap();
-    assert_eq!(r.message.content, "echo: hi there", "{p}");
+    assert_eq!(r.message.text(), "echo: hi there", "{p}");
     assert_eq!(r.message.role, Role::Assistant, "{p}");
     assert!(r.message.tool_calls.is_empty(), "{p}");
     assert_eq!(r.finish_reason, FinishReason::Stop, "{p}");
@@ -415,14 +411,15 @@ async fn tool_call_round_trip(spec: &'static Spec) {
     req.messages.push(r.message.clone());
     req.messages.push(Message {
         role: Role::Tool,
-        content: r#"{"value":4}"#.into(),
+        content: ContentPart::text(r#"{"value":4}"#),
         tool_calls: vec![],
         tool_call_id: Some(call.id.clone()),
         name: None,
+        reasoning: Vec::new(),
     });
     let r2 = f.chat(&req).await.unwrap();
     assert_eq!(r2.finish_reason, FinishReason::Stop, "{p}");
-    assert_eq!(r2.message.content, "echo: what is 2+2?", "{p}");
+    assert_eq!(r2.message.text(), "echo: what is 2+2?", "{p}");
     check_tool_round_trip(spec, &f.mock.last(), &call.id);
 }
 
@@ -532,7 +529,8 @@ fn e_message(e: &ProviderError) -> String {
         | ProviderError::NotFound(m)
         | ProviderError::UpstreamUnavailable(m)
         | ProviderError::Timeout(m)
-        | ProviderError::Internal(m) => m.clone(),
+        | ProviderError::Internal(m)
+        | ProviderError::Unsupported(m) => m.clone(),
     }
 }
 

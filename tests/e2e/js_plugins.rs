@@ -400,10 +400,11 @@ async fn a_javascript_api_handler_answers_over_http() {
 fn user(text: &str) -> Message {
     Message {
         role: Role::User,
-        content: text.into(),
+        content: ContentPart::text(&text),
         tool_calls: vec![],
         tool_call_id: None,
         name: None,
+        reasoning: Vec::new(),
     }
 }
 
@@ -456,7 +457,7 @@ async fn a_javascript_provider_speaks_openai_through_fetch() {
         )
         .await
         .unwrap();
-    assert_eq!(r.message.content, "echo: hi there");
+    assert_eq!(r.message.text(), "echo: hi there");
     assert_eq!(r.finish_reason, FinishReason::Stop);
     let u = r.usage.unwrap();
     assert_eq!(

@@ -12,10 +12,11 @@ use std::sync::Arc;
 fn user(text: &str) -> Message {
     Message {
         role: Role::User,
-        content: text.into(),
+        content: ContentPart::text(&text),
         tool_calls: vec![],
         tool_call_id: None,
         name: None,
+        reasoning: Vec::new(),
     }
 }
 
@@ -89,7 +90,7 @@ async fn models_chat_and_embeddings() {
         )
         .await
         .unwrap();
-    assert_eq!(r.message.content, "echo: hi there");
+    assert_eq!(r.message.text(), "echo: hi there");
     assert_eq!(r.message.role, Role::Assistant);
     assert_eq!(r.finish_reason, FinishReason::Stop);
     let u = r.usage.unwrap();
@@ -150,10 +151,11 @@ async fn tool_calls_round_trip() {
     req.messages.push(r.message.clone());
     req.messages.push(Message {
         role: Role::Tool,
-        content: r#"{"value":4}"#.into(),
+        content: ContentPart::text(r#"{"value":4}"#),
         tool_calls: vec![],
         tool_call_id: Some("call_abc123".into()),
         name: None,
+        reasoning: Vec::new(),
     });
     let r2 = rt.provider_chat("openai", t, &req).await.unwrap();
     assert_eq!(r2.finish_reason, FinishReason::Stop);
@@ -386,7 +388,7 @@ async fn upstream_connections_are_kept_alive_and_reused() {
             )
             .await
             .unwrap();
-        assert_eq!(r.message.content, format!("echo: {i}"));
+        assert_eq!(r.message.text(), format!("echo: {i}"));
     }
     let mut s = rt
         .provider_stream(

@@ -24,10 +24,11 @@ pub fn ask(alias: &str, text: &str) -> ChatRequest {
         model: alias.into(),
         messages: vec![Message {
             role: Role::User,
-            content: text.into(),
+            content: ContentPart::text(&text),
             tool_calls: vec![],
             tool_call_id: None,
             name: None,
+            reasoning: Vec::new(),
         }],
         tools: vec![],
         tool_choice: None,
@@ -78,7 +79,7 @@ async fn failover_to_the_next_deployment_on_upstream_errors() {
     })
     .await;
     let r = chat(&rt, "t", ask("gpt", "hi"), FRESH).await.unwrap();
-    assert_eq!(r.response.message.content, "echo: hi");
+    assert_eq!(r.response.message.text(), "echo: hi");
     assert_eq!(r.route.deployment, "gpt-gpt-4o-mini");
     assert_eq!(r.route.model, "gpt-4o-mini");
     assert_eq!(r.route.attempts, 2);
@@ -271,7 +272,7 @@ async fn capabilities_and_strategies_choose_the_deployment() {
     let r = chat(&rt, "t", ask("openai/gpt-4o-mini", "direct"), FRESH)
         .await
         .unwrap();
-    assert_eq!(r.response.message.content, "echo: direct");
+    assert_eq!(r.response.message.text(), "echo: direct");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,7 +348,7 @@ async fn response_cache_and_usage_accounting() {
     assert!(!a.route.cached);
     let b = chat(&rt, "t", ask("gpt", "same"), FRESH).await.unwrap();
     assert!(b.route.cached);
-    assert_eq!(b.response.message.content, a.response.message.content);
+    assert_eq!(b.response.message.text(), a.response.message.text());
     assert_eq!(mock.calls_for("gpt-4o-mini"), 1);
     // Another tenant does not read this tenant's cache.
     assert!(
@@ -519,7 +520,7 @@ async fn a_deployment_sends_its_own_key_never_the_plugin_level_one() {
         // Twice each: the second call may run on a reused instance.
         for _ in 0..2 {
             let r = chat(&rt, "t", ask(alias, "hi"), FRESH).await.unwrap();
-            assert_eq!(r.response.message.content, "echo: hi", "{alias}");
+            assert_eq!(r.response.message.text(), "echo: hi", "{alias}");
         }
     }
     let bearer = |k: &str| vec![Some(format!("Bearer {k}")); 2];

@@ -76,6 +76,20 @@ impl Host for CallState {
             .embed(self.tenant.clone(), request, options)
             .await)
     }
+
+    async fn count_tokens(
+        &mut self,
+        request: ChatRequest,
+    ) -> wasmtime::Result<Result<u32, LlmError>> {
+        let node = match self.llm_node()? {
+            Ok(node) => node,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(node
+            .router()
+            .count_tokens(self.tenant.clone(), request)
+            .await)
+    }
 }
 
 impl HostChatStream for CallState {

@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod jobs;
 pub mod kv;
 pub mod llm;
+pub mod llm_v0_2;
 pub mod log;
 pub mod tools;
 
@@ -15,7 +16,8 @@ use crate::call_state::CallState;
 pub use crate::call_state::Services;
 use wasmtime::component::{HasSelf, Linker};
 
-/// Adds WASI 0.2, wasi:http and every node interface to `linker`.
+/// Adds WASI 0.2, wasi:http and every node interface, in every version a
+/// plugin may be built against, to `linker`.
 pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
@@ -27,5 +29,6 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     crate::bindings::llm::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::jobs::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::agents::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
-    Ok(())
+    // The same interfaces as plugins built against 0.2.0 name them.
+    crate::bindings::v0_2::add_to_linker(linker)
 }

@@ -277,6 +277,20 @@ pub struct ChatMessage {
     /// The deployment that answered (assistant messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<Value>,
+    /// The reasoning before an assistant message, kept to send back on the
+    /// next turn (a provider that signs it needs it unchanged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasoning: Vec<Reasoning>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reasoning {
+    #[serde(default)]
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -285,6 +299,9 @@ pub struct ToolCall {
     pub name: String,
     /// JSON text, as the model produced it.
     pub arguments: String,
+    /// The provider's opaque data for the call (Gemini's thought signature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl ChatMessage {
@@ -297,6 +314,7 @@ impl ChatMessage {
             name: None,
             usage: None,
             route: None,
+            reasoning: Vec::new(),
         }
     }
 }

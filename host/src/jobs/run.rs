@@ -6,11 +6,11 @@
 
 use super::JobHost;
 use super::Jobs;
-use super::model::{ChatMessage, Job, JobError, JobKind, ToolCall};
+use super::model::{ChatMessage, Job, JobError, JobKind, Reasoning, ToolCall};
 use crate::bindings::llm::{CallOptions, LlmError};
 use crate::bindings::llm_types::{
-    ChatRequest, FinishReason, Message, ProviderError, Role, ToolCall as WitToolCall,
-    ToolDefinition,
+    ChatRequest, ContentPart, FinishReason, Message, ProviderError, Reasoning as WitReasoning,
+    Role, ToolCall as WitToolCall, ToolDefinition,
 };
 use crate::bindings::tool_types::ToolError;
 use crate::context::CallCtx;
@@ -419,10 +419,15 @@ fn summary(messages: &[ChatMessage], steps: u32) -> Value {
     })
 }
 
+/// A stored message as the router takes it. Agent conversations are text.
 fn to_wit(m: &ChatMessage) -> Message {
     Message {
         role: role(&m.role).unwrap_or(Role::User),
-        content: m.content.clone(),
+        content: if m.content.is_empty() {
+            Vec::new()
+        } else {
+            vec![ContentPart::Text(m.content.clone())]
+        },
         tool_calls: m
             .tool_calls
             .iter()
@@ -430,10 +435,20 @@ fn to_wit(m: &ChatMessage) -> Message {
                 id: c.id.clone(),
                 name: c.name.clone(),
                 arguments: c.arguments.clone(),
+                signature: c.signature.clone(),
             })
             .collect(),
         tool_call_id: m.tool_call_id.clone(),
         name: m.name.clone(),
+        reasoning: m
+            .reasoning
+            .iter()
+            .map(|r| WitReasoning {
+                text: r.text.clone(),
+                signature: r.signature.clone(),
+                redacted: r.redacted,
+            })
+            .collect(),
     }
 }
 
@@ -445,7 +460,13 @@ fn from_wit(m: &Message) -> ChatMessage {
             Role::Assistant => "assistant",
             Role::Tool => "tool",
         },
-        m.content.clone(),
+        m.content
+            .iter()
+            .filter_map(|p| match p {
+                ContentPart::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect::<String>(),
     );
     out.tool_calls = m
         .tool_calls
@@ -454,6 +475,16 @@ fn from_wit(m: &Message) -> ChatMessage {
             id: c.id.clone(),
             name: c.name.clone(),
             arguments: c.arguments.clone(),
+            signature: c.signature.clone(),
+        })
+        .collect();
+    out.reasoning = m
+        .reasoning
+        .iter()
+        .map(|r| Reasoning {
+            text: r.text.clone(),
+            signature: r.signature.clone(),
+            redacted: r.redacted,
         })
         .collect();
     out.tool_call_id = m.tool_call_id.clone();
@@ -486,6 +517,7 @@ fn llm_error(e: LlmError) -> JobError {
             ProviderError::UpstreamUnavailable(m) => JobError::new("upstream_unavailable", m, true),
             ProviderError::Timeout(m) => JobError::new("upstream_timeout", m, true),
             ProviderError::Internal(m) => JobError::new("internal", m, true),
+            ProviderError::Unsupported(m) => JobError::new("unsupported", m, false),
         },
     }
 }
@@ -499,6 +531,7 @@ mod tests {
             id: id.into(),
             name: "t".into(),
             arguments: "{}".into(),
+            signature: None,
         }
     }
 

@@ -13,8 +13,8 @@ mod wit_version;
 
 pub use crate::config::LoaderConfig;
 
-use crate::bindings::provider::ProviderPre;
-use crate::bindings::tool::ToolPre;
+use crate::bindings::versioned::ProviderPre;
+use crate::bindings::versioned::ToolPre;
 use crate::grants::{Request, Verdict};
 use crate::plugins::manifest::{
     Ceilings, MANIFEST_FILE, MAX_COMPONENT_BYTES, read_manifest, read_plugin_file,

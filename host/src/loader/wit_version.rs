@@ -1,18 +1,19 @@
 //! Which version of the `hanzo:node` WIT package a component was built
-//! against. A component built for another version cannot link (the package
-//! is pre-1.0: each minor version is a breaking one), and the linker's own
-//! error would name only the first import it missed; this says what to do.
+//! against. The node loads every version in `WIT_VERSIONS`; a component
+//! built for another cannot link (the package is pre-1.0: each minor
+//! version is a breaking one), and the linker's own error would name only
+//! the first import it missed; this says what to do.
 
-use crate::bindings::WIT_VERSION;
+use crate::bindings::{WIT_VERSION, WIT_VERSIONS};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// The package whose version the node checks.
 const PACKAGE: &str = "hanzo:node/";
 
-/// `Err` naming the version `component` imports or exports when it is not
-/// the node's; `Ok` when it uses the node's version or no `hanzo:node`
-/// interface at all.
+/// `Err` naming the version `component` imports or exports when the node
+/// does not implement it; `Ok` when it uses versions the node implements or
+/// no `hanzo:node` interface at all.
 pub fn check(engine: &Engine, component: &Component) -> Result<(), String> {
     let ty = component.component_type();
     let names = ty
@@ -24,7 +25,7 @@ pub fn check(engine: &Engine, component: &Component) -> Result<(), String> {
             continue;
         };
         let version = item.split_once('@').map_or("", |(_, v)| v);
-        if version != WIT_VERSION {
+        if !WIT_VERSIONS.contains(&version) {
             let built = if version.is_empty() {
                 "an unversioned hanzo:node package".to_string()
             } else {
@@ -32,8 +33,10 @@ pub fn check(engine: &Engine, component: &Component) -> Result<(), String> {
             };
             return Err(format!(
                 "built against {built} (it uses `{name}`), but this node implements \
-                 hanzo:node@{WIT_VERSION}: rebuild the plugin against this node's \
-                 `wit/` folder (for Rust, with the hanzo-node-sdk of the same release)"
+                 hanzo:node@{}: rebuild the plugin against this node's \
+                 `wit/since_v{WIT_VERSION}/` folder (for Rust, with the hanzo-node-sdk of \
+                 the same release)",
+                WIT_VERSIONS.join(", @")
             ));
         }
     }
@@ -69,7 +72,10 @@ mod tests {
     fn another_version_is_named_with_what_to_do() {
         let error = check_import("hanzo:node/log@0.1.0").unwrap_err();
         assert!(error.contains("built against hanzo:node@0.1.0"), "{error}");
-        assert!(error.contains(&format!("implements hanzo:node@{WIT_VERSION}")));
+        assert!(
+            error.contains("implements hanzo:node@0.2.0, @0.3.0"),
+            "{error}"
+        );
         assert!(error.contains("rebuild"), "{error}");
         assert!(check_import("hanzo:node/log").is_err());
     }
@@ -77,6 +83,7 @@ mod tests {
     #[test]
     fn the_nodes_version_and_other_packages_pass() {
         assert_eq!(check_import(&crate::bindings::wit_name("log")), Ok(()));
+        assert_eq!(check_import("hanzo:node/log@0.2.0"), Ok(()));
         assert_eq!(check_import("wasi:io/streams@0.2.6"), Ok(()));
     }
 }

@@ -8,9 +8,9 @@ pub mod registry;
 pub use manifest::{Manifest, PluginKind};
 pub use registry::{Catalog, Registry, Slot, ToolEntry};
 
-use crate::bindings::provider::ProviderPre;
-use crate::bindings::tool::ToolPre;
 use crate::bindings::tool_types::ToolSpec;
+use crate::bindings::versioned::ProviderPre;
+use crate::bindings::versioned::ToolPre;
 use crate::call_state::CallState;
 use crate::grants::Grants;
 use crate::tenant::Tenant;
@@ -22,8 +22,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// A component linked and checked against its world, ready to instantiate.
 pub enum PluginPre {
-    Provider(ProviderPre<CallState>),
-    Tool(ToolPre<CallState>),
+    Provider(ProviderPre),
+    Tool(ToolPre),
     Api(ProxyPre<CallState>),
 }
 

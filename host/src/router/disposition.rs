@@ -23,9 +23,11 @@ pub(super) fn disposition(e: &ProviderCallError) -> Disposition {
             ProviderError::RateLimited(r) => Retry(r.retry_after_ms.map(Duration::from_millis)),
             ProviderError::UpstreamUnavailable(_) | ProviderError::Timeout(_) => Retry(None),
             // Another deployment may hold another key or another plugin version.
-            ProviderError::Auth(_) | ProviderError::Internal(_) | ProviderError::NotFound(_) => {
-                Failover
-            }
+            // Or take what this one cannot (an image, for a 0.2.0 plugin).
+            ProviderError::Auth(_)
+            | ProviderError::Internal(_)
+            | ProviderError::NotFound(_)
+            | ProviderError::Unsupported(_) => Failover,
             ProviderError::BadRequest(_) | ProviderError::ContextTooLong(_) => Fatal,
         },
         ProviderCallError::Call(c) => match c {

@@ -30,9 +30,11 @@ pub use stream::RouterStream;
 
 use crate::bindings::llm::{CallOptions, ChatResult, EmbedResult, LlmError, Model};
 use crate::bindings::llm_types::{
-    Capabilities, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ProviderError,
+    Capabilities, ChatRequest, ChatResponse, ContentPart, EmbedRequest, EmbedResponse,
+    ProviderError,
 };
 use crate::context::CallCtx;
+use crate::error::ProviderCallError;
 use crate::tenant::Tenant;
 use crate::tenant_policy::TenantPolicies;
 use cache::ResponseCache;
@@ -44,38 +46,71 @@ use std::time::Duration;
 use usage::Usage;
 use window::MinuteWindow;
 
+/// The capabilities by their configuration names.
+const CAPABILITY_NAMES: [(&str, Capabilities); 6] = [
+    ("chat", Capabilities::CHAT),
+    ("streaming", Capabilities::STREAMING),
+    ("tools", Capabilities::TOOLS),
+    ("vision", Capabilities::VISION),
+    ("json-mode", Capabilities::JSON_MODE),
+    ("embeddings", Capabilities::EMBEDDINGS),
+];
+
 /// A capability by its configuration name.
 pub fn parse_capability(name: &str) -> Option<Capabilities> {
-    Some(match name {
-        "chat" => Capabilities::CHAT,
-        "streaming" => Capabilities::STREAMING,
-        "tools" => Capabilities::TOOLS,
-        "vision" => Capabilities::VISION,
-        "json-mode" => Capabilities::JSON_MODE,
-        "embeddings" => Capabilities::EMBEDDINGS,
-        _ => return None,
-    })
+    CAPABILITY_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, c)| *c)
 }
+
+/// The configuration names of `capabilities`: `chat, vision`.
+pub fn capability_names(capabilities: Capabilities) -> String {
+    CAPABILITY_NAMES
+        .iter()
+        .filter(|(_, c)| capabilities.contains(*c))
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What an image or document counts for in [`estimate_prompt_tokens`]: about
+/// what a 1024-pixel image or a page costs at the major providers.
+const MEDIA_PART_TOKENS: u64 = 1_000;
 
 /// A rough token count for limits and context checks (≈ 4 bytes a token).
 fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
-    let chars: usize = req
-        .messages
-        .iter()
-        .map(|m| {
-            m.content.len()
-                + m.tool_calls
-                    .iter()
-                    .map(|t| t.arguments.len() + t.name.len())
-                    .sum::<usize>()
-        })
-        .sum::<usize>()
-        + req
-            .tools
+    let mut chars = 0usize;
+    let mut media = 0u64;
+    for m in &req.messages {
+        for part in &m.content {
+            match part {
+                ContentPart::Text(t) => chars += t.len(),
+                ContentPart::Image(_) | ContentPart::Document(_) => media += 1,
+            }
+        }
+        chars += m.reasoning.iter().map(|r| r.text.len()).sum::<usize>();
+        chars += m
+            .tool_calls
             .iter()
-            .map(|t| t.parameters.len() + t.description.len())
+            .map(|t| t.arguments.len() + t.name.len())
             .sum::<usize>();
-    (chars as u64).div_ceil(4)
+    }
+    chars += req
+        .tools
+        .iter()
+        .map(|t| t.parameters.len() + t.description.len())
+        .sum::<usize>();
+    (chars as u64).div_ceil(4) + media * MEDIA_PART_TOKENS
+}
+
+/// Whether a message of `req` holds an image or a document: only a
+/// deployment whose model has `vision` may be sent it.
+fn has_media(req: &ChatRequest) -> bool {
+    req.messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .any(|p| !matches!(p, ContentPart::Text(_)))
 }
 
 fn needs_for_chat(req: &ChatRequest, stream: bool) -> Capabilities {
@@ -88,6 +123,9 @@ fn needs_for_chat(req: &ChatRequest, stream: bool) -> Capabilities {
     }
     if req.json_mode {
         needs |= Capabilities::JSON_MODE;
+    }
+    if has_media(req) {
+        needs |= Capabilities::VISION;
     }
     needs
 }
@@ -286,6 +324,31 @@ impl Router {
             )
             .await?;
         Ok(ChatResult { response, route })
+    }
+
+    /// The request's input tokens as the upstream of the alias's first
+    /// capable deployment counts them; `unsupported` when it cannot (the
+    /// caller estimates instead). Not retried: a count is advice.
+    pub async fn count_tokens(
+        &self,
+        tenant: Tenant,
+        request: ChatRequest,
+    ) -> Result<u32, LlmError> {
+        let needs = needs_for_chat(&request, false);
+        let prompt = estimate_prompt_tokens(&request);
+        let candidates = self.tenant_candidates(&tenant, &request.model, needs, prompt)?;
+        let d = &candidates[0];
+        let mut req = request;
+        req.model = d.model.clone();
+        self.providers()?
+            .count_tokens(&d.provider, self.ctx(&tenant, d), &req)
+            .await
+            .map_err(|e| match e {
+                ProviderCallError::Provider(ProviderError::Unsupported(m)) => {
+                    LlmError::Unsupported(m)
+                }
+                e => disposition::llm_error(e),
+            })
     }
 
     pub async fn embed(

@@ -57,6 +57,14 @@ pub trait Providers: Send + Sync {
         request: &'a EmbedRequest,
     ) -> BoxFuture<'a, Result<EmbedResponse, ProviderCallError>>;
 
+    /// The request's input tokens, counted by the provider's upstream.
+    fn count_tokens<'a>(
+        &'a self,
+        provider: &'a str,
+        ctx: CallCtx,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<u32, ProviderCallError>>;
+
     /// Opens a streamed chat.
     fn stream<'a>(
         &'a self,

@@ -39,7 +39,7 @@ impl Router {
     /// section for it allows the request: an alias or provider off its lists
     /// is answered like an unknown model (another tenant's aliases are none
     /// of its business), and nothing is served once its budget is spent.
-    fn tenant_candidates(
+    pub(super) fn tenant_candidates(
         &self,
         tenant: &Tenant,
         alias: &str,
@@ -122,7 +122,9 @@ impl Router {
             .collect();
         if capable.is_empty() {
             return Err(LlmError::Unsupported(format!(
-                "no deployment of `{alias}` supports this request (needs {needs:?}, ~{prompt_tokens} prompt tokens)"
+                "no deployment of `{alias}` supports this request (it needs {}, and has ~{prompt_tokens} \
+                 prompt tokens); set a deployment's `capabilities` to include what it needs",
+                super::capability_names(needs)
             )));
         }
         let by_priority = |a: &Arc<Deployment>, b: &Arc<Deployment>| {

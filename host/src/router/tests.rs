@@ -64,10 +64,11 @@ fn answer(provider: &str, model: &str) -> ChatResponse {
         model: model.into(),
         message: Message {
             role: Role::Assistant,
-            content: format!("from {provider}"),
+            content: ContentPart::text(&format!("from {provider}")),
             tool_calls: Vec::new(),
             tool_call_id: None,
             name: None,
+            reasoning: Vec::new(),
         },
         finish_reason: FinishReason::Stop,
         usage: Some(TokenUsage {
@@ -75,6 +76,7 @@ fn answer(provider: &str, model: &str) -> ChatResponse {
             completion_tokens: 5,
             total_tokens: 15,
         }),
+        stop_sequence: None,
     }
 }
 
@@ -86,6 +88,8 @@ fn chunk(text: &str) -> ChatChunk {
         tool_calls: Vec::new(),
         finish_reason: None,
         usage: None,
+        reasoning: Vec::new(),
+        stop_sequence: None,
     }
 }
 
@@ -175,6 +179,24 @@ impl Providers for FakeProviders {
         })
     }
 
+    fn count_tokens<'a>(
+        &'a self,
+        provider: &'a str,
+        _ctx: CallCtx,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<u32, ProviderCallError>> {
+        // What a provider with a counting endpoint answers: its own count.
+        Box::pin(async move {
+            if provider == "p-counts" {
+                Ok(request.messages.len() as u32 * 10)
+            } else {
+                Err(ProviderCallError::Provider(ProviderError::Unsupported(
+                    "no count".into(),
+                )))
+            }
+        })
+    }
+
     fn stream<'a>(
         &'a self,
         provider: &'a str,
@@ -218,10 +240,11 @@ fn request(model: &str) -> ChatRequest {
         model: model.into(),
         messages: vec![Message {
             role: Role::User,
-            content: "hi".into(),
+            content: ContentPart::text("hi"),
             tool_calls: Vec::new(),
             tool_call_id: None,
             name: None,
+            reasoning: Vec::new(),
         }],
         tools: Vec::new(),
         tool_choice: None,
@@ -260,7 +283,7 @@ async fn the_first_deployment_by_priority_serves() {
         .unwrap();
     assert_eq!(out.route.deployment, "primary");
     assert_eq!(out.route.attempts, 1);
-    assert_eq!(out.response.message.content, "from p-a");
+    assert_eq!(out.response.message.text(), "from p-a");
     // The upstream model, the tenant and no overlay reach the provider.
     assert_eq!(
         crate::lock(&fake.calls)[0],
@@ -396,10 +419,7 @@ async fn answers_are_cached_per_tenant() {
         .await
         .unwrap();
     assert!(!first.route.cached && again.route.cached);
-    assert_eq!(
-        again.response.message.content,
-        first.response.message.content
-    );
+    assert_eq!(again.response.message.text(), first.response.message.text());
     r.chat("other".into(), request("m"), NO_OPTIONS)
         .await
         .unwrap();

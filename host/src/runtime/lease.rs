@@ -5,8 +5,8 @@
 //! calls all go through a [`Lease`].
 
 use super::Runtime;
-use crate::bindings::provider::Provider;
-use crate::bindings::tool::Tool;
+use crate::bindings::versioned::Provider;
+use crate::bindings::versioned::Tool;
 use crate::call_state::CallState;
 use crate::context::CallCtx;
 use crate::error::CallError;

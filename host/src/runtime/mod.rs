@@ -17,9 +17,9 @@ pub use stream::ChatStream;
 use crate::bindings::llm_types::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ModelInfo, ToolDefinition,
 };
-use crate::bindings::provider::Provider;
-use crate::bindings::tool::Tool;
 use crate::bindings::tool_types::{ToolError, ToolSpec};
+use crate::bindings::versioned::Provider;
+use crate::bindings::versioned::Tool;
 use crate::call_state::CallState;
 use crate::config::NodeConfig;
 use crate::context::CallCtx;
@@ -198,9 +198,7 @@ impl Runtime {
         let mut lease = self
             .lease::<Tool>(plugin, ctx.into(), false, Release::Now)
             .await?;
-        let specs = lease
-            .call(async |t, s| t.hanzo_node_toolbox().call_describe(s).await)
-            .await?;
+        let specs = lease.call(async |t, s| t.describe(s).await).await?;
         lease.finish();
         Ok(specs)
     }
@@ -219,7 +217,7 @@ impl Runtime {
             .lease::<Tool>(plugin, ctx.into(), true, Release::Now)
             .await?;
         let r = lease
-            .call(async |t, s| t.hanzo_node_toolbox().call_invoke(s, name, arguments).await)
+            .call(async |t, s| t.invoke(s, name, arguments).await)
             .await?;
         lease.finish();
         Ok(r)
@@ -312,10 +310,8 @@ impl Runtime {
         provider: &str,
         ctx: impl Into<CallCtx>,
     ) -> Result<Vec<ModelInfo>, ProviderCallError> {
-        self.provider_call(provider, ctx.into(), async |p, s| {
-            p.hanzo_node_model_provider().call_models(s).await
-        })
-        .await
+        self.provider_call(provider, ctx.into(), async |p, s| p.models(s).await)
+            .await
     }
 
     /// `chat` of a provider plugin (through a deployment's overlay when the
@@ -326,8 +322,19 @@ impl Runtime {
         ctx: impl Into<CallCtx>,
         request: &ChatRequest,
     ) -> Result<ChatResponse, ProviderCallError> {
+        self.provider_call(provider, ctx.into(), async |p, s| p.chat(s, request).await)
+            .await
+    }
+
+    /// `count-tokens` of a provider plugin: its upstream's own count.
+    pub async fn provider_count_tokens(
+        &self,
+        provider: &str,
+        ctx: impl Into<CallCtx>,
+        request: &ChatRequest,
+    ) -> Result<u32, ProviderCallError> {
         self.provider_call(provider, ctx.into(), async |p, s| {
-            p.hanzo_node_model_provider().call_chat(s, request).await
+            p.count_tokens(s, request).await
         })
         .await
     }
@@ -339,10 +346,8 @@ impl Runtime {
         ctx: impl Into<CallCtx>,
         request: &EmbedRequest,
     ) -> Result<EmbedResponse, ProviderCallError> {
-        self.provider_call(provider, ctx.into(), async |p, s| {
-            p.hanzo_node_model_provider().call_embed(s, request).await
-        })
-        .await
+        self.provider_call(provider, ctx.into(), async |p, s| p.embed(s, request).await)
+            .await
     }
 }
 
@@ -394,6 +399,15 @@ impl Providers for Runtime {
         request: &'a EmbedRequest,
     ) -> BoxFuture<'a, Result<EmbedResponse, ProviderCallError>> {
         Box::pin(async move { self.provider_embed(provider, ctx, request).await })
+    }
+
+    fn count_tokens<'a>(
+        &'a self,
+        provider: &'a str,
+        ctx: CallCtx,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<u32, ProviderCallError>> {
+        Box::pin(async move { self.provider_count_tokens(provider, ctx, request).await })
     }
 
     fn stream<'a>(

@@ -3,7 +3,7 @@
 use super::Runtime;
 use super::lease::{Lease, Release};
 use crate::bindings::llm_types::{ChatChunk, ChatRequest};
-use crate::bindings::provider::Provider;
+use crate::bindings::versioned::Provider;
 use crate::context::CallCtx;
 use crate::error::ProviderCallError;
 use crate::plugins::LoadedPlugin;
@@ -26,11 +26,7 @@ impl Runtime {
             .lease::<Provider>(&plugin, ctx, true, Release::AfterResponse)
             .await?;
         let started = lease
-            .call(async |p, s| {
-                p.hanzo_node_model_provider()
-                    .call_stream_chat(s, request)
-                    .await
-            })
+            .call(async |p, s| p.stream_chat(s, request).await)
             .await?;
         match started {
             Ok(stream) => Ok(ChatStream {
@@ -64,14 +60,7 @@ impl ChatStream {
         }
         let lease = self.lease.as_mut()?;
         let stream = self.stream;
-        let r = lease
-            .call(async |p, s| {
-                p.hanzo_node_model_provider()
-                    .chat_stream()
-                    .call_next(s, stream)
-                    .await
-            })
-            .await;
+        let r = lease.call(async |p, s| p.next(s, stream).await).await;
         self.done = true;
         match r {
             Err(e) => Some(Err(e.into())),

@@ -151,6 +151,18 @@ impl Provider for Anthropic {
         )))
     }
 
+    fn count_tokens(request: ChatRequest) -> Result<u32, ProviderError> {
+        let settings = Settings::load()?;
+        let body = anthropic::count_tokens_request_body(&request)?;
+        anthropic::parse_count_tokens_response(&upstream::fetch(
+            settings
+                .request(Method::Post, "/v1/messages/count_tokens")
+                .json(&body),
+            MAX_RESPONSE_BYTES,
+            anthropic::error_from_response,
+        )?)
+    }
+
     fn embed(request: EmbedRequest) -> Result<EmbedResponse, ProviderError> {
         Err(ProviderError::BadRequest(format!(
             "model `{}`: Anthropic has no embeddings API (it recommends Voyage AI); \

@@ -6,13 +6,14 @@
 //! deployment, since everything goes through the router's neutral types.
 
 use crate::error::{ApiError, Kind};
+use crate::parts::{self, Parts};
 use crate::wire::{
     self, absent, optional_bool, optional_f32, optional_string, optional_u32, required_string,
     type_name,
 };
 use hanzo_node_sdk::llm::{
-    ChatChunk, ChatRequest, ChatResponse, FinishReason, Message, Model, Role, ToolCall, ToolChoice,
-    ToolDefinition, Usage,
+    ChatChunk, ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Model, Reasoning,
+    Role, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 use serde_json::{Map, Value, json};
 
@@ -34,7 +35,9 @@ const MESSAGE_FIELDS: &[&str] = &[
 /// Anthropic-only request fields, dropped rather than handed to upstreams
 /// that would refuse them: bookkeeping (`metadata`, `user_profile_id`, …),
 /// prompt-cache and container controls, and `thinking` / `output_config`,
-/// whose output (thinking blocks, effort) the router's types cannot carry.
+/// which only Anthropic upstreams take (an OpenAI-compatible one refuses
+/// them): the node does not ask for thinking, but passes back the signed
+/// thinking blocks a client sends, and returns those an upstream gives.
 /// `output_config.format` (structured output) is mapped to JSON mode first.
 const DROPPED_FIELDS: &[&str] = &[
     "metadata",
@@ -213,8 +216,9 @@ fn text_blocks(blocks: &[Value], at: &str) -> Result<String, ApiError> {
 
 /// One Anthropic message as WIT messages. A user turn's `tool_result`
 /// blocks become `tool` messages (first, as OpenAI-style providers need
-/// them right after the assistant's calls), its text a user message after
-/// them; an assistant turn's `tool_use` blocks become tool calls.
+/// them right after the assistant's calls), its text, images and documents
+/// a user message after them; an assistant turn's `tool_use` blocks become
+/// tool calls and its `thinking` blocks its reasoning, signatures kept.
 fn convert_message(index: usize, value: &Value, out: &mut Vec<Message>) -> Result<(), ApiError> {
     let at = format!("messages.{index}");
     let Value::Object(obj) = value else {
@@ -275,8 +279,9 @@ fn convert_message(index: usize, value: &Value, out: &mut Vec<Message>) -> Resul
         }
     };
 
-    let mut texts: Vec<&str> = Vec::new();
+    let mut content = Parts::default();
     let mut calls = Vec::new();
+    let mut reasoning = Vec::new();
     let mut results = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
         let block_at = format!("{content_at}.{i}");
@@ -289,7 +294,7 @@ fn convert_message(index: usize, value: &Value, out: &mut Vec<Message>) -> Resul
         let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
         match (role, kind) {
             (_, "text") => match block.get("text") {
-                Some(Value::String(text)) => texts.push(text),
+                Some(Value::String(text)) => content.text(text),
                 _ => {
                     return Err(ApiError::invalid(
                         format!("{block_at}.text"),
@@ -308,47 +313,96 @@ fn convert_message(index: usize, value: &Value, out: &mut Vec<Message>) -> Resul
                     id,
                     name,
                     arguments,
+                    signature: None,
                 });
             }
-            // Reasoning of an earlier turn: not part of the conversation
-            // other models can use.
-            (Role::Assistant, "thinking" | "redacted_thinking") => {}
+            // Reasoning of an earlier turn: an Anthropic upstream checks its
+            // signature; others leave it out.
+            (Role::Assistant, "thinking") => reasoning.push(Reasoning {
+                text: optional_string(block, "thinking", &format!("{block_at}.thinking"))?
+                    .unwrap_or_default(),
+                signature: optional_string(block, "signature", &format!("{block_at}.signature"))?,
+                redacted: false,
+            }),
+            (Role::Assistant, "redacted_thinking") => reasoning.push(Reasoning {
+                text: String::new(),
+                signature: optional_string(block, "data", &format!("{block_at}.data"))?,
+                redacted: true,
+            }),
             (Role::User, "tool_result") => {
                 let id = required_string(block, "tool_use_id", &format!("{block_at}.tool_use_id"))?;
-                let content = match block.get("content") {
-                    None | Some(Value::Null) => String::new(),
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Array(parts)) => {
-                        text_blocks(parts, &format!("{block_at}.content"))?
+                let result_at = format!("{block_at}.content");
+                let mut result = Parts::default();
+                let is_error = optional_bool(block, "is_error", &format!("{block_at}.is_error"))?
+                    .unwrap_or(false);
+                match block.get("content") {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(s)) => result.text(s),
+                    Some(Value::Array(items)) => {
+                        for (j, item) in items.iter().enumerate() {
+                            let item_at = format!("{result_at}.{j}");
+                            let item_kind = item.get("type").and_then(Value::as_str).unwrap_or("");
+                            match (item_kind, item.as_object()) {
+                                ("text", _) => match item.get("text") {
+                                    Some(Value::String(t)) => result.text(t),
+                                    _ => {
+                                        return Err(ApiError::invalid(
+                                            format!("{item_at}.text"),
+                                            format!("{item_at}.text: Field required"),
+                                        ));
+                                    }
+                                },
+                                ("image" | "document", Some(fields)) => result
+                                    .push(parts::anthropic_media(item_kind, fields, &item_at)?),
+                                _ => {
+                                    return Err(ApiError::invalid(
+                                        format!("{item_at}.type"),
+                                        format!(
+                                            "{item_at}: content blocks of type '{item_kind}' are \
+                                             not supported in a tool result by this node"
+                                        ),
+                                    )
+                                    .with_code(parts::UNSUPPORTED));
+                                }
+                            }
+                        }
                     }
                     Some(other) => {
                         return Err(ApiError::invalid(
-                            format!("{block_at}.content"),
+                            result_at.clone(),
                             format!(
-                                "{block_at}.content: must be a string or an array of text \
+                                "{result_at}: must be a string or an array of content \
                                  blocks, not {}",
                                 type_name(other)
                             ),
                         ));
                     }
                 };
-                let is_error = optional_bool(block, "is_error", &format!("{block_at}.is_error"))?
-                    .unwrap_or(false);
-                let content = if is_error {
-                    format!("Error: {content}")
-                } else {
-                    content
-                };
-                results.push(Message::tool_result(id, content));
+                let mut message = Message::tool_result(id, "");
+                message.content = result.into_vec();
+                if is_error {
+                    // Providers have no error flag on a result: say it in the text.
+                    match message.content.first_mut() {
+                        Some(ContentPart::Text(t)) => t.insert_str(0, "Error: "),
+                        _ => message
+                            .content
+                            .insert(0, ContentPart::Text("Error:".into())),
+                    }
+                }
+                results.push(message);
             }
-            (_, "image" | "document" | "search_result") => {
+            (Role::User, "image" | "document") => {
+                content.push(parts::anthropic_media(kind, block, &block_at)?);
+            }
+            (_, "search_result") => {
                 return Err(ApiError::invalid(
                     format!("{block_at}.type"),
                     format!(
                         "{block_at}: content blocks of type '{kind}' are not supported by this \
-                         node: messages carry text only"
+                         node"
                     ),
-                ));
+                )
+                .with_code(parts::UNSUPPORTED));
             }
             _ => {
                 return Err(ApiError::invalid(
@@ -365,17 +419,18 @@ fn convert_message(index: usize, value: &Value, out: &mut Vec<Message>) -> Resul
             }
         }
     }
-    let text = texts.join("\n");
     let only_results = !results.is_empty();
     out.extend(results);
+    let content = content.into_vec();
     match role {
         Role::Assistant => out.push(Message {
             tool_calls: calls,
-            ..Message::assistant(text)
+            reasoning,
+            ..Message::with_parts(Role::Assistant, content)
         }),
         // A turn of tool results alone needs no user message after them.
-        _ if text.is_empty() && only_results => {}
-        _ => out.push(Message::user(text)),
+        _ if content.is_empty() && only_results => {}
+        _ => out.push(Message::with_parts(Role::User, content)),
     }
     Ok(())
 }
@@ -465,12 +520,11 @@ fn parse_tool_choice(value: Option<&Value>) -> Result<Option<ToolChoice>, ApiErr
 
 // ---------------------------------------------------------------- responses
 
-/// Anthropic's `stop_reason` for a finish reason. The WIT finish reason
-/// does not tell a stop sequence from the natural end, so `stop_sequence`
-/// is never reported.
+/// Anthropic's `stop_reason` for a finish reason.
 pub fn stop_reason(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop | FinishReason::Other => "end_turn",
+        FinishReason::StopSequence => "stop_sequence",
         FinishReason::Length => "max_tokens",
         FinishReason::ToolCalls => "tool_use",
         FinishReason::ContentFilter => "refusal",
@@ -510,10 +564,16 @@ fn usage_json(usage: Option<&Usage>) -> Value {
 /// A `message` object. `model` is the name the client asked for; tool
 /// calls without an id get `toolu_{id_seed}{i}`.
 pub fn message_json(response: &ChatResponse, id: &str, model: &str, id_seed: &str) -> Value {
-    let mut content = Vec::new();
+    let mut content: Vec<Value> = response
+        .message
+        .reasoning
+        .iter()
+        .map(thinking_block)
+        .collect();
     let calls = &response.message.tool_calls;
-    if !response.message.content.is_empty() || calls.is_empty() {
-        content.push(json!({"type": "text", "text": response.message.content}));
+    let text = response.message.text();
+    if !text.is_empty() || calls.is_empty() {
+        content.push(json!({"type": "text", "text": text}));
     }
     for (i, call) in calls.iter().enumerate() {
         let id = if call.id.is_empty() {
@@ -540,15 +600,31 @@ pub fn message_json(response: &ChatResponse, id: &str, model: &str, id_seed: &st
         "model": model,
         "content": content,
         "stop_reason": stop_reason(reason),
-        "stop_sequence": null,
+        "stop_sequence": response.stop_sequence,
         "usage": usage_json(response.usage.as_ref()),
     })
+}
+
+/// Reasoning as the block Anthropic clients send back: `thinking` with its
+/// signature, or `redacted_thinking` with its data.
+fn thinking_block(r: &Reasoning) -> Value {
+    if r.redacted {
+        json!({"type": "redacted_thinking", "data": r.signature.as_deref().unwrap_or("")})
+    } else {
+        json!({
+            "type": "thinking",
+            "thinking": r.text,
+            "signature": r.signature.as_deref().unwrap_or(""),
+        })
+    }
 }
 
 /// The content block being streamed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
     Text(usize),
+    /// Reasoning: the router's reasoning index and the block index.
+    Thinking(u32, usize),
     /// A tool call: the router's tool-call index and the block index.
     Tool(u32, usize),
 }
@@ -618,7 +694,7 @@ impl EventEncoder {
     fn close_open(&mut self, out: &mut String) {
         if let Some(open) = self.open.take() {
             let index = match open {
-                Open::Text(i) | Open::Tool(_, i) => i,
+                Open::Text(i) | Open::Thinking(_, i) | Open::Tool(_, i) => i,
             };
             Self::event(
                 out,
@@ -644,6 +720,44 @@ impl EventEncoder {
     pub fn chunk(&mut self, chunk: &ChatChunk) -> String {
         let mut out = String::new();
         self.start(&mut out);
+        for r in &chunk.reasoning {
+            let index = match self.open {
+                Some(Open::Thinking(router, i)) if router == r.index => i,
+                _ => {
+                    let block = if r.redacted {
+                        json!({"type": "redacted_thinking", "data": r.signature.as_deref().unwrap_or("")})
+                    } else {
+                        json!({"type": "thinking", "thinking": ""})
+                    };
+                    let i = self.open_block(&mut out, block);
+                    self.open = Some(Open::Thinking(r.index, i));
+                    i
+                }
+            };
+            if r.redacted {
+                continue;
+            }
+            for (kind, field, value) in [
+                (
+                    "thinking_delta",
+                    "thinking",
+                    Some(r.text.as_str()).filter(|t| !t.is_empty()),
+                ),
+                ("signature_delta", "signature", r.signature.as_deref()),
+            ] {
+                if let Some(value) = value {
+                    Self::event(
+                        &mut out,
+                        "content_block_delta",
+                        json!({
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {"type": kind, field: value},
+                        }),
+                    );
+                }
+            }
+        }
         if let Some(text) = chunk.content.as_deref().filter(|t| !t.is_empty()) {
             let index = match self.open {
                 Some(Open::Text(i)) => i,
@@ -728,7 +842,7 @@ impl EventEncoder {
             "message_delta",
             json!({
                 "type": "message_delta",
-                "delta": {"stop_reason": stop_reason(reason), "stop_sequence": null},
+                "delta": {"stop_reason": stop_reason(reason), "stop_sequence": self.end.stop_sequence},
                 "usage": usage_json(self.end.usage.as_ref()),
             }),
         );

@@ -171,7 +171,7 @@ pub fn completion_json(response: &ChatResponse, id: &str, created: u64, model: &
         "created": created,
         "model": model,
         "choices": [{
-            "text": response.message.content,
+            "text": response.message.text(),
             "index": 0,
             "logprobs": null,
             "finish_reason": finish_reason(response.finish_reason),
@@ -312,6 +312,8 @@ mod tests {
             tool_calls: Vec::new(),
             finish_reason: Some(FinishReason::Length),
             usage: None,
+            reasoning: Vec::new(),
+            stop_sequence: None,
         }) + &e.finish();
         let datas: Vec<&str> = text
             .split("\n\n")

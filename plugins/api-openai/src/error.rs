@@ -151,6 +151,10 @@ impl ApiError {
             ProviderError::Internal(m) => {
                 ApiError::new(502, Kind::BadGateway, m.clone()).with_code("provider_error")
             }
+            // The client sent what no deployment's upstream takes.
+            ProviderError::Unsupported(m) => {
+                ApiError::new(400, Kind::InvalidRequest, m.clone()).with_code("unsupported_content")
+            }
         }
     }
 

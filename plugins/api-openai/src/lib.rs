@@ -32,6 +32,7 @@ pub mod anthropic;
 pub mod completions;
 pub mod error;
 pub mod openai;
+pub mod parts;
 pub mod responses;
 pub mod server;
 pub mod tokens;
@@ -123,6 +124,10 @@ impl Node for HostNode {
         options: &CallOptions,
     ) -> Result<EmbedResult, LlmError> {
         llm::embed(request, options)
+    }
+
+    fn count_tokens(&self, request: &ChatRequest) -> Result<u32, LlmError> {
+        llm::count_tokens(request)
     }
 
     fn now(&self) -> u64 {

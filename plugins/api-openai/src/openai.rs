@@ -2,12 +2,14 @@
 //! to and from the router's WIT types. Pure: no host calls.
 
 use crate::error::{ApiError, Kind};
+use crate::parts::{self, Parts};
 use crate::wire::{
     self, optional_bool, optional_f32, optional_string, optional_u32, required_string, type_name,
 };
+use hanzo_node_sdk::content::text_content;
 use hanzo_node_sdk::llm::{
-    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, Message,
-    Model, Role, ToolCall, ToolChoice, ToolDefinition, Usage,
+    ChatChunk, ChatRequest, ChatResponse, ContentPart, EmbedRequest, EmbedResponse, FinishReason,
+    Message, Model, Reasoning, Role, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 use serde_json::{Map, Value, json};
 
@@ -179,28 +181,35 @@ fn parse_message(index: usize, value: &Value) -> Result<Message, ApiError> {
     let name = optional_string(obj, "name", &format!("{at}.name"))?;
     let content_at = format!("{at}.content");
     let mut message = Message {
-        role: Role::User,
-        content: String::new(),
-        tool_calls: Vec::new(),
-        tool_call_id: None,
         name,
+        ..Message::new(Role::User, "")
     };
     match role_name.as_str() {
         "system" | "developer" => {
             message.role = Role::System;
-            message.content = content_text(obj.get("content"), &content_at, false)?;
+            message.content = content_parts(obj.get("content"), &content_at, false)?;
         }
         "user" => {
-            message.content = content_text(obj.get("content"), &content_at, false)?;
+            message.content = content_parts(obj.get("content"), &content_at, false)?;
         }
         "assistant" => {
             message.role = Role::Assistant;
-            message.content = content_text(obj.get("content"), &content_at, true)?;
+            message.content = content_parts(obj.get("content"), &content_at, true)?;
             message.tool_calls = parse_tool_calls(obj, &at)?;
+            // DeepSeek-style clients send the reasoning back.
+            if let Some(Value::String(r)) = obj.get("reasoning_content")
+                && !r.is_empty()
+            {
+                message.reasoning.push(Reasoning {
+                    text: r.clone(),
+                    signature: None,
+                    redacted: false,
+                });
+            }
         }
         "tool" => {
             message.role = Role::Tool;
-            message.content = content_text(obj.get("content"), &content_at, false)?;
+            message.content = content_parts(obj.get("content"), &content_at, false)?;
             message.tool_call_id = Some(required_string(
                 obj,
                 "tool_call_id",
@@ -211,7 +220,7 @@ fn parse_message(index: usize, value: &Value) -> Result<Message, ApiError> {
         // stands in for the call id.
         "function" => {
             message.role = Role::Tool;
-            message.content = content_text(obj.get("content"), &content_at, true)?;
+            message.content = content_parts(obj.get("content"), &content_at, true)?;
             message.tool_call_id = message.name.clone();
         }
         other => {
@@ -227,25 +236,31 @@ fn parse_message(index: usize, value: &Value) -> Result<Message, ApiError> {
     Ok(message)
 }
 
-/// The text of a `content` field: a string, or an array of content parts
-/// whose text parts are joined with newlines. `null` is allowed where
-/// `nullable` (assistant messages that only call tools).
-fn content_text(value: Option<&Value>, at: &str, nullable: bool) -> Result<String, ApiError> {
+/// A `content` field as parts: a string, or an array of content parts
+/// (text, `image_url`, `file`; adjacent text joined with newlines). `null`
+/// is allowed where `nullable` (assistant messages that only call tools).
+/// Audio is refused as `unsupported_content`.
+fn content_parts(
+    value: Option<&Value>,
+    at: &str,
+    nullable: bool,
+) -> Result<Vec<ContentPart>, ApiError> {
     match value {
-        Some(Value::String(s)) => Ok(s.clone()),
-        None | Some(Value::Null) if nullable => Ok(String::new()),
+        Some(Value::String(s)) => Ok(text_content(s.clone())),
+        None | Some(Value::Null) if nullable => Ok(Vec::new()),
         None | Some(Value::Null) => Err(ApiError::invalid(
             at,
             format!("Missing required parameter: `{at}`."),
         )),
         Some(Value::Array(parts)) => {
-            let mut texts = Vec::with_capacity(parts.len());
+            let mut out = Parts::default();
             for (i, part) in parts.iter().enumerate() {
                 let part_at = format!("{at}[{i}]");
                 let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
-                match kind {
-                    "text" | "refusal" => match part.get(kind) {
-                        Some(Value::String(s)) => texts.push(s.as_str()),
+                let fields = part.as_object();
+                match (kind, fields) {
+                    ("text" | "refusal", _) => match part.get(kind) {
+                        Some(Value::String(s)) => out.text(s),
                         _ => {
                             return Err(ApiError::invalid(
                                 format!("{part_at}.{kind}"),
@@ -253,15 +268,17 @@ fn content_text(value: Option<&Value>, at: &str, nullable: bool) -> Result<Strin
                             ));
                         }
                     },
-                    "image_url" | "input_audio" | "file" => {
+                    ("image_url", Some(fields)) => out.push(parts::openai_image(fields, &part_at)?),
+                    ("file", Some(fields)) => out.push(parts::openai_file(fields, &part_at)?),
+                    ("input_audio", _) => {
                         return Err(ApiError::invalid(
                             format!("{part_at}.type"),
                             format!(
                                 "Content parts of type `{kind}` are not supported by this node: \
-                                 messages carry text only."
+                                 messages carry text, images and documents."
                             ),
                         )
-                        .with_code("unsupported_content"));
+                        .with_code(parts::UNSUPPORTED));
                     }
                     _ => {
                         return Err(ApiError::invalid(
@@ -271,7 +288,7 @@ fn content_text(value: Option<&Value>, at: &str, nullable: bool) -> Result<Strin
                     }
                 }
             }
-            Ok(texts.join("\n"))
+            Ok(out.into_vec())
         }
         Some(other) => Err(ApiError::invalid(
             at,
@@ -316,6 +333,7 @@ fn parse_tool_calls(obj: &Map<String, Value>, at: &str) -> Result<Vec<ToolCall>,
                     id,
                     name,
                     arguments,
+                    signature: None,
                 });
             }
         }
@@ -338,6 +356,7 @@ fn parse_tool_calls(obj: &Map<String, Value>, at: &str) -> Result<Vec<ToolCall>,
             id: name.clone(),
             name,
             arguments,
+            signature: None,
         });
     }
     Ok(calls)
@@ -480,7 +499,7 @@ fn parse_stop(value: Option<&Value>) -> Result<Vec<String>, ApiError> {
 /// OpenAI's name of a finish reason.
 pub fn finish_reason(reason: FinishReason) -> &'static str {
     match reason {
-        FinishReason::Stop | FinishReason::Other => "stop",
+        FinishReason::Stop | FinishReason::StopSequence | FinishReason::Other => "stop",
         FinishReason::Length => "length",
         FinishReason::ToolCalls => "tool_calls",
         FinishReason::ContentFilter => "content_filter",
@@ -517,7 +536,7 @@ pub fn chat_completion_body(
     id_seed: &str,
 ) -> Vec<u8> {
     let calls = &response.message.tool_calls;
-    let content = &response.message.content;
+    let content = &response.message.text();
     let completion = Completion {
         id,
         object: "chat.completion",

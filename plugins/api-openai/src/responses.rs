@@ -3,8 +3,9 @@
 //! (chat-only upstreams included) serves it. Pure: storage goes through the
 //! caller.
 //!
-//! What is mapped: `input` (a string, or items: messages with text parts,
-//! `function_call`, `function_call_output`, `custom_tool_call`,
+//! What is mapped: `input` (a string, or items: messages with text, image
+//! (`input_image`: a URL or data URL) and file (`input_file`: `file_data` or
+//! `file_url`) parts, `function_call`, `function_call_output`, `custom_tool_call`,
 //! `custom_tool_call_output`), `instructions` (a system message; not carried
 //! over by `previous_response_id`, as OpenAI does), function tools (those in
 //! a `namespace` too), custom (freeform) tools as functions taking one
@@ -18,10 +19,11 @@
 //! input items (the router's types carry no reasoning); hosted tools (web
 //! search, file search, computer use, code interpreter, MCP, image
 //! generation: no upstream behind the router runs them, so the model is not
-//! offered them) and the records of their calls in the input. Refused: image
-//! or file input parts, item references.
+//! offered them) and the records of their calls in the input. Refused:
+//! audio parts, files uploaded to OpenAI (`file_id`), item references.
 
 use crate::error::ApiError;
+use crate::parts::{self, Parts};
 use crate::wire::{self, absent, optional_bool, optional_f32, optional_u32, type_name};
 use hanzo_node_sdk::llm::{
     ChatChunk, ChatRequest, ChatResponse, FinishReason, Message, Role, ToolCall, ToolChoice,
@@ -336,14 +338,25 @@ fn message_parts(content: Option<&Value>, at: &str) -> Result<Vec<Value>, ApiErr
                         "type": "refusal",
                         "refusal": part.get("refusal").cloned().unwrap_or_default(),
                     })),
-                    ("input_image" | "input_file" | "input_audio", _) => Err(ApiError::invalid(
+                    // Checked now, converted when the conversation is built.
+                    ("input_image" | "input_file", _) => {
+                        let fields = part.as_object().ok_or_else(|| {
+                            ApiError::invalid(
+                                part_at.clone(),
+                                format!("`{part_at}` must be an object."),
+                            )
+                        })?;
+                        parts::responses_part(kind, fields, &part_at)?;
+                        Ok(part.clone())
+                    }
+                    ("input_audio", _) => Err(ApiError::invalid(
                         format!("{part_at}.type"),
                         format!(
                             "`{part_at}`: content parts of type '{kind}' are not supported by \
-                             this node: messages carry text only."
+                             this node: messages carry text, images and files."
                         ),
                     )
-                    .with_code("unsupported_content")),
+                    .with_code(parts::UNSUPPORTED)),
                     _ => Err(ApiError::invalid(
                         part_at.clone(),
                         format!("`{part_at}` must be a text part."),
@@ -390,25 +403,33 @@ fn items_to_messages(items: &[Value], at: &str, out: &mut Vec<Message>) -> Resul
     for item in items {
         match item["type"].as_str() {
             Some("message") => {
-                let text: Vec<&str> = item["content"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| p["text"].as_str().or_else(|| p["refusal"].as_str()))
-                    .collect();
-                let text = text.join("\n");
+                let mut content = Parts::default();
+                for (i, part) in item["content"].as_array().into_iter().flatten().enumerate() {
+                    match (part["type"].as_str(), part.as_object()) {
+                        (Some(kind @ ("input_image" | "input_file")), Some(fields)) => content
+                            .push(parts::responses_part(kind, fields, &format!("{at}[{i}]"))?),
+                        _ => {
+                            if let Some(t) =
+                                part["text"].as_str().or_else(|| part["refusal"].as_str())
+                            {
+                                content.text(t);
+                            }
+                        }
+                    }
+                }
                 let role = match item["role"].as_str() {
                     Some("assistant") => Role::Assistant,
                     Some("system" | "developer") => Role::System,
                     _ => Role::User,
                 };
-                out.push(Message::new(role, text));
+                out.push(Message::with_parts(role, content.into_vec()));
             }
             Some("function_call") => {
                 let call = ToolCall {
                     id: item["call_id"].as_str().unwrap_or_default().to_string(),
                     name: item["name"].as_str().unwrap_or_default().to_string(),
                     arguments: item["arguments"].as_str().unwrap_or("{}").to_string(),
+                    signature: None,
                 };
                 match out.last_mut() {
                     Some(last) if last.role == Role::Assistant => last.tool_calls.push(call),
@@ -664,10 +685,11 @@ fn call_item(
 /// `custom_tool_call` items.
 pub fn output_items(message: &Message, ids: &Ids, custom: &[String]) -> Vec<Value> {
     let mut items = Vec::new();
-    if !message.content.is_empty() || message.tool_calls.is_empty() {
+    let text = message.text();
+    if !text.is_empty() || message.tool_calls.is_empty() {
         items.push(message_item(
             &format!("msg_{}", ids.seed),
-            &message.content,
+            &text,
             "completed",
         ));
     }
@@ -1094,7 +1116,7 @@ mod tests {
         let r = c.chat_request(&[]).unwrap();
         assert_eq!(r.messages.len(), 2);
         assert_eq!(r.messages[0].role, Role::System);
-        assert_eq!(r.messages[1].content, "hi");
+        assert_eq!(r.messages[1].text(), "hi");
         assert!(c.store && !c.stream);
     }
 
@@ -1113,7 +1135,7 @@ mod tests {
         assert_eq!(r.messages[1].role, Role::Assistant);
         assert_eq!(r.messages[1].tool_calls.len(), 2);
         assert_eq!(r.messages[2].tool_call_id.as_deref(), Some("c1"));
-        assert_eq!(r.messages[3].content, "rain");
+        assert_eq!(r.messages[3].text(), "rain");
     }
 
     /// What Codex sends: function tools, a namespace of more, a hosted
@@ -1146,11 +1168,13 @@ mod tests {
                     id: "call_1".into(),
                     name: "apply_patch".into(),
                     arguments: r#"{"input":"*** Begin Patch"}"#.into(),
+                    signature: None,
                 }],
                 ..Message::assistant(String::new())
             },
             finish_reason: FinishReason::ToolCalls,
             usage: None,
+            stop_sequence: None,
         };
         let v = completed_json(&c, &ids(), 1, &answer);
         assert_eq!(v["output"][0]["type"], "custom_tool_call");
@@ -1162,11 +1186,11 @@ mod tests {
             .chat_request(record["items"].as_array().unwrap())
             .unwrap();
         assert_eq!(r.messages[1].tool_calls[0].name, "apply_patch");
-        assert_eq!(r.messages[2].content, "Done");
+        assert_eq!(r.messages[2].text(), "Done");
     }
 
     #[test]
-    fn unknown_tools_and_images_are_refused_with_stable_codes() {
+    fn unknown_tools_audio_and_uploaded_files_are_refused_with_stable_codes() {
         let e = parse_request(
             json!({"model": "m", "input": "x", "tools": [{"type": "teleport"}]})
                 .to_string()
@@ -1176,13 +1200,40 @@ mod tests {
         assert_eq!((e.status, e.code), (400, Some("unsupported_tool")));
         let e = parse_request(
             json!({"model": "m", "input": [{"role": "user", "content": [
-                {"type": "input_image", "image_url": "https://x/y.png"}]}]})
+                {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]})
             .to_string()
             .as_bytes(),
         )
         .unwrap_err();
         assert_eq!(e.code, Some("unsupported_content"));
         assert_eq!(e.param.as_deref(), Some("input[0].content[0].type"));
+        let e = parse_request(
+            json!({"model": "m", "input": [{"role": "user", "content": [
+                {"type": "input_file", "file_id": "file-1"}]}]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, Some("unsupported_content"));
+    }
+
+    #[test]
+    fn images_and_files_reach_the_conversation_as_parts() {
+        use hanzo_node_sdk::llm::{ContentPart, MediaSource};
+        let c = call(json!({"model": "m", "input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "what is it?"},
+            {"type": "input_image", "image_url": "data:image/png;base64,AQID", "detail": "high"},
+            {"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERg=="}]}]}));
+        let r = c.chat_request(&[]).unwrap();
+        let parts = &r.messages[0].content;
+        assert_eq!(parts.len(), 3, "{parts:?}");
+        assert!(
+            matches!(&parts[1], ContentPart::Image(i) if i.detail.as_deref() == Some("high")
+            && matches!(&i.source, MediaSource::Inline(b) if b.data == [1, 2, 3]))
+        );
+        assert!(
+            matches!(&parts[2], ContentPart::Document(d) if d.title.as_deref() == Some("a.pdf"))
+        );
     }
 
     #[test]
@@ -1194,6 +1245,7 @@ mod tests {
             message: Message::assistant("hello".to_string()),
             finish_reason: FinishReason::Stop,
             usage: None,
+            stop_sequence: None,
         };
         let response = completed_json(&first, &ids(), 1, &answer);
         let record = stored_record(&response, &[], &first.input);
@@ -1201,17 +1253,13 @@ mod tests {
         let second =
             call(json!({"model": "m", "input": "again", "previous_response_id": "resp_1"}));
         let r = second.chat_request(&items).unwrap();
-        let texts: Vec<_> = r
-            .messages
-            .iter()
-            .map(|m| (m.role, m.content.as_str()))
-            .collect();
+        let texts: Vec<_> = r.messages.iter().map(|m| (m.role, m.text())).collect();
         assert_eq!(
             texts,
-            [
-                (Role::User, "hi"),
-                (Role::Assistant, "hello"),
-                (Role::User, "again")
+            vec![
+                (Role::User, "hi".to_string()),
+                (Role::Assistant, "hello".to_string()),
+                (Role::User, "again".to_string())
             ]
         );
     }
@@ -1229,6 +1277,7 @@ mod tests {
                 completion_tokens: 3,
                 total_tokens: 5,
             }),
+            stop_sequence: None,
         };
         let v = completed_json(&c, &ids(), 1, &answer);
         assert_eq!(v["status"], "incomplete");
@@ -1257,6 +1306,8 @@ mod tests {
             tool_calls: calls,
             finish_reason: None,
             usage: None,
+            reasoning: Vec::new(),
+            stop_sequence: None,
         };
         let mut text = e.chunk(&chunk(Some("Hel"), vec![]));
         text += &e.chunk(&chunk(Some("lo"), vec![]));
@@ -1266,6 +1317,7 @@ mod tests {
                 index: 0,
                 id: Some("call_9".into()),
                 name: Some("w".into()),
+                signature: None,
                 arguments: "{\"a\"".into(),
             }],
         ));
@@ -1276,6 +1328,7 @@ mod tests {
                 id: None,
                 name: None,
                 arguments: ":1}".into(),
+                signature: None,
             }],
         ));
         text += &e.finish();

@@ -25,6 +25,8 @@ pub trait Node {
     ) -> Result<Self::Stream, LlmError>;
     fn embed(&self, request: &EmbedRequest, options: &CallOptions)
     -> Result<EmbedResult, LlmError>;
+    /// The input tokens as the model's upstream counts them.
+    fn count_tokens(&self, request: &ChatRequest) -> Result<u32, LlmError>;
     /// Seconds since the Unix epoch.
     fn now(&self) -> u64;
     /// The caller's tenant's stored response `id` (`/v1/responses`), as
@@ -326,13 +328,22 @@ fn messages<N: Node, R: Responder>(node: &N, out: R, headers: &RequestHeaders, b
     }
 }
 
-fn count_tokens<N: Node, R: Responder>(_node: &N, out: R, _headers: &RequestHeaders, body: &[u8]) {
+/// The upstream's own count where the model's provider has one (Anthropic,
+/// Gemini); else, or when the router cannot ask (an unknown alias, a
+/// limit), the tokenizer estimate. `x-hanzo-token-count` says which.
+fn count_tokens<N: Node, R: Responder>(node: &N, out: R, _headers: &RequestHeaders, body: &[u8]) {
     match anthropic::parse_count_tokens_request(body) {
-        Ok(request) => send_json(
-            out,
-            Vec::new(),
-            &serde_json::json!({"input_tokens": crate::tokens::count(&request)}),
-        ),
+        Ok(request) => {
+            let (tokens, source) = match node.count_tokens(&request) {
+                Ok(n) => (n, "upstream"),
+                Err(_) => (crate::tokens::count(&request), "estimate"),
+            };
+            send_json(
+                out,
+                vec![("x-hanzo-token-count".into(), source.into())],
+                &serde_json::json!({"input_tokens": tokens}),
+            )
+        }
         Err(e) => send_error(out, Format::Anthropic, &e),
     }
 }

@@ -3,7 +3,7 @@
 //! documents for chat models. An estimate for other models' tokenizers
 //! (Claude's is not public): within a few percent on English text.
 
-use hanzo_node_sdk::llm::ChatRequest;
+use hanzo_node_sdk::llm::{ChatRequest, ContentPart};
 use std::sync::OnceLock;
 use tiktoken_rs::CoreBPE;
 
@@ -11,6 +11,9 @@ use tiktoken_rs::CoreBPE;
 const PER_MESSAGE: usize = 3;
 /// Tokens priming the answer.
 const PRIMING: usize = 3;
+/// What an image or document counts for: about what a 1024-pixel image or
+/// a page costs at the major providers (the router estimates the same).
+const PER_MEDIA_PART: usize = 1_000;
 
 /// The tokenizer, built once per instance (about 100k merges).
 fn bpe() -> &'static CoreBPE {
@@ -26,12 +29,19 @@ fn tokens(text: &str) -> usize {
     }
 }
 
-/// The input tokens of `request`: its messages (text, tool calls and tool
-/// results) and its tools' names, descriptions and schemas.
+/// The input tokens of `request`: its messages (text, images and documents,
+/// tool calls and tool results) and its tools' names, descriptions and
+/// schemas.
 pub fn count(request: &ChatRequest) -> u32 {
     let mut n = PRIMING;
     for m in &request.messages {
-        n += PER_MESSAGE + tokens(&m.content);
+        n += PER_MESSAGE;
+        for part in &m.content {
+            n += match part {
+                ContentPart::Text(t) => tokens(t),
+                ContentPart::Image(_) | ContentPart::Document(_) => PER_MEDIA_PART,
+            };
+        }
         for call in &m.tool_calls {
             n += PER_MESSAGE + tokens(&call.name) + tokens(&call.arguments);
         }

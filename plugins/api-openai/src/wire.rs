@@ -8,9 +8,11 @@ use serde_json::{Map, Value};
 
 /// What the end of a stream reports: the finish reason and usage, from
 /// whichever chunks carried them (the last one that did).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Ending {
     pub finish: Option<FinishReason>,
+    /// The stop sequence that ended the answer, when the upstream named it.
+    pub stop_sequence: Option<String>,
     pub usage: Option<Usage>,
 }
 
@@ -18,6 +20,9 @@ impl Ending {
     pub fn note(&mut self, chunk: &ChatChunk) {
         if chunk.finish_reason.is_some() {
             self.finish = chunk.finish_reason;
+        }
+        if chunk.stop_sequence.is_some() {
+            self.stop_sequence.clone_from(&chunk.stop_sequence);
         }
         if chunk.usage.is_some() {
             self.usage = chunk.usage;

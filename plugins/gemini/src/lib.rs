@@ -168,6 +168,20 @@ impl Provider for Gemini {
         )))
     }
 
+    fn count_tokens(request: ChatRequest) -> Result<u32, ProviderError> {
+        let settings = Settings::load()?;
+        let path = gemini::model_path(&request.model)?;
+        let body = gemini::count_tokens_body(&request)?;
+        let answer = upstream::fetch(
+            settings
+                .request(Method::Post, &format!("{path}:countTokens"))
+                .json(&body),
+            MAX_RESPONSE_BYTES,
+            gemini::error_from_response,
+        )?;
+        gemini::parse_count_tokens_response(&answer)
+    }
+
     fn embed(request: EmbedRequest) -> Result<EmbedResponse, ProviderError> {
         let settings = Settings::load()?;
         let path = gemini::model_path(&request.model)?;

@@ -59,22 +59,25 @@ fn full_request_with_tool_round_trip() {
     r.extra = Some(r#"{"metadata": {"user_id": "u1"}, "temperature": 0.1}"#.into());
     r.messages.push(Message {
         role: Role::Assistant,
-        content: "Let me check.".into(),
+        content: crate::content::text_content("Let me check."),
         tool_calls: vec![
             ToolCall {
                 id: "toolu_01A09q90qw90lq917835lq9".into(),
                 name: "get_weather".into(),
                 arguments: r#"{"location":"Paris"}"#.into(),
+                signature: None,
             },
             ToolCall {
                 // An id made by another provider.
                 id: "call_abc.1/x".into(),
                 name: "get_weather".into(),
                 arguments: String::new(),
+                signature: None,
             },
         ],
         tool_call_id: None,
         name: None,
+        reasoning: Vec::new(),
     });
     r.messages.push(Message::tool_result(
         "toolu_01A09q90qw90lq917835lq9",
@@ -177,6 +180,7 @@ fn bad_requests_are_rejected_before_sending() {
         id: "t".into(),
         name: "f".into(),
         arguments: "{\"cut".into(),
+        signature: None,
     }];
     r.messages.push(a);
     assert!(matches!(
@@ -208,7 +212,7 @@ fn parses_text_response() {
     let r = parse_messages_response(body, "claude-sonnet-4-5").unwrap();
     assert_eq!(r.id, "msg_013Zva2CMHLNnXjNJJKqJ2EF");
     assert_eq!(r.model, "claude-sonnet-4-5-20250929");
-    assert_eq!(r.message.content, "Hi! My name is Claude.");
+    assert_eq!(r.message.text(), "Hi! My name is Claude.");
     assert_eq!(r.finish_reason, FinishReason::Stop);
     assert_eq!(
         r.usage,
@@ -230,13 +234,14 @@ fn parses_tool_use_response() {
       "usage":{"input_tokens":472,"output_tokens":91}}"#;
     let r = parse_messages_response(body, "m").unwrap();
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
-    assert_eq!(r.message.content, "I'll check the weather.");
+    assert_eq!(r.message.text(), "I'll check the weather.");
     assert_eq!(
         r.message.tool_calls,
         vec![ToolCall {
             id: "toolu_01A09q90qw90lq917835lq9".into(),
             name: "get_weather".into(),
             arguments: r#"{"location":"San Francisco, CA","unit":"celsius"}"#.into(),
+            signature: None,
         }]
     );
     assert_eq!(r.usage.unwrap().total_tokens, 563);
@@ -245,7 +250,7 @@ fn parses_tool_use_response() {
 #[test]
 fn stop_reasons() {
     assert_eq!(finish_reason("end_turn"), FinishReason::Stop);
-    assert_eq!(finish_reason("stop_sequence"), FinishReason::Stop);
+    assert_eq!(finish_reason("stop_sequence"), FinishReason::StopSequence);
     assert_eq!(finish_reason("max_tokens"), FinishReason::Length);
     assert_eq!(finish_reason("tool_use"), FinishReason::ToolCalls);
     assert_eq!(finish_reason("refusal"), FinishReason::ContentFilter);
@@ -582,4 +587,133 @@ fn tool_use_ids_are_made_acceptable() {
     assert_eq!(tool_use_id("toolu_01A-b"), "toolu_01A-b");
     assert_eq!(tool_use_id("call.1/2+3="), "call_1_2_3_");
     assert_eq!(tool_use_id(""), "toolu_empty");
+}
+
+#[test]
+fn images_and_documents_become_blocks_in_user_turns_and_tool_results() {
+    use crate::provider::ContentPart;
+    let mut r = request();
+    r.messages[1] = Message::with_parts(
+        Role::User,
+        vec![
+            ContentPart::Text("Compare these.".into()),
+            ContentPart::image_url("https://example.com/a.png"),
+            ContentPart::image_url("data:image/jpeg;base64,/9j/"),
+            ContentPart::document_bytes("application/pdf", b"%PDF".to_vec()),
+            ContentPart::document_bytes("text/plain", b"notes".to_vec()),
+        ],
+    );
+    let mut call = Message::assistant("");
+    call.tool_calls = vec![ToolCall {
+        id: "toolu_1".into(),
+        name: "screenshot".into(),
+        arguments: "{}".into(),
+        signature: None,
+    }];
+    r.messages.push(call);
+    let mut result = Message::tool_result("toolu_1", "");
+    result.content = vec![ContentPart::image_bytes("image/png", vec![1, 2, 3])];
+    r.messages.push(result);
+    let body = messages_request_body(&r, 1024, false).unwrap();
+    assert_eq!(
+        body["messages"][0]["content"],
+        json!([
+            { "type": "text", "text": "Compare these." },
+            { "type": "image", "source": { "type": "url", "url": "https://example.com/a.png" } },
+            { "type": "image", "source": { "type": "base64", "media_type": "image/jpeg", "data": "/9j/" } },
+            { "type": "document", "source": { "type": "base64", "media_type": "application/pdf", "data": "JVBERg==" } },
+            { "type": "document", "source": { "type": "text", "media_type": "text/plain", "data": "notes" } },
+        ])
+    );
+    assert_eq!(
+        body["messages"][2]["content"][0]["content"],
+        json!([{ "type": "image", "source": { "type": "base64", "media_type": "image/png", "data": "AQID" } }])
+    );
+    // Anthropic reads no image an assistant wrote.
+    let mut r = request();
+    r.messages.push(Message::with_parts(
+        Role::Assistant,
+        vec![ContentPart::image_url("https://example.com/a.png")],
+    ));
+    assert!(matches!(
+        messages_request_body(&r, 1, false),
+        Err(ProviderError::Unsupported(_))
+    ));
+}
+
+#[test]
+fn thinking_comes_back_with_its_signature_and_goes_out_again_first() {
+    let body = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+      "content":[{"type":"thinking","thinking":"Let me add.","signature":"EqQBCgIYAhIM"},
+                 {"type":"redacted_thinking","data":"EmwKAhgBEgy3"},
+                 {"type":"text","text":"4"}],
+      "stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":5}}"#;
+    let r = parse_messages_response(body, "m").unwrap();
+    assert_eq!(r.message.text(), "4");
+    assert_eq!(r.message.reasoning.len(), 2);
+    assert_eq!(
+        r.message.reasoning[0].signature.as_deref(),
+        Some("EqQBCgIYAhIM")
+    );
+    assert!(r.message.reasoning[1].redacted);
+    let mut next = request();
+    next.messages.push(r.message);
+    next.messages.push(Message::user("And 3+3?"));
+    let body = messages_request_body(&next, 1024, false).unwrap();
+    assert_eq!(
+        body["messages"][1]["content"],
+        json!([
+            { "type": "thinking", "thinking": "Let me add.", "signature": "EqQBCgIYAhIM" },
+            { "type": "redacted_thinking", "data": "EmwKAhgBEgy3" },
+            { "type": "text", "text": "4" },
+        ])
+    );
+}
+
+#[test]
+fn a_stop_sequence_is_reported_as_such() {
+    let body = br#"{"id":"msg_1","type":"message","role":"assistant","model":"m",
+      "content":[{"type":"text","text":"1, 2"}],"stop_reason":"stop_sequence","stop_sequence":", 3",
+      "usage":{"input_tokens":1,"output_tokens":1}}"#;
+    let r = parse_messages_response(body, "m").unwrap();
+    assert_eq!(r.finish_reason, FinishReason::StopSequence);
+    assert_eq!(r.stop_sequence.as_deref(), Some(", 3"));
+    let events = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"model\":\"m\",\"usage\":{\"input_tokens\":1}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Hm\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"sig\"}}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"stop_sequence\",\"stop_sequence\":\"END\"},\"usage\":{\"output_tokens\":2}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    let mut stream = SseMessageStream::new(FakeBody::new(events, 64), "m");
+    let (chunks, error) = collect(&mut stream);
+    assert!(error.is_none(), "{error:?}");
+    let reasoning: String = chunks
+        .iter()
+        .flat_map(|c| &c.reasoning)
+        .map(|r| r.text.as_str())
+        .collect();
+    assert_eq!(reasoning, "Hm");
+    assert!(
+        chunks
+            .iter()
+            .flat_map(|c| &c.reasoning)
+            .any(|r| r.signature.as_deref() == Some("sig"))
+    );
+    let last = chunks.last().unwrap();
+    assert_eq!(last.finish_reason, Some(FinishReason::StopSequence));
+    assert_eq!(last.stop_sequence.as_deref(), Some("END"));
+}
+
+#[test]
+fn count_tokens_sends_only_what_counts() {
+    let mut r = request();
+    r.max_tokens = Some(10);
+    r.temperature = Some(0.5);
+    let body = count_tokens_request_body(&r).unwrap();
+    assert_eq!(body["system"], "Be brief.");
+    assert!(body.get("max_tokens").is_none() && body.get("temperature").is_none());
+    assert_eq!(
+        parse_count_tokens_response(br#"{"input_tokens":14}"#).unwrap(),
+        14
+    );
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::http::{ErrorCode, HttpError};
-use crate::provider::ToolDefinition;
+use crate::provider::{Document, Image, ToolDefinition};
 use crate::wire::testing::{FakeBody, collect};
 
 fn request(model: &str) -> ChatRequest {
@@ -78,17 +78,14 @@ fn full_request_with_function_round_trip() {
             .into(),
     );
     let call_id = crate::wire::synthesize_call_id(0, "get_weather", r#"{"location":"Paris"}"#);
-    r.messages.push(Message {
-        role: Role::Assistant,
-        content: String::new(),
-        tool_calls: vec![ToolCall {
-            id: call_id.clone(),
-            name: "get_weather".into(),
-            arguments: r#"{"location":"Paris"}"#.into(),
-        }],
-        tool_call_id: None,
-        name: None,
-    });
+    let mut call = Message::assistant("");
+    call.tool_calls = vec![ToolCall {
+        id: call_id.clone(),
+        name: "get_weather".into(),
+        arguments: r#"{"location":"Paris"}"#.into(),
+        signature: None,
+    }];
+    r.messages.push(call);
     r.messages
         .push(Message::tool_result(call_id, r#"{"temp_c": 15}"#));
     let mut by_name = Message::tool_result("other-provider-id", "sunny");
@@ -138,11 +135,13 @@ fn gemini_3_function_calls_carry_the_documented_signature() {
             id: "a".into(),
             name: "f".into(),
             arguments: "{}".into(),
+            signature: None,
         },
         ToolCall {
             id: "b".into(),
             name: "f".into(),
             arguments: "{\"x\":1}".into(),
+            signature: None,
         },
     ];
     r.messages.push(a);
@@ -165,6 +164,226 @@ fn gemini_3_function_calls_carry_the_documented_signature() {
             .get("thoughtSignature")
             .is_none()
     );
+    // A call's own signature wins over the documented one.
+    r.model = "gemini-3-pro-preview".into();
+    r.messages[2].tool_calls[0].signature = Some("real-signature".into());
+    let body = generate_content_body(&r).unwrap();
+    assert_eq!(
+        body["contents"][1]["parts"][1]["thoughtSignature"],
+        "real-signature"
+    );
+}
+
+#[test]
+fn images_and_documents_map_to_inline_and_file_data() {
+    let mut r = request("gemini-2.5-flash");
+    let url = |url: &str| MediaSource::Url(url.into());
+    r.messages[1] = Message::with_parts(
+        Role::User,
+        vec![
+            ContentPart::Text("What is in these?".into()),
+            ContentPart::image_bytes("image/png", vec![0x89, b'P', b'N', b'G']),
+            ContentPart::Image(Image {
+                source: url("https://example.com/cat.webp?size=2#top"),
+                detail: Some("high".into()),
+            }),
+            ContentPart::Image(Image {
+                source: url("https://generativelanguage.googleapis.com/v1beta/files/abc123"),
+                detail: None,
+            }),
+            // A data: URL that reached the provider as a URL.
+            ContentPart::Image(Image {
+                source: url("data:image/jpeg;base64,/9j/"),
+                detail: None,
+            }),
+            ContentPart::document_bytes("application/pdf", b"%PDF".to_vec()),
+            ContentPart::Document(Document {
+                source: url("gs://bucket/report.PDF"),
+                title: Some("Report".into()),
+            }),
+            ContentPart::Document(Document {
+                source: url("https://example.com/notes.txt"),
+                title: None,
+            }),
+            ContentPart::Document(Document {
+                source: url("https://example.com/download?id=7"),
+                title: None,
+            }),
+        ],
+    );
+    let body = generate_content_body(&r).unwrap();
+    assert_eq!(
+        body["contents"],
+        json!([{"role": "user", "parts": [
+            {"text": "What is in these?"},
+            {"inlineData": {"mimeType": "image/png", "data": "iVBORw=="}},
+            {"fileData": {"mimeType": "image/webp", "fileUri": "https://example.com/cat.webp?size=2#top"}},
+            {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://generativelanguage.googleapis.com/v1beta/files/abc123"}},
+            {"inlineData": {"mimeType": "image/jpeg", "data": "/9j/"}},
+            {"inlineData": {"mimeType": "application/pdf", "data": "JVBERg=="}},
+            {"fileData": {"mimeType": "application/pdf", "fileUri": "gs://bucket/report.PDF"}},
+            {"fileData": {"mimeType": "text/plain", "fileUri": "https://example.com/notes.txt"}},
+            {"fileData": {"mimeType": "application/pdf", "fileUri": "https://example.com/download?id=7"}},
+        ]}])
+    );
+}
+
+#[test]
+fn media_gemini_cannot_take_is_unsupported() {
+    let mut r = request("gemini-2.5-flash");
+    r.messages[0] = Message::with_parts(
+        Role::System,
+        vec![
+            ContentPart::Text("Be brief.".into()),
+            ContentPart::image_url("https://example.com/logo.png"),
+        ],
+    );
+    assert!(matches!(
+        generate_content_body(&r),
+        Err(ProviderError::Unsupported(m)) if m.contains("system instruction") && m.contains("image")
+    ));
+    assert!(matches!(
+        count_tokens_body(&r),
+        Err(ProviderError::Unsupported(_))
+    ));
+
+    let mut r = request("gemini-2.5-flash");
+    let mut call = Message::assistant("");
+    call.tool_calls = vec![ToolCall {
+        id: "c1".into(),
+        name: "render".into(),
+        arguments: "{}".into(),
+        signature: None,
+    }];
+    r.messages.push(call);
+    r.messages.push(Message {
+        tool_call_id: Some("c1".into()),
+        ..Message::with_parts(
+            Role::Tool,
+            vec![ContentPart::document_bytes("application/pdf", vec![1])],
+        )
+    });
+    assert!(matches!(
+        generate_content_body(&r),
+        Err(ProviderError::Unsupported(m)) if m.contains("function response") && m.contains("document")
+    ));
+
+    let mut r = request("gemini-2.5-flash");
+    r.messages[1] = Message::with_parts(
+        Role::User,
+        vec![ContentPart::Image(Image {
+            source: MediaSource::Url("data:image/svg+xml,<svg/>".into()),
+            detail: None,
+        })],
+    );
+    assert!(matches!(
+        generate_content_body(&r),
+        Err(ProviderError::Unsupported(m)) if m.contains("data:")
+    ));
+}
+
+#[test]
+fn thought_signatures_round_trip() {
+    // A function call signed by a Gemini 3 model, after a thought summary.
+    let body = br#"{"candidates":[{"content":{"parts":[
+        {"text":"The user wants the weather: call the tool.","thought":true},
+        {"functionCall":{"name":"get_weather","args":{"location":"Paris"}},"thoughtSignature":"sig-call"}],"role":"model"},
+      "finishReason":"STOP","index":0}],"modelVersion":"gemini-3-pro-preview"}"#;
+    let answer = parse_generate_response(body, "gemini-3-pro-preview").unwrap();
+    assert_eq!(
+        answer.message.tool_calls[0].signature.as_deref(),
+        Some("sig-call")
+    );
+    let mut r = request("gemini-3-pro-preview");
+    r.tools = vec![weather_tool()];
+    let call_id = answer.message.tool_calls[0].id.clone();
+    r.messages.push(answer.message);
+    r.messages
+        .push(Message::tool_result(call_id, r#"{"temp_c": 15}"#));
+    let body = generate_content_body(&r).unwrap();
+    assert_eq!(
+        body["contents"][1],
+        json!({"role": "model", "parts": [
+            {"text": "The user wants the weather: call the tool.", "thought": true},
+            {"functionCall": {"name": "get_weather", "args": {"location": "Paris"}}, "thoughtSignature": "sig-call"},
+        ]})
+    );
+    assert_eq!(
+        body["contents"][2]["parts"][0]["functionResponse"]["name"],
+        "get_weather"
+    );
+
+    // A signed thought, and a signature on a text part: reasoning without
+    // text, which goes back on the turn's text.
+    let body = br#"{"candidates":[{"content":{"parts":[
+        {"text":"Plan the answer.","thought":true,"thoughtSignature":"sig-thought"},
+        {"text":"It is 15 degrees."},
+        {"text":" Sunny.","thoughtSignature":"sig-text"}],"role":"model"},"finishReason":"STOP"}]}"#;
+    let mut answer = parse_generate_response(body, "gemini-2.5-flash").unwrap();
+    assert_eq!(answer.finish_reason, FinishReason::Stop);
+    assert_eq!(answer.message.text(), "It is 15 degrees. Sunny.");
+    assert_eq!(
+        answer.message.reasoning,
+        vec![
+            Reasoning {
+                text: "Plan the answer.".into(),
+                signature: Some("sig-thought".into()),
+                redacted: false
+            },
+            Reasoning {
+                text: String::new(),
+                signature: Some("sig-text".into()),
+                redacted: false
+            },
+        ]
+    );
+    // Another provider's redacted reasoning is not sent.
+    answer.message.reasoning.push(Reasoning {
+        text: String::new(),
+        signature: Some("encrypted".into()),
+        redacted: true,
+    });
+    let mut r = request("gemini-2.5-flash");
+    r.messages.push(answer.message);
+    let body = generate_content_body(&r).unwrap();
+    assert_eq!(
+        body["contents"][1]["parts"],
+        json!([
+            {"text": "Plan the answer.", "thought": true, "thoughtSignature": "sig-thought"},
+            {"text": "It is 15 degrees. Sunny.", "thoughtSignature": "sig-text"},
+        ])
+    );
+}
+
+#[test]
+fn count_tokens_wraps_the_generate_request() {
+    let mut r = request("gemini-2.5-flash");
+    r.tools = vec![weather_tool()];
+    r.max_tokens = Some(100);
+    let mut generate = generate_content_body(&r).unwrap();
+    generate["model"] = "models/gemini-2.5-flash".into();
+    assert_eq!(
+        count_tokens_body(&r).unwrap(),
+        json!({ "generateContentRequest": generate })
+    );
+    r.model = "a b".into();
+    assert!(matches!(
+        count_tokens_body(&r),
+        Err(ProviderError::BadRequest(_))
+    ));
+
+    let answer =
+        br#"{"totalTokens": 31, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 31}]}"#;
+    assert_eq!(parse_count_tokens_response(answer).unwrap(), 31);
+    assert!(matches!(
+        parse_count_tokens_response(b"{}"),
+        Err(ProviderError::UpstreamUnavailable(_))
+    ));
+    let error = br#"{"error": {"code": 400, "message": "* GenerateContentRequest.model: unexpected model name format", "status": "INVALID_ARGUMENT"}}"#;
+    assert!(matches!(
+        parse_count_tokens_response(error),
+        Err(ProviderError::BadRequest(_))
+    ));
 }
 
 #[test]
@@ -263,7 +482,9 @@ fn parses_text_response() {
     let r = parse_generate_response(body, "gemini-2.5-flash").unwrap();
     assert_eq!(r.id, "mAitaLmkHPPlz7IPvtfUqQ4");
     assert_eq!(r.model, "gemini-2.5-flash");
-    assert_eq!(r.message.content, "Paris is mild today.");
+    assert_eq!(r.message.text(), "Paris is mild today.");
+    assert!(r.message.reasoning.is_empty());
+    assert_eq!(r.stop_sequence, None);
     assert_eq!(r.finish_reason, FinishReason::Stop);
     assert_eq!(
         r.usage,
@@ -286,7 +507,7 @@ fn parses_function_call_response() {
       "modelVersion":"gemini-2.0-flash"}"#;
     let r = parse_generate_response(body, "m").unwrap();
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
-    assert_eq!(r.message.content, "", "thoughts are not content");
+    assert!(r.message.content.is_empty(), "thoughts are not content");
     assert_eq!(r.message.tool_calls.len(), 2);
     assert_eq!(r.message.tool_calls[0].name, "get_weather");
     assert_eq!(r.message.tool_calls[0].arguments, r#"{"location":"Paris"}"#);
@@ -295,6 +516,19 @@ fn parses_function_call_response() {
         crate::wire::synthesize_call_id(0, "get_weather", r#"{"location":"Paris"}"#)
     );
     assert_ne!(r.message.tool_calls[0].id, r.message.tool_calls[1].id);
+    assert_eq!(
+        r.message.tool_calls[0].signature.as_deref(),
+        Some("CiQBVKhc7nEx...")
+    );
+    assert_eq!(r.message.tool_calls[1].signature, None);
+    assert_eq!(
+        r.message.reasoning,
+        vec![Reasoning {
+            text: "Thinking about it".into(),
+            signature: None,
+            redacted: false
+        }]
+    );
     // Stable: the same answer gives the same ids.
     let again = parse_generate_response(body, "m").unwrap();
     assert_eq!(again.message.tool_calls, r.message.tool_calls);
@@ -305,7 +539,7 @@ fn blocked_prompts_and_finish_reasons() {
     let body = br#"{"promptFeedback":{"blockReason":"SAFETY","safetyRatings":[]},"usageMetadata":{"promptTokenCount":7,"totalTokenCount":7},"modelVersion":"gemini-2.0-flash"}"#;
     let r = parse_generate_response(body, "m").unwrap();
     assert_eq!(r.finish_reason, FinishReason::ContentFilter);
-    assert_eq!(r.message.content, "");
+    assert!(r.message.content.is_empty());
     assert!(parse_generate_response(br#"{"usageMetadata":{}}"#, "m").is_err());
     assert_eq!(finish_reason("MAX_TOKENS"), FinishReason::Length);
     assert_eq!(finish_reason("SAFETY"), FinishReason::ContentFilter);
@@ -521,6 +755,48 @@ fn streams_function_calls_whole() {
         "the same id as a non-streamed answer gives"
     );
     assert_eq!(chunks[0].finish_reason, Some(FinishReason::ToolCalls));
+}
+
+#[test]
+fn streams_thoughts_and_signatures() {
+    let text = concat!(
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Let me \",\"thought\": true}],\"role\": \"model\"},\"index\": 0}],\"responseId\": \"r\"}\r\n\r\n",
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"add.\",\"thought\": true}],\"role\": \"model\"},\"index\": 0}],\"responseId\": \"r\"}\r\n\r\n",
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"functionCall\": {\"name\": \"calculator\",\"args\": {\"expression\": \"2+2\"}},\"thoughtSignature\": \"sig-1\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"responseId\": \"r\"}\r\n\r\n",
+    );
+    let (chunks, error) = collect(&mut SseGenerateStream::new(FakeBody::new(text, 13), "m"));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(chunks.len(), 3);
+    assert!(chunks.iter().all(|c| c.content.is_none()));
+    let reasoning: Vec<_> = chunks
+        .iter()
+        .flat_map(|c| &c.reasoning)
+        .map(|d| (d.index, d.text.as_str(), d.signature.as_deref()))
+        .collect();
+    assert_eq!(reasoning, [(0, "Let me ", None), (0, "add.", None)]);
+    let d = &chunks[2].tool_calls[0];
+    assert_eq!(d.signature.as_deref(), Some("sig-1"));
+    assert_eq!(chunks[2].finish_reason, Some(FinishReason::ToolCalls));
+
+    // Gemini 3 may sign a text answer in a last event with empty text.
+    let text = concat!(
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}],\"role\": \"model\"},\"index\": 0}]}\r\n\r\n",
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\",\"thoughtSignature\": \"sig-2\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}]}\r\n\r\n",
+    );
+    let (chunks, error) = collect(&mut SseGenerateStream::new(FakeBody::new(text, 64), "m"));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(chunks[0].content.as_deref(), Some("Hi"));
+    assert_eq!(chunks[1].content, None);
+    assert_eq!(
+        chunks[1].reasoning,
+        vec![ReasoningDelta {
+            index: 0,
+            text: String::new(),
+            signature: Some("sig-2".into()),
+            redacted: false
+        }]
+    );
+    assert_eq!(chunks[1].finish_reason, Some(FinishReason::Stop));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::http::{ErrorCode, HttpError};
-use crate::provider::ToolDefinition;
+use crate::provider::{Image, ToolDefinition};
 use crate::wire::testing::{FakeBody, collect};
 
 fn request() -> ChatRequest {
@@ -59,17 +59,14 @@ fn full_request_with_tool_round_trip() {
     r.stop = vec!["</s>".into()];
     r.json_mode = true;
     r.extra = Some(r#"{"options": {"seed": 42}, "think": false}"#.into());
-    r.messages.push(Message {
-        role: Role::Assistant,
-        content: String::new(),
-        tool_calls: vec![ToolCall {
-            id: "call_1".into(),
-            name: "get_current_weather".into(),
-            arguments: r#"{"location":"Paris, FR"}"#.into(),
-        }],
-        tool_call_id: None,
-        name: None,
-    });
+    let mut call = Message::assistant("");
+    call.tool_calls = vec![ToolCall {
+        id: "call_1".into(),
+        name: "get_current_weather".into(),
+        arguments: r#"{"location":"Paris, FR"}"#.into(),
+        signature: None,
+    }];
+    r.messages.push(call);
     r.messages
         .push(Message::tool_result("call_1", "22 degrees celsius"));
     let defaults = ChatDefaults {
@@ -118,6 +115,87 @@ fn full_request_with_tool_round_trip() {
 }
 
 #[test]
+fn images_go_in_the_images_array() {
+    let mut r = request();
+    r.messages[1] = Message::with_parts(
+        Role::User,
+        vec![
+            ContentPart::Text("what is in ".into()),
+            ContentPart::image_bytes("image/png", vec![0x89, b'P', b'N', b'G']),
+            ContentPart::Text("these pictures?".into()),
+            // A data: URL that reached the provider as a URL.
+            ContentPart::Image(Image {
+                source: MediaSource::Url("data:image/jpeg;base64,/9j/".into()),
+                detail: Some("low".into()),
+            }),
+        ],
+    );
+    let body = chat_request_body(&r, false, &ChatDefaults::default()).unwrap();
+    assert_eq!(
+        body["messages"][1],
+        json!({"role": "user", "content": "what is in these pictures?", "images": ["iVBORw==", "/9j/"]})
+    );
+    assert!(body["messages"][0].get("images").is_none());
+}
+
+#[test]
+fn image_urls_and_documents_are_unsupported() {
+    let mut r = request();
+    r.messages[1] = Message::with_parts(
+        Role::User,
+        vec![ContentPart::image_url("https://example.com/cat.png")],
+    );
+    assert!(matches!(
+        chat_request_body(&r, false, &ChatDefaults::default()),
+        Err(ProviderError::Unsupported(m)) if m.contains("ollama takes images as bytes, not URLs")
+    ));
+    r.messages[1] = Message::with_parts(
+        Role::User,
+        vec![ContentPart::document_bytes(
+            "application/pdf",
+            b"%PDF".to_vec(),
+        )],
+    );
+    assert!(matches!(
+        chat_request_body(&r, false, &ChatDefaults::default()),
+        Err(ProviderError::Unsupported(m)) if m.contains("documents")
+    ));
+}
+
+#[test]
+fn thinking_round_trips_as_reasoning() {
+    let body = br#"{"model":"qwen3","created_at":"2025-05-29T09:35:56.836222Z",
+      "message":{"role":"assistant","content":"Yes, 9.9 is larger.","thinking":"Compare 9.9 and 9.11: 9.90 > 9.11."},
+      "done_reason":"stop","done":true,"prompt_eval_count":20,"eval_count":40}"#;
+    let answer = parse_chat_response(body, "qwen3").unwrap();
+    assert_eq!(answer.message.text(), "Yes, 9.9 is larger.");
+    assert_eq!(
+        answer.message.reasoning,
+        vec![Reasoning {
+            text: "Compare 9.9 and 9.11: 9.90 > 9.11.".into(),
+            signature: None,
+            redacted: false
+        }]
+    );
+    let mut r = request();
+    let mut assistant = answer.message;
+    // Another provider's redacted reasoning has no text to send.
+    assistant.reasoning.push(Reasoning {
+        text: String::new(),
+        signature: Some("encrypted".into()),
+        redacted: true,
+    });
+    r.messages.push(assistant);
+    r.messages.push(Message::user("and 9.8?"));
+    let body = chat_request_body(&r, false, &ChatDefaults::default()).unwrap();
+    assert_eq!(
+        body["messages"][2],
+        json!({"role": "assistant", "content": "Yes, 9.9 is larger.", "thinking": "Compare 9.9 and 9.11: 9.90 > 9.11."})
+    );
+    assert!(body["messages"][3].get("thinking").is_none());
+}
+
+#[test]
 fn tool_choice_filters_tools() {
     let mut r = request();
     r.tools = vec![
@@ -163,7 +241,9 @@ fn parses_text_response() {
       "eval_duration": 4799921000
     }"#;
     let r = parse_chat_response(body, "llama3.2").unwrap();
-    assert_eq!(r.message.content, "Hello! How are you today?");
+    assert_eq!(r.message.text(), "Hello! How are you today?");
+    assert!(r.message.reasoning.is_empty());
+    assert_eq!(r.stop_sequence, None);
     assert_eq!(r.finish_reason, FinishReason::Stop);
     assert_eq!(
         r.usage,
@@ -406,6 +486,32 @@ fn streams_tool_calls() {
     assert_eq!(d.arguments, r#"{"expression":"2+2"}"#);
     assert!(d.id.as_deref().unwrap().starts_with("call_"));
     assert_eq!(chunks[1].finish_reason, Some(FinishReason::ToolCalls));
+}
+
+#[test]
+fn streams_thinking_as_one_reasoning_entry() {
+    let text = concat!(
+        "{\"model\":\"qwen3\",\"created_at\":\"2025-05-29T09:35:56.8Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"thinking\":\"Compare\"},\"done\":false}\n",
+        "{\"model\":\"qwen3\",\"created_at\":\"2025-05-29T09:35:56.9Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"thinking\":\" them.\"},\"done\":false}\n",
+        "{\"model\":\"qwen3\",\"created_at\":\"2025-05-29T09:35:57.0Z\",\"message\":{\"role\":\"assistant\",\"content\":\"9.9\"},\"done\":false}\n",
+        "{\"model\":\"qwen3\",\"created_at\":\"2025-05-29T09:35:57.1Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done_reason\":\"stop\",\"done\":true,\"prompt_eval_count\":20,\"eval_count\":4}\n",
+    );
+    let (chunks, error) = collect(&mut NdjsonChatStream::new(FakeBody::new(text, 21), "qwen3"));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(chunks.len(), 4);
+    let reasoning: Vec<_> = chunks
+        .iter()
+        .flat_map(|c| &c.reasoning)
+        .map(|d| (d.index, d.text.as_str(), d.signature.as_deref(), d.redacted))
+        .collect();
+    assert_eq!(
+        reasoning,
+        [(0, "Compare", None, false), (0, " them.", None, false)]
+    );
+    assert_eq!(chunks[0].content, None);
+    assert_eq!(chunks[2].content.as_deref(), Some("9.9"));
+    assert_eq!(chunks[3].finish_reason, Some(FinishReason::Stop));
+    assert_eq!(chunks[3].stop_sequence, None);
 }
 
 #[test]

@@ -57,14 +57,16 @@ fn full_request() {
     r.extra = Some(r#"{"seed": 42, "temperature": 0.1}"#.into());
     r.messages.push(Message {
         role: Role::Assistant,
-        content: String::new(),
+        content: Vec::new(),
         tool_calls: vec![ToolCall {
             id: "call_1".into(),
             name: "get_weather".into(),
             arguments: r#"{"city":"Boston"}"#.into(),
+            signature: None,
         }],
         tool_call_id: None,
         name: None,
+        reasoning: Vec::new(),
     });
     r.messages
         .push(Message::tool_result("call_1", r#"{"temp_c": 21}"#));
@@ -198,7 +200,7 @@ fn parses_text_completion() {
     assert_eq!(r.id, "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT");
     assert_eq!(r.model, "gpt-4.1-2025-04-14");
     assert_eq!(r.message.role, Role::Assistant);
-    assert_eq!(r.message.content, "Hello! How can I assist you today?");
+    assert_eq!(r.message.text(), "Hello! How can I assist you today?");
     assert_eq!(r.finish_reason, FinishReason::Stop);
     assert_eq!(
         r.usage,
@@ -218,7 +220,7 @@ fn parses_tool_call_completion() {
       "arguments":"{\n\"location\": \"Boston, MA\"\n}"}}]},"logprobs":null,"finish_reason":"tool_calls"}],
       "usage":{"prompt_tokens":82,"completion_tokens":17,"total_tokens":99}}"#;
     let r = parse_chat_response(body, "gpt-4o-mini").unwrap();
-    assert_eq!(r.message.content, "");
+    assert_eq!(r.message.text(), "");
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
     assert_eq!(
         r.message.tool_calls,
@@ -226,6 +228,7 @@ fn parses_tool_call_completion() {
             id: "call_abc123".into(),
             name: "get_current_weather".into(),
             arguments: "{\n\"location\": \"Boston, MA\"\n}".into(),
+            signature: None,
         }]
     );
 }
@@ -239,7 +242,7 @@ fn parses_compatible_server_quirks() {
       "usage":{"prompt_tokens":3,"completion_tokens":4}}"#;
     let r = parse_chat_response(body, "local-model").unwrap();
     assert_eq!(r.model, "local-model");
-    assert_eq!(r.message.content, "ab");
+    assert_eq!(r.message.text(), "ab");
     assert_eq!(r.message.tool_calls[0].id, "call_0");
     assert_eq!(r.message.tool_calls[0].arguments, r#"{"x":1}"#);
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
@@ -251,7 +254,7 @@ fn refusal_and_errors_in_ok_bodies() {
     let body = br#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant",
       "content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}]}"#;
     assert_eq!(
-        parse_chat_response(body, "m").unwrap().message.content,
+        parse_chat_response(body, "m").unwrap().message.text(),
         "I can't help with that."
     );
     let body = br#"{"error":{"message":"This model's maximum context length is 4096 tokens","type":"invalid_request_error"}}"#;
@@ -323,6 +326,7 @@ fn parses_tool_call_deltas() {
             id: Some("call_DdmO9pD3xa9XTPNJ32zg2hcA".into()),
             name: Some("get_weather".into()),
             arguments: String::new(),
+            signature: None,
         }]
     );
     let part = r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\"loc"}}]},"logprobs":null,"finish_reason":null}]}"#;
@@ -591,4 +595,58 @@ fn single_chunk_default_stream() {
     assert_eq!(chunk.content.as_deref(), Some("hi"));
     assert_eq!(chunk.finish_reason, Some(FinishReason::Stop));
     let _ = Capabilities::CHAT;
+}
+
+#[test]
+fn images_and_documents_go_as_content_parts_of_a_user_message() {
+    use crate::provider::ContentPart;
+    let mut r = request();
+    r.messages[1] = Message::with_parts(
+        Role::User,
+        vec![
+            ContentPart::Text("What is this?".into()),
+            ContentPart::image_url("https://example.com/cat.png"),
+            ContentPart::image_bytes("image/png", vec![1, 2, 3]),
+            ContentPart::document_bytes("application/pdf", b"%PDF".to_vec()),
+        ],
+    );
+    let body = chat_request_body(&r, false).unwrap();
+    // Text-only messages stay strings.
+    assert_eq!(body["messages"][0]["content"], "Be brief.");
+    assert_eq!(
+        body["messages"][1]["content"],
+        json!([
+            { "type": "text", "text": "What is this?" },
+            { "type": "image_url", "image_url": { "url": "https://example.com/cat.png" } },
+            { "type": "image_url", "image_url": { "url": "data:image/png;base64,AQID" } },
+            { "type": "file", "file": { "file_data": "data:application/pdf;base64,JVBERg==", "filename": "document" } },
+        ])
+    );
+}
+
+#[test]
+fn media_outside_a_user_message_is_unsupported() {
+    use crate::provider::ContentPart;
+    let mut r = request();
+    r.messages[0] = Message::with_parts(
+        Role::System,
+        vec![ContentPart::image_url("https://example.com/cat.png")],
+    );
+    let e = chat_request_body(&r, false).unwrap_err();
+    assert!(
+        matches!(&e, ProviderError::Unsupported(m) if m.contains("image in a system message")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn reasoning_content_becomes_reasoning() {
+    let body = br#"{"id":"x","model":"deepseek-reasoner","choices":[{"index":0,"message":{"role":"assistant",
+      "content":"4","reasoning_content":"2+2 is 4."},"finish_reason":"stop"}]}"#;
+    let r = parse_chat_response(body, "m").unwrap();
+    assert_eq!(r.message.text(), "4");
+    assert_eq!(r.message.reasoning[0].text, "2+2 is 4.");
+    let delta = r#"{"id":"x","model":"m","choices":[{"index":0,"delta":{"reasoning_content":"Hm"},"finish_reason":null}]}"#;
+    let c = parse_stream_chunk(delta, "m").unwrap().unwrap();
+    assert_eq!(c.reasoning[0].text, "Hm");
 }

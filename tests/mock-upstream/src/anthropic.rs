@@ -58,8 +58,28 @@ fn handle(req: &Recorded) -> Response<Body> {
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/v1/models") => models(req),
         ("POST", "/v1/messages") => messages(&req.body),
+        ("POST", "/v1/messages/count_tokens") => count_tokens(&req.body),
         _ => error(404, "not_found_error", "Not Found"),
     }
+}
+
+/// What the count endpoint answers: a count no estimate would give (the
+/// body's length plus 1000 per image), so a test can tell it came from here;
+/// a body with `max_tokens` is refused, as the API does.
+fn count_tokens(body: &Value) -> Response<Body> {
+    if body.get("max_tokens").is_some() {
+        return error(
+            400,
+            "invalid_request_error",
+            "max_tokens: Extra inputs are not permitted",
+        );
+    }
+    let text = body.to_string();
+    let images = text.matches("\"type\":\"image\"").count();
+    json_response(
+        200,
+        &json!({"input_tokens": 7000 + text.len() + 1000 * images}),
+    )
 }
 
 /// One model per page, to exercise `has_more` / `after_id`.

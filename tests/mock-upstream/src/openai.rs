@@ -231,13 +231,26 @@ fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response
     )
 }
 
+/// The last user message's text: its `content` string, or the text of its
+/// content parts (a message with an image holds both), as OpenAI reads them.
 fn last_user_text(body: &Value) -> String {
-    body["messages"]
+    let Some(content) = body["messages"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or("")
-        .to_string()
+        .map(|m| &m["content"])
+    else {
+        return String::new();
+    };
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|p| p["type"] == "text")
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
 }
 
 /// The error a special model answers with, if it is one.

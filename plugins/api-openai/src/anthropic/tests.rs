@@ -38,6 +38,8 @@ fn chunk() -> ChatChunk {
         tool_calls: Vec::new(),
         finish_reason: None,
         usage: None,
+        reasoning: Vec::new(),
+        stop_sequence: None,
     }
 }
 
@@ -235,7 +237,7 @@ fn docs_tool_result_conversation() {
     assert_eq!(m.len(), 7, "{m:#?}");
     assert_eq!(m[1].role, Role::Assistant);
     assert_eq!(
-        m[1].content,
+        m[1].text(),
         "I'll check the current weather in San Francisco for you."
     );
     assert_eq!(
@@ -244,6 +246,7 @@ fn docs_tool_result_conversation() {
             id: "toolu_01A09q90qw90lq917835lq9".into(),
             name: "get_weather".into(),
             arguments: r#"{"location":"San Francisco, CA"}"#.into(),
+            signature: None,
         }]
     );
     assert_eq!(
@@ -285,7 +288,11 @@ fn invalid_requests() {
             "messages.0.content",
         ),
         (
-            json!({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}]}]}),
+            json!({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "%%"}}]}]}),
+            "messages.0.content.0.source.data",
+        ),
+        (
+            json!({"messages": [{"role": "assistant", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}]}]}),
             "messages.0.content.0.type",
         ),
         (
@@ -326,6 +333,7 @@ fn docs_text_response() {
             completion_tokens: 503,
             total_tokens: 2598,
         }),
+        stop_sequence: None,
     };
     let id = message_id(&response.id, || "msg_013Zva2CMHLNnXjNJJKqJ2EF".into());
     assert_eq!(
@@ -355,16 +363,19 @@ fn docs_tool_use_response() {
                     id: "toolu_01A09q90qw90lq917835lq9".into(),
                     name: "get_weather".into(),
                     arguments: r#"{"location": "San Francisco, CA"}"#.into(),
+                    signature: None,
                 },
                 ToolCall {
                     id: String::new(),
                     name: "noop".into(),
                     arguments: String::new(),
+                    signature: None,
                 },
                 ToolCall {
                     id: "call_x".into(),
                     name: "broken".into(),
                     arguments: "{\"a\":".into(),
+                    signature: None,
                 },
             ],
             ..Message::assistant("I'll check the current weather in San Francisco for you.")
@@ -372,6 +383,7 @@ fn docs_tool_use_response() {
         // An OpenAI-style upstream that says `stop` for a tool turn.
         finish_reason: FinishReason::Stop,
         usage: None,
+        stop_sequence: None,
     };
     let v = message_json(&response, "msg_1", "claude-opus-4-1", "S");
     assert_eq!(
@@ -388,7 +400,7 @@ fn docs_tool_use_response() {
 
     let only_tools = ChatResponse {
         message: Message {
-            content: String::new(),
+            content: Vec::new(),
             ..response.message.clone()
         },
         ..response
@@ -480,6 +492,7 @@ fn docs_streaming_tool_use() {
             id: id.map(str::to_string),
             name: name.map(str::to_string),
             arguments: args.into(),
+            signature: None,
         }],
         ..chunk()
     };
@@ -560,6 +573,7 @@ fn stream_without_finish_or_content() {
             id: Some("c".into()),
             name: Some("f".into()),
             arguments: "{}".into(),
+            signature: None,
         }],
         finish_reason: Some(FinishReason::Stop),
         ..chunk()

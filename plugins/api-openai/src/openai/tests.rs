@@ -33,6 +33,8 @@ fn chunk(content: Option<&str>) -> ChatChunk {
         tool_calls: Vec::new(),
         finish_reason: None,
         usage: None,
+        reasoning: Vec::new(),
+        stop_sequence: None,
     }
 }
 
@@ -118,13 +120,14 @@ fn tool_conversation_round_trip() {
     .unwrap();
     let m = &call.request.messages;
     assert_eq!(m[1].role, Role::Assistant);
-    assert_eq!(m[1].content, "");
+    assert_eq!(m[1].text(), "");
     assert_eq!(
         m[1].tool_calls,
         vec![ToolCall {
             id: "call_12345xyz".into(),
             name: "get_weather".into(),
             arguments: "{\"location\":\"Paris, France\"}".into(),
+            signature: None,
         }]
     );
     assert_eq!(m[2], Message::tool_result("call_12345xyz", "14"));
@@ -152,26 +155,40 @@ fn content_parts_and_roles() {
     .unwrap();
     let m = &call.request.messages;
     assert_eq!(m[0], Message::system("Be brief."));
-    assert_eq!(m[1].content, "first\nsecond");
+    assert_eq!(m[1].text(), "first\nsecond");
     assert_eq!(m[1].name.as_deref(), Some("ann"));
-    assert_eq!(m[2].content, "I can't.");
+    assert_eq!(m[2].text(), "I can't.");
 }
 
 #[test]
-fn images_are_refused_not_dropped() {
+fn images_become_parts_and_audio_is_refused() {
+    use hanzo_node_sdk::llm::MediaSource;
     // The vision sample of the API reference.
-    let e = parse(json!({
+    let url = "https://upload.wikimedia.org/wikipedia/commons/thumb/d/dd/Gfp-wisconsin-madison-the-nature-boardwalk.jpg/2560px-Gfp-wisconsin-madison-the-nature-boardwalk.jpg";
+    let call = parse(json!({
         "model": "gpt-4.1",
         "messages": [{"role": "user", "content": [
             {"type": "text", "text": "What's in this image?"},
-            {"type": "image_url", "image_url": {"url": "https://upload.wikimedia.org/wikipedia/commons/thumb/d/dd/Gfp-wisconsin-madison-the-nature-boardwalk.jpg/2560px-Gfp-wisconsin-madison-the-nature-boardwalk.jpg"}}
+            {"type": "image_url", "image_url": {"url": url}}
         ]}],
         "max_tokens": 300
     }))
+    .unwrap();
+    let parts = &call.request.messages[0].content;
+    assert!(matches!(&parts[0], ContentPart::Text(t) if t == "What's in this image?"));
+    assert!(
+        matches!(&parts[1], ContentPart::Image(i) if matches!(&i.source, MediaSource::Url(u) if u == url))
+    );
+    let e = parse(json!({
+        "model": "gpt-4o-audio-preview",
+        "messages": [{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}}
+        ]}]
+    }))
     .unwrap_err();
     assert_eq!(e.status, 400);
-    assert_eq!(e.param.as_deref(), Some("messages[0].content[1].type"));
-    assert!(e.message.contains("image_url"), "{}", e.message);
+    assert_eq!(e.code, Some("unsupported_content"));
+    assert_eq!(e.param.as_deref(), Some("messages[0].content[0].type"));
 }
 
 #[test]
@@ -315,6 +332,7 @@ fn docs_chat_completion_response() {
             completion_tokens: 10,
             total_tokens: 29,
         }),
+        stop_sequence: None,
     };
     let id = completion_id(&response.id, || unreachable!());
     let body = chat_completion_body(&response, &id, 1741569952, "gpt-4o", "seed");
@@ -354,17 +372,20 @@ fn docs_tool_call_response() {
                     id: "call_abc123".into(),
                     name: "get_current_weather".into(),
                     arguments: "{\n\"location\": \"Boston, MA\"\n}".into(),
+                    signature: None,
                 },
                 ToolCall {
                     id: String::new(),
                     name: "noop".into(),
                     arguments: "{}".into(),
+                    signature: None,
                 },
             ],
             ..Message::assistant("")
         },
         finish_reason: FinishReason::ToolCalls,
         usage: None,
+        stop_sequence: None,
     };
     let id = completion_id(&response.id, || "chatcmpl-fresh".into());
     assert_eq!(id, "chatcmpl-fresh", "a foreign id is replaced");
@@ -480,6 +501,7 @@ fn streaming_tool_calls() {
             id: id.map(str::to_string),
             name: name.map(str::to_string),
             arguments: args.into(),
+            signature: None,
         }],
         ..chunk(None)
     };
@@ -529,6 +551,7 @@ fn one_chunk_with_everything_is_split() {
             id: Some("call_1".into()),
             name: Some("calculator".into()),
             arguments: "{\"expression\":\"2+2\"}".into(),
+            signature: None,
         }],
         finish_reason: Some(FinishReason::ToolCalls),
         usage: Some(Usage {

@@ -53,6 +53,8 @@ fn text_chunk(text: &str) -> ChatChunk {
         tool_calls: Vec::new(),
         finish_reason: None,
         usage: None,
+        reasoning: Vec::new(),
+        stop_sequence: None,
     }
 }
 
@@ -131,7 +133,7 @@ impl Node for FakeNode {
         let last = request
             .messages
             .last()
-            .map(|m| m.content.clone())
+            .map(|m| m.text())
             .unwrap_or_default();
         let message = if !request.tools.is_empty() {
             Message {
@@ -139,6 +141,7 @@ impl Node for FakeNode {
                     id: "call_abc123".into(),
                     name: "calculator".into(),
                     arguments: r#"{"expression":"2+2"}"#.into(),
+                    signature: None,
                 }],
                 ..Message::assistant("")
             }
@@ -157,6 +160,7 @@ impl Node for FakeNode {
                 message,
                 finish_reason,
                 usage: Some(usage()),
+                stop_sequence: None,
             },
             route: route(!options.bypass_cache && last == "cached"),
         })
@@ -203,6 +207,7 @@ impl Node for FakeNode {
                             id: Some("call_abc123".into()),
                             name: Some("calculator".into()),
                             arguments: String::new(),
+                            signature: None,
                         }],
                         ..text_chunk("")
                     }));
@@ -214,6 +219,7 @@ impl Node for FakeNode {
                                 id: None,
                                 name: None,
                                 arguments: part.into(),
+                                signature: None,
                             }],
                             ..text_chunk("")
                         }));
@@ -239,6 +245,14 @@ impl Node for FakeNode {
             items,
             pulled: self.pulled.clone(),
         })
+    }
+
+    fn count_tokens(&self, request: &ChatRequest) -> Result<u32, LlmError> {
+        // A model whose upstream counts, and the rest, which cannot.
+        match request.model.as_str() {
+            "counted" => Ok(42),
+            _ => Err(LlmError::Unsupported("no count".into())),
+        }
     }
 
     fn embed(&self, request: &EmbedRequest, _: &CallOptions) -> Result<EmbedResult, LlmError> {
@@ -1050,7 +1064,7 @@ fn responses_answer_store_and_continue_a_conversation() {
     let turns: Vec<(Role, String)> = request
         .messages
         .iter()
-        .map(|m| (m.role, m.content.clone()))
+        .map(|m| (m.role, m.text()))
         .collect();
     assert_eq!(
         turns,

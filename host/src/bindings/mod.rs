@@ -1,10 +1,19 @@
-//! Host bindings for every world and interface of `wit/`, generated once.
-//! The node's own interfaces are generated from the `host` world; the plugin
-//! worlds reuse those types (and wasi's) through `with:` so a type exists once.
+//! Host bindings for every world and interface of the node's WIT package,
+//! generated once. The node's own interfaces are generated from the `host`
+//! world; the plugin worlds reuse those types (and wasi's) through `with:` so
+//! a type exists once.
+//!
+//! The package has a folder per version (`wit/since_v0.3.0/`, …). The host
+//! is written against the newest; [`v0_2`] keeps plugins built against
+//! `hanzo:node@0.2.0` loading unchanged, and [`versioned`] calls a plugin's
+//! exports whichever version it was built against.
+
+pub mod v0_2;
+pub mod versioned;
 
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/since_v0.3.0",
         world: "hanzo:node/host",
         imports: { default: async | trappable },
         require_store_data_send: true,
@@ -19,15 +28,54 @@ pub use generated::hanzo::node::{
     agents, config, fetch, jobs, kv, llm, llm_types, log, tool_types, tools,
 };
 
-/// The version of the `hanzo:node` package the host implements (the
-/// `package` line of `wit/types.wit`; the SDK's `WIT_VERSION` is the same,
-/// a test checks both).
-pub const WIT_VERSION: &str = "0.2.0";
+/// The newest version of the `hanzo:node` package, the one the host is
+/// written against (the `package` line of `wit/since_v0.3.0/types.wit`; the
+/// SDK's `WIT_VERSION` is the same, a test checks both).
+pub const WIT_VERSION: &str = "0.3.0";
+
+/// Every version a plugin may be built against, oldest first.
+pub const WIT_VERSIONS: &[&str] = &[v0_2::WIT_VERSION, WIT_VERSION];
 
 /// The full name of a world or interface of the node's package:
-/// `wit_name("tool")` is `hanzo:node/tool@0.2.0`.
+/// `wit_name("tool")` is `hanzo:node/tool@0.3.0`.
 pub fn wit_name(item: &str) -> String {
     format!("hanzo:node/{item}@{WIT_VERSION}")
+}
+
+impl llm_types::Message {
+    /// A message of `role` holding `text` (no part when it is empty).
+    pub fn text_message(role: llm_types::Role, text: &str) -> llm_types::Message {
+        llm_types::Message {
+            role,
+            content: llm_types::ContentPart::text(text),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            name: None,
+            reasoning: Vec::new(),
+        }
+    }
+
+    /// Its text parts, joined.
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|p| match p {
+                llm_types::ContentPart::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl llm_types::ContentPart {
+    /// `text` as content: no part when it is empty.
+    pub fn text(text: &str) -> Vec<llm_types::ContentPart> {
+        if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![llm_types::ContentPart::Text(text.to_string())]
+        }
+    }
 }
 
 /// The host values behind the node's WIT resources. The generated code
@@ -63,7 +111,7 @@ pub mod resources {
 /// The `provider` world: LLM providers.
 pub mod provider {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/since_v0.3.0",
         world: "hanzo:node/provider",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -83,7 +131,7 @@ pub mod provider {
 /// The `tool` world: tool plugins and runtime adapters.
 pub mod tool {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/since_v0.3.0",
         world: "hanzo:node/tool",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -104,7 +152,7 @@ pub mod tool {
 mod tests {
     #[test]
     fn the_wit_version_is_the_packages_and_the_sdks() {
-        let wit = include_str!("../../wit/types.wit");
+        let wit = include_str!("../../../wit/since_v0.3.0/types.wit");
         let package = format!("package hanzo:node@{};", super::WIT_VERSION);
         assert!(wit.lines().any(|l| l.trim() == package), "{package}");
         assert_eq!(super::WIT_VERSION, hanzo_node_sdk::WIT_VERSION);

@@ -1,0 +1,198 @@
+//! A provider's or tool's exports, whichever version of the package the
+//! plugin was built against: the host calls the newest interface and a
+//! 0.2.0 plugin is converted to and from it (`v0_2::convert`).
+
+use super::llm_types::{
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ModelInfo, ProviderError,
+};
+use super::tool_types::{ToolError, ToolSpec};
+use super::v0_2::convert;
+use super::{provider, tool, v0_2};
+use crate::call_state::CallState;
+use wasmtime::Store;
+use wasmtime::component::{InstancePre, ResourceAny};
+
+type Called<T> = wasmtime::Result<Result<T, ProviderError>>;
+
+/// A provider component, ready to instantiate.
+#[derive(Clone)]
+pub enum ProviderPre {
+    Newest(provider::ProviderPre<CallState>),
+    V0_2(v0_2::provider::ProviderPre<CallState>),
+}
+
+/// A provider instance's exports.
+pub enum Provider {
+    Newest(provider::Provider),
+    V0_2(v0_2::provider::Provider),
+}
+
+impl ProviderPre {
+    /// `Err` (the newest version's) when `pre` exports no version's
+    /// `model-provider`.
+    pub fn new(pre: InstancePre<CallState>) -> wasmtime::Result<ProviderPre> {
+        match provider::ProviderPre::new(pre.clone()) {
+            Ok(p) => Ok(ProviderPre::Newest(p)),
+            Err(e) => v0_2::provider::ProviderPre::new(pre)
+                .map(ProviderPre::V0_2)
+                .map_err(|_| e),
+        }
+    }
+
+    pub async fn instantiate_async(
+        &self,
+        store: &mut Store<CallState>,
+    ) -> wasmtime::Result<Provider> {
+        Ok(match self {
+            ProviderPre::Newest(p) => Provider::Newest(p.instantiate_async(store).await?),
+            ProviderPre::V0_2(p) => Provider::V0_2(p.instantiate_async(store).await?),
+        })
+    }
+}
+
+impl Provider {
+    pub async fn models(&self, s: &mut Store<CallState>) -> Called<Vec<ModelInfo>> {
+        match self {
+            Provider::Newest(p) => p.hanzo_node_model_provider().call_models(s).await,
+            Provider::V0_2(p) => Ok(p
+                .hanzo_node_model_provider()
+                .call_models(s)
+                .await?
+                .map(|m| m.into_iter().map(convert::up_model_info).collect())
+                .map_err(convert::up_provider_error)),
+        }
+    }
+
+    pub async fn chat(&self, s: &mut Store<CallState>, r: &ChatRequest) -> Called<ChatResponse> {
+        match self {
+            Provider::Newest(p) => p.hanzo_node_model_provider().call_chat(s, r).await,
+            Provider::V0_2(p) => {
+                let r = match convert::down_request(r) {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Err(ProviderError::Unsupported(e))),
+                };
+                Ok(p.hanzo_node_model_provider()
+                    .call_chat(s, &r)
+                    .await?
+                    .map(convert::up_response)
+                    .map_err(convert::up_provider_error))
+            }
+        }
+    }
+
+    /// Starts a stream; its chunks come from [`Provider::next`].
+    pub async fn stream_chat(
+        &self,
+        s: &mut Store<CallState>,
+        r: &ChatRequest,
+    ) -> Called<ResourceAny> {
+        match self {
+            Provider::Newest(p) => p.hanzo_node_model_provider().call_stream_chat(s, r).await,
+            Provider::V0_2(p) => {
+                let r = match convert::down_request(r) {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Err(ProviderError::Unsupported(e))),
+                };
+                Ok(p.hanzo_node_model_provider()
+                    .call_stream_chat(s, &r)
+                    .await?
+                    .map_err(convert::up_provider_error))
+            }
+        }
+    }
+
+    pub async fn next(
+        &self,
+        s: &mut Store<CallState>,
+        stream: ResourceAny,
+    ) -> wasmtime::Result<Option<Result<ChatChunk, ProviderError>>> {
+        match self {
+            Provider::Newest(p) => {
+                p.hanzo_node_model_provider()
+                    .chat_stream()
+                    .call_next(s, stream)
+                    .await
+            }
+            Provider::V0_2(p) => Ok(p
+                .hanzo_node_model_provider()
+                .chat_stream()
+                .call_next(s, stream)
+                .await?
+                .map(|r| r.map(convert::up_chunk).map_err(convert::up_provider_error))),
+        }
+    }
+
+    pub async fn embed(&self, s: &mut Store<CallState>, r: &EmbedRequest) -> Called<EmbedResponse> {
+        match self {
+            Provider::Newest(p) => p.hanzo_node_model_provider().call_embed(s, r).await,
+            Provider::V0_2(p) => Ok(p
+                .hanzo_node_model_provider()
+                .call_embed(s, &convert::down_embed_request(r))
+                .await?
+                .map(convert::up_embed_response)
+                .map_err(convert::up_provider_error)),
+        }
+    }
+
+    pub async fn count_tokens(&self, s: &mut Store<CallState>, r: &ChatRequest) -> Called<u32> {
+        match self {
+            Provider::Newest(p) => p.hanzo_node_model_provider().call_count_tokens(s, r).await,
+            Provider::V0_2(_) => Ok(Err(ProviderError::Unsupported(
+                "a hanzo:node@0.2.0 provider has no count-tokens".into(),
+            ))),
+        }
+    }
+}
+
+/// A tool component, ready to instantiate. The toolbox did not change
+/// between versions: both return the same types.
+#[derive(Clone)]
+pub enum ToolPre {
+    Newest(tool::ToolPre<CallState>),
+    V0_2(v0_2::tool::ToolPre<CallState>),
+}
+
+pub enum Tool {
+    Newest(tool::Tool),
+    V0_2(v0_2::tool::Tool),
+}
+
+impl ToolPre {
+    /// `Err` (the newest version's) when `pre` exports no version's `toolbox`.
+    pub fn new(pre: InstancePre<CallState>) -> wasmtime::Result<ToolPre> {
+        match tool::ToolPre::new(pre.clone()) {
+            Ok(t) => Ok(ToolPre::Newest(t)),
+            Err(e) => v0_2::tool::ToolPre::new(pre)
+                .map(ToolPre::V0_2)
+                .map_err(|_| e),
+        }
+    }
+
+    pub async fn instantiate_async(&self, store: &mut Store<CallState>) -> wasmtime::Result<Tool> {
+        Ok(match self {
+            ToolPre::Newest(t) => Tool::Newest(t.instantiate_async(store).await?),
+            ToolPre::V0_2(t) => Tool::V0_2(t.instantiate_async(store).await?),
+        })
+    }
+}
+
+impl Tool {
+    pub async fn describe(&self, s: &mut Store<CallState>) -> wasmtime::Result<Vec<ToolSpec>> {
+        match self {
+            Tool::Newest(t) => t.hanzo_node_toolbox().call_describe(s).await,
+            Tool::V0_2(t) => t.hanzo_node_toolbox().call_describe(s).await,
+        }
+    }
+
+    pub async fn invoke(
+        &self,
+        s: &mut Store<CallState>,
+        name: &str,
+        arguments: &str,
+    ) -> wasmtime::Result<Result<String, ToolError>> {
+        match self {
+            Tool::Newest(t) => t.hanzo_node_toolbox().call_invoke(s, name, arguments).await,
+            Tool::V0_2(t) => t.hanzo_node_toolbox().call_invoke(s, name, arguments).await,
+        }
+    }
+}

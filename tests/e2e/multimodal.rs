@@ -1,0 +1,201 @@
+//! Images, documents and token counts across the plugin boundary
+//! (`hanzo:node@0.3.0` content parts), on the real binary: an image sent by
+//! the official `openai` and `anthropic` Python SDKs reaches the OpenAI and
+//! Anthropic mock upstreams each in its own wire format; routing keeps it
+//! from a deployment without `vision`; a provider built against 0.2.0 still
+//! loads, answers text and refuses an image with a typed error; count_tokens
+//! asks the upstream that can count.
+
+use crate::common::{Dirs, Node, client, install};
+use crate::compat_api::run_check;
+use crate::mock_openai::MockOpenAi;
+use mock_upstream::MockServer;
+use mock_upstream::anthropic as mock_anthropic;
+use serde_json::{Value, json};
+
+/// The 1x1 PNG of `tests/python/check_images.py`.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
+/// The node with api-openai, the openai provider in front of `openai` and
+/// the anthropic provider in front of `anthropic`: `vision-gpt` and
+/// `vision-claude` have `vision`, `text-gpt` does not.
+fn node(dirs: &Dirs, openai: &MockOpenAi, anthropic: &MockServer) -> Node {
+    for plugin in ["api-openai", "openai", "anthropic"] {
+        install(&dirs.plugins, plugin, plugin, |_| {});
+    }
+    let config = format!(
+        r#"
+[plugins.openai]
+config = {{ base_url = "{openai_base}" }}
+allow_hosts = ["{openai_addr}"]
+secrets = {{ OPENAI_API_KEY = "sk-test" }}
+
+[plugins.anthropic]
+config = {{ base_url = "{anthropic_base}" }}
+allow_hosts = ["{anthropic_addr}"]
+secrets = {{ ANTHROPIC_API_KEY = "{anthropic_key}" }}
+
+[[deployments]]
+alias = "vision-gpt"
+provider = "openai"
+model = "gpt-4o-mini"
+capabilities = ["chat", "streaming", "tools", "vision"]
+
+[[deployments]]
+alias = "vision-claude"
+provider = "anthropic"
+model = "claude-sonnet-4-5"
+capabilities = ["chat", "streaming", "tools", "vision"]
+
+[[deployments]]
+alias = "text-gpt"
+provider = "openai"
+model = "gpt-4o-mini"
+capabilities = ["chat", "streaming", "tools"]
+"#,
+        openai_base = openai.base_url(),
+        openai_addr = openai.addr,
+        anthropic_base = mock_anthropic::base_url(anthropic),
+        anthropic_addr = anthropic.addr,
+        anthropic_key = mock_anthropic::API_KEY,
+    );
+    let path = dirs.root.path().join("node.toml");
+    std::fs::write(&path, config).unwrap();
+    Node::start(dirs, &["--config", path.to_str().unwrap()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_from_each_sdk_reaches_each_upstream_in_its_format() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = mock_anthropic::start().await;
+    let dirs = Dirs::new();
+    let node = node(&dirs, &openai, &anthropic);
+    let base = node.base.clone();
+    tokio::task::spawn_blocking(move || {
+        run_check(
+            "check_images.py",
+            &[
+                &base,
+                "--vision",
+                "vision-gpt",
+                "--vision",
+                "vision-claude",
+                "--text-only",
+                "text-gpt",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+
+    // OpenAI got `image_url` parts with the data URL, from all three SDK calls.
+    let data_url = format!("data:image/png;base64,{PNG}");
+    let images: Vec<Value> = openai
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/chat/completions")
+        .filter_map(|r| {
+            r.body["messages"]
+                .as_array()?
+                .iter()
+                .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+                .find(|p| p["type"] == "image_url")
+        })
+        .collect();
+    assert_eq!(images.len(), 3, "{images:?}");
+    for part in &images {
+        assert_eq!(part["image_url"]["url"], data_url.as_str(), "{part}");
+    }
+    // Anthropic got base64 `image` blocks, from all three SDK calls.
+    let blocks: Vec<Value> = anthropic
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/messages")
+        .filter_map(|r| {
+            r.body["messages"]
+                .as_array()?
+                .iter()
+                .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+                .find(|b| b["type"] == "image")
+        })
+        .collect();
+    assert_eq!(blocks.len(), 3, "{blocks:?}");
+    for block in &blocks {
+        assert_eq!(
+            block["source"],
+            json!({"type": "base64", "media_type": "image/png", "data": PNG}),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_tokens_asks_an_upstream_that_counts_and_estimates_otherwise() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = mock_anthropic::start().await;
+    let dirs = Dirs::new();
+    let node = node(&dirs, &openai, &anthropic);
+    let count = async |model: &str| {
+        let r = client()
+            .post(node.url("/v1/messages/count_tokens"))
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hello, world!"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let source = r.headers()["x-hanzo-token-count"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let v: Value = r.json().await.unwrap();
+        (v["input_tokens"].as_u64().unwrap(), source)
+    };
+    // Anthropic's own endpoint (the mock answers over 7000, no estimate would).
+    let (n, source) = count("vision-claude").await;
+    assert_eq!(source, "upstream");
+    assert!(n > 7000, "{n}");
+    let sent = anthropic
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/v1/messages/count_tokens")
+        .expect("the anthropic provider asked its upstream");
+    assert_eq!(sent.body["model"], "claude-sonnet-4-5");
+    // OpenAI has no count endpoint: the tokenizer's estimate.
+    let (n, source) = count("vision-gpt").await;
+    assert_eq!((n, source.as_str()), (10, "estimate"));
+}
+
+/// The `python-provider` example is built against hanzo:node@0.2.0 (the
+/// Python SDK's version): it loads and answers beside 0.3.0 plugins, and an
+/// image for it is refused, naming the rebuild, before its upstream is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_built_against_0_2_0_answers_text_and_refuses_images() {
+    let mock = MockOpenAi::start().await;
+    let (_dirs, node) =
+        crate::api_openai::router_node(&mock, "python-provider", "sk-py-test", |plugins| {
+            crate::python_plugins::drop_in(plugins, "python-provider", "python-provider");
+        });
+    let chat = |content: Value| {
+        client()
+            .post(node.url("/v1/chat/completions"))
+            .header("x-hanzo-cache", "bypass")
+            .json(&json!({"model": "gpt", "messages": [{"role": "user", "content": content}]}))
+            .send()
+    };
+    let r = chat(json!("hi")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "echo: hi", "{v}");
+    let before = mock.requests().len();
+    let r = chat(json!([
+        {"type": "text", "text": "what is it?"},
+        {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{PNG}")}}
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unsupported_content", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("hanzo:node@0.2.0"), "{message}");
+    assert_eq!(mock.requests().len(), before, "the upstream was not asked");
+}
