@@ -173,9 +173,7 @@ pub fn generate_content_body(request: &ChatRequest) -> Result<Value, ProviderErr
     if !generation.is_empty() {
         body.insert("generationConfig".into(), Value::Object(generation));
     }
-    wire::merge_extra(
-        &mut body,
-        request.extra.as_deref(),
+    wire::merge_extra(&mut body, request.extra.as_deref(), "gemini",
         RESERVED_FIELDS,
         DEEP_FIELDS,
     )?;

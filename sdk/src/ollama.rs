@@ -113,9 +113,7 @@ pub fn chat_request_body(
     if let Some(t) = defaults.truncate {
         body.insert("truncate".into(), t.into());
     }
-    wire::merge_extra(
-        &mut body,
-        request.extra.as_deref(),
+    wire::merge_extra(&mut body, request.extra.as_deref(), "ollama",
         RESERVED_FIELDS,
         DEEP_FIELDS,
     )?;

@@ -25,13 +25,22 @@ pub(crate) fn float_json(field: &str, value: f32) -> Result<Value, ProviderError
     Ok(json!(shortest))
 }
 
-/// Merges the request's `extra` JSON object into `body`. Keys in `reserved`
-/// are refused (the SDK sets them from the call itself); keys in `deep`
-/// whose values are objects on both sides are merged one level down instead
-/// of replaced (so `extra` can add to `generationConfig` or `options`).
+/// The wire formats whose name, as a key of `extra`, scopes the fields of
+/// its object to providers speaking that format.
+pub const WIRE_FORMATS: &[&str] = &["openai", "anthropic", "gemini", "ollama"];
+
+/// Merges the request's `extra` JSON object into `body`, for a provider
+/// speaking `wire` (one of [`WIRE_FORMATS`]). The object under `wire`'s own
+/// name is merged like the top level; those under another format's name are
+/// left out (so an API can pass `thinking` to Anthropic upstreams only).
+/// Keys in `reserved` are refused (the SDK sets them from the call itself);
+/// keys in `deep` whose values are objects on both sides are merged one
+/// level down instead of replaced (so `extra` can add to `generationConfig`
+/// or `options`).
 pub(crate) fn merge_extra(
     body: &mut Map<String, Value>,
     extra: Option<&str>,
+    wire: &str,
     reserved: &[&str],
     deep: &[&str],
 ) -> Result<(), ProviderError> {
@@ -45,6 +54,30 @@ pub(crate) fn merge_extra(
             "`extra` must be a JSON object".to_string(),
         ));
     };
+    let mut scoped = None;
+    let mut top = Map::new();
+    for (key, value) in fields {
+        if !WIRE_FORMATS.contains(&key.as_str()) {
+            top.insert(key, value);
+        } else if key == wire {
+            let Value::Object(fields) = value else {
+                return Err(ProviderError::BadRequest(format!(
+                    "`extra.{key}` must be a JSON object"
+                )));
+            };
+            scoped = Some(fields);
+        }
+    }
+    merge_fields(body, top, reserved, deep)?;
+    merge_fields(body, scoped.unwrap_or_default(), reserved, deep)
+}
+
+fn merge_fields(
+    body: &mut Map<String, Value>,
+    fields: Map<String, Value>,
+    reserved: &[&str],
+    deep: &[&str],
+) -> Result<(), ProviderError> {
     for (key, value) in fields {
         if reserved.contains(&key.as_str()) {
             return Err(ProviderError::BadRequest(format!(
@@ -376,6 +409,7 @@ mod tests {
         merge_extra(
             &mut body,
             Some(r#"{"options": {"num_ctx": 8192}, "keep_alive": "5m"}"#),
+            "ollama",
             &["model"],
             &["options"],
         )
@@ -384,9 +418,31 @@ mod tests {
             Value::Object(body.clone()),
             json!({"model": "m", "keep_alive": "5m", "options": {"temperature": 0.5, "num_ctx": 8192}})
         );
-        assert!(merge_extra(&mut body, Some(r#"{"model": "x"}"#), &["model"], &[]).is_err());
-        assert!(merge_extra(&mut body, Some("[1]"), &[], &[]).is_err());
-        assert!(merge_extra(&mut body, Some("  "), &[], &[]).is_ok());
+        assert!(merge_extra(&mut body, Some(r#"{"model": "x"}"#), "openai", &["model"], &[]).is_err());
+        assert!(merge_extra(&mut body, Some("[1]"), "openai", &[], &[]).is_err());
+        assert!(merge_extra(&mut body, Some("  "), "openai", &[], &[]).is_ok());
+    }
+
+    #[test]
+    fn a_wire_formats_object_reaches_only_that_format() {
+        let extra = r#"{"seed": 1, "anthropic": {"thinking": {"type": "enabled", "budget_tokens": 1024}},
+                        "openai": {"reasoning_effort": "low"}}"#;
+        let mut anthropic = Map::new();
+        merge_extra(&mut anthropic, Some(extra), "anthropic", &["model"], &[]).unwrap();
+        assert_eq!(
+            Value::Object(anthropic),
+            json!({"seed": 1, "thinking": {"type": "enabled", "budget_tokens": 1024}})
+        );
+        let mut openai = Map::new();
+        merge_extra(&mut openai, Some(extra), "openai", &["model"], &[]).unwrap();
+        assert_eq!(Value::Object(openai), json!({"seed": 1, "reasoning_effort": "low"}));
+        let mut gemini = Map::new();
+        merge_extra(&mut gemini, Some(extra), "gemini", &["model"], &[]).unwrap();
+        assert_eq!(Value::Object(gemini), json!({"seed": 1}));
+        // Scoped fields obey the same rules.
+        let mut body = Map::new();
+        assert!(merge_extra(&mut body, Some(r#"{"openai": {"model": "x"}}"#), "openai", &["model"], &[]).is_err());
+        assert!(merge_extra(&mut body, Some(r#"{"openai": 5}"#), "openai", &[], &[]).is_err());
     }
 
     #[test]

@@ -1,10 +1,10 @@
-//! Images, documents and token counts across the plugin boundary
-//! (`hanzo:node@0.3.0` content parts), on the real binary: an image sent by
-//! the official `openai` and `anthropic` Python SDKs reaches the OpenAI and
-//! Anthropic mock upstreams each in its own wire format; routing keeps it
-//! from a deployment without `vision`; a provider built against 0.2.0 still
-//! loads, answers text and refuses an image with a typed error; count_tokens
-//! asks the upstream that can count.
+//! What `hanzo:node@0.3.0` carries across the plugin boundary, on the real
+//! binary: an image sent by the official `openai` and `anthropic` Python
+//! SDKs reaches the OpenAI and Anthropic mock upstreams each in its own wire
+//! format; routing keeps it from a deployment without `vision`; Anthropic's
+//! extended thinking and stop sequences pass through; a provider built
+//! against 0.2.0 still loads, answers text and refuses an image with a typed
+//! error; count_tokens asks the upstream that can count.
 
 use crate::common::{Dirs, Node, client, install};
 use crate::compat_api::run_check;
@@ -198,4 +198,44 @@ async fn a_provider_built_against_0_2_0_answers_text_and_refuses_images() {
     let message = v["error"]["message"].as_str().unwrap();
     assert!(message.contains("hanzo:node@0.2.0"), "{message}");
     assert_eq!(mock.requests().len(), before, "the upstream was not asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thinking_and_stop_sequences_pass_between_client_and_anthropic() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = mock_anthropic::start().await;
+    let dirs = Dirs::new();
+    let node = node(&dirs, &openai, &anthropic);
+    let base = node.base.clone();
+    tokio::task::spawn_blocking(move || {
+        run_check("check_anthropic_thinking.py", &[&base, "vision-claude"])
+    })
+    .await
+    .unwrap();
+    let asked = anthropic
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/messages")
+        .filter(|r| r.body["thinking"]["type"] == "enabled")
+        .count();
+    assert_eq!(asked, 3, "each request asked the upstream to think");
+
+    // An OpenAI upstream is never sent `thinking` (it would refuse it).
+    let r = client()
+        .post(node.url("/v1/messages"))
+        .header("x-hanzo-cache", "bypass")
+        .json(&json!({"model": "vision-gpt", "max_tokens": 64,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sent = openai
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/v1/chat/completions")
+        .unwrap();
+    assert!(sent.body.get("thinking").is_none(), "{}", sent.body);
+    assert!(sent.body.get("anthropic").is_none(), "{}", sent.body);
 }

@@ -8,17 +8,24 @@ use super::llm_types::{
 use super::tool_types::{ToolError, ToolSpec};
 use super::v0_2::convert;
 use super::{provider, tool, v0_2};
-use crate::call_state::CallState;
 use wasmtime::Store;
 use wasmtime::component::{InstancePre, ResourceAny};
 
-type Called<T> = wasmtime::Result<Result<T, ProviderError>>;
+type Called<R> = wasmtime::Result<Result<R, ProviderError>>;
 
 /// A provider component, ready to instantiate.
-#[derive(Clone)]
-pub enum ProviderPre {
-    Newest(provider::ProviderPre<CallState>),
-    V0_2(v0_2::provider::ProviderPre<CallState>),
+pub enum ProviderPre<T: 'static> {
+    Newest(provider::ProviderPre<T>),
+    V0_2(v0_2::provider::ProviderPre<T>),
+}
+
+impl<T: 'static> Clone for ProviderPre<T> {
+    fn clone(&self) -> Self {
+        match self {
+            ProviderPre::Newest(p) => ProviderPre::Newest(p.clone()),
+            ProviderPre::V0_2(p) => ProviderPre::V0_2(p.clone()),
+        }
+    }
 }
 
 /// A provider instance's exports.
@@ -27,10 +34,10 @@ pub enum Provider {
     V0_2(v0_2::provider::Provider),
 }
 
-impl ProviderPre {
+impl<T: Send + 'static> ProviderPre<T> {
     /// `Err` (the newest version's) when `pre` exports no version's
     /// `model-provider`.
-    pub fn new(pre: InstancePre<CallState>) -> wasmtime::Result<ProviderPre> {
+    pub fn new(pre: InstancePre<T>) -> wasmtime::Result<ProviderPre<T>> {
         match provider::ProviderPre::new(pre.clone()) {
             Ok(p) => Ok(ProviderPre::Newest(p)),
             Err(e) => v0_2::provider::ProviderPre::new(pre)
@@ -39,10 +46,7 @@ impl ProviderPre {
         }
     }
 
-    pub async fn instantiate_async(
-        &self,
-        store: &mut Store<CallState>,
-    ) -> wasmtime::Result<Provider> {
+    pub async fn instantiate_async(&self, store: &mut Store<T>) -> wasmtime::Result<Provider> {
         Ok(match self {
             ProviderPre::Newest(p) => Provider::Newest(p.instantiate_async(store).await?),
             ProviderPre::V0_2(p) => Provider::V0_2(p.instantiate_async(store).await?),
@@ -51,7 +55,7 @@ impl ProviderPre {
 }
 
 impl Provider {
-    pub async fn models(&self, s: &mut Store<CallState>) -> Called<Vec<ModelInfo>> {
+    pub async fn models<T: Send>(&self, s: &mut Store<T>) -> Called<Vec<ModelInfo>> {
         match self {
             Provider::Newest(p) => p.hanzo_node_model_provider().call_models(s).await,
             Provider::V0_2(p) => Ok(p
@@ -63,7 +67,7 @@ impl Provider {
         }
     }
 
-    pub async fn chat(&self, s: &mut Store<CallState>, r: &ChatRequest) -> Called<ChatResponse> {
+    pub async fn chat<T: Send>(&self, s: &mut Store<T>, r: &ChatRequest) -> Called<ChatResponse> {
         match self {
             Provider::Newest(p) => p.hanzo_node_model_provider().call_chat(s, r).await,
             Provider::V0_2(p) => {
@@ -81,9 +85,7 @@ impl Provider {
     }
 
     /// Starts a stream; its chunks come from [`Provider::next`].
-    pub async fn stream_chat(
-        &self,
-        s: &mut Store<CallState>,
+    pub async fn stream_chat<T: Send>(&self, s: &mut Store<T>,
         r: &ChatRequest,
     ) -> Called<ResourceAny> {
         match self {
@@ -101,9 +103,7 @@ impl Provider {
         }
     }
 
-    pub async fn next(
-        &self,
-        s: &mut Store<CallState>,
+    pub async fn next<T: Send>(&self, s: &mut Store<T>,
         stream: ResourceAny,
     ) -> wasmtime::Result<Option<Result<ChatChunk, ProviderError>>> {
         match self {
@@ -122,7 +122,7 @@ impl Provider {
         }
     }
 
-    pub async fn embed(&self, s: &mut Store<CallState>, r: &EmbedRequest) -> Called<EmbedResponse> {
+    pub async fn embed<T: Send>(&self, s: &mut Store<T>, r: &EmbedRequest) -> Called<EmbedResponse> {
         match self {
             Provider::Newest(p) => p.hanzo_node_model_provider().call_embed(s, r).await,
             Provider::V0_2(p) => Ok(p
@@ -134,7 +134,7 @@ impl Provider {
         }
     }
 
-    pub async fn count_tokens(&self, s: &mut Store<CallState>, r: &ChatRequest) -> Called<u32> {
+    pub async fn count_tokens<T: Send>(&self, s: &mut Store<T>, r: &ChatRequest) -> Called<u32> {
         match self {
             Provider::Newest(p) => p.hanzo_node_model_provider().call_count_tokens(s, r).await,
             Provider::V0_2(_) => Ok(Err(ProviderError::Unsupported(
@@ -146,10 +146,18 @@ impl Provider {
 
 /// A tool component, ready to instantiate. The toolbox did not change
 /// between versions: both return the same types.
-#[derive(Clone)]
-pub enum ToolPre {
-    Newest(tool::ToolPre<CallState>),
-    V0_2(v0_2::tool::ToolPre<CallState>),
+pub enum ToolPre<T: 'static> {
+    Newest(tool::ToolPre<T>),
+    V0_2(v0_2::tool::ToolPre<T>),
+}
+
+impl<T: 'static> Clone for ToolPre<T> {
+    fn clone(&self) -> Self {
+        match self {
+            ToolPre::Newest(t) => ToolPre::Newest(t.clone()),
+            ToolPre::V0_2(t) => ToolPre::V0_2(t.clone()),
+        }
+    }
 }
 
 pub enum Tool {
@@ -157,9 +165,9 @@ pub enum Tool {
     V0_2(v0_2::tool::Tool),
 }
 
-impl ToolPre {
+impl<T: Send + 'static> ToolPre<T> {
     /// `Err` (the newest version's) when `pre` exports no version's `toolbox`.
-    pub fn new(pre: InstancePre<CallState>) -> wasmtime::Result<ToolPre> {
+    pub fn new(pre: InstancePre<T>) -> wasmtime::Result<ToolPre<T>> {
         match tool::ToolPre::new(pre.clone()) {
             Ok(t) => Ok(ToolPre::Newest(t)),
             Err(e) => v0_2::tool::ToolPre::new(pre)
@@ -168,7 +176,7 @@ impl ToolPre {
         }
     }
 
-    pub async fn instantiate_async(&self, store: &mut Store<CallState>) -> wasmtime::Result<Tool> {
+    pub async fn instantiate_async(&self, store: &mut Store<T>) -> wasmtime::Result<Tool> {
         Ok(match self {
             ToolPre::Newest(t) => Tool::Newest(t.instantiate_async(store).await?),
             ToolPre::V0_2(t) => Tool::V0_2(t.instantiate_async(store).await?),
@@ -177,16 +185,14 @@ impl ToolPre {
 }
 
 impl Tool {
-    pub async fn describe(&self, s: &mut Store<CallState>) -> wasmtime::Result<Vec<ToolSpec>> {
+    pub async fn describe<T: Send>(&self, s: &mut Store<T>) -> wasmtime::Result<Vec<ToolSpec>> {
         match self {
             Tool::Newest(t) => t.hanzo_node_toolbox().call_describe(s).await,
             Tool::V0_2(t) => t.hanzo_node_toolbox().call_describe(s).await,
         }
     }
 
-    pub async fn invoke(
-        &self,
-        s: &mut Store<CallState>,
+    pub async fn invoke<T: Send>(&self, s: &mut Store<T>,
         name: &str,
         arguments: &str,
     ) -> wasmtime::Result<Result<String, ToolError>> {

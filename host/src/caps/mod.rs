@@ -29,6 +29,23 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     crate::bindings::llm::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::jobs::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::agents::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
-    // The same interfaces as plugins built against 0.2.0 name them.
-    crate::bindings::v0_2::add_to_linker(linker)
+    add_v0_2_names(linker)
+}
+
+/// The node's interfaces under their `hanzo:node@0.2.0` names: those 0.3.0
+/// left as they were are the same host functions (wasmtime checks a
+/// component's imports structurally, so a drift fails at link time), and
+/// `llm` is its 0.2.0 version, converting (`llm_v0_2`).
+fn add_v0_2_names(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    use crate::bindings::v0_2;
+    macro_rules! unchanged {
+        ($($interface:ident),*) => {$(
+            crate::bindings::$interface::add_to_linker_instance::<_, HasSelf<CallState>>(
+                &mut linker.instance(&v0_2::name(stringify!($interface)))?,
+                |s| s,
+            )?;
+        )*};
+    }
+    unchanged!(log, config, kv, fetch, tools, jobs, agents);
+    v0_2::llm::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)
 }

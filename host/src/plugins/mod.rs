@@ -22,8 +22,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// A component linked and checked against its world, ready to instantiate.
 pub enum PluginPre {
-    Provider(ProviderPre),
-    Tool(ToolPre),
+    Provider(ProviderPre<CallState>),
+    Tool(ToolPre<CallState>),
     Api(ProxyPre<CallState>),
 }
 

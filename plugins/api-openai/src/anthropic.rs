@@ -34,11 +34,8 @@ const MESSAGE_FIELDS: &[&str] = &[
 
 /// Anthropic-only request fields, dropped rather than handed to upstreams
 /// that would refuse them: bookkeeping (`metadata`, `user_profile_id`, …),
-/// prompt-cache and container controls, and `thinking` / `output_config`,
-/// which only Anthropic upstreams take (an OpenAI-compatible one refuses
-/// them): the node does not ask for thinking, but passes back the signed
-/// thinking blocks a client sends, and returns those an upstream gives.
-/// `output_config.format` (structured output) is mapped to JSON mode first.
+/// prompt-cache, context-management (beta) and container controls, and
+/// `output_config` (`format`, structured output, is mapped to JSON mode).
 const DROPPED_FIELDS: &[&str] = &[
     "metadata",
     "cache_control",
@@ -50,7 +47,6 @@ const DROPPED_FIELDS: &[&str] = &[
     "output_config",
     "service_tier",
     "speed",
-    "thinking",
     "user_profile_id",
     "workspace_id",
 ];
@@ -168,7 +164,13 @@ fn parse_messages_object(obj: Map<String, Value>) -> Result<MessagesCall, ApiErr
 
     let mut extra = Map::new();
     for (key, value) in &obj {
-        if !MESSAGE_FIELDS.contains(&key.as_str())
+        if key == "thinking" {
+            // Anthropic upstreams think (and sign what they thought, which
+            // comes back as thinking blocks); others never see it.
+            if !value.is_null() {
+                extra.insert("anthropic".into(), json!({ "thinking": value }));
+            }
+        } else if !MESSAGE_FIELDS.contains(&key.as_str())
             && !DROPPED_FIELDS.contains(&key.as_str())
             && !value.is_null()
         {

@@ -12,11 +12,16 @@
 //! `input` string, `tool_choice`, `max_output_tokens`, `temperature`,
 //! `top_p`, `text.format` (JSON mode), `previous_response_id` (the stored
 //! conversation is prepended) and `store` (kept 30 days, per tenant).
-//! Dropped: `reasoning`, `include`, `truncation`, `parallel_tool_calls`,
+//! Reasoning passes through: the reasoning a provider returns (Anthropic's
+//! signed thinking, DeepSeek-style `reasoning_content`) is a `reasoning`
+//! output item (its text the summary, its signature `encrypted_content`;
+//! streamed as `response.reasoning_summary_text.delta`s), and `reasoning`
+//! input items go back with the assistant turn they precede.
+//! Dropped: `reasoning` (the effort: a model that is not a reasoning model
+//! would refuse it), `include`, `truncation`, `parallel_tool_calls`,
 //! `metadata` (echoed back), `client_metadata`, `prompt_cache_key`,
 //! `safety_identifier`, `service_tier`, `user`, `stream_options`,
-//! `background`; `reasoning`
-//! input items (the router's types carry no reasoning); hosted tools (web
+//! `background`; hosted tools (web
 //! search, file search, computer use, code interpreter, MCP, image
 //! generation: no upstream behind the router runs them, so the model is not
 //! offered them) and the records of their calls in the input. Refused:
@@ -26,8 +31,8 @@ use crate::error::ApiError;
 use crate::parts::{self, Parts};
 use crate::wire::{self, absent, optional_bool, optional_f32, optional_u32, type_name};
 use hanzo_node_sdk::llm::{
-    ChatChunk, ChatRequest, ChatResponse, FinishReason, Message, Role, ToolCall, ToolChoice,
-    ToolDefinition, Usage,
+    ChatChunk, ChatRequest, ChatResponse, FinishReason, Message, Reasoning, ReasoningDelta, Role,
+    ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 use serde_json::{Map, Value, json};
 
@@ -291,10 +296,16 @@ fn normalise_item(index: usize, item: &Value) -> Result<Value, ApiError> {
             };
             Ok(json!({"type": "function_call_output", "call_id": call_id, "output": output}))
         }
-        // Reasoning, and records of hosted tools' calls, which no upstream
-        // behind the router made: kept here, skipped in the conversation.
-        "reasoning"
-        | "web_search_call"
+        // Reasoning goes back to the model that signed it (its summary and
+        // encrypted content; the rest of the item is OpenAI's bookkeeping).
+        "reasoning" => Ok(json!({
+            "type": "reasoning",
+            "summary": obj.get("summary").cloned().unwrap_or_else(|| json!([])),
+            "encrypted_content": obj.get("encrypted_content").cloned().unwrap_or(Value::Null),
+        })),
+        // Records of hosted tools' calls, which no upstream behind the router
+        // made: kept here as empty reasoning, skipped in the conversation.
+        "web_search_call"
         | "file_search_call"
         | "computer_call"
         | "computer_call_output"
@@ -400,6 +411,8 @@ fn parts_text(parts: &[Value], at: &str) -> Result<String, ApiError> {
 /// assistant text before them) make one assistant message; outputs become
 /// tool messages.
 fn items_to_messages(items: &[Value], at: &str, out: &mut Vec<Message>) -> Result<(), ApiError> {
+    // Reasoning items, until the assistant turn they precede.
+    let mut reasoning = Vec::new();
     for item in items {
         match item["type"].as_str() {
             Some("message") => {
@@ -422,7 +435,11 @@ fn items_to_messages(items: &[Value], at: &str, out: &mut Vec<Message>) -> Resul
                     Some("system" | "developer") => Role::System,
                     _ => Role::User,
                 };
-                out.push(Message::with_parts(role, content.into_vec()));
+                let mut message = Message::with_parts(role, content.into_vec());
+                if role == Role::Assistant {
+                    message.reasoning = std::mem::take(&mut reasoning);
+                }
+                out.push(message);
             }
             Some("function_call") => {
                 let call = ToolCall {
@@ -432,9 +449,12 @@ fn items_to_messages(items: &[Value], at: &str, out: &mut Vec<Message>) -> Resul
                     signature: None,
                 };
                 match out.last_mut() {
-                    Some(last) if last.role == Role::Assistant => last.tool_calls.push(call),
+                    Some(last) if last.role == Role::Assistant && reasoning.is_empty() => {
+                        last.tool_calls.push(call)
+                    }
                     _ => out.push(Message {
                         tool_calls: vec![call],
+                        reasoning: std::mem::take(&mut reasoning),
                         ..Message::assistant(String::new())
                     }),
                 }
@@ -443,8 +463,8 @@ fn items_to_messages(items: &[Value], at: &str, out: &mut Vec<Message>) -> Resul
                 item["call_id"].as_str().unwrap_or_default().to_string(),
                 item["output"].as_str().unwrap_or_default().to_string(),
             )),
-            // The router's types carry no reasoning: other models cannot use it.
-            Some("reasoning") => {}
+            // Reasoning precedes the assistant turn it belongs to.
+            Some("reasoning") => reasoning.extend(reasoning_of(item)),
             _ => {
                 return Err(ApiError::invalid(
                     at,
@@ -681,10 +701,53 @@ fn call_item(
     })
 }
 
-/// The output items of a finished answer; calls of the `custom` tools are
-/// `custom_tool_call` items.
+/// A `reasoning` item: the text as its summary, the provider's signature
+/// (or its encrypted reasoning, when redacted) as `encrypted_content`.
+fn reasoning_item(id: &str, r: &Reasoning) -> Value {
+    let summary = if r.text.is_empty() {
+        json!([])
+    } else {
+        json!([{"type": "summary_text", "text": r.text}])
+    };
+    json!({
+        "type": "reasoning",
+        "id": id,
+        "summary": summary,
+        "encrypted_content": r.signature,
+    })
+}
+
+/// The reasoning a `reasoning` item carries back; `None` for one with
+/// neither text nor encrypted content (a placeholder). Encrypted content
+/// without text is reasoning the provider redacted.
+fn reasoning_of(item: &Value) -> Option<Reasoning> {
+    let text: String = item["summary"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let signature = item["encrypted_content"].as_str().map(str::to_string);
+    if text.is_empty() && signature.is_none() {
+        return None;
+    }
+    Some(Reasoning {
+        redacted: text.is_empty(),
+        text,
+        signature,
+    })
+}
+
+/// The output items of a finished answer: reasoning, the message, the
+/// calls (those of the `custom` tools as `custom_tool_call` items).
 pub fn output_items(message: &Message, ids: &Ids, custom: &[String]) -> Vec<Value> {
-    let mut items = Vec::new();
+    let mut items: Vec<Value> = message
+        .reasoning
+        .iter()
+        .enumerate()
+        .map(|(i, r)| reasoning_item(&format!("rs_{}{i}", ids.seed), r))
+        .collect();
     let text = message.text();
     if !text.is_empty() || message.tool_calls.is_empty() {
         items.push(message_item(
@@ -813,6 +876,12 @@ pub fn stored_record(response: &Value, history: &[Value], input: &[Value]) -> Va
 /// The streamed output item being written.
 enum Open {
     None,
+    /// Reasoning: the router's reasoning index, and what arrived of it.
+    Reasoning {
+        index: usize,
+        router_index: u32,
+        reasoning: Reasoning,
+    },
     Text { index: usize, text: String },
     Call { index: usize, router_index: u32 },
 }
@@ -900,6 +969,31 @@ impl EventEncoder {
     fn close(&mut self, out: &mut String) {
         match std::mem::replace(&mut self.open, Open::None) {
             Open::None => {}
+            Open::Reasoning {
+                index, reasoning, ..
+            } => {
+                let id = format!("rs_{}{index}", self.ids.seed);
+                if !reasoning.text.is_empty() {
+                    let part = json!({"type": "summary_text", "text": reasoning.text});
+                    self.event(
+                        out,
+                        "response.reasoning_summary_text.done",
+                        json!({"item_id": id, "output_index": index, "summary_index": 0, "text": reasoning.text}),
+                    );
+                    self.event(
+                        out,
+                        "response.reasoning_summary_part.done",
+                        json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part}),
+                    );
+                }
+                let item = reasoning_item(&id, &reasoning);
+                self.event(
+                    out,
+                    "response.output_item.done",
+                    json!({"output_index": index, "item": item}),
+                );
+                self.output.push(item);
+            }
             Open::Text { index, text } => {
                 let id = self.message_id();
                 let part = json!({"type": "output_text", "text": text, "annotations": []});
@@ -959,6 +1053,9 @@ impl EventEncoder {
     pub fn chunk(&mut self, chunk: &ChatChunk) -> String {
         let mut out = String::new();
         self.start(&mut out);
+        for delta in &chunk.reasoning {
+            self.reasoning(&mut out, delta);
+        }
         if let Some(text) = chunk.content.as_deref().filter(|t| !t.is_empty()) {
             if !matches!(self.open, Open::Text { .. }) {
                 self.close(&mut out);
@@ -1050,6 +1147,61 @@ impl EventEncoder {
         }
         self.end.note(chunk);
         out
+    }
+
+    /// A reasoning delta: a new reasoning item for a new router index, its
+    /// text as summary deltas, its signature kept for the item's end.
+    fn reasoning(&mut self, out: &mut String, delta: &ReasoningDelta) {
+        let same = matches!(&self.open, Open::Reasoning { router_index, .. } if *router_index == delta.index);
+        if !same {
+            self.close(out);
+            let index = self.output.len();
+            let id = format!("rs_{}{index}", self.ids.seed);
+            let item = json!({"type": "reasoning", "id": id, "summary": []});
+            self.event(
+                out,
+                "response.output_item.added",
+                json!({"output_index": index, "item": item}),
+            );
+            self.open = Open::Reasoning {
+                index,
+                router_index: delta.index,
+                reasoning: Reasoning {
+                    text: String::new(),
+                    signature: None,
+                    redacted: delta.redacted,
+                },
+            };
+        }
+        let Open::Reasoning {
+            index, reasoning, ..
+        } = &mut self.open
+        else {
+            return;
+        };
+        let index = *index;
+        if let Some(signature) = &delta.signature {
+            reasoning.signature.get_or_insert_default().push_str(signature);
+        }
+        if delta.text.is_empty() {
+            return;
+        }
+        let first = reasoning.text.is_empty();
+        reasoning.text.push_str(&delta.text);
+        let id = format!("rs_{}{index}", self.ids.seed);
+        if first {
+            self.event(
+                out,
+                "response.reasoning_summary_part.added",
+                json!({"item_id": id, "output_index": index, "summary_index": 0,
+                       "part": {"type": "summary_text", "text": ""}}),
+            );
+        }
+        self.event(
+            out,
+            "response.reasoning_summary_text.delta",
+            json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": delta.text}),
+        );
     }
 
     /// The end of a stream that completed: the open item closed, then
@@ -1293,6 +1445,90 @@ mod tests {
         std::iter::from_fn(|| d.next_event())
             .map(|e| (e.event, serde_json::from_str(&e.data).unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn reasoning_is_an_output_item_and_goes_back_with_its_turn() {
+        use hanzo_node_sdk::llm::ReasoningDelta;
+        let c = call(json!({"model": "m", "input": "2+2?"}));
+        let answer = ChatResponse {
+            id: String::new(),
+            model: "m".into(),
+            message: Message {
+                reasoning: vec![Reasoning {
+                    text: "Add them.".into(),
+                    signature: Some("sig-1".into()),
+                    redacted: false,
+                }],
+                ..Message::assistant("4")
+            },
+            finish_reason: FinishReason::Stop,
+            stop_sequence: None,
+            usage: None,
+        };
+        let v = completed_json(&c, &ids(), 1, &answer);
+        assert_eq!(v["output"][0]["type"], "reasoning");
+        assert_eq!(v["output"][0]["summary"][0]["text"], "Add them.");
+        assert_eq!(v["output"][0]["encrypted_content"], "sig-1");
+        assert_eq!(v["output"][1]["type"], "message");
+        // Stored, then the next turn: the reasoning precedes its assistant turn.
+        let record = stored_record(&v, &[], &c.input);
+        let next = call(json!({"model": "m", "input": "and 3+3?"}));
+        let r = next.chat_request(record["items"].as_array().unwrap()).unwrap();
+        assert_eq!(r.messages[1].role, Role::Assistant);
+        assert_eq!(r.messages[1].reasoning[0].signature.as_deref(), Some("sig-1"));
+        assert!(!r.messages[1].reasoning[0].redacted);
+        // A client's reasoning item before a call, as Codex sends it back;
+        // encrypted content alone is redacted reasoning.
+        let c = call(json!({"model": "m", "input": [
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque"},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "ok"}]}));
+        let r = c.chat_request(&[]).unwrap();
+        assert!(r.messages[0].reasoning[0].redacted);
+        assert_eq!(r.messages[0].tool_calls[0].id, "c1");
+        // Streamed: a reasoning item with summary deltas before the message.
+        let mut e = EventEncoder::new(call(json!({"model": "m", "input": "hi", "stream": true})), ids(), 1);
+        let chunk = |reasoning: Vec<ReasoningDelta>, content: Option<&str>| ChatChunk {
+            id: String::new(),
+            model: "m".into(),
+            content: content.map(str::to_string),
+            tool_calls: Vec::new(),
+            reasoning,
+            finish_reason: None,
+            stop_sequence: None,
+            usage: None,
+        };
+        let delta = |text: &str, signature: Option<&str>| ReasoningDelta {
+            index: 0,
+            text: text.into(),
+            signature: signature.map(str::to_string),
+            redacted: false,
+        };
+        let mut text = e.chunk(&chunk(vec![delta("Hm", None)], None));
+        text += &e.chunk(&chunk(vec![delta("m.", Some("sig"))], None));
+        text += &e.chunk(&chunk(vec![], Some("hi")));
+        text += &e.finish();
+        let seen = events(&text);
+        let kinds: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            &kinds[2..9],
+            [
+                "response.output_item.added",
+                "response.reasoning_summary_part.added",
+                "response.reasoning_summary_text.delta",
+                "response.reasoning_summary_text.delta",
+                "response.reasoning_summary_text.done",
+                "response.reasoning_summary_part.done",
+                "response.output_item.done",
+            ]
+        );
+        let done = &seen[8].1["item"];
+        assert_eq!(done["summary"][0]["text"], "Hmm.");
+        assert_eq!(done["encrypted_content"], "sig");
+        let completed = &seen.last().unwrap().1["response"];
+        assert_eq!(completed["output"][0]["type"], "reasoning");
+        assert_eq!(completed["output"][1]["type"], "message");
     }
 
     #[test]

@@ -25,6 +25,14 @@ pub const API_KEY: &str = "sk-ant-test-123";
 pub const TOOL_USE_ID: &str = "toolu_01A09q90qw90lq917835lq9";
 pub const MODELS: &[&str] = &["claude-3-5-haiku-20241022", "claude-sonnet-4-5-20250929"];
 
+/// The signature of the mock's thinking blocks; a thinking block sent back
+/// with any other is refused, as the API refuses a tampered one.
+pub const THINKING_SIGNATURE: &str = "EqQBmockThinkingSignature";
+
+fn thinks(body: &Value) -> bool {
+    matches!(body["thinking"]["type"].as_str(), Some("enabled" | "adaptive"))
+}
+
 pub async fn start() -> MockServer {
     MockServer::start(handle).await
 }
@@ -172,6 +180,26 @@ fn validate(body: &Value) -> Result<(), String> {
     {
         return Err("system: Input should be a valid string".into());
     }
+    if thinks(body) {
+        for (i, m) in messages.iter().enumerate() {
+            for (j, b) in m["content"].as_array().into_iter().flatten().enumerate() {
+                if b["type"] == "thinking" && b["signature"] != THINKING_SIGNATURE {
+                    return Err(format!(
+                        "messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+                    ));
+                }
+            }
+        }
+        // With thinking on, the assistant turn whose tool use is being
+        // answered must hand its thinking back first.
+        if let Some(last) = messages.iter().rev().find(|m| m["role"] == "assistant")
+            && let Some(blocks) = last["content"].as_array()
+            && blocks.iter().any(|b| b["type"] == "tool_use")
+            && !matches!(blocks[0]["type"].as_str(), Some("thinking" | "redacted_thinking"))
+        {
+            return Err("messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block.".into());
+        }
+    }
     Ok(())
 }
 
@@ -230,7 +258,8 @@ fn messages(body: &Value) -> Response<Body> {
     if body["stream"] == true {
         return stream(body, model);
     }
-    let (content, stop) = if wants_tool_call(body) {
+    let mut stop_sequence = Value::Null;
+    let (mut content, stop) = if wants_tool_call(body) {
         (
             json!([
                 {"type": "text", "text": "I'll calculate that."},
@@ -239,17 +268,34 @@ fn messages(body: &Value) -> Response<Body> {
             "tool_use",
         )
     } else {
-        let text = last_user_text(&body["messages"], "role", block_text);
-        (
-            json!([{"type": "text", "text": format!("echo: {text}")}]),
-            "end_turn",
-        )
+        let mut text = format!("echo: {}", last_user_text(&body["messages"], "role", block_text));
+        let mut stop = "end_turn";
+        // The first stop sequence in the answer ends it there, as a model's would.
+        if let Some((at, sequence)) = body["stop_sequences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|s| text.find(s).map(|at| (at, s.to_string())))
+            .min()
+        {
+            text.truncate(at);
+            stop = "stop_sequence";
+            stop_sequence = sequence.into();
+        }
+        (json!([{"type": "text", "text": text}]), stop)
     };
+    if thinks(body) {
+        content.as_array_mut().unwrap().insert(
+            0,
+            json!({"type": "thinking", "thinking": "The user wants an answer.", "signature": THINKING_SIGNATURE}),
+        );
+    }
     json_response(
         200,
         &json!({
             "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
-            "model": model, "content": content, "stop_reason": stop, "stop_sequence": null,
+            "model": model, "content": content, "stop_reason": stop, "stop_sequence": stop_sequence,
             "usage": {"input_tokens": 12, "output_tokens": 7, "cache_creation_input_tokens": 0,
                       "cache_read_input_tokens": 0, "service_tier": "standard"}
         }),

@@ -1,15 +1,12 @@
 //! `hanzo:node@0.2.0` (`wit/since_v0.2.0/`): the package before content
 //! parts, still loaded unchanged. Of its interfaces, 0.3.0 changed only
 //! `llm-types`, `llm` and `model-provider`: the others are served by the
-//! newest host functions under their 0.2.0 names (wasmtime checks a
-//! component's imports structurally, so a drift between the two versions of
-//! an interface fails at link time, which a test covers). The changed ones
+//! newest host functions under their 0.2.0 names (`caps::add_to_linker`;
+//! wasmtime checks a component's imports structurally, so a drift between
+//! the two versions of an interface fails at link time). The changed ones
 //! are generated here and converted by [`convert`].
 
 pub mod convert;
-
-use crate::call_state::CallState;
-use wasmtime::component::{HasSelf, Linker};
 
 /// This version's number.
 pub const WIT_VERSION: &str = "0.2.0";
@@ -74,20 +71,6 @@ pub mod tool {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
         },
     });
-}
-
-/// Adds the node's interfaces under their 0.2.0 names to `linker`.
-pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    macro_rules! unchanged {
-        ($($interface:ident),*) => {$(
-            crate::bindings::$interface::add_to_linker_instance::<_, HasSelf<CallState>>(
-                &mut linker.instance(&name(stringify!($interface)))?,
-                |s| s,
-            )?;
-        )*};
-    }
-    unchanged!(log, config, kv, fetch, tools, jobs, agents);
-    llm::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)
 }
 
 /// `name("log")` is `hanzo:node/log@0.2.0`.

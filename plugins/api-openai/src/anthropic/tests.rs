@@ -96,8 +96,13 @@ fn system_sampling_and_stop_sequences() {
     );
     assert_eq!((r.temperature, r.top_p), (Some(0.5), Some(0.8)));
     assert_eq!(r.stop, vec!["\n\nHuman:".to_string()]);
-    // top_k is provider-specific: passed on; Anthropic-only controls are dropped.
-    assert_eq!(r.extra.as_deref(), Some(r#"{"top_k":40}"#));
+    // top_k is provider-specific: passed on; thinking goes to Anthropic
+    // upstreams only; the other Anthropic-only controls are dropped.
+    let extra: Value = serde_json::from_str(r.extra.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        extra,
+        json!({"top_k": 40, "anthropic": {"thinking": {"type": "adaptive"}}})
+    );
     assert!(r.json_mode, "output_config.format asks for JSON");
     let plain = parse(json!({"model": "m", "max_tokens": 1, "system": "Be kind.",
         "messages": [{"role": "user", "content": "x"}]}))
@@ -108,7 +113,9 @@ fn system_sampling_and_stop_sequences() {
 /// Claude Code sends system turns inside the conversation (`POST
 /// /v1/messages?beta=true`), with `thinking`, `context_management`,
 /// `output_config`, `metadata` and cache-control markers: accepted, the
-/// system turns kept where they were, the Anthropic-only fields dropped.
+/// system turns kept where they were, the signed thinking kept as the
+/// assistant's reasoning, `thinking` for Anthropic upstreams only, the other
+/// Anthropic-only fields dropped.
 #[test]
 fn a_claude_code_request_is_accepted() {
     let call = parse(json!({
@@ -145,8 +152,14 @@ fn a_claude_code_request_is_accepted() {
     );
     assert_eq!(call.request.messages[3].tool_calls[0].name, "Bash");
     assert_eq!(
-        call.request.extra, None,
-        "Anthropic-only controls are dropped"
+        call.request.messages[3].reasoning[0].signature.as_deref(),
+        Some("sig")
+    );
+    let extra: Value = serde_json::from_str(call.request.extra.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        extra,
+        json!({"anthropic": {"thinking": {"type": "enabled", "budget_tokens": 31999}}}),
+        "thinking is scoped to Anthropic upstreams, the rest dropped"
     );
     assert!(!call.request.json_mode);
 }
