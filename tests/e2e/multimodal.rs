@@ -11,19 +11,29 @@ use crate::compat_api::run_check;
 use crate::mock_openai::MockOpenAi;
 use mock_upstream::MockServer;
 use mock_upstream::anthropic as mock_anthropic;
+use mock_upstream::gemini as mock_gemini;
 use serde_json::{Value, json};
 
 /// The 1x1 PNG of `tests/python/check_images.py`.
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
 
-/// The node with api-openai, the openai provider in front of `openai` and
-/// the anthropic provider in front of `anthropic`: `vision-gpt` and
-/// `vision-claude` have `vision`, `text-gpt` does not.
+/// The node with api-openai and the openai, anthropic and (when given)
+/// gemini providers in front of their mocks: `vision-gpt`, `vision-claude`
+/// and `vision-gemini` have `vision`, `text-gpt` does not.
 fn node(dirs: &Dirs, openai: &MockOpenAi, anthropic: &MockServer) -> Node {
-    for plugin in ["api-openai", "openai", "anthropic"] {
+    node_with(dirs, openai, anthropic, None)
+}
+
+fn node_with(
+    dirs: &Dirs,
+    openai: &MockOpenAi,
+    anthropic: &MockServer,
+    gemini: Option<&MockServer>,
+) -> Node {
+    for plugin in ["api-openai", "openai", "anthropic", "gemini"] {
         install(&dirs.plugins, plugin, plugin, |_| {});
     }
-    let config = format!(
+    let mut config = format!(
         r#"
 [plugins.openai]
 config = {{ base_url = "{openai_base}" }}
@@ -59,6 +69,25 @@ capabilities = ["chat", "streaming", "tools"]
         anthropic_addr = anthropic.addr,
         anthropic_key = mock_anthropic::API_KEY,
     );
+    if let Some(gemini) = gemini {
+        config += &format!(
+            r#"
+[plugins.gemini]
+config = {{ base_url = "{base}" }}
+allow_hosts = ["{addr}"]
+secrets = {{ GEMINI_API_KEY = "{key}" }}
+
+[[deployments]]
+alias = "vision-gemini"
+provider = "gemini"
+model = "gemini-2.5-flash"
+capabilities = ["chat", "streaming", "tools", "vision"]
+"#,
+            base = mock_gemini::base_url(gemini),
+            addr = gemini.addr,
+            key = mock_gemini::API_KEY,
+        );
+    }
     let path = dirs.root.path().join("node.toml");
     std::fs::write(&path, config).unwrap();
     Node::start(dirs, &["--config", path.to_str().unwrap()])
@@ -68,8 +97,9 @@ capabilities = ["chat", "streaming", "tools"]
 async fn an_image_from_each_sdk_reaches_each_upstream_in_its_format() {
     let openai = MockOpenAi::start().await;
     let anthropic = mock_anthropic::start().await;
+    let gemini = mock_gemini::start().await;
     let dirs = Dirs::new();
-    let node = node(&dirs, &openai, &anthropic);
+    let node = node_with(&dirs, &openai, &anthropic, Some(&gemini));
     let base = node.base.clone();
     tokio::task::spawn_blocking(move || {
         run_check(
@@ -80,6 +110,8 @@ async fn an_image_from_each_sdk_reaches_each_upstream_in_its_format() {
                 "vision-gpt",
                 "--vision",
                 "vision-claude",
+                "--vision",
+                "vision-gemini",
                 "--text-only",
                 "text-gpt",
             ],
@@ -124,6 +156,26 @@ async fn an_image_from_each_sdk_reaches_each_upstream_in_its_format() {
         assert_eq!(
             block["source"],
             json!({"type": "base64", "media_type": "image/png", "data": PNG}),
+        );
+    }
+    // Gemini got `inlineData` parts, from all three SDK calls.
+    let parts: Vec<Value> = gemini
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(":generateContent"))
+        .filter_map(|r| {
+            r.body["contents"]
+                .as_array()?
+                .iter()
+                .flat_map(|c| c["parts"].as_array().cloned().unwrap_or_default())
+                .find(|p| p.get("inlineData").is_some())
+        })
+        .collect();
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    for part in &parts {
+        assert_eq!(
+            part["inlineData"],
+            json!({"mimeType": "image/png", "data": PNG})
         );
     }
 }
