@@ -8,13 +8,13 @@ export CARGO_TARGET_DIR
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
 
 # First-party plugins bundled into dist/plugins.
-PLUGINS := openai anthropic gemini ollama tools-basic api-v2 api-openai
+PLUGINS := openai anthropic gemini ollama tools-basic api-v2 api-openai api-mcp
 # Plugins that misbehave on purpose, for the test suite.
-TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter
+TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter provider-v0-2
 
 .PHONY: run test agents plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway fmt wasm-target pyenv
 
-# The official openai and anthropic Python SDKs, used unmodified as clients in tests.
+# The official openai, anthropic, openai-agents and mcp Python SDKs, used unmodified as clients in tests.
 PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
 export HANZO_TEST_PYTHON := $(PYENV)/bin/python
 
@@ -73,7 +73,7 @@ $(AGENTS)/.installed: Makefile
 
 test: plugins pyenv python-plugins js-plugins js-test agents
 	cargo bench -p hanzo-node --no-run  # the benchmarks still build
-	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p gateway-bench -p mock-upstream
+	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p api-mcp -p gateway-bench -p mock-upstream
 
 bench: plugins
 	cargo bench -p hanzo-node --bench plugin_call

@@ -436,6 +436,7 @@ fn node() -> (Dirs, Node) {
     for p in [
         "api-v2",
         "api-openai",
+        "api-mcp",
         "tools-basic",
         "echo-version",
         "openai",
@@ -499,7 +500,9 @@ const PATHS: &[&str] = &[
     "/v1/chat/completions",
     "/v1/embeddings",
     "/v1/messages",
+    "/v1/responses",
     "/v1/",
+    "/mcp",
 ];
 
 #[derive(Debug, Clone)]
@@ -560,13 +563,15 @@ fn http_input() -> impl Strategy<Value = HttpInput> {
     )
 }
 
-/// The error code of an error body, in the node's, OpenAI's or Anthropic's shape.
+/// The error code of an error body, in the node's, OpenAI's, Anthropic's or
+/// JSON-RPC's (MCP's numeric code) shape.
 fn error_code(body: &Value) -> Option<String> {
     let e = body.get("error")?;
     e.get("code")
         .and_then(Value::as_str)
         .or_else(|| e.get("type").and_then(Value::as_str))
         .map(str::to_string)
+        .or_else(|| e.get("code").and_then(Value::as_i64).map(|c| c.to_string()))
 }
 
 #[test]

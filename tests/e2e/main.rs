@@ -25,6 +25,7 @@ mod jobs_http;
 mod js_plugins;
 mod limits;
 mod loader;
+mod mcp;
 mod multimodal;
 mod plugin_new;
 mod provider_openai;
