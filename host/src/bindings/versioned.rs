@@ -85,7 +85,9 @@ impl Provider {
     }
 
     /// Starts a stream; its chunks come from [`Provider::next`].
-    pub async fn stream_chat<T: Send>(&self, s: &mut Store<T>,
+    pub async fn stream_chat<T: Send>(
+        &self,
+        s: &mut Store<T>,
         r: &ChatRequest,
     ) -> Called<ResourceAny> {
         match self {
@@ -103,7 +105,9 @@ impl Provider {
         }
     }
 
-    pub async fn next<T: Send>(&self, s: &mut Store<T>,
+    pub async fn next<T: Send>(
+        &self,
+        s: &mut Store<T>,
         stream: ResourceAny,
     ) -> wasmtime::Result<Option<Result<ChatChunk, ProviderError>>> {
         match self {
@@ -122,7 +126,11 @@ impl Provider {
         }
     }
 
-    pub async fn embed<T: Send>(&self, s: &mut Store<T>, r: &EmbedRequest) -> Called<EmbedResponse> {
+    pub async fn embed<T: Send>(
+        &self,
+        s: &mut Store<T>,
+        r: &EmbedRequest,
+    ) -> Called<EmbedResponse> {
         match self {
             Provider::Newest(p) => p.hanzo_node_model_provider().call_embed(s, r).await,
             Provider::V0_2(p) => Ok(p
@@ -192,7 +200,9 @@ impl Tool {
         }
     }
 
-    pub async fn invoke<T: Send>(&self, s: &mut Store<T>,
+    pub async fn invoke<T: Send>(
+        &self,
+        s: &mut Store<T>,
         name: &str,
         arguments: &str,
     ) -> wasmtime::Result<Result<String, ToolError>> {
