@@ -121,7 +121,13 @@ pub fn messages_request_body(
     if !request.stop.is_empty() {
         body.insert("stop_sequences".into(), request.stop.clone().into());
     }
-    wire::merge_extra(&mut body, request.extra.as_deref(), "anthropic", RESERVED_FIELDS, &[])?;
+    wire::merge_extra(
+        &mut body,
+        request.extra.as_deref(),
+        "anthropic",
+        RESERVED_FIELDS,
+        &[],
+    )?;
     if stream {
         body.insert("stream".into(), true.into());
     }

@@ -173,7 +173,10 @@ pub fn generate_content_body(request: &ChatRequest) -> Result<Value, ProviderErr
     if !generation.is_empty() {
         body.insert("generationConfig".into(), Value::Object(generation));
     }
-    wire::merge_extra(&mut body, request.extra.as_deref(), "gemini",
+    wire::merge_extra(
+        &mut body,
+        request.extra.as_deref(),
+        "gemini",
         RESERVED_FIELDS,
         DEEP_FIELDS,
     )?;

@@ -113,7 +113,10 @@ pub fn chat_request_body(
     if let Some(t) = defaults.truncate {
         body.insert("truncate".into(), t.into());
     }
-    wire::merge_extra(&mut body, request.extra.as_deref(), "ollama",
+    wire::merge_extra(
+        &mut body,
+        request.extra.as_deref(),
+        "ollama",
         RESERVED_FIELDS,
         DEEP_FIELDS,
     )?;

@@ -86,7 +86,13 @@ pub fn chat_request_body(request: &ChatRequest, stream: bool) -> Result<Value, P
     if request.json_mode {
         body.insert("response_format".into(), json!({ "type": "json_object" }));
     }
-    merge_extra(&mut body, request.extra.as_deref(), "openai", RESERVED_FIELDS, &[])?;
+    merge_extra(
+        &mut body,
+        request.extra.as_deref(),
+        "openai",
+        RESERVED_FIELDS,
+        &[],
+    )?;
     if stream {
         body.insert("stream".into(), true.into());
         body.insert("stream_options".into(), json!({ "include_usage": true }));

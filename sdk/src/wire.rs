@@ -418,7 +418,16 @@ mod tests {
             Value::Object(body.clone()),
             json!({"model": "m", "keep_alive": "5m", "options": {"temperature": 0.5, "num_ctx": 8192}})
         );
-        assert!(merge_extra(&mut body, Some(r#"{"model": "x"}"#), "openai", &["model"], &[]).is_err());
+        assert!(
+            merge_extra(
+                &mut body,
+                Some(r#"{"model": "x"}"#),
+                "openai",
+                &["model"],
+                &[]
+            )
+            .is_err()
+        );
         assert!(merge_extra(&mut body, Some("[1]"), "openai", &[], &[]).is_err());
         assert!(merge_extra(&mut body, Some("  "), "openai", &[], &[]).is_ok());
     }
@@ -435,13 +444,25 @@ mod tests {
         );
         let mut openai = Map::new();
         merge_extra(&mut openai, Some(extra), "openai", &["model"], &[]).unwrap();
-        assert_eq!(Value::Object(openai), json!({"seed": 1, "reasoning_effort": "low"}));
+        assert_eq!(
+            Value::Object(openai),
+            json!({"seed": 1, "reasoning_effort": "low"})
+        );
         let mut gemini = Map::new();
         merge_extra(&mut gemini, Some(extra), "gemini", &["model"], &[]).unwrap();
         assert_eq!(Value::Object(gemini), json!({"seed": 1}));
         // Scoped fields obey the same rules.
         let mut body = Map::new();
-        assert!(merge_extra(&mut body, Some(r#"{"openai": {"model": "x"}}"#), "openai", &["model"], &[]).is_err());
+        assert!(
+            merge_extra(
+                &mut body,
+                Some(r#"{"openai": {"model": "x"}}"#),
+                "openai",
+                &["model"],
+                &[]
+            )
+            .is_err()
+        );
         assert!(merge_extra(&mut body, Some(r#"{"openai": 5}"#), "openai", &[], &[]).is_err());
     }
 

@@ -882,8 +882,14 @@ enum Open {
         router_index: u32,
         reasoning: Reasoning,
     },
-    Text { index: usize, text: String },
-    Call { index: usize, router_index: u32 },
+    Text {
+        index: usize,
+        text: String,
+    },
+    Call {
+        index: usize,
+        router_index: u32,
+    },
 }
 
 /// Encodes the router's chunks as the Responses event stream:
@@ -1181,7 +1187,10 @@ impl EventEncoder {
         };
         let index = *index;
         if let Some(signature) = &delta.signature {
-            reasoning.signature.get_or_insert_default().push_str(signature);
+            reasoning
+                .signature
+                .get_or_insert_default()
+                .push_str(signature);
         }
         if delta.text.is_empty() {
             return;
@@ -1474,9 +1483,14 @@ mod tests {
         // Stored, then the next turn: the reasoning precedes its assistant turn.
         let record = stored_record(&v, &[], &c.input);
         let next = call(json!({"model": "m", "input": "and 3+3?"}));
-        let r = next.chat_request(record["items"].as_array().unwrap()).unwrap();
+        let r = next
+            .chat_request(record["items"].as_array().unwrap())
+            .unwrap();
         assert_eq!(r.messages[1].role, Role::Assistant);
-        assert_eq!(r.messages[1].reasoning[0].signature.as_deref(), Some("sig-1"));
+        assert_eq!(
+            r.messages[1].reasoning[0].signature.as_deref(),
+            Some("sig-1")
+        );
         assert!(!r.messages[1].reasoning[0].redacted);
         // A client's reasoning item before a call, as Codex sends it back;
         // encrypted content alone is redacted reasoning.
@@ -1488,7 +1502,11 @@ mod tests {
         assert!(r.messages[0].reasoning[0].redacted);
         assert_eq!(r.messages[0].tool_calls[0].id, "c1");
         // Streamed: a reasoning item with summary deltas before the message.
-        let mut e = EventEncoder::new(call(json!({"model": "m", "input": "hi", "stream": true})), ids(), 1);
+        let mut e = EventEncoder::new(
+            call(json!({"model": "m", "input": "hi", "stream": true})),
+            ids(),
+            1,
+        );
         let chunk = |reasoning: Vec<ReasoningDelta>, content: Option<&str>| ChatChunk {
             id: String::new(),
             model: "m".into(),

@@ -30,7 +30,10 @@ pub const MODELS: &[&str] = &["claude-3-5-haiku-20241022", "claude-sonnet-4-5-20
 pub const THINKING_SIGNATURE: &str = "EqQBmockThinkingSignature";
 
 fn thinks(body: &Value) -> bool {
-    matches!(body["thinking"]["type"].as_str(), Some("enabled" | "adaptive"))
+    matches!(
+        body["thinking"]["type"].as_str(),
+        Some("enabled" | "adaptive")
+    )
 }
 
 pub async fn start() -> MockServer {
@@ -195,7 +198,10 @@ fn validate(body: &Value) -> Result<(), String> {
         if let Some(last) = messages.iter().rev().find(|m| m["role"] == "assistant")
             && let Some(blocks) = last["content"].as_array()
             && blocks.iter().any(|b| b["type"] == "tool_use")
-            && !matches!(blocks[0]["type"].as_str(), Some("thinking" | "redacted_thinking"))
+            && !matches!(
+                blocks[0]["type"].as_str(),
+                Some("thinking" | "redacted_thinking")
+            )
         {
             return Err("messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block.".into());
         }
@@ -268,7 +274,10 @@ fn messages(body: &Value) -> Response<Body> {
             "tool_use",
         )
     } else {
-        let mut text = format!("echo: {}", last_user_text(&body["messages"], "role", block_text));
+        let mut text = format!(
+            "echo: {}",
+            last_user_text(&body["messages"], "role", block_text)
+        );
         let mut stop = "end_turn";
         // The first stop sequence in the answer ends it there, as a model's would.
         if let Some((at, sequence)) = body["stop_sequences"]
