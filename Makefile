@@ -8,11 +8,11 @@ export CARGO_TARGET_DIR
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
 
 # First-party plugins bundled into dist/plugins.
-PLUGINS := openai anthropic gemini ollama tools-basic api-v2 api-openai api-mcp
+PLUGINS := openai anthropic gemini ollama tools-basic tools-containers tools-mcp api-v2 api-openai api-mcp
 # Plugins that misbehave on purpose, for the test suite.
-TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter provider-v0-2
+TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter provider-v0-2 tool-v0-2 api-v0-2
 
-.PHONY: run test agents plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway fmt wasm-target pyenv
+.PHONY: run test agents container-image plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway fmt wasm-target pyenv
 
 # The official openai, anthropic, openai-agents and mcp Python SDKs, used unmodified as clients in tests.
 PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
@@ -66,14 +66,22 @@ AGENT_PACKAGES := @anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0
 
 agents: $(AGENTS)/.installed
 
+# The image the containers tests run, built locally (no registry is
+# reachable) from a static busybox; it needs a Docker engine (.ci/run starts
+# one). Without one the containers tests fail, saying so, unless
+# HANZO_TEST_NO_DOCKER=1 is set.
+container-image:
+	@if docker info >/dev/null 2>&1; then tests/containers/build-test-image.sh; \
+	else echo "WARNING: no Docker engine answers: the containers tests will fail (start dockerd, or set HANZO_TEST_NO_DOCKER=1 to skip them)" >&2; fi
+
 $(AGENTS)/.installed: Makefile
 	mkdir -p $(AGENTS)
 	cd $(AGENTS) && npm install --no-audit --no-fund --loglevel=error $(AGENT_PACKAGES)
 	touch $@
 
-test: plugins pyenv python-plugins js-plugins js-test agents
+test: plugins pyenv python-plugins js-plugins js-test agents container-image
 	cargo bench -p hanzo-node --no-run  # the benchmarks still build
-	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p api-mcp -p gateway-bench -p mock-upstream
+	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p api-mcp -p tools-containers -p tools-mcp -p gateway-bench -p mock-upstream
 
 bench: plugins
 	cargo bench -p hanzo-node --bench plugin_call

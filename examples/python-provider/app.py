@@ -1,6 +1,7 @@
 """An OpenAI-compatible LLM provider in Python (Hanzo Node SDK): chat,
 streaming (SSE) and embeddings through the host's ``fetch`` interface,
-against the API root the operator sets.
+against the API root the operator sets. Images go upstream as ``image_url``
+parts and inline documents as ``file`` parts (``hanzo_node.openai``).
 
 Build: ``make python-provider`` (from the repository root) writes
 ``$CARGO_TARGET_DIR/python-plugins/python-provider/``; copy that folder into
@@ -26,7 +27,9 @@ from hanzo_node.types import Capabilities, ChatChunk, ChatRequest, ChatResponse,
 CHAT = Capabilities.CHAT | Capabilities.STREAMING | Capabilities.TOOLS | Capabilities.JSON_MODE
 
 # Context windows of well-known models (OpenAI's /models does not say; vLLM's
-# `max_model_len` and others' `context_length` are read when present).
+# `max_model_len` and others' `context_length` are read when present). The
+# chat models among them all read images; for another model the operator
+# says so in a deployment's `capabilities`.
 CONTEXT = {
     "gpt-4o": 128_000,
     "gpt-4o-mini": 128_000,
@@ -38,6 +41,12 @@ CONTEXT = {
     "text-embedding-3-small": 8_191,
     "text-embedding-3-large": 8_191,
 }
+
+
+def _capabilities(id: str) -> Capabilities:
+    if "embed" in id:
+        return Capabilities.EMBEDDINGS
+    return CHAT | Capabilities.VISION if id in CONTEXT else CHAT
 
 
 def _context(entry: dict) -> int:
@@ -90,7 +99,7 @@ class OpenAiCompatible(Provider):
         else:
             entries = openai.parse_model_list(self._send("GET", "/models").body)
         return [
-            model_info(e["id"], Capabilities.EMBEDDINGS if "embed" in e["id"] else CHAT, _context(e))
+            model_info(e["id"], _capabilities(e["id"]), _context(e))
             for e in entries
         ]
 

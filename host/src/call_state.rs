@@ -37,6 +37,8 @@ pub trait Services: JobHost {
     /// The tools of the catalog `tenant` may use.
     fn tools(&self, tenant: &Tenant) -> Vec<ToolInfo>;
     fn tool_info(&self, tenant: &Tenant, name: &str) -> Option<ToolInfo>;
+    /// The container engine.
+    fn containers(&self) -> &Arc<crate::containers::Containers>;
 }
 
 pub struct CallState {

@@ -55,6 +55,8 @@ pub struct NodeConfig {
     pub server: crate::conns::ServerConfig,
     /// Authentication: allowed hosts and origins, signed requests' window.
     pub auth: crate::auth::AuthConfig,
+    /// The container engine (`hanzo:node/containers`) and every run's ceilings.
+    pub containers: crate::containers::ContainersConfig,
 }
 
 pub use crate::grants::{GrantsConfig, PluginOverrides};
@@ -82,6 +84,7 @@ impl Default for NodeConfig {
             log: crate::caps::log::LogConfig::default(),
             server: crate::conns::ServerConfig::default(),
             auth: crate::auth::AuthConfig::default(),
+            containers: crate::containers::ContainersConfig::default(),
         }
     }
 }

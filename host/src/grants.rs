@@ -15,7 +15,11 @@
 //! trusted, the operator lists them, or `[grants] private_addresses` is on;
 //! then the operator's `allow_hosts` on top. A secret has a value only where
 //! the operator maps it (`"env:NAME"` or a literal): a manifest naming an
-//! environment variable reads nothing by itself.
+//! environment variable reads nothing by itself. Containers are granted
+//! only image by image, by the plugin's own `[plugins.<name>] containers`
+//! list, whoever signed the plugin: the images the operator lists that the
+//! manifest's patterns cover; network for them only with the operator's
+//! `container_network = true` as well as the manifest's.
 
 use crate::outbound::{HostPattern, OutboundPolicy};
 pub use crate::signing::Verdict;
@@ -51,6 +55,14 @@ pub struct Permissions {
     /// Agent definitions (`hanzo:node/agents`).
     #[serde(default)]
     pub agents: bool,
+    /// Container images the plugin would run (`hanzo:node/containers`):
+    /// `name:tag`, `name:*` for any tag, `*` for any image (an adapter that
+    /// runs what the operator declares).
+    #[serde(default)]
+    pub containers: Vec<String>,
+    /// Network access for those containers.
+    #[serde(default)]
+    pub container_network: bool,
 }
 
 /// `[grants]` in node.toml: what the operator allows plugins whose
@@ -138,6 +150,12 @@ pub struct PluginOverrides {
     pub tools: Option<bool>,
     pub jobs: Option<bool>,
     pub agents: Option<bool>,
+    /// The images the plugin may run, as far as its manifest's
+    /// `permissions.containers` covers them. Unset: none (containers are
+    /// granted only by name).
+    pub containers: Option<Vec<String>>,
+    /// Network for its containers, when the manifest asks for it too.
+    pub container_network: Option<bool>,
 }
 
 impl PluginOverrides {
@@ -175,6 +193,8 @@ pub struct Grants {
     pub jobs: bool,
     /// `hanzo:node/agents`.
     pub agents: bool,
+    /// `hanzo:node/containers`: the images it may run, and whether with network.
+    pub containers: ContainerGrant,
     /// The secrets the manifest declares, each with the value the operator
     /// mapped (none: declared but not mapped, or mapped to an unset
     /// variable).
@@ -198,6 +218,43 @@ pub enum Capability {
     Tools,
     Jobs,
     Agents,
+    Containers,
+}
+
+/// The container images a plugin may run (patterns: `name:tag`, `name:*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerGrant {
+    pub images: Vec<String>,
+    pub network: bool,
+}
+
+impl ContainerGrant {
+    /// Whether `image` (`name:tag`; a bare name is `name:latest`) is granted.
+    pub fn allows(&self, image: &str) -> bool {
+        let (name, tag) = split_image(image);
+        self.images.iter().any(|pattern| {
+            let (n, t) = split_image(pattern);
+            n == name && (t == "*" || t == tag)
+        })
+    }
+}
+
+/// Whether the manifest's pattern `requested` covers the operator's `granted`.
+fn covers(requested: &str, granted: &str) -> bool {
+    if requested == "*" || requested == granted {
+        return true;
+    }
+    let (name, tag) = split_image(requested);
+    tag == "*" && split_image(granted).0 == name
+}
+
+/// `name:tag` as its parts; a registry's port (`host:5000/name`) is part
+/// of the name.
+fn split_image(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (image, "latest"),
+    }
 }
 
 impl Capability {
@@ -209,6 +266,7 @@ impl Capability {
             Capability::Tools => "permissions.tools",
             Capability::Jobs => "permissions.jobs",
             Capability::Agents => "permissions.agents",
+            Capability::Containers => "permissions.containers",
         }
     }
 }
@@ -229,6 +287,7 @@ impl Grants {
             Capability::Tools => self.tools,
             Capability::Jobs => self.jobs,
             Capability::Agents => self.agents,
+            Capability::Containers => !self.containers.images.is_empty(),
         }
     }
 
@@ -266,6 +325,8 @@ impl Grants {
             llm: self.llm,
             jobs: self.jobs,
             agents: self.agents,
+            containers: self.containers.images.clone(),
+            container_network: self.containers.network,
         }
     }
 }
@@ -364,6 +425,16 @@ pub fn resolve(
         tools: allowed(requested.tools, plugin.tools, node.tools),
         jobs: allowed(requested.jobs, plugin.jobs, node.jobs),
         agents: allowed(requested.agents, plugin.agents, node.agents),
+        containers: ContainerGrant {
+            images: plugin
+                .containers
+                .iter()
+                .flatten()
+                .filter(|o| requested.containers.iter().any(|r| covers(r, o)))
+                .cloned()
+                .collect(),
+            network: requested.container_network && plugin.container_network == Some(true),
+        },
         secrets,
         settings: request.settings,
         outbound: Arc::new(OutboundPolicy::new(request.plugin, &hosts)),
@@ -471,6 +542,52 @@ mod tests {
         jobs = true
         agents = true
     "#;
+
+    #[test]
+    fn containers_are_granted_image_by_image_by_the_operator_only() {
+        let asks = request(
+            r#"containers = ["tools:1", "runner:*", "evil:latest"]
+               container_network = true"#,
+        );
+        // Requested, trusted, but not listed by the operator: nothing.
+        let g = grant(
+            &asks,
+            Verdict::Trusted("k".into()),
+            &GrantsConfig::default(),
+            &PluginOverrides::default(),
+        );
+        assert!(!g.allows(Capability::Containers));
+        assert!(!g.containers.allows("tools:1"));
+        // Listed: only what was both requested and listed; network needs both.
+        let g = grant(
+            &asks,
+            Verdict::Unsigned,
+            &GrantsConfig::default(),
+            &overrides(r#"containers = ["tools:1", "runner:*", "other:2"]"#),
+        );
+        assert_eq!(g.containers.images, ["tools:1", "runner:*"]);
+        assert!(g.containers.allows("tools:1") && g.containers.allows("runner:7"));
+        assert!(!g.containers.allows("tools:2") && !g.containers.allows("other:2"));
+        assert!(!g.containers.allows("evil"), "a bare name is :latest");
+        assert!(!g.containers.network);
+        let g = grant(
+            &asks,
+            Verdict::Unsigned,
+            &GrantsConfig::default(),
+            &overrides(
+                r#"containers = ["tools:1"]
+                          container_network = true"#,
+            ),
+        );
+        assert!(g.containers.network);
+        // A registry port is part of the name, not the tag.
+        let grant = ContainerGrant {
+            images: vec!["reg:5000/tools".into()],
+            network: false,
+        };
+        assert!(grant.allows("reg:5000/tools:latest"));
+        assert!(!grant.allows("reg:5000/tools:2"));
+    }
 
     #[test]
     fn an_unsigned_plugin_gets_public_hosts_and_no_secrets() {

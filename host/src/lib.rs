@@ -9,6 +9,7 @@ pub mod caps;
 pub mod coalesce;
 pub mod config;
 pub mod conns;
+pub mod containers;
 pub mod context;
 pub mod engine;
 pub mod error;

@@ -368,6 +368,12 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
                 ms = started.elapsed().as_millis() as u64,
                 "plugins loaded"
             );
+            // Containers a crash left behind go before any new run.
+            match runtime.containers.remove_leftovers().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed containers left by an earlier run"),
+                Err(e) => tracing::info!(%e, "containers: unavailable until an engine answers"),
+            }
             match runtime.start_jobs().await {
                 Ok(()) => runtime.registry.set_started(),
                 Err(e) => {

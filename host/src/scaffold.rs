@@ -15,12 +15,11 @@ use std::path::{Path, PathBuf};
 /// The WIT package, a folder per version (each with its `deps`).
 static WIT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../wit");
 
-/// The version folder a language's SDK is built against. Python's and
-/// JavaScript's SDKs are still on 0.2.0, which the node loads beside 0.3.0.
+/// The version folder a language's SDK is built against: every SDK is on
+/// 0.3.0 (the node still loads plugins built against 0.2.0).
 fn wit_folder(lang: Lang) -> &'static str {
     match lang {
-        Lang::Rust => "since_v0.3.0",
-        Lang::Python | Lang::Js => "since_v0.2.0",
+        Lang::Rust | Lang::Python | Lang::Js => "since_v0.3.0",
     }
 }
 
@@ -350,7 +349,7 @@ mod tests {
             let make = std::fs::read_to_string(dest.join("Makefile")).unwrap();
             assert!(make.contains("NAME := my-py"), "{make}");
             assert!(make.contains("dist/$(NAME)"), "{make}");
-            let world = format!("WORLD := hanzo:node/{}@0.2.0", kind.as_str());
+            let world = format!("WORLD := hanzo:node/{}@0.3.0", kind.as_str());
             assert!(make.contains(&world), "{make}");
         }
     }

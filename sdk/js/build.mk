@@ -12,7 +12,7 @@
 JS_SDK := sdk/js
 JS_PLUGINS := $(CARGO_TARGET_DIR)/js-plugins
 JS_TOOLCHAIN := $(JS_SDK)/node_modules/.hanzo-installed
-JS_SDK_SOURCES := $(wildcard $(JS_SDK)/src/*.js) $(JS_SDK)/build.mjs $(wildcard wit/since_v0.2.0/*.wit)
+JS_SDK_SOURCES := $(wildcard $(JS_SDK)/src/*.js) $(JS_SDK)/build.mjs $(wildcard wit/since_v0.3.0/*.wit)
 JS_BUILD := node $(JS_SDK)/build.mjs
 
 .PHONY: js-plugins js-toolchain js-test

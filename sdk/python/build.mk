@@ -15,8 +15,9 @@ PY_TOOLCHAIN ?= $(HOME)/.cache/hanzo-node/componentize-py-$(COMPONENTIZE_PY_VERS
 COMPONENTIZE_PY := $(PY_TOOLCHAIN)/bin/componentize-py
 PY_PLUGINS_DIR := $(CARGO_TARGET_DIR)/python-plugins
 PY_SDK_SRC := sdk/python/src
-# The WIT version the Python SDK is built against (the node loads it and the newer).
-PY_WIT := wit/since_v0.2.0
+# The WIT version the Python SDK is built against (the node loads it and the older).
+PY_WIT_VERSION := 0.3.0
+PY_WIT := wit/since_v$(PY_WIT_VERSION)
 PY_SDK_FILES := $(wildcard $(PY_SDK_SRC)/hanzo_node/*.py)
 WIT_FILES := $(wildcard $(PY_WIT)/*.wit $(PY_WIT)/deps/*/*.wit)
 
@@ -36,7 +37,7 @@ $(PY_TOOLCHAIN)/.installed:
 define py-plugin
 $(PY_PLUGINS_DIR)/$(1)/$(4).wasm: $(wildcard $(2)/*.py) $(wildcard $(5)/*.py) $(2)/plugin.toml $(PY_SDK_FILES) $(WIT_FILES) $(PY_TOOLCHAIN)/.installed
 	@mkdir -p $$(@D)
-	$(COMPONENTIZE_PY) -d $(PY_WIT) -w hanzo:node/$(3)@0.2.0 componentize $(addprefix -p ,$(5)) -p $(2) -p $(PY_SDK_SRC) app -o $$@.tmp
+	$(COMPONENTIZE_PY) -d $(PY_WIT) -w hanzo:node/$(3)@$(PY_WIT_VERSION) componentize $(addprefix -p ,$(5)) -p $(2) -p $(PY_SDK_SRC) app -o $$@.tmp
 	mv $$@.tmp $$@
 	cp $(2)/plugin.toml $$(@D)/plugin.toml
 $(1): $(PY_PLUGINS_DIR)/$(1)/$(4).wasm
@@ -78,10 +79,18 @@ $(eval $(call py-template,tool))
 $(eval $(call py-template,provider))
 $(eval $(call py-template,api))
 
-# The SDK's pure-Python parts (SSE decoder, schemas from type hints, routing)
-# tested with the host's python3, outside any component.
-python-sdk-check:
-	python3 -m unittest discover -s sdk/python/tests -t sdk/python
+# The SDK's pure-Python parts (SSE decoder, schemas from type hints, routing,
+# content parts, the OpenAI wire format, the provider export) tested with the
+# host's python3, outside any component: the WIT records are the ones
+# componentize-py generates (`bindings`), for the provider and api worlds.
+PY_BINDINGS := $(PY_PLUGINS_DIR)/bindings
+$(PY_BINDINGS)/.generated: $(WIT_FILES) $(PY_TOOLCHAIN)/.installed
+	rm -rf $(PY_BINDINGS)
+	$(COMPONENTIZE_PY) -q -d $(PY_WIT) -w hanzo:node/provider@$(PY_WIT_VERSION) -w hanzo:node/api@$(PY_WIT_VERSION) bindings $(PY_BINDINGS)
+	touch $@
+
+python-sdk-check: $(PY_BINDINGS)/.generated
+	PYTHONPATH=$(PY_BINDINGS) python3 -m unittest discover -s sdk/python/tests -t sdk/python
 	python3 -m doctest sdk/python/src/hanzo_node/sse.py
 
 python-plugins: python-sdk-check

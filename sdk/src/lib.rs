@@ -55,6 +55,7 @@ pub mod agents;
 pub mod anthropic;
 pub mod api;
 pub mod config;
+pub mod containers;
 pub mod content;
 pub mod gemini;
 pub mod http;
@@ -110,6 +111,7 @@ pub mod wit {
                 import hanzo:node/llm@0.3.0;
                 import hanzo:node/jobs@0.3.0;
                 import hanzo:node/agents@0.3.0;
+                import hanzo:node/containers@0.3.0;
                 import hanzo:node/llm-types@0.3.0;
                 import hanzo:node/tool-types@0.3.0;
             }

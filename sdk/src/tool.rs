@@ -80,6 +80,7 @@ pub mod bindings {
             "hanzo:node/config@0.3.0": crate::wit::hanzo::node::config,
             "hanzo:node/kv@0.3.0": crate::wit::hanzo::node::kv,
             "hanzo:node/fetch@0.3.0": crate::wit::hanzo::node::fetch,
+            "hanzo:node/containers@0.3.0": crate::wit::hanzo::node::containers,
             "hanzo:node/tool-types@0.3.0": crate::wit::hanzo::node::tool_types,
             "wasi:http/types@0.2.12": wasip2::http::types,
             "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,

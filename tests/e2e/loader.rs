@@ -340,10 +340,18 @@ async fn a_hanging_describe_holds_up_neither_the_port_nor_the_others() {
     });
     let node = Node::launch(&dirs, &[]);
     let c = client();
-    let health = get_json(&c, node.url("/v2/health")).await;
+    // The loads begin a moment after the port opens; the spinning one then
+    // stays listed as loading until its time limit.
+    let mut health = Value::Null;
+    let listed = eventually(Duration::from_secs(10), async || {
+        health = get_json(&c, node.url("/v2/health")).await;
+        health["plugins"]["loading"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|f| f == "spin-forever"))
+    })
+    .await;
+    assert!(listed, "{health}");
     assert_eq!(health["status"], "starting", "{health}");
-    let loading = health["plugins"]["loading"].as_array().unwrap();
-    assert!(loading.iter().any(|f| f == "spin-forever"), "{health}");
 
     let served = eventually(Duration::from_secs(60), async || {
         let r = c

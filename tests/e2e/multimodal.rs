@@ -319,3 +319,53 @@ async fn thinking_and_stop_sequences_pass_between_client_and_anthropic() {
     assert!(sent.body.get("thinking").is_none(), "{}", sent.body);
     assert!(sent.body.get("anthropic").is_none(), "{}", sent.body);
 }
+
+/// Plugins of every kind built against hanzo:node@0.2.0 still work beside
+/// 0.3.0 ones: an API plugin's `llm@0.2.0` chat (converted both ways) reaches
+/// a 0.2.0 provider through the router, its `tools@0.2.0` lists the node's
+/// tools, and a tool plugin's `kv@0.2.0` and `config@0.2.0` are the node's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_of_every_kind_built_against_0_2_0_still_work() {
+    let dirs = Dirs::new();
+    for plugin in ["api-v2", "provider-v0-2", "tool-v0-2", "api-v0-2"] {
+        install(&dirs.plugins, plugin, plugin, |_| {});
+    }
+    let config = dirs.root.path().join("node.toml");
+    std::fs::write(
+        &config,
+        "[plugins.tool-v0-2]\nconfig = { label = \"calls\" }\n\n\
+         [[deployments]]\nalias = \"old\"\nprovider = \"provider-v0-2\"\nmodel = \"echo\"\n",
+    )
+    .unwrap();
+    let node = Node::start(&dirs, &["--config", config.to_str().unwrap()]);
+    let c = client();
+    let mut chat = Value::Null;
+    let answered = crate::common::eventually(std::time::Duration::from_secs(30), async || {
+        chat = crate::common::get_json(&c, node.url("/old/chat?model=old")).await;
+        chat.get("text").is_some()
+    })
+    .await;
+    assert!(answered, "{chat}");
+    assert_eq!(
+        chat,
+        json!({"text": "echo: hi from 0.2.0", "provider": "provider-v0-2", "finish": "FinishReason::Stop"})
+    );
+    let tools = crate::common::get_json(&c, node.url("/old/tools")).await;
+    assert!(
+        tools["tools"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("old_counter")),
+        "{tools}"
+    );
+    for n in 1..=2 {
+        let r = c
+            .post(node.url("/v2/tools/execute"))
+            .json(&json!({"tool": "old_counter", "arguments": {}}))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["result"], json!({"calls": n}), "{v}");
+    }
+}

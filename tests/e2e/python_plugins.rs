@@ -5,10 +5,11 @@
 //! error, an uncaught exception whose traceback reaches the client, an
 //! endless loop, a memory bomb), each error naming the plugin while the
 //! node keeps serving the others; the `python-provider` example serving
-//! `/v1/chat/completions` (whole and streamed, tool calls, upstream errors)
-//! and `/v1/embeddings` against the OpenAI mock upstream; the `python-api`
-//! example answering HTTP and reaching the tool catalog; and the three
-//! templates of `plugin new --lang python`, built as a new project is.
+//! `/v1/chat/completions` (whole and streamed, an image and a document as
+//! OpenAI parts, tool calls, upstream errors) and `/v1/embeddings` against
+//! the OpenAI mock upstream; the `python-api` example answering HTTP and
+//! reaching the tool catalog; and the three templates of `plugin new --lang
+//! python`, built as a new project is.
 
 use crate::common::{
     Dirs, Node, built_plugin, client, eventually, execute, get_json, install_built,
@@ -290,6 +291,35 @@ async fn python_provider_over_the_openai_api() {
     assert_eq!(sent.body["messages"][1]["content"], "hi there");
     assert_eq!(sent.body["max_tokens"], 64);
     assert!(sent.body.get("stream").is_none());
+
+    // An image and a PDF reach the upstream as OpenAI parts: the image an
+    // `image_url` with its data URL and detail, the document a `file`.
+    let png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    let pdf = "data:application/pdf;base64,JVBERi0xLjQK";
+    let parts = json!([
+        {"type": "text", "text": "what is it?"},
+        {"type": "image_url", "image_url": {"url": png, "detail": "low"}},
+        {"type": "file", "file": {"file_data": pdf, "filename": "a.pdf"}}
+    ]);
+    let r = c
+        .post(&chat)
+        .header("x-hanzo-cache", "bypass")
+        .json(&json!({"model": "gpt", "messages": [{"role": "user", "content": parts}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"], "echo: what is it?",
+        "{v}"
+    );
+    let sent = mock
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/v1/chat/completions")
+        .unwrap();
+    assert_eq!(sent.body["messages"][0]["content"], parts);
 
     // Streamed: text deltas as the upstream produces them, then usage and [DONE].
     let (status, _, text, frames) = crate::api_openai::post_streamed(
@@ -619,6 +649,8 @@ async fn python_sdk_reaches_every_host_interface() {
     assert_eq!(v["provider"], "python-provider");
     assert_eq!(v["streamed"], "Hello world");
     assert_eq!(v["stream_provider"], "python-provider");
+    // The provider cannot count: the SDK's default, as the router's kind.
+    assert_eq!(v["count_tokens"], "unsupported");
     assert!(
         v["models"].as_array().unwrap().contains(&json!("gpt")),
         "{v}"

@@ -137,15 +137,16 @@ def check_errors(client, model):
     # A hosted tool is not offered to the model (no upstream runs it).
     r = client.responses.create(model=model, input="x", tools=[{"type": "web_search"}])
     expect_equal(r.output_text, "echo: x", "hosted tool: answered without it")
+    # A file uploaded to OpenAI exists only there.
     try:
         client.responses.create(
             model=model,
-            input=[{"role": "user", "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}]}],
+            input=[{"role": "user", "content": [{"type": "input_file", "file_id": "file-abc123"}]}],
         )
     except openai.BadRequestError as e:
-        expect_equal(e.body.get("code"), "unsupported_content", "image part: code")
+        expect_equal(e.body.get("code"), "unsupported_content", "uploaded file: code")
     else:
-        raise CheckFailed("image part: no error")
+        raise CheckFailed("uploaded file: no error")
     print("ok: errors")
 
 

@@ -25,7 +25,7 @@ mod generated {
 }
 
 pub use generated::hanzo::node::{
-    agents, config, fetch, jobs, kv, llm, llm_types, log, tool_types, tools,
+    agents, config, containers, fetch, jobs, kv, llm, llm_types, log, tool_types, tools,
 };
 
 /// The newest version of the `hanzo:node` package, the one the host is
@@ -141,6 +141,7 @@ pub mod tool {
             "hanzo:node/config": crate::bindings::config,
             "hanzo:node/kv": crate::bindings::kv,
             "hanzo:node/fetch": crate::bindings::fetch,
+            "hanzo:node/containers": crate::bindings::containers,
             "hanzo:node/tool-types": crate::bindings::tool_types,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod config;
+pub mod containers;
 pub mod fetch;
 pub mod jobs;
 pub mod kv;
@@ -29,6 +30,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     crate::bindings::llm::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::jobs::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::agents::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::containers::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     add_v0_2_names(linker)
 }
 

@@ -20,7 +20,7 @@ use crate::plugins::manifest::{
     Ceilings, MANIFEST_FILE, MAX_COMPONENT_BYTES, read_manifest, read_plugin_file,
 };
 use crate::plugins::registry::{Slot, compile_schema, conflict, routes_overlap};
-use crate::plugins::{LoadedPlugin, Manifest, PluginKind, PluginPre, folder};
+use crate::plugins::{LoadedPlugin, Manifest, PluginKind, PluginPre, ToolSchemas, folder};
 use crate::runtime::Runtime;
 use crate::signing::{MAX_SIGNATURE_BYTES, SIGNATURE_FILE, TrustStore};
 use crate::tenant::Tenant;
@@ -606,12 +606,19 @@ async fn describe_tools(rt: &Arc<Runtime>, plugin: LoadedPlugin) -> Result<Loade
         if !seen.insert(spec.name.clone()) {
             return Err(format!("tool `{}` is described twice", spec.name));
         }
-        let validator = compile_schema(&spec.parameters)
+        let parameters = compile_schema(&spec.parameters)
             .map_err(|e| format!("tool `{}` parameters: {e}", spec.name))?;
-        if let Some(result) = &spec.result {
-            compile_schema(result).map_err(|e| format!("tool `{}` result: {e}", spec.name))?;
-        }
-        plugin.tools.push((spec, Arc::new(validator)));
+        let result = match &spec.result {
+            Some(result) => Some(Arc::new(
+                compile_schema(result).map_err(|e| format!("tool `{}` result: {e}", spec.name))?,
+            )),
+            None => None,
+        };
+        let schemas = ToolSchemas {
+            parameters: Arc::new(parameters),
+            result,
+        };
+        plugin.tools.push((spec, schemas));
     }
     Ok(plugin)
 }

@@ -52,10 +52,18 @@ pub struct LoadedPlugin {
     /// Caps calls running at once (`limits.max_concurrency`).
     pub concurrency: Arc<Semaphore>,
     /// What a tool plugin's `describe()` returned at load, with each tool's
-    /// parameter schema compiled.
-    pub tools: Vec<(ToolSpec, Arc<jsonschema::Validator>)>,
+    /// schemas compiled.
+    pub tools: Vec<(ToolSpec, ToolSchemas)>,
     /// Whether its calls ran long lately (they then start off the serving threads).
     pub cpu: Arc<crate::sched::CpuHistory>,
+}
+
+/// A tool's compiled JSON Schemas: its arguments' (checked before the
+/// tool runs) and, when it declares one, its result's (checked after).
+#[derive(Clone)]
+pub struct ToolSchemas {
+    pub parameters: Arc<jsonschema::Validator>,
+    pub result: Option<Arc<jsonschema::Validator>>,
 }
 
 impl LoadedPlugin {

@@ -10,8 +10,8 @@
 //! It also knows which folders are being loaded right now, for
 //! `/v2/health`, and keeps loads of one folder from running at once.
 
-use super::LoadedPlugin;
 use super::manifest::route_key;
+use super::{LoadedPlugin, ToolSchemas};
 use crate::bindings::tool_types::ToolSpec;
 use crate::bindings::tools::ToolInfo;
 use crate::tenant::Tenant;
@@ -35,7 +35,7 @@ pub struct Slot {
 pub struct ToolEntry {
     pub plugin: Arc<LoadedPlugin>,
     pub spec: ToolSpec,
-    pub validator: Arc<jsonschema::Validator>,
+    pub schemas: ToolSchemas,
 }
 
 impl ToolEntry {
@@ -67,12 +67,12 @@ impl Layer {
     /// Indexes the tools and routes of the plugins added.
     fn index(mut self) -> Layer {
         for p in self.by_name.values() {
-            for (spec, validator) in &p.tools {
+            for (spec, schemas) in &p.tools {
                 self.tools.entry(spec.name.clone()).or_insert_with(|| {
                     Arc::new(ToolEntry {
                         plugin: p.clone(),
                         spec: spec.clone(),
-                        validator: validator.clone(),
+                        schemas: schemas.clone(),
                     })
                 });
             }

@@ -6,7 +6,9 @@ use super::config::RouterConfig;
 use super::deployment::Deployment;
 use super::usage::Spent;
 use crate::bindings::llm::{LlmError, Route};
-use crate::bindings::llm_types::{Capabilities, ChatResponse, EmbedResponse, Usage as TokenUsage};
+use crate::bindings::llm_types::{
+    Capabilities, ChatResponse, ContentPart, EmbedResponse, MediaSource, Usage as TokenUsage,
+};
 use crate::error::ProviderCallError;
 use crate::tenant::Tenant;
 use std::sync::Arc;
@@ -25,11 +27,33 @@ impl Weight for ChatResponse {
         let m = &self.message;
         256 + self.id.len()
             + self.model.len()
-            + m.content.len()
+            + m.content.iter().map(part_weight).sum::<usize>()
+            + m.reasoning
+                .iter()
+                .map(|r| 32 + r.text.len() + r.signature.as_ref().map_or(0, String::len))
+                .sum::<usize>()
             + m.tool_calls
                 .iter()
-                .map(|t| 64 + t.id.len() + t.name.len() + t.arguments.len())
+                .map(|t| {
+                    64 + t.id.len()
+                        + t.name.len()
+                        + t.arguments.len()
+                        + t.signature.as_ref().map_or(0, String::len)
+                })
                 .sum::<usize>()
+    }
+}
+
+/// The bytes of a content part: its text, or its media's URL or bytes.
+fn part_weight(part: &ContentPart) -> usize {
+    let source = |s: &MediaSource| match s {
+        MediaSource::Url(u) => u.len(),
+        MediaSource::Inline(b) => b.media_type.len() + b.data.len(),
+    };
+    32 + match part {
+        ContentPart::Text(t) => t.len(),
+        ContentPart::Image(i) => source(&i.source),
+        ContentPart::Document(d) => source(&d.source),
     }
 }
 

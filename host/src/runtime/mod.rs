@@ -55,6 +55,8 @@ pub struct Runtime {
     pub auth: Arc<crate::auth::Auth>,
     /// Each plugin's log budget and the lines it dropped.
     pub logs: crate::caps::log::PluginLogs,
+    /// The container engine, reached on first use.
+    pub containers: Arc<crate::containers::Containers>,
     pub plugins_dir: PathBuf,
     pub started: Instant,
     /// This runtime, for the stores of its calls (weak: a parked store must
@@ -83,6 +85,12 @@ impl Runtime {
             crate::jobs::Jobs::open(kv.database(), config.jobs.clone())?
                 .with_tenant_limits(&config.tenants),
         );
+        // Its containers carry the node's identity, so that the next start
+        // finds those a crash left.
+        let containers = Arc::new(crate::containers::Containers::new(
+            config.containers.clone(),
+            auth.identity.public_key_hex().to_string(),
+        ));
         // The router calls provider plugins through the runtime it belongs
         // to: it holds it weakly, as `Providers`.
         Ok(Arc::new_cyclic(|runtime: &Weak<Runtime>| {
@@ -111,6 +119,7 @@ impl Runtime {
                 plugins_dir,
                 auth,
                 logs: crate::caps::log::PluginLogs::new(&config.log),
+                containers,
                 config,
                 started: Instant::now(),
                 this: runtime.clone(),
@@ -231,7 +240,10 @@ impl Runtime {
     }
 
     /// Invokes a tool of the catalog by name: arguments are parsed and checked
-    /// against the tool's schema, then its plugin runs it.
+    /// against the tool's schema, then its plugin runs it, and a result is
+    /// checked against the tool's result schema when it declares one (a
+    /// result that breaks its own contract is the tool's failure, not an
+    /// answer to pass on).
     pub async fn invoke_tool(
         &self,
         ctx: impl Into<CallCtx>,
@@ -247,21 +259,9 @@ impl Runtime {
         let args: serde_json::Value = serde_json::from_str(arguments).map_err(|e| {
             ToolError::InvalidArguments(format!("arguments are not valid JSON: {e}"))
         })?;
-        let problems: Vec<String> = entry
-            .validator
-            .iter_errors(&args)
-            .take(8)
-            .map(|e| {
-                let at = e.instance_path.to_string();
-                if at.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{at}: {e}")
-                }
-            })
-            .collect();
+        let problems = schema_problems(&entry.schemas.parameters, &args);
         if !problems.is_empty() {
-            return Err(ToolError::InvalidArguments(problems.join("; ")));
+            return Err(ToolError::InvalidArguments(problems));
         }
         let started = Instant::now();
         let tenant = ctx.tenant.clone();
@@ -272,7 +272,20 @@ impl Runtime {
         match result {
             Ok(r) => {
                 tracing::debug!(tool = name, plugin = %entry.plugin.name(), %tenant, ms, ok = r.is_ok(), "tool invoked");
-                r
+                let (Ok(text), Some(schema)) = (&r, &entry.schemas.result) else {
+                    return r;
+                };
+                let problems = match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(value) => schema_problems(schema, &value),
+                    Err(e) => format!("not JSON: {e}"),
+                };
+                if problems.is_empty() {
+                    r
+                } else {
+                    Err(ToolError::Failed(format!(
+                        "tool `{name}` returned a result its result schema refuses: {problems}"
+                    )))
+                }
             }
             Err(e) => {
                 tracing::warn!(tool = name, plugin = %entry.plugin.name(), %tenant, ms, error = %e, "tool plugin failed");
@@ -349,6 +362,24 @@ impl Runtime {
         self.provider_call(provider, ctx.into(), async |p, s| p.embed(s, request).await)
             .await
     }
+}
+
+/// What `schema` finds wrong with `value` (at most 8 problems, each at its
+/// path), joined; empty when it accepts it.
+fn schema_problems(schema: &jsonschema::Validator, value: &serde_json::Value) -> String {
+    schema
+        .iter_errors(value)
+        .take(8)
+        .map(|e| {
+            let at = e.instance_path.to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{at}: {e}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The router calls provider plugins through the runtime.
@@ -474,6 +505,10 @@ impl crate::caps::Services for Runtime {
 
     fn admit_log(&self, plugin: &str) -> bool {
         self.logs.admit(plugin)
+    }
+
+    fn containers(&self) -> &Arc<crate::containers::Containers> {
+        &self.containers
     }
 
     fn kv_quota(&self, tenant: &Tenant) -> Option<u64> {

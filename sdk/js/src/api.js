@@ -25,7 +25,8 @@
  * have the node's shape: `{"error": {"code", "message"}}`.
  *
  * This module re-exports every host interface of the api world: log,
- * config, kv, http (fetch), tools, llm, jobs, agents.
+ * config, kv, http (fetch), tools, llm, jobs, agents; and the message
+ * helpers of `content.js` for `llm` calls.
  * @module api
  */
 import { HanzoError, ToolError, formatThrown, pluginName } from './errors.js';
@@ -35,6 +36,7 @@ export * from './errors.js';
 export * from './common.js';
 export { tools } from './tools.js';
 export { llm, chatRequest } from './llm.js';
+export * from './content.js';
 export { jobs } from './jobs.js';
 export { agents } from './agents.js';
 export { httpHandler } from './incoming.js';

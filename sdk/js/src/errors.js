@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Typed errors that map onto the WIT error variants of `hanzo:node@0.2.0`.
+ * Typed errors that map onto the WIT error variants of `hanzo:node@0.3.0`.
  *
  * ComponentizeJS turns a thrown value into the `err` case of an exported
  * function's `result` when the value has a `payload` property (the WIT
@@ -88,6 +88,13 @@ export class ProviderError extends HanzoError {
   /** @param {string} message */ static upstreamUnavailable(message) { return new ProviderError('upstream-unavailable', message); }
   /** @param {string} message */ static timeout(message) { return new ProviderError('timeout', message); }
   /** @param {string} message */ static internal(message) { return new ProviderError('internal', message); }
+  /**
+   * The upstream cannot take part of the request (an image for a text model,
+   * a document type it does not read) or has no such operation; the router
+   * tries the alias's next deployment.
+   * @param {string} message
+   */
+  static unsupported(message) { return new ProviderError('unsupported', message); }
 
   /**
    * A failed request to the upstream (a {@link FetchError}) as the router's

@@ -5,14 +5,17 @@
  * `over-budget`, `provider` with the provider error, ...).
  * @module llm
  */
-import * as host from 'hanzo:node/llm@0.2.0';
+import * as host from 'hanzo:node/llm@0.3.0';
 import { LlmError, hostCall } from './errors.js';
+import { toParts } from './content.js';
 
 const dispose = Symbol.dispose || Symbol.for('dispose');
 
 /**
- * A message: `{role, content}` plus, optionally, `toolCalls`, `toolCallId`, `name`.
- * @typedef {{role: 'system' | 'user' | 'assistant' | 'tool', content: string, toolCalls?: any[], toolCallId?: string, name?: string}} Message
+ * A message: `{role, content}` (text, or content parts: see `content.js`)
+ * plus, optionally, `toolCalls`, `toolCallId`, `name`, `reasoning`.
+ * @typedef {{role: 'system' | 'user' | 'assistant' | 'tool', content: string | import('./content.js').ContentPart[],
+ *   toolCalls?: any[], toolCallId?: string, name?: string, reasoning?: import('./content.js').Reasoning[]}} Message
  */
 
 /**
@@ -25,10 +28,11 @@ export function chatRequest(r) {
     model: r.model,
     messages: r.messages.map((m) => ({
       role: m.role,
-      content: m.content ?? '',
+      content: toParts(m.content),
       toolCalls: m.toolCalls ?? [],
       toolCallId: m.toolCallId,
       name: m.name,
+      reasoning: m.reasoning ?? [],
     })),
     tools: (r.tools ?? []).map((t) => ({
       name: t.name,
@@ -94,5 +98,15 @@ export const llm = {
     return hostCall(LlmError, () =>
       host.embed({ model: request.model, inputs: request.inputs, dimensions: request.dimensions }, options(opts)),
     );
+  },
+  /**
+   * The request's input tokens as the upstream of the alias's first capable
+   * deployment counts them; throws `LlmError` `unsupported` when it cannot
+   * (estimate instead).
+   * @param {Parameters<typeof chatRequest>[0]} request
+   * @returns {number}
+   */
+  countTokens(request) {
+    return hostCall(LlmError, () => host.countTokens(chatRequest(request)));
   },
 };

@@ -6,18 +6,55 @@
  * @module openai
  */
 import { ProviderError } from './errors.js';
+import { isTextOnly, sourceUrl, textContent, textOf } from './content.js';
 
-/** @param {any} m a WIT `message` */
-function message(m) {
+/** The wire formats whose name, as a key of `extra`, scopes the fields of its object. */
+export const WIRE_FORMATS = ['openai', 'anthropic', 'gemini', 'ollama'];
+
+/**
+ * A message's `content`: a string when it is all text (what every
+ * OpenAI-compatible server takes), else an array of parts, which OpenAI
+ * takes in user messages only: `image_url` parts (a URL or a `data:` URL)
+ * and `file` parts for inline documents. What OpenAI cannot take throws
+ * `unsupported`.
+ * @param {any} m a WIT `message`
+ * @param {number} index
+ */
+function content(m, index) {
+  if (isTextOnly(m.content)) return textOf(m.content);
+  if (m.role !== 'user') {
+    const kind = m.content.find((/** @type {any} */ p) => p.tag !== 'text').tag;
+    throw ProviderError.unsupported(`message ${index} (${m.role}): the OpenAI chat API takes ${kind}s in user messages only`);
+  }
+  return m.content.map((/** @type {any} */ p) => {
+    if (p.tag === 'text') return { type: 'text', text: p.val };
+    if (p.tag === 'image') {
+      /** @type {any} */
+      const url = { url: sourceUrl(p.val.source) };
+      if (p.val.detail !== undefined) url.detail = p.val.detail;
+      return { type: 'image_url', image_url: url };
+    }
+    if (p.val.source.tag !== 'inline') {
+      throw ProviderError.unsupported(`message ${index}: the OpenAI chat API does not take a document by URL (send its bytes)`);
+    }
+    return { type: 'file', file: { file_data: sourceUrl(p.val.source), filename: p.val.title ?? 'document' } };
+  });
+}
+
+/** @param {any} m a WIT `message` @param {number} index */
+function message(m, index) {
   /** @type {any} */
-  const out = { role: m.role, content: m.content };
+  const out = { role: m.role };
   if (m.role === 'assistant' && m.toolCalls?.length) {
+    // OpenAI wants null, not "", for an assistant turn that only calls tools.
+    out.content = m.content.length ? content(m, index) : null;
     out.tool_calls = m.toolCalls.map((/** @type {any} */ c) => ({
       id: c.id,
       type: 'function',
       function: { name: c.name, arguments: c.arguments },
     }));
-    if (!m.content) out.content = null;
+  } else {
+    out.content = content(m, index);
   }
   if (m.toolCallId !== undefined) out.tool_call_id = m.toolCallId;
   if (m.name !== undefined) out.name = m.name;
@@ -25,7 +62,26 @@ function message(m) {
 }
 
 /**
- * The JSON body of a chat completion request.
+ * The reasoning of servers that show it (DeepSeek, vLLM, llama.cpp;
+ * OpenRouter's `reasoning`).
+ * @param {any} m
+ * @returns {string | undefined}
+ */
+function reasoningText(m) {
+  const r = m.reasoning_content ?? m.reasoning;
+  return typeof r === 'string' && r !== '' ? r : undefined;
+}
+
+/** Text of a `content` field: a string, or the text of its parts. @param {any} c */
+function contentText(c) {
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) return c.map((p) => (typeof p === 'string' ? p : typeof p?.text === 'string' ? p.text : '')).join('');
+  return '';
+}
+
+/**
+ * The JSON body of a chat completion request. `extra`'s fields are merged,
+ * those under `openai` too, those under another wire format's name left out.
  * @param {any} req a WIT `chat-request`
  * @param {boolean} stream
  */
@@ -49,7 +105,14 @@ export function chatBody(req, stream) {
     body.stream = true;
     body.stream_options = { include_usage: true };
   }
-  if (req.extra) Object.assign(body, JSON.parse(req.extra));
+  if (req.extra) {
+    const extra = JSON.parse(req.extra);
+    if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw ProviderError.badRequest('`extra` must be a JSON object');
+    const scoped = extra.openai ?? {};
+    if (typeof scoped !== 'object' || scoped === null || Array.isArray(scoped)) throw ProviderError.badRequest('`extra.openai` must be a JSON object');
+    for (const [k, v] of Object.entries(extra)) if (!WIRE_FORMATS.includes(k)) body[k] = v;
+    Object.assign(body, scoped);
+  }
   return body;
 }
 
@@ -82,21 +145,25 @@ export function chatResponse(json, model) {
   const choice = json?.choices?.[0];
   if (!choice) throw ProviderError.internal(`the upstream answer has no choices: ${JSON.stringify(json).slice(0, 500)}`);
   const m = choice.message ?? {};
+  const reasoning = reasoningText(m);
   return {
     id: String(json.id ?? ''),
     model: String(json.model ?? model),
     message: {
       role: 'assistant',
-      content: m.content ?? '',
+      content: textContent(contentText(m.content) || (m.refusal ?? '')),
       toolCalls: (m.tool_calls ?? []).map((/** @type {any} */ c) => ({
         id: String(c.id ?? ''),
         name: String(c.function?.name ?? ''),
         arguments: String(c.function?.arguments ?? ''),
+        signature: undefined,
       })),
       toolCallId: undefined,
       name: undefined,
+      reasoning: reasoning === undefined ? [] : [{ text: reasoning, signature: undefined, redacted: false }],
     },
     finishReason: finishReason(choice.finish_reason),
+    stopSequence: undefined,
     usage: usage(json.usage),
   };
 }
@@ -109,17 +176,21 @@ export function chatResponse(json, model) {
 export function chatChunk(json, model) {
   const choice = json?.choices?.[0];
   const delta = choice?.delta ?? {};
+  const reasoning = reasoningText(delta);
   return {
     id: String(json.id ?? ''),
     model: String(json.model ?? model),
-    content: typeof delta.content === 'string' && delta.content !== '' ? delta.content : undefined,
+    content: contentText(delta.content) || undefined,
     toolCalls: (delta.tool_calls ?? []).map((/** @type {any} */ c, /** @type {number} */ i) => ({
       index: c.index ?? i,
       id: c.id ?? undefined,
       name: c.function?.name ?? undefined,
       arguments: c.function?.arguments ?? '',
+      signature: undefined,
     })),
+    reasoning: reasoning === undefined ? [] : [{ index: 0, text: reasoning, signature: undefined, redacted: false }],
     finishReason: choice?.finish_reason ? finishReason(choice.finish_reason) : undefined,
+    stopSequence: undefined,
     usage: usage(json.usage),
   };
 }

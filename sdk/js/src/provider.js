@@ -8,7 +8,7 @@
  *
  * class Echo extends Provider {
  *   models() { return [model('echo', { chat: true, streaming: true })]; }
- *   chat(req) { return { id: 'x', model: req.model, message: assistant('hi'), finishReason: 'stop' }; }
+ *   chat(req) { return chatResponse('x', req.model, assistant(textOf(req.messages.at(-1)))); }
  * }
  * export const modelProvider = exportProvider(new Echo());
  * ```
@@ -20,12 +20,19 @@
  * becomes `timeout` or `upstream-unavailable` ({@link ProviderError.fromFetchError});
  * anything else thrown becomes `internal` with the JS error, its stack and
  * the plugin's name.
+ *
+ * A message's content is a list of parts (text, images, documents; see
+ * `content.js`): map the parts the upstream takes and throw
+ * `ProviderError.unsupported` for the rest (`openai.chatBody` does it for the
+ * OpenAI wire format). `countTokens` is optional: by default it throws
+ * `unsupported` and the node estimates instead.
  * @module provider
  */
 import { FetchError, ProviderError, formatThrown, pluginName } from './errors.js';
 
 export * from './errors.js';
 export * from './common.js';
+export * from './content.js';
 export * as openai from './openai.js';
 
 /**
@@ -74,17 +81,21 @@ export function model(id, capabilities, more = {}) {
 }
 
 /**
- * An assistant `message` record.
- * @param {string} content
- * @param {{id: string, name: string, arguments: string}[]} [toolCalls]
+ * A `chat-response`; `stopSequence` names the `stop` string that ended the
+ * answer (with the finish reason `stop-sequence`).
+ * @param {string} id
+ * @param {string} model
+ * @param {import('./content.js').Message} message
+ * @param {string} [finishReason] a `finish-reason` (`stop`, `length`, `tool-calls`, ...)
+ * @param {{stopSequence?: string, usage?: {promptTokens: number, completionTokens: number, totalTokens: number}}} [more]
  */
-export function assistant(content, toolCalls = []) {
-  return { role: 'assistant', content, toolCalls, toolCallId: undefined, name: undefined };
+export function chatResponse(id, model, message, finishReason = 'stop', more = {}) {
+  return { id, model, message, finishReason, stopSequence: more.stopSequence, usage: more.usage };
 }
 
 /**
  * The base class of a provider. Override what the upstream supports; the
- * rest answers `bad-request`.
+ * rest answers `bad-request` (`countTokens`: `unsupported`).
  */
 export class Provider {
   /** The models served, with capabilities and prices. @returns {ModelInfo[] | Promise<ModelInfo[]>} */
@@ -109,6 +120,14 @@ export class Provider {
   /** Embeddings. @param {any} request an `embed-request` @returns {any} an `embed-response` */
   embed(request) {
     throw ProviderError.badRequest(`embeddings are not supported (model ${request.model})`);
+  }
+  /**
+   * The request's input tokens as the upstream's own endpoint counts them.
+   * By default `unsupported`: the node estimates instead.
+   * @param {any} request a `chat-request` @returns {number | Promise<number>}
+   */
+  countTokens(request) {
+    throw ProviderError.unsupported(`model \`${request.model}\`: this provider cannot count tokens`);
   }
 }
 
@@ -171,5 +190,7 @@ export function exportProvider(provider) {
       }),
     /** @param {any} r */
     embed: (r) => guarded('embed', () => provider.embed(r)),
+    /** @param {any} r */
+    countTokens: (r) => guarded('countTokens', () => provider.countTokens(r)),
   };
 }

@@ -36,6 +36,11 @@ fn thinks(body: &Value) -> bool {
     )
 }
 
+/// The mock's (signed) thinking, first in an answer when thinking is on.
+fn thinking_block() -> Value {
+    json!({"type": "thinking", "thinking": "The user wants an answer.", "signature": THINKING_SIGNATURE})
+}
+
 pub async fn start() -> MockServer {
     MockServer::start(handle).await
 }
@@ -248,7 +253,10 @@ fn messages(body: &Value) -> Response<Body> {
         return error(400, "invalid_request_error", &message);
     }
     if model == "coding-agent" {
-        let (content, stop) = coding_agent_turn(body);
+        let (mut content, stop) = coding_agent_turn(body);
+        if thinks(body) {
+            content.as_array_mut().unwrap().insert(0, thinking_block());
+        }
         if body["stream"] == true {
             return streamed_blocks(&model, &content, stop);
         }
@@ -295,10 +303,7 @@ fn messages(body: &Value) -> Response<Body> {
         (json!([{"type": "text", "text": text}]), stop)
     };
     if thinks(body) {
-        content.as_array_mut().unwrap().insert(
-            0,
-            json!({"type": "thinking", "thinking": "The user wants an answer.", "signature": THINKING_SIGNATURE}),
-        );
+        content.as_array_mut().unwrap().insert(0, thinking_block());
     }
     json_response(
         200,
@@ -361,6 +366,27 @@ fn streamed_blocks(model: &str, content: &Value, stop: &str) -> Response<Body> {
             "usage": {"input_tokens": 12, "output_tokens": 1}}}),
     )];
     for (index, block) in content.as_array().into_iter().flatten().enumerate() {
+        if block["type"] == "thinking" {
+            events.push(event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": index,
+                       "content_block": {"type": "thinking", "thinking": ""}}),
+            ));
+            for delta in [
+                json!({"type": "thinking_delta", "thinking": block["thinking"]}),
+                json!({"type": "signature_delta", "signature": block["signature"]}),
+            ] {
+                events.push(event(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index, "delta": delta}),
+                ));
+            }
+            events.push(event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": index}),
+            ));
+            continue;
+        }
         let (start, delta) = if block["type"] == "tool_use" {
             (
                 json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),

@@ -321,6 +321,8 @@ async fn chat(body: &Value, earlier: usize, behaviour: Behaviour) -> Response<Bo
         coding_agent_turn(body)
     } else if behaviour.special_models && model == "agent-two-tools" {
         agent_two_tools(body)
+    } else if behaviour.special_models && model == "agent-every-tool" {
+        agent_every_tool(body)
     } else if asks_with_tools(body) {
         json!({"role": "assistant", "content": null, "tool_calls": [
             {"id": "call_abc123", "type": "function", "function": {"name": "calculator", "arguments": "{\"expression\":\"2+2\"}"}}
@@ -431,6 +433,63 @@ fn agent_two_tools(body: &Value) -> Value {
         ]})
     } else {
         json!({"role": "assistant", "content": format!("tools said: {}", results.join(" | "))})
+    }
+}
+
+/// An agent's model that calls every tool it is offered, at once, with
+/// arguments made from each tool's schema ([`example_of`]), then answers
+/// with what they returned: `tools said: <name>=<result> | …`.
+fn agent_every_tool(body: &Value) -> Value {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let results: Vec<String> = messages
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| {
+            let id = m["tool_call_id"].as_str().unwrap_or("");
+            format!(
+                "{}={}",
+                id.trim_start_matches("call_"),
+                m["content"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    if !results.is_empty() {
+        return json!({"role": "assistant", "content": format!("tools said: {}", results.join(" | "))});
+    }
+    let calls: Vec<Value> = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let name = t["function"]["name"].as_str().unwrap_or("");
+            let arguments = example_of(&t["function"]["parameters"]);
+            json!({"id": format!("call_{name}"), "type": "function",
+                   "function": {"name": name, "arguments": arguments.to_string()}})
+        })
+        .collect();
+    json!({"role": "assistant", "content": null, "tool_calls": calls})
+}
+
+/// A value a JSON Schema accepts: each required property of an object
+/// filled in ("hello" for a string, 2 for an integer, 2.5 for a number,
+/// true for a boolean).
+fn example_of(schema: &Value) -> Value {
+    match schema["type"].as_str() {
+        Some("object") | None => {
+            let mut out = serde_json::Map::new();
+            for name in schema["required"].as_array().into_iter().flatten() {
+                if let Some(name) = name.as_str() {
+                    out.insert(name.to_string(), example_of(&schema["properties"][name]));
+                }
+            }
+            Value::Object(out)
+        }
+        Some("string") => json!("hello"),
+        Some("integer") => json!(2),
+        Some("number") => json!(2.5),
+        Some("boolean") => json!(true),
+        Some("array") => json!([]),
+        _ => Value::Null,
     }
 }
 

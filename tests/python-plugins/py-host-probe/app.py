@@ -1,5 +1,5 @@
 """Test plugin (api world, Python): each route exercises one host interface
-through the SDK's wrappers -- config, log, kv, llm (whole and streamed),
+through the SDK's wrappers -- config, log, kv, llm (whole, streamed, counted),
 tools, jobs, agents -- and answers what it saw as JSON, so the e2e test can
 check the wrappers against the real node."""
 
@@ -8,7 +8,7 @@ import json
 from hanzo_node import agents, config, jobs, kv, llm, log, tools
 from hanzo_node.api import HttpError, Response, Router, serve
 from hanzo_node.errors import AgentsError, ConfigError, KvError, LlmError, ToolNotFound
-from hanzo_node.types import chat_request, user
+from hanzo_node.types import chat_request, text_of, user
 
 app = Router()
 
@@ -71,11 +71,16 @@ def probe_llm(req):
     with llm.stream_chat(request) as stream:
         text = "".join(c.content or "" for c in stream)
         provider = stream.route.provider
+    try:
+        counted = llm.count_tokens(request)
+    except LlmError as e:
+        counted = e.kind
     return {
-        "content": whole.response.message.content,
+        "content": text_of(whole.response.message),
         "provider": whole.route.provider,
         "streamed": text,
         "stream_provider": provider,
+        "count_tokens": counted,
         "models": sorted(m.id for m in llm.models()),
     }
 

@@ -2,13 +2,16 @@
 
 A plugin is a WebAssembly component implementing one of the node's worlds
 (``hanzo:node/tool``, ``hanzo:node/provider``, ``hanzo:node/api``, WIT package
-``hanzo:node@0.2.0``). componentize-py generates the low-level bindings (the
+``hanzo:node@0.3.0``). componentize-py generates the low-level bindings (the
 ``wit_world`` package) at build time; this package wraps them:
 
 - :mod:`hanzo_node.tool` -- ``@tool`` functions, their JSON Schema from type
   hints; export with ``from hanzo_node.tool import Toolbox``.
 - :mod:`hanzo_node.provider` -- a provider as a class (``models``, ``chat``,
-  ``stream_chat``, ``embed``); export with ``ModelProvider = serve(MyClass)``.
+  ``stream_chat``, ``embed``, ``count_tokens``); export with
+  ``ModelProvider = serve(MyClass)``.
+- :mod:`hanzo_node.types` -- the chat records; a message's content as parts
+  (text, images, documents) and helpers to build and read them.
 - :mod:`hanzo_node.api` -- an HTTP handler (``Request`` in, ``Response`` out);
   export with ``IncomingHandler = serve(handle)``.
 - :mod:`hanzo_node.errors` -- typed exceptions mapped onto the WIT error
@@ -27,6 +30,6 @@ import an interface has no binding for it (``hanzo_node.llm`` in a tool
 plugin fails at build time with ``No module named wit_world.imports.llm``).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 #: The WIT package this SDK speaks.
-WIT_PACKAGE = "hanzo:node@0.2.0"
+WIT_PACKAGE = "hanzo:node@0.3.0"

@@ -135,6 +135,7 @@ class ProviderError(Exception):
             "upstream_unavailable": t.ProviderError_UpstreamUnavailable,
             "timeout": t.ProviderError_Timeout,
             "internal": t.ProviderError_Internal,
+            "unsupported": t.ProviderError_Unsupported,
         }[self.kind]
         return case(self.message)
 
@@ -150,6 +151,7 @@ class ProviderError(Exception):
             "not_found": ModelNotFound,
             "upstream_unavailable": UpstreamUnavailable,
             "timeout": UpstreamTimeout,
+            "unsupported": Unsupported,
         }.get(kind, Internal)
         return cls(str(payload))
 
@@ -194,6 +196,15 @@ class UpstreamTimeout(ProviderError):
 
 class Internal(ProviderError):
     kind = "internal"
+
+
+class Unsupported(ProviderError):
+    """The upstream cannot take part of the request (an image for a text
+    model, a document type it does not read) or has no such operation; the
+    router tries the alias's next deployment, and a client is answered 400
+    ``unsupported_content``."""
+
+    kind = "unsupported"
 
 
 # ------------------------------------------------------------------ host errors

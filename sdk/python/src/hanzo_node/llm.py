@@ -1,12 +1,12 @@
 """The node's LLM router (``hanzo:node/llm``), for api plugins: chat,
-streaming and embeddings by model alias, with the router's failover,
-retries, limits, cache and accounting. Needs ``permissions.llm`` in the
-manifest. Failures raise :class:`~hanzo_node.errors.LlmError`.
+streaming, embeddings and token counts by model alias, with the router's
+failover, retries, limits, cache and accounting. Needs ``permissions.llm``
+in the manifest. Failures raise :class:`~hanzo_node.errors.LlmError`.
 
     from hanzo_node import llm
-    from hanzo_node.types import user, chat_request
+    from hanzo_node.types import user, chat_request, text_of
     result = llm.chat(chat_request("gpt", [user("hi")]))
-    print(result.response.message.content, result.route.provider)
+    print(text_of(result.response.message), result.route.provider)
     for chunk in llm.stream_chat(chat_request("gpt", [user("hi")])):
         ...
 """
@@ -49,6 +49,13 @@ def chat(request: Any, *, bypass_cache: bool = False) -> ChatResult:
 
 def embed(request: Any, *, bypass_cache: bool = False) -> EmbedResult:
     return _call(_wit.embed, request, _options(bypass_cache))
+
+
+def count_tokens(request: Any) -> int:
+    """The input tokens of ``request`` (``ChatRequest``) as the upstream of the
+    alias's first capable deployment counts them; ``LlmError`` of kind
+    ``unsupported`` when it cannot (estimate instead)."""
+    return _call(_wit.count_tokens, request)
 
 
 class Stream:

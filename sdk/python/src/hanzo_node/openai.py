@@ -20,6 +20,7 @@ from .errors import (
     ModelNotFound,
     ProviderError,
     RateLimited,
+    Unsupported,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -35,22 +36,53 @@ _FINISH = {
 }
 #: Fields of the body the node's request sets; ``extra`` may not override them.
 RESERVED = ("model", "messages", "stream", "stream_options")
+#: The wire formats whose name, as a key of ``extra``, scopes the fields of
+#: its object to providers speaking that format (this one is ``openai``).
+WIRE_FORMATS = ("openai", "anthropic", "gemini", "ollama")
 
 
 def finish_reason(reason: Optional[str]) -> t.FinishReason:
     return _FINISH.get(reason or "stop", t.FinishReason.OTHER)
 
 
+def _content_json(index: int, m: t.Message) -> Any:
+    """A message's ``content``: a string when it is all text (what every
+    OpenAI-compatible server takes), else an array of parts, which OpenAI
+    takes in user messages only: ``image_url`` parts (a URL or a ``data:``
+    URL) and ``file`` parts for inline documents."""
+    if t.is_text_only(m.content):
+        return t.text_of(m.content)
+    if m.role != t.Role.USER:
+        kind = next(t.part_kind(p) for p in m.content if not isinstance(p, t.ContentPart_Text))
+        raise Unsupported(f"message {index} ({_ROLES[m.role]}): the OpenAI chat API takes {kind}s in user messages only")
+    parts: List[Dict[str, Any]] = []
+    for p in m.content:
+        if isinstance(p, t.ContentPart_Text):
+            parts.append({"type": "text", "text": p.value})
+        elif isinstance(p, t.ContentPart_Image):
+            url: Dict[str, Any] = {"url": t.source_url(p.value.source)}
+            if p.value.detail is not None:
+                url["detail"] = p.value.detail
+            parts.append({"type": "image_url", "image_url": url})
+        elif isinstance(p.value.source, t.MediaSource_Inline):
+            file = {"file_data": t.source_url(p.value.source), "filename": p.value.title or "document"}
+            parts.append({"type": "file", "file": file})
+        else:
+            raise Unsupported(f"message {index}: the OpenAI chat API does not take a document by URL (send its bytes)")
+    return parts
+
+
 def _message_json(index: int, m: t.Message) -> Dict[str, Any]:
     out: Dict[str, Any] = {"role": _ROLES[m.role]}
     if m.role == t.Role.ASSISTANT and m.tool_calls:
-        out["content"] = m.content or None
+        # OpenAI wants null, not "", for an assistant turn that only calls tools.
+        out["content"] = _content_json(index, m) if m.content else None
         out["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in m.tool_calls
         ]
     else:
-        out["content"] = m.content
+        out["content"] = _content_json(index, m)
     if m.role == t.Role.TOOL:
         if m.tool_call_id is None:
             raise BadRequest(f"message {index}: a tool message needs the tool-call-id it answers")
@@ -62,7 +94,11 @@ def _message_json(index: int, m: t.Message) -> Dict[str, Any]:
 
 def chat_request_body(request: t.ChatRequest, stream: bool = False) -> Dict[str, Any]:
     """The JSON body of ``POST /chat/completions`` for ``request``; with
-    ``stream``, SSE chunks and usage on the last one are asked for."""
+    ``stream``, SSE chunks and usage on the last one are asked for. Media
+    OpenAI cannot take (in a message other than the user's, a document by
+    URL) raises :class:`~hanzo_node.errors.Unsupported`; ``extra``'s fields
+    are merged, those under ``openai`` too, those under another wire
+    format's name left out."""
     body: Dict[str, Any] = {
         "model": request.model,
         "messages": [_message_json(i, m) for i, m in enumerate(request.messages)],
@@ -105,9 +141,13 @@ def chat_request_body(request: t.ChatRequest, stream: bool = False) -> Dict[str,
             raise BadRequest(f"extra is not valid JSON: {e}") from None
         if not isinstance(extra, dict):
             raise BadRequest("extra must be a JSON object")
-        for k, v in extra.items():
-            if k not in RESERVED:
-                body[k] = v
+        scoped = extra.get("openai", {})
+        if not isinstance(scoped, dict):
+            raise BadRequest("extra.openai must be a JSON object")
+        for fields in ({k: v for k, v in extra.items() if k not in WIRE_FORMATS}, scoped):
+            for k, v in fields.items():
+                if k not in RESERVED:
+                    body[k] = v
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -140,6 +180,13 @@ def _text(content: Any) -> str:
     return str(content)
 
 
+def _reasoning(m: Dict[str, Any]) -> Optional[str]:
+    """The reasoning of servers that show it (DeepSeek, vLLM, llama.cpp;
+    OpenRouter's ``reasoning``)."""
+    r = m.get("reasoning_content") or m.get("reasoning")
+    return r if isinstance(r, str) and r else None
+
+
 def _args(a: Any) -> str:
     if a is None:
         return ""
@@ -169,16 +216,17 @@ def parse_chat_response(body: Any, requested_model: str) -> t.ChatResponse:
     content = _text(m.get("content")) or (m.get("refusal") or "")
     calls = [
         t.ToolCall(c.get("id") or f"call_{i}", (c.get("function") or {}).get("name") or "",
-                   _args((c.get("function") or {}).get("arguments")))
+                   _args((c.get("function") or {}).get("arguments")), None)
         for i, c in enumerate(m.get("tool_calls") or [])
     ]
+    reasoning = _reasoning(m)
     reason = choice.get("finish_reason")
     finish = finish_reason(reason) if reason else (t.FinishReason.TOOL_CALLS if calls else t.FinishReason.STOP)
-    return t.ChatResponse(
-        id=v.get("id") or "",
-        model=v.get("model") or requested_model,
-        message=t.Message(t.Role.ASSISTANT, content, calls, None, None),
-        finish_reason=finish,
+    return t.chat_response(
+        v.get("id") or "",
+        v.get("model") or requested_model,
+        t.assistant(content, calls, [t.Reasoning(reasoning, None, False)] if reasoning else None),
+        finish,
         usage=_usage(v.get("usage")),
     )
 
@@ -187,7 +235,7 @@ def parse_stream_chunk(data: str, requested_model: str) -> Optional[t.ChatChunk]
     """The ``data`` of one stream event (not ``[DONE]``) as a chunk, or
     ``None`` for one that carries nothing (the role-only first chunk)."""
     v = _load(data)
-    chunk = t.ChatChunk(v.get("id") or "", v.get("model") or requested_model, None, [], None, _usage(v.get("usage")))
+    chunk = t.chunk(v.get("id") or "", v.get("model") or requested_model, usage=_usage(v.get("usage")))
     choices = v.get("choices") or []
     if choices:
         choice = choices[0]
@@ -196,14 +244,18 @@ def parse_stream_chunk(data: str, requested_model: str) -> Optional[t.ChatChunk]
         delta = choice.get("delta") or choice.get("message") or {}
         text = _text(delta.get("content")) or (delta.get("refusal") or "")
         chunk.content = text or None
+        reasoning = _reasoning(delta)
+        if reasoning:
+            chunk.reasoning = [t.ReasoningDelta(0, reasoning, None, False)]
         chunk.tool_calls = [
             t.ToolCallDelta(
                 c.get("index", i), c.get("id"), (c.get("function") or {}).get("name"),
-                _args((c.get("function") or {}).get("arguments")),
+                _args((c.get("function") or {}).get("arguments")), None,
             )
             for i, c in enumerate(delta.get("tool_calls") or [])
         ]
-    empty = chunk.content is None and not chunk.tool_calls and chunk.finish_reason is None and chunk.usage is None
+    empty = (chunk.content is None and not chunk.tool_calls and not chunk.reasoning
+             and chunk.finish_reason is None and chunk.usage is None)
     return None if empty else chunk
 
 

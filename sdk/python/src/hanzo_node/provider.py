@@ -17,6 +17,12 @@ class.
 
     ModelProvider = serve(Echo)       # the export componentize-py looks for
 
+A message's content is a list of parts (text, images, documents; see
+:mod:`hanzo_node.types`): map the parts the upstream takes and raise
+:class:`~hanzo_node.errors.Unsupported` for the rest (``openai`` does it for
+the OpenAI wire format). ``count_tokens`` is optional: by default it raises
+``Unsupported`` and the node estimates instead.
+
 The class is instantiated for each call (``__init__`` is the place to read
 settings and secrets), never at build time: componentize-py runs the module
 while building, so module-level code must not read settings or secrets.
@@ -33,14 +39,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, List, Optional
 
-from .errors import BadRequest, ProviderError
+from .errors import BadRequest, ProviderError, Unsupported
 
 __all__ = ["Provider", "serve", "response_chunks"]
 
 
 class Provider:
     """Base class of a provider: override :meth:`models` and :meth:`chat`,
-    and :meth:`stream_chat` / :meth:`embed` where the upstream has them."""
+    and :meth:`stream_chat` / :meth:`embed` / :meth:`count_tokens` where the
+    upstream has them."""
 
     def models(self) -> List[Any]:
         """The models this provider serves (``ModelInfo`` records)."""
@@ -59,15 +66,23 @@ class Provider:
         """Embeddings (``EmbedResponse``) for ``request`` (``EmbedRequest``)."""
         raise BadRequest("this provider has no embeddings")
 
+    def count_tokens(self, request: Any) -> int:
+        """The input tokens of ``request`` (``ChatRequest``) as the upstream's
+        own endpoint counts them. By default :class:`Unsupported`: the node
+        estimates instead."""
+        raise Unsupported(f"model `{request.model}`: this provider cannot count tokens")
+
 
 def response_chunks(response: Any) -> Iterator[Any]:
     """A whole ``ChatResponse`` as a stream of one ``ChatChunk`` (for an
     upstream that cannot stream, or answered in one piece)."""
-    from .types import ChatChunk, ToolCallDelta
+    from .types import ReasoningDelta, ToolCallDelta, chunk, text_of
 
     r = response
-    calls = [ToolCallDelta(i, c.id, c.name, c.arguments) for i, c in enumerate(r.message.tool_calls)]
-    yield ChatChunk(r.id, r.model, r.message.content or None, calls, r.finish_reason, r.usage)
+    calls = [ToolCallDelta(i, c.id, c.name, c.arguments, c.signature) for i, c in enumerate(r.message.tool_calls)]
+    reasoning = [ReasoningDelta(i, x.text, x.signature, x.redacted) for i, x in enumerate(r.message.reasoning)]
+    yield chunk(r.id, r.model, text_of(r.message) or None, tool_calls=calls, reasoning=reasoning,
+                finish_reason=r.finish_reason, stop_sequence=r.stop_sequence, usage=r.usage)
 
 
 class _Stream:
@@ -128,6 +143,9 @@ def serve(cls: type) -> type:
 
         def embed(self, request: Any) -> Any:
             return guard("embed", lambda: provider().embed(request))
+
+        def count_tokens(self, request: Any) -> int:
+            return guard("count_tokens", lambda: provider().count_tokens(request))
 
         def stream_chat(self, request: Any) -> Any:
             def start() -> _Stream:
