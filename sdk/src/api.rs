@@ -237,14 +237,14 @@ pub fn error_body(code: &str, message: &str) -> Value {
 
 /// The head of a response: `status` and `headers` (added as given), plus a
 /// content-length when known.
-fn response_head(
+fn response_head<N: AsRef<str>, V: AsRef<str>>(
     status: u16,
-    headers: &[(&str, &str)],
+    headers: &[(N, V)],
     content_length: Option<usize>,
 ) -> OutgoingResponse {
     let mut entries: Vec<(String, Vec<u8>)> = headers
         .iter()
-        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .map(|(name, value)| (name.as_ref().to_string(), value.as_ref().as_bytes().to_vec()))
         .collect();
     if let Some(length) = content_length {
         entries.retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));
@@ -272,7 +272,12 @@ fn response_head(
 
 /// Sends a response with `body`. `headers` are added as given; the
 /// content-length is set here.
-pub fn respond(out: ResponseOutparam, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+pub fn respond<N: AsRef<str>, V: AsRef<str>>(
+    out: ResponseOutparam,
+    status: u16,
+    headers: &[(N, V)],
+    body: &[u8],
+) {
     let mut writer = respond_streaming_inner(out, status, headers, Some(body.len()));
     if !body.is_empty()
         && let Err(e) = writer.write(body)
@@ -308,18 +313,18 @@ pub fn respond(out: ResponseOutparam, status: u16, headers: &[(&str, &str)], bod
 ///     let _ = body.finish();
 /// }
 /// ```
-pub fn respond_streaming(
+pub fn respond_streaming<N: AsRef<str>, V: AsRef<str>>(
     out: ResponseOutparam,
     status: u16,
-    headers: &[(&str, &str)],
+    headers: &[(N, V)],
 ) -> BodyWriter {
     respond_streaming_inner(out, status, headers, None)
 }
 
-fn respond_streaming_inner(
+fn respond_streaming_inner<N: AsRef<str>, V: AsRef<str>>(
     out: ResponseOutparam,
     status: u16,
-    headers: &[(&str, &str)],
+    headers: &[(N, V)],
     content_length: Option<usize>,
 ) -> BodyWriter {
     let response = response_head(status, headers, content_length);

@@ -121,22 +121,15 @@ impl session::Store for HostNode {
 /// The `wasi:http` response.
 struct HostResponder(ResponseOutparam);
 
-fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
-    headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect()
-}
-
 impl Responder for HostResponder {
     type Body = api::BodyWriter;
 
     fn respond(self, status: u16, headers: &[(String, String)], body: &[u8]) {
-        api::respond(self.0, status, &borrowed(headers), body);
+        api::respond(self.0, status, headers, body);
     }
 
     fn stream(self, status: u16, headers: &[(String, String)]) -> api::BodyWriter {
-        api::respond_streaming(self.0, status, &borrowed(headers))
+        api::respond_streaming(self.0, status, headers)
     }
 }
 
