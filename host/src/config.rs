@@ -57,6 +57,29 @@ pub struct NodeConfig {
     pub auth: crate::auth::AuthConfig,
     /// The container engine (`hanzo:node/containers`) and every run's ceilings.
     pub containers: crate::containers::ContainersConfig,
+    /// The operator's settings for single tools, by tool name, whichever
+    /// plugin serves them: `[tools.<name>]`.
+    pub tools: BTreeMap<String, ToolPolicy>,
+}
+
+/// `[tools.<name>]`: one tool, on top of its plugin's limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolPolicy {
+    /// Off: the tool is offered to no one (listings, agents, calls) while
+    /// its plugin serves its other tools.
+    pub enabled: bool,
+    /// A call of it runs at most this long (under its plugin's `timeout_ms`).
+    pub timeout_ms: Option<u64>,
+}
+
+impl Default for ToolPolicy {
+    fn default() -> Self {
+        ToolPolicy {
+            enabled: true,
+            timeout_ms: None,
+        }
+    }
 }
 
 pub use crate::grants::{GrantsConfig, PluginOverrides};
@@ -85,6 +108,7 @@ impl Default for NodeConfig {
             server: crate::conns::ServerConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             containers: crate::containers::ContainersConfig::default(),
+            tools: BTreeMap::new(),
         }
     }
 }
@@ -113,6 +137,15 @@ impl NodeConfig {
             if let Some(problem) = o.problem(&format!("plugins.{name}")) {
                 return Err(ConfigError::Invalid(problem));
             }
+        }
+        if let Some(name) = self
+            .tools
+            .iter()
+            .find_map(|(name, t)| (t.timeout_ms == Some(0)).then_some(name))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "tools.{name}.timeout_ms: must be more than 0"
+            )));
         }
         if let Some(problem) = self.grants.problem() {
             return Err(ConfigError::Invalid(problem));

@@ -244,7 +244,12 @@ fn response_head<N: AsRef<str>, V: AsRef<str>>(
 ) -> OutgoingResponse {
     let mut entries: Vec<(String, Vec<u8>)> = headers
         .iter()
-        .map(|(name, value)| (name.as_ref().to_string(), value.as_ref().as_bytes().to_vec()))
+        .map(|(name, value)| {
+            (
+                name.as_ref().to_string(),
+                value.as_ref().as_bytes().to_vec(),
+            )
+        })
         .collect();
     if let Some(length) = content_length {
         entries.retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));

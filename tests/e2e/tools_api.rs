@@ -226,3 +226,59 @@ async fn misbehaving_api_plugin_fails_only_its_request() {
     assert!(r.headers().get("upgrade").is_none(), "{:?}", r.headers());
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"ok": true}));
 }
+
+/// `[tools.<name>]`: the operator turns one tool off while its plugin keeps
+/// serving the others, and holds another to a time limit under its
+/// plugin's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_disables_a_tool_and_limits_another() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "api-v2", "api-v2", |_| {});
+    install(&dirs.plugins, "echo-version", "echo-version", |_| {});
+    let config = dirs.root.path().join("node.toml");
+    std::fs::write(
+        &config,
+        "[tools.answer]\nenabled = false\n\n[tools.slow_answer]\ntimeout_ms = 300\n",
+    )
+    .unwrap();
+    let node = Node::start(&dirs, &["--config", config.to_str().unwrap()]);
+    let c = client();
+    let mut names: Vec<String> = Vec::new();
+    let listed = crate::common::eventually(std::time::Duration::from_secs(30), async || {
+        let tools = get_json(&c, node.url("/v2/tools/list")).await;
+        names = tools["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .collect();
+        names.iter().any(|n| n == "noop")
+    })
+    .await;
+    assert!(listed, "{names:?}");
+    assert!(!names.iter().any(|n| n == "answer"), "{names:?}");
+    assert!(names.iter().any(|n| n == "slow_answer"), "{names:?}");
+    let exec = async |tool: &str, arguments: Value| {
+        let r = c
+            .post(node.url("/v2/tools/execute"))
+            .json(&json!({"tool": tool, "arguments": arguments}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let (s, v) = exec("answer", json!({})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("tool_not_found")),
+        "{v}"
+    );
+    let started = std::time::Instant::now();
+    let (s, v) = exec("slow_answer", json!({"ms": 3000})).await;
+    assert_ne!(s, 200, "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("tools.slow_answer.timeout_ms"), "{v}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(2500));
+    let (s, v) = exec("slow_answer", json!({"ms": 10})).await;
+    assert_eq!(s, 200, "{v}");
+}

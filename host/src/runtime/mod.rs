@@ -236,7 +236,12 @@ impl Runtime {
     /// plugin on its lists, `[tenants.<name>]`).
     fn tenant_may_use(&self, tenant: &Tenant, entry: &ToolEntry) -> bool {
         let policy = self.config.tenants.get(tenant);
-        policy.allows_tool(&entry.spec.name) && policy.allows_plugin(entry.plugin.name())
+        let enabled = self
+            .config
+            .tools
+            .get(&entry.spec.name)
+            .is_none_or(|t| t.enabled);
+        enabled && policy.allows_tool(&entry.spec.name) && policy.allows_plugin(entry.plugin.name())
     }
 
     /// Invokes a tool of the catalog by name: arguments are parsed and checked
@@ -265,9 +270,20 @@ impl Runtime {
         }
         let started = Instant::now();
         let tenant = ctx.tenant.clone();
-        let result = self
-            .call_tool_plugin(&entry.plugin, ctx, name, arguments)
-            .await;
+        let call = self.call_tool_plugin(&entry.plugin, ctx, name, arguments);
+        // The operator's limit for this tool, under its plugin's: the call
+        // is dropped (its instance with it) when it runs past.
+        let result = match self.config.tools.get(name).and_then(|t| t.timeout_ms) {
+            None => call.await,
+            Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), call).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(ToolError::PluginFailed(format!(
+                        "tool `{name}` ran past its limit of {ms} ms (tools.{name}.timeout_ms)"
+                    )));
+                }
+            },
+        };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok(r) => {
