@@ -12,7 +12,7 @@ use crate::grants::{Capability, Denied, Grants};
 use crate::guest_stderr::StderrTail;
 use crate::jobs::{JobHost, Jobs};
 use crate::kv_table::KvTable;
-use crate::outbound::PolicedHooks;
+use crate::outbound::{OutboundPolicy, PolicedHooks};
 use crate::sched::CpuHistory;
 pub use crate::tenant::{DEFAULT_TENANT, Tenant};
 use std::sync::{Arc, Weak};
@@ -39,6 +39,15 @@ pub trait Services: JobHost {
     fn tool_info(&self, tenant: &Tenant, name: &str) -> Option<ToolInfo>;
     /// The container engine.
     fn containers(&self) -> &Arc<crate::containers::Containers>;
+}
+
+/// What a call may reach: its plugin's grant, or nothing when offline.
+fn outbound_for(grants: &Grants, offline: bool) -> Arc<OutboundPolicy> {
+    if offline {
+        Arc::new(OutboundPolicy::new(&grants.plugin, &[]))
+    } else {
+        grants.outbound.clone()
+    }
 }
 
 pub struct CallState {
@@ -91,7 +100,7 @@ impl CallState {
         CallState {
             active: Some(engine.begin_call()),
             hooks: PolicedHooks {
-                policy: grants.outbound.clone(),
+                policy: outbound_for(&grants, ctx.offline),
             },
             tenant: ctx.tenant,
             overlay: ctx.overlay,
@@ -122,6 +131,11 @@ impl CallState {
         self.node().map(Ok)
     }
 
+    /// The hosts this call may reach (wasi:http and `hanzo:node/fetch`).
+    pub fn outbound(&self) -> Arc<OutboundPolicy> {
+        self.hooks.policy.clone()
+    }
+
     /// The services of the node this call runs on (for interfaces that need
     /// no grant: config, log, fetch).
     pub fn node(&self) -> wasmtime::Result<Arc<dyn Services>> {
@@ -136,6 +150,8 @@ impl CallState {
             tenant: self.tenant.clone(),
             overlay: None,
             depth: self.depth,
+            // A tool it calls runs under that tool's own settings.
+            offline: false,
         }
     }
 
@@ -146,11 +162,12 @@ impl CallState {
         self.overlay = None;
     }
 
-    /// Re-arms a parked store for a new call.
-    pub fn resume(&mut self, engine: &Engine, overlay: Option<Arc<Overlay>>, depth: u32) {
+    /// Re-arms a parked store for a new call in `ctx`.
+    pub fn resume(&mut self, engine: &Engine, ctx: CallCtx) {
         self.active = Some(engine.begin_call());
-        self.overlay = overlay;
-        self.depth = depth;
+        self.overlay = ctx.overlay;
+        self.depth = ctx.depth;
+        self.hooks.policy = outbound_for(&self.grants, ctx.offline);
         self.started = Instant::now();
         self.stderr.clear();
     }

@@ -71,6 +71,8 @@ pub struct ToolPolicy {
     pub enabled: bool,
     /// A call of it runs at most this long (under its plugin's `timeout_ms`).
     pub timeout_ms: Option<u64>,
+    /// Off: its calls reach no host, whatever its plugin was granted.
+    pub network: bool,
 }
 
 impl Default for ToolPolicy {
@@ -78,6 +80,7 @@ impl Default for ToolPolicy {
         ToolPolicy {
             enabled: true,
             timeout_ms: None,
+            network: true,
         }
     }
 }

@@ -15,6 +15,9 @@ pub struct CallCtx {
     /// Nesting of tool invocations made through `hanzo:node/tools` (0: a
     /// call from outside any plugin).
     pub depth: u32,
+    /// The call may reach no host, whatever its plugin was granted (the
+    /// operator's `[tools.<name>] network = false`).
+    pub offline: bool,
 }
 
 impl CallCtx {
@@ -24,12 +27,19 @@ impl CallCtx {
             tenant: tenant.into(),
             overlay: None,
             depth: 0,
+            offline: false,
         }
     }
 
     /// The same call through a deployment's overlay.
     pub fn with_overlay(mut self, overlay: Option<Arc<Overlay>>) -> CallCtx {
         self.overlay = overlay;
+        self
+    }
+
+    /// With no outbound network.
+    pub fn offline(mut self) -> CallCtx {
+        self.offline = true;
         self
     }
 

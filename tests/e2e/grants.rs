@@ -442,3 +442,46 @@ fn inspect_shows_what_is_requested_beside_what_this_node_grants() {
         "{out}"
     );
 }
+
+/// `[tools.<name>] network = false`: the operator keeps one tool of a plugin
+/// off the network whatever the plugin was granted, by every way out
+/// (wasi:http, `hanzo:node/fetch`), while the same grant holds for another
+/// plugin's tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_keeps_one_tool_off_the_network() {
+    let upstream = MockOpenAi::start().await;
+    let grant = format!("127.0.0.1:{}", upstream.addr.port());
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "api-v2", "api-v2", |_| {});
+    probe(&dirs.plugins, "online", &[&grant], &[]);
+    probe(&dirs.plugins, "offline", &[&grant], &[]);
+    let config = dirs.root.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins.online]\nhttp = [\"{grant}\"]\n\n[plugins.offline]\nhttp = [\"{grant}\"]\n\n\
+             [tools.\"offline.fetch\"]\nnetwork = false\n"
+        ),
+    )
+    .unwrap();
+    let node = Node::start(&dirs, &["--config", config.to_str().unwrap()]);
+    let c = client();
+    let url = format!("http://{grant}/v1/models");
+    let seen = || upstream.seen.lock().unwrap().len();
+    for via in ["wasi", "fetch", "open"] {
+        let (status, body) =
+            execute(&c, &node, "online.fetch", json!({"url": url, "via": via})).await;
+        assert_eq!(
+            (status, &body["result"]["status"]),
+            (200, &json!(200)),
+            "{via}: {body}"
+        );
+        let before = seen();
+        let (status, body) =
+            execute(&c, &node, "offline.fetch", json!({"url": url, "via": via})).await;
+        assert_eq!(status, 422, "{via}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("Denied"), "{via}: {message}");
+        assert_eq!(seen(), before, "{via}: the upstream was not reached");
+    }
+}

@@ -21,7 +21,7 @@ impl Host for CallState {
         &mut self,
         mut request: Request,
     ) -> wasmtime::Result<Result<Response, FetchError>> {
-        let policy = self.grants.outbound.clone();
+        let policy = self.outbound();
         // The host holds the whole answer before the plugin gets it, outside
         // the plugin's memory limit: never more than that limit could take.
         request.max_response_bytes = request
@@ -34,7 +34,7 @@ impl Host for CallState {
         &mut self,
         request: Request,
     ) -> wasmtime::Result<Result<(Head, Resource<FetchBody>), FetchError>> {
-        let policy = self.grants.outbound.clone();
+        let policy = self.outbound();
         match open(&policy, request).await {
             Ok((head, body)) => Ok(Ok((head, self.table().push(FetchBody(Box::new(body)))?))),
             Err(e) => Ok(Err(e)),

@@ -270,10 +270,15 @@ impl Runtime {
         }
         let started = Instant::now();
         let tenant = ctx.tenant.clone();
+        let policy = self.config.tools.get(name);
+        let ctx = match policy {
+            Some(p) if !p.network => ctx.offline(),
+            _ => ctx,
+        };
         let call = self.call_tool_plugin(&entry.plugin, ctx, name, arguments);
         // The operator's limit for this tool, under its plugin's: the call
         // is dropped (its instance with it) when it runs past.
-        let result = match self.config.tools.get(name).and_then(|t| t.timeout_ms) {
+        let result = match policy.and_then(|t| t.timeout_ms) {
             None => call.await,
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), call).await {
                 Ok(r) => r,
