@@ -400,7 +400,7 @@ async fn a_javascript_api_handler_answers_over_http() {
 fn user(text: &str) -> Message {
     Message {
         role: Role::User,
-        content: ContentPart::text(&text),
+        content: ContentPart::text(text),
         tool_calls: vec![],
         tool_call_id: None,
         name: None,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 fn user(text: &str) -> Message {
     Message {
         role: Role::User,
-        content: ContentPart::text(&text),
+        content: ContentPart::text(text),
         tool_calls: vec![],
         tool_call_id: None,
         name: None,

@@ -24,7 +24,7 @@ pub fn ask(alias: &str, text: &str) -> ChatRequest {
         model: alias.into(),
         messages: vec![Message {
             role: Role::User,
-            content: ContentPart::text(&text),
+            content: ContentPart::text(text),
             tool_calls: vec![],
             tool_call_id: None,
             name: None,

@@ -69,11 +69,12 @@ impl llm_types::Message {
 
 impl llm_types::ContentPart {
     /// `text` as content: no part when it is empty.
-    pub fn text(text: &str) -> Vec<llm_types::ContentPart> {
+    pub fn text(text: impl Into<String>) -> Vec<llm_types::ContentPart> {
+        let text = text.into();
         if text.is_empty() {
             Vec::new()
         } else {
-            vec![llm_types::ContentPart::Text(text.to_string())]
+            vec![llm_types::ContentPart::Text(text)]
         }
     }
 }

@@ -423,11 +423,7 @@ fn summary(messages: &[ChatMessage], steps: u32) -> Value {
 fn to_wit(m: &ChatMessage) -> Message {
     Message {
         role: role(&m.role).unwrap_or(Role::User),
-        content: if m.content.is_empty() {
-            Vec::new()
-        } else {
-            vec![ContentPart::Text(m.content.clone())]
-        },
+        content: ContentPart::text(m.content.as_str()),
         tool_calls: m
             .tool_calls
             .iter()
@@ -460,13 +456,7 @@ fn from_wit(m: &Message) -> ChatMessage {
             Role::Assistant => "assistant",
             Role::Tool => "tool",
         },
-        m.content
-            .iter()
-            .filter_map(|p| match p {
-                ContentPart::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect::<String>(),
+        m.text(),
     );
     out.tool_calls = m
         .tool_calls

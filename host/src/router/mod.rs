@@ -74,12 +74,14 @@ pub fn capability_names(capabilities: Capabilities) -> String {
         .join(", ")
 }
 
-/// What an image or document counts for in [`estimate_prompt_tokens`]: about
-/// what a 1024-pixel image or a page costs at the major providers.
+/// What an image or document counts for in a prompt's estimate: about what
+/// a 1024-pixel image or a page costs at the major providers.
 const MEDIA_PART_TOKENS: u64 = 1_000;
 
-/// A rough token count for limits and context checks (≈ 4 bytes a token).
-fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
+/// What a chat request needs of a deployment (capabilities; an image or a
+/// document needs `vision`) and a rough count of its prompt tokens for
+/// limits and context checks (≈ 4 bytes a token), in one pass over it.
+fn chat_needs(req: &ChatRequest, stream: bool) -> (Capabilities, u64) {
     let mut chars = 0usize;
     let mut media = 0u64;
     for m in &req.messages {
@@ -101,19 +103,6 @@ fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
         .iter()
         .map(|t| t.parameters.len() + t.description.len())
         .sum::<usize>();
-    (chars as u64).div_ceil(4) + media * MEDIA_PART_TOKENS
-}
-
-/// Whether a message of `req` holds an image or a document: only a
-/// deployment whose model has `vision` may be sent it.
-fn has_media(req: &ChatRequest) -> bool {
-    req.messages
-        .iter()
-        .flat_map(|m| &m.content)
-        .any(|p| !matches!(p, ContentPart::Text(_)))
-}
-
-fn needs_for_chat(req: &ChatRequest, stream: bool) -> Capabilities {
     let mut needs = Capabilities::CHAT;
     if stream {
         needs |= Capabilities::STREAMING;
@@ -124,10 +113,13 @@ fn needs_for_chat(req: &ChatRequest, stream: bool) -> Capabilities {
     if req.json_mode {
         needs |= Capabilities::JSON_MODE;
     }
-    if has_media(req) {
+    if media > 0 {
         needs |= Capabilities::VISION;
     }
-    needs
+    (
+        needs,
+        (chars as u64).div_ceil(4) + media * MEDIA_PART_TOKENS,
+    )
 }
 
 fn tenant_windows() -> moka::sync::Cache<Tenant, Arc<TenantLimits>> {
@@ -303,8 +295,7 @@ impl Router {
         let key = cache
             .map(|_| Self::cache_key("chat", &tenant, &request))
             .unwrap_or_default();
-        let needs = needs_for_chat(&request, false);
-        let prompt = estimate_prompt_tokens(&request);
+        let (needs, prompt) = chat_needs(&request, false);
         let providers = self.providers()?;
         let (response, route) = self
             .cached_call(
@@ -334,8 +325,7 @@ impl Router {
         tenant: Tenant,
         request: ChatRequest,
     ) -> Result<u32, LlmError> {
-        let needs = needs_for_chat(&request, false);
-        let prompt = estimate_prompt_tokens(&request);
+        let (needs, prompt) = chat_needs(&request, false);
         let candidates = self.tenant_candidates(&tenant, &request.model, needs, prompt)?;
         let d = &candidates[0];
         let mut req = request;

@@ -4,7 +4,7 @@
 use super::deployment::Deployment;
 use super::disposition::llm_error;
 use super::usage::Spent;
-use super::{ProviderStream, Router, estimate_prompt_tokens, needs_for_chat};
+use super::{ProviderStream, Router, chat_needs};
 use crate::bindings::llm::{LlmError, Route};
 use crate::bindings::llm_types::{ChatChunk, ChatRequest, Usage as TokenUsage};
 use crate::tenant::Tenant;
@@ -20,27 +20,21 @@ impl Router {
     ) -> Result<RouterStream, LlmError> {
         let providers = self.providers()?;
         let alias = request.model.clone();
-        let prompt = estimate_prompt_tokens(&request);
+        let (needs, prompt) = chat_needs(&request, true);
         let ((inner, first), d, attempts) = self
-            .drive(
-                &tenant,
-                &alias,
-                needs_for_chat(&request, true),
-                prompt,
-                |d| {
-                    let mut req = request.clone();
-                    req.model = d.model.clone();
-                    let (providers, ctx) = (providers.clone(), self.ctx(&tenant, &d));
-                    async move {
-                        let mut s = providers.stream(&d.provider, ctx, &req).await?;
-                        match s.next().await {
-                            Some(Err(e)) => Err(e),
-                            Some(Ok(c)) => Ok((s, Some(c))),
-                            None => Ok((s, None)),
-                        }
+            .drive(&tenant, &alias, needs, prompt, |d| {
+                let mut req = request.clone();
+                req.model = d.model.clone();
+                let (providers, ctx) = (providers.clone(), self.ctx(&tenant, &d));
+                async move {
+                    let mut s = providers.stream(&d.provider, ctx, &req).await?;
+                    match s.next().await {
+                        Some(Err(e)) => Err(e),
+                        Some(Ok(c)) => Ok((s, Some(c))),
+                        None => Ok((s, None)),
                     }
-                },
-            )
+                }
+            })
             .await?;
         Ok(RouterStream {
             router: self.clone(),

@@ -13,6 +13,16 @@ use crate::bindings::llm_types as new;
 pub const TEXT_ONLY: &str = "this provider plugin was built against hanzo:node@0.2.0, whose \
      messages carry text only: rebuild it against hanzo:node@0.3.0 to send it images and documents";
 
+/// Each capability in both versions.
+const CAPABILITIES: [(new::Capabilities, old::Capabilities); 6] = [
+    (new::Capabilities::CHAT, old::Capabilities::CHAT),
+    (new::Capabilities::STREAMING, old::Capabilities::STREAMING),
+    (new::Capabilities::TOOLS, old::Capabilities::TOOLS),
+    (new::Capabilities::VISION, old::Capabilities::VISION),
+    (new::Capabilities::JSON_MODE, old::Capabilities::JSON_MODE),
+    (new::Capabilities::EMBEDDINGS, old::Capabilities::EMBEDDINGS),
+];
+
 // ---- newest → 0.2.0 -------------------------------------------------------
 
 /// A request for a 0.2.0 provider; `Err` when a message holds a part other
@@ -67,17 +77,6 @@ fn text_of(parts: &[new::ContentPart]) -> Option<String> {
     Some(text)
 }
 
-/// An answer's text: what a 0.2.0 plugin can read of it (answers are text).
-fn text_lossy(parts: &[new::ContentPart]) -> String {
-    parts
-        .iter()
-        .filter_map(|p| match p {
-            new::ContentPart::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn down_role(r: new::Role) -> old::Role {
     match r {
         new::Role::System => old::Role::System,
@@ -128,7 +127,8 @@ pub fn down_response(r: new::ChatResponse) -> old::ChatResponse {
         model: r.model,
         message: old::Message {
             role: down_role(r.message.role),
-            content: text_lossy(&r.message.content),
+            // What a 0.2.0 plugin can read of an answer: its text.
+            content: r.message.text(),
             tool_calls: r
                 .message
                 .tool_calls
@@ -184,20 +184,10 @@ pub fn down_embed_response(r: new::EmbedResponse) -> old::EmbedResponse {
 }
 
 fn down_capabilities(c: new::Capabilities) -> old::Capabilities {
-    let mut out = old::Capabilities::empty();
-    for (n, o) in [
-        (new::Capabilities::CHAT, old::Capabilities::CHAT),
-        (new::Capabilities::STREAMING, old::Capabilities::STREAMING),
-        (new::Capabilities::TOOLS, old::Capabilities::TOOLS),
-        (new::Capabilities::VISION, old::Capabilities::VISION),
-        (new::Capabilities::JSON_MODE, old::Capabilities::JSON_MODE),
-        (new::Capabilities::EMBEDDINGS, old::Capabilities::EMBEDDINGS),
-    ] {
-        if c.contains(n) {
-            out |= o;
-        }
-    }
-    out
+    CAPABILITIES
+        .iter()
+        .filter(|(n, _)| c.contains(*n))
+        .fold(old::Capabilities::empty(), |out, (_, o)| out | *o)
 }
 
 fn down_provider_error(e: new::ProviderError) -> old::ProviderError {
@@ -279,19 +269,10 @@ fn up_role(r: old::Role) -> new::Role {
     }
 }
 
-/// Text as parts: none for empty text, as the newest version has it.
-fn up_content(text: String) -> Vec<new::ContentPart> {
-    if text.is_empty() {
-        Vec::new()
-    } else {
-        vec![new::ContentPart::Text(text)]
-    }
-}
-
 fn up_message(m: old::Message) -> new::Message {
     new::Message {
         role: up_role(m.role),
-        content: up_content(m.content),
+        content: new::ContentPart::text(m.content),
         tool_calls: m
             .tool_calls
             .into_iter()
@@ -413,20 +394,11 @@ pub fn up_embed_response(r: old::EmbedResponse) -> new::EmbedResponse {
 }
 
 fn up_capabilities(c: old::Capabilities) -> new::Capabilities {
-    let mut out = new::Capabilities::empty();
-    for (o, n) in [
-        (old::Capabilities::CHAT, new::Capabilities::CHAT),
-        (old::Capabilities::STREAMING, new::Capabilities::STREAMING),
-        (old::Capabilities::TOOLS, new::Capabilities::TOOLS),
+    CAPABILITIES
+        .iter()
         // A 0.2.0 provider cannot be sent an image, whatever its model reads.
-        (old::Capabilities::JSON_MODE, new::Capabilities::JSON_MODE),
-        (old::Capabilities::EMBEDDINGS, new::Capabilities::EMBEDDINGS),
-    ] {
-        if c.contains(o) {
-            out |= n;
-        }
-    }
-    out
+        .filter(|(n, o)| *n != new::Capabilities::VISION && c.contains(*o))
+        .fold(new::Capabilities::empty(), |out, (n, _)| out | *n)
 }
 
 pub fn up_model_info(m: old::ModelInfo) -> new::ModelInfo {
