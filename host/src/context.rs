@@ -97,10 +97,52 @@ impl Overlay {
     }
 }
 
-/// A config value as the string a plugin reads.
+/// A config value as the string a plugin reads: a string as itself, any
+/// other value as JSON, so that a plugin reads node.toml's arrays and tables
+/// with the JSON parser it has (and `5`, `true`, `0.5` read as before).
 pub fn config_value_string(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
+        other => toml_json(other).to_string(),
+    }
+}
+
+/// A TOML value as JSON; a datetime, which JSON lacks, as its TOML text.
+fn toml_json(value: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        toml::Value::String(s) => Json::String(s.clone()),
+        toml::Value::Integer(i) => Json::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map_or_else(|| Json::String(f.to_string()), Json::Number),
+        toml::Value::Boolean(b) => Json::Bool(*b),
+        toml::Value::Datetime(d) => Json::String(d.to_string()),
+        toml::Value::Array(items) => Json::Array(items.iter().map(toml_json).collect()),
+        toml::Value::Table(t) => {
+            Json::Object(t.iter().map(|(k, v)| (k.clone(), toml_json(v))).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::config_value_string;
+
+    fn value(text: &str) -> toml::Value {
+        toml::from_str::<toml::Table>(&format!("v = {text}")).unwrap()["v"].clone()
+    }
+
+    #[test]
+    fn settings_reach_plugins_as_strings_or_json() {
+        assert_eq!(config_value_string(&value(r#""a b""#)), "a b");
+        assert_eq!(config_value_string(&value("5")), "5");
+        assert_eq!(config_value_string(&value("true")), "true");
+        assert_eq!(config_value_string(&value("0.5")), "0.5");
+        let table = config_value_string(&value(r#"[{ name = "x", tags = ["a"], n = 2 }]"#));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&table).unwrap(),
+            serde_json::json!([{"name": "x", "tags": ["a"], "n": 2}])
+        );
+        assert_eq!(config_value_string(&value("1979-05-27")), "\"1979-05-27\"");
     }
 }

@@ -1,5 +1,5 @@
-//! The operator's tool declarations (`config.tools`): a TOML array of
-//! tables as node.toml holds it, or the same list as JSON.
+//! The operator's tool declarations (`config.tools`): node.toml's array of
+//! tables, which reaches the plugin as JSON (or the list as a JSON string).
 
 use hanzo_node_sdk::tool::{self, ToolSpec};
 use serde::Deserialize;
@@ -49,23 +49,13 @@ impl Declared {
     }
 }
 
-#[derive(Deserialize)]
-struct Wrapper {
-    tools: Vec<Declared>,
-}
-
 /// The declarations in `text`; `Err` says what is wrong, naming the tool.
 pub fn parse(text: &str) -> Result<Vec<Declared>, String> {
     let text = text.trim();
     let tools: Vec<Declared> = if text.is_empty() {
         Vec::new()
-    } else if let Ok(tools) = serde_json::from_str(text) {
-        tools
     } else {
-        // node.toml's array, as the host renders a non-string setting.
-        toml::from_str::<Wrapper>(&format!("tools = {text}"))
-            .map_err(|e| e.message().to_string())?
-            .tools
+        serde_json::from_str(text).map_err(|e| e.to_string())?
     };
     let mut seen = std::collections::BTreeSet::new();
     for t in &tools {
@@ -90,9 +80,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn toml_as_the_host_renders_it_and_json_both_read() {
-        let toml = r#"[{ name = "wc", image = "tools:1", command = ["sh", "-c", "wc -w"], parameters = { type = "object", properties = { text = { type = "string" } } }, timeout_ms = 5000 }]"#;
-        let tools = parse(toml).unwrap();
+    fn the_list_as_the_host_passes_node_toml_on_reads() {
+        let rendered = r#"[{"name":"wc","image":"tools:1","command":["sh","-c","wc -w"],"parameters":{"type":"object","properties":{"text":{"type":"string"}}},"timeout_ms":5000}]"#;
+        let tools = parse(rendered).unwrap();
         assert_eq!(tools[0].name, "wc");
         assert_eq!(tools[0].command, ["sh", "-c", "wc -w"]);
         assert_eq!(tools[0].parameters["properties"]["text"]["type"], "string");

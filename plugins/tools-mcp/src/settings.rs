@@ -1,8 +1,8 @@
 //! The operator's settings: the MCP servers (config `servers`) and the
 //! timeouts.
 //!
-//! `servers` is JSON text, or what the host makes of a TOML array or table
-//! in node.toml (inline TOML), as a list of servers or a table of them by
+//! `servers` is JSON: a string of it, or node.toml's array or table (which
+//! the host passes on as JSON), as a list of servers or a table of them by
 //! name:
 //!
 //! ```toml
@@ -180,24 +180,13 @@ pub fn parse_servers(text: &str) -> Result<Vec<Server>, String> {
     Ok(servers)
 }
 
-/// The value of `servers`: JSON, else inline TOML.
+/// The value of `servers`.
 fn document(text: &str) -> Result<Value, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(Value::Array(Vec::new()));
     }
-    let json = match serde_json::from_str(text) {
-        Ok(value) => return Ok(value),
-        Err(e) => e,
-    };
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Toml {
-        servers: Value,
-    }
-    toml::from_str::<Toml>(&format!("servers = {text}"))
-        .map(|t| t.servers)
-        .map_err(|_| format!("config `servers` is neither JSON ({json}) nor a TOML array or table"))
+    serde_json::from_str(text).map_err(|e| format!("config `servers` is not JSON: {e}"))
 }
 
 fn server(key: Option<String>, item: Value) -> Result<Server, String> {
@@ -310,10 +299,9 @@ mod tests {
         );
         assert!(json[1].offers("calculator") && !json[1].offers("add"));
         assert!(json[0].offers("anything"));
-        // As the host passes node.toml's arrays and tables on (toml 0.9's
-        // rendering of a value).
+        // As the host passes node.toml's arrays and tables on (JSON).
         let toml_list = parse_servers(
-            r#"[{ headers = { X-Team = "infra" }, name = "files", url = "http://127.0.0.1:8123/mcp" }]"#,
+            r#"[{"headers":{"X-Team":"infra"},"name":"files","url":"http://127.0.0.1:8123/mcp"}]"#,
         )
         .unwrap();
         assert_eq!(
@@ -328,7 +316,7 @@ mod tests {
             }]
         );
         let table = parse_servers(
-            r#"{ files = { prefix = "", url = "http://127.0.0.1:1/mcp" }, git = { url = "http://127.0.0.1:2/mcp" } }"#,
+            r#"{"files":{"prefix":"","url":"http://127.0.0.1:1/mcp"},"git":{"url":"http://127.0.0.1:2/mcp"}}"#,
         )
         .unwrap();
         assert_eq!(
@@ -379,7 +367,7 @@ mod tests {
     fn mistakes_are_named() {
         let error = |text: &str| parse_servers(text).unwrap_err();
         for (text, says) in [
-            ("{not json", "neither JSON"),
+            ("{not json", "config `servers` is not JSON"),
             ("42", "a list of servers"),
             (
                 r#"[{"url": "http://h/"}]"#,
@@ -430,7 +418,7 @@ mod tests {
                 "same prefix ``",
             ),
             (
-                r#"{ a = { name = "b", url = "http://h/" } }"#,
+                r#"{"a": {"name": "b", "url": "http://h/"}}"#,
                 "differs from its key",
             ),
         ] {
