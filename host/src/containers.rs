@@ -26,6 +26,8 @@ use tokio::sync::OnceCell;
 
 /// The label every container this node starts carries: the node's id.
 pub const NODE_LABEL: &str = "dev.hanzo.node";
+/// The node process that ran it (its pid and start time).
+const PROCESS_LABEL: &str = "dev.hanzo.process";
 /// The plugin and tenant that ran it, for the operator's `docker ps`.
 const PLUGIN_LABEL: &str = "dev.hanzo.plugin";
 const TENANT_LABEL: &str = "dev.hanzo.tenant";
@@ -107,6 +109,8 @@ pub struct Containers {
     pub config: ContainersConfig,
     /// This node's id, in [`NODE_LABEL`].
     node_id: String,
+    /// This process, in [`PROCESS_LABEL`]: its own runs are not leftovers.
+    process: String,
     docker: OnceCell<Docker>,
 }
 
@@ -115,6 +119,13 @@ impl Containers {
         Containers {
             config,
             node_id,
+            process: format!(
+                "{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ),
             docker: OnceCell::new(),
         }
     }
@@ -157,8 +168,9 @@ impl Containers {
         Ok(version.version.unwrap_or_default())
     }
 
-    /// Removes the containers this node started and did not remove (it
-    /// crashed during a run): how many.
+    /// Removes the containers this node started before this process and did
+    /// not remove (it crashed during a run): how many. Runs of this process
+    /// are left alone, so this may run beside them.
     pub async fn remove_leftovers(&self) -> Result<usize, RunError> {
         let docker = self.docker().await?;
         let filters = HashMap::from([(
@@ -174,7 +186,10 @@ impl Containers {
             .await
             .map_err(|e| RunError::Failed(e.to_string()))?;
         let mut removed = 0;
-        for c in left {
+        for c in left
+            .into_iter()
+            .filter(|c| c.labels.as_ref().and_then(|l| l.get(PROCESS_LABEL)) != Some(&self.process))
+        {
             if let Some(id) = c.id
                 && remove(docker, &id).await.is_ok()
             {
@@ -197,6 +212,7 @@ impl Containers {
         }
         let labels = HashMap::from([
             (NODE_LABEL.to_string(), self.node_id.clone()),
+            (PROCESS_LABEL.to_string(), self.process.clone()),
             (PLUGIN_LABEL.to_string(), run.plugin.clone()),
             (TENANT_LABEL.to_string(), run.tenant.clone()),
         ]);

@@ -351,6 +351,18 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     tracing::info!(addr = %local, "serving");
     // A machine-readable line for supervisors and tests that asked for port 0.
     println!("listening on http://{local}");
+    // Containers a crash left behind go in the background: the engine may
+    // be slow or absent, and start-up does not wait for it.
+    {
+        let containers = runtime.containers.clone();
+        tokio::spawn(async move {
+            match containers.remove_leftovers().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed containers left by an earlier run"),
+                Err(e) => tracing::info!(%e, "containers: unavailable until an engine answers"),
+            }
+        });
+    }
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let startup = {
         let runtime = runtime.clone();
@@ -368,12 +380,6 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
                 ms = started.elapsed().as_millis() as u64,
                 "plugins loaded"
             );
-            // Containers a crash left behind go before any new run.
-            match runtime.containers.remove_leftovers().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "removed containers left by an earlier run"),
-                Err(e) => tracing::info!(%e, "containers: unavailable until an engine answers"),
-            }
             match runtime.start_jobs().await {
                 Ok(()) => runtime.registry.set_started(),
                 Err(e) => {
