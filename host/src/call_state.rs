@@ -41,6 +41,15 @@ pub trait Services: JobHost {
     fn containers(&self) -> &Arc<crate::containers::Containers>;
 }
 
+/// The linear memory a call may hold, in bytes: its plugin's limit, or the
+/// call's own cap when lower.
+fn memory_limit(grants: &Grants, ctx: &CallCtx) -> usize {
+    let mb = ctx.memory_mb.map_or(grants.limits.memory_mb, |cap| {
+        cap.min(grants.limits.memory_mb)
+    });
+    (mb as usize) << 20
+}
+
 /// What a call may reach: its plugin's grant, or nothing when offline.
 fn outbound_for(grants: &Grants, offline: bool) -> Arc<OutboundPolicy> {
     if offline {
@@ -96,7 +105,7 @@ impl CallState {
             .allow_udp(false)
             .stderr(stderr.clone())
             .build();
-        let limits = CallLimiter::new((grants.limits.memory_mb as usize) << 20);
+        let limits = CallLimiter::new(memory_limit(&grants, &ctx));
         CallState {
             active: Some(engine.begin_call()),
             hooks: PolicedHooks {
@@ -152,6 +161,7 @@ impl CallState {
             depth: self.depth,
             // A tool it calls runs under that tool's own settings.
             offline: false,
+            memory_mb: None,
         }
     }
 
@@ -165,6 +175,7 @@ impl CallState {
     /// Re-arms a parked store for a new call in `ctx`.
     pub fn resume(&mut self, engine: &Engine, ctx: CallCtx) {
         self.active = Some(engine.begin_call());
+        self.limits.memory_limit = memory_limit(&self.grants, &ctx);
         self.overlay = ctx.overlay;
         self.depth = ctx.depth;
         self.hooks.policy = outbound_for(&self.grants, ctx.offline);
@@ -260,8 +271,9 @@ impl CallLimiter {
     /// Limits for a plugin granted `memory_limit` bytes of linear memory.
     pub fn new(memory_limit: usize) -> CallLimiter {
         CallLimiter {
+            // No per-memory size here: the total is checked first (below),
+            // and the limit changes between calls of a parked instance.
             inner: StoreLimitsBuilder::new()
-                .memory_size(memory_limit)
                 .trap_on_grow_failure(true)
                 .instances(64)
                 .tables(64)
@@ -271,6 +283,11 @@ impl CallLimiter {
             memory_limit_hit: false,
             memory_bytes: 0,
         }
+    }
+
+    /// The limit on all linear memories together, in MiB.
+    pub fn limit_mb(&self) -> u64 {
+        (self.memory_limit >> 20) as u64
     }
 }
 

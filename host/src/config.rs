@@ -62,30 +62,8 @@ pub struct NodeConfig {
     pub tools: BTreeMap<String, ToolPolicy>,
 }
 
-/// `[tools.<name>]`: one tool, on top of its plugin's limits.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ToolPolicy {
-    /// Off: the tool is offered to no one (listings, agents, calls) while
-    /// its plugin serves its other tools.
-    pub enabled: bool,
-    /// A call of it runs at most this long (under its plugin's `timeout_ms`).
-    pub timeout_ms: Option<u64>,
-    /// Off: its calls reach no host, whatever its plugin was granted.
-    pub network: bool,
-}
-
-impl Default for ToolPolicy {
-    fn default() -> Self {
-        ToolPolicy {
-            enabled: true,
-            timeout_ms: None,
-            network: true,
-        }
-    }
-}
-
 pub use crate::grants::{GrantsConfig, PluginOverrides};
+pub use crate::tool_settings::ToolPolicy;
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -141,14 +119,8 @@ impl NodeConfig {
                 return Err(ConfigError::Invalid(problem));
             }
         }
-        if let Some(name) = self
-            .tools
-            .iter()
-            .find_map(|(name, t)| (t.timeout_ms == Some(0)).then_some(name))
-        {
-            return Err(ConfigError::Invalid(format!(
-                "tools.{name}.timeout_ms: must be more than 0"
-            )));
+        if let Some(problem) = self.tools.iter().find_map(|(name, t)| t.problem(name)) {
+            return Err(ConfigError::Invalid(problem));
         }
         if let Some(problem) = self.grants.problem() {
             return Err(ConfigError::Invalid(problem));

@@ -18,6 +18,10 @@ pub struct CallCtx {
     /// The call may reach no host, whatever its plugin was granted (the
     /// operator's `[tools.<name>] network = false`).
     pub offline: bool,
+    /// The call's linear memory, all memories together, is held under this
+    /// many MiB, below its plugin's limit (the operator's
+    /// `[tools.<name>] memory_mb`).
+    pub memory_mb: Option<u64>,
 }
 
 impl CallCtx {
@@ -28,6 +32,7 @@ impl CallCtx {
             overlay: None,
             depth: 0,
             offline: false,
+            memory_mb: None,
         }
     }
 
@@ -40,6 +45,13 @@ impl CallCtx {
     /// With no outbound network.
     pub fn offline(mut self) -> CallCtx {
         self.offline = true;
+        self
+    }
+
+    /// With its linear memory held under `mb` MiB (or its plugin's limit,
+    /// if lower).
+    pub fn memory_capped(mut self, mb: Option<u64>) -> CallCtx {
+        self.memory_mb = mb;
         self
     }
 

@@ -156,6 +156,9 @@ pub struct PluginOverrides {
     pub containers: Option<Vec<String>>,
     /// Network for its containers, when the manifest asks for it too.
     pub container_network: Option<bool>,
+    /// How often a tool plugin is asked `describe()` again, instead of its
+    /// manifest's `describe_every_s`.
+    pub describe_every_s: Option<u64>,
 }
 
 impl PluginOverrides {
@@ -168,6 +171,12 @@ impl PluginOverrides {
             if let Err(e) = HostPattern::parse(h) {
                 return Some(format!("{section}.{key}: {e}"));
             }
+        }
+        let max = crate::plugins::manifest::MAX_DESCRIBE_EVERY_S;
+        if self.describe_every_s.is_some_and(|s| s == 0 || s > max) {
+            return Some(format!(
+                "{section}.describe_every_s must be between 1 and {max}"
+            ));
         }
         self.secrets.iter().find_map(|(k, v)| {
             v.strip_prefix("env:")

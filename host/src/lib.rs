@@ -29,6 +29,7 @@ pub mod server;
 pub mod signing;
 pub mod tenant;
 pub mod tenant_policy;
+pub mod tool_settings;
 pub mod warm;
 pub mod ws;
 

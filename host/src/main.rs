@@ -344,6 +344,10 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     // missed (loads of one folder run one at a time).
     let _watcher = hanzo_node::loader::watcher::watch(runtime.clone())
         .context("cannot watch the plugin directory")?;
+    // Tool lists that change with no file changing (an MCP server's).
+    tokio::spawn(hanzo_node::loader::refresh::run(std::sync::Arc::downgrade(
+        &runtime,
+    )));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -151,8 +151,15 @@ fn host_level(path: &str) -> Option<Level> {
         "/v2/health" => Some(Level::Public),
         // A tenant's own jobs and usage.
         "/v2/ws" | "/v2/usage" => Some(Level::User),
-        "/v2/plugins" | "/v2/deployments" | "/v2/tenants" => Some(Level::Admin),
-        p if p.starts_with("/v2/plugins/") || p.starts_with("/v2/tenants/") => Some(Level::Admin),
+        "/v2/plugins" | "/v2/deployments" | "/v2/tenants" | "/v2/tool-settings" => {
+            Some(Level::Admin)
+        }
+        p if p.starts_with("/v2/plugins/")
+            || p.starts_with("/v2/tenants/")
+            || p.starts_with("/v2/tool-settings/") =>
+        {
+            Some(Level::Admin)
+        }
         _ => None,
     }
 }
@@ -518,6 +525,36 @@ async fn host_route(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     format!("tenant management failed: {e}"),
+                )),
+            }
+        }
+        p if p == "/v2/tool-settings" || p.starts_with("/v2/tool-settings/") => {
+            let bytes = match body {
+                Body::Read(b) => b,
+                Body::Stream(b) => match read_body(b, 64 << 10).await {
+                    Ok(b) => b,
+                    Err(e) => return error_response(&e),
+                },
+            };
+            // Every scope's: a setting holds for a tool of that name wherever it is served.
+            let loaded = catalog
+                .loaded()
+                .flat_map(|p| p.tools.iter().map(|(spec, _)| spec.name.clone()))
+                .collect();
+            let rt = rt.clone();
+            let (method, path) = (parts.method.clone(), p.to_string());
+            // A change is a redb commit (an fsync): off the serving thread.
+            let answer = tokio::task::spawn_blocking(move || {
+                rt.tool_settings.handle(&method, &path, &bytes, &loaded)
+            })
+            .await;
+            match answer {
+                Ok(Ok((status, body))) => json_response(status, &body),
+                Ok(Err(e)) => error_response(&e),
+                Err(e) => error_response(&ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("tool settings failed: {e}"),
                 )),
             }
         }

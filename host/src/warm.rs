@@ -23,6 +23,7 @@
 use crate::bindings::versioned::Provider;
 use crate::bindings::versioned::Tool;
 use crate::call_state::{CallState, Overlay, Tenant};
+use crate::context::CallCtx;
 use crate::grants::Grants;
 use crate::plugins::LoadedPlugin;
 use std::collections::HashMap;
@@ -138,23 +139,25 @@ impl WarmPool {
         )
     }
 
-    /// A parked instance of `plugin` (this version) for `tenant` and the
-    /// same deployment, the most recently parked first: its memory is the
-    /// likeliest still cached.
-    pub fn take(
-        &self,
-        plugin: &Arc<LoadedPlugin>,
-        tenant: &Tenant,
-        overlay: Option<&Arc<Overlay>>,
-    ) -> Option<Warm> {
+    /// A parked instance of `plugin` (this version) for the call `ctx`: the
+    /// same tenant and deployment, the most recently parked first (its
+    /// memory is the likeliest still cached). A call whose memory is capped
+    /// below its plugin's limit takes only one that holds no more than the
+    /// cap: linear memory never shrinks, and an earlier call's would be
+    /// this one's to use.
+    pub fn take(&self, plugin: &Arc<LoadedPlugin>, ctx: &CallCtx) -> Option<Warm> {
         if !reuses(plugin) {
             return None;
         }
+        let cap = ctx.memory_mb.map_or(usize::MAX, |mb| (mb as usize) << 20);
         let mut idle = crate::lock(&self.idle);
-        let parked = idle
-            .by_key
-            .get_mut(&Self::key(&plugin.grants, tenant, overlay))?
-            .pop()?;
+        let parked = idle.by_key.get_mut(&Self::key(
+            &plugin.grants,
+            &ctx.tenant,
+            ctx.overlay.as_ref(),
+        ))?;
+        let at = parked.iter().rposition(|p| p.bytes <= cap)?;
+        let parked = parked.remove(at);
         idle.total -= 1;
         idle.bytes -= parked.bytes;
         Some(parked.warm)

@@ -122,6 +122,8 @@ async fn admin_routes_levels_and_tenant_management() {
         "/v2/plugins/api-v2",
         "/v2/deployments",
         "/v2/tenants",
+        "/v2/tool-settings",
+        "/v2/tool-settings/echo",
         "/v2/tools/list",
     ] {
         let (s, h, v) = call(reqwest::Method::GET, node.url(path), None, None).await;

@@ -112,6 +112,7 @@ async fn mcp_servers_tools_become_the_nodes() {
 [plugins.tools-mcp]
 allow_hosts = ["127.0.0.1:{events}", "127.0.0.1:{plain}"]
 secrets = {{ MCP_SECRET_1 = "s3cret-token" }}
+describe_every_s = 3600
 
 [plugins.tools-mcp.config.servers.py]
 url = "{events_url}"
@@ -144,6 +145,7 @@ url = "http://localhost:{events}/mcp"
             "py__echo",
             "py__fail",
             "py__grow",
+            "py__shrink",
             "py__whoami",
             "pyjson__add",
             "pyjson__echo"
@@ -204,7 +206,9 @@ url = "http://localhost:{events}/mcp"
         "{v}"
     );
 
-    // The server's tools change; the node lists them when the plugin loads.
+    // The server's tools change. Asked only hourly here, the node learns of
+    // it when a call of a tool it listed finds the tool gone: the call
+    // fails as not found, and the list is asked for again at once.
     let (s, v) = execute(&c, &node, "py__grow", json!({"name": "late"})).await;
     assert_eq!(
         (s, &v["result"]),
@@ -213,24 +217,38 @@ url = "http://localhost:{events}/mcp"
     );
     let r = c.get(node.url("/v2/tools/py__late")).send().await.unwrap();
     assert_eq!(r.status(), 404);
-    // The operator reloads it: any change to its manifest.
-    let manifest = dirs.plugins.join("tools-mcp/plugin.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text + "\n# reloaded: the servers' tools changed\n",
-    )
-    .unwrap();
+    let (s, v) = execute(&c, &node, "py__shrink", json!({"name": "echo"})).await;
+    assert_eq!(
+        (s, &v["result"]),
+        (200, &json!({"result": "removed echo"})),
+        "{v}"
+    );
+    assert!(tools(&node).await.contains_key("py__echo"));
+    let (s, v) = execute(&c, &node, "py__echo", json!({"text": "still there?"})).await;
+    assert_eq!(
+        (s, &v["error"]["code"]),
+        (404, &json!("tool_not_found")),
+        "{v}"
+    );
     let relisted = eventually(Duration::from_secs(30), async || {
-        tools(&node).await.contains_key("py__late")
+        let listed = tools(&node).await;
+        listed.contains_key("py__late") && !listed.contains_key("py__echo")
     })
     .await;
-    assert!(relisted, "py__late was not listed after the reload");
+    assert!(
+        relisted,
+        "the stale list was not asked for again: {:?}",
+        tools(&node).await.keys()
+    );
     let (s, v) = execute(&c, &node, "py__late", json!({})).await;
     assert_eq!((s, &v["result"]), (200, &json!({"result": "grown"})), "{v}");
+    // The other server's tools are still there.
+    let (s, v) = execute(&c, &node, "pyjson__echo", json!({"text": "yes"})).await;
+    assert_eq!((s, &v["result"]), (200, &json!({"text": "yes"})), "{v}");
 
-    // Listing at each load has a session of its own; the calls, each on a
-    // fresh instance, all went on with the one kept in kv.
+    // Each listing (at load, and again once a tool was gone) has a session
+    // of its own; the calls, each on a fresh instance, all went on with the
+    // one kept in kv.
     assert_eq!(events.sessions_opened(), 3, "{}", events.log_text());
 
     let (_, log) = node.stop();
@@ -241,10 +259,51 @@ url = "http://localhost:{events}/mcp"
         "{log}"
     );
     assert!(
-        log.lines()
-            .any(|l| l.contains("MCP server `py` says its tools changed")),
+        log.lines().any(|l| l.contains("tools re-listed")
+            && l.contains("py__late")
+            && l.contains("py__echo")),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servers_new_tools_are_listed_while_the_node_serves() {
+    let dirs = Dirs::new();
+    let server = McpServer::start(&dirs, false);
+    // The operator asks every second (the manifest's default is 30 s).
+    let node = start_node(
+        &dirs,
+        &format!(
+            r#"
+[plugins.tools-mcp]
+allow_hosts = ["127.0.0.1:{port}"]
+describe_every_s = 1
+config = {{ servers = '[{{"name": "py", "url": "{url}"}}]' }}
+"#,
+            port = server.port,
+            url = server.url(),
+        ),
+    );
+    let c = client();
+    assert!(tools(&node).await.contains_key("py__grow"));
+    let (s, v) = execute(&c, &node, "py__grow", json!({"name": "later"})).await;
+    assert_eq!(
+        (s, &v["result"]),
+        (200, &json!({"result": "added later"})),
+        "{v}"
+    );
+    let listed = eventually(Duration::from_secs(30), async || {
+        tools(&node).await.contains_key("py__later")
+    })
+    .await;
+    assert!(listed, "py__later was never listed");
+    let (s, v) = execute(&c, &node, "py__later", json!({})).await;
+    assert_eq!((s, &v["result"]), (200, &json!({"result": "grown"})), "{v}");
+    // The MCP API plugin's and agents' view is the same catalog.
+    let r = c.get(node.url("/v2/tools/py__later")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    drop(server);
+    node.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -317,3 +317,56 @@ async fn kv_is_isolated_per_plugin_and_tenant() {
         "a-t2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tools_memory_limit_holds_under_its_plugins() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "memory-bomb", "memory-bomb", |m| {
+        set(m, "limits", "memory_mb", toml::Value::Integer(64));
+        // Instances are parked for reuse: one that grew must not serve a
+        // call held to less.
+        set(m, "limits", "calls_per_instance", toml::Value::Integer(100));
+    });
+    let mut config = dirs.config();
+    config.tools.insert(
+        "hold_small".into(),
+        hanzo_node::config::ToolPolicy {
+            memory_mb: Some(16),
+            ..Default::default()
+        },
+    );
+    let rt = runtime(config).await;
+    let invoke = async |tool: &str, mb: u64| {
+        rt.invoke_tool("t", tool, &json!({ "mb": mb }).to_string())
+            .await
+            .map(|s| {
+                serde_json::from_str::<Value>(&s).unwrap()["memory_mb"]
+                    .as_u64()
+                    .unwrap()
+            })
+    };
+    // The plugin's 64 MiB let `hold` take 24; its instance is parked.
+    let grown = invoke("hold", 24).await.unwrap();
+    assert!(grown >= 24, "{grown}");
+    assert_eq!(rt.warm.idle(), 1);
+    // The same code as `hold_small` is held to 16 MiB.
+    match invoke("hold_small", 24).await {
+        Err(ToolError::PluginFailed(m)) => assert!(
+            m.contains("memory limit of 16 MiB") && m.contains("tools.hold_small.memory_mb"),
+            "{m}"
+        ),
+        other => panic!("expected a memory-limit failure, got {other:?}"),
+    }
+    // A call under the cap runs, on an instance of at most 16 MiB: not the
+    // parked one, which holds more.
+    let small = invoke("hold_small", 2).await.unwrap();
+    assert!(small <= 16, "hold_small ran in {small} MiB of memory");
+    assert_eq!(
+        rt.warm.idle(),
+        2,
+        "the grown instance is still parked, beside the small one"
+    );
+    // `hold` takes the small one (the last parked), started under the
+    // cap, and has its plugin's limit there.
+    assert!(invoke("hold", 30).await.unwrap() >= 30);
+}

@@ -281,4 +281,70 @@ async fn the_operator_disables_a_tool_and_limits_another() {
     assert!(started.elapsed() < std::time::Duration::from_millis(2500));
     let (s, v) = exec("slow_answer", json!({"ms": 10})).await;
     assert_eq!(s, 200, "{v}");
+
+    // The same settings, changed while the node serves.
+    let put = async |node: &Node, tool: &str, body: &str| {
+        let r = c
+            .put(node.url(&format!("/v2/tool-settings/{tool}")))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let (s, v) = put(&node, "answer", r#"{"enabled": true}"#).await;
+    assert_eq!((s, &v["settings"]["enabled"]), (200, &json!(true)), "{v}");
+    assert_eq!(v["node_toml"]["enabled"], false, "{v}");
+    let (s, v) = put(&node, "noop", r#"{"enabled": false, "timeout_ms": 5000}"#).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = put(&node, "noop", r#"{"enabled": "off"}"#).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{v}"
+    );
+    let (s, v) = exec("answer", json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = exec("noop", json!({})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("tool_not_found")),
+        "{v}"
+    );
+    let listed = get_json(&c, node.url("/v2/tool-settings")).await;
+    let noop = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "noop")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(noop["loaded"], true);
+    assert_eq!(
+        noop["change"],
+        json!({"enabled": false, "timeout_ms": 5000})
+    );
+
+    // Kept across a restart; dropping a change gives node.toml's back.
+    drop(node);
+    let node = Node::start(&dirs, &["--config", config.to_str().unwrap()]);
+    let back = crate::common::eventually(std::time::Duration::from_secs(30), async || {
+        let tools = get_json(&c, node.url("/v2/tools/list")).await;
+        tools["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["name"] == "answer")
+    })
+    .await;
+    assert!(back, "the run-time change did not outlive the restart");
+    let r = c.get(node.url("/v2/tools/noop")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .delete(node.url("/v2/tool-settings/answer"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c.get(node.url("/v2/tools/answer")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "node.toml's enabled = false holds again");
 }

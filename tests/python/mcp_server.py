@@ -16,6 +16,7 @@ Answers are event streams unless `--json-response` is given. Tools:
 - `whoami()`: the `authorization` and `x-team` headers the call came with.
 - `grow(name)`: adds a tool `name` (answering `grown`) and says so with
   `notifications/tools/list_changed` on the call's own stream.
+- `shrink(name)`: removes tool `name` without a word.
 """
 
 import argparse
@@ -96,6 +97,13 @@ async def grow(name: str, ctx: Context) -> str:
     # With the request's id the notification rides this call's own stream.
     await ctx.session.send_notification(ToolListChangedNotification(), related_request_id=ctx.request_id)
     return f"added {name}"
+
+
+@server.tool()
+def shrink(name: str) -> str:
+    """Removes the tool named `name`, saying nothing: the client finds out when it calls it."""
+    server.remove_tool(name)
+    return f"removed {name}"
 
 
 def main() -> None:

@@ -8,11 +8,13 @@
 //! panic fails that folder only. Folders load in parallel (bounded), each
 //! independent of the others, so one slow plugin delays no other.
 
+pub mod refresh;
 pub mod watcher;
 mod wit_version;
 
 pub use crate::config::LoaderConfig;
 
+use crate::bindings::tool_types::ToolSpec;
 use crate::bindings::versioned::ProviderPre;
 use crate::bindings::versioned::ToolPre;
 use crate::grants::{Request, Verdict};
@@ -577,23 +579,34 @@ async fn prepare(
         pre,
         tools: Vec::new(),
         cpu: Default::default(),
+        describe_every: None,
+        stale: Default::default(),
     };
     if plugin.manifest.kind == PluginKind::Tool {
-        plugin = describe_tools(&rt, plugin).await?;
+        plugin.describe_every = overrides
+            .describe_every_s
+            .or(plugin.manifest.describe_every_s)
+            .map(Duration::from_secs);
+        let plugin_arc = Arc::new(plugin);
+        let tools = describe_tools(rt, &plugin_arc).await?;
+        plugin = Arc::into_inner(plugin_arc).ok_or("describe() kept a reference to the plugin")?;
+        plugin.tools = tools;
     }
     Ok(Prepared::Ready(Box::new(plugin)))
 }
 
 /// Asks a tool plugin for its tools and compiles their schemas.
-async fn describe_tools(rt: &Arc<Runtime>, plugin: LoadedPlugin) -> Result<LoadedPlugin, String> {
-    let plugin = Arc::new(plugin);
+pub(crate) async fn describe_tools(
+    rt: &Arc<Runtime>,
+    plugin: &Arc<LoadedPlugin>,
+) -> Result<Vec<(ToolSpec, ToolSchemas)>, String> {
     // A tenant's own plugin runs only for its tenant, even at load.
     let tenant = plugin.owner.clone().unwrap_or_else(Tenant::node);
     let specs = rt
-        .describe(&plugin, tenant)
+        .describe(plugin, tenant)
         .await
         .map_err(|e| format!("describe() failed: {e}"))?;
-    let mut plugin = Arc::into_inner(plugin).ok_or("describe() kept a reference to the plugin")?;
+    let mut tools = Vec::with_capacity(specs.len());
     let mut seen = std::collections::BTreeSet::new();
     for spec in specs {
         if spec.name.is_empty() || spec.name.len() > 128 || spec.name.contains(char::is_whitespace)
@@ -618,9 +631,9 @@ async fn describe_tools(rt: &Arc<Runtime>, plugin: LoadedPlugin) -> Result<Loade
             parameters: Arc::new(parameters),
             result,
         };
-        plugin.tools.push((spec, schemas));
+        tools.push((spec, schemas));
     }
-    Ok(plugin)
+    Ok(tools)
 }
 /// The message of a caught panic.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

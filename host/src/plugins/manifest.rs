@@ -20,6 +20,9 @@ pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 /// take tens of MiB).
 pub const MAX_COMPONENT_BYTES: u64 = 1 << 30;
 
+/// The longest `describe_every_s`: a day.
+pub const MAX_DESCRIBE_EVERY_S: u64 = 86_400;
+
 /// Paths the host answers itself (`crate::server`); no route may claim them
 /// or anything under them.
 pub const HOST_PATHS: &[&str] = &[
@@ -29,6 +32,7 @@ pub const HOST_PATHS: &[&str] = &[
     "/v2/deployments",
     "/v2/ws",
     "/v2/tenants",
+    "/v2/tool-settings",
 ];
 
 /// Ceilings of the limits a manifest may ask for: the node's own, and those
@@ -112,6 +116,12 @@ pub struct Manifest {
     /// by route; a route not named here needs `user`.
     #[serde(default)]
     pub route_levels: BTreeMap<String, crate::auth::Level>,
+    /// A tool plugin whose tools change while it runs (an adapter of
+    /// another system's tools) is asked `describe()` again this often, and
+    /// its tools are re-listed when the answer changed. None: at load only
+    /// (and when a call says a listed tool does not exist).
+    #[serde(default)]
+    pub describe_every_s: Option<u64>,
 }
 
 impl Manifest {
@@ -252,6 +262,16 @@ impl Manifest {
             _ if !self.routes.is_empty() || !self.route_levels.is_empty() => out.push(format!(
                 "`routes` is only for api plugins, not {}",
                 self.kind.as_str()
+            )),
+            _ => {}
+        }
+        match self.describe_every_s {
+            Some(_) if self.kind != PluginKind::Tool => out.push(format!(
+                "`describe_every_s` is only for tool plugins, not {}",
+                self.kind.as_str()
+            )),
+            Some(s) if s == 0 || s > MAX_DESCRIBE_EVERY_S => out.push(format!(
+                "describe_every_s must be between 1 and {MAX_DESCRIBE_EVERY_S}"
             )),
             _ => {}
         }

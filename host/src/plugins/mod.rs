@@ -16,11 +16,13 @@ use crate::grants::Grants;
 use crate::tenant::Tenant;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// A component linked and checked against its world, ready to instantiate.
+#[derive(Clone)]
 pub enum PluginPre {
     Provider(ProviderPre<CallState>),
     Tool(ToolPre<CallState>),
@@ -56,6 +58,12 @@ pub struct LoadedPlugin {
     pub tools: Vec<(ToolSpec, ToolSchemas)>,
     /// Whether its calls ran long lately (they then start off the serving threads).
     pub cpu: Arc<crate::sched::CpuHistory>,
+    /// How often a tool plugin is asked `describe()` again (the operator's
+    /// `describe_every_s`, else its manifest's); none: at load only.
+    pub describe_every: Option<Duration>,
+    /// A call said a tool it listed does not exist: its list is to be asked
+    /// for again ([`crate::loader::refresh`]).
+    pub stale: AtomicBool,
 }
 
 /// A tool's compiled JSON Schemas: its arguments' (checked before the
@@ -73,6 +81,30 @@ impl LoadedPlugin {
 
     pub fn kind(&self) -> PluginKind {
         self.manifest.kind
+    }
+
+    /// The same version with `tools` as its tools: what a new `describe()`
+    /// answer makes of it. It shares the grants, permits and CPU history,
+    /// so parked instances and calls in flight carry on.
+    pub fn with_tools(&self, tools: Vec<(ToolSpec, ToolSchemas)>) -> LoadedPlugin {
+        LoadedPlugin {
+            manifest: self.manifest.clone(),
+            dir: self.dir.clone(),
+            owner: self.owner.clone(),
+            component_file: self.component_file.clone(),
+            hash: self.hash,
+            manifest_hash: self.manifest_hash,
+            signature_hash: self.signature_hash,
+            size: self.size,
+            loaded_at: self.loaded_at,
+            pre: self.pre.clone(),
+            grants: self.grants.clone(),
+            concurrency: self.concurrency.clone(),
+            tools,
+            cpu: self.cpu.clone(),
+            describe_every: self.describe_every,
+            stale: AtomicBool::new(false),
+        }
     }
 
     /// Whether `tenant` may call it at all: the node's plugins, or its own.

@@ -104,7 +104,7 @@ impl Runtime {
         }
         let permit = self.permit(plugin).await?;
         let parked = if reuse {
-            self.warm.take(plugin, &ctx.tenant, ctx.overlay.as_ref())
+            self.warm.take(plugin, &ctx)
         } else {
             None
         };
@@ -189,7 +189,7 @@ impl Runtime {
         if state.limits.memory_limit_hit {
             return CallError::MemoryLimit {
                 plugin,
-                limit_mb: state.grants.limits.memory_mb,
+                limit_mb: state.limits.limit_mb(),
             };
         }
         if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {

@@ -57,6 +57,8 @@ pub struct Runtime {
     pub logs: crate::caps::log::PluginLogs,
     /// The container engine, reached on first use.
     pub containers: Arc<crate::containers::Containers>,
+    /// The operator's settings for single tools (node.toml's, changed at run time).
+    pub tool_settings: crate::tool_settings::ToolSettings,
     pub plugins_dir: PathBuf,
     pub started: Instant,
     /// This runtime, for the stores of its calls (weak: a parked store must
@@ -81,6 +83,8 @@ impl Runtime {
             config.auth.clone(),
         )?);
         let db = kv.database();
+        let tool_settings =
+            crate::tool_settings::ToolSettings::open(config.tools.clone(), kv.database())?;
         let jobs = Arc::new(
             crate::jobs::Jobs::open(kv.database(), config.jobs.clone())?
                 .with_tenant_limits(&config.tenants),
@@ -120,6 +124,7 @@ impl Runtime {
                 auth,
                 logs: crate::caps::log::PluginLogs::new(&config.log),
                 containers,
+                tool_settings,
                 config,
                 started: Instant::now(),
                 this: runtime.clone(),
@@ -236,11 +241,7 @@ impl Runtime {
     /// plugin on its lists, `[tenants.<name>]`).
     fn tenant_may_use(&self, tenant: &Tenant, entry: &ToolEntry) -> bool {
         let policy = self.config.tenants.get(tenant);
-        let enabled = self
-            .config
-            .tools
-            .get(&entry.spec.name)
-            .is_none_or(|t| t.enabled);
+        let enabled = self.tool_settings.get(&entry.spec.name).enabled;
         enabled && policy.allows_tool(&entry.spec.name) && policy.allows_plugin(entry.plugin.name())
     }
 
@@ -270,15 +271,13 @@ impl Runtime {
         }
         let started = Instant::now();
         let tenant = ctx.tenant.clone();
-        let policy = self.config.tools.get(name);
-        let ctx = match policy {
-            Some(p) if !p.network => ctx.offline(),
-            _ => ctx,
-        };
+        let policy = self.tool_settings.get(name);
+        let ctx = if policy.network { ctx } else { ctx.offline() };
+        let ctx = ctx.memory_capped(policy.memory_mb);
         let call = self.call_tool_plugin(&entry.plugin, ctx, name, arguments);
         // The operator's limit for this tool, under its plugin's: the call
         // is dropped (its instance with it) when it runs past.
-        let result = match policy.and_then(|t| t.timeout_ms) {
+        let result = match policy.timeout_ms {
             None => call.await,
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), call).await {
                 Ok(r) => r,
@@ -293,6 +292,13 @@ impl Runtime {
         match result {
             Ok(r) => {
                 tracing::debug!(tool = name, plugin = %entry.plugin.name(), %tenant, ms, ok = r.is_ok(), "tool invoked");
+                if let Err(ToolError::NotFound(_)) = &r {
+                    // A tool it listed is gone: its list is asked for again.
+                    entry
+                        .plugin
+                        .stale
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 let (Ok(text), Some(schema)) = (&r, &entry.schemas.result) else {
                     return r;
                 };
@@ -310,7 +316,13 @@ impl Runtime {
             }
             Err(e) => {
                 tracing::warn!(tool = name, plugin = %entry.plugin.name(), %tenant, ms, error = %e, "tool plugin failed");
-                Err(ToolError::PluginFailed(e.to_string()))
+                let capped = matches!(&e, CallError::MemoryLimit { limit_mb, .. }
+                    if policy.memory_mb == Some(*limit_mb));
+                Err(ToolError::PluginFailed(if capped {
+                    format!("{e} (tools.{name}.memory_mb)")
+                } else {
+                    e.to_string()
+                }))
             }
         }
     }

@@ -1,10 +1,12 @@
 //! The plugin's two exports over a [`Node`]: `describe` lists every
 //! server's tools under the node's names for them, `invoke` calls one.
 //!
-//! The host asks `describe` once, when it loads the plugin: a server that
-//! cannot be reached then is logged and left out (the others still load),
-//! and a server's later `notifications/tools/list_changed` is logged with
-//! what the operator does about it (reload the plugin).
+//! The host asks `describe` when it loads the plugin, then every
+//! `describe_every_s` (the manifest's 30 s, or the operator's), and soon
+//! after a call finds a listed tool gone: a server that cannot be reached
+//! is left out of that answer (the others still are listed) and comes back
+//! in a later one. A server's `notifications/tools/list_changed`, seen on a
+//! call's stream, is logged: the next listing carries the change.
 
 use crate::client::{ClientError, Session, Transport};
 use crate::names;
@@ -84,10 +86,9 @@ pub fn invoke(node: &impl Node, name: &str, arguments: &str) -> Result<String, T
     })
     .map_err(|e| unreachable(server, e))?;
     if answer.notifications.iter().any(|m| m == TOOLS_CHANGED) {
-        log::warn!(
-            "MCP server `{}` says its tools changed ({TOOLS_CHANGED}); the node lists a plugin's \
-             tools when it loads it: reload tools-mcp (change its plugin.toml, or restart the \
-             node) to offer the new list",
+        log::info!(
+            "MCP server `{}` says its tools changed ({TOOLS_CHANGED}); the node lists them \
+             again within describe_every_s",
             server.name
         );
     }
@@ -104,9 +105,9 @@ pub fn invoke(node: &impl Node, name: &str, arguments: &str) -> Result<String, T
     };
     match outcome {
         Err(ToolError::NotFound(said)) => {
+            // The host asks for the list again when a listed tool is not found.
             log::warn!(
-                "MCP server `{}` no longer has tool `{tool}` ({said}); reload tools-mcp to list \
-                 its tools again",
+                "MCP server `{}` no longer has tool `{tool}` ({said})",
                 server.name
             );
             Err(ToolError::NotFound(format!(

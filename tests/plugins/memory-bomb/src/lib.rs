@@ -1,12 +1,15 @@
 //! Test plugin `memory-bomb`: `allocate` takes memory 1 MiB at a time and
 //! never gives it back (the host's memory limit must stop it), `ok` answers
-//! `{"ok":true}`.
+//! `{"ok":true}`, `hold` and `hold_small` (the same code under two names,
+//! for per-tool limits) take `{"mb": n}` MiB, give them back and answer
+//! `{"memory_mb": m}`: the instance's linear memory afterwards.
 
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec, Toolbox};
 
 struct MemoryBomb;
 
 const EMPTY_OBJECT: &str = r#"{"type":"object"}"#;
+const HOLD: &str = r#"{"type":"object","properties":{"mb":{"type":"integer","minimum":0,"maximum":1024}},"required":["mb"]}"#;
 const CHUNK: usize = 1024 * 1024;
 const PAGE: usize = 4096;
 
@@ -20,6 +23,18 @@ impl Toolbox for MemoryBomb {
                 result: None,
             },
             ToolSpec {
+                name: "hold".into(),
+                description: "Takes `mb` MiB, gives them back, and says how large memory is".into(),
+                parameters: HOLD.into(),
+                result: None,
+            },
+            ToolSpec {
+                name: "hold_small".into(),
+                description: "The same as hold".into(),
+                parameters: HOLD.into(),
+                result: None,
+            },
+            ToolSpec {
                 name: "ok".into(),
                 description: "Returns {\"ok\":true}".into(),
                 parameters: EMPTY_OBJECT.into(),
@@ -28,13 +43,31 @@ impl Toolbox for MemoryBomb {
         ]
     }
 
-    fn invoke(name: &str, _arguments: &str) -> Result<String, ToolError> {
+    fn invoke(name: &str, arguments: &str) -> Result<String, ToolError> {
         match name {
             "allocate" => allocate(),
             "ok" => Ok(r#"{"ok":true}"#.to_string()),
+            "hold" | "hold_small" => hold(arguments),
             other => Err(tool::not_found(other)),
         }
     }
+}
+
+/// Takes and touches `mb` MiB, then frees them; the memory's size after.
+fn hold(arguments: &str) -> Result<String, ToolError> {
+    let args: serde_json::Value =
+        serde_json::from_str(arguments).map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
+    let mb = args["mb"]
+        .as_u64()
+        .ok_or_else(|| ToolError::InvalidArguments("`mb` is a number".into()))?
+        as usize;
+    let mut held = vec![0u8; mb * CHUNK];
+    for offset in (0..held.len()).step_by(PAGE) {
+        held[offset] = 1;
+    }
+    drop(std::hint::black_box(held));
+    let pages = core::arch::wasm32::memory_size(0);
+    Ok(format!("{{\"memory_mb\":{}}}", pages * 65536 / CHUNK))
 }
 
 /// Allocates and touches 1 MiB chunks, keeping them all, until an
