@@ -66,12 +66,14 @@ AGENT_PACKAGES := @anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0
 
 agents: $(AGENTS)/.installed
 
-# The image the containers tests run, built locally (no registry is
-# reachable) from a static busybox; it needs a Docker engine (.ci/run starts
+# The images the containers tests run, built locally (no registry is
+# reachable): hanzo-test-tools from a static busybox, hanzo-test-mcp (a stdio
+# MCP server) from the venv's Python; they need a Docker engine (.ci/run starts
 # one). Without one the containers tests fail, saying so, unless
 # HANZO_TEST_NO_DOCKER=1 is set.
-container-image:
+container-image: pyenv
 	@if docker info >/dev/null 2>&1; then tests/containers/build-test-image.sh; \
+	    PYENV=$(PYENV) tests/containers/build-mcp-image.sh; \
 	else echo "WARNING: no Docker engine answers: the containers tests will fail (start dockerd, or set HANZO_TEST_NO_DOCKER=1 to skip them)" >&2; fi
 
 $(AGENTS)/.installed: Makefile

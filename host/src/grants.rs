@@ -161,6 +161,9 @@ pub struct PluginOverrides {
     pub describe_every_s: Option<u64>,
 }
 
+/// The longest `describe_every_s` (the manifest's or the operator's): a day.
+pub const MAX_DESCRIBE_EVERY_S: u64 = 86_400;
+
 impl PluginOverrides {
     /// What is wrong with the settings in `section` (`plugins.<name>`),
     /// naming the key.
@@ -172,7 +175,7 @@ impl PluginOverrides {
                 return Some(format!("{section}.{key}: {e}"));
             }
         }
-        let max = crate::plugins::manifest::MAX_DESCRIBE_EVERY_S;
+        let max = MAX_DESCRIBE_EVERY_S;
         if self.describe_every_s.is_some_and(|s| s == 0 || s > max) {
             return Some(format!(
                 "{section}.describe_every_s must be between 1 and {max}"

@@ -408,6 +408,12 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     let grace = std::time::Duration::from_secs(runtime.config.shutdown_grace_s);
     runtime.jobs.shutdown(grace).await;
     runtime.router.flush();
+    // Processes kept between calls go with the node (a crash leaves them
+    // to the next start's clean-up).
+    let stopped = runtime.containers.processes.stop_idle().await;
+    if stopped > 0 {
+        tracing::info!(stopped, "container processes stopped");
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Containers (`hanzo:node/containers`), for tool runtimes: run an image the
 //! operator granted, once, with a command, limits and no network unless
-//! granted.
+//! granted ([`run`]), or keep one running between calls and talk to it over
+//! its standard input and output ([`Process`], since hanzo:node 0.3.1).
 //!
 //! ```no_run
 //! use hanzo_node_sdk::containers::{self, RunSpec};
@@ -60,5 +61,104 @@ pub fn run(spec: &RunSpec) -> Result<RunResult, ContainerError> {
     {
         let _ = spec;
         Err(ContainerError::Unavailable(crate::NO_HOST.to_string()))
+    }
+}
+
+/// A container kept running between calls, talked to over stdio (a stdio
+/// MCP server, a REPL). The node keeps it per plugin and tenant under the
+/// key given to [`Process::open`]; dropping this gives it back, still
+/// running, to the next `open` of the same key and spec.
+///
+/// ```no_run
+/// use hanzo_node_sdk::containers::{Process, RunSpec};
+///
+/// let mut p = Process::open("repl", &RunSpec::image("python-tools:1"), None)?;
+/// if p.fresh() {
+///     // set it up: it is new
+/// }
+/// p.write(b"1 + 1\n")?;
+/// let answer = p.read(4096, 1000)?;
+/// # Ok::<(), hanzo_node_sdk::containers::ContainerError>(())
+/// ```
+pub struct Process {
+    #[cfg(target_arch = "wasm32")]
+    inner: crate::wit::hanzo::node::containers::Process,
+}
+
+impl Process {
+    /// The idle process of this key and spec, else a new one (`spec.stdin`
+    /// written first). `idle_ms`: how long it may wait unused (none: the
+    /// node's ceiling).
+    pub fn open(
+        key: &str,
+        spec: &RunSpec,
+        idle_ms: Option<u32>,
+    ) -> Result<Process, ContainerError> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::wit::hanzo::node::containers::Process::open(key, spec, idle_ms)
+            .map(|inner| Process { inner });
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (key, spec, idle_ms);
+            Err(ContainerError::Unavailable(crate::NO_HOST.to_string()))
+        }
+    }
+
+    /// Whether this `open` started it.
+    pub fn fresh(&self) -> bool {
+        #[cfg(target_arch = "wasm32")]
+        return self.inner.fresh();
+        #[cfg(not(target_arch = "wasm32"))]
+        true
+    }
+
+    /// Writes to its standard input.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ContainerError> {
+        #[cfg(target_arch = "wasm32")]
+        return self.inner.write(bytes);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = bytes;
+            Err(ContainerError::Unavailable(crate::NO_HOST.to_string()))
+        }
+    }
+
+    /// Its standard output: what is there, else what comes within
+    /// `wait_ms`, at most `max_bytes`. Empty: nothing in time; `None`: it
+    /// ended and everything was read.
+    pub fn read(
+        &mut self,
+        max_bytes: u32,
+        wait_ms: u32,
+    ) -> Result<Option<Vec<u8>>, ContainerError> {
+        #[cfg(target_arch = "wasm32")]
+        return self.inner.read(max_bytes, wait_ms);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (max_bytes, wait_ms);
+            Err(ContainerError::Unavailable(crate::NO_HOST.to_string()))
+        }
+    }
+
+    /// The last of its standard error.
+    pub fn stderr_tail(&self) -> Vec<u8> {
+        #[cfg(target_arch = "wasm32")]
+        return self.inner.stderr_tail();
+        #[cfg(not(target_arch = "wasm32"))]
+        Vec::new()
+    }
+
+    /// Its exit code, once it ended.
+    pub fn exit_code(&self) -> Option<i32> {
+        #[cfg(target_arch = "wasm32")]
+        return self.inner.exit_code();
+        #[cfg(not(target_arch = "wasm32"))]
+        None
+    }
+
+    /// Stops and removes it now, instead of giving it back.
+    pub fn stop(self) {
+        #[cfg(target_arch = "wasm32")]
+        self.inner.stop();
     }
 }

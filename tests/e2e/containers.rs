@@ -21,6 +21,11 @@ const IMAGE: &str = "hanzo-test-tools:1";
 /// Whether to run: an engine answers and the test image is there. Fails
 /// when no engine answers, unless the operator of the run said to skip.
 fn docker() -> bool {
+    docker_with(IMAGE, "tests/containers/build-test-image.sh")
+}
+
+/// Whether to run tests of `image`, which `script` builds (see [`docker`]).
+pub fn docker_with(image: &str, script: &str) -> bool {
     if std::env::var("HANZO_TEST_NO_DOCKER").is_ok_and(|v| v == "1") {
         eprintln!("!!! HANZO_TEST_NO_DOCKER=1: the containers tests are SKIPPED, not run !!!");
         return false;
@@ -32,9 +37,9 @@ fn docker() -> bool {
          starts it: dockerd --storage-driver=vfs --iptables=false --bridge=none); set \
          HANZO_TEST_NO_DOCKER=1 to skip them knowingly"
     );
-    let script = crate::common::repo().join("tests/containers/build-test-image.sh");
-    let built = Command::new(script).arg(IMAGE).status().unwrap();
-    assert!(built.success(), "cannot build {IMAGE}");
+    let script = crate::common::repo().join(script);
+    let built = Command::new(script).arg(image).status().unwrap();
+    assert!(built.success(), "cannot build {image}");
     true
 }
 

@@ -28,6 +28,7 @@ mod limits;
 mod loader;
 mod mcp;
 mod mcp_client;
+mod mcp_stdio;
 mod multimodal;
 mod plugin_new;
 mod provider_openai;

@@ -3,7 +3,7 @@
 //! world; the plugin worlds reuse those types (and wasi's) through `with:` so
 //! a type exists once.
 //!
-//! The package has a folder per version (`wit/since_v0.3.0/`, …). The host
+//! The package has a folder per version (`wit/since_v0.3.1/`, …). The host
 //! is written against the newest; [`v0_2`] keeps plugins built against
 //! `hanzo:node@0.2.0` loading unchanged, and [`versioned`] calls a plugin's
 //! exports whichever version it was built against.
@@ -13,13 +13,14 @@ pub mod versioned;
 
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.0",
+        path: "../wit/since_v0.3.1",
         world: "hanzo:node/host",
         imports: { default: async | trappable },
         require_store_data_send: true,
         with: {
             "hanzo:node/llm.chat-stream": crate::bindings::resources::LlmStream,
             "hanzo:node/fetch.body": crate::bindings::resources::FetchBody,
+            "hanzo:node/containers.process": crate::bindings::resources::ContainerProcess,
         },
     });
 }
@@ -29,15 +30,18 @@ pub use generated::hanzo::node::{
 };
 
 /// The newest version of the `hanzo:node` package, the one the host is
-/// written against (the `package` line of `wit/since_v0.3.0/types.wit`; the
+/// written against (the `package` line of `wit/since_v0.3.1/types.wit`; the
 /// SDK's `WIT_VERSION` is the same, a test checks both).
-pub const WIT_VERSION: &str = "0.3.0";
+pub const WIT_VERSION: &str = "0.3.1";
 
-/// Every version a plugin may be built against, oldest first.
-pub const WIT_VERSIONS: &[&str] = &[v0_2::WIT_VERSION, WIT_VERSION];
+/// Every version a plugin may be built against, oldest first. 0.3.0 is
+/// 0.3.1 less `containers.process`: wasmtime resolves a semver-compatible
+/// name (`log@0.3.0`) to the one the host defines (`log@0.3.1`), imports and
+/// exports alike, and checks the types.
+pub const WIT_VERSIONS: &[&str] = &[v0_2::WIT_VERSION, "0.3.0", WIT_VERSION];
 
 /// The full name of a world or interface of the node's package:
-/// `wit_name("tool")` is `hanzo:node/tool@0.3.0`.
+/// `wit_name("tool")` is `hanzo:node/tool@0.3.1`.
 pub fn wit_name(item: &str) -> String {
     format!("hanzo:node/{item}@{WIT_VERSION}")
 }
@@ -99,6 +103,9 @@ pub mod resources {
         fn next(&mut self) -> BoxFuture<'_, Option<Result<ChatChunk, LlmError>>>;
     }
 
+    /// A `hanzo:node/containers` process, held by the call.
+    pub struct ContainerProcess(pub crate::containers::process::Held);
+
     /// A `hanzo:node/fetch` answer `body`.
     pub struct FetchBody(pub Box<dyn BodyReader>);
 
@@ -112,7 +119,7 @@ pub mod resources {
 /// The `provider` world: LLM providers.
 pub mod provider {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.0",
+        path: "../wit/since_v0.3.1",
         world: "hanzo:node/provider",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -132,7 +139,7 @@ pub mod provider {
 /// The `tool` world: tool plugins and runtime adapters.
 pub mod tool {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.0",
+        path: "../wit/since_v0.3.1",
         world: "hanzo:node/tool",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -154,7 +161,7 @@ pub mod tool {
 mod tests {
     #[test]
     fn the_wit_version_is_the_packages_and_the_sdks() {
-        let wit = include_str!("../../../wit/since_v0.3.0/types.wit");
+        let wit = include_str!("../../../wit/since_v0.3.1/types.wit");
         let package = format!("package hanzo:node@{};", super::WIT_VERSION);
         assert!(wit.lines().any(|l| l.trim() == package), "{package}");
         assert_eq!(super::WIT_VERSION, hanzo_node_sdk::WIT_VERSION);

@@ -1,12 +1,18 @@
 //! `hanzo:node/containers`: runs an image the operator granted the calling
 //! plugin (`crate::grants::ContainerGrant`), with the run's limits checked
-//! against the node's ceilings, on the node's engine (`crate::containers`).
+//! against the node's ceilings, on the node's engine (`crate::containers`):
+//! once (`run`), or kept running to talk to over stdio (`process`, whose
+//! handle gives the process back to the pool when dropped).
 
-use crate::bindings::containers::{ContainerError, Host, RunResult, RunSpec};
-use crate::call_state::CallState;
+use crate::bindings::containers::{ContainerError, Host, HostProcess, RunResult, RunSpec};
+use crate::bindings::resources::ContainerProcess;
+use crate::call_state::{CallState, Services};
+use crate::containers::process::Held;
 use crate::containers::{ContainersConfig, Run, RunError};
 use crate::grants::Capability;
+use std::sync::Arc;
 use std::time::Duration;
+use wasmtime::component::Resource;
 
 /// Longest command line and environment, in bytes, and most entries.
 const MAX_ARGS_BYTES: usize = 256 * 1024;
@@ -14,6 +20,31 @@ const MAX_ARGS: usize = 4096;
 
 impl Host for CallState {
     async fn run(&mut self, spec: RunSpec) -> wasmtime::Result<Result<RunResult, ContainerError>> {
+        let (node, run) = match self.admit(spec)? {
+            Ok(admitted) => admitted,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(match node.containers().run(run).await {
+            Ok(o) => Ok(RunResult {
+                exit_code: o.exit_code,
+                stdout: o.stdout,
+                stderr: o.stderr,
+                truncated: o.truncated,
+                timed_out: o.timed_out,
+                duration_ms: o.duration.as_millis() as u64,
+            }),
+            Err(e) => Err(container_error(e)),
+        })
+    }
+}
+
+impl CallState {
+    /// The run `spec` asks for, when the plugin was granted containers, the
+    /// image and (if asked) network, with its limits under the ceilings.
+    fn admit(
+        &self,
+        spec: RunSpec,
+    ) -> wasmtime::Result<Result<(Arc<dyn Services>, Run), ContainerError>> {
         let node = match self.granted(Capability::Containers)? {
             Ok(node) => node,
             Err(denied) => return Ok(Err(ContainerError::Denied(denied.to_string()))),
@@ -36,28 +67,122 @@ impl Host for CallState {
                 self.grants.plugin, self.grants.plugin
             ))));
         }
-        let engine = node.containers();
-        let run = match checked(spec, &engine.config) {
+        Ok(match checked(spec, &node.containers().config) {
             Ok(mut run) => {
                 run.plugin = self.grants.plugin.clone();
                 run.tenant = self.tenant.to_string();
-                run
+                Ok((node, run))
             }
-            Err(e) => return Ok(Err(ContainerError::Invalid(e))),
-        };
-        Ok(match engine.run(run).await {
-            Ok(o) => Ok(RunResult {
-                exit_code: o.exit_code,
-                stdout: o.stdout,
-                stderr: o.stderr,
-                truncated: o.truncated,
-                timed_out: o.timed_out,
-                duration_ms: o.duration.as_millis() as u64,
-            }),
-            Err(RunError::Unavailable(m)) => Err(ContainerError::Unavailable(m)),
-            Err(RunError::ImageNotFound(i)) => Err(ContainerError::ImageNotFound(i)),
-            Err(RunError::Failed(m)) => Err(ContainerError::Failed(m)),
+            Err(e) => Err(ContainerError::Invalid(e)),
         })
+    }
+
+    fn held(&mut self, process: &Resource<ContainerProcess>) -> wasmtime::Result<&mut Held> {
+        Ok(&mut self.table().get_mut(process)?.0)
+    }
+}
+
+/// Longest key of a process.
+const MAX_KEY_BYTES: usize = 256;
+
+impl HostProcess for CallState {
+    async fn open(
+        &mut self,
+        key: String,
+        spec: RunSpec,
+        idle_ms: Option<u32>,
+    ) -> wasmtime::Result<Result<Resource<ContainerProcess>, ContainerError>> {
+        if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            return Ok(Err(ContainerError::Invalid(format!(
+                "key: 1 to {MAX_KEY_BYTES} bytes"
+            ))));
+        }
+        if idle_ms == Some(0) {
+            return Ok(Err(ContainerError::Invalid(
+                "idle-ms: must be more than 0".into(),
+            )));
+        }
+        let (node, run) = match self.admit(spec)? {
+            Ok(admitted) => admitted,
+            Err(e) => return Ok(Err(e)),
+        };
+        let idle = idle_ms.map(|ms| Duration::from_millis(u64::from(ms)));
+        match node.containers().open_process(&key, run, idle).await {
+            Ok(held) => Ok(Ok(self.table().push(ContainerProcess(held))?)),
+            Err(e) => Ok(Err(container_error(e))),
+        }
+    }
+
+    async fn fresh(&mut self, process: Resource<ContainerProcess>) -> wasmtime::Result<bool> {
+        Ok(self.held(&process)?.fresh)
+    }
+
+    async fn write(
+        &mut self,
+        process: Resource<ContainerProcess>,
+        bytes: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), ContainerError>> {
+        let held = self.held(&process)?;
+        Ok(match held.process() {
+            Ok(p) => p.write(&bytes).await.map_err(container_error),
+            Err(e) => Err(container_error(e)),
+        })
+    }
+
+    async fn read(
+        &mut self,
+        process: Resource<ContainerProcess>,
+        max_bytes: u32,
+        wait_ms: u32,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, ContainerError>> {
+        let held = self.held(&process)?;
+        let wait = Duration::from_millis(u64::from(wait_ms));
+        Ok(match held.process() {
+            // The read is a copy into the guest: bounded like any output.
+            Ok(p) => p
+                .read((max_bytes as usize).min(MAX_READ_BYTES), wait)
+                .await
+                .map_err(container_error),
+            Err(e) => Err(container_error(e)),
+        })
+    }
+
+    async fn stderr_tail(
+        &mut self,
+        process: Resource<ContainerProcess>,
+    ) -> wasmtime::Result<Vec<u8>> {
+        let held = self.held(&process)?;
+        Ok(held.process().map(|p| p.stderr_tail()).unwrap_or_default())
+    }
+
+    async fn exit_code(
+        &mut self,
+        process: Resource<ContainerProcess>,
+    ) -> wasmtime::Result<Option<i32>> {
+        let held = self.held(&process)?;
+        Ok(held.process().ok().and_then(|p| p.exit_code()))
+    }
+
+    async fn stop(&mut self, process: Resource<ContainerProcess>) -> wasmtime::Result<()> {
+        self.held(&process)?.stop();
+        Ok(())
+    }
+
+    async fn drop(&mut self, process: Resource<ContainerProcess>) -> wasmtime::Result<()> {
+        // Gives the process back to its pool, still running.
+        self.table().delete(process)?;
+        Ok(())
+    }
+}
+
+/// Most bytes one `read` hands the guest.
+const MAX_READ_BYTES: usize = 1 << 20;
+
+fn container_error(e: RunError) -> ContainerError {
+    match e {
+        RunError::Unavailable(m) => ContainerError::Unavailable(m),
+        RunError::ImageNotFound(i) => ContainerError::ImageNotFound(i),
+        RunError::Failed(m) => ContainerError::Failed(m),
     }
 }
 

@@ -4,6 +4,7 @@
 //! the operator, see [`Ceilings`]).
 
 pub use crate::context::config_value_string;
+use crate::grants::MAX_DESCRIBE_EVERY_S;
 pub use crate::grants::{Limits, Permissions};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,9 +20,6 @@ pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 /// The largest component read, in bytes (language runtimes such as Python
 /// take tens of MiB).
 pub const MAX_COMPONENT_BYTES: u64 = 1 << 30;
-
-/// The longest `describe_every_s`: a day.
-pub const MAX_DESCRIBE_EVERY_S: u64 = 86_400;
 
 /// Paths the host answers itself (`crate::server`); no route may claim them
 /// or anything under them.

@@ -12,7 +12,8 @@ use crate::client::{ClientError, Session, Transport};
 use crate::names;
 use crate::results;
 use crate::sessions::{self, Store};
-use crate::settings::{Server, Settings, Timeouts};
+use crate::settings::{Server, Settings, Stdio, Timeouts};
+use crate::stdio::{Pipe, StdioSession};
 use hanzo_node_sdk::http::HttpErrorKind;
 use hanzo_node_sdk::log;
 use hanzo_node_sdk::tool::{self, ToolError, ToolSpec};
@@ -32,6 +33,39 @@ pub trait Node: Transport + Store {
     fn setting(&self, key: &str) -> Option<String>;
     /// A declared secret's value; unset or empty is an error saying so.
     fn secret(&self, name: &str) -> Result<String, String>;
+    /// The running process of stdio server `server` under `key`, else a
+    /// new one: a container of its image, with `env`.
+    fn open_process(
+        &self,
+        key: &str,
+        server: &Stdio,
+        env: Vec<(String, String)>,
+    ) -> Result<Box<dyn Pipe>, ClientError>;
+}
+
+/// The process key of a stdio server: one per server (and tenant, the
+/// node keeps them apart), another for listing at load.
+fn process_key(server: &Server, listing: bool) -> String {
+    if listing {
+        format!("mcp-list/{}", server.name)
+    } else {
+        format!("mcp/{}", server.name)
+    }
+}
+
+/// A session with stdio server `server`, its process started if need be.
+fn stdio_session(
+    node: &impl Node,
+    server: &Server,
+    stdio: &Stdio,
+    listing: bool,
+    timeout: std::time::Duration,
+) -> Result<StdioSession, ClientError> {
+    let env = stdio
+        .env_values(|secret| node.secret(secret))
+        .map_err(ClientError::Process)?;
+    let pipe = node.open_process(&process_key(server, listing), stdio, env)?;
+    StdioSession::start(pipe, node.nonce(), timeout)
 }
 
 /// Every server's tools, under the node's names for them.
@@ -81,9 +115,13 @@ pub fn invoke(node: &impl Node, name: &str, arguments: &str) -> Result<String, T
         .map_err(|e| ToolError::Failed(format!("MCP server `{}`: {e}", server.name)))?;
     let params = json!({ "name": tool, "arguments": arguments });
     let timeouts = &settings.timeouts;
-    let answer = sessions::with_session(node, node, server, headers, timeouts, |session| {
-        session.request("tools/call", params.clone(), timeouts.call)
-    })
+    let answer = match &server.stdio {
+        Some(stdio) => stdio_session(node, server, stdio, false, timeouts.list)
+            .and_then(|mut session| session.request("tools/call", params, timeouts.call)),
+        None => sessions::with_session(node, node, server, headers, timeouts, |session| {
+            session.request("tools/call", params.clone(), timeouts.call)
+        }),
+    }
     .map_err(|e| unreachable(server, e))?;
     if answer.notifications.iter().any(|m| m == TOOLS_CHANGED) {
         log::info!(
@@ -123,23 +161,29 @@ pub fn invoke(node: &impl Node, name: &str, arguments: &str) -> Result<String, T
 /// of their own: the one who loads the plugin is not the caller of its
 /// tools, whose sessions are kept per tenant.
 fn list(node: &impl Node, server: &Server, timeouts: &Timeouts) -> Result<Vec<Value>, String> {
+    if let Some(stdio) = &server.stdio {
+        let mut session =
+            stdio_session(node, server, stdio, true, timeouts.list).map_err(|e| e.to_string())?;
+        return pages(|params| session.request("tools/list", params, timeouts.list))
+            .map_err(|e| e.to_string());
+    }
     let headers = server.header_values(|secret| node.secret(secret))?;
     let mut session =
         Session::open(node, &server.url, headers, timeouts).map_err(|e| e.to_string())?;
-    let tools = pages(&mut session, timeouts);
+    let tools = pages(|params| session.request("tools/list", params, timeouts.list));
     session.close();
     tools.map_err(|e| e.to_string())
 }
 
-fn pages<T: Transport>(
-    session: &mut Session<'_, T>,
-    timeouts: &Timeouts,
+/// Every page of `tools/list`, `request` asking for one.
+fn pages(
+    mut request: impl FnMut(Value) -> Result<crate::answer::Answer, ClientError>,
 ) -> Result<Vec<Value>, ClientError> {
     let mut tools = Vec::new();
     let mut cursors = BTreeSet::new();
     let mut params = json!({});
     for _ in 0..MAX_PAGES {
-        let answer = session.request("tools/list", params, timeouts.list)?;
+        let answer = request(params)?;
         let mut page = answer
             .outcome
             .map_err(|e| ClientError::Protocol(format!("tools/list failed: {e}")))?;

@@ -80,6 +80,9 @@ pub enum ClientError {
     Rpc(RpcError),
     /// The answer breaks the protocol.
     Protocol(String),
+    /// A stdio server's process could not be started, written to or read
+    /// from, or ended.
+    Process(String),
 }
 
 impl ClientError {
@@ -106,7 +109,7 @@ impl fmt::Display for ClientError {
             }
             ClientError::Status { status, message } => write!(f, "HTTP {status}: {message}"),
             ClientError::Rpc(e) => write!(f, "initialize failed: {e}"),
-            ClientError::Protocol(m) => f.write_str(m),
+            ClientError::Protocol(m) | ClientError::Process(m) => f.write_str(m),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `tools-mcp`: the tools of the MCP servers the operator lists, as the
 //! node's tools. An MCP client over the streamable HTTP transport
 //! (revision 2025-06-18), reaching each server through the node's policed
-//! outbound path: only hosts the operator granted (`allow_hosts`).
+//! outbound path: only hosts the operator granted (`allow_hosts`); and over
+//! stdio ([`stdio`]), running each such server as a container process of an
+//! image the operator granted (`containers`), kept between calls.
 //!
 //! A server `files`'s tool `read` is the node's `files__read` ([`names`]);
 //! its description and schemas are carried over ([`results`]); a call is
@@ -19,12 +21,15 @@ pub mod names;
 pub mod results;
 pub mod sessions;
 pub mod settings;
+pub mod stdio;
 
 use client::{Exchange, Reply, Transport, Verb};
 use hanzo_node_sdk::config;
+use hanzo_node_sdk::containers::{self, RunSpec};
 use hanzo_node_sdk::http::{self, HttpError, Method, Request};
 use hanzo_node_sdk::kv::{self, KvError};
 use hanzo_node_sdk::tool::{ToolError, ToolSpec, Toolbox};
+use std::time::Duration;
 
 /// The plugin.
 pub struct McpTools;
@@ -88,7 +93,66 @@ impl sessions::Store for Host {
     }
 }
 
+/// A stdio server's process, held for this call.
+struct ContainerPipe(containers::Process);
+
+impl stdio::Pipe for ContainerPipe {
+    fn fresh(&self) -> bool {
+        self.0.fresh()
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.0.write(bytes).map_err(|e| e.message())
+    }
+
+    fn read(&mut self, max: u32, wait: Duration) -> Result<Option<Vec<u8>>, String> {
+        let wait = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
+        self.0.read(max, wait).map_err(|e| e.message())
+    }
+
+    fn ended(&self) -> String {
+        let stderr = self.0.stderr_tail();
+        let stderr = String::from_utf8_lossy(&stderr);
+        let last = stderr.trim_end().lines().rev().take(5).collect::<Vec<_>>();
+        let code = match self.0.exit_code() {
+            Some(code) => format!("exit code {code}"),
+            None => "still running".into(),
+        };
+        match last.is_empty() {
+            true => code,
+            false => format!(
+                "{code}; stderr: {}",
+                last.into_iter().rev().collect::<Vec<_>>().join(" / ")
+            ),
+        }
+    }
+
+    fn stop(self: Box<Self>) {
+        self.0.stop();
+    }
+}
+
 impl bridge::Node for Host {
+    fn open_process(
+        &self,
+        key: &str,
+        server: &settings::Stdio,
+        env: Vec<(String, String)>,
+    ) -> Result<Box<dyn stdio::Pipe>, client::ClientError> {
+        let spec = RunSpec {
+            command: server.command.clone(),
+            env,
+            memory_mb: server.memory_mb,
+            cpu_millis: server.cpu_millis,
+            pids: server.pids,
+            network: server.network,
+            ..RunSpec::image(server.image.clone())
+        };
+        let process = containers::Process::open(key, &spec, server.idle_ms)
+            .map_err(|e| client::ClientError::Process(e.message()))?;
+        Ok(Box::new(ContainerPipe(process)))
+    }
+
     fn setting(&self, key: &str) -> Option<String> {
         config::get(key)
     }

@@ -99,6 +99,7 @@ mod tests {
         Server {
             name: name.into(),
             url: format!("http://127.0.0.1:1/{name}"),
+            stdio: None,
             prefix: prefix.into(),
             tools: None,
             headers: Vec::new(),

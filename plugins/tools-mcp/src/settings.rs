@@ -34,13 +34,54 @@ const TRANSPORT_HEADERS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq)]
 pub struct Server {
     pub name: String,
-    /// Its streamable HTTP endpoint.
+    /// Its streamable HTTP endpoint; for a stdio server, `stdio:<image>`
+    /// (for messages).
     pub url: String,
+    /// A server spoken to over stdio, run as a container process; none: an
+    /// HTTP server at `url`.
+    pub stdio: Option<Stdio>,
     /// What its tools' names get in front.
     pub prefix: String,
     /// Only these of its tools are offered; all when unset.
     pub tools: Option<BTreeSet<String>>,
     pub headers: Vec<Header>,
+}
+
+/// A stdio server: the image the operator granted tools-mcp, run as a
+/// container process that the node keeps between calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stdio {
+    pub image: String,
+    /// The command; empty: the image's own.
+    pub command: Vec<String>,
+    /// Its environment, values literal or secrets (`"secret:NAME"`).
+    pub env: Vec<(String, HeaderValue)>,
+    pub memory_mb: Option<u32>,
+    pub cpu_millis: Option<u32>,
+    pub pids: Option<u32>,
+    /// Network for the process (the operator's `container_network` too).
+    pub network: bool,
+    /// How long the process may wait unused (none: the node's ceiling).
+    pub idle_ms: Option<u32>,
+}
+
+impl Stdio {
+    /// The environment with its values, secrets read through `secret`.
+    pub fn env_values(
+        &self,
+        secret: impl Fn(&str) -> Result<String, String>,
+    ) -> Result<Vec<(String, String)>, String> {
+        self.env
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    HeaderValue::Literal(v) => v.clone(),
+                    HeaderValue::Secret(s) | HeaderValue::Bearer(s) => secret(s)?,
+                };
+                Ok((name.clone(), value))
+            })
+            .collect()
+    }
 }
 
 /// A header sent with every request to a server.
@@ -132,12 +173,21 @@ impl Settings {
 #[serde(deny_unknown_fields)]
 struct Entry {
     name: Option<String>,
-    url: String,
+    url: Option<String>,
     prefix: Option<String>,
     tools: Option<Vec<String>>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     bearer_secret: Option<String>,
+    // A stdio server's.
+    image: Option<String>,
+    command: Option<Vec<String>>,
+    env: Option<BTreeMap<String, String>>,
+    memory_mb: Option<u32>,
+    cpu_millis: Option<u32>,
+    pids: Option<u32>,
+    network: Option<bool>,
+    idle_s: Option<u32>,
 }
 
 /// The servers of config `servers`; none when it is blank.
@@ -191,7 +241,7 @@ fn document(text: &str) -> Result<Value, String> {
 
 fn server(key: Option<String>, item: Value) -> Result<Server, String> {
     let entry: Entry = serde_json::from_value(item).map_err(|e| e.to_string())?;
-    let name = match (key, entry.name) {
+    let name = match (key, entry.name.clone()) {
         (Some(key), Some(name)) if key != name => {
             return Err(format!("`name` = `{name}` differs from its key"));
         }
@@ -199,12 +249,28 @@ fn server(key: Option<String>, item: Value) -> Result<Server, String> {
         (None, None) => return Err("a server needs a `name`".into()),
     };
     names::check_server_name(&name)?;
-    let url = entry.url.trim().to_string();
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    if !matches!(scheme.as_deref(), Some("http" | "https"))
-        || url.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(format!("`url` = `{url}` is not an http:// or https:// URL"));
+    let stdio = stdio(&entry)?;
+    let url = match (&entry.url, &stdio) {
+        (Some(_), Some(_)) => {
+            return Err("`url` (an HTTP server) and `image` (a stdio server) are both set".into());
+        }
+        (None, None) => return Err("a server needs a `url` or an `image`".into()),
+        (None, Some(stdio)) => format!("stdio:{}", stdio.image),
+        (Some(url), None) => {
+            let url = url.trim().to_string();
+            let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if !matches!(scheme.as_deref(), Some("http" | "https"))
+                || url.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(format!("`url` = `{url}` is not an http:// or https:// URL"));
+            }
+            url
+        }
+    };
+    if stdio.is_some() && (!entry.headers.is_empty() || entry.bearer_secret.is_some()) {
+        return Err(
+            "`headers` and `bearer_secret` are for HTTP servers (a stdio server has `env`)".into(),
+        );
     }
     let prefix = entry.prefix.unwrap_or_else(|| names::default_prefix(&name));
     names::check_prefix(&prefix)?;
@@ -238,10 +304,68 @@ fn server(key: Option<String>, item: Value) -> Result<Server, String> {
     Ok(Server {
         name,
         url,
+        stdio,
         prefix,
         tools,
         headers,
     })
+}
+
+/// A stdio server's settings, when the entry names an `image`.
+fn stdio(entry: &Entry) -> Result<Option<Stdio>, String> {
+    let Some(image) = &entry.image else {
+        let set = [
+            ("command", entry.command.is_some()),
+            ("env", entry.env.is_some()),
+            ("memory_mb", entry.memory_mb.is_some()),
+            ("cpu_millis", entry.cpu_millis.is_some()),
+            ("pids", entry.pids.is_some()),
+            ("network", entry.network.is_some()),
+            ("idle_s", entry.idle_s.is_some()),
+        ];
+        return match set.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(format!(
+                "`{key}` is for stdio servers (those with an `image`)"
+            )),
+            None => Ok(None),
+        };
+    };
+    let image = image.trim();
+    if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "`image` = `{}` is not an image name",
+            image.escape_debug()
+        ));
+    }
+    let mut env = Vec::new();
+    for (name, value) in entry.env.iter().flatten() {
+        if name.is_empty() || name.contains('=') || name.chars().any(|c| c.is_control()) {
+            return Err(format!(
+                "`{}` is not an environment variable's name",
+                name.escape_debug()
+            ));
+        }
+        let value = match value.strip_prefix("secret:") {
+            Some(secret) => HeaderValue::Secret(secret_name(secret)?),
+            None => HeaderValue::Literal(value.clone()),
+        };
+        env.push((name.clone(), value));
+    }
+    let idle_ms = match entry.idle_s {
+        Some(0) => return Err("`idle_s` must be more than 0".into()),
+        Some(s) => Some(s.saturating_mul(1000)),
+        None => None,
+    };
+    Ok(Some(Stdio {
+        image: image.to_string(),
+        command: entry.command.clone().unwrap_or_default(),
+        env,
+        memory_mb: entry.memory_mb,
+        cpu_millis: entry.cpu_millis,
+        pids: entry.pids,
+        network: entry.network.unwrap_or(false),
+        idle_ms,
+    }))
 }
 
 /// A header name (an RFC 9110 token) the transport does not set itself,
@@ -373,7 +497,25 @@ mod tests {
                 r#"[{"url": "http://h/"}]"#,
                 "servers[0]: a server needs a `name`",
             ),
-            (r#"[{"name": "a"}]"#, "missing field `url`"),
+            (r#"[{"name": "a"}]"#, "needs a `url` or an `image`"),
+            (
+                r#"[{"name": "a", "url": "http://h/", "image": "x:1"}]"#,
+                "both set",
+            ),
+            (
+                r#"[{"name": "a", "url": "http://h/", "command": ["x"]}]"#,
+                "`command` is for stdio servers",
+            ),
+            (
+                r#"[{"name": "a", "image": "x:1", "bearer_secret": "S"}]"#,
+                "for HTTP servers",
+            ),
+            (r#"[{"name": "a", "image": "x 1"}]"#, "not an image name"),
+            (
+                r#"[{"name": "a", "image": "x:1", "env": {"A=B": "1"}}]"#,
+                "environment variable",
+            ),
+            (r#"[{"name": "a", "image": "x:1", "idle_s": 0}]"#, "idle_s"),
             (
                 r#"[{"name": "a", "url": "http://h/", "prefx": ""}]"#,
                 "unknown field `prefx`",
@@ -425,6 +567,35 @@ mod tests {
             let e = error(text);
             assert!(e.contains(says), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_stdio_server() {
+        let servers = parse_servers(
+            r#"{"git": {"image": "mcp-git:1", "command": ["python3", "/srv/git.py"],
+                        "env": {"TOKEN": "secret:MCP_SECRET_1", "MODE": "ro"},
+                        "memory_mb": 128, "idle_s": 60}}"#,
+        )
+        .unwrap();
+        let git = &servers[0];
+        assert_eq!(
+            (git.url.as_str(), git.prefix.as_str()),
+            ("stdio:mcp-git:1", "git__")
+        );
+        let stdio = git.stdio.as_ref().unwrap();
+        assert_eq!(stdio.command, ["python3", "/srv/git.py"]);
+        assert_eq!(
+            (stdio.memory_mb, stdio.idle_ms, stdio.network),
+            (Some(128), Some(60_000), false)
+        );
+        let env = stdio.env_values(|name| Ok(format!("<{name}>"))).unwrap();
+        assert_eq!(
+            env,
+            [
+                ("MODE".to_string(), "ro".to_string()),
+                ("TOKEN".into(), "<MCP_SECRET_1>".into())
+            ]
+        );
     }
 
     #[test]

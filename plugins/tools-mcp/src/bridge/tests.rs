@@ -232,6 +232,18 @@ impl Node for Fake {
             .map(|v| v.to_string())
             .ok_or_else(|| format!("secret `{name}` is not set by the operator"))
     }
+
+    fn open_process(
+        &self,
+        _key: &str,
+        server: &Stdio,
+        env: Vec<(String, String)>,
+    ) -> Result<Box<dyn Pipe>, ClientError> {
+        Err(ClientError::Process(format!(
+            "no container engine here for `{}` (env {env:?})",
+            server.image
+        )))
+    }
 }
 
 const SERVERS: &str = r#"[
@@ -394,4 +406,23 @@ fn without_kv_each_call_ends_its_session() {
     }
     assert_eq!((node.initialized.get(), node.deleted.get()), (2, 2));
     assert!(node.sessions.borrow().is_empty());
+}
+
+#[test]
+fn a_stdio_server_whose_process_cannot_start_is_left_out_and_its_calls_fail() {
+    let node = fake(
+        r#"[{"name": "py", "url": "http://mcp.test/mcp"},
+            {"name": "git", "image": "mcp-git:1", "env": {"TOKEN": "secret:MCP_SECRET_1"}}]"#,
+    );
+    let specs = describe(&node);
+    assert!(specs.iter().any(|s| s.name == "py__add"));
+    assert!(!specs.iter().any(|s| s.name.starts_with("git__")));
+    match invoke(&node, "git__log", "{}") {
+        Err(ToolError::Failed(m)) => {
+            assert!(m.contains("MCP server `git` (stdio:mcp-git:1)"), "{m}");
+            // The secret was read for its environment.
+            assert!(m.contains(r#"("TOKEN", "tok")"#), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
 
+pub mod process;
+
 /// The label every container this node starts carries: the node's id.
 pub const NODE_LABEL: &str = "dev.hanzo.node";
 /// The node process that ran it (its pid and start time).
@@ -49,6 +51,13 @@ pub struct ContainersConfig {
     pub max_output_bytes: u32,
     /// Largest standard input a run may be given.
     pub max_stdin_bytes: u32,
+    /// Processes (`containers.process`) one plugin keeps for one tenant,
+    /// in use or idle.
+    pub max_processes: u32,
+    /// Processes the node keeps in all.
+    pub max_processes_total: u32,
+    /// Longest a process may wait unused before it is stopped.
+    pub max_idle_ms: u32,
 }
 
 impl Default for ContainersConfig {
@@ -61,6 +70,9 @@ impl Default for ContainersConfig {
             max_timeout_ms: 60_000,
             max_output_bytes: 1 << 20,
             max_stdin_bytes: 1 << 20,
+            max_processes: 4,
+            max_processes_total: 32,
+            max_idle_ms: 300_000,
         }
     }
 }
@@ -112,6 +124,8 @@ pub struct Containers {
     /// This process, in [`PROCESS_LABEL`]: its own runs are not leftovers.
     process: String,
     docker: OnceCell<Docker>,
+    /// Processes kept running between calls.
+    pub processes: std::sync::Arc<process::Pool>,
 }
 
 impl Containers {
@@ -127,6 +141,7 @@ impl Containers {
                     .map_or(0, |d| d.as_nanos())
             ),
             docker: OnceCell::new(),
+            processes: Default::default(),
         }
     }
 
@@ -203,11 +218,27 @@ impl Containers {
     /// before this returns (or, dropped half way, right after).
     pub async fn run(&self, run: Run) -> Result<Outcome, RunError> {
         let docker = self.docker().await?;
+        let container = self.create(docker, &run, false).await?;
+        let id = container.id.clone().unwrap_or_default();
+        let outcome = self.attach_and_wait(docker, &id, &run).await;
+        container.remove_now().await;
+        outcome
+    }
+
+    /// Creates the container `run` asks for, labelled as this node's, with
+    /// every limit set; `interactive`: its standard input stays open after
+    /// the first attached writer closes (a process talked to over stdio).
+    async fn create(
+        &self,
+        docker: &Docker,
+        run: &Run,
+        interactive: bool,
+    ) -> Result<Removal, RunError> {
         match docker.inspect_image(&run.image).await {
             Ok(_) => {}
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
-            }) => return Err(RunError::ImageNotFound(run.image)),
+            }) => return Err(RunError::ImageNotFound(run.image.clone())),
             Err(e) => return Err(RunError::Failed(e.to_string())),
         }
         let labels = HashMap::from([
@@ -226,7 +257,7 @@ impl Containers {
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             open_stdin: Some(true),
-            stdin_once: Some(true),
+            stdin_once: Some(!interactive),
             tty: Some(false),
             network_disabled: Some(!run.network),
             labels: Some(labels),
@@ -246,14 +277,10 @@ impl Containers {
             .create_container(None, body)
             .await
             .map_err(|e| RunError::Failed(e.to_string()))?;
-        let container = Removal {
+        Ok(Removal {
             docker: docker.clone(),
             id: Some(created.id),
-        };
-        let id = container.id.clone().unwrap_or_default();
-        let outcome = self.attach_and_wait(docker, &id, &run).await;
-        container.remove_now().await;
-        outcome
+        })
     }
 
     async fn attach_and_wait(
