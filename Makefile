@@ -72,7 +72,7 @@ agents: $(AGENTS)/.installed
 # one). Without one the containers tests fail, saying so, unless
 # HANZO_TEST_NO_DOCKER=1 is set.
 container-image: pyenv
-	@if docker info >/dev/null 2>&1; then tests/containers/build-test-image.sh; \
+	@if docker info >/dev/null 2>&1; then tests/containers/build-test-image.sh && \
 	    PYENV=$(PYENV) tests/containers/build-mcp-image.sh; \
 	else echo "WARNING: no Docker engine answers: the containers tests will fail (start dockerd, or set HANZO_TEST_NO_DOCKER=1 to skip them)" >&2; fi
 
