@@ -504,38 +504,14 @@ async fn host_route(
             Err(e) => error_response(&e),
         },
         p if p == "/v2/tenants" || p.starts_with("/v2/tenants/") => {
-            let bytes = match body {
-                Body::Read(b) => b,
-                Body::Stream(b) => match read_body(b, 64 << 10).await {
-                    Ok(b) => b,
-                    Err(e) => return error_response(&e),
-                },
-            };
             let auth = rt.auth.clone();
-            let method = parts.method.clone();
-            let path = p.to_string();
-            let answer = tokio::task::spawn_blocking(move || {
-                crate::auth::admin::handle(&auth, &method, &path, &bytes)
+            let (method, path) = (parts.method.clone(), p.to_string());
+            admin_blocking(body, "tenant management", move |bytes| {
+                crate::auth::admin::handle(&auth, &method, &path, bytes)
             })
-            .await;
-            match answer {
-                Ok(Ok((status, body))) => json_response(status, &body),
-                Ok(Err(e)) => error_response(&e),
-                Err(e) => error_response(&ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    format!("tenant management failed: {e}"),
-                )),
-            }
+            .await
         }
         p if p == "/v2/tool-settings" || p.starts_with("/v2/tool-settings/") => {
-            let bytes = match body {
-                Body::Read(b) => b,
-                Body::Stream(b) => match read_body(b, 64 << 10).await {
-                    Ok(b) => b,
-                    Err(e) => return error_response(&e),
-                },
-            };
             // Every scope's: a setting holds for a tool of that name wherever it is served.
             let loaded = catalog
                 .loaded()
@@ -543,20 +519,10 @@ async fn host_route(
                 .collect();
             let rt = rt.clone();
             let (method, path) = (parts.method.clone(), p.to_string());
-            // A change is a redb commit (an fsync): off the serving thread.
-            let answer = tokio::task::spawn_blocking(move || {
-                rt.tool_settings.handle(&method, &path, &bytes, &loaded)
+            admin_blocking(body, "tool settings", move |bytes| {
+                rt.tool_settings.handle(&method, &path, bytes, &loaded)
             })
-            .await;
-            match answer {
-                Ok(Ok((status, body))) => json_response(status, &body),
-                Ok(Err(e)) => error_response(&e),
-                Err(e) => error_response(&ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    format!("tool settings failed: {e}"),
-                )),
-            }
+            .await
         }
         p if p.starts_with("/v2/plugins/") => {
             if let Err(e) = host_endpoint(&Method::GET) {
@@ -582,6 +548,31 @@ async fn host_route(
             }
         }
         _ => error_response(&ApiError::not_found(format!("no route for {path}"))),
+    }
+}
+
+/// Answers an admin route whose `handle` writes to a redb file (an fsync):
+/// its body read (at most 64 KiB), then `handle` off the serving thread.
+async fn admin_blocking(
+    body: Body,
+    what: &'static str,
+    handle: impl FnOnce(&[u8]) -> Result<(StatusCode, Value), ApiError> + Send + 'static,
+) -> Response<ApiBody> {
+    let bytes = match body {
+        Body::Read(b) => b,
+        Body::Stream(b) => match read_body(b, 64 << 10).await {
+            Ok(b) => b,
+            Err(e) => return error_response(&e),
+        },
+    };
+    match tokio::task::spawn_blocking(move || handle(&bytes)).await {
+        Ok(Ok((status, body))) => json_response(status, &body),
+        Ok(Err(e)) => error_response(&e),
+        Err(e) => error_response(&ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{what} failed: {e}"),
+        )),
     }
 }
 

@@ -45,12 +45,17 @@ pub fn docker_with(image: &str, script: &str) -> bool {
 
 /// The containers this plugin started that still exist (running or not).
 fn left_behind() -> Vec<String> {
+    started_by("tools-containers")
+}
+
+/// The containers plugin `plugin` started that still exist.
+pub fn started_by(plugin: &str) -> Vec<String> {
     let out = Command::new("docker")
         .args([
             "ps",
             "-aq",
             "--filter",
-            "label=dev.hanzo.plugin=tools-containers",
+            &format!("label=dev.hanzo.plugin={plugin}"),
         ])
         .output()
         .unwrap();

@@ -8,7 +8,6 @@
 use crate::common::{Dirs, Node, client, execute, install};
 use crate::containers::docker_with;
 use serde_json::{Value, json};
-use std::process::Command;
 
 const IMAGE: &str = "hanzo-test-mcp:1";
 
@@ -18,14 +17,7 @@ fn docker() -> bool {
 
 /// The containers tools-mcp started that still exist.
 fn processes() -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", "label=dev.hanzo.plugin=tools-mcp"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    crate::containers::started_by("tools-mcp")
 }
 
 fn result(v: &Value) -> &Value {

@@ -289,19 +289,8 @@ impl Containers {
         id: &str,
         run: &Run,
     ) -> Result<Outcome, RunError> {
-        let failed = |e: bollard::errors::Error| RunError::Failed(e.to_string());
-        let options = AttachContainerOptionsBuilder::default()
-            .stream(true)
-            .stdin(true)
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let mut attached = docker
-            .attach_container(id, Some(options))
-            .await
-            .map_err(failed)?;
+        let mut attached = attach_and_start(docker, id).await?;
         let started = Instant::now();
-        docker.start_container(id, None).await.map_err(failed)?;
         let stdin = run.stdin.clone();
         let mut input = attached.input;
         // Input is written while output is read: a command that answers as
@@ -349,6 +338,27 @@ impl Containers {
             duration: started.elapsed(),
         })
     }
+}
+
+/// Attaches to all three streams of container `id`, then starts it (so
+/// that nothing it writes first is missed).
+async fn attach_and_start(
+    docker: &Docker,
+    id: &str,
+) -> Result<bollard::container::AttachContainerResults, RunError> {
+    let failed = |e: bollard::errors::Error| RunError::Failed(e.to_string());
+    let options = AttachContainerOptionsBuilder::default()
+        .stream(true)
+        .stdin(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let attached = docker
+        .attach_container(id, Some(options))
+        .await
+        .map_err(failed)?;
+    docker.start_container(id, None).await.map_err(failed)?;
+    Ok(attached)
 }
 
 /// The container's exit code, once it stopped.

@@ -15,7 +15,6 @@
 
 use super::{Containers, Removal, Run, RunError};
 use bollard::container::LogOutput;
-use bollard::query_parameters::AttachContainerOptionsBuilder;
 use futures_util::StreamExt;
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -345,18 +344,7 @@ impl Containers {
         let docker = self.docker().await?;
         let container = self.create(docker, &run, true).await?;
         let id = container.id.clone().unwrap_or_default();
-        let failed = |e: bollard::errors::Error| RunError::Failed(e.to_string());
-        let options = AttachContainerOptionsBuilder::default()
-            .stream(true)
-            .stdin(true)
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let attached = docker
-            .attach_container(&id, Some(options))
-            .await
-            .map_err(failed)?;
-        docker.start_container(&id, None).await.map_err(failed)?;
+        let attached = super::attach_and_start(docker, &id).await?;
         let output = Arc::new(Output::default());
         let cap = self.config.max_output_bytes as usize;
         let reader = tokio::spawn(read_streams(

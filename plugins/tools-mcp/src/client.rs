@@ -123,6 +123,16 @@ impl From<AnswerError> for ClientError {
     }
 }
 
+/// What this client says of itself in `initialize`: the revision it asks
+/// for and no capabilities (it answers no server requests).
+pub fn initialize_params() -> Value {
+    json!({
+        "protocolVersion": PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": { "name": "hanzo-node-tools-mcp", "version": env!("CARGO_PKG_VERSION") },
+    })
+}
+
 /// What another instance needs to go on with a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Handle {
@@ -164,14 +174,9 @@ impl<'t, T: Transport> Session<'t, T> {
             nonce: transport.nonce(),
             sent: 0,
         };
-        let params = json!({
-            "protocolVersion": PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": { "name": "hanzo-node-tools-mcp", "version": env!("CARGO_PKG_VERSION") },
-        });
         let id = session.next_id();
         let reply = session.post(
-            jsonrpc::request(&id, "initialize", params),
+            jsonrpc::request(&id, "initialize", initialize_params()),
             timeouts.list,
             false,
         )?;

@@ -11,7 +11,7 @@
 //! skipped.
 
 use crate::answer::Answer;
-use crate::client::{ClientError, PROTOCOL_VERSION, PROTOCOL_VERSIONS};
+use crate::client::{ClientError, PROTOCOL_VERSIONS, initialize_params};
 use crate::jsonrpc::{self, Incoming};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -70,12 +70,7 @@ impl StdioSession {
     }
 
     fn initialize(&mut self, timeout: Duration) -> Result<(), ClientError> {
-        let params = json!({
-            "protocolVersion": PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": { "name": "hanzo-node-tools-mcp", "version": env!("CARGO_PKG_VERSION") },
-        });
-        let answer = self.request("initialize", params, timeout)?;
+        let answer = self.request("initialize", initialize_params(), timeout)?;
         let result = answer.outcome.map_err(ClientError::Rpc)?;
         let protocol = result
             .get("protocolVersion")
