@@ -38,13 +38,16 @@ impl Host for CallState {
     }
 }
 
+/// The node to run on, and the run as admitted.
+type Admitted = (Arc<dyn Services>, Run);
+
 impl CallState {
     /// The run `spec` asks for, when the plugin was granted containers, the
     /// image and (if asked) network, with its limits under the ceilings.
     fn admit(
         &self,
         spec: RunSpec,
-    ) -> wasmtime::Result<Result<(Arc<dyn Services>, Run), ContainerError>> {
+    ) -> wasmtime::Result<Result<Admitted, ContainerError>> {
         let node = match self.granted(Capability::Containers)? {
             Ok(node) => node,
             Err(denied) => return Ok(Err(ContainerError::Denied(denied.to_string()))),
