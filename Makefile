@@ -1,7 +1,7 @@
 # Hanzo Node — the two commands:
 #   make run    build the node and the bundled plugins, then serve on 127.0.0.1:3690
 #   make test   build everything and run the whole test suite
-# Other targets: make plugins | python-plugins | js-plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-auth | bench-api | bench-gateway | fmt
+# Other targets: make plugins | python-plugins | js-plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-auth | bench-api | bench-gateway | bench-vectors | fmt
 
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
@@ -12,7 +12,7 @@ PLUGINS := openai anthropic gemini ollama tools-basic tools-containers tools-mcp
 # Plugins that misbehave on purpose, for the test suite.
 TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter provider-v0-2 tool-v0-2 api-v0-2
 
-.PHONY: run test agents container-image plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway fmt wasm-target pyenv
+.PHONY: run test agents container-image plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway bench-vectors fmt wasm-target pyenv
 
 # The official openai, anthropic, openai-agents and mcp Python SDKs, used unmodified as clients in tests.
 PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
@@ -83,7 +83,15 @@ $(AGENTS)/.installed: Makefile
 
 test: plugins pyenv python-plugins js-plugins js-test agents container-image
 	cargo bench -p hanzo-node --no-run  # the benchmarks still build
-	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p api-mcp -p tools-containers -p tools-mcp -p gateway-bench -p mock-upstream
+	cargo test --release -p hanzo-node -p hanzo-node-sdk -p hanzo-node-vectors -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p api-mcp -p tools-containers -p tools-mcp -p gateway-bench -p mock-upstream
+
+# The vector store (vectors/): LanceDB against exact search and sqlite-vec,
+# which needs a Python whose sqlite3 loads extensions (Debian's; a venv of
+# it under ~/.cache/hanzo-node/benchenv).
+BENCHENV ?= $(HOME)/.cache/hanzo-node/benchenv
+bench-vectors:
+	@[ -x $(BENCHENV)/bin/python ] || { /usr/bin/python3 -m venv $(BENCHENV) && $(BENCHENV)/bin/pip install --quiet sqlite-vec==0.1.9; }
+	HANZO_BENCH_PYTHON=$(BENCHENV)/bin/python cargo bench -p hanzo-node-vectors --bench search
 
 bench: plugins
 	cargo bench -p hanzo-node --bench plugin_call

@@ -44,10 +44,7 @@ type Admitted = (Arc<dyn Services>, Run);
 impl CallState {
     /// The run `spec` asks for, when the plugin was granted containers, the
     /// image and (if asked) network, with its limits under the ceilings.
-    fn admit(
-        &self,
-        spec: RunSpec,
-    ) -> wasmtime::Result<Result<Admitted, ContainerError>> {
+    fn admit(&self, spec: RunSpec) -> wasmtime::Result<Result<Admitted, ContainerError>> {
         let node = match self.granted(Capability::Containers)? {
             Ok(node) => node,
             Err(denied) => return Ok(Err(ContainerError::Denied(denied.to_string()))),
