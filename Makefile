@@ -83,7 +83,10 @@ $(AGENTS)/.installed: Makefile
 
 test: plugins pyenv python-plugins js-plugins js-test agents container-image
 	cargo bench -p hanzo-node --no-run  # the benchmarks still build
-	cargo test --release -p hanzo-node -p hanzo-node-sdk -p hanzo-node-vectors -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p api-mcp -p tools-containers -p tools-mcp -p gateway-bench -p mock-upstream
+	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p api-mcp -p tools-containers -p tools-mcp -p gateway-bench -p mock-upstream
+	# On its own: built beside the others, LanceDB's dependencies would be
+	# unified with the host's features and built twice.
+	cargo test --release -p hanzo-node-vectors
 
 # The vector store (vectors/): LanceDB against exact search and sqlite-vec,
 # which needs a Python whose sqlite3 loads extensions (Debian's; a venv of
