@@ -140,3 +140,38 @@ fn difference(
     removed.sort();
     (added, removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::registry::compile_schema;
+
+    fn tool(name: &str, description: &str) -> (ToolSpec, ToolSchemas) {
+        let parameters = r#"{"type":"object"}"#.to_string();
+        let schemas = ToolSchemas {
+            parameters: Arc::new(compile_schema(&parameters).unwrap()),
+            result: None,
+        };
+        let spec = ToolSpec {
+            name: name.into(),
+            description: description.into(),
+            parameters,
+            result: None,
+        };
+        (spec, schemas)
+    }
+
+    #[test]
+    fn a_changed_answer_is_told_from_the_same_one() {
+        let before = [tool("a", "A"), tool("b", "B")];
+        assert!(same_tools(&before, &[tool("a", "A"), tool("b", "B")]));
+        // A new description is a change (agents read it), as is a new tool.
+        assert!(!same_tools(&before, &[tool("a", "A, now"), tool("b", "B")]));
+        let after = [tool("b", "B"), tool("c", "C")];
+        assert!(!same_tools(&before, &after));
+        assert_eq!(
+            difference(&before, &after),
+            (vec!["c".to_string()], vec!["a".to_string()])
+        );
+    }
+}
