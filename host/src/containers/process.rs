@@ -307,11 +307,6 @@ impl Pool {
         n
     }
 
-    /// Idle processes now.
-    pub fn idle(&self) -> usize {
-        crate::lock(&self.idle).values().map(Vec::len).sum()
-    }
-
     fn share(&self, owner: &(String, String), size: u32) -> Arc<Semaphore> {
         crate::lock(&self.shares)
             .entry(owner.clone())
@@ -391,14 +386,10 @@ impl Containers {
             .total
             .get_or_init(|| Arc::new(Semaphore::new(self.config.max_processes_total as usize)))
             .clone();
-        let full = |what: &str| {
+        let full = |what: &str, setting: &str| {
             RunError::Failed(format!(
-                "{what} processes are all in use (containers.{}), and none was let go within {} ms",
-                if what == "the node's" {
-                    "max_processes_total"
-                } else {
-                    "max_processes"
-                },
+                "{what} processes are all in use (containers.{setting}), and none was let go \
+                 within {} ms",
                 wait.as_millis()
             ))
         };
@@ -407,22 +398,18 @@ impl Containers {
                 Ok(p) => break p,
                 Err(_) if pool.evict_one(owner) => continue,
                 Err(_) => {
+                    let whose = format!("plugin `{}`'s for tenant `{}`", owner.0, owner.1);
                     break tokio::time::timeout(wait, share.clone().acquire_owned())
                         .await
-                        .map_err(|_| {
-                            full(&format!("plugin `{}`'s for tenant `{}`", owner.0, owner.1))
-                        })?
+                        .map_err(|_| full(&whose, "max_processes"))?
                         .expect("a share is never closed");
                 }
             }
         };
-        let node = match total.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => tokio::time::timeout(wait, total.acquire_owned())
-                .await
-                .map_err(|_| full("the node's"))?
-                .expect("the node's share is never closed"),
-        };
+        let node = tokio::time::timeout(wait, total.acquire_owned())
+            .await
+            .map_err(|_| full("the node's", "max_processes_total"))?
+            .expect("the node's share is never closed");
         Ok([mine, node])
     }
 

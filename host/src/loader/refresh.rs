@@ -27,7 +27,9 @@ const STALE_SPACING: Duration = Duration::from_secs(2);
 /// Looks over the loaded tool plugins every second while the node runs,
 /// re-describing those that are due. Ends with the runtime.
 pub async fn run(rt: Weak<Runtime>) {
-    let described: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
+    // When each folder's plugin was last described, and the folders being
+    // described now.
+    let mut described: HashMap<String, Instant> = HashMap::new();
     let running: Arc<Mutex<HashSet<String>>> = Default::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -35,8 +37,7 @@ pub async fn run(rt: Weak<Runtime>) {
         tick.tick().await;
         let Some(rt) = rt.upgrade() else { return };
         let catalog = rt.registry.catalog();
-        let mut seen = crate::lock(&described);
-        seen.retain(|folder, _| catalog.slots.contains_key(folder));
+        described.retain(|folder, _| catalog.slots.contains_key(folder));
         for (folder, plugin) in catalog
             .slots
             .iter()
@@ -44,7 +45,7 @@ pub async fn run(rt: Weak<Runtime>) {
             .filter(|(_, p)| p.kind() == PluginKind::Tool)
         {
             // A version loaded since was described at its load.
-            let last = *seen.entry(folder.clone()).or_insert_with(Instant::now);
+            let last = *described.entry(folder.clone()).or_insert_with(Instant::now);
             let last = last.max(loaded_instant(plugin));
             let due = plugin
                 .describe_every
@@ -53,7 +54,7 @@ pub async fn run(rt: Weak<Runtime>) {
             if !due || !crate::lock(&running).insert(folder.clone()) {
                 continue;
             }
-            seen.insert(folder.clone(), Instant::now());
+            described.insert(folder.clone(), Instant::now());
             let (rt, folder, plugin) = (rt.clone(), folder.clone(), plugin.clone());
             let running = running.clone();
             tokio::spawn(async move {
@@ -99,16 +100,13 @@ pub async fn refresh(
     let (added, removed) = difference(&plugin.tools, &tools);
     let next = Arc::new(plugin.with_tools(tools));
     rt.registry.update(|slots| {
-        let Some(slot) = slots.get_mut(folder) else {
-            return Ok(false);
-        };
-        if !is_current(slot.current.as_ref()) {
+        if !is_current(slots.get(folder).and_then(|s| s.current.as_ref())) {
             return Ok(false);
         }
         if let Some(why) = conflict(slots, folder, &next) {
             return Err(why);
         }
-        slots.get_mut(folder).expect("looked up above").current = Some(next.clone());
+        slots.get_mut(folder).expect("current above").current = Some(next.clone());
         tracing::info!(plugin = %next.name(), %folder, ?added, ?removed, "tools re-listed");
         Ok(true)
     })

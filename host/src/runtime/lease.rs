@@ -113,7 +113,7 @@ impl Runtime {
         crate::sched::offload_if_heavy(&plugin.cpu, parked.is_none()).await;
         let (store, exports, calls) = match parked {
             Some((mut store, exports, calls)) => {
-                store.data_mut().resume(&self.engine, ctx.clone());
+                store.data_mut().resume(&self.engine, ctx);
                 store.set_epoch_deadline(1);
                 (store, Some(exports), calls)
             }
