@@ -231,7 +231,11 @@ impl Collection {
         let table = db
             .create_empty_table(table, schema.clone())
             .execute()
-            .await?;
+            .await
+            .map_err(|e| match e {
+                lancedb::Error::TableAlreadyExists { .. } => VectorError::Exists(name.to_string()),
+                e => e.into(),
+            })?;
         Ok(Collection {
             name: name.to_string(),
             table,
@@ -249,7 +253,10 @@ impl Collection {
         name: &str,
         tuning: Tuning,
     ) -> Result<Collection> {
-        let table = db.open_table(table).execute().await?;
+        let table = db.open_table(table).execute().await.map_err(|e| match e {
+            lancedb::Error::TableNotFound { .. } => VectorError::NotFound(name.to_string()),
+            e => e.into(),
+        })?;
         let schema = table.schema().await?;
         let spec: CollectionSpec = schema
             .metadata()
@@ -347,12 +354,15 @@ impl Collection {
             .join(", ");
         let predicate = format!("id IN ({list})");
         let _write = self.write.lock().await;
-        let before = self.table.count_rows(Some(predicate.clone())).await?;
-        if before > 0 {
-            self.table.delete(predicate.as_str()).await?;
+        let deleted = self
+            .table
+            .delete(predicate.as_str())
+            .await?
+            .num_deleted_rows;
+        if deleted > 0 {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(before)
+        Ok(deleted as usize)
     }
 
     pub async fn count(&self) -> Result<usize> {

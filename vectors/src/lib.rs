@@ -106,7 +106,7 @@ impl VectorStore {
         let table = scope.table(name)?;
         spec.check()?;
         let mut open = self.open.lock().await;
-        if open.contains_key(&table) || self.exists(&table).await? {
+        if open.contains_key(&table) {
             return Err(VectorError::Exists(name.to_string()));
         }
         let collection =
@@ -121,9 +121,6 @@ impl VectorStore {
         let mut open = self.open.lock().await;
         if let Some(c) = open.get(&table) {
             return Ok(c.clone());
-        }
-        if !self.exists(&table).await? {
-            return Err(VectorError::NotFound(name.to_string()));
         }
         let collection = Arc::new(Collection::open(&self.db, &table, name, self.tuning).await?);
         open.insert(table, collection.clone());
@@ -151,11 +148,11 @@ impl VectorStore {
         let table = scope.table(name)?;
         let mut open = self.open.lock().await;
         open.remove(&table);
-        if !self.exists(&table).await? {
-            return Ok(false);
+        match self.db.drop_table(&table, &[]).await {
+            Ok(()) => Ok(true),
+            Err(lancedb::Error::TableNotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
         }
-        self.db.drop_table(&table, &[]).await?;
-        Ok(true)
     }
 
     /// Indexes and compacts every open collection that needs it (the
@@ -169,15 +166,5 @@ impl VectorStore {
             }
         }
         Ok(done)
-    }
-
-    async fn exists(&self, table: &str) -> Result<bool> {
-        Ok(self
-            .db
-            .table_names()
-            .execute()
-            .await?
-            .iter()
-            .any(|t| t == table))
     }
 }

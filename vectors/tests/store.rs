@@ -194,6 +194,7 @@ async fn a_tenants_collections_are_its_own_and_outlive_a_restart() {
     assert_eq!(c.spec(), &spec(4));
     assert_eq!(c.count().await.unwrap(), 4);
     assert!(store.drop_collection(&acme, "notes").await.unwrap());
+    assert!(!store.drop_collection(&acme, "notes").await.unwrap());
     assert!(matches!(
         store.get(&acme, "notes").await,
         Err(VectorError::NotFound(_))
