@@ -73,13 +73,7 @@ impl Stdio {
     ) -> Result<Vec<(String, String)>, String> {
         self.env
             .iter()
-            .map(|(name, value)| {
-                let value = match value {
-                    HeaderValue::Literal(v) => v.clone(),
-                    HeaderValue::Secret(s) | HeaderValue::Bearer(s) => secret(s)?,
-                };
-                Ok((name.clone(), value))
-            })
+            .map(|(name, value)| Ok((name.clone(), value.read(&secret)?)))
             .collect()
     }
 }
@@ -92,6 +86,8 @@ pub struct Header {
     pub value: HeaderValue,
 }
 
+/// A value the operator wrote for a header, or for a stdio server's
+/// environment variable.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HeaderValue {
     Literal(String),
@@ -100,6 +96,25 @@ pub enum HeaderValue {
     /// `Bearer ` and the value of the declared secret of this name
     /// (`bearer_secret`).
     Bearer(String),
+}
+
+impl HeaderValue {
+    /// As written: a secret's name after `secret:`, else the text itself.
+    fn parse(text: &str) -> Result<HeaderValue, String> {
+        Ok(match text.strip_prefix("secret:") {
+            Some(secret) => HeaderValue::Secret(secret_name(secret)?),
+            None => HeaderValue::Literal(text.to_string()),
+        })
+    }
+
+    /// The value, secrets read through `secret`.
+    fn read(&self, secret: impl Fn(&str) -> Result<String, String>) -> Result<String, String> {
+        Ok(match self {
+            HeaderValue::Literal(v) => v.clone(),
+            HeaderValue::Secret(name) => secret(name)?,
+            HeaderValue::Bearer(name) => format!("Bearer {}", secret(name)?),
+        })
+    }
 }
 
 impl Server {
@@ -115,14 +130,7 @@ impl Server {
     ) -> Result<Vec<(String, String)>, String> {
         self.headers
             .iter()
-            .map(|h| {
-                let value = match &h.value {
-                    HeaderValue::Literal(v) => v.clone(),
-                    HeaderValue::Secret(name) => secret(name)?,
-                    HeaderValue::Bearer(name) => format!("Bearer {}", secret(name)?),
-                };
-                Ok((h.name.clone(), value))
-            })
+            .map(|h| Ok((h.name.clone(), h.value.read(&secret)?)))
             .collect()
     }
 }
@@ -283,13 +291,10 @@ fn server(key: Option<String>, item: Value) -> Result<Server, String> {
     let mut headers = Vec::with_capacity(entry.headers.len() + 1);
     for (name, value) in entry.headers {
         let name = header_name(&name)?;
-        let value = match value.strip_prefix("secret:") {
-            Some(secret) => HeaderValue::Secret(secret_name(secret)?),
-            None if value.chars().any(|c| c.is_control()) => {
-                return Err(format!("header `{name}` holds control characters"));
-            }
-            None => HeaderValue::Literal(value),
-        };
+        let value = HeaderValue::parse(&value)?;
+        if matches!(&value, HeaderValue::Literal(v) if v.chars().any(|c| c.is_control())) {
+            return Err(format!("header `{name}` holds control characters"));
+        }
         headers.push(Header { name, value });
     }
     if let Some(secret) = entry.bearer_secret {
@@ -345,11 +350,7 @@ fn stdio(entry: &Entry) -> Result<Option<Stdio>, String> {
                 name.escape_debug()
             ));
         }
-        let value = match value.strip_prefix("secret:") {
-            Some(secret) => HeaderValue::Secret(secret_name(secret)?),
-            None => HeaderValue::Literal(value.clone()),
-        };
-        env.push((name.clone(), value));
+        env.push((name.clone(), HeaderValue::parse(value)?));
     }
     let idle_ms = match entry.idle_s {
         Some(0) => return Err("`idle_s` must be more than 0".into()),
