@@ -268,10 +268,11 @@ impl ToolSettings {
                 }
                 // Any name may be set ahead of the plugin that serves it, but
                 // not without bound.
-                if !is_loaded
-                    && !self.changes.load().contains_key(name)
-                    && self.changes.load().len() >= MAX_CHANGES
-                {
+                let full = {
+                    let changes = self.changes.load();
+                    !changes.contains_key(name) && changes.len() >= MAX_CHANGES
+                };
+                if !is_loaded && full {
                     return Err(ApiError::new(
                         StatusCode::BAD_REQUEST,
                         "too_many_tool_settings",
