@@ -328,7 +328,9 @@ impl Containers {
         let pool = &self.processes;
         let pool_key = Key::of(&run, key);
         self.sweep_in_background();
-        if let Some(process) = pool.take(&pool_key) {
+        if let Some(mut process) = pool.take(&pool_key) {
+            // Each `open`'s spec bounds its own reads and writes.
+            process.read_limit = run.timeout;
             return Ok(Held {
                 process: Some(process),
                 pool: Arc::downgrade(pool),
