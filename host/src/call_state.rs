@@ -39,6 +39,8 @@ pub trait Services: JobHost {
     fn tool_info(&self, tenant: &Tenant, name: &str) -> Option<ToolInfo>;
     /// The container engine.
     fn containers(&self) -> &Arc<crate::containers::Containers>;
+    /// Vector rows `tenant` may hold, when the operator set a quota.
+    fn vector_rows_quota(&self, tenant: &Tenant) -> Option<u64>;
 }
 
 /// The linear memory a call may hold, in bytes: its plugin's limit, or the

@@ -60,6 +60,8 @@ pub struct NodeConfig {
     /// The operator's settings for single tools, by tool name, whichever
     /// plugin serves them: `[tools.<name>]`.
     pub tools: BTreeMap<String, ToolPolicy>,
+    /// The vector store's upkeep.
+    pub vectors: crate::vectors::VectorsConfig,
 }
 
 pub use crate::grants::{GrantsConfig, PluginOverrides};
@@ -90,6 +92,7 @@ impl Default for NodeConfig {
             auth: crate::auth::AuthConfig::default(),
             containers: crate::containers::ContainersConfig::default(),
             tools: BTreeMap::new(),
+            vectors: Default::default(),
         }
     }
 }
@@ -120,6 +123,9 @@ impl NodeConfig {
             }
         }
         if let Some(problem) = self.tools.iter().find_map(|(name, t)| t.problem(name)) {
+            return Err(ConfigError::Invalid(problem));
+        }
+        if let Some(problem) = self.vectors.problem() {
             return Err(ConfigError::Invalid(problem));
         }
         if let Some(problem) = self.grants.problem() {

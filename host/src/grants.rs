@@ -6,7 +6,7 @@
 //! it before doing anything. Its limits were checked against the operator's
 //! ceilings when the manifest was read.
 //!
-//! The rules, in order: an interface (kv, llm, tools, jobs, agents) is
+//! The rules, in order: an interface (kv, llm, tools, jobs, agents, vectors) is
 //! granted when the manifest requests it and the operator allows it (the
 //! plugin's own setting, else `true` for a trusted publisher's plugin, else
 //! the node-wide `[grants]` default). Outbound hosts are the manifest's,
@@ -55,6 +55,9 @@ pub struct Permissions {
     /// Agent definitions (`hanzo:node/agents`).
     #[serde(default)]
     pub agents: bool,
+    /// The tenant's vector collections (`hanzo:node/vectors`), every namespace.
+    #[serde(default)]
+    pub vectors: bool,
     /// Container images the plugin would run (`hanzo:node/containers`):
     /// `name:tag`, `name:*` for any tag, `*` for any image (an adapter that
     /// runs what the operator declares).
@@ -80,6 +83,8 @@ pub struct GrantsConfig {
     pub jobs: bool,
     /// `hanzo:node/agents`.
     pub agents: bool,
+    /// `hanzo:node/vectors` (the calling tenant's collections).
+    pub vectors: bool,
     /// Keep the manifest's grants of loopback, private, link-local and other
     /// non-public addresses (`127.0.0.1:8000`). Off: only a trusted
     /// publisher's plugin keeps them, or one whose operator lists them.
@@ -104,6 +109,7 @@ impl Default for GrantsConfig {
             tools: true,
             jobs: true,
             agents: true,
+            vectors: true,
             private_addresses: false,
             strict: false,
             trusted_keys: Vec::new(),
@@ -150,6 +156,7 @@ pub struct PluginOverrides {
     pub tools: Option<bool>,
     pub jobs: Option<bool>,
     pub agents: Option<bool>,
+    pub vectors: Option<bool>,
     /// The images the plugin may run, as far as its manifest's
     /// `permissions.containers` covers them. Unset: none (containers are
     /// granted only by name).
@@ -205,6 +212,8 @@ pub struct Grants {
     pub jobs: bool,
     /// `hanzo:node/agents`.
     pub agents: bool,
+    /// `hanzo:node/vectors`.
+    pub vectors: bool,
     /// `hanzo:node/containers`: the images it may run, and whether with network.
     pub containers: ContainerGrant,
     /// The secrets the manifest declares, each with the value the operator
@@ -230,6 +239,7 @@ pub enum Capability {
     Tools,
     Jobs,
     Agents,
+    Vectors,
     Containers,
 }
 
@@ -278,6 +288,7 @@ impl Capability {
             Capability::Tools => "permissions.tools",
             Capability::Jobs => "permissions.jobs",
             Capability::Agents => "permissions.agents",
+            Capability::Vectors => "permissions.vectors",
             Capability::Containers => "permissions.containers",
         }
     }
@@ -299,6 +310,7 @@ impl Grants {
             Capability::Tools => self.tools,
             Capability::Jobs => self.jobs,
             Capability::Agents => self.agents,
+            Capability::Vectors => self.vectors,
             Capability::Containers => !self.containers.images.is_empty(),
         }
     }
@@ -337,6 +349,7 @@ impl Grants {
             llm: self.llm,
             jobs: self.jobs,
             agents: self.agents,
+            vectors: self.vectors,
             containers: self.containers.images.clone(),
             container_network: self.containers.network,
         }
@@ -437,6 +450,7 @@ pub fn resolve(
         tools: allowed(requested.tools, plugin.tools, node.tools),
         jobs: allowed(requested.jobs, plugin.jobs, node.jobs),
         agents: allowed(requested.agents, plugin.agents, node.agents),
+        vectors: allowed(requested.vectors, plugin.vectors, node.vectors),
         containers: ContainerGrant {
             images: plugin
                 .containers
@@ -732,6 +746,7 @@ mod tests {
             tools: false,
             jobs: false,
             agents: false,
+            vectors: false,
             ..GrantsConfig::default()
         };
         let none = PluginOverrides::default();

@@ -30,6 +30,7 @@ pub mod signing;
 pub mod tenant;
 pub mod tenant_policy;
 pub mod tool_settings;
+pub mod vectors;
 pub mod warm;
 pub mod ws;
 

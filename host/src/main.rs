@@ -348,6 +348,11 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     tokio::spawn(hanzo_node::loader::refresh::run(std::sync::Arc::downgrade(
         &runtime,
     )));
+    // Vector collections indexed and compacted as they grow.
+    tokio::spawn(hanzo_node::vectors::maintain_forever(
+        std::sync::Arc::downgrade(&runtime.vectors),
+        std::time::Duration::from_secs(runtime.config.vectors.maintain_every_s),
+    ));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -597,7 +602,17 @@ fn print_inspect(r: &serde_json::Value) {
                 .unwrap_or_default()
         );
         println!("{:<9} {:<40} GRANTED", "GRANT", "REQUESTED");
-        for key in ["http", "secrets", "kv", "llm", "tools", "jobs", "agents"] {
+        for key in [
+            "http",
+            "secrets",
+            "kv",
+            "llm",
+            "tools",
+            "jobs",
+            "agents",
+            "vectors",
+            "containers",
+        ] {
             let show = |v: &serde_json::Value| match v {
                 serde_json::Value::Array(a) => a
                     .iter()

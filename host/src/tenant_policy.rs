@@ -2,7 +2,7 @@
 //! Which plugins, tools and model aliases it may use, what its own plugins
 //! (`<plugins>/tenants/<name>/`) may do, and its quotas
 //! (requests and tokens per minute, a monthly spend budget, jobs running at
-//! once, kv bytes). A tenant without a section, or a key left out, gets the
+//! once, kv bytes, vector rows). A tenant without a section, or a key left out, gets the
 //! node-wide default (`router.tenant_rpm`, `jobs.per_tenant`,
 //! …; unlimited where there is none). Read once at start; looked up per call
 //! by the tenant's name.
@@ -34,6 +34,8 @@ pub struct TenantPolicy {
     pub max_running_jobs: Option<usize>,
     /// Bytes of kv data (keys and values) across its plugins' namespaces.
     pub kv_bytes: Option<u64>,
+    /// Rows in its vector collections, every namespace (`hanzo:node/vectors`).
+    pub vector_rows: Option<u64>,
     /// The operator's settings for the tenant's own plugins, by manifest
     /// name, like `[plugins.<name>]` for the node's; their outbound hosts
     /// are only those listed here (see `grants::for_tenant_plugin`).
@@ -55,6 +57,7 @@ static UNNAMED: TenantPolicy = TenantPolicy {
     budget_usd: None,
     max_running_jobs: None,
     kv_bytes: None,
+    vector_rows: None,
     own_plugins: BTreeMap::new(),
 };
 

@@ -71,6 +71,11 @@ pub(crate) async fn get(node: &Node, path: &str, key: Option<&str>) -> (u16, Val
     (s, v)
 }
 
+pub(crate) async fn delete(node: &Node, path: &str, key: Option<&str>) -> (u16, Value) {
+    let (s, _, v) = call(reqwest::Method::DELETE, node.url(path), key, None).await;
+    (s, v)
+}
+
 pub(crate) async fn post(node: &Node, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
     let (s, _, v) = call(reqwest::Method::POST, node.url(path), key, Some(body)).await;
     (s, v)

@@ -40,3 +40,4 @@ mod sandbox;
 mod tenant_plugins;
 mod tenants;
 mod tools_api;
+mod vectors;

@@ -107,6 +107,7 @@ async fn load(
         dimension: DIM as u32,
         metric: Metric::Cosine,
         fields: BTreeMap::new(),
+        model: None,
     };
     let c = store.create(scope, name, spec).await.unwrap();
     let started = Instant::now();

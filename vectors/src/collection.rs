@@ -105,7 +105,14 @@ pub struct CollectionSpec {
     /// Metadata keys filters may name, with their types.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldType>,
+    /// The embedding model its vectors come from (a router alias), kept for
+    /// callers that embed texts before writing or searching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
+
+/// Longest model name.
+const MAX_MODEL: usize = 256;
 
 /// Columns every collection has; a field may not take their names.
 const OWN_COLUMNS: &[&str] = &["id", "vector", "text", "metadata"];
@@ -115,6 +122,15 @@ impl CollectionSpec {
         if self.dimension == 0 || self.dimension > MAX_DIMENSION {
             return Err(VectorError::Invalid(format!(
                 "dimension must be between 1 and {MAX_DIMENSION}"
+            )));
+        }
+        if self
+            .model
+            .as_ref()
+            .is_some_and(|m| m.is_empty() || m.len() > MAX_MODEL)
+        {
+            return Err(VectorError::Invalid(format!(
+                "model must be 1 to {MAX_MODEL} bytes"
             )));
         }
         if self.fields.len() > MAX_FIELDS {

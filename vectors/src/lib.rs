@@ -142,6 +142,35 @@ impl VectorStore {
         Ok(names)
     }
 
+    /// Rows in all of `tenant`'s collections, every namespace (for quotas).
+    pub async fn tenant_rows(&self, tenant: &str) -> Result<usize> {
+        let prefix = Scope::tenant_prefix(tenant);
+        let tables: Vec<String> = self
+            .db
+            .table_names()
+            .execute()
+            .await?
+            .into_iter()
+            .filter(|t| t.starts_with(&prefix))
+            .collect();
+        let mut rows = 0;
+        for table in tables {
+            let open = self.open.lock().await.get(&table).cloned();
+            rows += match open {
+                Some(c) => c.count().await?,
+                None => {
+                    self.db
+                        .open_table(&table)
+                        .execute()
+                        .await?
+                        .count_rows(None)
+                        .await?
+                }
+            };
+        }
+        Ok(rows)
+    }
+
     /// Drops collection `name` of `scope` and its files; false when there
     /// was none.
     pub async fn drop_collection(&self, scope: &Scope, name: &str) -> Result<bool> {

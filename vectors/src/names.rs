@@ -27,7 +27,17 @@ impl Scope {
 
     /// What every table of this scope's starts with.
     pub(crate) fn prefix(&self) -> String {
-        format!("c_{}_{}__", hex(&self.tenant), hex(&self.namespace))
+        format!(
+            "{}{}__",
+            Self::tenant_prefix(&self.tenant),
+            hex(&self.namespace)
+        )
+    }
+
+    /// What every table of every namespace of `tenant` starts with (hex has
+    /// no `_`, so no other tenant's tables do).
+    pub(crate) fn tenant_prefix(tenant: &str) -> String {
+        format!("c_{}_", hex(tenant))
     }
 
     /// The table of collection `name` in this scope.

@@ -14,6 +14,7 @@ fn spec(dimension: u32) -> CollectionSpec {
             ("lang".to_string(), FieldType::String),
             ("year".to_string(), FieldType::Int),
         ]),
+        model: Some("local/all-minilm-l6-v2".into()),
     }
 }
 
@@ -185,6 +186,24 @@ async fn a_tenants_collections_are_its_own_and_outlive_a_restart() {
         assert!(g.search(&all).await.unwrap().is_empty());
     }
     let store = VectorStore::open(dir.path()).await.unwrap();
+    // A tenant's rows, every namespace, and no other tenant's (a tenant
+    // whose hex name is a prefix of another's included).
+    store
+        .create(&Scope::new("acme", "more"), "extra", spec(4))
+        .await
+        .unwrap()
+        .upsert(&docs()[..1])
+        .await
+        .unwrap();
+    let acm = store
+        .create(&Scope::new("acm", "docs"), "n", spec(4))
+        .await
+        .unwrap();
+    acm.upsert(&docs()[..2]).await.unwrap();
+    assert_eq!(store.tenant_rows("acme").await.unwrap(), 5);
+    assert_eq!(store.tenant_rows("acm").await.unwrap(), 2);
+    assert_eq!(store.tenant_rows("globex").await.unwrap(), 0);
+    assert_eq!(store.tenant_rows("nobody").await.unwrap(), 0);
     assert_eq!(store.list(&acme).await.unwrap(), ["notes"]);
     assert_eq!(
         store.list(&Scope::new("acme", "other")).await.unwrap(),
@@ -252,6 +271,7 @@ async fn a_growing_collection_gets_an_index_and_keeps_its_recall() {
                 dimension: dim as u32,
                 metric: Metric::Cosine,
                 fields: BTreeMap::new(),
+                model: None,
             },
         )
         .await

@@ -3,7 +3,7 @@
 //! world; the plugin worlds reuse those types (and wasi's) through `with:` so
 //! a type exists once.
 //!
-//! The package has a folder per version (`wit/since_v0.3.1/`, …). The host
+//! The package has a folder per version (`wit/since_v0.3.2/`, …). The host
 //! is written against the newest; [`v0_2`] keeps plugins built against
 //! `hanzo:node@0.2.0` loading unchanged, and [`versioned`] calls a plugin's
 //! exports whichever version it was built against.
@@ -13,7 +13,7 @@ pub mod versioned;
 
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.1",
+        path: "../wit/since_v0.3.2",
         world: "hanzo:node/host",
         imports: { default: async | trappable },
         require_store_data_send: true,
@@ -26,22 +26,23 @@ mod generated {
 }
 
 pub use generated::hanzo::node::{
-    agents, config, containers, fetch, jobs, kv, llm, llm_types, log, tool_types, tools,
+    agents, config, containers, fetch, jobs, kv, llm, llm_types, log, tool_types, tools, vectors,
 };
 
 /// The newest version of the `hanzo:node` package, the one the host is
-/// written against (the `package` line of `wit/since_v0.3.1/types.wit`; the
+/// written against (the `package` line of `wit/since_v0.3.2/types.wit`; the
 /// SDK's `WIT_VERSION` is the same, a test checks both).
-pub const WIT_VERSION: &str = "0.3.1";
+pub const WIT_VERSION: &str = "0.3.2";
 
 /// Every version a plugin may be built against, oldest first. 0.3.0 is
-/// 0.3.1 less `containers.process`: wasmtime resolves a semver-compatible
-/// name (`log@0.3.0`) to the one the host defines (`log@0.3.1`), imports and
-/// exports alike, and checks the types.
-pub const WIT_VERSIONS: &[&str] = &[v0_2::WIT_VERSION, "0.3.0", WIT_VERSION];
+/// 0.3.1 less `containers.process`, and 0.3.1 is 0.3.2 less `vectors`:
+/// wasmtime resolves a semver-compatible name (`log@0.3.0`) to the one the
+/// host defines (`log@0.3.2`), imports and exports alike, and checks the
+/// types.
+pub const WIT_VERSIONS: &[&str] = &[v0_2::WIT_VERSION, "0.3.0", "0.3.1", WIT_VERSION];
 
 /// The full name of a world or interface of the node's package:
-/// `wit_name("tool")` is `hanzo:node/tool@0.3.1`.
+/// `wit_name("tool")` is `hanzo:node/tool@0.3.2`.
 pub fn wit_name(item: &str) -> String {
     format!("hanzo:node/{item}@{WIT_VERSION}")
 }
@@ -119,7 +120,7 @@ pub mod resources {
 /// The `provider` world: LLM providers.
 pub mod provider {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.1",
+        path: "../wit/since_v0.3.2",
         world: "hanzo:node/provider",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -139,7 +140,7 @@ pub mod provider {
 /// The `tool` world: tool plugins and runtime adapters.
 pub mod tool {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.1",
+        path: "../wit/since_v0.3.2",
         world: "hanzo:node/tool",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -150,6 +151,7 @@ pub mod tool {
             "hanzo:node/kv": crate::bindings::kv,
             "hanzo:node/fetch": crate::bindings::fetch,
             "hanzo:node/containers": crate::bindings::containers,
+            "hanzo:node/vectors": crate::bindings::vectors,
             "hanzo:node/tool-types": crate::bindings::tool_types,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
@@ -161,7 +163,7 @@ pub mod tool {
 mod tests {
     #[test]
     fn the_wit_version_is_the_packages_and_the_sdks() {
-        let wit = include_str!("../../../wit/since_v0.3.1/types.wit");
+        let wit = include_str!("../../../wit/since_v0.3.2/types.wit");
         let package = format!("package hanzo:node@{};", super::WIT_VERSION);
         assert!(wit.lines().any(|l| l.trim() == package), "{package}");
         assert_eq!(super::WIT_VERSION, hanzo_node_sdk::WIT_VERSION);

@@ -12,6 +12,7 @@ pub mod llm;
 pub mod llm_v0_2;
 pub mod log;
 pub mod tools;
+pub mod vectors;
 
 use crate::call_state::CallState;
 pub use crate::call_state::Services;
@@ -31,6 +32,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     crate::bindings::jobs::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::agents::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::containers::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::vectors::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     add_v0_2_names(linker)
 }
 

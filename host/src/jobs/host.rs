@@ -12,6 +12,9 @@ use std::sync::Arc;
 pub trait JobHost: Send + Sync {
     fn router(&self) -> &Arc<Router>;
 
+    /// The vector store (an agent's memory).
+    fn vectors(&self) -> &Arc<crate::vectors::Vectors>;
+
     /// Tool `name` as a model sees it, with the name of the plugin serving
     /// it; none when no plugin provides it or `tenant` may not use it.
     fn tool(&self, tenant: &Tenant, name: &str) -> Option<(String, ToolDefinition)>;

@@ -25,6 +25,7 @@ mod config;
 mod dispatch;
 mod fork;
 mod host;
+pub mod memory;
 pub mod model;
 mod queries;
 mod recovery;

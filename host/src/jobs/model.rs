@@ -370,6 +370,7 @@ impl AgentSpec {
         if !self.settings.is_object() {
             return Err("settings must be a JSON object".into());
         }
+        super::memory::MemorySpec::from_settings(&self.settings)?;
         if let Some(t) = self.temperature
             && !(0.0..=2.0).contains(&t)
         {

@@ -136,7 +136,9 @@ pub async fn execute(
                 temperature: input.temperature,
                 max_tokens: input.max_tokens,
             };
-            let reply = conversation.ask(rt, &tenant, &settings, tools).await?;
+            let reply = conversation
+                .ask(rt, &tenant, &settings, tools, None)
+                .await?;
             Ok(json!({
                 "content": reply.content,
                 "tool_calls": reply.tool_calls,
@@ -200,10 +202,22 @@ impl<'a> Conversation<'a> {
         tenant: &Tenant,
         settings: &Settings,
         tools: Vec<ToolDefinition>,
+        context: Option<ChatMessage>,
     ) -> Result<ChatMessage, JobError> {
+        let mut messages: Vec<Message> = self.messages.iter().map(to_wit).collect();
+        // Context for this step only (an agent's memory): after the leading
+        // system messages, not stored.
+        if let Some(context) = context {
+            let at = self
+                .messages
+                .iter()
+                .take_while(|m| m.role == "system")
+                .count();
+            messages.insert(at, to_wit(&context));
+        }
         let request = ChatRequest {
             model: settings.model.clone(),
-            messages: self.messages.iter().map(to_wit).collect(),
+            messages,
             tools,
             tool_choice: None,
             temperature: settings.temperature,
@@ -288,6 +302,8 @@ async fn run_agent(
         temperature: spec.temperature,
         max_tokens: spec.max_tokens,
     };
+    let memory = super::memory::MemorySpec::from_settings(&spec.settings)
+        .map_err(|e| JobError::new("invalid_memory", e, false))?;
 
     loop {
         // Tool calls of the last answer that have no result yet (all of them,
@@ -314,8 +330,14 @@ async fn run_agent(
                 false,
             ));
         }
+        let recalled = match &memory {
+            Some(memory) => {
+                super::memory::recall(rt, &tenant, memory, &conversation.messages).await?
+            }
+            None => None,
+        };
         conversation
-            .ask(rt, &tenant, &settings, tools.clone())
+            .ask(rt, &tenant, &settings, tools.clone(), recalled)
             .await?;
     }
 }
@@ -491,7 +513,7 @@ fn tool_error(e: ToolError) -> JobError {
 }
 
 /// LLM errors as job errors: rate limits and upstream outages are retried.
-fn llm_error(e: LlmError) -> JobError {
+pub(super) fn llm_error(e: LlmError) -> JobError {
     match e {
         LlmError::Denied(m) => JobError::new("forbidden", m, false),
         LlmError::OverBudget(m) => JobError::new("budget_exhausted", m, false),

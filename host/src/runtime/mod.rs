@@ -59,6 +59,8 @@ pub struct Runtime {
     pub containers: Arc<crate::containers::Containers>,
     /// The operator's settings for single tools (node.toml's, changed at run time).
     pub tool_settings: crate::tool_settings::ToolSettings,
+    /// The vector store (`<data>/vectors`), opened on first use.
+    pub vectors: Arc<crate::vectors::Vectors>,
     pub plugins_dir: PathBuf,
     pub started: Instant,
     /// This runtime, for the stores of its calls (weak: a parked store must
@@ -125,6 +127,9 @@ impl Runtime {
                 logs: crate::caps::log::PluginLogs::new(&config.log),
                 containers,
                 tool_settings,
+                vectors: Arc::new(crate::vectors::Vectors::new(
+                    config.data_dir.join("vectors"),
+                )),
                 config,
                 started: Instant::now(),
                 this: runtime.clone(),
@@ -495,6 +500,10 @@ impl ProviderStream for ChatStream {
 
 /// Jobs reach the router and the tool catalog through the runtime.
 impl crate::jobs::JobHost for Runtime {
+    fn vectors(&self) -> &Arc<crate::vectors::Vectors> {
+        &self.vectors
+    }
+
     fn router(&self) -> &Arc<crate::router::Router> {
         &self.router
     }
@@ -546,6 +555,10 @@ impl crate::caps::Services for Runtime {
 
     fn kv_quota(&self, tenant: &Tenant) -> Option<u64> {
         self.config.tenants.get(tenant).kv_bytes
+    }
+
+    fn vector_rows_quota(&self, tenant: &Tenant) -> Option<u64> {
+        self.config.tenants.get(tenant).vector_rows
     }
 
     fn tools(&self, tenant: &Tenant) -> Vec<crate::bindings::tools::ToolInfo> {

@@ -1,5 +1,6 @@
-//! `api-v2`: the node's REST API for tools, jobs and agents, over the
-//! host's `tools`, `jobs` and `agents` interfaces.
+//! `api-v2`: the node's REST API for tools, jobs, agents, vector
+//! collections and embeddings, over the host's `tools`, `jobs`, `agents`,
+//! `vectors` and `llm` interfaces.
 //!
 //! | Method | Path                          | Answer                                               |
 //! |--------|-------------------------------|------------------------------------------------------|
@@ -21,6 +22,15 @@
 //! | GET    | `/v2/agents/{id}`             | agent                                                |
 //! | PUT, PATCH | `/v2/agents/{id}`         | the fields given replace the stored ones: agent      |
 //! | DELETE | `/v2/agents/{id}`             | `{"deleted":true}`, or 404 `agent_not_found`         |
+//! | GET    | `/v2/collections?namespace=`  | `{"collections":[collection, ...]}`                  |
+//! | POST   | `/v2/collections`             | body `{"name","dimension"?,"metric"?,"fields"?,"model"?}`: 201 collection |
+//! | GET    | `/v2/collections/{name}`      | collection, or 404 `collection_not_found`            |
+//! | DELETE | `/v2/collections/{name}`      | `{"deleted":true}`                                   |
+//! | POST   | `/v2/collections/{name}/records` | body `{"records":[{"id","vector"?,"text"?,"metadata"?}]}`: `{"upserted":n}` |
+//! | POST   | `/v2/collections/{name}/delete`  | body `{"ids":[...]}`: `{"deleted":n}`             |
+//! | POST   | `/v2/collections/{name}/search`  | as `/v2/embeddings/search`                        |
+//! | POST   | `/v2/embeddings/generate`     | body `{"input","model"?}`: `{"model","dimension","embeddings","usage"}` |
+//! | POST   | `/v2/embeddings/search`       | body `{"collection","text"?,"vector"?,"filter"?,"k"?,"mode"?}`: `{"collection","hits":[hit, ...]}` |
 //! | GET    | `/v2/openapi.json`            | the OpenAPI 3.1 document of every `/v2` route        |
 //!
 //! A tool is `{"name","description","plugin","parameters","result"}` with the
@@ -32,9 +42,11 @@
 //! Errors are `{"error":{"code","message"}}`; every response is JSON. Codes:
 //! `invalid_json` and `invalid_request` (400), `forbidden` (403, a permission
 //! the manifest lacks), `not_found`, `tool_not_found`, `job_not_found`,
-//! `agent_not_found` (404), `method_not_allowed` (405, with `allow`),
-//! `conflict` (409), `body_too_large` (413), `store_error` (500), and the
-//! tool errors of `/v2/tools/execute`.
+//! `agent_not_found`, `collection_not_found`, `model_not_found` (404),
+//! `method_not_allowed` (405, with `allow`), `conflict`, `collection_exists`
+//! (409), `body_too_large` (413), `quota_exceeded` (429), `store_error`
+//! (500), the router's errors for embeddings, and the tool errors of
+//! `/v2/tools/execute`.
 
 mod openapi;
 mod routes;

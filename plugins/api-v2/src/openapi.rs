@@ -60,6 +60,15 @@ mod tests {
         ("PUT", "/v2/agents/{id}"),
         ("PATCH", "/v2/agents/{id}"),
         ("DELETE", "/v2/agents/{id}"),
+        ("GET", "/v2/collections"),
+        ("POST", "/v2/collections"),
+        ("GET", "/v2/collections/{name}"),
+        ("DELETE", "/v2/collections/{name}"),
+        ("POST", "/v2/collections/{name}/records"),
+        ("POST", "/v2/collections/{name}/delete"),
+        ("POST", "/v2/collections/{name}/search"),
+        ("POST", "/v2/embeddings/generate"),
+        ("POST", "/v2/embeddings/search"),
     ];
 
     const METHODS: &[&str] = &[
@@ -81,6 +90,9 @@ mod tests {
             "JobMessage",
             "Agent",
             "AgentSpec",
+            "Collection",
+            "SearchRequest",
+            "Embeddings",
             "Error",
         ] {
             assert!(

@@ -5,10 +5,12 @@
 pub mod agents;
 pub mod jobs;
 pub mod tools;
+pub mod vectors;
 
 pub use agents::Agents;
 pub use jobs::Jobs;
 pub use tools::Catalog;
+pub use vectors::Vectors;
 
 use hanzo_node_sdk::api::{BodyError, error_body, percent_decode};
 use serde_json::Value;
@@ -16,14 +18,22 @@ use serde_json::Value;
 /// The path prefixes this plugin serves: the manifest's `routes` (a test
 /// keeps the two in step).
 #[cfg(test)]
-pub const PREFIXES: &[&str] = &["/v2/tools", "/v2/jobs", "/v2/agents", "/v2/openapi.json"];
+pub const PREFIXES: &[&str] = &[
+    "/v2/tools",
+    "/v2/jobs",
+    "/v2/agents",
+    "/v2/collections",
+    "/v2/embeddings",
+    "/v2/openapi.json",
+];
 
 /// What the handlers need of the node.
-pub trait Node: Catalog + Jobs + Agents {}
+pub trait Node: Catalog + Jobs + Agents + Vectors {}
 
-impl<T: Catalog + Jobs + Agents> Node for T {}
+impl<T: Catalog + Jobs + Agents + Vectors> Node for T {}
 
-/// The node this plugin runs in: the host's `tools`, `jobs` and `agents`.
+/// The node this plugin runs in: the host's `tools`, `jobs`, `agents`,
+/// `vectors` and `llm`.
 pub struct HostNode;
 
 /// A request, as far as the handlers look at it.
@@ -118,6 +128,8 @@ pub fn route(
         "tools" => tools::route(node, request, &rest, read_body),
         "jobs" => jobs::route(node, request, &rest, read_body),
         "agents" => agents::route(node, request, &rest, read_body),
+        "collections" => vectors::collections(node, request, &rest, read_body),
+        "embeddings" => vectors::embeddings(node, request, &rest, read_body),
         "openapi.json" if rest.is_empty() => crate::openapi::route(request),
         _ => Reply::not_found(path),
     }
@@ -159,6 +171,7 @@ pub mod fake {
     pub struct FakeNode {
         pub jobs: RefCell<jobs::fake::State>,
         pub agents: RefCell<agents::fake::State>,
+        pub vectors: RefCell<vectors::fake::State>,
     }
 
     /// Sends a request to `node`.
@@ -249,7 +262,13 @@ mod tests {
             .expect("plugin.toml declares routes");
         let routes: Vec<String> = serde_json::from_str(routes).unwrap();
         assert_eq!(routes, PREFIXES);
-        for permission in ["tools = true", "jobs = true", "agents = true"] {
+        for permission in [
+            "tools = true",
+            "jobs = true",
+            "agents = true",
+            "vectors = true",
+            "llm = true",
+        ] {
             assert!(manifest.lines().any(|l| l == permission), "{permission}");
         }
     }
