@@ -21,7 +21,7 @@ async fn interfaces_not_granted_are_refused() {
     install(&dirs.plugins, "tools-basic", "tools-basic", |_| {});
     install(&dirs.plugins, "openai", "openai", |_| {});
     install(&dirs.plugins, "api-v2", "api-v2", |m| {
-        for grant in ["tools", "jobs", "agents"] {
+        for grant in ["tools", "jobs", "agents", "vectors"] {
             set(m, "permissions", grant, toml::Value::Boolean(false));
         }
     });
@@ -55,6 +55,13 @@ async fn interfaces_not_granted_are_refused() {
             Some(json!({"name": "helper", "model": "openai/gpt-4o-mini", "tools": []})),
             "api-v2",
             "agents",
+        ),
+        ("/v2/collections", None, "api-v2", "vectors"),
+        (
+            "/v2/embeddings/search",
+            Some(json!({"collection": "notes", "vector": [1.0, 0.0]})),
+            "api-v2",
+            "vectors",
         ),
         ("/v1/models", None, "api-openai", "llm"),
         (
