@@ -73,13 +73,7 @@ async fn a_dropped_in_api_plugin_cannot_take_over_routes() {
     let dirs = Dirs::new();
     install(&dirs.plugins, "openai", "openai", |_| {});
     install(&dirs.plugins, "api-openai", "api-openai", |_| {});
-    let config = format!(
-        "[plugins.openai]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
-         secrets = {{ OPENAI_API_KEY = \"sk-test\" }}\n\n\
-         [[deployments]]\nalias = \"gpt\"\nprovider = \"openai\"\nmodel = \"gpt-4o-mini\"\n",
-        mock.base_url(),
-        mock.addr
-    );
+    let config = crate::mock_openai::openai_toml(&mock);
     let path = dirs.root.path().join("node.toml");
     std::fs::write(&path, config).unwrap();
     let node = Node::start(&dirs, &["--config", path.to_str().unwrap()]);

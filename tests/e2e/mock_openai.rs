@@ -19,3 +19,15 @@ impl Overrides for MockOpenAi {
         o
     }
 }
+
+/// node.toml pointing the `openai` plugin at `mock` (its `base_url`, its
+/// address allowed, a key), with the alias `gpt` for its `gpt-4o-mini`.
+pub fn openai_toml(mock: &MockOpenAi) -> String {
+    format!(
+        "[plugins.openai]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
+         secrets = {{ OPENAI_API_KEY = \"sk-test\" }}\n\n\
+         [[deployments]]\nalias = \"gpt\"\nprovider = \"openai\"\nmodel = \"gpt-4o-mini\"\n",
+        mock.base_url(),
+        mock.addr
+    )
+}

@@ -255,17 +255,7 @@ async fn a_stored_response_belongs_to_its_tenant() {
     let acme = tenant_key(&dirs, "acme", "user");
     let beta = tenant_key(&dirs, "beta", "user");
     let config = dirs.root.path().join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[plugins.openai]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
-             secrets = {{ OPENAI_API_KEY = \"sk-test\" }}\n\n\
-             [[deployments]]\nalias = \"gpt\"\nprovider = \"openai\"\nmodel = \"gpt-4o-mini\"\n",
-            mock.base_url(),
-            mock.addr,
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, crate::mock_openai::openai_toml(&mock)).unwrap();
     let node = Node::start(&dirs, &["--config", config.to_str().unwrap()]);
     let ask = |previous: Option<&str>| {
         let mut body = json!({"model": "gpt", "input": "hi"});

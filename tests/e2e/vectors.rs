@@ -414,13 +414,7 @@ async fn an_agent_recalls_from_its_memory_before_each_step() {
     for plugin in ["api-v2", "local", "openai"] {
         install(&dirs.plugins, plugin, plugin, |_| {});
     }
-    let config = format!(
-        "[plugins.openai]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
-         secrets = {{ OPENAI_API_KEY = \"sk-test\" }}\n\n\
-         [[deployments]]\nalias = \"gpt\"\nprovider = \"openai\"\nmodel = \"gpt-4o-mini\"\n",
-        mock.base_url(),
-        mock.addr
-    );
+    let config = crate::mock_openai::openai_toml(&mock);
     let node = start(&dirs, &config);
     let (s, v) = post(
         &node,

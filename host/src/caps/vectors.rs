@@ -35,6 +35,16 @@ mod built {
         }
     }
 
+    /// The node and the call's scope, or the refusal answered.
+    macro_rules! granted {
+        ($state:expr, $namespace:expr) => {
+            match $state.vectors(&$namespace)? {
+                Ok(granted) => granted,
+                Err(e) => return Ok(Err(e)),
+            }
+        };
+    }
+
     impl CallState {
         /// The node and this call's scope in its store, when the plugin
         /// holds `permissions.vectors`. Synchronous: the call's state is not
@@ -157,10 +167,7 @@ mod built {
             name: String,
             spec: CollectionSpec,
         ) -> Answer<CollectionInfo> {
-            let (node, scope) = match self.vectors(&namespace)? {
-                Ok(v) => v,
-                Err(e) => return Ok(Err(e)),
-            };
+            let (node, scope) = granted!(self, namespace);
             Ok(async move {
                 let store = node.vectors().store().await?;
                 let c = store.create(&scope, &name, spec_in(spec)).await?;
@@ -171,10 +178,7 @@ mod built {
         }
 
         async fn list(&mut self, namespace: String) -> Answer<Vec<CollectionInfo>> {
-            let (node, scope) = match self.vectors(&namespace)? {
-                Ok(v) => v,
-                Err(e) => return Ok(Err(e)),
-            };
+            let (node, scope) = granted!(self, namespace);
             Ok(async move {
                 let store = node.vectors().store().await?;
                 let mut out = Vec::new();
@@ -193,10 +197,7 @@ mod built {
         }
 
         async fn info(&mut self, namespace: String, name: String) -> Answer<CollectionInfo> {
-            let (node, scope) = match self.vectors(&namespace)? {
-                Ok(v) => v,
-                Err(e) => return Ok(Err(e)),
-            };
+            let (node, scope) = granted!(self, namespace);
             Ok(async move {
                 let store = node.vectors().store().await?;
                 Ok(info_out(store.get(&scope, &name).await?.info().await?))
@@ -206,10 +207,7 @@ mod built {
         }
 
         async fn drop(&mut self, namespace: String, name: String) -> Answer<bool> {
-            let (node, scope) = match self.vectors(&namespace)? {
-                Ok(v) => v,
-                Err(e) => return Ok(Err(e)),
-            };
+            let (node, scope) = granted!(self, namespace);
             Ok(async move {
                 let store = node.vectors().store().await?;
                 store.drop_collection(&scope, &name).await
@@ -224,10 +222,7 @@ mod built {
             name: String,
             records: Vec<Record>,
         ) -> Answer<u32> {
-            let (node, scope) = match self.vectors(&namespace)? {
-                Ok(v) => v,
-                Err(e) => return Ok(Err(e)),
-            };
+            let (node, scope) = granted!(self, namespace);
             let records = match records.into_iter().map(record_in).collect() {
                 Ok(records) => records,
                 Err(e) => return Ok(Err(e)),
@@ -262,10 +257,7 @@ mod built {
             name: String,
             ids: Vec<String>,
         ) -> Answer<u32> {
-            let (node, scope) = match self.vectors(&namespace)? {
-                Ok(v) => v,
-                Err(e) => return Ok(Err(e)),
-            };
+            let (node, scope) = granted!(self, namespace);
             Ok(async move {
                 let store = node.vectors().store().await?;
                 Ok(store.get(&scope, &name).await?.delete(&ids).await? as u32)
@@ -280,10 +272,7 @@ mod built {
             name: String,
             query: Query,
         ) -> Answer<Vec<Hit>> {
-            let (node, scope) = match self.vectors(&namespace)? {
-                Ok(v) => v,
-                Err(e) => return Ok(Err(e)),
-            };
+            let (node, scope) = granted!(self, namespace);
             let query = store::Query {
                 vector: query.vector,
                 text: query.text,
