@@ -46,6 +46,7 @@ pub const NOT_BUILT: &str =
 
 /// The store, opened on first use.
 pub struct Vectors {
+    #[cfg_attr(not(feature = "vectors"), allow(dead_code))]
     dir: PathBuf,
     #[cfg(feature = "vectors")]
     store: tokio::sync::OnceCell<Arc<VectorStore>>,
@@ -58,15 +59,6 @@ impl Vectors {
             #[cfg(feature = "vectors")]
             store: tokio::sync::OnceCell::new(),
         }
-    }
-
-    pub fn dir(&self) -> &std::path::Path {
-        &self.dir
-    }
-
-    /// Whether this build has a vector store.
-    pub const fn built() -> bool {
-        cfg!(feature = "vectors")
     }
 
     /// The store, opening it on the first call.

@@ -252,15 +252,7 @@ impl Collection {
                 lancedb::Error::TableAlreadyExists { .. } => VectorError::Exists(name.to_string()),
                 e => e.into(),
             })?;
-        Ok(Collection {
-            name: name.to_string(),
-            table,
-            spec,
-            schema,
-            write: Mutex::new(()),
-            writes: AtomicU64::new(0),
-            tuning,
-        })
+        Ok(Collection::new(name, table, spec, schema, 0, tuning))
     }
 
     pub(crate) async fn open(
@@ -281,16 +273,27 @@ impl Collection {
             .ok_or_else(|| {
                 VectorError::Store(format!("collection `{name}` has no readable spec"))
             })?;
-        Ok(Collection {
+        // Writes since the last upkeep unknown: look at it at the next one.
+        Ok(Collection::new(name, table, spec, schema, 1, tuning))
+    }
+
+    fn new(
+        name: &str,
+        table: lancedb::Table,
+        spec: CollectionSpec,
+        schema: SchemaRef,
+        writes: u64,
+        tuning: Tuning,
+    ) -> Collection {
+        Collection {
             name: name.to_string(),
             table,
             spec,
             schema,
             write: Mutex::new(()),
-            // Unknown: look at it at the next upkeep.
-            writes: AtomicU64::new(1),
+            writes: AtomicU64::new(writes),
             tuning,
-        })
+        }
     }
 
     pub fn name(&self) -> &str {

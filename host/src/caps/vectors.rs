@@ -223,11 +223,10 @@ mod built {
             records: Vec<Record>,
         ) -> Answer<u32> {
             let (node, scope) = granted!(self, namespace);
-            let records = match records.into_iter().map(record_in).collect() {
+            let records: Vec<store::Record> = match records.into_iter().map(record_in).collect() {
                 Ok(records) => records,
                 Err(e) => return Ok(Err(e)),
             };
-            let records: Vec<store::Record> = records;
             let quota = node.vector_rows_quota(&self.tenant);
             let tenant = self.tenant.clone();
             Ok(async move {

@@ -8,7 +8,7 @@
 //! `?namespace=` query; default `""`); the tenant is the caller's.
 
 use super::{Reply, Request, read_json};
-use hanzo_node_sdk::api::BodyError;
+use hanzo_node_sdk::api::{BodyError, query_pairs};
 use hanzo_node_sdk::llm::{self, CallOptions, EmbedRequest, LlmError, ProviderError};
 use hanzo_node_sdk::vectors::{
     self, CollectionInfo, CollectionSpec, FieldType, Hit, Metric, Query, Record, VectorsError,
@@ -167,12 +167,11 @@ fn with_body(
     }
 }
 
+/// The query's `namespace`, decoded as every query parameter is.
 fn query_namespace(query: Option<&str>) -> String {
-    query
+    query_pairs(query)
         .into_iter()
-        .flat_map(|q| q.split('&'))
-        .find_map(|kv| kv.strip_prefix("namespace="))
-        .map(hanzo_node_sdk::api::percent_decode)
+        .find_map(|(name, value)| (name == "namespace").then_some(value))
         .unwrap_or_default()
 }
 
