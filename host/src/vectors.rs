@@ -7,7 +7,9 @@
 
 use serde::Deserialize;
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+#[cfg(feature = "vectors")]
+use std::sync::Arc;
+use std::sync::Weak;
 use std::time::Duration;
 
 #[cfg(feature = "vectors")]

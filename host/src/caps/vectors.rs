@@ -5,9 +5,9 @@
 //! upserts may add.
 
 use crate::bindings::vectors::{
-    CollectionInfo, CollectionSpec, FieldType, Hit, Host, Metric, Query, Record, VectorsError,
+    CollectionInfo, CollectionSpec, Hit, Host, Query, Record, VectorsError,
 };
-use crate::call_state::{CallState, Services};
+use crate::call_state::CallState;
 use crate::grants::Capability;
 
 type Answer<T> = wasmtime::Result<Result<T, VectorsError>>;
@@ -15,6 +15,8 @@ type Answer<T> = wasmtime::Result<Result<T, VectorsError>>;
 #[cfg(feature = "vectors")]
 mod built {
     use super::*;
+    use crate::bindings::vectors::{FieldType, Metric};
+    use crate::call_state::Services;
     use crate::vectors::{self as store, Scope, VectorError};
     use serde_json::{Map, Value};
     use std::sync::Arc;

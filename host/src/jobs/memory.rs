@@ -17,6 +17,7 @@ use std::sync::Arc;
 /// Most hits given to the model.
 pub const MAX_K: u32 = 50;
 /// Longest text of one hit given to the model, in bytes.
+#[cfg(feature = "vectors")]
 const MAX_HIT_TEXT: usize = 2000;
 
 /// `settings.memory` of an agent.
@@ -54,6 +55,7 @@ impl MemorySpec {
 }
 
 /// The text memory is searched with: the latest user message.
+#[cfg_attr(not(feature = "vectors"), allow(dead_code))]
 fn query_text(messages: &[ChatMessage]) -> Option<&str> {
     messages
         .iter()
