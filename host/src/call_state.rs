@@ -41,6 +41,19 @@ pub trait Services: JobHost {
     fn containers(&self) -> &Arc<crate::containers::Containers>;
     /// Vector rows `tenant` may hold, when the operator set a quota.
     fn vector_rows_quota(&self, tenant: &Tenant) -> Option<u64>;
+    /// The TEE the node runs in.
+    fn tee(&self) -> &Arc<crate::tee::Tee>;
+    /// The node's GPUs.
+    fn gpus(&self) -> &Arc<crate::gpu::Gpus>;
+    /// Key `key` of the node's key store for plugin `plugin`'s secret
+    /// `secret`, mapped at `tier`; or why the node withholds it.
+    fn release_key(
+        &self,
+        plugin: &str,
+        secret: &str,
+        key: &str,
+        tier: u8,
+    ) -> Result<String, String>;
 }
 
 /// The linear memory a call may hold, in bytes: its plugin's limit, or the

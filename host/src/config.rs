@@ -62,6 +62,8 @@ pub struct NodeConfig {
     pub tools: BTreeMap<String, ToolPolicy>,
     /// The vector store's upkeep.
     pub vectors: crate::vectors::VectorsConfig,
+    /// The TEE: what verifies the node's own evidence, and the policy.
+    pub tee: crate::tee::TeeConfig,
 }
 
 pub use crate::grants::{GrantsConfig, PluginOverrides};
@@ -93,6 +95,7 @@ impl Default for NodeConfig {
             containers: crate::containers::ContainersConfig::default(),
             tools: BTreeMap::new(),
             vectors: Default::default(),
+            tee: Default::default(),
         }
     }
 }
@@ -125,6 +128,9 @@ impl NodeConfig {
         if let Some(problem) = self.tools.iter().find_map(|(name, t)| t.problem(name)) {
             return Err(ConfigError::Invalid(problem));
         }
+        if let Some(problem) = self.tee.problem() {
+            return Err(ConfigError::Invalid(problem));
+        }
         if let Some(problem) = self.vectors.problem() {
             return Err(ConfigError::Invalid(problem));
         }
@@ -143,6 +149,13 @@ impl NodeConfig {
                 return Err(ConfigError::Invalid(format!(
                     "deployment `{}` needs alias, provider and model",
                     d.name()
+                )));
+            }
+            if d.tier > crate::tee::MAX_TIER {
+                return Err(ConfigError::Invalid(format!(
+                    "deployment `{}`: tier is 0 to {}",
+                    d.name(),
+                    crate::tee::MAX_TIER
                 )));
             }
             for (k, v) in &d.secrets {

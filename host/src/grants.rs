@@ -6,7 +6,8 @@
 //! it before doing anything. Its limits were checked against the operator's
 //! ceilings when the manifest was read.
 //!
-//! The rules, in order: an interface (kv, llm, tools, jobs, agents, vectors) is
+//! The rules, in order: an interface (kv, llm, tools, jobs, agents, vectors,
+//! tee, gpu) is
 //! granted when the manifest requests it and the operator allows it (the
 //! plugin's own setting, else `true` for a trusted publisher's plugin, else
 //! the node-wide `[grants]` default). Outbound hosts are the manifest's,
@@ -14,8 +15,10 @@
 //! loopback, private and other non-public addresses unless the publisher is
 //! trusted, the operator lists them, or `[grants] private_addresses` is on;
 //! then the operator's `allow_hosts` on top. A secret has a value only where
-//! the operator maps it (`"env:NAME"` or a literal): a manifest naming an
-//! environment variable reads nothing by itself. Containers are granted
+//! the operator maps it (`"env:NAME"`, `"key:NAME"` from the node's key store,
+//! or a literal): a manifest naming an environment variable reads nothing by
+//! itself; a mapping may require a privacy tier, and the node withholds it
+//! below that tier (`crate::tee`). Containers are granted
 //! only image by image, by the plugin's own `[plugins.<name>] containers`
 //! list, whoever signed the plugin: the images the operator lists that the
 //! manifest's patterns cover; network for them only with the operator's
@@ -58,6 +61,12 @@ pub struct Permissions {
     /// The tenant's vector collections (`hanzo:node/vectors`), every namespace.
     #[serde(default)]
     pub vectors: bool,
+    /// The node's TEE status and attestation (`hanzo:node/tee`).
+    #[serde(default)]
+    pub tee: bool,
+    /// The node's GPU inventory (`hanzo:node/gpu`).
+    #[serde(default)]
+    pub gpu: bool,
     /// Container images the plugin would run (`hanzo:node/containers`):
     /// `name:tag`, `name:*` for any tag, `*` for any image (an adapter that
     /// runs what the operator declares).
@@ -85,6 +94,10 @@ pub struct GrantsConfig {
     pub agents: bool,
     /// `hanzo:node/vectors` (the calling tenant's collections).
     pub vectors: bool,
+    /// `hanzo:node/tee` (the platform, the tier, attestation).
+    pub tee: bool,
+    /// `hanzo:node/gpu` (the GPU inventory).
+    pub gpu: bool,
     /// Keep the manifest's grants of loopback, private, link-local and other
     /// non-public addresses (`127.0.0.1:8000`). Off: only a trusted
     /// publisher's plugin keeps them, or one whose operator lists them.
@@ -110,6 +123,8 @@ impl Default for GrantsConfig {
             jobs: true,
             agents: true,
             vectors: true,
+            tee: true,
+            gpu: true,
             private_addresses: false,
             strict: false,
             trusted_keys: Vec::new(),
@@ -138,9 +153,14 @@ pub struct PluginOverrides {
     /// Settings that replace the manifest's `[config]` values.
     pub config: BTreeMap<String, toml::Value>,
     /// Values of the secrets the manifest declares: `"env:NAME"` (the
-    /// node's environment variable, read at load) or the value itself. A
-    /// declared secret the operator does not map has no value.
-    pub secrets: BTreeMap<String, String>,
+    /// node's environment variable, read at load), `"key:NAME"` (the node's
+    /// key store) or the value itself; `{ from = "...", tier = 2 }` to
+    /// release it only on a node of that privacy tier. A declared secret the
+    /// operator does not map has no value.
+    pub secrets: BTreeMap<String, SecretMapping>,
+    /// The privacy tier the plugin needs to load at all (on top of its
+    /// manifest's `tier`).
+    pub tier: Option<u8>,
     /// Outbound hosts granted on top of the manifest's `permissions.http`
     /// (for example where a self-hosted upstream lives, `127.0.0.1:8000`).
     pub allow_hosts: Vec<String>,
@@ -157,6 +177,8 @@ pub struct PluginOverrides {
     pub jobs: Option<bool>,
     pub agents: Option<bool>,
     pub vectors: Option<bool>,
+    pub tee: Option<bool>,
+    pub gpu: Option<bool>,
     /// The images the plugin may run, as far as its manifest's
     /// `permissions.containers` covers them. Unset: none (containers are
     /// granted only by name).
@@ -188,10 +210,85 @@ impl PluginOverrides {
                 "{section}.describe_every_s must be between 1 and {max}"
             ));
         }
-        self.secrets.iter().find_map(|(k, v)| {
-            v.strip_prefix("env:")
-                .is_some_and(str::is_empty)
-                .then(|| format!("{section}.secrets.{k} names no environment variable"))
+        if self.tier.is_some_and(|t| t > crate::tee::MAX_TIER) {
+            return Some(format!("{section}.tier is 0 to {}", crate::tee::MAX_TIER));
+        }
+        self.secrets
+            .iter()
+            .find_map(|(k, v)| v.problem().map(|p| format!("{section}.secrets.{k} {p}")))
+    }
+}
+
+/// Where a plugin secret's value comes from, and the tier it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum SecretMapping {
+    /// `"env:NAME"`, `"key:NAME"` or the value itself; tier 0.
+    From(String),
+    /// `{ from = "...", tier = N }`.
+    Tiered { from: String, tier: u8 },
+}
+
+impl From<&str> for SecretMapping {
+    fn from(from: &str) -> Self {
+        SecretMapping::From(from.to_string())
+    }
+}
+
+impl From<String> for SecretMapping {
+    fn from(from: String) -> Self {
+        SecretMapping::From(from)
+    }
+}
+
+/// A mapping's source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource<'a> {
+    Env(&'a str),
+    Key(&'a str),
+    Literal(&'a str),
+}
+
+impl SecretMapping {
+    pub fn source(&self) -> SecretSource<'_> {
+        let from = match self {
+            SecretMapping::From(f) | SecretMapping::Tiered { from: f, .. } => f.as_str(),
+        };
+        if let Some(var) = from.strip_prefix("env:") {
+            SecretSource::Env(var)
+        } else if let Some(key) = from.strip_prefix("key:") {
+            SecretSource::Key(key)
+        } else {
+            SecretSource::Literal(from)
+        }
+    }
+
+    /// The privacy tier the node needs to release it.
+    pub fn tier(&self) -> u8 {
+        match self {
+            SecretMapping::From(_) => 0,
+            SecretMapping::Tiered { tier, .. } => *tier,
+        }
+    }
+
+    fn problem(&self) -> Option<String> {
+        match self.source() {
+            SecretSource::Env("") => Some("names no environment variable".into()),
+            SecretSource::Key("") => Some("names no key".into()),
+            _ if self.tier() > crate::tee::MAX_TIER => {
+                Some(format!("tier is 0 to {}", crate::tee::MAX_TIER))
+            }
+            _ => None,
+        }
+    }
+
+    /// The value from the environment or the literal, whatever the tier
+    /// (a key-store key has none here): what `inspect` previews.
+    pub fn from_env(&self) -> Result<Option<String>, String> {
+        Ok(match self.source() {
+            SecretSource::Env(var) => std::env::var(var).ok(),
+            SecretSource::Key(_) => None,
+            SecretSource::Literal(v) => Some(v.to_string()),
         })
     }
 }
@@ -214,12 +311,23 @@ pub struct Grants {
     pub agents: bool,
     /// `hanzo:node/vectors`.
     pub vectors: bool,
+    /// `hanzo:node/tee`.
+    pub tee: bool,
+    /// `hanzo:node/gpu`.
+    pub gpu: bool,
     /// `hanzo:node/containers`: the images it may run, and whether with network.
     pub containers: ContainerGrant,
     /// The secrets the manifest declares, each with the value the operator
     /// mapped (none: declared but not mapped, or mapped to an unset
     /// variable).
     pub secrets: BTreeMap<String, Option<String>>,
+    /// Declared secrets the node would not release, with why (their tier is
+    /// above the node's, their key is missing).
+    pub withheld: BTreeMap<String, String>,
+    /// Secrets mapped to a key of the node's key store, with the key's name
+    /// and the mapping's tier: read at each call, so that a rotation or a
+    /// destruction reaches the plugin at once.
+    pub keys: BTreeMap<String, (String, u8)>,
     /// Settings read through `hanzo:node/config`: the manifest's `[config]`
     /// with the operator's overrides.
     pub settings: BTreeMap<String, String>,
@@ -240,6 +348,8 @@ pub enum Capability {
     Jobs,
     Agents,
     Vectors,
+    Tee,
+    Gpu,
     Containers,
 }
 
@@ -289,6 +399,8 @@ impl Capability {
             Capability::Jobs => "permissions.jobs",
             Capability::Agents => "permissions.agents",
             Capability::Vectors => "permissions.vectors",
+            Capability::Tee => "permissions.tee",
+            Capability::Gpu => "permissions.gpu",
             Capability::Containers => "permissions.containers",
         }
     }
@@ -311,6 +423,8 @@ impl Grants {
             Capability::Jobs => self.jobs,
             Capability::Agents => self.agents,
             Capability::Vectors => self.vectors,
+            Capability::Tee => self.tee,
+            Capability::Gpu => self.gpu,
             Capability::Containers => !self.containers.images.is_empty(),
         }
     }
@@ -342,7 +456,9 @@ impl Grants {
             secrets: self
                 .secrets
                 .iter()
-                .filter(|(_, v)| v.is_some())
+                .filter(|(k, v)| {
+                    v.is_some() || (self.keys.contains_key(*k) && !self.withheld.contains_key(*k))
+                })
                 .map(|(k, _)| k.clone())
                 .collect(),
             tools: self.tools,
@@ -350,6 +466,8 @@ impl Grants {
             jobs: self.jobs,
             agents: self.agents,
             vectors: self.vectors,
+            tee: self.tee,
+            gpu: self.gpu,
             containers: self.containers.images.clone(),
             container_network: self.containers.network,
         }
@@ -388,13 +506,14 @@ pub fn for_tenant_plugin(
 }
 
 /// What a plugin gets: its request intersected with what the operator
-/// allows (the rules are in the module docs). Pure: `env` reads the
-/// environment variables that secrets are mapped to.
+/// allows (the rules are in the module docs). Pure: `secret` gives a
+/// mapped secret's value (from the environment, the key store, the
+/// literal), or why the node withholds it.
 pub fn resolve(
     request: Request<'_>,
     node: &GrantsConfig,
     plugin: &PluginOverrides,
-    env: impl Fn(&str) -> Option<String>,
+    secret: impl Fn(&str, &SecretMapping) -> Result<Option<String>, String>,
 ) -> Grants {
     let requested = request.requested;
     let trusted = request.signature.trusted();
@@ -428,17 +547,28 @@ pub fn resolve(
             hosts.push(h.clone());
         }
     }
+    let mut withheld = BTreeMap::new();
+    let mut keys = BTreeMap::new();
     let secrets = requested
         .secrets
         .iter()
         .map(|name| {
-            let value = plugin
-                .secrets
-                .get(name)
-                .and_then(|v| match v.strip_prefix("env:") {
-                    Some(var) => env(var),
-                    None => Some(v.clone()),
-                });
+            let mapping = plugin.secrets.get(name);
+            let value = match mapping.map(|m| secret(name, m)) {
+                None => None,
+                Some(Ok(value)) => value,
+                Some(Err(why)) => {
+                    withheld.insert(name.clone(), why);
+                    None
+                }
+            };
+            if let Some(m) = mapping
+                && let SecretSource::Key(key) = m.source()
+            {
+                // Checked now (for `withheld`), read at each call.
+                keys.insert(name.clone(), (key.to_string(), m.tier()));
+                return (name.clone(), None);
+            }
             (name.clone(), value)
         })
         .collect();
@@ -451,6 +581,8 @@ pub fn resolve(
         jobs: allowed(requested.jobs, plugin.jobs, node.jobs),
         agents: allowed(requested.agents, plugin.agents, node.agents),
         vectors: allowed(requested.vectors, plugin.vectors, node.vectors),
+        tee: allowed(requested.tee, plugin.tee, node.tee),
+        gpu: allowed(requested.gpu, plugin.gpu, node.gpu),
         containers: ContainerGrant {
             images: plugin
                 .containers
@@ -462,6 +594,8 @@ pub fn resolve(
             network: requested.container_network && plugin.container_network == Some(true),
         },
         secrets,
+        withheld,
+        keys,
         settings: request.settings,
         outbound: Arc::new(OutboundPolicy::new(request.plugin, &hosts)),
         requested: requested.clone(),
@@ -551,7 +685,13 @@ mod tests {
             },
             node,
             plugin,
-            |var| (var == "OPENAI_API_KEY").then(|| "sk-env".to_string()),
+            |_, m| match m.source() {
+                SecretSource::Env(var) => {
+                    Ok((var == "OPENAI_API_KEY").then(|| "sk-env".to_string()))
+                }
+                SecretSource::Key(k) => Err(format!("no key `{k}`")),
+                SecretSource::Literal(v) => Ok(Some(v.to_string())),
+            },
         )
     }
 

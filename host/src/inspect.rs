@@ -139,7 +139,7 @@ fn grant(m: &Manifest, signature: Verdict, config: &NodeConfig) -> crate::grants
         },
         &config.grants,
         &overrides,
-        |var| std::env::var(var).ok(),
+        |_, m| m.from_env(),
     )
 }
 

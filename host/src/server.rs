@@ -90,6 +90,9 @@ fn plugin_json(p: &LoadedPlugin) -> Value {
         "requested": p.grants.requested,
         "granted": p.grants.granted(),
         "signature": p.grants.signature.to_json(),
+        // Declared secrets the node will not release here, and why.
+        "secrets_withheld": p.grants.withheld,
+        "tier": m.tier,
         "limits": {
             "memory_mb": m.limits.memory_mb,
             "timeout_ms": m.limits.timeout_ms,
@@ -142,6 +145,9 @@ fn health(rt: &Runtime, catalog: &Catalog) -> Value {
             "compiled": rt.engine.compiled.load(std::sync::atomic::Ordering::Relaxed),
             "cache_hits": rt.engine.cache_hits.load(std::sync::atomic::Ordering::Relaxed),
         },
+        // The TEE the node runs in and the privacy tier it proves; its GPUs.
+        "tee": rt.tee.json(),
+        "gpu": rt.gpus.json(),
     })
 }
 
@@ -151,12 +157,15 @@ fn host_level(path: &str) -> Option<Level> {
         "/v2/health" => Some(Level::Public),
         // A tenant's own jobs and usage.
         "/v2/ws" | "/v2/usage" => Some(Level::User),
-        "/v2/plugins" | "/v2/deployments" | "/v2/tenants" | "/v2/tool-settings" => {
+        // The node's evidence for a caller's nonce, and the verdict on anyone's.
+        "/v2/attestation" | "/v2/attestation/verify" => Some(Level::User),
+        "/v2/plugins" | "/v2/deployments" | "/v2/tenants" | "/v2/tool-settings" | "/v2/keys" => {
             Some(Level::Admin)
         }
         p if p.starts_with("/v2/plugins/")
             || p.starts_with("/v2/tenants/")
-            || p.starts_with("/v2/tool-settings/") =>
+            || p.starts_with("/v2/tool-settings/")
+            || p.starts_with("/v2/keys/") =>
         {
             Some(Level::Admin)
         }
@@ -503,6 +512,32 @@ async fn host_route(
             ),
             Err(e) => error_response(&e),
         },
+        "/v2/attestation" | "/v2/attestation/verify" => {
+            if let Err(e) = host_endpoint(&Method::POST) {
+                let mut r = error_response(&e);
+                r.headers_mut()
+                    .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+                return r;
+            }
+            let rt = rt.clone();
+            let verify = path == "/v2/attestation/verify";
+            admin_blocking(body, "attestation", move |bytes| {
+                if verify {
+                    crate::tee::http::verify(bytes)
+                } else {
+                    crate::tee::http::attest(&rt.tee, rt.auth.identity.public_key_hex(), bytes)
+                }
+            })
+            .await
+        }
+        p if p == "/v2/keys" || p.starts_with("/v2/keys/") => {
+            let rt = rt.clone();
+            let (method, path) = (parts.method.clone(), p.to_string());
+            admin_blocking(body, "the key store", move |bytes| {
+                crate::tee::http::keys(&rt.keys, &method, &path, bytes)
+            })
+            .await
+        }
         p if p == "/v2/tenants" || p.starts_with("/v2/tenants/") => {
             let auth = rt.auth.clone();
             let (method, path) = (parts.method.clone(), p.to_string());

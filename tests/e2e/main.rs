@@ -37,6 +37,7 @@ mod restart;
 mod reuse;
 mod router;
 mod sandbox;
+mod tee;
 mod tenant_plugins;
 mod tenants;
 mod tools_api;

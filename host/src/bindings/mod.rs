@@ -3,7 +3,7 @@
 //! world; the plugin worlds reuse those types (and wasi's) through `with:` so
 //! a type exists once.
 //!
-//! The package has a folder per version (`wit/since_v0.3.2/`, …). The host
+//! The package has a folder per version (`wit/since_v0.3.3/`, …). The host
 //! is written against the newest; [`v0_2`] keeps plugins built against
 //! `hanzo:node@0.2.0` loading unchanged, and [`versioned`] calls a plugin's
 //! exports whichever version it was built against.
@@ -13,7 +13,7 @@ pub mod versioned;
 
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.2",
+        path: "../wit/since_v0.3.3",
         world: "hanzo:node/host",
         imports: { default: async | trappable },
         require_store_data_send: true,
@@ -26,20 +26,22 @@ mod generated {
 }
 
 pub use generated::hanzo::node::{
-    agents, config, containers, fetch, jobs, kv, llm, llm_types, log, tool_types, tools, vectors,
+    agents, config, containers, fetch, gpu, jobs, kv, llm, llm_types, log, tee, tool_types, tools,
+    vectors,
 };
 
 /// The newest version of the `hanzo:node` package, the one the host is
-/// written against (the `package` line of `wit/since_v0.3.2/types.wit`; the
+/// written against (the `package` line of `wit/since_v0.3.3/types.wit`; the
 /// SDK's `WIT_VERSION` is the same, a test checks both).
-pub const WIT_VERSION: &str = "0.3.2";
+pub const WIT_VERSION: &str = "0.3.3";
 
 /// Every version a plugin may be built against, oldest first. 0.3.0 is
-/// 0.3.1 less `containers.process`, and 0.3.1 is 0.3.2 less `vectors`:
+/// 0.3.1 less `containers.process`, 0.3.1 is 0.3.2 less `vectors`, and
+/// 0.3.2 is 0.3.3 less `tee` and `gpu`:
 /// wasmtime resolves a semver-compatible name (`log@0.3.0`) to the one the
 /// host defines (`log@0.3.2`), imports and exports alike, and checks the
 /// types.
-pub const WIT_VERSIONS: &[&str] = &[v0_2::WIT_VERSION, "0.3.0", "0.3.1", WIT_VERSION];
+pub const WIT_VERSIONS: &[&str] = &[v0_2::WIT_VERSION, "0.3.0", "0.3.1", "0.3.2", WIT_VERSION];
 
 /// The full name of a world or interface of the node's package:
 /// `wit_name("tool")` is `hanzo:node/tool@0.3.2`.
@@ -120,7 +122,7 @@ pub mod resources {
 /// The `provider` world: LLM providers.
 pub mod provider {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.2",
+        path: "../wit/since_v0.3.3",
         world: "hanzo:node/provider",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -130,6 +132,8 @@ pub mod provider {
             "hanzo:node/config": crate::bindings::config,
             "hanzo:node/kv": crate::bindings::kv,
             "hanzo:node/fetch": crate::bindings::fetch,
+            "hanzo:node/tee": crate::bindings::tee,
+            "hanzo:node/gpu": crate::bindings::gpu,
             "hanzo:node/llm-types": crate::bindings::llm_types,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
@@ -140,7 +144,7 @@ pub mod provider {
 /// The `tool` world: tool plugins and runtime adapters.
 pub mod tool {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.2",
+        path: "../wit/since_v0.3.3",
         world: "hanzo:node/tool",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -152,6 +156,8 @@ pub mod tool {
             "hanzo:node/fetch": crate::bindings::fetch,
             "hanzo:node/containers": crate::bindings::containers,
             "hanzo:node/vectors": crate::bindings::vectors,
+            "hanzo:node/tee": crate::bindings::tee,
+            "hanzo:node/gpu": crate::bindings::gpu,
             "hanzo:node/tool-types": crate::bindings::tool_types,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
@@ -163,7 +169,7 @@ pub mod tool {
 mod tests {
     #[test]
     fn the_wit_version_is_the_packages_and_the_sdks() {
-        let wit = include_str!("../../../wit/since_v0.3.2/types.wit");
+        let wit = include_str!("../../../wit/since_v0.3.3/types.wit");
         let package = format!("package hanzo:node@{};", super::WIT_VERSION);
         assert!(wit.lines().any(|l| l.trim() == package), "{package}");
         assert_eq!(super::WIT_VERSION, hanzo_node_sdk::WIT_VERSION);

@@ -6,11 +6,13 @@ pub mod agents;
 pub mod config;
 pub mod containers;
 pub mod fetch;
+pub mod gpu;
 pub mod jobs;
 pub mod kv;
 pub mod llm;
 pub mod llm_v0_2;
 pub mod log;
+pub mod tee;
 pub mod tools;
 pub mod vectors;
 
@@ -33,6 +35,8 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     crate::bindings::agents::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::containers::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     crate::bindings::vectors::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::tee::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
+    crate::bindings::gpu::add_to_linker::<_, HasSelf<CallState>>(linker, |s| s)?;
     add_v0_2_names(linker)
 }
 

@@ -547,6 +547,10 @@ async fn prepare(
                 .get(&manifest.name),
         ),
     };
+    // A plugin that needs a higher privacy tier than this node proves
+    // does not run here at all.
+    let tier = manifest.tier.max(overrides.tier.unwrap_or(0));
+    rt.tee.admit(tier, &format!("plugin `{}`", manifest.name))?;
     let settings = manifest.settings(&overrides.config);
     if let Verdict::Invalid(why) = &signature {
         tracing::warn!(plugin = %manifest.name, %why, "plugin signature does not verify: loaded as unsigned");
@@ -561,8 +565,11 @@ async fn prepare(
         },
         &node_grants,
         &overrides,
-        |var| std::env::var(var).ok(),
+        |name, mapping| rt.release_secret(&manifest.name, name, mapping),
     ));
+    for (secret, why) in &grants.withheld {
+        tracing::warn!(plugin = %manifest.name, secret, %why, "secret withheld");
+    }
     let mut plugin = LoadedPlugin {
         grants,
         // Bounded by the manifest's checks (`Ceilings::MAX_CONCURRENCY`).

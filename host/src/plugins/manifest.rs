@@ -104,6 +104,10 @@ pub struct Manifest {
     pub permissions: Permissions,
     #[serde(default)]
     pub limits: Limits,
+    /// The privacy tier the plugin needs (0 to 4, `crate::tee`): a node
+    /// below it refuses to load the plugin, saying why.
+    #[serde(default)]
+    pub tier: u8,
     /// Plugin settings readable through `hanzo:node/config`.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,

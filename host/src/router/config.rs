@@ -218,6 +218,14 @@ pub struct DeploymentConfig {
     /// (for a deployment whose `config` keeps the plugin's upstream).
     #[serde(default)]
     pub inherit_secrets: bool,
+    /// The privacy tier the node must prove to serve this deployment
+    /// (`crate::tee`): below it the router skips the deployment and says why.
+    #[serde(default)]
+    pub tier: u8,
+    /// GPU memory (MiB) a GPU must have free for this deployment (a model
+    /// served on the node itself): without it the router skips it.
+    #[serde(default)]
+    pub gpu_memory_mb: Option<u64>,
 }
 
 fn one() -> u32 {

@@ -45,6 +45,10 @@ pub struct Deployment {
     /// None: not declared, so not filtered on.
     pub capabilities: Option<Capabilities>,
     pub context_length: u32,
+    /// The privacy tier the node must prove to serve it.
+    pub tier: u8,
+    /// GPU memory (MiB) it needs free.
+    pub gpu_memory_mb: Option<u64>,
     pub(super) overlay: Option<Arc<Overlay>>,
     pub breaker: Breaker,
     pub(super) rpm: MinuteWindow,
@@ -87,6 +91,8 @@ impl Deployment {
                     .fold(Capabilities::empty(), |a, b| a | b)
             }),
             context_length: c.context_length,
+            tier: c.tier,
+            gpu_memory_mb: c.gpu_memory_mb,
             overlay,
             breaker: Breaker::new(
                 router.breaker.failure_threshold,
@@ -122,6 +128,8 @@ impl Deployment {
                 config: BTreeMap::new(),
                 secrets: BTreeMap::new(),
                 inherit_secrets: false,
+                tier: 0,
+                gpu_memory_mb: None,
             },
             router,
         )

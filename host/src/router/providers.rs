@@ -34,6 +34,13 @@ pub trait Providers: Send + Sync {
     /// Whether `tenant` sees a provider plugin of this name, and whose.
     fn has_provider(&self, tenant: &Tenant, name: &str) -> Option<ProviderScope>;
 
+    /// Whether the node can serve a deployment that needs privacy tier
+    /// `tier` and `gpu_memory_mb` of free GPU memory; else why not.
+    fn admits(&self, tier: u8, gpu_memory_mb: Option<u64>) -> Result<(), String> {
+        let _ = (tier, gpu_memory_mb);
+        Ok(())
+    }
+
     /// The provider plugins `tenant` sees: the node's and its own.
     fn provider_versions(&self, tenant: &Tenant) -> Vec<ProviderVersion>;
 

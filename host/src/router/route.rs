@@ -120,6 +120,34 @@ impl Router {
             .into_iter()
             .filter(|d| d.can_serve(needs, prompt_tokens))
             .collect();
+        // Deployments that need a privacy tier or GPU memory the node lacks.
+        let mut refused = None;
+        if capable
+            .iter()
+            .any(|d| d.tier > 0 || d.gpu_memory_mb.is_some())
+        {
+            let providers = self.providers.upgrade();
+            capable.retain(|d| {
+                if d.tier == 0 && d.gpu_memory_mb.is_none() {
+                    return true;
+                }
+                let admitted = providers
+                    .as_ref()
+                    .map_or(Ok(()), |p| p.admits(d.tier, d.gpu_memory_mb));
+                match admitted {
+                    Ok(()) => true,
+                    Err(why) => {
+                        refused.get_or_insert(format!("deployment `{}`: {why}", d.name));
+                        false
+                    }
+                }
+            });
+            if capable.is_empty()
+                && let Some(why) = refused
+            {
+                return Err(LlmError::Unsupported(why));
+            }
+        }
         if capable.is_empty() {
             return Err(LlmError::Unsupported(format!(
                 "no deployment of `{alias}` supports this request (it needs {}, and has ~{prompt_tokens} \

@@ -61,6 +61,12 @@ pub struct Runtime {
     pub tool_settings: crate::tool_settings::ToolSettings,
     /// The vector store (`<data>/vectors`), opened on first use.
     pub vectors: Arc<crate::vectors::Vectors>,
+    /// The TEE the node runs in and the privacy tier it proves.
+    pub tee: Arc<crate::tee::Tee>,
+    /// The node's GPUs.
+    pub gpus: Arc<crate::gpu::Gpus>,
+    /// Sealed keys the operator manages, released to plugins by tier.
+    pub keys: Arc<crate::tee::keys::KeyStore>,
     pub plugins_dir: PathBuf,
     pub started: Instant,
     /// This runtime, for the stores of its calls (weak: a parked store must
@@ -85,6 +91,24 @@ impl Runtime {
             config.auth.clone(),
         )?);
         let db = kv.database();
+        let gpus = Arc::new(crate::gpu::Gpus::open());
+        let tee = Arc::new(crate::tee::Tee::detect(
+            config.tee.clone(),
+            auth.identity.verifying_key().to_bytes(),
+            gpus.confidential_computing(),
+        ));
+        tracing::info!(
+            platform = tee.status().platform.map_or("none", |p| p.as_str()),
+            tier = tee.tier(),
+            reason = %tee.status().reason,
+            gpus = gpus.devices().len(),
+            "trusted execution"
+        );
+        let keys = Arc::new(crate::tee::keys::KeyStore::open(
+            kv.database(),
+            &config.data_dir,
+            tee.status().platform,
+        )?);
         let tool_settings =
             crate::tool_settings::ToolSettings::open(config.tools.clone(), kv.database())?;
         let jobs = Arc::new(
@@ -130,11 +154,37 @@ impl Runtime {
                 vectors: Arc::new(crate::vectors::Vectors::new(
                     config.data_dir.join("vectors"),
                 )),
+                tee,
+                gpus,
+                keys,
                 config,
                 started: Instant::now(),
                 this: runtime.clone(),
             }
         }))
+    }
+
+    /// The value of plugin `plugin`'s secret `name` as the operator mapped
+    /// it, or why the node withholds it (its tier is above the node's, its
+    /// key is not in the store).
+    pub fn release_secret(
+        &self,
+        plugin: &str,
+        name: &str,
+        mapping: &crate::grants::SecretMapping,
+    ) -> Result<Option<String>, String> {
+        use crate::grants::SecretSource;
+        let what = format!("plugin `{plugin}`'s secret `{name}`");
+        self.tee.admit(mapping.tier(), &what)?;
+        match mapping.source() {
+            SecretSource::Env(var) => Ok(std::env::var(var).ok()),
+            SecretSource::Literal(value) => Ok(Some(value.to_string())),
+            SecretSource::Key(key) => self
+                .keys
+                .release(key, &self.tee, &what)
+                .map(Some)
+                .map_err(|e| format!("{what}: {e}")),
+        }
     }
 
     /// A fresh store for one call of `plugin`, with its limits armed.
@@ -422,6 +472,14 @@ fn schema_problems(schema: &jsonschema::Validator, value: &serde_json::Value) ->
 
 /// The router calls provider plugins through the runtime.
 impl Providers for Runtime {
+    fn admits(&self, tier: u8, gpu_memory_mb: Option<u64>) -> Result<(), String> {
+        self.tee.admit(tier, "it")?;
+        match gpu_memory_mb {
+            Some(mb) => self.gpus.fits(mb),
+            None => Ok(()),
+        }
+    }
+
     fn has_provider(&self, tenant: &Tenant, name: &str) -> Option<ProviderScope> {
         let catalog = self.registry.catalog();
         let p = catalog.plugin(tenant, name)?;
@@ -559,6 +617,28 @@ impl crate::caps::Services for Runtime {
 
     fn vector_rows_quota(&self, tenant: &Tenant) -> Option<u64> {
         self.config.tenants.get(tenant).vector_rows
+    }
+
+    fn tee(&self) -> &Arc<crate::tee::Tee> {
+        &self.tee
+    }
+
+    fn gpus(&self) -> &Arc<crate::gpu::Gpus> {
+        &self.gpus
+    }
+
+    fn release_key(
+        &self,
+        plugin: &str,
+        secret: &str,
+        key: &str,
+        tier: u8,
+    ) -> Result<String, String> {
+        let what = format!("plugin `{plugin}`'s secret `{secret}`");
+        self.tee.admit(tier, &what)?;
+        self.keys
+            .release(key, &self.tee, &what)
+            .map_err(|e| format!("{what}: {e}"))
     }
 
     fn tools(&self, tenant: &Tenant) -> Vec<crate::bindings::tools::ToolInfo> {
