@@ -7,7 +7,7 @@
 //! and runs the key store's lifecycle (generate, seal, release at the
 //! key's tier, rotate, destroy).
 
-use crate::common::{Dirs, Node, client, eventually, install, send};
+use crate::common::{Dirs, Node, client, eventually, execute, install, send};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -39,15 +39,9 @@ async fn probe(
     tool: &str,
     arguments: Value,
 ) -> Result<Value, String> {
-    let (s, v) = send(
-        c,
-        node.url("/v2/tools/execute"),
-        Some(json!({"tool": tool, "arguments": arguments})),
-    )
-    .await;
-    match s {
-        200 => Ok(v["result"].clone()),
-        _ => Err(v["error"]["message"]
+    match execute(c, node, tool, arguments).await {
+        (200, v) => Ok(v["result"].clone()),
+        (_, v) => Err(v["error"]["message"]
             .as_str()
             .unwrap_or_default()
             .to_string()),
@@ -376,7 +370,8 @@ async fn plugins_and_deployments_needing_a_higher_tier_or_a_gpu_are_refused() {
     assert!((400..500).contains(&s), "{s} {v}");
     let m = v["error"]["message"].as_str().unwrap();
     assert!(
-        m.contains("deployment `private@openai/gpt-4o-mini`") && m.contains("requires privacy tier 2"),
+        m.contains("deployment `private@openai/gpt-4o-mini`")
+            && m.contains("requires privacy tier 2"),
         "{m}"
     );
     let (s, v) = send(&c, node.url("/v1/chat/completions"), Some(chat("on-gpu"))).await;
