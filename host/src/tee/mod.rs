@@ -10,7 +10,7 @@
 //!
 //! Privacy tiers:
 //! - 0 open: no protection asked for;
-//! - 1 encrypted: secrets sealed at rest (`keys`), every node has it;
+//! - 1 encrypted: the key store seals its keys at rest (`keys`); every node;
 //! - 2 confidential: the node runs in a TEE that produced a report;
 //! - 3 verified: that report verifies against the manufacturer's chain and
 //!   the operator's policy (`[tee] measurements`, no debug);
@@ -167,7 +167,7 @@ impl Tee {
                 tier: 1,
                 tier_name: tier_name(1),
                 reason: format!(
-                    "no TEE: none of {}, {} or {} exists; secrets are sealed at rest (tier 1)",
+                    "no TEE: none of {}, {} or {} exists; the key store seals keys at rest (tier 1)",
                     snp::DEVICE,
                     tdx::DEVICE,
                     tsm::ROOT
