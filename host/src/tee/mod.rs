@@ -531,6 +531,37 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Hostile evidence gets an error, never a panic: any bytes as an
+        /// SNP report (of the right size too) or a TDX quote.
+        #[test]
+        fn any_bytes_are_refused_without_a_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+            flip in 0usize..snp::REPORT_LEN,
+        ) {
+            let vcek = include_bytes!("../../../tests/data/tee/snp_milan_vcek.der");
+            proptest::prop_assert!(snp::verify(&bytes, vcek).is_err());
+            let mut sized = bytes.clone();
+            sized.resize(snp::REPORT_LEN, 0);
+            sized[flip] ^= 0xff;
+            proptest::prop_assert!(snp::verify(&sized, vcek).is_err());
+            proptest::prop_assert!(snp::verify(&sized, &bytes).is_err());
+            let collateral = tdx::collateral(include_bytes!(
+                "../../../tests/data/tee/tdx_quote_collateral.json"
+            ))
+            .unwrap();
+            proptest::prop_assert!(tdx::verify(&bytes, &collateral, 1_750_377_600).is_err());
+            // A real quote with any byte of what is signed changed (the
+            // header, the TD report, the signature; the zeros that pad the
+            // certificate chain at the end are signed by nothing).
+            let mut quote = include_bytes!("../../../tests/data/tee/tdx_quote.bin").to_vec();
+            let at = flip % 700;
+            quote[at] ^= 0xff;
+            proptest::prop_assert!(tdx::verify(&quote, &collateral, 1_750_377_600).is_err());
+        }
+    }
+
     #[test]
     fn report_data_binds_the_nonce_and_the_key() {
         let d = report_data(b"n", &[9; 32]);
