@@ -47,6 +47,41 @@ impl GpuDevice {
     }
 }
 
+/// Whether a need for GPU memory can be met.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpuAdmission {
+    /// Some GPU has that much free now.
+    Now,
+    /// GPUs large enough exist, but none has that much free (why).
+    Later(String),
+    /// Never on this node: no GPU, or none that large (why).
+    Never(String),
+}
+
+/// What `devices` (`absent`: why there are none) say about a need for `mb` MiB.
+pub fn admission(devices: &[GpuDevice], absent: Option<&str>, mb: u64) -> GpuAdmission {
+    if devices.is_empty() {
+        return GpuAdmission::Never(format!(
+            "needs {mb} MiB of GPU memory; this node has no GPU ({})",
+            absent.unwrap_or("NVML lists none")
+        ));
+    }
+    let largest = devices.iter().map(|d| d.memory_total_mb).max().unwrap_or(0);
+    if largest < mb {
+        return GpuAdmission::Never(format!(
+            "needs {mb} MiB of GPU memory; the largest GPU has {largest} MiB"
+        ));
+    }
+    let best = devices.iter().map(|d| d.memory_free_mb).max().unwrap_or(0);
+    if best >= mb {
+        GpuAdmission::Now
+    } else {
+        GpuAdmission::Later(format!(
+            "needs {mb} MiB of GPU memory; the most any GPU has free is {best} MiB"
+        ))
+    }
+}
+
 pub struct Gpus {
     nvml: Option<Nvml>,
     /// Why there is no NVML.
@@ -122,23 +157,9 @@ impl Gpus {
             .try_fold(true, |all, cc| cc.map(|cc| all && cc))
     }
 
-    /// `Ok` when some GPU has `mb` MiB free now; else why not.
-    pub fn fits(&self, mb: u64) -> Result<(), String> {
-        let devices = self.devices();
-        if devices.is_empty() {
-            return Err(format!(
-                "needs {mb} MiB of GPU memory; this node has no GPU ({})",
-                self.absent.as_deref().unwrap_or("NVML lists none")
-            ));
-        }
-        let best = devices.iter().map(|d| d.memory_free_mb).max().unwrap_or(0);
-        if best >= mb {
-            Ok(())
-        } else {
-            Err(format!(
-                "needs {mb} MiB of GPU memory; the most any GPU has free is {best} MiB"
-            ))
-        }
+    /// Whether some GPU has `mb` MiB free now, may have later, or never will.
+    pub fn admission(&self, mb: u64) -> GpuAdmission {
+        admission(&self.devices(), self.absent.as_deref(), mb)
     }
 
     /// As `/v2/health` shows it.
@@ -161,8 +182,12 @@ mod tests {
         assert!(gpus.devices().is_empty());
         assert!(gpus.absent().unwrap().contains("no NVIDIA driver"));
         assert_eq!(gpus.confidential_computing(), None);
-        let e = gpus.fits(1024).unwrap_err();
-        assert!(e.contains("needs 1024 MiB") && e.contains("no GPU"), "{e}");
+        match gpus.admission(1024) {
+            GpuAdmission::Never(e) => {
+                assert!(e.contains("needs 1024 MiB") && e.contains("no GPU"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(gpus.json()["devices"], json!([]));
     }
 
@@ -191,6 +216,42 @@ mod tests {
         assert_eq!(d.utilization_pct, Some(37));
         let none = GpuDevice::from_readings(0, "x".into(), "u".into(), None, None, None, None);
         assert_eq!((none.memory_total_mb, none.utilization_pct), (0, None));
+    }
+
+    #[test]
+    fn a_need_for_memory_is_met_now_later_or_never() {
+        let gpu = |total: u64, free: u64| {
+            let mb = |m: u64| m << 20;
+            GpuDevice::from_readings(
+                0,
+                "GPU".into(),
+                "GPU-0".into(),
+                Some(MemoryInfo {
+                    free: mb(free),
+                    total: mb(total),
+                    used: mb(total - free),
+                    reserved: 0,
+                    version: 2,
+                }),
+                None,
+                None,
+                None,
+            )
+        };
+        let two = [gpu(24_000, 2_000), gpu(80_000, 30_000)];
+        assert_eq!(admission(&two, None, 20_000), GpuAdmission::Now);
+        match admission(&two, None, 40_000) {
+            GpuAdmission::Later(why) => assert!(why.contains("30000 MiB"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        match admission(&two, None, 100_000) {
+            GpuAdmission::Never(why) => assert!(why.contains("largest GPU has 80000"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        match admission(&[], Some("no NVIDIA driver"), 1) {
+            GpuAdmission::Never(why) => assert!(why.contains("no NVIDIA driver"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

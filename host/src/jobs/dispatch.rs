@@ -4,6 +4,7 @@
 use super::model::{ChatMessage, Job, JobError, JobMessage, JobState, now_ms};
 use super::store::{self, Write};
 use super::{Jobs, run};
+use crate::gpu::GpuAdmission;
 use crate::lock;
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -16,6 +17,10 @@ use tokio_util::sync::CancellationToken;
 /// Ready jobs set aside in one scheduling pass because their tenant or
 /// provider is at its limit; the pass stops there.
 const MAX_BLOCKED_PER_PASS: usize = 1024;
+
+/// How long a job whose model needs GPU memory that the GPUs do not have
+/// free waits before the scheduler looks again.
+const GPU_RECHECK_MS: u64 = 1000;
 
 /// What one attempt came to.
 pub(super) enum Outcome {
@@ -100,6 +105,21 @@ impl Jobs {
                 || live.waiting_on > 0
                 || live.job.next_attempt_ms.is_some_and(|t| t > now)
             {
+                continue;
+            }
+            // Its model needs GPU memory the GPUs have but not free: it waits
+            // (pending) and is looked at again. Where no GPU could ever serve
+            // it, it starts, and the router fails it saying why.
+            if let Some(mb) = live.gpu_memory_mb
+                && let Some(host) = self.host()
+                && let GpuAdmission::Later(why) = host.gpu_admission(mb)
+            {
+                let due = now + GPU_RECHECK_MS;
+                tracing::debug!(job = %live.job.id, %why, "waiting for GPU memory");
+                if let Some(live) = s.live.get_mut(&n) {
+                    live.job.next_attempt_ms = Some(due);
+                }
+                s.delayed.push(Reverse((due, n)));
                 continue;
             }
             // The tenant's and the provider's semaphores, where limited.

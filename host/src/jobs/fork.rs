@@ -87,11 +87,12 @@ impl Jobs {
             message,
             branch,
         };
-        let provider = self
+        let placement = self
             .host()
-            .and_then(|rt| self.provider_key(&*rt, tenant, spec.kind, &spec.input));
+            .map(|rt| self.placement(&*rt, tenant, spec.kind, &spec.input))
+            .unwrap_or_default();
         Ok(self
-            .insert(tenant, spec, provider, Some(origin), messages)
+            .insert(tenant, spec, placement, Some(origin), messages)
             .await?
             .0)
     }

@@ -12,6 +12,10 @@ use std::sync::Arc;
 pub trait JobHost: Send + Sync {
     fn router(&self) -> &Arc<Router>;
 
+    /// Whether `mb` MiB of GPU memory are free on some GPU now, later, or
+    /// never on this node.
+    fn gpu_admission(&self, mb: u64) -> crate::gpu::GpuAdmission;
+
     /// The vector store (an agent's memory).
     fn vectors(&self) -> &Arc<crate::vectors::Vectors>;
 

@@ -55,7 +55,27 @@ struct Live {
     /// Parents not yet done.
     waiting_on: usize,
     provider: Option<String>,
+    /// GPU memory (MiB) its model needs free to start (every deployment of
+    /// the model needs some: `gpu_memory_mb`).
+    gpu_memory_mb: Option<u64>,
     cancel: Option<CancellationToken>,
+}
+
+/// Where a job's work goes: the provider its limits count against, and the
+/// GPU memory its model needs.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Placement {
+    provider: Option<String>,
+    gpu_memory_mb: Option<u64>,
+}
+
+impl Placement {
+    fn of_model(rt: &dyn JobHost, tenant: &Tenant, model: &str) -> Placement {
+        Placement {
+            provider: rt.router().provider_of(tenant, model),
+            gpu_memory_mb: rt.router().gpu_memory_of(tenant, model),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -194,29 +214,30 @@ impl Jobs {
         self.host.get().and_then(Weak::upgrade)
     }
 
-    /// The provider a job of `tenant` counts against, for per-provider limits.
-    fn provider_key(
-        &self,
-        rt: &dyn JobHost,
-        tenant: &str,
-        kind: JobKind,
-        input: &Value,
-    ) -> Option<String> {
+    /// The provider a job of `tenant` counts against, for per-provider
+    /// limits, and the GPU memory its model needs.
+    fn placement(&self, rt: &dyn JobHost, tenant: &str, kind: JobKind, input: &Value) -> Placement {
         let tenant = Tenant::from(tenant);
-        match kind {
+        let placed = || match kind {
             // Only a key for limits: whether the tenant may use the tool is
             // decided when the job runs.
-            JobKind::Tool => Some(rt.tool(&tenant, input.get("tool")?.as_str()?)?.0),
-            JobKind::Llm => rt
-                .router()
-                .provider_of(&tenant, input.get("model")?.as_str()?),
+            JobKind::Tool => Some(Placement {
+                provider: Some(rt.tool(&tenant, input.get("tool")?.as_str()?)?.0),
+                gpu_memory_mb: None,
+            }),
+            JobKind::Llm => Some(Placement::of_model(
+                rt,
+                &tenant,
+                input.get("model")?.as_str()?,
+            )),
             JobKind::Agent => {
                 let agent = self
                     .store
                     .agent(model::parse_agent_id(input.get("agent")?.as_str()?)?)
                     .ok()??;
-                rt.router().provider_of(&tenant, &agent.spec.model)
+                Some(Placement::of_model(rt, &tenant, &agent.spec.model))
             }
-        }
+        };
+        placed().unwrap_or_default()
     }
 }

@@ -52,13 +52,14 @@ impl Jobs {
                 if job.state.is_terminal() {
                     continue;
                 }
-                let provider = self.provider_key(&*rt, &job.tenant, job.kind, &job.input);
+                let placement = self.placement(&*rt, &job.tenant, job.kind, &job.input);
                 s.add_live(
                     job.number(),
                     Live {
                         job,
                         waiting_on: 0,
-                        provider,
+                        provider: placement.provider,
+                        gpu_memory_mb: placement.gpu_memory_mb,
                         cancel: None,
                     },
                 );

@@ -8,7 +8,7 @@ use super::model::{
 };
 use super::run;
 use super::store::Write;
-use super::{Jobs, JobsError, Live};
+use super::{Jobs, JobsError, Live, Placement};
 use crate::lock;
 use std::cmp::Reverse;
 use std::sync::Arc;
@@ -86,21 +86,24 @@ impl Jobs {
         let agent = self.check_input(tenant, &spec)?;
         // Looked up before `insert` locks the scheduler (it may read the
         // store); an agent job's agent was just read.
-        let provider = self.host().and_then(|rt| match &agent {
-            Some(agent) => rt.router().provider_of(&tenant.into(), &agent.spec.model),
-            None => self.provider_key(&*rt, tenant, spec.kind, &spec.input),
-        });
-        self.insert(tenant, spec, provider, None, Vec::new()).await
+        let placement = self
+            .host()
+            .map(|rt| match &agent {
+                Some(agent) => Placement::of_model(&*rt, &tenant.into(), &agent.spec.model),
+                None => self.placement(&*rt, tenant, spec.kind, &spec.input),
+            })
+            .unwrap_or_default();
+        self.insert(tenant, spec, placement, None, Vec::new()).await
     }
 
     /// Stores a new job (with `messages` as its conversation so far) and
-    /// queues it, counted against `provider`'s limits. `origin` marks forks
+    /// queues it, counted against its placement's provider. `origin` marks forks
     /// and branches.
     pub(super) async fn insert(
         self: &Arc<Self>,
         tenant: &str,
         spec: JobSpec,
-        provider: Option<String>,
+        placement: Placement,
         origin: Option<Origin>,
         messages: Vec<ChatMessage>,
     ) -> Result<(Job, bool), JobsError> {
@@ -246,7 +249,8 @@ impl Jobs {
                     Live {
                         job: new.clone(),
                         waiting_on,
-                        provider,
+                        provider: placement.provider,
+                        gpu_memory_mb: placement.gpu_memory_mb,
                         cancel: None,
                     },
                 );

@@ -285,6 +285,18 @@ impl Router {
             .map(|d| d.provider.clone())
     }
 
+    /// The GPU memory (MiB) model `alias` needs free: the least any of its
+    /// deployments needs, when every one needs some (else none).
+    pub fn gpu_memory_of(&self, tenant: &Tenant, alias: &str) -> Option<u64> {
+        let deployments = self.deployments_of(tenant, alias).ok()?;
+        deployments
+            .iter()
+            .map(|d| d.gpu_memory_mb)
+            .collect::<Option<Vec<u64>>>()?
+            .into_iter()
+            .min()
+    }
+
     pub async fn chat(
         &self,
         tenant: Tenant,

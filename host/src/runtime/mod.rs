@@ -474,9 +474,11 @@ fn schema_problems(schema: &jsonschema::Validator, value: &serde_json::Value) ->
 impl Providers for Runtime {
     fn admits(&self, tier: u8, gpu_memory_mb: Option<u64>) -> Result<(), String> {
         self.tee.admit(tier, "it")?;
-        match gpu_memory_mb {
-            Some(mb) => self.gpus.fits(mb),
-            None => Ok(()),
+        match gpu_memory_mb.map(|mb| self.gpus.admission(mb)) {
+            None | Some(crate::gpu::GpuAdmission::Now) => Ok(()),
+            Some(crate::gpu::GpuAdmission::Later(why) | crate::gpu::GpuAdmission::Never(why)) => {
+                Err(why)
+            }
         }
     }
 
@@ -560,6 +562,10 @@ impl ProviderStream for ChatStream {
 impl crate::jobs::JobHost for Runtime {
     fn vectors(&self) -> &Arc<crate::vectors::Vectors> {
         &self.vectors
+    }
+
+    fn gpu_admission(&self, mb: u64) -> crate::gpu::GpuAdmission {
+        self.gpus.admission(mb)
     }
 
     fn router(&self) -> &Arc<crate::router::Router> {
