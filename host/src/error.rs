@@ -97,6 +97,26 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 400 `invalid_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    /// 405 `method_not_allowed`, naming the method and the path.
+    pub fn method_not_allowed(method: &http::Method, path: &str) -> Self {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+    }
+
+    /// A JSON request body as `T`; else 400 `invalid_request` saying why.
+    pub fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+
     /// The JSON body: `{"error": {"code": ..., "message": ...}}`.
     pub fn body(&self) -> String {
         error_document(self.code, &self.message).to_string()

@@ -453,11 +453,7 @@ async fn host_route(
         if parts.method == allowed {
             Ok(())
         } else {
-            Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!("{} is not allowed on {path}", parts.method),
-            ))
+            Err(ApiError::method_not_allowed(&parts.method, path))
         }
     };
     match path {

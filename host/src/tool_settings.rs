@@ -215,7 +215,7 @@ impl ToolSettings {
         let name = match rest {
             "" | "/" => {
                 if method != Method::GET {
-                    return Err(method_not_allowed(method, path));
+                    return Err(ApiError::method_not_allowed(method, path));
                 }
                 let changes = self.changes.load();
                 let names: BTreeSet<&str> = loaded
@@ -288,17 +288,9 @@ impl ToolSettings {
                 tracing::info!(tool = name, "tool settings: run-time change dropped");
                 Ok((StatusCode::OK, self.view(name, is_loaded)))
             }
-            _ => Err(method_not_allowed(method, path)),
+            _ => Err(ApiError::method_not_allowed(method, path)),
         }
     }
-}
-
-fn method_not_allowed(method: &Method, path: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{method} is not allowed on {path}"),
-    )
 }
 
 #[cfg(test)]

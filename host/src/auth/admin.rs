@@ -32,22 +32,6 @@ fn key_error(e: KeyError) -> ApiError {
     ApiError::new(status, code, e.to_string())
 }
 
-fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
-}
-
-fn method_not_allowed(method: &Method, path: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{method} is not allowed on {path}"),
-    )
-}
-
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
-}
-
 /// The tenants and their keys, as listed.
 pub fn list(auth: &Auth) -> Result<Value, KeyError> {
     let (tenants, creds) = auth.store.read()?;
@@ -100,11 +84,11 @@ pub fn handle(
     let result = match (method.as_str(), parts.as_slice()) {
         ("GET", []) => (StatusCode::OK, list(auth).map_err(key_error)?),
         ("POST", []) => {
-            let req: CreateTenant = parse(body)?;
+            let req: CreateTenant = ApiError::parse_json(body)?;
             let t = auth.store.create_tenant(&req.name).map_err(key_error)?;
             (StatusCode::CREATED, json!({ "tenant": t }))
         }
-        (_, []) => return Err(method_not_allowed(method, path)),
+        (_, []) => return Err(ApiError::method_not_allowed(method, path)),
         ("GET", [name]) => {
             let all = list(auth).map_err(key_error)?;
             let t = all["tenants"]
@@ -114,15 +98,15 @@ pub fn handle(
                 .ok_or_else(|| key_error(KeyError::TenantNotFound(name.to_string())))?;
             (StatusCode::OK, json!({ "tenant": t }))
         }
-        (_, [_]) => return Err(method_not_allowed(method, path)),
+        (_, [_]) => return Err(ApiError::method_not_allowed(method, path)),
         ("POST", [name, "keys"]) => {
             let req: AddKey = if body.is_empty() {
                 AddKey::default()
             } else {
-                parse(body)?
+                ApiError::parse_json(body)?
             };
             let new = new_key(req.scope.as_deref(), req.expires_in_s, req.public_key)
-                .map_err(bad_request)?;
+                .map_err(ApiError::bad_request)?;
             let (record, secret) = auth.store.add_key(name, &new).map_err(key_error)?;
             let mut v = json!({ "key": record.public_view() });
             if let Some(s) = secret {
@@ -130,12 +114,12 @@ pub fn handle(
             }
             (StatusCode::CREATED, v)
         }
-        (_, [_, "keys"]) => return Err(method_not_allowed(method, path)),
+        (_, [_, "keys"]) => return Err(ApiError::method_not_allowed(method, path)),
         ("DELETE", [name, "keys", id]) => {
             let record = auth.store.revoke(name, id).map_err(key_error)?;
             (StatusCode::OK, json!({ "key": record.public_view() }))
         }
-        (_, [_, "keys", _]) => return Err(method_not_allowed(method, path)),
+        (_, [_, "keys", _]) => return Err(ApiError::method_not_allowed(method, path)),
         _ => return Err(ApiError::not_found(format!("no route for {path}"))),
     };
     if *method != Method::GET {

@@ -58,6 +58,18 @@ pub enum GpuAdmission {
     Never(String),
 }
 
+/// Whether `devices` run in confidential-computing mode (none: no GPU, or
+/// the driver does not say).
+pub fn confidential_computing(devices: &[GpuDevice]) -> Option<bool> {
+    if devices.is_empty() {
+        return None;
+    }
+    devices
+        .iter()
+        .map(|d| d.confidential_computing)
+        .try_fold(true, |all, cc| cc.map(|cc| all && cc))
+}
+
 /// What `devices` (`absent`: why there are none) say about a need for `mb` MiB.
 pub fn admission(devices: &[GpuDevice], absent: Option<&str>, mb: u64) -> GpuAdmission {
     if devices.is_empty() {
@@ -144,19 +156,6 @@ impl Gpus {
             .collect()
     }
 
-    /// Whether the GPUs run in confidential-computing mode (none: no GPU,
-    /// or the driver does not say).
-    pub fn confidential_computing(&self) -> Option<bool> {
-        let devices = self.devices();
-        if devices.is_empty() {
-            return None;
-        }
-        devices
-            .iter()
-            .map(|d| d.confidential_computing)
-            .try_fold(true, |all, cc| cc.map(|cc| all && cc))
-    }
-
     /// Whether some GPU has `mb` MiB free now, may have later, or never will.
     pub fn admission(&self, mb: u64) -> GpuAdmission {
         admission(&self.devices(), self.absent.as_deref(), mb)
@@ -181,7 +180,7 @@ mod tests {
         let gpus = Gpus::open_library(std::ffi::OsStr::new("/nonexistent/libnvidia-ml.so.1"));
         assert!(gpus.devices().is_empty());
         assert!(gpus.absent().unwrap().contains("no NVIDIA driver"));
-        assert_eq!(gpus.confidential_computing(), None);
+        assert_eq!(confidential_computing(&gpus.devices()), None);
         match gpus.admission(1024) {
             GpuAdmission::Never(e) => {
                 assert!(e.contains("needs 1024 MiB") && e.contains("no GPU"), "{e}")

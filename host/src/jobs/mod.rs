@@ -38,6 +38,7 @@ pub use config::{JobsConfig, JobsError};
 pub use host::JobHost;
 
 use crate::lock;
+use crate::router::Placement;
 use crate::tenant::Tenant;
 use model::{Job, JobKind};
 use serde_json::Value;
@@ -59,23 +60,6 @@ struct Live {
     /// the model needs some: `gpu_memory_mb`).
     gpu_memory_mb: Option<u64>,
     cancel: Option<CancellationToken>,
-}
-
-/// Where a job's work goes: the provider its limits count against, and the
-/// GPU memory its model needs.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Placement {
-    provider: Option<String>,
-    gpu_memory_mb: Option<u64>,
-}
-
-impl Placement {
-    fn of_model(rt: &dyn JobHost, tenant: &Tenant, model: &str) -> Placement {
-        Placement {
-            provider: rt.router().provider_of(tenant, model),
-            gpu_memory_mb: rt.router().gpu_memory_of(tenant, model),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -225,17 +209,16 @@ impl Jobs {
                 provider: Some(rt.tool(&tenant, input.get("tool")?.as_str()?)?.0),
                 gpu_memory_mb: None,
             }),
-            JobKind::Llm => Some(Placement::of_model(
-                rt,
-                &tenant,
-                input.get("model")?.as_str()?,
-            )),
+            JobKind::Llm => Some(
+                rt.router()
+                    .placement_of(&tenant, input.get("model")?.as_str()?),
+            ),
             JobKind::Agent => {
                 let agent = self
                     .store
                     .agent(model::parse_agent_id(input.get("agent")?.as_str()?)?)
                     .ok()??;
-                Some(Placement::of_model(rt, &tenant, &agent.spec.model))
+                Some(rt.router().placement_of(&tenant, &agent.spec.model))
             }
         };
         placed().unwrap_or_default()

@@ -8,8 +8,9 @@ use super::model::{
 };
 use super::run;
 use super::store::Write;
-use super::{Jobs, JobsError, Live, Placement};
+use super::{Jobs, JobsError, Live};
 use crate::lock;
+use crate::router::Placement;
 use std::cmp::Reverse;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -89,7 +90,7 @@ impl Jobs {
         let placement = self
             .host()
             .map(|rt| match &agent {
-                Some(agent) => Placement::of_model(&*rt, &tenant.into(), &agent.spec.model),
+                Some(agent) => rt.router().placement_of(&tenant.into(), &agent.spec.model),
                 None => self.placement(&*rt, tenant, spec.kind, &spec.input),
             })
             .unwrap_or_default();

@@ -157,6 +157,15 @@ pub struct Router {
     providers: Weak<dyn Providers>,
 }
 
+/// Where a model's calls go: the provider plugin that would serve it first
+/// (the key of per-provider job limits), and the GPU memory (MiB) it needs
+/// free: the least any of its deployments needs, when every one needs some.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub provider: Option<String>,
+    pub gpu_memory_mb: Option<u64>,
+}
+
 impl Router {
     pub fn new(
         cfg: &RouterConfig,
@@ -276,25 +285,20 @@ impl Router {
         self.implicit.entry_count()
     }
 
-    /// The provider plugin that would serve `alias` first for `tenant` (for
-    /// per-provider job limits), if the alias is known.
-    pub fn provider_of(&self, tenant: &Tenant, alias: &str) -> Option<String> {
-        self.deployments_of(tenant, alias)
-            .ok()?
-            .first()
-            .map(|d| d.provider.clone())
-    }
-
-    /// The GPU memory (MiB) model `alias` needs free: the least any of its
-    /// deployments needs, when every one needs some (else none).
-    pub fn gpu_memory_of(&self, tenant: &Tenant, alias: &str) -> Option<u64> {
-        let deployments = self.deployments_of(tenant, alias).ok()?;
-        deployments
-            .iter()
-            .map(|d| d.gpu_memory_mb)
-            .collect::<Option<Vec<u64>>>()?
-            .into_iter()
-            .min()
+    /// Where `alias`'s calls for `tenant` go (for the job scheduler), from
+    /// one lookup of its deployments; nothing when the alias is unknown.
+    pub fn placement_of(&self, tenant: &Tenant, alias: &str) -> Placement {
+        let Ok(deployments) = self.deployments_of(tenant, alias) else {
+            return Placement::default();
+        };
+        Placement {
+            provider: deployments.first().map(|d| d.provider.clone()),
+            gpu_memory_mb: deployments
+                .iter()
+                .map(|d| d.gpu_memory_mb)
+                .collect::<Option<Vec<u64>>>()
+                .and_then(|needs| needs.into_iter().min()),
+        }
     }
 
     pub async fn chat(

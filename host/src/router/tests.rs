@@ -444,8 +444,11 @@ async fn provider_model_aliases_need_a_loaded_provider() {
         .unwrap_err();
     assert!(matches!(e, LlmError::UnknownModel(_)), "{e:?}");
     assert_eq!(
-        r.provider_of(&Tenant::from("t"), "p-x/gpt").as_deref(),
-        Some("p-x")
+        r.placement_of(&Tenant::from("t"), "p-x/gpt"),
+        crate::router::Placement {
+            provider: Some("p-x".into()),
+            gpu_memory_mb: None
+        }
     );
     // The provider's own models are listed as `provider/model`.
     let models = r.models(&Tenant::from("t")).await;

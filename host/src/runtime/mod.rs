@@ -92,16 +92,17 @@ impl Runtime {
         )?);
         let db = kv.database();
         let gpus = Arc::new(crate::gpu::Gpus::open());
+        let devices = gpus.devices();
         let tee = Arc::new(crate::tee::Tee::detect(
             config.tee.clone(),
             auth.identity.verifying_key().to_bytes(),
-            gpus.confidential_computing(),
+            crate::gpu::confidential_computing(&devices),
         ));
         tracing::info!(
             platform = tee.status().platform.map_or("none", |p| p.as_str()),
             tier = tee.tier(),
             reason = %tee.status().reason,
-            gpus = gpus.devices().len(),
+            gpus = devices.len(),
             "trusted execution"
         );
         let keys = Arc::new(crate::tee::keys::KeyStore::open(
@@ -179,12 +180,16 @@ impl Runtime {
         match mapping.source() {
             SecretSource::Env(var) => Ok(std::env::var(var).ok()),
             SecretSource::Literal(value) => Ok(Some(value.to_string())),
-            SecretSource::Key(key) => self
-                .keys
-                .release(key, &self.tee, &what)
-                .map(Some)
-                .map_err(|e| format!("{what}: {e}")),
+            SecretSource::Key(key) => self.stored_key(key, &what).map(Some),
         }
+    }
+
+    /// Key `key` of the key store, for `what` (its own tier checked);
+    /// or why not, naming `what`.
+    fn stored_key(&self, key: &str, what: &str) -> Result<String, String> {
+        self.keys
+            .release(key, &self.tee, what)
+            .map_err(|e| format!("{what}: {e}"))
     }
 
     /// A fresh store for one call of `plugin`, with its limits armed.
@@ -642,9 +647,7 @@ impl crate::caps::Services for Runtime {
     ) -> Result<String, String> {
         let what = format!("plugin `{plugin}`'s secret `{secret}`");
         self.tee.admit(tier, &what)?;
-        self.keys
-            .release(key, &self.tee, &what)
-            .map_err(|e| format!("{what}: {e}"))
+        self.stored_key(key, &what)
     }
 
     fn tools(&self, tenant: &Tenant) -> Vec<crate::bindings::tools::ToolInfo> {

@@ -14,14 +14,6 @@ use serde_json::{Value, json};
 
 type Answer = Result<(StatusCode, Value), ApiError>;
 
-fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
-}
-
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AttestRequest {
@@ -32,9 +24,9 @@ struct AttestRequest {
 /// `POST /v2/attestation`: evidence binding the caller's nonce and the
 /// node's public key; 503 `tee_absent` on a node without a TEE.
 pub fn attest(tee: &Tee, public_key_hex: &str, body: &[u8]) -> Answer {
-    let req: AttestRequest = parse(body)?;
-    let nonce =
-        decode_bytes(&req.nonce).ok_or_else(|| bad_request("nonce is neither hex nor base64"))?;
+    let req: AttestRequest = ApiError::parse_json(body)?;
+    let nonce = decode_bytes(&req.nonce)
+        .ok_or_else(|| ApiError::bad_request("nonce is neither hex nor base64"))?;
     match tee.attest(&nonce) {
         Ok(e) => Ok((
             StatusCode::OK,
@@ -53,7 +45,7 @@ pub fn attest(tee: &Tee, public_key_hex: &str, body: &[u8]) -> Answer {
             "tee_absent",
             why,
         )),
-        Err(TeeError::Invalid(why)) => Err(bad_request(why)),
+        Err(TeeError::Invalid(why)) => Err(ApiError::bad_request(why)),
         Err(TeeError::Failed(why)) => {
             Err(ApiError::new(StatusCode::BAD_GATEWAY, "tee_failed", why))
         }
@@ -63,10 +55,10 @@ pub fn attest(tee: &Tee, public_key_hex: &str, body: &[u8]) -> Answer {
 /// `POST /v2/attestation/verify`: the verdict on someone's evidence; 422
 /// `verification_failed` with the reason when it does not verify.
 pub fn verify(body: &[u8]) -> Answer {
-    let req: super::VerifyRequest = parse(body)?;
+    let req: super::VerifyRequest = ApiError::parse_json(body)?;
     match super::verify_request(&req) {
         Ok(verdict) => Ok((StatusCode::OK, verdict)),
-        Err(("invalid_request", why)) => Err(bad_request(why)),
+        Err(("invalid_request", why)) => Err(ApiError::bad_request(why)),
         Err((code, why)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, why)),
     }
 }
@@ -91,7 +83,7 @@ struct Rotate {
 
 fn key_error(e: KeyError) -> ApiError {
     match e {
-        KeyError::Invalid(m) => bad_request(m),
+        KeyError::Invalid(m) => ApiError::bad_request(m),
         KeyError::NotFound(_) => {
             ApiError::new(StatusCode::NOT_FOUND, "key_not_found", e.to_string())
         }
@@ -114,26 +106,19 @@ pub fn keys(store: &KeyStore, method: &Method, path: &str, body: &[u8]) -> Answe
         .strip_prefix("/v2/keys")
         .unwrap_or_default();
     let parts: Vec<&str> = rest.split('/').skip(1).collect();
-    let not_allowed = || {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{method} is not allowed on {path}"),
-        )
-    };
     Ok(match (method.as_str(), parts.as_slice()) {
         ("GET", []) => (
             StatusCode::OK,
             json!({ "keys": store.list().map_err(key_error)?, "sealing": store.sealing() }),
         ),
         ("POST", []) => {
-            let req: NewKey = parse(body)?;
+            let req: NewKey = ApiError::parse_json(body)?;
             let key = store
                 .create(&req.name, req.tier, req.value)
                 .map_err(key_error)?;
             (StatusCode::CREATED, json!({ "key": key }))
         }
-        (_, []) => return Err(not_allowed()),
+        (_, []) => return Err(ApiError::method_not_allowed(method, path)),
         ("GET", [name]) => (
             StatusCode::OK,
             json!({ "key": store.describe(name).map_err(key_error)? }),
@@ -144,12 +129,12 @@ pub fn keys(store: &KeyStore, method: &Method, path: &str, body: &[u8]) -> Answe
             }
             (StatusCode::OK, json!({ "destroyed": name }))
         }
-        (_, [_]) => return Err(not_allowed()),
+        (_, [_]) => return Err(ApiError::method_not_allowed(method, path)),
         ("POST", [name, "rotate"]) => {
             let req: Rotate = if body.is_empty() {
                 Rotate::default()
             } else {
-                parse(body)?
+                ApiError::parse_json(body)?
             };
             (
                 StatusCode::OK,

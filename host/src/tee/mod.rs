@@ -153,7 +153,6 @@ fn probe() -> Option<(Platform, &'static str)> {
 pub struct Tee {
     config: TeeConfig,
     public_key: [u8; 32],
-    platform: Option<Platform>,
     status: TeeStatus,
 }
 
@@ -161,33 +160,12 @@ impl Tee {
     /// Probes the platform and, where there is one, attests and verifies
     /// the node itself to decide its tier. `gpu_cc`: the GPUs' CC mode.
     pub fn detect(config: TeeConfig, public_key: [u8; 32], gpu_cc: Option<bool>) -> Tee {
-        let Some((platform, device)) = probe() else {
-            let status = TeeStatus {
-                platform: None,
-                tier: 1,
-                tier_name: tier_name(1),
-                reason: format!(
-                    "no TEE: none of {}, {} or {} exists; the key store seals keys at rest (tier 1)",
-                    snp::DEVICE,
-                    tdx::DEVICE,
-                    tsm::ROOT
-                ),
-                measurement: None,
-                gpu_cc,
-            };
-            return Tee {
-                config,
-                public_key,
-                platform: None,
-                status,
-            };
-        };
+        let probed = probe();
         let mut tee = Tee {
             config,
             public_key,
-            platform: Some(platform),
             status: TeeStatus {
-                platform: Some(platform),
+                platform: probed.map(|(platform, _)| platform),
                 tier: 1,
                 tier_name: tier_name(1),
                 reason: String::new(),
@@ -195,28 +173,39 @@ impl Tee {
                 gpu_cc,
             },
         };
-        let nonce: [u8; 32] = rand_bytes();
-        let (tier, reason, measurement) = match tee.attest(&nonce) {
-            Err(e) => (
+        let (tier, reason, measurement) = match probed {
+            None => (
                 1,
-                format!("{device} is present but gave no report: {e}"),
+                format!(
+                    "no TEE: none of {}, {} or {} exists; the key store seals keys at rest (tier 1)",
+                    snp::DEVICE,
+                    tdx::DEVICE,
+                    tsm::ROOT
+                ),
                 None,
             ),
-            Ok(evidence) => match tee.verify_own(&evidence) {
+            Some((platform, device)) => match tee.attest(&rand_bytes::<32>()) {
                 Err(e) => (
-                    2,
-                    format!("running in {}; not verified: {e}", platform.as_str()),
+                    1,
+                    format!("{device} is present but gave no report: {e}"),
                     None,
                 ),
-                Ok(m) if gpu_cc == Some(true) => (
-                    4,
-                    format!(
-                        "{} verified, GPUs in confidential-computing mode",
-                        platform.as_str()
+                Ok(evidence) => match tee.verify_own(&evidence) {
+                    Err(e) => (
+                        2,
+                        format!("running in {}; not verified: {e}", platform.as_str()),
+                        None,
                     ),
-                    Some(m),
-                ),
-                Ok(m) => (3, format!("{} report verified", platform.as_str()), Some(m)),
+                    Ok(m) if gpu_cc == Some(true) => (
+                        4,
+                        format!(
+                            "{} verified, GPUs in confidential-computing mode",
+                            platform.as_str()
+                        ),
+                        Some(m),
+                    ),
+                    Ok(m) => (3, format!("{} report verified", platform.as_str()), Some(m)),
+                },
             },
         };
         tee.status.tier = tier;
@@ -257,7 +246,7 @@ impl Tee {
                 nonce.len()
             )));
         }
-        let Some(platform) = self.platform else {
+        let Some(platform) = self.status.platform else {
             return Err(TeeError::Absent(self.status.reason.clone()));
         };
         let data = report_data(nonce, &self.public_key);
