@@ -143,9 +143,11 @@ bench-api: plugins python-api js-plugins
 	HELLO_PLUGINS=$(CARGO_TARGET_DIR)/python-plugins/python-api@/py/hello,$(CARGO_TARGET_DIR)/js-plugins/js-api@/js-api/hello \
 		cargo bench -p hanzo-node --bench api
 
-# LLM-gateway latency (bench/gateway): the node's added latency over a mock OpenAI
-# upstream, next to LiteLLM and TensorZero (pip-installed on first use into
-# ~/.cache/hanzo-node/bench-venv). About 4 minutes a round.
+# LLM-gateway latency and cost (bench/gateway): the node's added latency over a
+# mock OpenAI upstream at fixed rates, and its closed-loop capacity and CPU per
+# request, next to a bare hyper forwarder, LiteLLM and TensorZero
+# (pip-installed on first use into ~/.cache/hanzo-node/bench-venv). About 5
+# minutes a round.
 BENCH_GATEWAY_ARGS ?=
 bench-gateway: plugins
 	cargo build --release -p hanzo-node -p hanzo-node-sdk -p gateway-bench

@@ -525,6 +525,118 @@ pub async fn run_step(ep: &Endpoint, mode: Mode, cfg: &StepConfig) -> StepStats 
     }
 }
 
+/// What one closed-loop step measured: every connection sends its next
+/// request as soon as the answer to the last one is in, so the rate is what
+/// the target can take (its capacity at that concurrency).
+pub struct ClosedStats {
+    pub ok: u64,
+    pub errors: BTreeMap<String, u64>,
+    pub first_error: Option<String>,
+    /// Send → last byte of a valid answer.
+    pub latency: Hist,
+    /// From the start to the last answer.
+    pub wall: Duration,
+}
+
+impl ClosedStats {
+    /// Valid answers per second.
+    pub fn rps(&self) -> f64 {
+        let wall = self.wall.as_secs_f64();
+        if wall > 0.0 {
+            self.ok as f64 / wall
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Runs one closed-loop step against `ep`: `connections` keep-alive
+/// connections each sending back to back for `duration`, at most
+/// `max_requests` in all. Bounded: a request still unanswered `drain` after
+/// the end is a timeout.
+pub async fn run_closed(
+    ep: &Endpoint,
+    mode: Mode,
+    connections: usize,
+    duration: Duration,
+    max_requests: u64,
+    drain: Duration,
+) -> ClosedStats {
+    let body = request_body(&ep.model, mode);
+    let host = ep.addr.to_string();
+    let conns: Vec<Option<Conn>> =
+        futures_util::future::join_all((0..connections.max(1)).map(|_| connect(ep.addr)))
+            .await
+            .into_iter()
+            .map(Result::ok)
+            .collect();
+    let t0 = Instant::now();
+    let until = t0 + duration;
+    let deadline = until + drain;
+    let budget = Arc::new(std::sync::atomic::AtomicU64::new(max_requests));
+    let rec = Arc::new(Mutex::new(Recorder::new()));
+    let workers: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| {
+            let (ep, host, body) = (ep.clone(), host.clone(), body.clone());
+            let (budget, rec) = (budget.clone(), rec.clone());
+            tokio::spawn(async move {
+                while Instant::now() < until
+                    && budget
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                        .is_ok()
+                {
+                    let start = Instant::now();
+                    let result = tokio::time::timeout_at(
+                        deadline.into(),
+                        send_one(&mut conn, &ep, &host, &body),
+                    )
+                    .await;
+                    let mut r = rec.lock().unwrap();
+                    match result {
+                        Err(_) => {
+                            r.error("timeout (step deadline)", || {
+                                format!("no answer {drain:?} after the step's end")
+                            });
+                            break;
+                        }
+                        Ok(Err((kind, e))) => r.error(kind, || e),
+                        Ok(Ok(a)) if valid(mode, &a) => {
+                            r.ok += 1;
+                            record(r.latency.as_mut().unwrap(), a.done - start);
+                            r.last_done = Some(r.last_done.map_or(a.done, |d| d.max(a.done)));
+                        }
+                        Ok(Ok(a)) if a.status != 200 => {
+                            r.error(&format!("HTTP {}", a.status), || snippet(&a.body))
+                        }
+                        Ok(Ok(a)) => r.error("unexpected body", || snippet(&a.body)),
+                    }
+                }
+            })
+        })
+        .collect();
+    let aborts: Vec<_> = workers.iter().map(|w| w.abort_handle()).collect();
+    let all = futures_util::future::join_all(workers);
+    if tokio::time::timeout_at((deadline + Duration::from_secs(2)).into(), all)
+        .await
+        .is_err()
+    {
+        for a in aborts {
+            a.abort();
+        }
+    }
+    let mut r = std::mem::replace(&mut *rec.lock().unwrap(), Recorder::new());
+    ClosedStats {
+        ok: r.ok,
+        errors: r.errors,
+        first_error: r.first_error,
+        latency: r.latency.take().unwrap(),
+        wall: r
+            .last_done
+            .map_or(Duration::ZERO, |d| d.saturating_duration_since(t0)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +695,40 @@ mod tests {
             .unwrap();
         assert!(body.contains("\"usage\""), "{body}");
         assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    }
+
+    #[test]
+    fn closed_loop_step_against_the_mock_is_bounded_and_valid() {
+        let mock = LoadMock::start(1).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ep = Endpoint {
+            addr: mock.addr,
+            chat_path: "/v1/chat/completions".into(),
+            model: "gpt-4o-mini".into(),
+            authorization: "Bearer sk-bench",
+        };
+        for mode in [Mode::NonStreaming, Mode::Streaming] {
+            let before = mock.counters.completions();
+            let s = rt.block_on(run_closed(
+                &ep,
+                mode,
+                4,
+                Duration::from_secs(10),
+                300,
+                Duration::from_secs(2),
+            ));
+            // The request budget ends the step long before its time.
+            assert_eq!(s.ok, 300, "{mode:?}: {:?} {:?}", s.errors, s.first_error);
+            assert!(s.errors.is_empty(), "{:?}", s.errors);
+            assert_eq!(mock.counters.completions() - before, 300);
+            assert_eq!(s.latency.len(), 300);
+            assert!(s.wall > Duration::ZERO && s.wall < Duration::from_secs(10));
+            assert!(s.rps() > 0.0);
+        }
     }
 
     #[test]

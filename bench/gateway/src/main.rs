@@ -6,13 +6,16 @@
 //! every target step has a baseline measured just before and just after it.
 //! Prints a table and writes the same as JSON.
 
+mod closed;
+mod forwarder;
 mod loadgen;
 mod procs;
 mod report;
 mod targets;
+mod verdict;
 
 use anyhow::{Context, bail};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use loadgen::{Endpoint, Mode, StepConfig};
 use mock_upstream::openai::LoadMock;
 use report::{Skipped, Step};
@@ -25,6 +28,8 @@ use std::time::{Duration, Instant};
 #[serde(rename_all = "kebab-case")]
 enum TargetKind {
     Direct,
+    /// A bare hyper forwarder (this binary's `forward`): the cost floor.
+    Forwarder,
     Hanzo,
     /// hanzo-node with a tenant: every request authenticated by its API key.
     HanzoAuth,
@@ -36,6 +41,7 @@ impl TargetKind {
     fn name(self) -> &'static str {
         match self {
             TargetKind::Direct => "direct",
+            TargetKind::Forwarder => "forwarder",
             TargetKind::Hanzo => "hanzo",
             TargetKind::HanzoAuth => "hanzo-auth",
             TargetKind::Litellm => "litellm",
@@ -59,7 +65,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "direct,hanzo,litellm,tensorzero"
+        default_value = "direct,forwarder,hanzo,litellm,tensorzero"
     )]
     targets: Vec<TargetKind>,
     /// Request rates (requests per second), each one step.
@@ -156,6 +162,37 @@ struct Args {
     /// and send lag in µs), to see when the slow ones happened.
     #[arg(long)]
     trace_dir: Option<PathBuf>,
+    /// Closed-loop connections: after the open-loop rounds, each target
+    /// (direct included) takes requests back to back on this many
+    /// connections, per mode and round, for its capacity and its CPU per
+    /// request; 0 skips the closed loop.
+    #[arg(long, default_value_t = 64)]
+    closed_connections: usize,
+    /// Seconds each closed-loop step runs.
+    #[arg(long, default_value_t = 5.0)]
+    closed_duration_s: f64,
+    /// Most requests one closed-loop step sends.
+    #[arg(long, default_value_t = 500_000)]
+    closed_max_requests: u64,
+    /// Tokio worker threads of the bare forwarder [default: the number of CPUs].
+    #[arg(long)]
+    forwarder_threads: Option<usize>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Runs the bare forwarder on 127.0.0.1:PORT in front of UPSTREAM (the
+    /// harness starts it as the `forwarder` target).
+    Forward {
+        #[arg(long)]
+        upstream: std::net::SocketAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
 }
 
 #[derive(Serialize)]
@@ -192,15 +229,9 @@ struct Verdict {
     target: String,
     mode: Mode,
     rate: f64,
-    /// Median over rounds of the added p99.
-    added_p99_us: Option<f64>,
-    /// Spread of the direct runs' p99 at this rate and mode.
-    noise_us: f64,
-    rounds: usize,
     goal_us: f64,
-    /// None: not measured, or inconclusive.
-    met: Option<bool>,
-    note: String,
+    #[serde(flatten)]
+    judgement: verdict::Judgement,
 }
 
 #[derive(Serialize)]
@@ -211,6 +242,8 @@ struct Output {
     summary: Vec<report::Summary>,
     skipped_steps: Vec<Skipped>,
     verdicts: Vec<Verdict>,
+    closed_loop: Vec<closed::ClosedStep>,
+    cost_targets: Vec<closed::CostVerdict>,
     warnings: Vec<String>,
 }
 
@@ -220,6 +253,14 @@ const GOAL_RATE: f64 = 2000.0;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Cmd::Forward {
+        upstream,
+        port,
+        threads,
+    }) = args.command
+    {
+        return forwarder::run(upstream, port, threads);
+    }
     if args.rates.is_empty() || args.rates.iter().any(|r| !(*r > 0.0 && r.is_finite())) {
         bail!("--rates must be positive numbers");
     }
@@ -308,6 +349,7 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
         tensorzero_spec: args.tensorzero_spec.clone(),
         startup_timeout: Duration::from_secs(args.startup_timeout_s),
         install_timeout: Duration::from_secs(args.install_timeout_s),
+        forwarder_threads: args.forwarder_threads.unwrap_or(cpus).max(1),
         work: work.path().to_path_buf(),
     };
     let modes: Vec<Mode> = {
@@ -358,6 +400,7 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
     for kind in kinds {
         eprintln!("starting {} …", kind.name());
         let started = match kind {
+            TargetKind::Forwarder => targets::forwarder(&opts, mock.addr).await,
             TargetKind::Hanzo => targets::hanzo(&opts, mock.addr, false).await,
             TargetKind::HanzoAuth => targets::hanzo(&opts, mock.addr, true).await,
             TargetKind::Litellm => targets::litellm(&opts, mock.addr).await,
@@ -417,6 +460,7 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
     let mut steps: Vec<Step> = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
+    let mut closed_steps: Vec<closed::ClosedStep> = Vec::new();
     let total_steps = args.rounds * modes.len() * rates.len() * (2 * slots.len() + 1);
     let started = Instant::now();
     let mut seq = 0usize;
@@ -519,10 +563,8 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                     let t = Instant::now();
                     let stats = loadgen::run_step(&endpoint, mode, &cfg).await;
                     let wall = t.elapsed().as_secs_f64();
-                    let target_cpu = pgid
-                        .map(procs::group_cpu_s)
-                        .zip(cpu0)
-                        .map(|(a, b)| (a - b) / wall * 100.0);
+                    let target_cpu_s = pgid.map(procs::group_cpu_s).zip(cpu0).map(|(a, b)| a - b);
+                    let target_cpu = target_cpu_s.map(|s| s / wall * 100.0);
                     let harness_cpu = (procs::self_cpu_s() - self0) / wall * 100.0;
                     let other_cpu = (procs::system_busy_s() - sys0) / wall * 100.0
                         - harness_cpu
@@ -537,6 +579,7 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                             target: name,
                             connections: cfg.connections,
                             target_cpu_pct: target_cpu,
+                            target_cpu_s,
                             harness_cpu_pct: harness_cpu,
                             other_cpu_pct: other_cpu,
                             upstream_calls: upstream,
@@ -583,6 +626,64 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                         }
                     }
                     steps.push(step);
+                    tokio::time::sleep(Duration::from_millis(args.cooldown_ms)).await;
+                }
+            }
+            if args.closed_connections > 0 {
+                let mut order: Vec<Option<usize>> = vec![None];
+                order.extend((0..slots.len()).map(Some));
+                for which in order {
+                    let (name, endpoint, pgid) = match which {
+                        None => ("direct", direct.clone(), None),
+                        Some(i) => {
+                            let slot = &mut slots[i];
+                            if let Some(why) = slot.running.as_mut().and_then(|r| r.exited()) {
+                                for m in &modes {
+                                    slot.stop.entry(*m).or_insert_with(|| why.clone());
+                                }
+                            }
+                            if slot.stop.contains_key(&mode) {
+                                continue;
+                            }
+                            (
+                                slot.kind.name(),
+                                slot.endpoint.clone(),
+                                slot.running.as_ref().and_then(|r| r.pgid()),
+                            )
+                        }
+                    };
+                    let all_groups: Vec<i32> = slots
+                        .iter()
+                        .filter_map(|s| s.running.as_ref().and_then(|r| r.pgid()))
+                        .collect();
+                    wait_quiet(Duration::from_secs_f64(args.quiet_wait_s), &all_groups).await;
+                    let c = closed::step(
+                        round,
+                        mode,
+                        name,
+                        &endpoint,
+                        pgid,
+                        args.closed_connections,
+                        Duration::from_secs_f64(args.closed_duration_s),
+                        args.closed_max_requests,
+                        || mock.counters.completions(),
+                    )
+                    .await;
+                    eprintln!(
+                        "[closed {:>4.0}s] {:<13} {:<10}  ok {:>7} err {:>4}  {:>8.0} req/s  cpu {}",
+                        started.elapsed().as_secs_f64(),
+                        mode.label(),
+                        name,
+                        c.ok,
+                        c.errors.values().sum::<u64>(),
+                        c.rps,
+                        c.cpu_us_per_req
+                            .map_or("-".into(), |u| format!("{u:.0} µs/req")),
+                    );
+                    if c.errors.values().sum::<u64>() > 0 && which.is_some() {
+                        settle(&endpoint, mode).await;
+                    }
+                    closed_steps.push(c);
                     tokio::time::sleep(Duration::from_millis(args.cooldown_ms)).await;
                 }
             }
@@ -678,64 +779,26 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                     .find(|k| k.target == slot.kind.name() && k.mode == mode && k.rate == GOAL_RATE)
                     .map(|k| k.reason.clone())
                     .unwrap_or_else(|| format!("{GOAL_RATE} rps not in --rates"));
+                let mut judgement = verdict::judge(&[], &[], 0, GOAL_ADDED_P99_US);
+                judgement.note = format!("not measured: {why}");
                 verdicts.push(Verdict {
                     target: slot.kind.name().into(),
                     mode,
                     rate: GOAL_RATE,
-                    added_p99_us: None,
-                    noise_us: 0.0,
-                    rounds: 0,
                     goal_us: GOAL_ADDED_P99_US,
-                    met: None,
-                    note: format!("not measured: {why}"),
+                    judgement,
                 });
                 continue;
             }
-            // The median over rounds, judged against the machine's noise: how
-            // far the two direct runs around each of these steps were apart
-            // (the median of that, like the value it qualifies; the range of
-            // every direct run would only widen with more rounds).
             let added: Vec<f64> = at.iter().filter_map(|x| x.added_p99_us).collect();
-            let rounds = added.len();
-            let noise = median_of(at.iter().filter_map(|x| x.baseline_p99_spread_us).collect())
-                .unwrap_or(0.0);
-            let median = median_of(added);
+            let spreads: Vec<f64> = at.iter().filter_map(|x| x.baseline_p99_spread_us).collect();
             let errors: u64 = at.iter().map(|x| x.errors).sum();
-            let (met, note) = match median {
-                None => (None, "no valid answers".to_string()),
-                Some(_) if errors > 0 => (Some(false), format!("{errors} errors")),
-                Some(m) if m - noise > GOAL_ADDED_P99_US => (
-                    Some(false),
-                    format!(
-                        "above the goal even allowing for the spread of the direct runs around its steps (±{:.3} ms)",
-                        noise / 1000.0
-                    ),
-                ),
-                Some(m) if m + noise <= GOAL_ADDED_P99_US => (
-                    Some(true),
-                    format!(
-                        "within the goal even allowing for the spread of the direct runs around its steps (±{:.3} ms)",
-                        noise / 1000.0
-                    ),
-                ),
-                Some(_) => (
-                    None,
-                    format!(
-                        "inconclusive: the spread of the direct runs around its steps (±{:.3} ms) is too large to tell; rerun on a quieter machine",
-                        noise / 1000.0
-                    ),
-                ),
-            };
             verdicts.push(Verdict {
                 target: slot.kind.name().into(),
                 mode,
                 rate: GOAL_RATE,
-                added_p99_us: median,
-                noise_us: noise,
-                rounds,
                 goal_us: GOAL_ADDED_P99_US,
-                met,
-                note,
+                judgement: verdict::judge(&added, &spreads, errors, GOAL_ADDED_P99_US),
             });
         }
     }
@@ -761,7 +824,8 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
         cpu_model()
     );
     for v in &verdicts {
-        let status = match (v.met, v.added_p99_us) {
+        let v2 = &v.judgement;
+        let status = match (v2.met, v2.added_p99_us) {
             (Some(true), _) => "met",
             (Some(false), _) => "NOT met",
             (None, Some(_)) => "?",
@@ -771,10 +835,33 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
             "  {:<11} {:<14} added p99 {:>9}  {status} {}",
             v.target,
             v.mode.label(),
-            v.added_p99_us
+            v2.added_p99_us
                 .map_or("-".into(), |u| format!("{:+.3} ms", u / 1000.0)),
-            v.note
+            v2.note
         );
+    }
+    let cost_targets = closed::cost_verdicts(&closed_steps, &modes, &target_names);
+    closed::print(&closed_steps, &cost_targets, &modes);
+    for c in &closed_steps {
+        if c.other_cpu_pct > 20.0 {
+            warnings.push(format!(
+                "closed loop {} {} round {}: other processes used {:.0}% of a core: the machine was not quiet",
+                c.target,
+                c.mode.label(),
+                c.round,
+                c.other_cpu_pct
+            ));
+        }
+        if c.target != "direct" && c.upstream_calls < c.ok {
+            warnings.push(format!(
+                "closed loop {} {} round {}: {} valid answers but only {} upstream calls (cache?)",
+                c.target,
+                c.mode.label(),
+                c.round,
+                c.ok,
+                c.upstream_calls
+            ));
+        }
     }
     if !warnings.is_empty() {
         println!();
@@ -811,6 +898,8 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
             summary: summaries,
             skipped_steps: skipped,
             verdicts,
+            closed_loop: closed_steps,
+            cost_targets,
             warnings,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -880,27 +969,5 @@ async fn settle(ep: &Endpoint, mode: Mode) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// The median of `values`; `None` when there are none.
-fn median_of(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(values[n / 2]),
-        n => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::median_of;
-
-    #[test]
-    fn medians() {
-        assert_eq!(median_of(vec![]), None);
-        assert_eq!(median_of(vec![3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median_of(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
     }
 }

@@ -56,6 +56,9 @@ pub struct Step {
     /// CPU used during the step, in % of one core: the gateway's process
     /// group (all its processes), and this harness (mock + load generator).
     pub target_cpu_pct: Option<f64>,
+    /// The gateway's CPU time during the step per valid answer (µs): what
+    /// one request costs it, idle wake-ups at this rate included.
+    pub target_cpu_us_per_req: Option<f64>,
     pub harness_cpu_pct: f64,
     /// Everything else the machine ran during the step (other processes:
     /// builds, …), % of one core. High values make the step's numbers noise.
@@ -73,6 +76,8 @@ pub struct StepContext<'a> {
     pub target: &'a str,
     pub connections: usize,
     pub target_cpu_pct: Option<f64>,
+    /// The gateway's CPU seconds during the step.
+    pub target_cpu_s: Option<f64>,
     pub harness_cpu_pct: f64,
     pub other_cpu_pct: f64,
     pub upstream_calls: u64,
@@ -113,6 +118,10 @@ impl Step {
             max_inflight: s.max_inflight,
             connections: c.connections,
             target_cpu_pct: c.target_cpu_pct.map(round1),
+            target_cpu_us_per_req: c
+                .target_cpu_s
+                .filter(|_| s.ok > 0)
+                .map(|cpu| round1(cpu / s.ok as f64 * 1e6)),
             harness_cpu_pct: round1(c.harness_cpu_pct),
             other_cpu_pct: round1(c.other_cpu_pct.max(0.0)),
             upstream_calls: c.upstream_calls,
@@ -235,7 +244,7 @@ pub fn print_table(
         println!();
         println!("== {} ==", mode.label());
         println!(
-            "{:>6}  {:<11} {:>13} {:>6}  {:>7} {:>7} {:>7} {:>8}  {:>8} {:>8} {:>7}  {:>7} {:>7}  {:>8}  {:>6} {:>6} {:>6}",
+            "{:>6}  {:<11} {:>13} {:>6}  {:>7} {:>7} {:>7} {:>8}  {:>8} {:>8} {:>7}  {:>7} {:>7}  {:>8}  {:>6} {:>7} {:>6} {:>6}",
             "rps",
             "target",
             "ok/sched",
@@ -251,6 +260,7 @@ pub fn print_table(
             "ttft99",
             "lag p99",
             "gw cpu",
+            "µs/req",
             "h cpu",
             "other"
         );
@@ -296,7 +306,7 @@ pub fn print_table(
     }
     println!();
     println!(
-        "lag p99: send lag (scheduled time -> a connection started the request: the load generator's lateness plus waiting for a free connection); gw cpu: the gateway's processes, h cpu: this harness (mock + load generator), other: the rest of the machine (other processes: noise), % of one core"
+        "lag p99: send lag (scheduled time -> a connection started the request: the load generator's lateness plus waiting for a free connection); gw cpu: the gateway's processes (µs/req: their CPU time per valid answer), h cpu: this harness (mock + load generator), other: the rest of the machine (other processes: noise), % of one core"
     );
 }
 
@@ -308,7 +318,7 @@ fn print_row(rate: f64, label: &str, s: &Step, sum: Option<&Summary>) {
     let l = s.latency_us.as_ref();
     let t = s.ttft_us.as_ref();
     println!(
-        "{:>6}  {:<11} {:>13} {:>6}  {:>7} {:>7} {:>7} {:>8}  {:>8} {:>8} {:>7}  {:>7} {:>7}  {:>8}  {:>6} {:>6} {:>6}",
+        "{:>6}  {:<11} {:>13} {:>6}  {:>7} {:>7} {:>7} {:>8}  {:>8} {:>8} {:>7}  {:>7} {:>7}  {:>8}  {:>6} {:>7} {:>6} {:>6}",
         rate,
         label,
         format!("{}/{}", s.ok, s.scheduled),
@@ -324,6 +334,8 @@ fn print_row(rate: f64, label: &str, s: &Step, sum: Option<&Summary>) {
         ms(t.map(|p| p.p99)),
         ms(s.send_lag_us.as_ref().map(|p| p.p99)),
         s.target_cpu_pct.map_or("-".into(), |c| format!("{c:.0}%")),
+        s.target_cpu_us_per_req
+            .map_or("-".into(), |c| format!("{c:.0}")),
         format!("{:.0}%", s.harness_cpu_pct),
         format!("{:.0}%", s.other_cpu_pct),
     );
@@ -362,7 +374,7 @@ fn print_direct(rate: f64, label: &str, runs: &[&Step]) {
     let hcpu = runs.iter().map(|s| s.harness_cpu_pct).sum::<f64>() / runs.len() as f64;
     let ocpu = runs.iter().map(|s| s.other_cpu_pct).sum::<f64>() / runs.len() as f64;
     println!(
-        "{:>6}  {:<11} {:>13} {:>6}  {:>7} {:>7} {:>7} {:>8}  {:>8} {:>8} {:>7}  {:>7} {:>7}  {:>8}  {:>6} {:>6} {:>6}",
+        "{:>6}  {:<11} {:>13} {:>6}  {:>7} {:>7} {:>7} {:>8}  {:>8} {:>8} {:>7}  {:>7} {:>7}  {:>8}  {:>6} {:>7} {:>6} {:>6}",
         rate,
         format!("{label} ×{}", runs.len()),
         format!("{ok}/{sched}"),
@@ -377,6 +389,7 @@ fn print_direct(rate: f64, label: &str, runs: &[&Step]) {
         ms(mean(|p| p.p50, ttft)),
         ms(mean(|p| p.p99, ttft)),
         ms(mean(|p| p.p99, lag)),
+        "-",
         "-",
         format!("{hcpu:.0}%"),
         format!("{ocpu:.0}%"),
@@ -414,6 +427,7 @@ mod tests {
             max_inflight: 1,
             connections: 8,
             target_cpu_pct: None,
+            target_cpu_us_per_req: None,
             harness_cpu_pct: 0.0,
             other_cpu_pct: 0.0,
             upstream_calls: 10,

@@ -30,6 +30,8 @@ pub struct Options {
     pub tensorzero_spec: String,
     pub startup_timeout: Duration,
     pub install_timeout: Duration,
+    /// Tokio workers of the bare forwarder.
+    pub forwarder_threads: usize,
     /// Scratch folder for configs, plugin dirs and logs.
     pub work: PathBuf,
 }
@@ -163,6 +165,46 @@ fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     }
     c.env("NO_PROXY", "127.0.0.1,localhost");
     c
+}
+
+// -------------------------------------------------------------- forwarder
+
+/// The bare hyper forwarder (`gateway-bench forward`, this binary): the cost
+/// floor of any gateway, in its own process so that its CPU is measured like
+/// the others'.
+pub async fn forwarder(o: &Options, mock: SocketAddr) -> Result<Running, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let port = free_port().map_err(|e| e.to_string())?;
+    let dir = o.work.join("forwarder");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let log = dir.join("forwarder.log");
+    let mut cmd = command(&exe);
+    cmd.arg("forward")
+        .arg("--upstream")
+        .arg(mock.to_string())
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--threads")
+        .arg(o.forwarder_threads.to_string());
+    let mut child = procs::spawn("forwarder", cmd, &log).map_err(|e| format!("spawn: {e}"))?;
+    let endpoint = Endpoint {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        chat_path: "/v1/chat/completions".into(),
+        model: "bench".into(),
+        authorization: "Bearer sk-bench",
+    };
+    let mode_skips = wait_ready(&mut child, &log, &endpoint, o.startup_timeout).await?;
+    Ok(Running {
+        endpoint,
+        about: format!(
+            "bare hyper forwarder ({} tokio workers): parses the JSON, rewrites model bench -> {}, forwards over a pooled client",
+            o.forwarder_threads,
+            crate::forwarder::UPSTREAM_MODEL
+        ),
+        child: Some(child),
+        log: Some(log),
+        mode_skips,
+    })
 }
 
 // ------------------------------------------------------------------ hanzo
