@@ -642,8 +642,8 @@ mod tests {
     use super::*;
     use mock_upstream::openai::LoadMock;
 
-    #[test]
-    fn open_loop_step_against_the_mock_is_complete_and_valid() {
+    /// The mock upstream, a one-worker runtime and the mock's chat endpoint.
+    fn mock_and_runtime() -> (LoadMock, tokio::runtime::Runtime, Endpoint) {
         let mock = LoadMock::start(1).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -656,6 +656,12 @@ mod tests {
             model: "gpt-4o-mini".into(),
             authorization: "Bearer sk-bench",
         };
+        (mock, rt, ep)
+    }
+
+    #[test]
+    fn open_loop_step_against_the_mock_is_complete_and_valid() {
+        let (mock, rt, ep) = mock_and_runtime();
         let dir = tempfile::tempdir().unwrap();
         for mode in [Mode::NonStreaming, Mode::Streaming] {
             let trace = dir.path().join(format!("{}.tsv", mode.label()));
@@ -699,18 +705,7 @@ mod tests {
 
     #[test]
     fn closed_loop_step_against_the_mock_is_bounded_and_valid() {
-        let mock = LoadMock::start(1).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let ep = Endpoint {
-            addr: mock.addr,
-            chat_path: "/v1/chat/completions".into(),
-            model: "gpt-4o-mini".into(),
-            authorization: "Bearer sk-bench",
-        };
+        let (mock, rt, ep) = mock_and_runtime();
         for mode in [Mode::NonStreaming, Mode::Streaming] {
             let before = mock.counters.completions();
             let s = rt.block_on(run_closed(

@@ -307,6 +307,31 @@ struct Slot {
     stop: BTreeMap<Mode, String>,
 }
 
+impl Slot {
+    /// The target's name, endpoint and process group for a step in `mode`;
+    /// the reason instead when its steps in that mode are skipped (it
+    /// saturated, or its process ended: then every mode is).
+    fn ready_for(
+        &mut self,
+        mode: Mode,
+        modes: &[Mode],
+    ) -> Result<(&'static str, Endpoint, Option<i32>), String> {
+        if let Some(why) = self.running.as_mut().and_then(|r| r.exited()) {
+            for m in modes {
+                self.stop.entry(*m).or_insert_with(|| why.clone());
+            }
+        }
+        if let Some(why) = self.stop.get(&mode) {
+            return Err(why.clone());
+        }
+        Ok((
+            self.kind.name(),
+            self.endpoint.clone(),
+            self.running.as_ref().and_then(|r| r.pgid()),
+        ))
+    }
+}
+
 async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
     procs::install_cleanup_handlers();
     let repo_root = args
@@ -506,29 +531,19 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                 for which in order {
                     let (name, endpoint, pgid) = match which {
                         None => ("direct", direct.clone(), None),
-                        Some(i) => {
-                            let slot = &mut slots[i];
-                            if let Some(why) = slot.running.as_mut().and_then(|r| r.exited()) {
-                                for m in &modes {
-                                    slot.stop.entry(*m).or_insert_with(|| why.clone());
-                                }
-                            }
-                            if let Some(why) = slot.stop.get(&mode) {
+                        Some(i) => match slots[i].ready_for(mode, &modes) {
+                            Ok(ready) => ready,
+                            Err(why) => {
                                 skipped.push(Skipped {
                                     round,
                                     mode,
                                     rate,
-                                    target: slot.kind.name().into(),
-                                    reason: why.clone(),
+                                    target: slots[i].kind.name().into(),
+                                    reason: why,
                                 });
                                 continue;
                             }
-                            (
-                                slot.kind.name(),
-                                slot.endpoint.clone(),
-                                slot.running.as_ref().and_then(|r| r.pgid()),
-                            )
-                        }
+                        },
                     };
                     // Two directs in a row (the target between was skipped): one is enough.
                     if which.is_none()
@@ -635,22 +650,10 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                 for which in order {
                     let (name, endpoint, pgid) = match which {
                         None => ("direct", direct.clone(), None),
-                        Some(i) => {
-                            let slot = &mut slots[i];
-                            if let Some(why) = slot.running.as_mut().and_then(|r| r.exited()) {
-                                for m in &modes {
-                                    slot.stop.entry(*m).or_insert_with(|| why.clone());
-                                }
-                            }
-                            if slot.stop.contains_key(&mode) {
-                                continue;
-                            }
-                            (
-                                slot.kind.name(),
-                                slot.endpoint.clone(),
-                                slot.running.as_ref().and_then(|r| r.pgid()),
-                            )
-                        }
+                        Some(i) => match slots[i].ready_for(mode, &modes) {
+                            Ok(ready) => ready,
+                            Err(_) => continue,
+                        },
                     };
                     let all_groups: Vec<i32> = slots
                         .iter()

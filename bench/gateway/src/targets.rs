@@ -66,6 +66,17 @@ impl Running {
     }
 }
 
+/// A gateway on 127.0.0.1:`port` serving OpenAI chat completions at
+/// `/v1/chat/completions` under the model name `bench`.
+fn bench_endpoint(port: u16) -> Endpoint {
+    Endpoint {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        chat_path: "/v1/chat/completions".into(),
+        model: "bench".into(),
+        authorization: "Bearer sk-bench",
+    }
+}
+
 pub fn free_port() -> std::io::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
@@ -187,12 +198,7 @@ pub async fn forwarder(o: &Options, mock: SocketAddr) -> Result<Running, String>
         .arg("--threads")
         .arg(o.forwarder_threads.to_string());
     let mut child = procs::spawn("forwarder", cmd, &log).map_err(|e| format!("spawn: {e}"))?;
-    let endpoint = Endpoint {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        chat_path: "/v1/chat/completions".into(),
-        model: "bench".into(),
-        authorization: "Bearer sk-bench",
-    };
+    let endpoint = bench_endpoint(port);
     let mode_skips = wait_ready(&mut child, &log, &endpoint, o.startup_timeout).await?;
     Ok(Running {
         endpoint,
@@ -307,10 +313,8 @@ model = "gpt-4o-mini"
         .env("HANZO_LOG", "warn");
     let mut child = procs::spawn("hanzo-node", cmd, &log).map_err(|e| format!("spawn: {e}"))?;
     let endpoint = Endpoint {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        chat_path: "/v1/chat/completions".into(),
-        model: "bench".into(),
         authorization,
+        ..bench_endpoint(port)
     };
     let mode_skips = wait_ready(&mut child, &log, &endpoint, o.startup_timeout).await?;
     Ok(Running {
@@ -482,12 +486,7 @@ general_settings:
         .env("LITELLM_LOG", "ERROR")
         .env("PYTHONUNBUFFERED", "1");
     let mut child = procs::spawn("litellm", cmd, &log).map_err(|e| format!("spawn: {e}"))?;
-    let endpoint = Endpoint {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        chat_path: "/v1/chat/completions".into(),
-        model: "bench".into(),
-        authorization: "Bearer sk-bench",
-    };
+    let endpoint = bench_endpoint(port);
     let mode_skips = wait_ready(&mut child, &log, &endpoint, o.startup_timeout).await?;
     Ok(Running {
         endpoint,
