@@ -364,6 +364,17 @@ fn dispatch(
     (lag, sent)
 }
 
+/// Waits for the workers until `by`, then aborts those still running.
+async fn join_or_abort(workers: Vec<tokio::task::JoinHandle<()>>, by: Instant) {
+    let aborts: Vec<_> = workers.iter().map(|w| w.abort_handle()).collect();
+    let all = futures_util::future::join_all(workers);
+    if tokio::time::timeout_at(by.into(), all).await.is_err() {
+        for a in aborts {
+            a.abort();
+        }
+    }
+}
+
 /// Runs one open-loop step against `ep`. Bounded: requests are scheduled for
 /// at most `cfg.duration` (and `cfg.max_requests`), answers are waited for at
 /// most `cfg.drain` after that.
@@ -475,16 +486,7 @@ pub async fn run_step(ep: &Endpoint, mode: Mode, cfg: &StepConfig) -> StepStats 
     // The channel is closed now; workers finish the queue and stop by the
     // deadline on their own (every exchange is bounded by it). Past that,
     // with a margin, they are aborted.
-    let aborts: Vec<_> = workers.iter().map(|w| w.abort_handle()).collect();
-    let all = futures_util::future::join_all(workers);
-    if tokio::time::timeout_at((deadline + Duration::from_secs(2)).into(), all)
-        .await
-        .is_err()
-    {
-        for a in aborts {
-            a.abort();
-        }
-    }
+    join_or_abort(workers, deadline + Duration::from_secs(2)).await;
 
     let mut r = std::mem::replace(&mut *rec.lock().unwrap(), Recorder::new());
     if let (Some(path), Some(mut rows)) = (&cfg.trace, r.trace.take()) {
@@ -615,16 +617,7 @@ pub async fn run_closed(
             })
         })
         .collect();
-    let aborts: Vec<_> = workers.iter().map(|w| w.abort_handle()).collect();
-    let all = futures_util::future::join_all(workers);
-    if tokio::time::timeout_at((deadline + Duration::from_secs(2)).into(), all)
-        .await
-        .is_err()
-    {
-        for a in aborts {
-            a.abort();
-        }
-    }
+    join_or_abort(workers, deadline + Duration::from_secs(2)).await;
     let mut r = std::mem::replace(&mut *rec.lock().unwrap(), Recorder::new());
     ClosedStats {
         ok: r.ok,
