@@ -11,7 +11,7 @@ use crate::report::Percentiles;
 use crate::verdict::median_of;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// CPU per request the gateway may use (µs): the targets.
 pub const GOAL_CPU_US_JSON: f64 = 50.0;
@@ -41,7 +41,14 @@ pub struct ClosedStep {
     pub upstream_calls: u64,
 }
 
-/// One closed-loop step: `pgid` is the target's process group (None for the mock).
+impl ClosedStep {
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+/// One closed-loop step: `pgid` is the target's process group (None for the
+/// mock); a request unanswered `drain` after the step's end is a timeout.
 #[allow(clippy::too_many_arguments)]
 pub async fn step(
     round: usize,
@@ -52,28 +59,13 @@ pub async fn step(
     connections: usize,
     duration: Duration,
     max_requests: u64,
+    drain: Duration,
     upstream_calls: impl Fn() -> u64,
 ) -> ClosedStep {
     let upstream0 = upstream_calls();
-    let cpu0 = pgid.map(procs::group_cpu_s);
-    let self0 = procs::self_cpu_s();
-    let sys0 = procs::system_busy_s();
-    let t = Instant::now();
-    let s = loadgen::run_closed(
-        ep,
-        mode,
-        connections,
-        duration,
-        max_requests,
-        Duration::from_secs(5),
-    )
-    .await;
-    let wall = t.elapsed().as_secs_f64();
-    let cpu_s = pgid.map(procs::group_cpu_s).zip(cpu0).map(|(a, b)| a - b);
-    let harness = (procs::self_cpu_s() - self0) / wall * 100.0;
-    let target_pct = cpu_s.map(|c| c / wall * 100.0);
-    let other =
-        (procs::system_busy_s() - sys0) / wall * 100.0 - harness - target_pct.unwrap_or(0.0);
+    let meter = procs::CpuMeter::start(pgid);
+    let s = loadgen::run_closed(ep, mode, connections, duration, max_requests, drain).await;
+    let cpu = meter.read();
     let r1 = |x: f64| (x * 10.0).round() / 10.0;
     ClosedStep {
         round,
@@ -85,12 +77,13 @@ pub async fn step(
         first_error: s.first_error.clone(),
         rps: r1(s.rps()),
         latency_us: Percentiles::of(&s.latency),
-        target_cpu_pct: target_pct.map(r1),
-        cpu_us_per_req: cpu_s
+        target_cpu_pct: cpu.target_pct.map(r1),
+        cpu_us_per_req: cpu
+            .target_s
             .filter(|_| s.ok > 0)
             .map(|c| r1(c / s.ok as f64 * 1e6)),
-        harness_cpu_pct: r1(harness),
-        other_cpu_pct: r1(other.max(0.0)),
+        harness_cpu_pct: r1(cpu.harness_pct),
+        other_cpu_pct: r1(cpu.other_pct.max(0.0)),
         upstream_calls: upstream_calls() - upstream0,
     }
 }
@@ -126,7 +119,7 @@ pub fn cost_verdicts(steps: &[ClosedStep], modes: &[Mode], targets: &[String]) -
             let errors: u64 = steps
                 .iter()
                 .filter(|s| &s.target == t && s.mode == mode)
-                .map(|s| s.errors.values().sum::<u64>())
+                .map(ClosedStep::error_count)
                 .sum();
             let cpu: Vec<f64> = mine.iter().filter_map(|s| s.cpu_us_per_req).collect();
             let goal = match mode {
@@ -235,7 +228,7 @@ pub fn print(steps: &[ClosedStep], verdicts: &[CostVerdict], modes: &[Mode]) {
                 label,
                 s.rps,
                 fw.map_or("-".into(), |f| format!("{:.2}", s.rps / f.rps)),
-                s.errors.values().sum::<u64>(),
+                s.error_count(),
                 l.map_or(f64::NAN, |p| p.p50 / 1000.0),
                 l.map_or(f64::NAN, |p| p.p99 / 1000.0),
                 s.target_cpu_pct.map_or("-".into(), |c| format!("{c:.0}%")),

@@ -556,16 +556,9 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                     {
                         continue;
                     }
-                    let all_groups: Vec<i32> = slots
-                        .iter()
-                        .filter_map(|s| s.running.as_ref().and_then(|r| r.pgid()))
-                        .collect();
-                    wait_quiet(Duration::from_secs_f64(args.quiet_wait_s), &all_groups).await;
+                    wait_quiet(Duration::from_secs_f64(args.quiet_wait_s), &slots).await;
                     seq += 1;
                     let upstream0 = mock.counters.completions();
-                    let cpu0 = pgid.map(procs::group_cpu_s);
-                    let self0 = procs::self_cpu_s();
-                    let sys0 = procs::system_busy_s();
                     let cfg = StepConfig {
                         trace: args.trace_dir.as_ref().map(|dir| {
                             dir.join(format!(
@@ -575,15 +568,9 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                         }),
                         ..cfg.clone()
                     };
-                    let t = Instant::now();
+                    let meter = procs::CpuMeter::start(pgid);
                     let stats = loadgen::run_step(&endpoint, mode, &cfg).await;
-                    let wall = t.elapsed().as_secs_f64();
-                    let target_cpu_s = pgid.map(procs::group_cpu_s).zip(cpu0).map(|(a, b)| a - b);
-                    let target_cpu = target_cpu_s.map(|s| s / wall * 100.0);
-                    let harness_cpu = (procs::self_cpu_s() - self0) / wall * 100.0;
-                    let other_cpu = (procs::system_busy_s() - sys0) / wall * 100.0
-                        - harness_cpu
-                        - target_cpu.unwrap_or(0.0);
+                    let cpu = meter.read();
                     let upstream = mock.counters.completions() - upstream0;
                     let step = Step::from_stats(
                         report::StepContext {
@@ -593,10 +580,10 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                             rate,
                             target: name,
                             connections: cfg.connections,
-                            target_cpu_pct: target_cpu,
-                            target_cpu_s,
-                            harness_cpu_pct: harness_cpu,
-                            other_cpu_pct: other_cpu,
+                            target_cpu_pct: cpu.target_pct,
+                            target_cpu_s: cpu.target_s,
+                            harness_cpu_pct: cpu.harness_pct,
+                            other_cpu_pct: cpu.other_pct,
                             upstream_calls: upstream,
                         },
                         &stats,
@@ -655,11 +642,7 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                             Err(_) => continue,
                         },
                     };
-                    let all_groups: Vec<i32> = slots
-                        .iter()
-                        .filter_map(|s| s.running.as_ref().and_then(|r| r.pgid()))
-                        .collect();
-                    wait_quiet(Duration::from_secs_f64(args.quiet_wait_s), &all_groups).await;
+                    wait_quiet(Duration::from_secs_f64(args.quiet_wait_s), &slots).await;
                     let c = closed::step(
                         round,
                         mode,
@@ -669,6 +652,7 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                         args.closed_connections,
                         Duration::from_secs_f64(args.closed_duration_s),
                         args.closed_max_requests,
+                        Duration::from_secs_f64(args.drain_s),
                         || mock.counters.completions(),
                     )
                     .await;
@@ -678,12 +662,12 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
                         mode.label(),
                         name,
                         c.ok,
-                        c.errors.values().sum::<u64>(),
+                        c.error_count(),
                         c.rps,
                         c.cpu_us_per_req
                             .map_or("-".into(), |u| format!("{u:.0} µs/req")),
                     );
-                    if c.errors.values().sum::<u64>() > 0 && which.is_some() {
+                    if c.error_count() > 0 && which.is_some() {
                         settle(&endpoint, mode).await;
                     }
                     closed_steps.push(c);
@@ -827,8 +811,8 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
         cpu_model()
     );
     for v in &verdicts {
-        let v2 = &v.judgement;
-        let status = match (v2.met, v2.added_p99_us) {
+        let j = &v.judgement;
+        let status = match (j.met, j.added_p99_us) {
             (Some(true), _) => "met",
             (Some(false), _) => "NOT met",
             (None, Some(_)) => "?",
@@ -838,9 +822,9 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
             "  {:<11} {:<14} added p99 {:>9}  {status} {}",
             v.target,
             v.mode.label(),
-            v2.added_p99_us
+            j.added_p99_us
                 .map_or("-".into(), |u| format!("{:+.3} ms", u / 1000.0)),
-            v2.note
+            j.note
         );
     }
     let cost_targets = closed::cost_verdicts(&closed_steps, &modes, &target_names);
@@ -926,10 +910,14 @@ async fn run(args: &Args, mock: &LoadMock) -> anyhow::Result<()> {
 
 /// Waits (bounded) until the rest of the machine, other than this harness
 /// and the gateways, uses less than 25% of a core over 300 ms.
-async fn wait_quiet(max: Duration, groups: &[i32]) {
+async fn wait_quiet(max: Duration, slots: &[Slot]) {
     if max.is_zero() {
         return;
     }
+    let groups: Vec<i32> = slots
+        .iter()
+        .filter_map(|s| s.running.as_ref().and_then(|r| r.pgid()))
+        .collect();
     let until = Instant::now() + max;
     let mut told = false;
     loop {

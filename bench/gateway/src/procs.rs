@@ -148,6 +148,59 @@ pub fn install_cleanup_handlers() {
     });
 }
 
+/// The CPU used during one step, split three ways: the gateway's process
+/// group, this harness, and the rest of the machine.
+pub struct CpuMeter {
+    pgid: Option<i32>,
+    target0: Option<f64>,
+    self0: f64,
+    system0: f64,
+    started: std::time::Instant,
+}
+
+/// What a [`CpuMeter`] read over its step.
+pub struct CpuUse {
+    /// The gateway's CPU seconds (None without a process group: `direct`).
+    pub target_s: Option<f64>,
+    /// The same in % of one core.
+    pub target_pct: Option<f64>,
+    pub harness_pct: f64,
+    /// Everything else the machine ran, % of one core.
+    pub other_pct: f64,
+}
+
+impl CpuMeter {
+    pub fn start(pgid: Option<i32>) -> CpuMeter {
+        CpuMeter {
+            pgid,
+            target0: pgid.map(group_cpu_s),
+            self0: self_cpu_s(),
+            system0: system_busy_s(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    pub fn read(&self) -> CpuUse {
+        let wall = self.started.elapsed().as_secs_f64();
+        let target_s = self
+            .pgid
+            .map(group_cpu_s)
+            .zip(self.target0)
+            .map(|(a, b)| a - b);
+        let target_pct = target_s.map(|s| s / wall * 100.0);
+        let harness_pct = (self_cpu_s() - self.self0) / wall * 100.0;
+        let other_pct = (system_busy_s() - self.system0) / wall * 100.0
+            - harness_pct
+            - target_pct.unwrap_or(0.0);
+        CpuUse {
+            target_s,
+            target_pct,
+            harness_pct,
+            other_pct,
+        }
+    }
+}
+
 /// CPU time (user + system) in seconds of every process in group `pgid`,
 /// read from /proc. Processes that already exited are not counted.
 pub fn group_cpu_s(pgid: i32) -> f64 {
