@@ -19,14 +19,35 @@ impl ConfigError {
 }
 
 /// A setting, or `None` when it is unset.
+///
+/// Asked of the host once per key and instance, then answered from memory:
+/// an instance's settings are fixed for its life (the host reuses an
+/// instance only under the same grants, tenant and router deployment, and a
+/// changed setting means new grants, so fresh instances), and a provider
+/// reads several per call. Secrets are not kept: they are asked for at each
+/// call, so that a rotated key or a privacy-tier change applies at once.
 pub fn get(key: &str) -> Option<String> {
     #[cfg(target_arch = "wasm32")]
-    return crate::wit::hanzo::node::config::get(key);
+    return SETTINGS.with_borrow_mut(|known| {
+        if let Some(value) = known.get(key) {
+            return value.clone();
+        }
+        let value = crate::wit::hanzo::node::config::get(key);
+        known.insert(key.to_string(), value.clone());
+        value
+    });
     #[cfg(not(target_arch = "wasm32"))]
     {
         let _ = key;
         None
     }
+}
+
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    /// The settings this instance has read, unset ones too.
+    static SETTINGS: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 /// A setting, or `default` when it is unset or blank.

@@ -16,7 +16,9 @@ use crate::provider::{
 };
 use crate::sse;
 use crate::upstream::{error_from_http, retry_after_ms};
-use crate::wire::{float_json, invalid_upstream, merge_extra, quote_body, status_message};
+use crate::wire::{
+    float_json, invalid_upstream, merge_extra, quote_body, shortest_f64, status_message,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -98,6 +100,147 @@ pub fn chat_request_body(request: &ChatRequest, stream: bool) -> Result<Value, P
         body.insert("stream_options".into(), json!({ "include_usage": true }));
     }
     Ok(Value::Object(body))
+}
+
+/// How a service departs from OpenAI's chat body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyQuirks {
+    /// The service takes `stream_options` (usage on the last chunk).
+    pub stream_usage_option: bool,
+    /// The model takes `max_completion_tokens` instead of `max_tokens`
+    /// (OpenAI's reasoning models).
+    pub max_completion_tokens: bool,
+}
+
+impl Default for BodyQuirks {
+    fn default() -> Self {
+        BodyQuirks {
+            stream_usage_option: true,
+            max_completion_tokens: false,
+        }
+    }
+}
+
+/// The body of `POST /chat/completions` for `request`, as JSON text, with
+/// `quirks` applied: [`chat_request_body`] adjusted, or, for a plain request
+/// (text messages, no tools, no `extra`), the same document written straight
+/// from the request with no `Value` tree in between.
+pub fn chat_request_json(
+    request: &ChatRequest,
+    stream: bool,
+    quirks: BodyQuirks,
+) -> Result<Vec<u8>, ProviderError> {
+    if let Some(plain) = PlainBody::of(request, stream, quirks) {
+        // Only maps with non-string keys fail to serialize; there are none.
+        return Ok(serde_json::to_vec(&plain).unwrap_or_default());
+    }
+    let mut body = chat_request_body(request, stream)?;
+    if let Some(map) = body.as_object_mut() {
+        if !quirks.stream_usage_option {
+            map.remove("stream_options");
+        }
+        if quirks.max_completion_tokens
+            && let Some(max) = map.remove("max_tokens")
+        {
+            // An explicit `max_completion_tokens` in `extra` wins.
+            map.entry("max_completion_tokens").or_insert(max);
+        }
+    }
+    Ok(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// A plain request's chat body, borrowed from the request.
+#[derive(serde::Serialize)]
+struct PlainBody<'a> {
+    model: &'a str,
+    messages: Vec<PlainMessage<'a>>,
+    /// As [`float_json`] writes them (`0.7`, not `0.699999988079071`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<JsonObjectFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(serde::Serialize)]
+struct PlainMessage<'a> {
+    role: &'static str,
+    content: std::borrow::Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonObjectFormat {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+impl<'a> PlainBody<'a> {
+    /// `None` unless `request` is plain; a value [`chat_request_body`]
+    /// refuses (a non-finite number) is not.
+    fn of(request: &'a ChatRequest, stream: bool, quirks: BodyQuirks) -> Option<PlainBody<'a>> {
+        let finite = |v: Option<f32>| v.is_none_or(f32::is_finite);
+        if request.extra.is_some()
+            || !request.tools.is_empty()
+            || request.tool_choice.is_some()
+            || !finite(request.temperature)
+            || !finite(request.top_p)
+        {
+            return None;
+        }
+        let mut messages = Vec::with_capacity(request.messages.len());
+        for m in &request.messages {
+            if m.role == Role::Tool || !m.tool_calls.is_empty() || !is_text_only(&m.content) {
+                return None;
+            }
+            messages.push(PlainMessage {
+                role: role_name(m.role),
+                content: match m.content.as_slice() {
+                    [ContentPart::Text(t)] => t.as_str().into(),
+                    parts => text_of(parts).into(),
+                },
+                name: m.name.as_deref(),
+            });
+        }
+        let (max_tokens, max_completion_tokens) = if quirks.max_completion_tokens {
+            (None, request.max_tokens)
+        } else {
+            (request.max_tokens, None)
+        };
+        Some(PlainBody {
+            model: &request.model,
+            messages,
+            temperature: request.temperature.map(shortest_f64),
+            top_p: request.top_p.map(shortest_f64),
+            max_tokens,
+            max_completion_tokens,
+            stop: &request.stop,
+            response_format: request.json_mode.then_some(JsonObjectFormat {
+                kind: "json_object",
+            }),
+            stream: stream.then_some(true),
+            stream_options: (stream && quirks.stream_usage_option).then_some(StreamOptions {
+                include_usage: true,
+            }),
+        })
+    }
 }
 
 fn role_name(role: Role) -> &'static str {

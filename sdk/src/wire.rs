@@ -21,8 +21,13 @@ pub(crate) fn float_json(field: &str, value: f32) -> Result<Value, ProviderError
             "{field} must be a finite number"
         )));
     }
-    let shortest: f64 = value.to_string().parse().unwrap_or(value as f64);
-    Ok(json!(shortest))
+    Ok(json!(shortest_f64(value)))
+}
+
+/// The `f64` of the shortest decimal that reads back as `value` (`0.7`,
+/// where widening gives `0.699999988079071`).
+pub(crate) fn shortest_f64(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(value as f64)
 }
 
 /// The wire formats whose name, as a key of `extra`, scopes the fields of

@@ -4,7 +4,10 @@
 use super::{OutboundPolicy, send};
 use http_body_util::BodyExt;
 use std::sync::Arc;
-use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
+    WasiHttpHooks,
+};
 
 /// The per-call hooks handed to wasi-http.
 pub struct PolicedHooks {
@@ -23,7 +26,22 @@ type SendFuture = Box<
         > + Send,
 >;
 
+/// The forbidden-header filter, made once: wasi-http's default makes a new
+/// `Arc` closure for every header it checks (each field of each request and
+/// response a plugin builds or receives: a dozen allocations per gateway
+/// request).
+static FORBIDDEN_HEADER_FILTER: std::sync::LazyLock<ForbiddenHeaderFilter> =
+    std::sync::LazyLock::new(|| Arc::new(|name| DEFAULT_FORBIDDEN_HEADERS.contains(name)));
+
 impl WasiHttpHooks for PolicedHooks {
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        DEFAULT_FORBIDDEN_HEADERS.contains(name)
+    }
+
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        FORBIDDEN_HEADER_FILTER.clone()
+    }
+
     /// Writes a plugin may queue on an outgoing body (a request to an
     /// upstream, or an API plugin's streamed response) before it waits: with
     /// wasi-http's default of one, every streamed chunk is a hand-off between
@@ -49,5 +67,41 @@ impl WasiHttpHooks for PolicedHooks {
                     as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hooks() -> PolicedHooks {
+        PolicedHooks {
+            policy: Arc::new(OutboundPolicy::new("test", &[])),
+        }
+    }
+
+    #[test]
+    fn forbids_what_wasi_http_forbids() {
+        let mut hooks = hooks();
+        let filter = hooks.forbidden_header_filter();
+        for name in &DEFAULT_FORBIDDEN_HEADERS {
+            assert!(hooks.is_forbidden_header(name), "{name}");
+            assert!(filter(name), "{name}");
+        }
+        for name in ["content-type", "authorization", "x-hanzo-model"] {
+            let name = http::HeaderName::from_static(name);
+            assert!(!hooks.is_forbidden_header(&name), "{name}");
+            assert!(!filter(&name), "{name}");
+        }
+    }
+
+    /// One filter for every check: wasi-http's default made a new one each.
+    #[test]
+    fn the_filter_is_made_once() {
+        let (mut a, mut b) = (hooks(), hooks());
+        assert!(Arc::ptr_eq(
+            &a.forbidden_header_filter(),
+            &b.forbidden_header_filter()
+        ));
     }
 }

@@ -33,6 +33,7 @@ pub mod completions;
 pub mod error;
 pub mod openai;
 pub mod parts;
+pub mod plain_chat;
 pub mod responses;
 pub mod server;
 pub mod tokens;

@@ -45,8 +45,18 @@ pub struct ChatCall {
 
 // ---------------------------------------------------------------- requests
 
-/// Parses a chat completion request body.
+/// Parses a chat completion request body: a plain one on the fast path
+/// ([`crate::plain_chat`]), any other here.
 pub fn parse_chat_request(body: &[u8]) -> Result<ChatCall, ApiError> {
+    match crate::plain_chat::parse(body) {
+        Some(call) => Ok(call),
+        None => parse_full_chat_request(body),
+    }
+}
+
+/// Parses any chat completion request body, with an error naming the
+/// parameter for a bad one.
+pub(crate) fn parse_full_chat_request(body: &[u8]) -> Result<ChatCall, ApiError> {
     let obj = wire::parse_object(body)?;
     let model = required_string(&obj, "model", "model")?;
 

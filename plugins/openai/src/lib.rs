@@ -31,7 +31,7 @@ pub mod presets;
 
 use hanzo_node_sdk::config;
 use hanzo_node_sdk::http::{Method, Request, Response};
-use hanzo_node_sdk::openai;
+use hanzo_node_sdk::openai::{self, BodyQuirks};
 use hanzo_node_sdk::provider::{
     ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, ModelInfo, Provider,
     ProviderError,
@@ -171,17 +171,17 @@ impl Settings {
         upstream::fetch(request, limit, openai::error_from_response)
     }
 
-    /// POSTs `body` to `operation` and returns the whole answer.
+    /// POSTs `body` (JSON text) to `operation` and returns the whole answer.
     fn post_json(
         &self,
         operation: &str,
         model: &str,
-        body: &Value,
+        body: Vec<u8>,
         limit: usize,
     ) -> Result<Vec<u8>, ProviderError> {
         self.fetch(
             self.request_url(Method::Post, self.url(operation, model)?)
-                .json(body),
+                .json_text(body),
             limit,
         )
     }
@@ -295,21 +295,19 @@ fn model_prices(body: &[u8]) -> HashMap<String, (f64, Option<f64>)> {
 
 /// The chat body for `request`, adjusted for the model family and the
 /// service.
-fn chat_body(preset: &Preset, request: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
-    let mut body = openai::chat_request_body(request, stream)?;
-    if !preset.stream_usage_option
-        && let Some(map) = body.as_object_mut()
-    {
-        map.remove("stream_options");
-    }
-    if models::wants_max_completion_tokens(&request.model)
-        && let Some(map) = body.as_object_mut()
-        && let Some(max) = map.remove("max_tokens")
-    {
-        // An explicit `max_completion_tokens` in `extra` wins.
-        map.entry("max_completion_tokens").or_insert(max);
-    }
-    Ok(body)
+fn chat_body(
+    preset: &Preset,
+    request: &ChatRequest,
+    stream: bool,
+) -> Result<Vec<u8>, ProviderError> {
+    openai::chat_request_json(
+        request,
+        stream,
+        BodyQuirks {
+            stream_usage_option: preset.stream_usage_option,
+            max_completion_tokens: models::wants_max_completion_tokens(&request.model),
+        },
+    )
 }
 
 impl Provider for OpenAi {
@@ -323,12 +321,8 @@ impl Provider for OpenAi {
     fn chat(request: ChatRequest) -> Result<ChatResponse, ProviderError> {
         let settings = Settings::load()?;
         let body = chat_body(settings.preset, &request, false)?;
-        let answer = settings.post_json(
-            "chat/completions",
-            &request.model,
-            &body,
-            MAX_RESPONSE_BYTES,
-        )?;
+        let answer =
+            settings.post_json("chat/completions", &request.model, body, MAX_RESPONSE_BYTES)?;
         openai::parse_chat_response(&answer, &request.model)
     }
 
@@ -340,7 +334,7 @@ impl Provider for OpenAi {
             settings
                 .request_url(Method::Post, url)
                 .header("accept", "text/event-stream")
-                .json(&body),
+                .json_text(body),
         )?;
         if !upstream::is_event_stream(&response) {
             // A server that ignores `stream` answers with one JSON document.
@@ -368,7 +362,7 @@ impl Provider for OpenAi {
         let answer = settings.post_json(
             "embeddings",
             &request.model,
-            &openai::embeddings_request_body(&request),
+            serde_json::to_vec(&openai::embeddings_request_body(&request)).unwrap_or_default(),
             MAX_EMBEDDINGS_BYTES,
         )?;
         openai::parse_embeddings_response(&answer, &request.model, request.inputs.len())
@@ -413,6 +407,10 @@ mod tests {
         }
     }
 
+    fn body_json(body: Result<Vec<u8>, ProviderError>) -> Value {
+        serde_json::from_slice(&body.unwrap()).unwrap()
+    }
+
     fn openai() -> &'static Preset {
         presets::find("openai").unwrap()
     }
@@ -437,11 +435,11 @@ mod tests {
 
     #[test]
     fn max_tokens_per_model_family() {
-        let body = chat_body(openai(), &request("gpt-4o-mini"), false).unwrap();
+        let body = body_json(chat_body(openai(), &request("gpt-4o-mini"), false));
         assert_eq!(body["max_tokens"], 100);
         assert!(body.get("max_completion_tokens").is_none());
 
-        let body = chat_body(openai(), &request("o3-mini"), true).unwrap();
+        let body = body_json(chat_body(openai(), &request("o3-mini"), true));
         assert!(body.get("max_tokens").is_none());
         assert_eq!(body["max_completion_tokens"], 100);
         assert_eq!(body["stream"], true);
@@ -449,7 +447,7 @@ mod tests {
         let mut r = request("gpt-5");
         r.extra = Some(r#"{"max_completion_tokens": 5}"#.into());
         assert_eq!(
-            chat_body(openai(), &r, false).unwrap()["max_completion_tokens"],
+            body_json(chat_body(openai(), &r, false))["max_completion_tokens"],
             5
         );
     }
@@ -457,9 +455,9 @@ mod tests {
     #[test]
     fn stream_usage_option_per_preset() {
         let r = request("mistral-small-latest");
-        let body = chat_body(openai(), &r, true).unwrap();
+        let body = body_json(chat_body(openai(), &r, true));
         assert_eq!(body["stream_options"]["include_usage"], true);
-        let body = chat_body(presets::find("mistral").unwrap(), &r, true).unwrap();
+        let body = body_json(chat_body(presets::find("mistral").unwrap(), &r, true));
         assert!(body.get("stream_options").is_none());
         assert_eq!(body["stream"], true);
     }

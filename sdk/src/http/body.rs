@@ -139,16 +139,19 @@ impl Body {
     }
 }
 
-/// The next bytes (at most `max`) of a `wasi:io` input stream, waiting on
-/// its pollable until some arrive; `None` at the end. Any other stream
+/// The next bytes (at most `max`) of a `wasi:io` input stream, waiting
+/// until some arrive; `None` at the end. Any other stream
 /// error is the caller's to describe.
 pub(crate) fn read_blocking(
     stream: &InputStream,
     max: u64,
 ) -> Result<Option<Vec<u8>>, StreamError> {
     loop {
-        match stream.read(max) {
-            Ok(bytes) if bytes.is_empty() => stream.subscribe().block(),
+        // One host call that waits for data, where `read`, `subscribe`,
+        // `block`, dropping the pollable and `read` again took five.
+        match stream.blocking_read(max) {
+            // Only a spurious wake-up ends with nothing read; ask again.
+            Ok(bytes) if bytes.is_empty() => continue,
             Ok(bytes) => return Ok(Some(bytes)),
             Err(StreamError::Closed) => return Ok(None),
             Err(e) => return Err(e),

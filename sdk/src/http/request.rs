@@ -85,6 +85,11 @@ impl Request {
         // Serializing a `Serialize` value into a Vec only fails for maps with
         // non-string keys, which JSON cannot express anyway.
         let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+        self.json_text(body)
+    }
+
+    /// A body already written as JSON, with its content type.
+    pub fn json_text(self, body: Vec<u8>) -> Self {
         self.header("content-type", "application/json").body(body)
     }
 

@@ -650,3 +650,139 @@ fn reasoning_content_becomes_reasoning() {
     let c = parse_stream_chunk(delta, "m").unwrap().unwrap();
     assert_eq!(c.reasoning[0].text, "Hm");
 }
+
+/// [`chat_request_body`] with `quirks` applied the slow way: the document
+/// [`chat_request_json`] must write.
+fn reference_json(request: &ChatRequest, stream: bool, quirks: BodyQuirks) -> Value {
+    let mut body = chat_request_body(request, stream).unwrap();
+    let map = body.as_object_mut().unwrap();
+    if !quirks.stream_usage_option {
+        map.remove("stream_options");
+    }
+    if quirks.max_completion_tokens
+        && let Some(max) = map.remove("max_tokens")
+    {
+        map.entry("max_completion_tokens").or_insert(max);
+    }
+    body
+}
+
+#[test]
+fn plain_requests_are_written_as_the_general_path_writes_them() {
+    let mut plain = Vec::new();
+    plain.push(request());
+    let mut r = request();
+    r.temperature = Some(0.7);
+    r.top_p = Some(1e-7);
+    r.max_tokens = Some(16);
+    r.stop = vec!["\n".into(), "END".into()];
+    r.json_mode = true;
+    r.messages.push(Message {
+        name: Some("ann".into()),
+        ..Message::assistant("Sunny \"and\" warm.")
+    });
+    plain.push(r);
+    let mut r = request();
+    // Several text parts are joined, as `text_of` joins them.
+    r.messages[1].content = vec![ContentPart::Text("a".into()), ContentPart::Text("b".into())];
+    r.messages.push(Message::user(""));
+    plain.push(r);
+    let quirks = [false, true].into_iter().flat_map(|a| {
+        [false, true].map(|b| BodyQuirks {
+            stream_usage_option: a,
+            max_completion_tokens: b,
+        })
+    });
+    for quirks in quirks {
+        for r in &plain {
+            for stream in [false, true] {
+                assert!(PlainBody::of(r, stream, quirks).is_some(), "{r:?}");
+                let text = chat_request_json(r, stream, quirks).unwrap();
+                let written: Value = serde_json::from_slice(&text).unwrap();
+                assert_eq!(
+                    written,
+                    reference_json(r, stream, quirks),
+                    "{r:?} {quirks:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn other_requests_take_the_general_path() {
+    let mut others = Vec::new();
+    let mut r = request();
+    r.extra = Some(r#"{"seed":1,"max_completion_tokens":5}"#.into());
+    r.max_tokens = Some(9);
+    others.push(r);
+    let mut r = request();
+    r.tools = vec![ToolDefinition {
+        name: "f".into(),
+        description: String::new(),
+        parameters: String::new(),
+    }];
+    others.push(r);
+    let mut r = request();
+    r.tool_choice = Some(ToolChoice::Required);
+    others.push(r);
+    let mut r = request();
+    r.messages.push(Message {
+        tool_call_id: Some("c1".into()),
+        ..Message::new(Role::Tool, "42")
+    });
+    others.push(r);
+    let mut r = request();
+    r.messages.push(Message {
+        tool_calls: vec![ToolCall {
+            id: "c1".into(),
+            name: "f".into(),
+            arguments: "{}".into(),
+            signature: None,
+        }],
+        ..Message::new(Role::Assistant, "")
+    });
+    others.push(r);
+    let quirks = BodyQuirks {
+        stream_usage_option: true,
+        max_completion_tokens: true,
+    };
+    for r in &others {
+        assert!(PlainBody::of(r, true, quirks).is_none(), "{r:?}");
+        let written: Value =
+            serde_json::from_slice(&chat_request_json(r, true, quirks).unwrap()).unwrap();
+        assert_eq!(written, reference_json(r, true, quirks));
+    }
+    // An explicit `max_completion_tokens` in `extra` wins over the quirk.
+    let written: Value =
+        serde_json::from_slice(&chat_request_json(&others[0], false, quirks).unwrap()).unwrap();
+    assert_eq!(written["max_completion_tokens"], 5);
+    // A number JSON cannot carry is refused, not written.
+    let mut r = request();
+    r.temperature = Some(f32::NAN);
+    assert!(PlainBody::of(&r, false, quirks).is_none());
+    assert!(chat_request_json(&r, false, quirks).is_err());
+}
+
+/// `f32`s are written as the numbers `float_json` makes of them, over a
+/// spread of values (where two shortest decimals are as close, `0.2` and
+/// `0.3` ending `…61.25`, the same one). The text is read back with Rust's
+/// exact parser: serde_json's own is off by an ulp now and then.
+#[test]
+fn plain_bodies_write_floats_as_float_json_does() {
+    for i in 0..20_000u32 {
+        // Spread over every finite f32, both signs.
+        let bits = i.wrapping_mul(2_654_435_761) % 0x7f80_0000 | (i & 1) << 31;
+        let f = f32::from_bits(bits);
+        let mut r = request();
+        r.temperature = Some(f);
+        let text = chat_request_json(&r, false, BodyQuirks::default()).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let number = text
+            .split_once("\"temperature\":")
+            .and_then(|(_, rest)| rest.split([',', '}']).next())
+            .unwrap();
+        let expected = crate::wire::float_json("t", f).unwrap().as_f64().unwrap();
+        assert_eq!(number.parse::<f64>().unwrap(), expected, "{f:e}: {number}");
+    }
+}
