@@ -125,7 +125,7 @@ pub fn openai_file(part: &Map<String, Value>, at: &str) -> Result<ContentPart, A
         return Err(file_id_refused(&format!("{inner_at}.file_id")));
     }
     let data = field(obj, "file_data", &inner_at)?;
-    Ok(document(data, name, &format!("{inner_at}.file_data"))?)
+    document(data, name, &format!("{inner_at}.file_data"))
 }
 
 /// A document from `file_data`: a `data:` URL, or bare base64 whose type the

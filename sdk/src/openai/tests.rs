@@ -772,7 +772,7 @@ fn other_requests_take_the_general_path() {
 fn plain_bodies_write_floats_as_float_json_does() {
     for i in 0..20_000u32 {
         // Spread over every finite f32, both signs.
-        let bits = i.wrapping_mul(2_654_435_761) % 0x7f80_0000 | (i & 1) << 31;
+        let bits = (i.wrapping_mul(2_654_435_761) % 0x7f80_0000) | ((i & 1) << 31);
         let f = f32::from_bits(bits);
         let mut r = request();
         r.temperature = Some(f);
