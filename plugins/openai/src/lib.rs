@@ -74,8 +74,9 @@ struct Settings {
 }
 
 impl Settings {
-    /// Reads config and secrets. Read per call, not cached: the operator
-    /// may change them and instances may be reused.
+    /// Reads config and secrets, per call: the secret is asked for each
+    /// time (a rotated key applies at once); settings, fixed for an
+    /// instance's life, come from the SDK's memory after the first call.
     fn load() -> Result<Settings, ProviderError> {
         let preset = presets::find(&config::get_or("preset", DEFAULT_PRESET))
             .map_err(ProviderError::Internal)?;

@@ -17,7 +17,9 @@ const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 pub struct Plugin;
 
-/// The settings of one call, read per call (the operator may change them).
+/// The settings of one call, read per call: the key is asked for each time
+/// (the operator may rotate it); `config::get` answers settings from memory
+/// after an instance's first call (they are fixed for its life).
 struct Settings {
     base_url: String,
     api_key: Option<String>,
