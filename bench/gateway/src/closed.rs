@@ -7,7 +7,7 @@
 
 use crate::loadgen::{self, Endpoint, Mode};
 use crate::procs;
-use crate::report::Percentiles;
+use crate::report::{Percentiles, cpu_us_per_answer, round1};
 use crate::verdict::median_of;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -66,7 +66,6 @@ pub async fn step(
     let meter = procs::CpuMeter::start(pgid);
     let s = loadgen::run_closed(ep, mode, connections, duration, max_requests, drain).await;
     let cpu = meter.read();
-    let r1 = |x: f64| (x * 10.0).round() / 10.0;
     ClosedStep {
         round,
         mode,
@@ -75,15 +74,12 @@ pub async fn step(
         ok: s.ok,
         errors: s.errors.clone(),
         first_error: s.first_error.clone(),
-        rps: r1(s.rps()),
+        rps: round1(s.rps()),
         latency_us: Percentiles::of(&s.latency),
-        target_cpu_pct: cpu.target_pct.map(r1),
-        cpu_us_per_req: cpu
-            .target_s
-            .filter(|_| s.ok > 0)
-            .map(|c| r1(c / s.ok as f64 * 1e6)),
-        harness_cpu_pct: r1(cpu.harness_pct),
-        other_cpu_pct: r1(cpu.other_pct.max(0.0)),
+        target_cpu_pct: cpu.target_pct.map(round1),
+        cpu_us_per_req: cpu_us_per_answer(cpu.target_s, s.ok),
+        harness_cpu_pct: round1(cpu.harness_pct),
+        other_cpu_pct: round1(cpu.other_pct.max(0.0)),
         upstream_calls: upstream_calls() - upstream0,
     }
 }

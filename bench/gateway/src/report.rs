@@ -83,8 +83,16 @@ pub struct StepContext<'a> {
     pub upstream_calls: u64,
 }
 
-fn round1(x: f64) -> f64 {
+pub fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
+}
+
+/// A gateway's CPU time per valid answer (µs, one decimal); `None` without
+/// a reading or without an answer.
+pub fn cpu_us_per_answer(cpu_s: Option<f64>, ok: u64) -> Option<f64> {
+    cpu_s
+        .filter(|_| ok > 0)
+        .map(|cpu| round1(cpu / ok as f64 * 1e6))
 }
 
 impl Step {
@@ -118,10 +126,7 @@ impl Step {
             max_inflight: s.max_inflight,
             connections: c.connections,
             target_cpu_pct: c.target_cpu_pct.map(round1),
-            target_cpu_us_per_req: c
-                .target_cpu_s
-                .filter(|_| s.ok > 0)
-                .map(|cpu| round1(cpu / s.ok as f64 * 1e6)),
+            target_cpu_us_per_req: cpu_us_per_answer(c.target_cpu_s, s.ok),
             harness_cpu_pct: round1(c.harness_cpu_pct),
             other_cpu_pct: round1(c.other_cpu_pct.max(0.0)),
             upstream_calls: c.upstream_calls,
