@@ -130,10 +130,21 @@ pub fn chat_request_json(
     stream: bool,
     quirks: BodyQuirks,
 ) -> Result<Vec<u8>, ProviderError> {
-    if let Some(plain) = PlainBody::of(request, stream, quirks) {
-        // Only maps with non-string keys fail to serialize; there are none.
-        return Ok(serde_json::to_vec(&plain).unwrap_or_default());
+    // Only maps with non-string keys fail to serialize; there are none.
+    Ok(match PlainBody::of(request, stream, quirks) {
+        Some(plain) => serde_json::to_vec(&plain),
+        None => serde_json::to_vec(&quirked_chat_request_body(request, stream, quirks)?),
     }
+    .unwrap_or_default())
+}
+
+/// [`chat_request_body`] with `quirks` applied: what [`chat_request_json`]
+/// writes for any request.
+fn quirked_chat_request_body(
+    request: &ChatRequest,
+    stream: bool,
+    quirks: BodyQuirks,
+) -> Result<Value, ProviderError> {
     let mut body = chat_request_body(request, stream)?;
     if let Some(map) = body.as_object_mut() {
         if !quirks.stream_usage_option {
@@ -146,7 +157,7 @@ pub fn chat_request_json(
             map.entry("max_completion_tokens").or_insert(max);
         }
     }
-    Ok(serde_json::to_vec(&body).unwrap_or_default())
+    Ok(body)
 }
 
 /// A plain request's chat body, borrowed from the request.

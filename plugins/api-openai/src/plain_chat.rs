@@ -11,6 +11,7 @@
 //! parses exactly as that parser does; `crate::fuzz` checks the two agree.
 
 use crate::openai::ChatCall;
+use crate::wire::finite_f32;
 use hanzo_node_sdk::content::text_content;
 use hanzo_node_sdk::llm::{ChatRequest, Message, Role};
 use serde::Deserialize;
@@ -103,8 +104,7 @@ pub fn parse(body: &[u8]) -> Option<ChatCall> {
 fn sampling(value: Option<f64>) -> Option<Option<f32>> {
     match value {
         None => Some(None),
-        Some(f) if f.is_finite() && (f as f32).is_finite() => Some(Some(f as f32)),
-        Some(_) => None,
+        Some(f) => finite_f32(f).map(Some),
     }
 }
 

@@ -114,9 +114,9 @@ pub fn optional_f32(
 ) -> Result<Option<f32>, ApiError> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(f) if f.is_finite() && (f as f32).is_finite() => Ok(Some(f as f32)),
-            _ => Err(ApiError::invalid(
+        Some(Value::Number(n)) => match n.as_f64().and_then(finite_f32) {
+            Some(f) => Ok(Some(f)),
+            None => Err(ApiError::invalid(
                 path,
                 format!("`{path}` is out of range."),
             )),
@@ -126,6 +126,11 @@ pub fn optional_f32(
             format!("`{path}` must be a number, not {}.", type_name(other)),
         )),
     }
+}
+
+/// A JSON number as the WIT `f32`, when it is finite as one.
+pub fn finite_f32(f: f64) -> Option<f32> {
+    (f.is_finite() && (f as f32).is_finite()).then_some(f as f32)
 }
 
 /// An optional non-negative integer that fits a `u32`.

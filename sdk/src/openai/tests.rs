@@ -651,20 +651,9 @@ fn reasoning_content_becomes_reasoning() {
     assert_eq!(c.reasoning[0].text, "Hm");
 }
 
-/// [`chat_request_body`] with `quirks` applied the slow way: the document
-/// [`chat_request_json`] must write.
+/// The document [`chat_request_json`] must write: the general path's.
 fn reference_json(request: &ChatRequest, stream: bool, quirks: BodyQuirks) -> Value {
-    let mut body = chat_request_body(request, stream).unwrap();
-    let map = body.as_object_mut().unwrap();
-    if !quirks.stream_usage_option {
-        map.remove("stream_options");
-    }
-    if quirks.max_completion_tokens
-        && let Some(max) = map.remove("max_tokens")
-    {
-        map.entry("max_completion_tokens").or_insert(max);
-    }
-    body
+    quirked_chat_request_body(request, stream, quirks).unwrap()
 }
 
 #[test]
