@@ -306,8 +306,11 @@ async fn a_check_does_not_trigger_the_next() {
     })
     .await;
     assert!(swapped, "the changed manifest was not loaded");
+    // The check is counted when its task ends, just after the new version
+    // starts serving: wait for the count rather than race it.
+    let counted = eventually(Duration::from_secs(20), async || watcher.checks() >= 1).await;
+    assert!(counted, "the check that loaded the change was never counted");
     let after_swap = watcher.checks();
-    assert!(after_swap >= 1);
 
     // Several debounce intervals (100 ms in the tests' config) with no change.
     tokio::time::sleep(Duration::from_millis(1500)).await;
