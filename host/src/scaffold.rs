@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 static WIT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../wit");
 
 /// The version folder a language's SDK is built against: Rust's is on
-/// 0.3.3, Python's and JavaScript's on 0.3.0 (the node loads plugins built
+/// 0.3.4, Python's and JavaScript's on 0.3.0 (the node loads plugins built
 /// against 0.2.0 and 0.3.x).
 fn wit_folder(lang: Lang) -> &'static str {
     match lang {
-        Lang::Rust => "since_v0.3.3",
+        Lang::Rust => "since_v0.3.4",
         Lang::Python | Lang::Js => "since_v0.3.0",
     }
 }
@@ -297,7 +297,7 @@ mod tests {
             "README.md",
             "hanzo-node-sdk/Cargo.toml",
             "hanzo-node-sdk/src/lib.rs",
-            "wit/since_v0.3.3/worlds.wit",
+            "wit/since_v0.3.4/worlds.wit",
         ] {
             assert!(files.contains(&PathBuf::from(f)), "{f} missing: {files:?}");
         }
@@ -310,7 +310,7 @@ mod tests {
         assert!(!manifest.contains("{{"), "{manifest}");
         // The SDK finds the WIT where it does in this repository.
         let lib = std::fs::read_to_string(dest.join("hanzo-node-sdk/src/lib.rs")).unwrap();
-        assert!(lib.contains("path: \"../wit/since_v0.3.3\""));
+        assert!(lib.contains("path: \"../wit/since_v0.3.4\""));
         // A second run does not overwrite it.
         assert!(matches!(
             new_project("my-tool", PluginKind::Tool, Lang::Rust, &dest),

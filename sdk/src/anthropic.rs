@@ -37,6 +37,7 @@ use crate::wire::{self, Pulled, SseSource};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use std::task::Poll;
 
 /// The API version every request is sent with.
 pub const API_VERSION: &str = "2023-06-01";
@@ -854,26 +855,28 @@ impl<R: ReadChunk> SseMessageStream<R> {
     }
 }
 
-impl<R: ReadChunk + 'static> ChatStream for SseMessageStream<R> {
-    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+impl<R: ReadChunk> SseMessageStream<R> {
+    /// The next chunk; with `wait`, reading the body as needed, else
+    /// `Pending` when the next chunk needs a read.
+    fn produce(&mut self, wait: bool) -> Poll<Option<Result<ChatChunk, ProviderError>>> {
         while !self.done {
-            match self.source.pull() {
+            match self.source.pull(wait) {
                 Pulled::Item(event) => {
                     if event.data.trim().is_empty() {
                         continue;
                     }
                     match self.state.on_event(&event.event, &event.data) {
-                        Ok(Some(chunk)) => return Some(Ok(chunk)),
+                        Ok(Some(chunk)) => return Poll::Ready(Some(Ok(chunk))),
                         Ok(None) if self.state.stopped => self.done = true,
                         Ok(None) => {}
-                        Err(e) => return self.fail(e),
+                        Err(e) => return Poll::Ready(self.fail(e)),
                     }
                 }
                 Pulled::End { partial } => {
                     if self.state.stop_reason_seen && !partial {
                         self.done = true;
                     } else {
-                        return self.fail(wire::cut_stream("message_stop"));
+                        return Poll::Ready(self.fail(wire::cut_stream("message_stop")));
                     }
                 }
                 Pulled::Failed(e) if self.state.stop_reason_seen => {
@@ -882,10 +885,21 @@ impl<R: ReadChunk + 'static> ChatStream for SseMessageStream<R> {
                     ));
                     self.done = true;
                 }
-                Pulled::Failed(e) => return self.fail(e),
+                Pulled::Failed(e) => return Poll::Ready(self.fail(e)),
+                Pulled::Wait => return Poll::Pending,
             }
         }
-        None
+        Poll::Ready(None)
+    }
+}
+
+impl<R: ReadChunk + 'static> ChatStream for SseMessageStream<R> {
+    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+        wire::waited(self.produce(true))
+    }
+
+    fn try_next(&mut self) -> Poll<Option<Result<ChatChunk, ProviderError>>> {
+        self.produce(false)
     }
 }
 

@@ -43,6 +43,7 @@ use crate::provider::{
 use crate::wire::{self, Pulled, SseSource};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use std::task::Poll;
 
 /// Request fields that `extra` may not override.
 const RESERVED_FIELDS: &[&str] = &["contents"];
@@ -1165,26 +1166,28 @@ impl<R: ReadChunk> SseGenerateStream<R> {
     }
 }
 
-impl<R: ReadChunk + 'static> ChatStream for SseGenerateStream<R> {
-    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+impl<R: ReadChunk> SseGenerateStream<R> {
+    /// The next chunk; with `wait`, reading the body as needed, else
+    /// `Pending` when the next chunk needs a read.
+    fn produce(&mut self, wait: bool) -> Poll<Option<Result<ChatChunk, ProviderError>>> {
         while !self.done {
-            match self.source.pull() {
+            match self.source.pull(wait) {
                 Pulled::Item(event) => {
                     let data = event.data.trim();
                     if data.is_empty() || data == "[DONE]" {
                         continue;
                     }
                     match self.on_data(data) {
-                        Ok(Some(chunk)) => return Some(Ok(chunk)),
+                        Ok(Some(chunk)) => return Poll::Ready(Some(Ok(chunk))),
                         Ok(None) => {}
-                        Err(e) => return self.fail(e),
+                        Err(e) => return Poll::Ready(self.fail(e)),
                     }
                 }
                 Pulled::End { partial } => {
                     if self.finished && !partial {
                         self.done = true;
                     } else {
-                        return self.fail(wire::cut_stream("finishReason"));
+                        return Poll::Ready(self.fail(wire::cut_stream("finishReason")));
                     }
                 }
                 Pulled::Failed(e) if self.finished => {
@@ -1193,10 +1196,21 @@ impl<R: ReadChunk + 'static> ChatStream for SseGenerateStream<R> {
                     ));
                     self.done = true;
                 }
-                Pulled::Failed(e) => return self.fail(e),
+                Pulled::Failed(e) => return Poll::Ready(self.fail(e)),
+                Pulled::Wait => return Poll::Pending,
             }
         }
-        None
+        Poll::Ready(None)
+    }
+}
+
+impl<R: ReadChunk + 'static> ChatStream for SseGenerateStream<R> {
+    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+        wire::waited(self.produce(true))
+    }
+
+    fn try_next(&mut self) -> Poll<Option<Result<ChatChunk, ProviderError>>> {
+        self.produce(false)
     }
 }
 

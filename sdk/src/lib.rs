@@ -80,13 +80,13 @@ mod wire;
 pub const WIT_PACKAGE: &str = "hanzo:node";
 
 /// The version of the [`WIT_PACKAGE`] this SDK is built against (the
-/// `package` line of `wit/since_v0.3.3/types.wit`). The bindings below spell it out
+/// `package` line of `wit/since_v0.3.4/types.wit`). The bindings below spell it out
 /// because `wit_bindgen::generate!` takes only literals; a test keeps them
 /// in step with this constant.
-pub const WIT_VERSION: &str = "0.3.3";
+pub const WIT_VERSION: &str = "0.3.4";
 
 /// The full name of a world or interface of the node's package, as a
-/// component names it: `wit_name("tool")` is `hanzo:node/tool@0.3.3`.
+/// component names it: `wit_name("tool")` is `hanzo:node/tool@0.3.4`.
 pub fn wit_name(item: &str) -> String {
     format!("{WIT_PACKAGE}/{item}@{WIT_VERSION}")
 }
@@ -101,25 +101,25 @@ pub use wasip2;
 #[doc(hidden)]
 pub mod wit {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.3.3",
+        path: "../wit/since_v0.3.4",
         inline: "
             package hanzo:sdk;
 
             world imports {
-                import hanzo:node/log@0.3.3;
-                import hanzo:node/config@0.3.3;
-                import hanzo:node/kv@0.3.3;
-                import hanzo:node/fetch@0.3.3;
-                import hanzo:node/tools@0.3.3;
-                import hanzo:node/llm@0.3.3;
-                import hanzo:node/jobs@0.3.3;
-                import hanzo:node/agents@0.3.3;
-                import hanzo:node/containers@0.3.3;
-                import hanzo:node/vectors@0.3.3;
-                import hanzo:node/tee@0.3.3;
-                import hanzo:node/gpu@0.3.3;
-                import hanzo:node/llm-types@0.3.3;
-                import hanzo:node/tool-types@0.3.3;
+                import hanzo:node/log@0.3.4;
+                import hanzo:node/config@0.3.4;
+                import hanzo:node/kv@0.3.4;
+                import hanzo:node/fetch@0.3.4;
+                import hanzo:node/tools@0.3.4;
+                import hanzo:node/llm@0.3.4;
+                import hanzo:node/jobs@0.3.4;
+                import hanzo:node/agents@0.3.4;
+                import hanzo:node/containers@0.3.4;
+                import hanzo:node/vectors@0.3.4;
+                import hanzo:node/tee@0.3.4;
+                import hanzo:node/gpu@0.3.4;
+                import hanzo:node/llm-types@0.3.4;
+                import hanzo:node/tool-types@0.3.4;
             }
         ",
         world: "hanzo:sdk/imports",
@@ -142,14 +142,14 @@ mod tests {
 
     #[test]
     fn wit_names() {
-        assert_eq!(wit_name("tool"), "hanzo:node/tool@0.3.3");
+        assert_eq!(wit_name("tool"), "hanzo:node/tool@0.3.4");
     }
 
     /// The version in the WIT files, and in every `hanzo:node/...@` name the
     /// bindings spell out, is [`WIT_VERSION`].
     #[test]
     fn wit_version_is_the_packages() {
-        let package = include_str!("../../wit/since_v0.3.3/types.wit")
+        let package = include_str!("../../wit/since_v0.3.4/types.wit")
             .lines()
             .find_map(|l| l.trim().strip_prefix("package "))
             .expect("types.wit declares its package");

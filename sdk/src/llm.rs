@@ -20,8 +20,9 @@
 //!     Err(e) => hanzo_node_sdk::log::warn(&e.message()),
 //! }
 //!
-//! // Streamed: `route()` tells which deployment serves it; `next()` pulls
+//! // Streamed: `route()` tells which deployment serves it; `next()` gives
 //! // one chunk at a time, and the stream is also an iterator.
+//! // (Underneath, each call to the host takes every chunk that is ready.)
 //! if let Ok(stream) = llm::stream_chat(&request, &CallOptions::default()) {
 //!     for chunk in stream {
 //!         match chunk {
@@ -130,7 +131,11 @@ pub fn chat(request: &ChatRequest, options: &CallOptions) -> Result<ChatResult, 
 /// before the first chunk; errors after it arrive through the stream.
 pub fn stream_chat(request: &ChatRequest, options: &CallOptions) -> Result<ChatStream, LlmError> {
     #[cfg(target_arch = "wasm32")]
-    return host::stream_chat(request, *options).map(|inner| ChatStream { inner, done: false });
+    return host::stream_chat(request, *options).map(|inner| ChatStream {
+        inner,
+        ready: std::collections::VecDeque::new(),
+        done: false,
+    });
     #[cfg(not(target_arch = "wasm32"))]
     {
         let _ = (request, options);
@@ -161,7 +166,12 @@ pub fn count_tokens(request: &ChatRequest) -> Result<u32, LlmError> {
     }
 }
 
-/// A streamed answer from [`stream_chat`], pulled chunk by chunk.
+/// A streamed answer from [`stream_chat`], handed out chunk by chunk.
+///
+/// Each call to the host takes the next chunk and every other one already
+/// there (`next-many`), so the chunks an upstream sent together cross the
+/// boundary once; [`ready`](ChatStream::ready) tells whether the next is
+/// already here (an API handler writes those together).
 ///
 /// It is fused: after the end or the first error, [`next`](ChatStream::next)
 /// returns `None` without calling the host. Dropping it ends the stream
@@ -169,8 +179,17 @@ pub fn count_tokens(request: &ChatRequest) -> Result<u32, LlmError> {
 pub struct ChatStream {
     #[cfg(target_arch = "wasm32")]
     inner: host::ChatStream,
+    /// Taken from the host, not yet handed out; an error is last.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    ready: std::collections::VecDeque<Result<ChatChunk, LlmError>>,
+    /// Nothing more to take from the host.
     done: bool,
 }
+
+/// The most chunks taken from the host in one call (the host takes at most
+/// as many from a provider).
+#[cfg(target_arch = "wasm32")]
+const BATCH_MAX: u32 = 64;
 
 impl ChatStream {
     /// The deployment serving this stream. Ask after the first chunk for
@@ -186,17 +205,29 @@ impl ChatStream {
     /// The next chunk; `None` once the stream ended.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Result<ChatChunk, LlmError>> {
-        if self.done {
-            return None;
+        if self.ready.is_empty() && !self.done {
+            self.take();
         }
+        self.ready.pop_front()
+    }
+
+    /// Whether the next chunk (or the error that ends the stream) is here
+    /// already, so [`next`](ChatStream::next) answers without waiting.
+    pub fn ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Takes what the host has: the next chunk, waiting for it, and those
+    /// ready with it.
+    fn take(&mut self) {
         #[cfg(target_arch = "wasm32")]
-        let item = self.inner.next();
+        let chunks = self.inner.next_many(BATCH_MAX);
         #[cfg(not(target_arch = "wasm32"))]
-        let item: Option<Result<ChatChunk, LlmError>> = None;
-        if !matches!(item, Some(Ok(_))) {
+        let chunks: Vec<Result<ChatChunk, LlmError>> = Vec::new();
+        if chunks.is_empty() || chunks.last().is_some_and(Result::is_err) {
             self.done = true;
         }
-        item
+        self.ready.extend(chunks);
     }
 }
 

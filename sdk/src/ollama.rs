@@ -29,6 +29,7 @@ use crate::provider::{
 use crate::wire::{self, NdjsonSource, Pulled};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use std::task::Poll;
 
 /// Request fields that `extra` may not override.
 const RESERVED_FIELDS: &[&str] = &["model", "messages", "stream"];
@@ -689,25 +690,40 @@ impl<R: ReadChunk> NdjsonChatStream<R> {
     }
 }
 
-impl<R: ReadChunk + 'static> ChatStream for NdjsonChatStream<R> {
-    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+impl<R: ReadChunk> NdjsonChatStream<R> {
+    /// The next chunk; with `wait`, reading the body as needed, else
+    /// `Pending` when the next chunk needs a read.
+    fn produce(&mut self, wait: bool) -> Poll<Option<Result<ChatChunk, ProviderError>>> {
         while !self.done {
             if self.finished {
                 // Nothing follows the done line.
                 self.done = true;
                 break;
             }
-            match self.source.pull() {
+            match self.source.pull(wait) {
                 Pulled::Item(value) => match self.on_line(value) {
-                    Ok(Some(chunk)) => return Some(Ok(chunk)),
+                    Ok(Some(chunk)) => return Poll::Ready(Some(Ok(chunk))),
                     Ok(None) => {}
-                    Err(e) => return self.fail(e),
+                    Err(e) => return Poll::Ready(self.fail(e)),
                 },
-                Pulled::End { .. } => return self.fail(wire::cut_stream("final `done` line")),
-                Pulled::Failed(e) => return self.fail(e),
+                Pulled::End { .. } => {
+                    return Poll::Ready(self.fail(wire::cut_stream("final `done` line")));
+                }
+                Pulled::Failed(e) => return Poll::Ready(self.fail(e)),
+                Pulled::Wait => return Poll::Pending,
             }
         }
-        None
+        Poll::Ready(None)
+    }
+}
+
+impl<R: ReadChunk + 'static> ChatStream for NdjsonChatStream<R> {
+    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+        wire::waited(self.produce(true))
+    }
+
+    fn try_next(&mut self) -> Poll<Option<Result<ChatChunk, ProviderError>>> {
+        self.produce(false)
     }
 }
 

@@ -21,6 +21,7 @@ use crate::wire::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use std::task::Poll;
 
 /// Request fields that `extra` may not override, because the SDK sets them
 /// from the call itself and parses the answer accordingly.
@@ -903,36 +904,41 @@ impl<R: ReadChunk> SseChatStream<R> {
     }
 }
 
-impl<R: ReadChunk + 'static> ChatStream for SseChatStream<R> {
-    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+impl<R: ReadChunk> SseChatStream<R> {
+    /// The next chunk; with `wait`, reading the body as needed, else
+    /// `Pending` when the next chunk needs a read.
+    fn produce(&mut self, wait: bool) -> Poll<Option<Result<ChatChunk, ProviderError>>> {
         while !self.done {
             while let Some(event) = self.decoder.next_event() {
                 let data = event.data.trim();
                 if data == "[DONE]" {
                     self.done = true;
-                    return None;
+                    return Poll::Ready(None);
                 }
                 if data.is_empty() {
                     continue;
                 }
                 if event.event == "error" {
                     let value = serde_json::from_str(data).unwrap_or_else(|_| json!(data));
-                    return self.fail(error_from_stream_error(&value));
+                    return Poll::Ready(self.fail(error_from_stream_error(&value)));
                 }
                 match parse_stream_chunk(data, &self.model) {
                     Ok(Some(chunk)) => {
                         self.saw_finish |= chunk.finish_reason.is_some();
-                        return Some(Ok(chunk));
+                        return Poll::Ready(Some(Ok(chunk)));
                     }
                     Ok(None) => {}
-                    Err(e) => return self.fail(e),
+                    Err(e) => return Poll::Ready(self.fail(e)),
                 }
+            }
+            if !wait {
+                return Poll::Pending;
             }
             match self.source.read_chunk() {
                 Ok(Some(bytes)) => {
                     if let Err(e) = self.decoder.feed(&bytes) {
-                        return self.fail(ProviderError::UpstreamUnavailable(format!(
-                            "upstream stream: {e}"
+                        return Poll::Ready(self.fail(ProviderError::UpstreamUnavailable(
+                            format!("upstream stream: {e}"),
                         )));
                     }
                 }
@@ -940,10 +946,12 @@ impl<R: ReadChunk + 'static> ChatStream for SseChatStream<R> {
                     self.done = true;
                 }
                 Ok(None) => {
-                    return self.fail(ProviderError::UpstreamUnavailable(
-                        "the upstream stream ended before the answer was complete (no [DONE])"
-                            .to_string(),
-                    ));
+                    return Poll::Ready(
+                        self.fail(ProviderError::UpstreamUnavailable(
+                            "the upstream stream ended before the answer was complete (no [DONE])"
+                                .to_string(),
+                        )),
+                    );
                 }
                 Err(e) if self.saw_finish => {
                     // The answer is complete; only the trailing usage or
@@ -951,10 +959,20 @@ impl<R: ReadChunk + 'static> ChatStream for SseChatStream<R> {
                     crate::log::warn(&format!("stream ended with an error after finishing: {e}"));
                     self.done = true;
                 }
-                Err(e) => return self.fail(error_from_http(&e)),
+                Err(e) => return Poll::Ready(self.fail(error_from_http(&e))),
             }
         }
-        None
+        Poll::Ready(None)
+    }
+}
+
+impl<R: ReadChunk + 'static> ChatStream for SseChatStream<R> {
+    fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+        crate::wire::waited(self.produce(true))
+    }
+
+    fn try_next(&mut self) -> Poll<Option<Result<ChatChunk, ProviderError>>> {
+        self.produce(false)
     }
 }
 

@@ -44,6 +44,7 @@
 //! [`ProviderError::Unsupported`] for the rest.
 
 use std::cell::RefCell;
+use std::task::Poll;
 
 pub use crate::content::{is_text_only, text_content, text_of};
 pub use crate::wit::hanzo::node::llm_types::{
@@ -52,11 +53,21 @@ pub use crate::wit::hanzo::node::llm_types::{
     Reasoning, ReasoningDelta, Role, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
 };
 
-/// A streamed answer, pulled chunk by chunk by the host.
+/// A streamed answer, pulled by the host: each pull takes the next chunk
+/// and then every chunk that [`try_next`](ChatStream::try_next) has ready,
+/// so chunks the upstream sent together cross to the host in one call.
 pub trait ChatStream: 'static {
     /// The next chunk; `None` once the stream ended. After an error or the
     /// end the SDK stops calling this and reports the end itself.
     fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>>;
+
+    /// What [`next`](ChatStream::next) would answer, when it can answer
+    /// without waiting on the upstream (from bytes already received);
+    /// `Pending` when it would wait. By default always `Pending`: the host
+    /// then gets one chunk per pull.
+    fn try_next(&mut self) -> Poll<Option<Result<ChatChunk, ProviderError>>> {
+        Poll::Pending
+    }
 }
 
 /// An LLM provider. Every method is a call from the host; plugin instances
@@ -100,6 +111,10 @@ struct SingleChunk(Option<ChatChunk>);
 impl ChatStream for SingleChunk {
     fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
         self.0.take().map(Ok)
+    }
+
+    fn try_next(&mut self) -> Poll<Option<Result<ChatChunk, ProviderError>>> {
+        Poll::Ready(self.next())
     }
 }
 
@@ -164,16 +179,16 @@ impl ProviderError {
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.3.3",
+        path: "../wit/since_v0.3.4",
         world: "hanzo:node/provider",
         with: {
-            "hanzo:node/log@0.3.3": crate::wit::hanzo::node::log,
-            "hanzo:node/config@0.3.3": crate::wit::hanzo::node::config,
-            "hanzo:node/kv@0.3.3": crate::wit::hanzo::node::kv,
-            "hanzo:node/fetch@0.3.3": crate::wit::hanzo::node::fetch,
-            "hanzo:node/tee@0.3.3": crate::wit::hanzo::node::tee,
-            "hanzo:node/gpu@0.3.3": crate::wit::hanzo::node::gpu,
-            "hanzo:node/llm-types@0.3.3": crate::wit::hanzo::node::llm_types,
+            "hanzo:node/log@0.3.4": crate::wit::hanzo::node::log,
+            "hanzo:node/config@0.3.4": crate::wit::hanzo::node::config,
+            "hanzo:node/kv@0.3.4": crate::wit::hanzo::node::kv,
+            "hanzo:node/fetch@0.3.4": crate::wit::hanzo::node::fetch,
+            "hanzo:node/tee@0.3.4": crate::wit::hanzo::node::tee,
+            "hanzo:node/gpu@0.3.4": crate::wit::hanzo::node::gpu,
+            "hanzo:node/llm-types@0.3.4": crate::wit::hanzo::node::llm_types,
             "wasi:http/types@0.2.12": wasip2::http::types,
             "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
             "wasi:io/poll@0.2.12": wasip2::io::poll,
@@ -194,6 +209,45 @@ use bindings::exports::hanzo::node::model_provider as wit_export;
 #[doc(hidden)]
 pub struct StreamResource(RefCell<Option<Box<dyn ChatStream>>>);
 
+impl StreamResource {
+    pub fn new(stream: Box<dyn ChatStream>) -> Self {
+        StreamResource(RefCell::new(Some(stream)))
+    }
+
+    /// Up to `max` chunks (0 counts as 1): the next, then those ready
+    /// without waiting. Empty once the stream ended; an error is last.
+    pub fn next_many(&self, max: u32) -> Vec<Result<ChatChunk, ProviderError>> {
+        let mut slot = self.0.borrow_mut();
+        let mut chunks = Vec::new();
+        let Some(stream) = slot.as_mut() else {
+            return chunks;
+        };
+        let mut item = stream.next();
+        loop {
+            match item {
+                Some(Ok(chunk)) => chunks.push(Ok(chunk)),
+                Some(Err(e)) => {
+                    chunks.push(Err(e));
+                    *slot = None;
+                    break;
+                }
+                None => {
+                    *slot = None;
+                    break;
+                }
+            }
+            if chunks.len() >= max.max(1) as usize {
+                break;
+            }
+            match stream.try_next() {
+                Poll::Ready(next) => item = next,
+                Poll::Pending => break,
+            }
+        }
+        chunks
+    }
+}
+
 impl wit_export::GuestChatStream for StreamResource {
     fn next(&self) -> Option<Result<ChatChunk, ProviderError>> {
         let mut slot = self.0.borrow_mut();
@@ -204,6 +258,10 @@ impl wit_export::GuestChatStream for StreamResource {
             *slot = None;
         }
         item
+    }
+
+    fn next_many(&self, max: u32) -> Vec<Result<ChatChunk, ProviderError>> {
+        StreamResource::next_many(self, max)
     }
 }
 
@@ -220,9 +278,7 @@ impl<T: Provider> wit_export::Guest for T {
 
     fn stream_chat(request: ChatRequest) -> Result<wit_export::ChatStream, ProviderError> {
         let stream = T::stream_chat(request)?;
-        Ok(wit_export::ChatStream::new(StreamResource(RefCell::new(
-            Some(stream),
-        ))))
+        Ok(wit_export::ChatStream::new(StreamResource::new(stream)))
     }
 
     fn embed(request: EmbedRequest) -> Result<EmbedResponse, ProviderError> {
@@ -252,4 +308,90 @@ macro_rules! export_provider {
             let _ = <$ty as $crate::provider::Provider>::chat;
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that only implements `next`: numbered chunks, then an
+    /// optional error.
+    struct Numbered {
+        left: u32,
+        then_fail: bool,
+        calls_after_end: u32,
+    }
+
+    impl ChatStream for Numbered {
+        fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+            if self.left == 0 {
+                if std::mem::take(&mut self.then_fail) {
+                    return Some(Err(ProviderError::Timeout("upstream went quiet".into())));
+                }
+                self.calls_after_end += 1;
+                assert!(self.calls_after_end <= 1, "pulled again after its end");
+                return None;
+            }
+            self.left -= 1;
+            Some(Ok(ChatChunk {
+                id: format!("c{}", self.left),
+                model: "m".into(),
+                content: Some(self.left.to_string()),
+                tool_calls: Vec::new(),
+                reasoning: Vec::new(),
+                finish_reason: None,
+                stop_sequence: None,
+                usage: None,
+            }))
+        }
+    }
+
+    #[test]
+    fn a_stream_without_try_next_gives_one_chunk_a_pull() {
+        let resource = StreamResource::new(Box::new(Numbered {
+            left: 3,
+            then_fail: false,
+            calls_after_end: 0,
+        }));
+        for expected in ["2", "1", "0"] {
+            let batch = resource.next_many(64);
+            assert_eq!(batch.len(), 1);
+            assert_eq!(
+                batch[0].as_ref().unwrap().content.as_deref(),
+                Some(expected)
+            );
+        }
+        assert!(resource.next_many(64).is_empty());
+        assert!(resource.next_many(64).is_empty(), "fused: not pulled again");
+    }
+
+    #[test]
+    fn an_error_ends_the_batch_and_the_stream() {
+        let resource = StreamResource::new(Box::new(Numbered {
+            left: 1,
+            then_fail: true,
+            calls_after_end: 0,
+        }));
+        assert_eq!(resource.next_many(64).len(), 1);
+        let batch = resource.next_many(64);
+        assert!(matches!(batch[..], [Err(ProviderError::Timeout(_))]));
+        assert!(resource.next_many(64).is_empty());
+    }
+
+    #[test]
+    fn the_default_stream_is_one_batch() {
+        let chunk = ChatChunk {
+            id: "x".into(),
+            model: "m".into(),
+            content: Some("whole".into()),
+            tool_calls: Vec::new(),
+            reasoning: Vec::new(),
+            finish_reason: Some(FinishReason::Stop),
+            stop_sequence: None,
+            usage: None,
+        };
+        let resource = StreamResource::new(Box::new(SingleChunk(Some(chunk))));
+        assert_eq!(resource.next_many(64).len(), 1);
+        assert!(resource.next_many(64).is_empty());
+    }
 }

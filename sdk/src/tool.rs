@@ -73,18 +73,18 @@ impl ToolError {
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.3.3",
+        path: "../wit/since_v0.3.4",
         world: "hanzo:node/tool",
         with: {
-            "hanzo:node/log@0.3.3": crate::wit::hanzo::node::log,
-            "hanzo:node/config@0.3.3": crate::wit::hanzo::node::config,
-            "hanzo:node/kv@0.3.3": crate::wit::hanzo::node::kv,
-            "hanzo:node/fetch@0.3.3": crate::wit::hanzo::node::fetch,
-            "hanzo:node/containers@0.3.3": crate::wit::hanzo::node::containers,
-            "hanzo:node/vectors@0.3.3": crate::wit::hanzo::node::vectors,
-            "hanzo:node/tee@0.3.3": crate::wit::hanzo::node::tee,
-            "hanzo:node/gpu@0.3.3": crate::wit::hanzo::node::gpu,
-            "hanzo:node/tool-types@0.3.3": crate::wit::hanzo::node::tool_types,
+            "hanzo:node/log@0.3.4": crate::wit::hanzo::node::log,
+            "hanzo:node/config@0.3.4": crate::wit::hanzo::node::config,
+            "hanzo:node/kv@0.3.4": crate::wit::hanzo::node::kv,
+            "hanzo:node/fetch@0.3.4": crate::wit::hanzo::node::fetch,
+            "hanzo:node/containers@0.3.4": crate::wit::hanzo::node::containers,
+            "hanzo:node/vectors@0.3.4": crate::wit::hanzo::node::vectors,
+            "hanzo:node/tee@0.3.4": crate::wit::hanzo::node::tee,
+            "hanzo:node/gpu@0.3.4": crate::wit::hanzo::node::gpu,
+            "hanzo:node/tool-types@0.3.4": crate::wit::hanzo::node::tool_types,
             "wasi:http/types@0.2.12": wasip2::http::types,
             "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
             "wasi:io/poll@0.2.12": wasip2::io::poll,

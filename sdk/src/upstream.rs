@@ -214,6 +214,10 @@ impl ChatStream for Once {
     fn next(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
         self.0.take().map(Ok)
     }
+
+    fn try_next(&mut self) -> std::task::Poll<Option<Result<ChatChunk, ProviderError>>> {
+        std::task::Poll::Ready(self.next())
+    }
 }
 
 #[cfg(test)]

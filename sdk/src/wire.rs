@@ -246,6 +246,18 @@ pub(crate) enum Pulled<T> {
     End { partial: bool },
     /// Reading or decoding failed.
     Failed(ProviderError),
+    /// Nothing received is left to decode, and the pull was told not to
+    /// wait for more.
+    Wait,
+}
+
+/// What a pull that was allowed to wait answered: it never says
+/// [`Poll::Pending`](std::task::Poll::Pending).
+pub(crate) fn waited<T>(polled: std::task::Poll<T>) -> T {
+    match polled {
+        std::task::Poll::Ready(item) => item,
+        std::task::Poll::Pending => unreachable!("a pull that may wait always answers"),
+    }
 }
 
 /// Server-sent events pulled one by one from a body.
@@ -264,8 +276,9 @@ impl<R: ReadChunk> SseSource<R> {
         }
     }
 
-    /// The next event, reading from the body as needed.
-    pub(crate) fn pull(&mut self) -> Pulled<sse::Event> {
+    /// The next event, reading from the body as needed when `wait`, else
+    /// [`Pulled::Wait`] when the next event needs a read.
+    pub(crate) fn pull(&mut self, wait: bool) -> Pulled<sse::Event> {
         loop {
             if let Some(event) = self.decoder.next_event() {
                 return Pulled::Item(event);
@@ -274,6 +287,9 @@ impl<R: ReadChunk> SseSource<R> {
                 return Pulled::End {
                     partial: self.decoder.has_partial_event(),
                 };
+            }
+            if !wait {
+                return Pulled::Wait;
             }
             match self.source.read_chunk() {
                 Ok(Some(bytes)) => {
@@ -309,8 +325,9 @@ impl<R: ReadChunk> NdjsonSource<R> {
     /// The next line as JSON, reading from the body as needed. A final line
     /// without a newline still counts; a line that is not JSON is a failure
     /// (a stream cut inside a line at the end of the body is `End` with
-    /// `partial`).
-    pub(crate) fn pull(&mut self) -> Pulled<Value> {
+    /// `partial`). Without `wait`, [`Pulled::Wait`] when the next line needs
+    /// a read.
+    pub(crate) fn pull(&mut self, wait: bool) -> Pulled<Value> {
         loop {
             if let Some(value) = self.decoder.next_value::<Value>() {
                 return match value {
@@ -321,6 +338,9 @@ impl<R: ReadChunk> NdjsonSource<R> {
             }
             if self.ended {
                 return Pulled::End { partial: false };
+            }
+            if !wait {
+                return Pulled::Wait;
             }
             match self.source.read_chunk() {
                 Ok(Some(bytes)) => {
@@ -356,12 +376,17 @@ pub(crate) mod testing {
     //! A body made of fixed chunks, for stream tests.
 
     use crate::http::{HttpError, ReadChunk};
-    use crate::provider::{ChatChunk, ChatStream, ProviderError};
+    use crate::provider::{ChatChunk, ChatStream, ProviderError, StreamResource};
+    use std::cell::Cell;
     use std::collections::VecDeque;
+    use std::rc::Rc;
+    use std::task::Poll;
 
     pub(crate) struct FakeBody {
         pub chunks: VecDeque<Vec<u8>>,
         pub error_at_end: Option<HttpError>,
+        /// Reads so far, seen from outside the stream that owns the body.
+        pub reads: Rc<Cell<usize>>,
     }
 
     impl FakeBody {
@@ -373,12 +398,14 @@ pub(crate) mod testing {
                     .map(<[u8]>::to_vec)
                     .collect(),
                 error_at_end: None,
+                reads: Rc::default(),
             }
         }
     }
 
     impl ReadChunk for FakeBody {
         fn read_chunk(&mut self) -> Result<Option<Vec<u8>>, HttpError> {
+            self.reads.set(self.reads.get() + 1);
             match self.chunks.pop_front() {
                 Some(c) => Ok(Some(c)),
                 None => match self.error_at_end.take() {
@@ -399,6 +426,80 @@ pub(crate) mod testing {
             }
         }
         (chunks, None)
+    }
+
+    type Item = Result<ChatChunk, ProviderError>;
+
+    /// What batching must keep, for a stream of `text` made by `make`, in
+    /// any chunking of the body: `try_next` never reads (it answers from
+    /// what was received or says `Pending`); the host's `next-many`
+    /// batches, one after another, are exactly what `next` gives one by
+    /// one; and a body received in one read crosses in one batch.
+    pub(crate) fn check_batching(make: &dyn Fn(FakeBody) -> Box<dyn ChatStream>, text: &str) {
+        let key = |items: &[Item]| format!("{items:?}");
+        for size in [1, 3, 17, 64, 4096, text.len()] {
+            let one_by_one: Vec<Item> = {
+                let mut stream = make(FakeBody::new(text, size));
+                let (chunks, error) = collect(&mut *stream);
+                chunks.into_iter().map(Ok).chain(error.map(Err)).collect()
+            };
+
+            let body = FakeBody::new(text, size);
+            let reads = body.reads.clone();
+            let mut stream = make(body);
+            let mut pulled: Vec<Item> = Vec::new();
+            'pull: while let Some(item) = stream.next() {
+                let mut item = item;
+                let read = reads.get();
+                loop {
+                    let failed = item.is_err();
+                    pulled.push(item);
+                    if failed {
+                        break 'pull;
+                    }
+                    match stream.try_next() {
+                        Poll::Ready(Some(next)) => item = next,
+                        Poll::Ready(None) => break 'pull,
+                        Poll::Pending => break,
+                    }
+                    assert_eq!(reads.get(), read, "size {size}: try_next read the body");
+                }
+            }
+            assert_eq!(key(&pulled), key(&one_by_one), "size {size}");
+
+            let resource = StreamResource::new(make(FakeBody::new(text, size)));
+            let mut batches: Vec<Vec<Item>> = Vec::new();
+            loop {
+                let batch = resource.next_many(64);
+                if batch.is_empty() {
+                    break;
+                }
+                assert!(batch.len() <= 64);
+                batches.push(batch);
+                assert!(batches.len() <= text.len() + 1, "size {size}: never ends");
+            }
+            assert!(resource.next_many(64).is_empty(), "stays ended");
+            assert_eq!(key(&batches.concat()), key(&one_by_one), "size {size}");
+            let complete = one_by_one.iter().all(Result::is_ok);
+            if complete && size >= text.len() {
+                assert_eq!(batches.len(), 1, "one read, one batch: {batches:?}");
+            }
+
+            // At most `max` a call (0 counting as 1), in the same order.
+            for max in [0, 1, 2] {
+                let resource = StreamResource::new(make(FakeBody::new(text, size)));
+                let mut all = Vec::new();
+                loop {
+                    let batch = resource.next_many(max);
+                    if batch.is_empty() {
+                        break;
+                    }
+                    assert!(batch.len() <= max.max(1) as usize);
+                    all.extend(batch);
+                }
+                assert_eq!(key(&all), key(&one_by_one), "size {size}, max {max}");
+            }
+        }
     }
 }
 

@@ -309,7 +309,10 @@ async fn a_check_does_not_trigger_the_next() {
     // The check is counted when its task ends, just after the new version
     // starts serving: wait for the count rather than race it.
     let counted = eventually(Duration::from_secs(20), async || watcher.checks() >= 1).await;
-    assert!(counted, "the check that loaded the change was never counted");
+    assert!(
+        counted,
+        "the check that loaded the change was never counted"
+    );
     let after_swap = watcher.checks();
 
     // Several debounce intervals (100 ms in the tests' config) with no change.

@@ -261,7 +261,10 @@ async fn a_duplicate_tool_is_refused_until_its_own_next_change() {
     // The unload's check is counted when its task ends, just after the
     // plugin is gone: wait for that count before taking the baseline.
     let counted = eventually(Duration::from_secs(20), async || watcher.checks() > before).await;
-    assert!(counted, "the check that unloaded the holder was never counted");
+    assert!(
+        counted,
+        "the check that unloaded the holder was never counted"
+    );
     let checks = watcher.checks();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(answer(&rt).await.is_err(), "no plugin offers `answer` now");

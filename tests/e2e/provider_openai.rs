@@ -416,3 +416,99 @@ async fn upstream_connections_are_kept_alive_and_reused() {
         "sequential requests must share one keep-alive connection"
     );
 }
+
+/// An upstream that answers every request with `body` as an event stream,
+/// head and body in one write, so the whole answer arrives at once.
+async fn one_write_upstream(body: &'static str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // The request: its head, then as many body bytes as it says.
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = conn.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// Chunks the upstream sent together cross the plugin boundary together:
+/// the provider (built against hanzo:node@0.3.4) answers the host's
+/// `next-many` with the first chunk and every other one its read brought,
+/// so after the first `next` the rest of the answer is `ready` without
+/// another call into the plugin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_sent_together_cross_in_one_call() {
+    const ANSWER: &str = concat!(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" world\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let upstream = one_write_upstream(ANSWER).await;
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "openai", "openai", |_| {});
+    let mut cfg = dirs.config();
+    let mut o = PluginOverrides::default();
+    o.config.insert(
+        "base_url".into(),
+        toml::Value::String(format!("http://{upstream}/v1")),
+    );
+    o.allow_hosts.push(upstream.to_string());
+    o.secrets.insert("OPENAI_API_KEY".into(), "sk-test".into());
+    cfg.plugins.insert("openai".into(), o);
+    let rt = runtime(cfg).await;
+
+    let mut s = rt
+        .provider_stream("openai", "acme", &request("gpt-4o-mini", vec![user("hi")]))
+        .await
+        .unwrap();
+    let first = s.next().await.unwrap().unwrap();
+    let mut ready = Vec::new();
+    while let Some(c) = s.ready() {
+        ready.push(c.unwrap());
+    }
+    // After "Hello" (the role-only event is no chunk): " world", the
+    // finish and the usage.
+    assert_eq!(ready.len(), 3, "{ready:?}");
+    let text: String = std::iter::once(&first)
+        .chain(&ready)
+        .filter_map(|c| c.content.as_deref())
+        .collect();
+    assert_eq!(text, "Hello world");
+    assert_eq!(ready[1].finish_reason, Some(FinishReason::Stop));
+    assert_eq!(ready[2].usage.unwrap().total_tokens, 11);
+    assert!(s.next().await.is_none());
+}

@@ -3,17 +3,19 @@
 //! world; the plugin worlds reuse those types (and wasi's) through `with:` so
 //! a type exists once.
 //!
-//! The package has a folder per version (`wit/since_v0.3.3/`, …). The host
+//! The package has a folder per version (`wit/since_v0.3.4/`, …). The host
 //! is written against the newest; [`v0_2`] keeps plugins built against
-//! `hanzo:node@0.2.0` loading unchanged, and [`versioned`] calls a plugin's
+//! `hanzo:node@0.2.0` loading unchanged, [`v0_3`] providers built against
+//! 0.3.0 to 0.3.3 (no `next-many`), and [`versioned`] calls a plugin's
 //! exports whichever version it was built against.
 
 pub mod v0_2;
+pub mod v0_3;
 pub mod versioned;
 
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.3",
+        path: "../wit/since_v0.3.4",
         world: "hanzo:node/host",
         imports: { default: async | trappable },
         require_store_data_send: true,
@@ -31,20 +33,28 @@ pub use generated::hanzo::node::{
 };
 
 /// The newest version of the `hanzo:node` package, the one the host is
-/// written against (the `package` line of `wit/since_v0.3.3/types.wit`; the
+/// written against (the `package` line of `wit/since_v0.3.4/types.wit`; the
 /// SDK's `WIT_VERSION` is the same, a test checks both).
-pub const WIT_VERSION: &str = "0.3.3";
+pub const WIT_VERSION: &str = "0.3.4";
 
 /// Every version a plugin may be built against, oldest first. 0.3.0 is
-/// 0.3.1 less `containers.process`, 0.3.1 is 0.3.2 less `vectors`, and
-/// 0.3.2 is 0.3.3 less `tee` and `gpu`:
-/// wasmtime resolves a semver-compatible name (`log@0.3.0`) to the one the
-/// host defines (`log@0.3.2`), imports and exports alike, and checks the
-/// types.
-pub const WIT_VERSIONS: &[&str] = &[v0_2::WIT_VERSION, "0.3.0", "0.3.1", "0.3.2", WIT_VERSION];
+/// 0.3.1 less `containers.process`, 0.3.1 is 0.3.2 less `vectors`, 0.3.2
+/// is 0.3.3 less `tee` and `gpu`, and 0.3.3 is 0.3.4 less the streams'
+/// `next-many`: wasmtime resolves a semver-compatible name (`log@0.3.0`)
+/// to the one the host defines (`log@0.3.4`), imports and exports alike,
+/// and checks the types. A provider that exports no `next-many` is called
+/// through [`v0_3`]'s bindings.
+pub const WIT_VERSIONS: &[&str] = &[
+    v0_2::WIT_VERSION,
+    "0.3.0",
+    "0.3.1",
+    "0.3.2",
+    "0.3.3",
+    WIT_VERSION,
+];
 
 /// The full name of a world or interface of the node's package:
-/// `wit_name("tool")` is `hanzo:node/tool@0.3.2`.
+/// `wit_name("tool")` is `hanzo:node/tool@0.3.4`.
 pub fn wit_name(item: &str) -> String {
     format!("hanzo:node/{item}@{WIT_VERSION}")
 }
@@ -104,6 +114,9 @@ pub mod resources {
         fn route(&self) -> &Route;
         /// The next chunk; `None` once the stream ended.
         fn next(&mut self) -> BoxFuture<'_, Option<Result<ChatChunk, LlmError>>>;
+        /// Up to `max` chunks: the next, then those already here. Empty
+        /// once the stream ended; an error is the last item.
+        fn next_many(&mut self, max: usize) -> BoxFuture<'_, Vec<Result<ChatChunk, LlmError>>>;
     }
 
     /// A `hanzo:node/containers` process, held by the call.
@@ -122,7 +135,7 @@ pub mod resources {
 /// The `provider` world: LLM providers.
 pub mod provider {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.3",
+        path: "../wit/since_v0.3.4",
         world: "hanzo:node/provider",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -144,7 +157,7 @@ pub mod provider {
 /// The `tool` world: tool plugins and runtime adapters.
 pub mod tool {
     wasmtime::component::bindgen!({
-        path: "../wit/since_v0.3.3",
+        path: "../wit/since_v0.3.4",
         world: "hanzo:node/tool",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -169,7 +182,7 @@ pub mod tool {
 mod tests {
     #[test]
     fn the_wit_version_is_the_packages_and_the_sdks() {
-        let wit = include_str!("../../../wit/since_v0.3.3/types.wit");
+        let wit = include_str!("../../../wit/since_v0.3.4/types.wit");
         let package = format!("package hanzo:node@{};", super::WIT_VERSION);
         assert!(wit.lines().any(|l| l.trim() == package), "{package}");
         assert_eq!(super::WIT_VERSION, hanzo_node_sdk::WIT_VERSION);

@@ -1,13 +1,14 @@
 //! A provider's or tool's exports, whichever version of the package the
-//! plugin was built against: the host calls the newest interface and a
-//! 0.2.0 plugin is converted to and from it (`v0_2::convert`).
+//! plugin was built against: the host calls the newest interface, a 0.2.0
+//! plugin is converted to and from it (`v0_2::convert`), and a 0.3.0 to
+//! 0.3.3 provider, which has no `next-many`, is pulled a chunk per call.
 
 use super::llm_types::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ModelInfo, ProviderError,
 };
 use super::tool_types::{ToolError, ToolSpec};
 use super::v0_2::convert;
-use super::{provider, tool, v0_2};
+use super::{provider, tool, v0_2, v0_3};
 use wasmtime::Store;
 use wasmtime::component::{InstancePre, ResourceAny};
 
@@ -16,6 +17,7 @@ type Called<R> = wasmtime::Result<Result<R, ProviderError>>;
 /// A provider component, ready to instantiate.
 pub enum ProviderPre<T: 'static> {
     Newest(provider::ProviderPre<T>),
+    V0_3(v0_3::provider::ProviderPre<T>),
     V0_2(v0_2::provider::ProviderPre<T>),
 }
 
@@ -23,6 +25,7 @@ impl<T: 'static> Clone for ProviderPre<T> {
     fn clone(&self) -> Self {
         match self {
             ProviderPre::Newest(p) => ProviderPre::Newest(p.clone()),
+            ProviderPre::V0_3(p) => ProviderPre::V0_3(p.clone()),
             ProviderPre::V0_2(p) => ProviderPre::V0_2(p.clone()),
         }
     }
@@ -31,6 +34,7 @@ impl<T: 'static> Clone for ProviderPre<T> {
 /// A provider instance's exports.
 pub enum Provider {
     Newest(provider::Provider),
+    V0_3(v0_3::provider::Provider),
     V0_2(v0_2::provider::Provider),
 }
 
@@ -38,17 +42,22 @@ impl<T: Send + 'static> ProviderPre<T> {
     /// `Err` (the newest version's) when `pre` exports no version's
     /// `model-provider`.
     pub fn new(pre: InstancePre<T>) -> wasmtime::Result<ProviderPre<T>> {
-        match provider::ProviderPre::new(pre.clone()) {
-            Ok(p) => Ok(ProviderPre::Newest(p)),
-            Err(e) => v0_2::provider::ProviderPre::new(pre)
-                .map(ProviderPre::V0_2)
-                .map_err(|_| e),
+        let newest = match provider::ProviderPre::new(pre.clone()) {
+            Ok(p) => return Ok(ProviderPre::Newest(p)),
+            Err(e) => e,
+        };
+        if let Ok(p) = v0_3::provider::ProviderPre::new(pre.clone()) {
+            return Ok(ProviderPre::V0_3(p));
         }
+        v0_2::provider::ProviderPre::new(pre)
+            .map(ProviderPre::V0_2)
+            .map_err(|_| newest)
     }
 
     pub async fn instantiate_async(&self, store: &mut Store<T>) -> wasmtime::Result<Provider> {
         Ok(match self {
             ProviderPre::Newest(p) => Provider::Newest(p.instantiate_async(store).await?),
+            ProviderPre::V0_3(p) => Provider::V0_3(p.instantiate_async(store).await?),
             ProviderPre::V0_2(p) => Provider::V0_2(p.instantiate_async(store).await?),
         })
     }
@@ -58,6 +67,7 @@ impl Provider {
     pub async fn models<T: Send>(&self, s: &mut Store<T>) -> Called<Vec<ModelInfo>> {
         match self {
             Provider::Newest(p) => p.hanzo_node_model_provider().call_models(s).await,
+            Provider::V0_3(p) => p.hanzo_node_model_provider().call_models(s).await,
             Provider::V0_2(p) => Ok(p
                 .hanzo_node_model_provider()
                 .call_models(s)
@@ -70,6 +80,7 @@ impl Provider {
     pub async fn chat<T: Send>(&self, s: &mut Store<T>, r: &ChatRequest) -> Called<ChatResponse> {
         match self {
             Provider::Newest(p) => p.hanzo_node_model_provider().call_chat(s, r).await,
+            Provider::V0_3(p) => p.hanzo_node_model_provider().call_chat(s, r).await,
             Provider::V0_2(p) => {
                 let r = match convert::down_request(r) {
                     Ok(r) => r,
@@ -92,6 +103,7 @@ impl Provider {
     ) -> Called<ResourceAny> {
         match self {
             Provider::Newest(p) => p.hanzo_node_model_provider().call_stream_chat(s, r).await,
+            Provider::V0_3(p) => p.hanzo_node_model_provider().call_stream_chat(s, r).await,
             Provider::V0_2(p) => {
                 let r = match convert::down_request(r) {
                     Ok(r) => r,
@@ -105,25 +117,38 @@ impl Provider {
         }
     }
 
-    pub async fn next<T: Send>(
+    /// Up to `max` chunks: the next, then those the provider has ready.
+    /// Empty once the stream ended; an error is the last item. A provider
+    /// built before 0.3.4 answers one chunk per call.
+    pub async fn next_many<T: Send>(
         &self,
         s: &mut Store<T>,
         stream: ResourceAny,
-    ) -> wasmtime::Result<Option<Result<ChatChunk, ProviderError>>> {
-        match self {
+        max: u32,
+    ) -> wasmtime::Result<Vec<Result<ChatChunk, ProviderError>>> {
+        let one = match self {
             Provider::Newest(p) => {
+                let chunks = p
+                    .hanzo_node_model_provider()
+                    .chat_stream()
+                    .call_next_many(s, stream, max)
+                    .await?;
+                return Ok(checked_batch(chunks, max));
+            }
+            Provider::V0_3(p) => {
                 p.hanzo_node_model_provider()
                     .chat_stream()
                     .call_next(s, stream)
-                    .await
+                    .await?
             }
-            Provider::V0_2(p) => Ok(p
+            Provider::V0_2(p) => p
                 .hanzo_node_model_provider()
                 .chat_stream()
                 .call_next(s, stream)
                 .await?
-                .map(|r| r.map(convert::up_chunk).map_err(convert::up_provider_error))),
-        }
+                .map(|r| r.map(convert::up_chunk).map_err(convert::up_provider_error)),
+        };
+        Ok(one.into_iter().collect())
     }
 
     pub async fn embed<T: Send>(
@@ -133,6 +158,7 @@ impl Provider {
     ) -> Called<EmbedResponse> {
         match self {
             Provider::Newest(p) => p.hanzo_node_model_provider().call_embed(s, r).await,
+            Provider::V0_3(p) => p.hanzo_node_model_provider().call_embed(s, r).await,
             Provider::V0_2(p) => Ok(p
                 .hanzo_node_model_provider()
                 .call_embed(s, &convert::down_embed_request(r))
@@ -145,11 +171,34 @@ impl Provider {
     pub async fn count_tokens<T: Send>(&self, s: &mut Store<T>, r: &ChatRequest) -> Called<u32> {
         match self {
             Provider::Newest(p) => p.hanzo_node_model_provider().call_count_tokens(s, r).await,
+            Provider::V0_3(p) => p.hanzo_node_model_provider().call_count_tokens(s, r).await,
             Provider::V0_2(_) => Ok(Err(ProviderError::Unsupported(
                 "a hanzo:node@0.2.0 provider has no count-tokens".into(),
             ))),
         }
     }
+}
+
+/// A provider's batch as the host takes it: nothing after an error (the
+/// stream ended there), and more than `max` chunks is the plugin's fault,
+/// reported as an error after the first `max`, so no chunk is silently lost
+/// nor a limit silently ignored.
+fn checked_batch(
+    mut chunks: Vec<Result<ChatChunk, ProviderError>>,
+    max: u32,
+) -> Vec<Result<ChatChunk, ProviderError>> {
+    if let Some(end) = chunks.iter().position(|c| c.is_err()) {
+        chunks.truncate(end + 1);
+    }
+    let max = max as usize;
+    if chunks.len() > max {
+        let sent = chunks.len();
+        chunks.truncate(max);
+        chunks.push(Err(ProviderError::Internal(format!(
+            "the provider's next-many returned {sent} chunks where at most {max} were asked for"
+        ))));
+    }
+    chunks
 }
 
 /// A tool component, ready to instantiate. The toolbox did not change
@@ -210,5 +259,47 @@ impl Tool {
             Tool::Newest(t) => t.hanzo_node_toolbox().call_invoke(s, name, arguments).await,
             Tool::V0_2(t) => t.hanzo_node_toolbox().call_invoke(s, name, arguments).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(text: &str) -> ChatChunk {
+        ChatChunk {
+            id: "c".into(),
+            model: "m".into(),
+            content: Some(text.into()),
+            tool_calls: Vec::new(),
+            reasoning: Vec::new(),
+            finish_reason: None,
+            stop_sequence: None,
+            usage: None,
+        }
+    }
+
+    fn error() -> ProviderError {
+        ProviderError::Timeout("quiet".into())
+    }
+
+    #[test]
+    fn a_batch_ends_at_its_first_error_and_at_max() {
+        let ok = |t: &str| Ok(chunk(t));
+        let batch = checked_batch(vec![ok("a"), Err(error()), ok("after")], 64);
+        assert_eq!(batch.len(), 2);
+        assert!(batch[1].is_err());
+
+        let batch = checked_batch(vec![ok("a"), ok("b")], 2);
+        assert!(batch.iter().all(Result::is_ok));
+
+        let batch = checked_batch(vec![ok("a"), ok("b"), ok("c")], 2);
+        assert_eq!(batch.len(), 3);
+        assert!(batch[..2].iter().all(Result::is_ok));
+        assert!(
+            matches!(&batch[2], Err(ProviderError::Internal(m)) if m.contains("3 chunks where at most 2")),
+            "{batch:?}"
+        );
+        assert!(checked_batch(Vec::new(), 64).is_empty());
     }
 }

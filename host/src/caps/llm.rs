@@ -104,6 +104,17 @@ impl HostChatStream for CallState {
         Ok(self.table().get_mut(&stream)?.0.next().await)
     }
 
+    async fn next_many(
+        &mut self,
+        stream: Resource<RouterStream>,
+        max: u32,
+    ) -> wasmtime::Result<Vec<Result<ChatChunk, LlmError>>> {
+        // 0 would answer an empty list, which says the stream ended; a
+        // plugin's huge `max` must not make the host hold more than a batch.
+        let max = max.clamp(1, crate::router::STREAM_BATCH_MAX) as usize;
+        Ok(self.table().get_mut(&stream)?.0.next_many(max).await)
+    }
+
     async fn drop(&mut self, stream: Resource<RouterStream>) -> wasmtime::Result<()> {
         self.table().delete(stream)?;
         Ok(())

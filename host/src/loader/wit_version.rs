@@ -73,7 +73,7 @@ mod tests {
         let error = check_import("hanzo:node/log@0.1.0").unwrap_err();
         assert!(error.contains("built against hanzo:node@0.1.0"), "{error}");
         assert!(
-            error.contains("implements hanzo:node@0.2.0, @0.3.0, @0.3.1, @0.3.2, @0.3.3"),
+            error.contains("implements hanzo:node@0.2.0, @0.3.0, @0.3.1, @0.3.2, @0.3.3, @0.3.4"),
             "{error}"
         );
         assert!(error.contains("rebuild"), "{error}");

@@ -25,7 +25,7 @@ pub mod usage;
 pub mod window;
 
 pub use deployment::Deployment;
-pub use providers::{ProviderScope, ProviderStream, ProviderVersion, Providers};
+pub use providers::{ProviderScope, ProviderStream, ProviderVersion, Providers, STREAM_BATCH_MAX};
 pub use stream::RouterStream;
 
 use crate::bindings::llm::{CallOptions, ChatResult, EmbedResult, LlmError, Model};

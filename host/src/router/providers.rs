@@ -81,8 +81,19 @@ pub trait Providers: Send + Sync {
     ) -> BoxFuture<'a, Result<Box<dyn ProviderStream>, ProviderCallError>>;
 }
 
+/// The most chunks a stream takes from a plugin, or hands to one, in one
+/// call: more than an upstream sends in one packet, few enough that a
+/// batch's memory stays bounded whatever a plugin buffers or asks for.
+pub const STREAM_BATCH_MAX: u32 = 64;
+
 /// A streamed chat answer of a provider.
 pub trait ProviderStream: Send {
     /// The next chunk; `None` once the stream ended. After an error the stream ends.
     fn next(&mut self) -> BoxFuture<'_, Option<Result<ChatChunk, ProviderCallError>>>;
+
+    /// A chunk that is here already, without waiting; `None` when the next
+    /// one would wait (or the stream ended: [`next`](Self::next) says).
+    fn ready(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
+        None
+    }
 }

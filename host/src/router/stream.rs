@@ -7,6 +7,7 @@ use super::usage::Spent;
 use super::{ProviderStream, Router, chat_needs};
 use crate::bindings::llm::{LlmError, Route};
 use crate::bindings::llm_types::{ChatChunk, ChatRequest, Usage as TokenUsage};
+use crate::error::ProviderCallError;
 use crate::tenant::Tenant;
 use std::sync::Arc;
 
@@ -62,26 +63,58 @@ pub struct RouterStream {
 
 impl RouterStream {
     pub async fn next(&mut self) -> Option<Result<ChatChunk, LlmError>> {
-        let item = match self.first.take() {
-            Some(c) => Some(Ok(c)),
-            None => match self.inner.as_mut()?.next().await {
-                Some(Ok(c)) => Some(Ok(c)),
-                Some(Err(e)) => {
-                    self.deployment.breaker.failure();
-                    Some(Err(llm_error(e)))
-                }
-                None => None,
-            },
+        if let Some(c) = self.first.take() {
+            return Some(self.account(Ok(c)));
+        }
+        match self.inner.as_mut()?.next().await {
+            Some(item) => Some(self.account(item)),
+            None => {
+                self.finish();
+                None
+            }
+        }
+    }
+
+    /// Up to `max` chunks (at least one): the next, waiting for it, then
+    /// those the provider already sent. Empty once the stream ended; an
+    /// error is the last item.
+    pub async fn next_many(&mut self, max: usize) -> Vec<Result<ChatChunk, LlmError>> {
+        let mut chunks = Vec::new();
+        let Some(first) = self.next().await else {
+            return chunks;
         };
-        match &item {
-            Some(Ok(c)) => {
+        let mut failed = first.is_err();
+        chunks.push(first);
+        while !failed && chunks.len() < max {
+            let Some(ready) = self.inner.as_mut().and_then(|s| s.ready()) else {
+                break;
+            };
+            let chunk = self.account(ready);
+            failed = chunk.is_err();
+            chunks.push(chunk);
+        }
+        chunks
+    }
+
+    /// Notes what a chunk says for the stream's accounting: its usage, or
+    /// an error, which counts against the deployment and ends the stream.
+    fn account(
+        &mut self,
+        item: Result<ChatChunk, ProviderCallError>,
+    ) -> Result<ChatChunk, LlmError> {
+        match item {
+            Ok(c) => {
                 if c.usage.is_some() {
                     self.usage = c.usage;
                 }
+                Ok(c)
             }
-            _ => self.finish(),
+            Err(e) => {
+                self.deployment.breaker.failure();
+                self.finish();
+                Err(llm_error(e))
+            }
         }
-        item
     }
 
     /// Charges usage once, when the stream ends (or is dropped early).
@@ -116,5 +149,12 @@ impl crate::bindings::resources::ChunkStream for RouterStream {
 
     fn next(&mut self) -> futures_util::future::BoxFuture<'_, Option<Result<ChatChunk, LlmError>>> {
         Box::pin(RouterStream::next(self))
+    }
+
+    fn next_many(
+        &mut self,
+        max: usize,
+    ) -> futures_util::future::BoxFuture<'_, Vec<Result<ChatChunk, LlmError>>> {
+        Box::pin(RouterStream::next_many(self, max))
     }
 }

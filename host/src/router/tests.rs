@@ -16,6 +16,9 @@ enum Step {
     Fail(ProviderError),
     /// A stream that delivers this many chunks, then fails.
     ChunksThenFail(usize),
+    /// A stream whose chunks (and its failure, if it fails) all arrived
+    /// together: after the first pull, the rest is `ready`.
+    Burst(usize, bool),
 }
 
 /// Provider plugins that answer from a script: each call of a provider takes
@@ -96,22 +99,37 @@ fn chunk(text: &str) -> ChatChunk {
 struct FakeStream {
     chunks: VecDeque<ChatChunk>,
     then_fail: bool,
+    burst: bool,
+    pulled: bool,
+}
+
+impl FakeStream {
+    fn pop(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
+        self.pulled = true;
+        match self.chunks.pop_front() {
+            Some(c) => Some(Ok(c)),
+            None if self.then_fail => {
+                self.then_fail = false;
+                Some(Err(ProviderCallError::Provider(
+                    ProviderError::UpstreamUnavailable("cut".into()),
+                )))
+            }
+            None => None,
+        }
+    }
 }
 
 impl ProviderStream for FakeStream {
     fn next(&mut self) -> BoxFuture<'_, Option<Result<ChatChunk, ProviderCallError>>> {
-        Box::pin(async move {
-            match self.chunks.pop_front() {
-                Some(c) => Some(Ok(c)),
-                None if self.then_fail => {
-                    self.then_fail = false;
-                    Some(Err(ProviderCallError::Provider(
-                        ProviderError::UpstreamUnavailable("cut".into()),
-                    )))
-                }
-                None => None,
-            }
-        })
+        Box::pin(async move { self.pop() })
+    }
+
+    fn ready(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
+        if self.burst && self.pulled {
+            self.pop()
+        } else {
+            None
+        }
     }
 }
 
@@ -204,13 +222,19 @@ impl Providers for FakeProviders {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<Box<dyn ProviderStream>, ProviderCallError>> {
         Box::pin(async move {
-            let (n, then_fail) = match self.next_step(provider, &request.model, &ctx) {
+            let (n, then_fail, burst) = match self.next_step(provider, &request.model, &ctx) {
                 Some(Step::Fail(e)) => return Err(ProviderCallError::Provider(e)),
-                Some(Step::ChunksThenFail(n)) => (n, true),
-                None => (2, false),
+                Some(Step::ChunksThenFail(n)) => (n, true, false),
+                Some(Step::Burst(n, then_fail)) => (n, then_fail, true),
+                None => (2, false, false),
             };
             let chunks = (0..n).map(|i| chunk(&format!("{provider}-{i}"))).collect();
-            Ok(Box::new(FakeStream { chunks, then_fail }) as Box<dyn ProviderStream>)
+            Ok(Box::new(FakeStream {
+                chunks,
+                then_fail,
+                burst,
+                pulled: false,
+            }) as Box<dyn ProviderStream>)
         })
     }
 }
@@ -404,6 +428,45 @@ async fn streams_fail_over_before_the_first_chunk_only() {
     assert!(s.next().await.unwrap().is_ok());
     assert!(s.next().await.unwrap().is_err());
     assert!(s.next().await.is_none());
+}
+
+/// `next-many` hands on, with the next chunk, those the provider already
+/// has, at most `max`; an error ends the batch and the stream; a provider
+/// that has nothing ready gives a chunk a call.
+#[tokio::test]
+async fn next_many_takes_what_the_provider_has_ready() {
+    fn texts(batch: &[Result<ChatChunk, LlmError>]) -> Vec<String> {
+        batch
+            .iter()
+            .map(|c| match c {
+                Ok(c) => c.content.clone().unwrap(),
+                Err(e) => e_text(e),
+            })
+            .collect()
+    }
+    let fake = Arc::new(FakeProviders::default());
+    let r = router(&fake, &[PRIMARY], |_| {});
+
+    fake.then("p-a", Step::Burst(5, false));
+    let mut s = r.stream("acme".into(), request("m")).await.unwrap();
+    assert_eq!(texts(&s.next_many(3).await), ["p-a-0", "p-a-1", "p-a-2"]);
+    assert_eq!(texts(&s.next_many(64).await), ["p-a-3", "p-a-4"]);
+    assert!(s.next_many(64).await.is_empty());
+    assert!(s.next_many(64).await.is_empty());
+
+    fake.then("p-a", Step::Burst(2, true));
+    let mut s = r.stream("acme".into(), request("m")).await.unwrap();
+    let batch = s.next_many(64).await;
+    assert_eq!(batch.len(), 3, "{:?}", texts(&batch));
+    assert!(batch[..2].iter().all(Result::is_ok));
+    assert!(texts(&batch)[2].contains("cut"), "{:?}", texts(&batch));
+    assert!(s.next_many(64).await.is_empty(), "ended by the error");
+
+    // Nothing ready: one chunk a call.
+    let mut s = r.stream("acme".into(), request("m")).await.unwrap();
+    assert_eq!(texts(&s.next_many(64).await), ["p-a-0"]);
+    assert_eq!(texts(&s.next_many(64).await), ["p-a-1"]);
+    assert!(s.next_many(64).await.is_empty());
 }
 
 #[tokio::test]

@@ -561,6 +561,10 @@ impl ProviderStream for ChatStream {
     fn next(&mut self) -> BoxFuture<'_, Option<Result<ChatChunk, ProviderCallError>>> {
         Box::pin(ChatStream::next(self))
     }
+
+    fn ready(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
+        ChatStream::ready(self)
+    }
 }
 
 /// Jobs reach the router and the tool catalog through the runtime.

@@ -1,4 +1,7 @@
-//! A streamed chat answer pulled from a provider plugin, one chunk per call.
+//! A streamed chat answer pulled from a provider plugin: each call takes
+//! the chunks the plugin has ready (`next-many`), which are then handed out
+//! one by one, so chunks the upstream sent together cross the plugin
+//! boundary once.
 
 use super::Runtime;
 use super::lease::{Lease, Release};
@@ -7,6 +10,8 @@ use crate::bindings::versioned::Provider;
 use crate::context::CallCtx;
 use crate::error::ProviderCallError;
 use crate::plugins::LoadedPlugin;
+use crate::router::STREAM_BATCH_MAX;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 
@@ -33,6 +38,7 @@ impl Runtime {
                 plugin,
                 lease: Some(lease),
                 stream,
+                ready: VecDeque::new(),
                 done: false,
             }),
             Err(e) => {
@@ -49,30 +55,57 @@ pub struct ChatStream {
     /// Taken when the stream ends.
     lease: Option<Lease<Provider>>,
     stream: ResourceAny,
+    /// Pulled from the plugin and not yet handed out; an error is last.
+    ready: VecDeque<Result<ChatChunk, ProviderCallError>>,
+    /// No more to pull from the plugin (what is `ready` is still handed out).
     done: bool,
 }
 
 impl ChatStream {
     /// The next chunk; `None` once the stream ended. After an error the stream ends.
     pub async fn next(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
-        if self.done {
-            return None;
+        if self.ready.is_empty() && !self.done {
+            self.pull().await;
         }
-        let lease = self.lease.as_mut()?;
+        self.ready.pop_front()
+    }
+
+    /// A chunk already pulled from the plugin, if there is one: never
+    /// waits, and `None` says nothing of whether the stream goes on.
+    pub fn ready(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
+        self.ready.pop_front()
+    }
+
+    /// Takes the chunks the plugin has ready (waiting for the first).
+    async fn pull(&mut self) {
+        let Some(lease) = self.lease.as_mut() else {
+            self.done = true;
+            return;
+        };
         let stream = self.stream;
-        let r = lease.call(async |p, s| p.next(s, stream).await).await;
-        self.done = true;
+        let r = lease
+            .call(async |p, s| p.next_many(s, stream, STREAM_BATCH_MAX).await)
+            .await;
         match r {
-            Err(e) => Some(Err(e.into())),
-            Ok(None) => {
+            Err(e) => {
+                self.done = true;
+                self.ready.push_back(Err(e.into()));
+            }
+            Ok(chunks) if chunks.is_empty() => {
+                self.done = true;
                 self.park().await;
-                None
             }
-            Ok(Some(Ok(chunk))) => {
-                self.done = false;
-                Some(Ok(chunk))
+            Ok(chunks) => {
+                for chunk in chunks {
+                    match chunk {
+                        Ok(c) => self.ready.push_back(Ok(c)),
+                        Err(e) => {
+                            self.done = true;
+                            self.ready.push_back(Err(ProviderCallError::Provider(e)));
+                        }
+                    }
+                }
             }
-            Ok(Some(Err(e))) => Some(Err(ProviderCallError::Provider(e))),
         }
     }
 

@@ -193,6 +193,10 @@ impl ChunkStream for llm::ChatStream {
     fn next(&mut self) -> Option<Result<ChatChunk, LlmError>> {
         llm::ChatStream::next(self)
     }
+
+    fn ready(&self) -> bool {
+        llm::ChatStream::ready(self)
+    }
 }
 
 /// The `wasi:http` response.

@@ -46,6 +46,9 @@ pub trait Node {
 pub trait ChunkStream {
     fn route(&self) -> Route;
     fn next(&mut self) -> Option<Result<ChatChunk, LlmError>>;
+    /// Whether `next` answers without waiting (the chunk came with the
+    /// previous one).
+    fn ready(&self) -> bool;
 }
 
 /// Where the response goes.
@@ -607,8 +610,8 @@ impl Encoder for EventEncoder {
 /// Serves a streamed chat: the first chunk is awaited before the head is
 /// sent, so that a request failing outright (after the router's failover)
 /// still gets a proper HTTP error status. From then on every chunk is
-/// written and flushed as it arrives; an error becomes an error event in
-/// `format`. A client that goes away ends the stream (dropping it stops
+/// written and flushed as it arrives, those that arrived together in one
+/// write; an error becomes an error event in `format`. A client that goes away ends the stream (dropping it stops
 /// the upstream call). `on_finish` sees the encoder of a stream that
 /// completed, before its last events are written.
 fn stream<N: Node, R: Responder, E: Encoder>(
@@ -644,13 +647,18 @@ fn stream<N: Node, R: Responder, E: Encoder>(
         _ => String::new(),
     };
     let mut encoder = make_encoder(&first_id);
+    // Events of chunks that are here together, written at once.
+    let mut events = String::new();
     loop {
         match item {
             Some(Ok(chunk)) => {
-                let text = encoder.chunk(&chunk);
-                if !text.is_empty() && !body.write(text.as_bytes()) {
-                    // The client went away.
-                    return;
+                events.push_str(&encoder.chunk(&chunk));
+                if !chunks.ready() && !events.is_empty() {
+                    if !body.write(events.as_bytes()) {
+                        // The client went away.
+                        return;
+                    }
+                    events.clear();
                 }
             }
             Some(Err(e)) => {
@@ -659,13 +667,15 @@ fn stream<N: Node, R: Responder, E: Encoder>(
                     "stream of `{}` failed: {}",
                     request.model, error.message
                 ));
-                body.write(encoder.error(&error).as_bytes());
+                events.push_str(&encoder.error(&error));
+                body.write(events.as_bytes());
                 return body.finish();
             }
             None => {
                 let last = encoder.finish();
                 on_finish(&encoder);
-                body.write(last.as_bytes());
+                events.push_str(&last);
+                body.write(events.as_bytes());
                 return body.finish();
             }
         }

@@ -4,7 +4,7 @@
 use super::*;
 use crate::http::{ErrorCode, HttpError};
 use crate::provider::ToolDefinition;
-use crate::wire::testing::{FakeBody, collect};
+use crate::wire::testing::{FakeBody, check_batching, collect};
 
 fn request() -> ChatRequest {
     ChatRequest {
@@ -715,5 +715,13 @@ fn count_tokens_sends_only_what_counts() {
     assert_eq!(
         parse_count_tokens_response(br#"{"input_tokens":14}"#).unwrap(),
         14
+    );
+}
+
+#[test]
+fn chunks_received_together_are_pulled_together() {
+    check_batching(
+        &|body| Box::new(SseMessageStream::new(body, "claude-sonnet-4-5")),
+        TEXT_STREAM,
     );
 }

@@ -4,7 +4,7 @@
 use super::*;
 use crate::http::{ErrorCode, HttpError};
 use crate::provider::{Document, Image, ToolDefinition};
-use crate::wire::testing::{FakeBody, collect};
+use crate::wire::testing::{FakeBody, check_batching, collect};
 
 fn request(model: &str) -> ChatRequest {
     ChatRequest {
@@ -826,5 +826,13 @@ fn cut_stream_and_errors() {
     ));
     assert!(
         matches!(error, Some(ProviderError::UpstreamUnavailable(m)) if m.contains("overloaded"))
+    );
+}
+
+#[test]
+fn chunks_received_together_are_pulled_together() {
+    check_batching(
+        &|body| Box::new(SseGenerateStream::new(body, "gemini-2.0-flash")),
+        TEXT_STREAM,
     );
 }

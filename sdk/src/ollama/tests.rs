@@ -4,7 +4,7 @@
 use super::*;
 use crate::http::{ErrorCode, HttpError};
 use crate::provider::{Image, ToolDefinition};
-use crate::wire::testing::{FakeBody, collect};
+use crate::wire::testing::{FakeBody, check_batching, collect};
 
 fn request() -> ChatRequest {
     ChatRequest {
@@ -555,5 +555,13 @@ fn cut_stream_and_error_lines() {
     assert_eq!(chunks.len(), 2);
     assert!(
         matches!(error, Some(ProviderError::UpstreamUnavailable(m)) if m.contains("unexpected EOF"))
+    );
+}
+
+#[test]
+fn chunks_received_together_are_pulled_together() {
+    check_batching(
+        &|body| Box::new(NdjsonChatStream::new(body, "llama3.2")),
+        TEXT_STREAM,
     );
 }

@@ -3,7 +3,7 @@
 use super::*;
 use crate::http::HttpError;
 use crate::provider::{Capabilities, EmbedRequest, ToolDefinition};
-use crate::wire::testing::{FakeBody, collect};
+use crate::wire::testing::{FakeBody, check_batching, collect};
 
 fn request() -> ChatRequest {
     ChatRequest {
@@ -774,4 +774,26 @@ fn plain_bodies_write_floats_as_float_json_does() {
         let expected = crate::wire::float_json("t", f).unwrap().as_f64().unwrap();
         assert_eq!(number.parse::<f64>().unwrap(), expected, "{f:e}: {number}");
     }
+}
+
+#[test]
+fn chunks_received_together_are_pulled_together() {
+    check_batching(
+        &|body| Box::new(SseChatStream::new(body, "gpt-4o-mini")),
+        STREAM,
+    );
+}
+
+#[test]
+fn failing_streams_are_pulled_together_up_to_their_error() {
+    let make = |body| Box::new(SseChatStream::new(body, "m")) as Box<dyn ChatStream>;
+    check_batching(&make, &STREAM[..STREAM.find("\"lo\"").unwrap()]);
+    check_batching(
+        &make,
+        concat!(
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n",
+            "event: error\ndata: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n",
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\n\n",
+        ),
+    );
 }

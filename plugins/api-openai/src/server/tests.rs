@@ -24,6 +24,8 @@ struct FakeNode {
     denied: bool,
     /// Stored responses, as kv would hold them (in key order).
     stored: RefCell<std::collections::BTreeMap<String, String>>,
+    /// Streams' chunks arrive this many together (0 and 1: one by one).
+    burst: usize,
 }
 
 fn route(cached: bool) -> Route {
@@ -92,6 +94,9 @@ fn error_for(model: &str) -> Option<LlmError> {
 struct FakeStream {
     items: VecDeque<Result<ChatChunk, LlmError>>,
     pulled: Rc<RefCell<usize>>,
+    burst: usize,
+    /// Chunks handed out by this stream.
+    delivered: usize,
 }
 
 impl ChunkStream for FakeStream {
@@ -101,7 +106,12 @@ impl ChunkStream for FakeStream {
 
     fn next(&mut self) -> Option<Result<ChatChunk, LlmError>> {
         *self.pulled.borrow_mut() += 1;
+        self.delivered += 1;
         self.items.pop_front()
+    }
+
+    fn ready(&self) -> bool {
+        !self.items.is_empty() && !self.delivered.is_multiple_of(self.burst.max(1))
     }
 }
 
@@ -244,6 +254,8 @@ impl Node for FakeNode {
         Ok(FakeStream {
             items,
             pulled: self.pulled.clone(),
+            burst: self.burst,
+            delivered: 0,
         })
     }
 
@@ -673,6 +685,54 @@ fn mid_stream_errors_are_events() {
     let data: Value = serde_json::from_str(data).unwrap();
     assert_eq!(data["error"]["type"], "overloaded_error");
     assert!(events.iter().all(|(n, _)| n != "message_stop"));
+}
+
+/// Chunks that arrive together (one `next-many` from the host) go out in
+/// one write, the same bytes as when they arrive one by one; a chunk that
+/// is not here yet is never waited for while others are held back.
+#[test]
+fn chunks_that_arrive_together_are_written_together() {
+    let body = || {
+        chat_body(
+            "gpt-4o-mini",
+            json!({"stream": true, "stream_options": {"include_usage": true}}),
+        )
+    };
+    let one_by_one = post(&FakeNode::default(), "/v1/chat/completions", body());
+    let all_at_once = FakeNode {
+        burst: usize::MAX,
+        ..FakeNode::default()
+    };
+    let together = post(&all_at_once, "/v1/chat/completions", body());
+    assert_eq!(together.status, 200);
+    assert!(together.finished);
+    assert_eq!(one_by_one.writes.len(), 5);
+    // Every chunk in one write, then the end (which waits for `next`).
+    assert_eq!(together.writes.len(), 2, "{:?}", together.writes);
+    let ids = |sent: &Sent| {
+        sent.events()
+            .into_iter()
+            .map(|(name, data)| {
+                let mut value: Value = serde_json::from_str(&data).unwrap_or(json!(data));
+                // Ids and times are made per response.
+                if let Some(o) = value.as_object_mut() {
+                    o.remove("id");
+                    o.remove("created");
+                }
+                (name, value)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&together), ids(&one_by_one));
+
+    // Two at a time: a write per pair.
+    let pairs = FakeNode {
+        burst: 2,
+        ..FakeNode::default()
+    };
+    let sent = post(&pairs, "/v1/chat/completions", body());
+    assert_eq!(ids(&sent), ids(&one_by_one));
+    assert_eq!(sent.writes.len(), 3, "{:?}", sent.writes);
 }
 
 #[test]
