@@ -170,8 +170,9 @@ pub fn count_tokens(request: &ChatRequest) -> Result<u32, LlmError> {
 ///
 /// Each call to the host takes the next chunk and every other one already
 /// there (`next-many`), so the chunks an upstream sent together cross the
-/// boundary once; [`ready`](ChatStream::ready) tells whether the next is
-/// already here (an API handler writes those together).
+/// boundary once, with the stream's end when it came with them;
+/// [`ready`](ChatStream::ready) tells whether the next answer is already
+/// here (an API handler writes those together).
 ///
 /// It is fused: after the end or the first error, [`next`](ChatStream::next)
 /// returns `None` without calling the host. Dropping it ends the stream
@@ -211,20 +212,23 @@ impl ChatStream {
         self.ready.pop_front()
     }
 
-    /// Whether the next chunk (or the error that ends the stream) is here
-    /// already, so [`next`](ChatStream::next) answers without waiting.
+    /// Whether [`next`](ChatStream::next) answers without waiting: the next
+    /// chunk is here already, or the stream's end is known.
     pub fn ready(&self) -> bool {
-        !self.ready.is_empty()
+        !self.ready.is_empty() || self.done
     }
 
-    /// Takes what the host has: the next chunk, waiting for it, and those
-    /// ready with it.
+    /// Takes what the host has: the next chunk, waiting for it, those ready
+    /// with it, and whether the stream ended with them.
     fn take(&mut self) {
         #[cfg(target_arch = "wasm32")]
-        let chunks = self.inner.next_many(BATCH_MAX);
+        let (chunks, ended) = {
+            let batch = self.inner.next_many(BATCH_MAX);
+            (batch.chunks, batch.ended)
+        };
         #[cfg(not(target_arch = "wasm32"))]
-        let chunks: Vec<Result<ChatChunk, LlmError>> = Vec::new();
-        if chunks.is_empty() || chunks.last().is_some_and(Result::is_err) {
+        let (chunks, ended): (Vec<Result<ChatChunk, LlmError>>, bool) = (Vec::new(), true);
+        if ended || chunks.is_empty() || chunks.last().is_some_and(Result::is_err) {
             self.done = true;
         }
         self.ready.extend(chunks);

@@ -203,6 +203,7 @@ pub mod bindings {
 }
 
 use bindings::exports::hanzo::node::model_provider as wit_export;
+pub use wit_export::ChunkBatch;
 
 /// The `chat-stream` resource handed to the host: a boxed [`ChatStream`]
 /// that is fused after its end or first error.
@@ -215,12 +216,16 @@ impl StreamResource {
     }
 
     /// Up to `max` chunks (0 counts as 1): the next, then those ready
-    /// without waiting. Empty once the stream ended; an error is last.
-    pub fn next_many(&self, max: u32) -> Vec<Result<ChatChunk, ProviderError>> {
+    /// without waiting, and whether the stream ended with them (an error is
+    /// the last chunk and ends it).
+    pub fn next_many(&self, max: u32) -> ChunkBatch {
         let mut slot = self.0.borrow_mut();
         let mut chunks = Vec::new();
         let Some(stream) = slot.as_mut() else {
-            return chunks;
+            return ChunkBatch {
+                chunks,
+                ended: true,
+            };
         };
         let mut item = stream.next();
         loop {
@@ -228,23 +233,33 @@ impl StreamResource {
                 Some(Ok(chunk)) => chunks.push(Ok(chunk)),
                 Some(Err(e)) => {
                     chunks.push(Err(e));
-                    *slot = None;
                     break;
                 }
-                None => {
-                    *slot = None;
-                    break;
-                }
+                None => break,
             }
             if chunks.len() >= max.max(1) as usize {
-                break;
+                return ChunkBatch {
+                    chunks,
+                    ended: false,
+                };
             }
             match stream.try_next() {
                 Poll::Ready(next) => item = next,
-                Poll::Pending => break,
+                Poll::Pending => {
+                    return ChunkBatch {
+                        chunks,
+                        ended: false,
+                    };
+                }
             }
         }
-        chunks
+        // Ended: drop the upstream connection now rather than when the host
+        // drops the resource.
+        *slot = None;
+        ChunkBatch {
+            chunks,
+            ended: true,
+        }
     }
 }
 
@@ -260,7 +275,7 @@ impl wit_export::GuestChatStream for StreamResource {
         item
     }
 
-    fn next_many(&self, max: u32) -> Vec<Result<ChatChunk, ProviderError>> {
+    fn next_many(&self, max: u32) -> ChunkBatch {
         StreamResource::next_many(self, max)
     }
 }
@@ -355,14 +370,19 @@ mod tests {
         }));
         for expected in ["2", "1", "0"] {
             let batch = resource.next_many(64);
-            assert_eq!(batch.len(), 1);
-            assert_eq!(
-                batch[0].as_ref().unwrap().content.as_deref(),
-                Some(expected)
-            );
+            assert_eq!(batch.chunks.len(), 1);
+            assert!(!batch.ended);
+            let chunk = batch.chunks[0].as_ref().unwrap();
+            assert_eq!(chunk.content.as_deref(), Some(expected));
         }
-        assert!(resource.next_many(64).is_empty());
-        assert!(resource.next_many(64).is_empty(), "fused: not pulled again");
+        // Without try_next the end takes a pull of its own.
+        let batch = resource.next_many(64);
+        assert!(batch.chunks.is_empty() && batch.ended);
+        let batch = resource.next_many(64);
+        assert!(
+            batch.chunks.is_empty() && batch.ended,
+            "fused: not pulled again"
+        );
     }
 
     #[test]
@@ -372,14 +392,15 @@ mod tests {
             then_fail: true,
             calls_after_end: 0,
         }));
-        assert_eq!(resource.next_many(64).len(), 1);
+        assert_eq!(resource.next_many(64).chunks.len(), 1);
         let batch = resource.next_many(64);
-        assert!(matches!(batch[..], [Err(ProviderError::Timeout(_))]));
-        assert!(resource.next_many(64).is_empty());
+        assert!(matches!(batch.chunks[..], [Err(ProviderError::Timeout(_))]));
+        assert!(batch.ended);
+        assert!(resource.next_many(64).chunks.is_empty());
     }
 
     #[test]
-    fn the_default_stream_is_one_batch() {
+    fn the_default_stream_is_one_ended_batch() {
         let chunk = ChatChunk {
             id: "x".into(),
             model: "m".into(),
@@ -391,7 +412,8 @@ mod tests {
             usage: None,
         };
         let resource = StreamResource::new(Box::new(SingleChunk(Some(chunk))));
-        assert_eq!(resource.next_many(64).len(), 1);
-        assert!(resource.next_many(64).is_empty());
+        let batch = resource.next_many(64);
+        assert_eq!(batch.chunks.len(), 1);
+        assert!(batch.ended, "the end is known with the chunk");
     }
 }

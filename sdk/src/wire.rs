@@ -434,8 +434,14 @@ pub(crate) mod testing {
     /// any chunking of the body: `try_next` never reads (it answers from
     /// what was received or says `Pending`); the host's `next-many`
     /// batches, one after another, are exactly what `next` gives one by
-    /// one; and a body received in one read crosses in one batch.
-    pub(crate) fn check_batching(make: &dyn Fn(FakeBody) -> Box<dyn ChatStream>, text: &str) {
+    /// one; and a body received in one read crosses in one batch, in one
+    /// call when the format marks its end (`marked_end`: `[DONE]`,
+    /// `message_stop`, a `done` line) rather than the body's end.
+    pub(crate) fn check_batching(
+        make: &dyn Fn(FakeBody) -> Box<dyn ChatStream>,
+        text: &str,
+        marked_end: bool,
+    ) {
         let key = |items: &[Item]| format!("{items:?}");
         for size in [1, 3, 17, 64, 4096, text.len()] {
             let one_by_one: Vec<Item> = {
@@ -469,20 +475,31 @@ pub(crate) mod testing {
 
             let resource = StreamResource::new(make(FakeBody::new(text, size)));
             let mut batches: Vec<Vec<Item>> = Vec::new();
+            let mut calls = 0;
             loop {
+                calls += 1;
                 let batch = resource.next_many(64);
-                if batch.is_empty() {
+                assert!(batch.chunks.len() <= 64);
+                let failed = batch.chunks.last().is_some_and(Result::is_err);
+                assert!(!failed || batch.ended, "size {size}: an error ends");
+                assert!(batch.ended || !batch.chunks.is_empty());
+                if !batch.chunks.is_empty() {
+                    batches.push(batch.chunks);
+                }
+                if batch.ended {
                     break;
                 }
-                assert!(batch.len() <= 64);
-                batches.push(batch);
                 assert!(batches.len() <= text.len() + 1, "size {size}: never ends");
             }
-            assert!(resource.next_many(64).is_empty(), "stays ended");
+            let after = resource.next_many(64);
+            assert!(after.chunks.is_empty() && after.ended, "stays ended");
             assert_eq!(key(&batches.concat()), key(&one_by_one), "size {size}");
             let complete = one_by_one.iter().all(Result::is_ok);
             if complete && size >= text.len() {
                 assert_eq!(batches.len(), 1, "one read, one batch: {batches:?}");
+                if marked_end {
+                    assert_eq!(calls, 1, "the end came with the batch");
+                }
             }
 
             // At most `max` a call (0 counting as 1), in the same order.
@@ -491,11 +508,11 @@ pub(crate) mod testing {
                 let mut all = Vec::new();
                 loop {
                     let batch = resource.next_many(max);
-                    if batch.is_empty() {
+                    assert!(batch.chunks.len() <= max.max(1) as usize);
+                    all.extend(batch.chunks);
+                    if batch.ended {
                         break;
                     }
-                    assert!(batch.len() <= max.max(1) as usize);
-                    all.extend(batch);
                 }
                 assert_eq!(key(&all), key(&one_by_one), "size {size}, max {max}");
             }

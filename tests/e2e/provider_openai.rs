@@ -464,9 +464,9 @@ async fn one_write_upstream(body: &'static str) -> std::net::SocketAddr {
 
 /// Chunks the upstream sent together cross the plugin boundary together:
 /// the provider (built against hanzo:node@0.3.4) answers the host's
-/// `next-many` with the first chunk and every other one its read brought,
-/// so after the first `next` the rest of the answer is `ready` without
-/// another call into the plugin.
+/// `next-many` with the first chunk, every other one its read brought and
+/// the end, so after the first `next` the rest of the answer and its end
+/// are `ready` without another call into the plugin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunks_sent_together_cross_in_one_call() {
     const ANSWER: &str = concat!(
@@ -497,9 +497,18 @@ async fn chunks_sent_together_cross_in_one_call() {
         .unwrap();
     let first = s.next().await.unwrap().unwrap();
     let mut ready = Vec::new();
-    while let Some(c) = s.ready() {
-        ready.push(c.unwrap());
+    let mut ended = false;
+    loop {
+        match s.ready() {
+            std::task::Poll::Ready(Some(c)) => ready.push(c.unwrap()),
+            std::task::Poll::Ready(None) => {
+                ended = true;
+                break;
+            }
+            std::task::Poll::Pending => break,
+        }
     }
+    assert!(ended, "`[DONE]` came with the answer: the end is known too");
     // After "Hello" (the role-only event is no chunk): " world", the
     // finish and the usage.
     assert_eq!(ready.len(), 3, "{ready:?}");

@@ -102,7 +102,7 @@ impl llm_types::ContentPart {
 /// them.
 pub mod resources {
     use super::fetch::FetchError;
-    use super::llm::{LlmError, Route};
+    use super::llm::{ChunkBatch, LlmError, Route};
     use super::llm_types::ChatChunk;
     use futures_util::future::BoxFuture;
 
@@ -114,9 +114,9 @@ pub mod resources {
         fn route(&self) -> &Route;
         /// The next chunk; `None` once the stream ended.
         fn next(&mut self) -> BoxFuture<'_, Option<Result<ChatChunk, LlmError>>>;
-        /// Up to `max` chunks: the next, then those already here. Empty
-        /// once the stream ended; an error is the last item.
-        fn next_many(&mut self, max: usize) -> BoxFuture<'_, Vec<Result<ChatChunk, LlmError>>>;
+        /// Up to `max` chunks: the next, then those already here, and
+        /// whether the stream ended with them.
+        fn next_many(&mut self, max: usize) -> BoxFuture<'_, ChunkBatch>;
     }
 
     /// A `hanzo:node/containers` process, held by the call.

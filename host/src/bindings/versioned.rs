@@ -117,23 +117,23 @@ impl Provider {
         }
     }
 
-    /// Up to `max` chunks: the next, then those the provider has ready.
-    /// Empty once the stream ended; an error is the last item. A provider
-    /// built before 0.3.4 answers one chunk per call.
+    /// Up to `max` chunks: the next, then those the provider has ready,
+    /// and whether the stream ended with them. A provider built before
+    /// 0.3.4 answers one chunk per call.
     pub async fn next_many<T: Send>(
         &self,
         s: &mut Store<T>,
         stream: ResourceAny,
         max: u32,
-    ) -> wasmtime::Result<Vec<Result<ChatChunk, ProviderError>>> {
+    ) -> wasmtime::Result<Batch> {
         let one = match self {
             Provider::Newest(p) => {
-                let chunks = p
+                let batch = p
                     .hanzo_node_model_provider()
                     .chat_stream()
                     .call_next_many(s, stream, max)
                     .await?;
-                return Ok(checked_batch(chunks, max));
+                return Ok(checked_batch(batch.chunks, batch.ended, max));
             }
             Provider::V0_3(p) => {
                 p.hanzo_node_model_provider()
@@ -148,7 +148,11 @@ impl Provider {
                 .await?
                 .map(|r| r.map(convert::up_chunk).map_err(convert::up_provider_error)),
         };
-        Ok(one.into_iter().collect())
+        let ended = !matches!(one, Some(Ok(_)));
+        Ok(Batch {
+            chunks: one.into_iter().collect(),
+            ended,
+        })
     }
 
     pub async fn embed<T: Send>(
@@ -179,16 +183,29 @@ impl Provider {
     }
 }
 
+/// What one pull of a provider's stream took.
+#[derive(Debug)]
+pub struct Batch {
+    /// In order; an error is the last.
+    pub chunks: Vec<Result<ChatChunk, ProviderError>>,
+    /// Nothing follows: the stream ended, cleanly or with the last error.
+    pub ended: bool,
+}
+
 /// A provider's batch as the host takes it: nothing after an error (the
-/// stream ended there), and more than `max` chunks is the plugin's fault,
-/// reported as an error after the first `max`, so no chunk is silently lost
-/// nor a limit silently ignored.
+/// stream ended there), an empty batch is the end whatever the plugin says
+/// (or the host would call it forever), and more than `max` chunks is the
+/// plugin's fault, reported as an error after the first `max`, so no chunk
+/// is silently lost nor a limit silently ignored.
 fn checked_batch(
     mut chunks: Vec<Result<ChatChunk, ProviderError>>,
+    ended: bool,
     max: u32,
-) -> Vec<Result<ChatChunk, ProviderError>> {
+) -> Batch {
+    let mut ended = ended || chunks.is_empty();
     if let Some(end) = chunks.iter().position(|c| c.is_err()) {
         chunks.truncate(end + 1);
+        ended = true;
     }
     let max = max as usize;
     if chunks.len() > max {
@@ -197,8 +214,9 @@ fn checked_batch(
         chunks.push(Err(ProviderError::Internal(format!(
             "the provider's next-many returned {sent} chunks where at most {max} were asked for"
         ))));
+        ended = true;
     }
-    chunks
+    Batch { chunks, ended }
 }
 
 /// A tool component, ready to instantiate. The toolbox did not change
@@ -286,20 +304,25 @@ mod tests {
     #[test]
     fn a_batch_ends_at_its_first_error_and_at_max() {
         let ok = |t: &str| Ok(chunk(t));
-        let batch = checked_batch(vec![ok("a"), Err(error()), ok("after")], 64);
-        assert_eq!(batch.len(), 2);
-        assert!(batch[1].is_err());
+        let batch = checked_batch(vec![ok("a"), Err(error()), ok("after")], false, 64);
+        assert_eq!(batch.chunks.len(), 2);
+        assert!(batch.chunks[1].is_err());
+        assert!(batch.ended, "an error ends the stream");
 
-        let batch = checked_batch(vec![ok("a"), ok("b")], 2);
-        assert!(batch.iter().all(Result::is_ok));
+        let batch = checked_batch(vec![ok("a"), ok("b")], false, 2);
+        assert!(batch.chunks.iter().all(Result::is_ok));
+        assert!(!batch.ended);
+        assert!(checked_batch(vec![ok("a")], true, 2).ended);
 
-        let batch = checked_batch(vec![ok("a"), ok("b"), ok("c")], 2);
-        assert_eq!(batch.len(), 3);
-        assert!(batch[..2].iter().all(Result::is_ok));
+        let batch = checked_batch(vec![ok("a"), ok("b"), ok("c")], false, 2);
+        assert_eq!(batch.chunks.len(), 3);
+        assert!(batch.chunks[..2].iter().all(Result::is_ok));
         assert!(
-            matches!(&batch[2], Err(ProviderError::Internal(m)) if m.contains("3 chunks where at most 2")),
+            matches!(&batch.chunks[2], Err(ProviderError::Internal(m)) if m.contains("3 chunks where at most 2")),
             "{batch:?}"
         );
-        assert!(checked_batch(Vec::new(), 64).is_empty());
+        assert!(batch.ended);
+        // Empty is the end, even when the plugin says it is not.
+        assert!(checked_batch(Vec::new(), false, 64).ended);
     }
 }

@@ -4,7 +4,7 @@
 //! on behalf of the same tenant.
 
 use crate::bindings::llm::{
-    CallOptions, ChatResult, EmbedResult, Host, HostChatStream, LlmError, Model, Route,
+    CallOptions, ChatResult, ChunkBatch, EmbedResult, Host, HostChatStream, LlmError, Model, Route,
 };
 use crate::bindings::llm_types::{ChatChunk, ChatRequest, EmbedRequest};
 use crate::bindings::resources::LlmStream as RouterStream;
@@ -108,9 +108,9 @@ impl HostChatStream for CallState {
         &mut self,
         stream: Resource<RouterStream>,
         max: u32,
-    ) -> wasmtime::Result<Vec<Result<ChatChunk, LlmError>>> {
-        // 0 would answer an empty list, which says the stream ended; a
-        // plugin's huge `max` must not make the host hold more than a batch.
+    ) -> wasmtime::Result<ChunkBatch> {
+        // 0 would answer an empty batch; a plugin's huge `max` must not make
+        // the host hold more than a batch.
         let max = max.clamp(1, crate::router::STREAM_BATCH_MAX) as usize;
         Ok(self.table().get_mut(&stream)?.0.next_many(max).await)
     }

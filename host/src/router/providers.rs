@@ -8,6 +8,7 @@ use crate::context::CallCtx;
 use crate::error::ProviderCallError;
 use crate::tenant::Tenant;
 use futures_util::future::BoxFuture;
+use std::task::Poll;
 
 /// Whose provider plugin a name finds for a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,9 +92,10 @@ pub trait ProviderStream: Send {
     /// The next chunk; `None` once the stream ended. After an error the stream ends.
     fn next(&mut self) -> BoxFuture<'_, Option<Result<ChatChunk, ProviderCallError>>>;
 
-    /// A chunk that is here already, without waiting; `None` when the next
-    /// one would wait (or the stream ended: [`next`](Self::next) says).
-    fn ready(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
-        None
+    /// What [`next`](Self::next) would answer, when it answers without
+    /// waiting (a chunk already here, or the end already known); `Pending`
+    /// when it would wait.
+    fn ready(&mut self) -> Poll<Option<Result<ChatChunk, ProviderCallError>>> {
+        Poll::Pending
     }
 }

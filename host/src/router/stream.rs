@@ -5,11 +5,12 @@ use super::deployment::Deployment;
 use super::disposition::llm_error;
 use super::usage::Spent;
 use super::{ProviderStream, Router, chat_needs};
-use crate::bindings::llm::{LlmError, Route};
+use crate::bindings::llm::{ChunkBatch, LlmError, Route};
 use crate::bindings::llm_types::{ChatChunk, ChatRequest, Usage as TokenUsage};
 use crate::error::ProviderCallError;
 use crate::tenant::Tenant;
 use std::sync::Arc;
+use std::task::Poll;
 
 impl Router {
     /// Opens a stream on the first deployment that delivers a first chunk:
@@ -75,25 +76,38 @@ impl RouterStream {
         }
     }
 
-    /// Up to `max` chunks (at least one): the next, waiting for it, then
-    /// those the provider already sent. Empty once the stream ended; an
-    /// error is the last item.
-    pub async fn next_many(&mut self, max: usize) -> Vec<Result<ChatChunk, LlmError>> {
+    /// Up to `max` chunks: the next, waiting for it, then those the
+    /// provider already sent, and whether the stream ended with them (an
+    /// error is the last chunk and ends it).
+    pub async fn next_many(&mut self, max: usize) -> ChunkBatch {
         let mut chunks = Vec::new();
         let Some(first) = self.next().await else {
-            return chunks;
+            return ChunkBatch {
+                chunks,
+                ended: true,
+            };
         };
-        let mut failed = first.is_err();
+        let mut ended = first.is_err();
         chunks.push(first);
-        while !failed && chunks.len() < max {
-            let Some(ready) = self.inner.as_mut().and_then(|s| s.ready()) else {
+        while !ended && chunks.len() < max {
+            let Some(inner) = self.inner.as_mut() else {
+                ended = true;
                 break;
             };
-            let chunk = self.account(ready);
-            failed = chunk.is_err();
-            chunks.push(chunk);
+            match inner.ready() {
+                Poll::Ready(Some(item)) => {
+                    let chunk = self.account(item);
+                    ended = chunk.is_err();
+                    chunks.push(chunk);
+                }
+                Poll::Ready(None) => {
+                    self.finish();
+                    ended = true;
+                }
+                Poll::Pending => break,
+            }
         }
-        chunks
+        ChunkBatch { chunks, ended }
     }
 
     /// Notes what a chunk says for the stream's accounting: its usage, or
@@ -151,10 +165,7 @@ impl crate::bindings::resources::ChunkStream for RouterStream {
         Box::pin(RouterStream::next(self))
     }
 
-    fn next_many(
-        &mut self,
-        max: usize,
-    ) -> futures_util::future::BoxFuture<'_, Vec<Result<ChatChunk, LlmError>>> {
+    fn next_many(&mut self, max: usize) -> futures_util::future::BoxFuture<'_, ChunkBatch> {
         Box::pin(RouterStream::next_many(self, max))
     }
 }

@@ -2,6 +2,7 @@
 //! failover, retries, the circuit breaker, streams, overlays and the cache.
 
 use super::*;
+use crate::bindings::llm::ChunkBatch;
 use crate::bindings::llm_types::{
     ChatChunk, FinishReason, Message, ModelInfo, Role, Usage as TokenUsage,
 };
@@ -124,11 +125,11 @@ impl ProviderStream for FakeStream {
         Box::pin(async move { self.pop() })
     }
 
-    fn ready(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
+    fn ready(&mut self) -> std::task::Poll<Option<Result<ChatChunk, ProviderCallError>>> {
         if self.burst && self.pulled {
-            self.pop()
+            std::task::Poll::Ready(self.pop())
         } else {
-            None
+            std::task::Poll::Pending
         }
     }
 }
@@ -431,12 +432,14 @@ async fn streams_fail_over_before_the_first_chunk_only() {
 }
 
 /// `next-many` hands on, with the next chunk, those the provider already
-/// has, at most `max`; an error ends the batch and the stream; a provider
-/// that has nothing ready gives a chunk a call.
+/// has, at most `max`, and says when the stream ended with them; an error
+/// ends the batch and the stream; a provider that has nothing ready gives a
+/// chunk a call.
 #[tokio::test]
 async fn next_many_takes_what_the_provider_has_ready() {
-    fn texts(batch: &[Result<ChatChunk, LlmError>]) -> Vec<String> {
+    fn texts(batch: &ChunkBatch) -> Vec<String> {
         batch
+            .chunks
             .iter()
             .map(|c| match c {
                 Ok(c) => c.content.clone().unwrap(),
@@ -449,24 +452,33 @@ async fn next_many_takes_what_the_provider_has_ready() {
 
     fake.then("p-a", Step::Burst(5, false));
     let mut s = r.stream("acme".into(), request("m")).await.unwrap();
-    assert_eq!(texts(&s.next_many(3).await), ["p-a-0", "p-a-1", "p-a-2"]);
-    assert_eq!(texts(&s.next_many(64).await), ["p-a-3", "p-a-4"]);
-    assert!(s.next_many(64).await.is_empty());
-    assert!(s.next_many(64).await.is_empty());
+    let batch = s.next_many(3).await;
+    assert_eq!(texts(&batch), ["p-a-0", "p-a-1", "p-a-2"]);
+    assert!(!batch.ended);
+    // The end came with the rest: known without another pull.
+    let batch = s.next_many(64).await;
+    assert_eq!(texts(&batch), ["p-a-3", "p-a-4"]);
+    assert!(batch.ended);
+    let batch = s.next_many(64).await;
+    assert!(batch.chunks.is_empty() && batch.ended);
 
     fake.then("p-a", Step::Burst(2, true));
     let mut s = r.stream("acme".into(), request("m")).await.unwrap();
     let batch = s.next_many(64).await;
-    assert_eq!(batch.len(), 3, "{:?}", texts(&batch));
-    assert!(batch[..2].iter().all(Result::is_ok));
+    assert_eq!(batch.chunks.len(), 3, "{:?}", texts(&batch));
+    assert!(batch.chunks[..2].iter().all(Result::is_ok));
     assert!(texts(&batch)[2].contains("cut"), "{:?}", texts(&batch));
-    assert!(s.next_many(64).await.is_empty(), "ended by the error");
+    assert!(batch.ended, "ended by the error");
+    assert!(s.next_many(64).await.chunks.is_empty());
 
-    // Nothing ready: one chunk a call.
+    // Nothing ready: one chunk a call, and the end takes a pull of its own.
     let mut s = r.stream("acme".into(), request("m")).await.unwrap();
     assert_eq!(texts(&s.next_many(64).await), ["p-a-0"]);
-    assert_eq!(texts(&s.next_many(64).await), ["p-a-1"]);
-    assert!(s.next_many(64).await.is_empty());
+    let batch = s.next_many(64).await;
+    assert_eq!(texts(&batch), ["p-a-1"]);
+    assert!(!batch.ended);
+    let batch = s.next_many(64).await;
+    assert!(batch.chunks.is_empty() && batch.ended);
 }
 
 #[tokio::test]

@@ -562,7 +562,7 @@ impl ProviderStream for ChatStream {
         Box::pin(ChatStream::next(self))
     }
 
-    fn ready(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
+    fn ready(&mut self) -> std::task::Poll<Option<Result<ChatChunk, ProviderCallError>>> {
         ChatStream::ready(self)
     }
 }

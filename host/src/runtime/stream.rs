@@ -13,6 +13,7 @@ use crate::plugins::LoadedPlugin;
 use crate::router::STREAM_BATCH_MAX;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::Poll;
 use wasmtime::component::ResourceAny;
 
 impl Runtime {
@@ -70,10 +71,14 @@ impl ChatStream {
         self.ready.pop_front()
     }
 
-    /// A chunk already pulled from the plugin, if there is one: never
-    /// waits, and `None` says nothing of whether the stream goes on.
-    pub fn ready(&mut self) -> Option<Result<ChatChunk, ProviderCallError>> {
-        self.ready.pop_front()
+    /// What `next` would answer, when it answers without calling the
+    /// plugin: a chunk already pulled, or the end the plugin announced.
+    pub fn ready(&mut self) -> Poll<Option<Result<ChatChunk, ProviderCallError>>> {
+        match self.ready.pop_front() {
+            Some(item) => Poll::Ready(Some(item)),
+            None if self.done => Poll::Ready(None),
+            None => Poll::Pending,
+        }
     }
 
     /// Takes the chunks the plugin has ready (waiting for the first).
@@ -86,25 +91,27 @@ impl ChatStream {
         let r = lease
             .call(async |p, s| p.next_many(s, stream, STREAM_BATCH_MAX).await)
             .await;
-        match r {
+        let batch = match r {
+            Ok(batch) => batch,
             Err(e) => {
                 self.done = true;
                 self.ready.push_back(Err(e.into()));
+                return;
             }
-            Ok(chunks) if chunks.is_empty() => {
-                self.done = true;
+        };
+        let failed = batch.chunks.last().is_some_and(Result::is_err);
+        self.ready.extend(
+            batch
+                .chunks
+                .into_iter()
+                .map(|c| c.map_err(ProviderCallError::Provider)),
+        );
+        if batch.ended {
+            self.done = true;
+            // A clean end parks the instance now, before the chunks are
+            // handed out: nothing else will call the plugin.
+            if !failed {
                 self.park().await;
-            }
-            Ok(chunks) => {
-                for chunk in chunks {
-                    match chunk {
-                        Ok(c) => self.ready.push_back(Ok(c)),
-                        Err(e) => {
-                            self.done = true;
-                            self.ready.push_back(Err(ProviderCallError::Provider(e)));
-                        }
-                    }
-                }
             }
         }
     }

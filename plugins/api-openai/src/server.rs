@@ -46,8 +46,8 @@ pub trait Node {
 pub trait ChunkStream {
     fn route(&self) -> Route;
     fn next(&mut self) -> Option<Result<ChatChunk, LlmError>>;
-    /// Whether `next` answers without waiting (the chunk came with the
-    /// previous one).
+    /// Whether `next` answers without waiting (the next chunk, or the
+    /// end, came with the previous chunk).
     fn ready(&self) -> bool;
 }
 

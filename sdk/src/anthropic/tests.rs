@@ -723,5 +723,6 @@ fn chunks_received_together_are_pulled_together() {
     check_batching(
         &|body| Box::new(SseMessageStream::new(body, "claude-sonnet-4-5")),
         TEXT_STREAM,
+        true,
     );
 }

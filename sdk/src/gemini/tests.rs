@@ -834,5 +834,6 @@ fn chunks_received_together_are_pulled_together() {
     check_batching(
         &|body| Box::new(SseGenerateStream::new(body, "gemini-2.0-flash")),
         TEXT_STREAM,
+        false,
     );
 }

@@ -563,5 +563,6 @@ fn chunks_received_together_are_pulled_together() {
     check_batching(
         &|body| Box::new(NdjsonChatStream::new(body, "llama3.2")),
         TEXT_STREAM,
+        true,
     );
 }

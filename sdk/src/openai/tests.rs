@@ -781,13 +781,14 @@ fn chunks_received_together_are_pulled_together() {
     check_batching(
         &|body| Box::new(SseChatStream::new(body, "gpt-4o-mini")),
         STREAM,
+        true,
     );
 }
 
 #[test]
 fn failing_streams_are_pulled_together_up_to_their_error() {
     let make = |body| Box::new(SseChatStream::new(body, "m")) as Box<dyn ChatStream>;
-    check_batching(&make, &STREAM[..STREAM.find("\"lo\"").unwrap()]);
+    check_batching(&make, &STREAM[..STREAM.find("\"lo\"").unwrap()], false);
     check_batching(
         &make,
         concat!(
@@ -795,5 +796,6 @@ fn failing_streams_are_pulled_together_up_to_their_error() {
             "event: error\ndata: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n",
             "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\n\n",
         ),
+        false,
     );
 }
