@@ -181,7 +181,6 @@ pub struct ChatStream {
     #[cfg(target_arch = "wasm32")]
     inner: host::ChatStream,
     /// Taken from the host, not yet handed out; an error is last.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     ready: std::collections::VecDeque<Result<ChatChunk, LlmError>>,
     /// Nothing more to take from the host.
     done: bool,

@@ -228,38 +228,29 @@ impl StreamResource {
             };
         };
         let mut item = stream.next();
-        loop {
+        let ended = loop {
             match item {
                 Some(Ok(chunk)) => chunks.push(Ok(chunk)),
                 Some(Err(e)) => {
                     chunks.push(Err(e));
-                    break;
+                    break true;
                 }
-                None => break,
+                None => break true,
             }
             if chunks.len() >= max.max(1) as usize {
-                return ChunkBatch {
-                    chunks,
-                    ended: false,
-                };
+                break false;
             }
             match stream.try_next() {
                 Poll::Ready(next) => item = next,
-                Poll::Pending => {
-                    return ChunkBatch {
-                        chunks,
-                        ended: false,
-                    };
-                }
+                Poll::Pending => break false,
             }
+        };
+        if ended {
+            // Drop the upstream connection now rather than when the host
+            // drops the resource.
+            *slot = None;
         }
-        // Ended: drop the upstream connection now rather than when the host
-        // drops the resource.
-        *slot = None;
-        ChunkBatch {
-            chunks,
-            ended: true,
-        }
+        ChunkBatch { chunks, ended }
     }
 }
 

@@ -96,6 +96,23 @@ impl llm_types::ContentPart {
     }
 }
 
+#[cfg(test)]
+impl llm_types::ChatChunk {
+    /// A chunk holding only `text` (id `c`, model `m`), for tests.
+    pub fn text_only(text: &str) -> llm_types::ChatChunk {
+        llm_types::ChatChunk {
+            id: "c".into(),
+            model: "m".into(),
+            content: Some(text.into()),
+            tool_calls: Vec::new(),
+            reasoning: Vec::new(),
+            finish_reason: None,
+            stop_sequence: None,
+            usage: None,
+        }
+    }
+}
+
 /// The host values behind the node's WIT resources. The generated code
 /// names these; what serves them (the router's streams, outbound answer
 /// bodies) implements their traits, so the bindings depend on nothing above

@@ -284,26 +284,13 @@ impl Tool {
 mod tests {
     use super::*;
 
-    fn chunk(text: &str) -> ChatChunk {
-        ChatChunk {
-            id: "c".into(),
-            model: "m".into(),
-            content: Some(text.into()),
-            tool_calls: Vec::new(),
-            reasoning: Vec::new(),
-            finish_reason: None,
-            stop_sequence: None,
-            usage: None,
-        }
-    }
-
     fn error() -> ProviderError {
         ProviderError::Timeout("quiet".into())
     }
 
     #[test]
     fn a_batch_ends_at_its_first_error_and_at_max() {
-        let ok = |t: &str| Ok(chunk(t));
+        let ok = |t: &str| Ok(ChatChunk::text_only(t));
         let batch = checked_batch(vec![ok("a"), Err(error()), ok("after")], false, 64);
         assert_eq!(batch.chunks.len(), 2);
         assert!(batch.chunks[1].is_err());

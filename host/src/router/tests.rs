@@ -84,19 +84,6 @@ fn answer(provider: &str, model: &str) -> ChatResponse {
     }
 }
 
-fn chunk(text: &str) -> ChatChunk {
-    ChatChunk {
-        id: "c".into(),
-        model: "m".into(),
-        content: Some(text.into()),
-        tool_calls: Vec::new(),
-        finish_reason: None,
-        usage: None,
-        reasoning: Vec::new(),
-        stop_sequence: None,
-    }
-}
-
 struct FakeStream {
     chunks: VecDeque<ChatChunk>,
     then_fail: bool,
@@ -229,7 +216,9 @@ impl Providers for FakeProviders {
                 Some(Step::Burst(n, then_fail)) => (n, then_fail, true),
                 None => (2, false, false),
             };
-            let chunks = (0..n).map(|i| chunk(&format!("{provider}-{i}"))).collect();
+            let chunks = (0..n)
+                .map(|i| ChatChunk::text_only(&format!("{provider}-{i}")))
+                .collect();
             Ok(Box::new(FakeStream {
                 chunks,
                 then_fail,
