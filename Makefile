@@ -1,7 +1,7 @@
 # Hanzo Node — the two commands:
 #   make run    build the node and the bundled plugins, then serve on 127.0.0.1:3690
 #   make test   build everything and run the whole test suite
-# Other targets: make plugins | models | python-plugins | js-plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-auth | bench-api | bench-gateway | bench-vectors | fmt
+# Other targets: make plugins | models | python-plugins | js-plugins | dist | bench | bench-jobs | bench-fairness | bench-conns | bench-auth | bench-api | bench-gateway | bench-vectors | device-bundle | fmt
 
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
@@ -12,7 +12,7 @@ PLUGINS := openai anthropic gemini ollama local tools-basic tools-containers too
 # Plugins that misbehave on purpose, for the test suite.
 TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe vectors-probe tee-probe api-crash greeter provider-v0-2 tool-v0-2 api-v0-2
 
-.PHONY: run test agents container-image models plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway bench-vectors fmt wasm-target pyenv
+.PHONY: run test agents container-image models plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway bench-vectors device-bundle fmt wasm-target pyenv
 
 # The official openai, anthropic, openai-agents and mcp Python SDKs, used unmodified as clients in tests.
 PYENV ?= $(HOME)/.cache/hanzo-node/pyenv
@@ -64,6 +64,16 @@ dist: plugins bin
 	sed "s/@BUILD_KEY@/$$(cat $(SIGNING_KEY).pub)/" plugins/node.toml > dist/node.toml
 
 build: dist
+
+# The TEE and GPU probe alone (`hanzo-node hardware` without the rest of the
+# node), small enough to carry to a lent GPU machine: the device tool runs
+# `bash tests/device/gpu-check.sh` there, carrying target/device.
+device-bundle:
+	cargo build --release -p hanzo-node --example hardware
+	mkdir -p target/device
+	cp $(CARGO_TARGET_DIR)/release/examples/hardware target/device/
+	strip target/device/hardware
+	@ls -l target/device/hardware
 
 run: build
 	$(HANZO) serve --config dist/node.toml --plugins dist/plugins --data-dir dist/data

@@ -16,6 +16,7 @@ pub mod error;
 pub mod gpu;
 pub mod grants;
 pub mod guest_stderr;
+pub mod hardware;
 pub mod inspect;
 pub mod jobs;
 pub mod kv_table;

@@ -1,5 +1,6 @@
 //! The `hanzo-node` binary: `serve` runs the node; `plugin list|inspect` look
-//! at plugins; `plugin keygen|sign|verify` handle publishers' signatures.
+//! at plugins; `plugin keygen|sign|verify` handle publishers' signatures;
+//! `tenant` manages tenants and keys; `hardware` shows the TEE and GPUs.
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -31,6 +32,13 @@ enum Command {
     /// picks changes up within a second).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// What the node would run on, as `/v2/health` shows it: the TEE
+    /// platform and privacy tier (by `[tee]` of the config), and the GPUs.
+    Hardware {
+        /// node.toml whose `[tee]` policy decides the tier.
+        #[arg(long, env = "HANZO_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -225,6 +233,16 @@ fn main() -> anyhow::Result<()> {
                 .block_on(list(cfg))
         }
         Command::Tenant(command) => tenant(command),
+        Command::Hardware { config } => {
+            let cfg = load_config(config.as_deref())?;
+            // A probe, not the node's attestation: the TEE's own report is
+            // bound to a throwaway key.
+            let mut key = [0; 32];
+            getrandom::fill(&mut key).context("no randomness from the OS")?;
+            let hardware = hanzo_node::hardware::Hardware::probe(cfg.tee, key);
+            println!("{}", serde_json::to_string_pretty(&hardware.json())?);
+            Ok(())
+        }
         Command::Plugin(PluginCommand::New {
             name,
             kind,

@@ -87,6 +87,27 @@ async fn a_node_without_a_tee_says_so_and_verifies_others_evidence() {
         );
     }
 
+    // `hanzo-node hardware` probes as `serve` does, before any node runs.
+    let config = dirs.root.path().join("empty.toml");
+    std::fs::write(&config, "").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hanzo-node"))
+        .args(["hardware", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let probed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(probed["tee"], h["tee"], "{probed}");
+    let uuids = |v: &Value| {
+        v["gpu"]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["uuid"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(uuids(&probed), uuids(&h), "{probed}");
+    assert_eq!(probed["gpu"]["absent"], h["gpu"]["absent"], "{probed}");
+
     // The node's own evidence: there is none, and it says why.
     let (s, v) = send(
         &c,

@@ -45,6 +45,22 @@ impl GpuDevice {
             confidential_computing,
         }
     }
+
+    /// A GPU of which only the memory (MiB) is known: what the scheduler
+    /// decides on.
+    #[cfg(test)]
+    pub fn with_memory(index: u32, total_mb: u64, free_mb: u64) -> GpuDevice {
+        GpuDevice {
+            index,
+            name: String::new(),
+            uuid: String::new(),
+            memory_total_mb: total_mb,
+            memory_free_mb: free_mb,
+            utilization_pct: None,
+            temperature_c: None,
+            confidential_computing: None,
+        }
+    }
 }
 
 /// Whether a need for GPU memory can be met.

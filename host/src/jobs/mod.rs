@@ -224,3 +224,6 @@ impl Jobs {
         placed().unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests;

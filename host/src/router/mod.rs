@@ -25,7 +25,9 @@ pub mod usage;
 pub mod window;
 
 pub use deployment::Deployment;
-pub use providers::{ProviderScope, ProviderStream, ProviderVersion, Providers, STREAM_BATCH_MAX};
+pub use providers::{
+    ProviderScope, ProviderStream, ProviderVersion, Providers, Refusal, STREAM_BATCH_MAX,
+};
 pub use stream::RouterStream;
 
 use crate::bindings::llm::{CallOptions, ChatResult, EmbedResult, LlmError, Model};
@@ -467,4 +469,4 @@ impl Router {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

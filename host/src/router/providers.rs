@@ -37,7 +37,7 @@ pub trait Providers: Send + Sync {
 
     /// Whether the node can serve a deployment that needs privacy tier
     /// `tier` and `gpu_memory_mb` of free GPU memory; else why not.
-    fn admits(&self, tier: u8, gpu_memory_mb: Option<u64>) -> Result<(), String> {
+    fn admits(&self, tier: u8, gpu_memory_mb: Option<u64>) -> Result<(), Refusal> {
         let _ = (tier, gpu_memory_mb);
         Ok(())
     }
@@ -80,6 +80,15 @@ pub trait Providers: Send + Sync {
         ctx: CallCtx,
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<Box<dyn ProviderStream>, ProviderCallError>>;
+}
+
+/// Why the node cannot serve a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not on this node: a privacy tier it lacks, no GPU that large.
+    Never(String),
+    /// Not now: GPUs large enough exist, but none has the memory free.
+    Busy(String),
 }
 
 /// The most chunks a stream takes from a plugin, or hands to one, in one

@@ -9,7 +9,7 @@ use super::disposition::Disposition::*;
 use super::disposition::{disposition, llm_error, rate_limited};
 use super::usage::Spent;
 use super::window::MinuteWindow;
-use super::{ProviderScope, Router, TenantLimits};
+use super::{ProviderScope, Refusal, Router, TenantLimits};
 use crate::bindings::llm::LlmError;
 use crate::bindings::llm_types::{Capabilities, ProviderError, Usage as TokenUsage};
 use crate::error::ProviderCallError;
@@ -120,8 +120,9 @@ impl Router {
             .into_iter()
             .filter(|d| d.can_serve(needs, prompt_tokens))
             .collect();
-        // Deployments that need a privacy tier or GPU memory the node lacks.
-        let mut refused = None;
+        // Deployments that need a privacy tier or GPU memory the node lacks
+        // (for good, or until some GPU memory frees).
+        let (mut never, mut busy) = (None, None);
         if capable
             .iter()
             .any(|d| d.tier > 0 || d.gpu_memory_mb.is_some())
@@ -134,17 +135,23 @@ impl Router {
                 let admitted = providers
                     .as_ref()
                     .map_or(Ok(()), |p| p.admits(d.tier, d.gpu_memory_mb));
-                match admitted {
-                    Ok(()) => true,
-                    Err(why) => {
-                        refused.get_or_insert(format!("deployment `{}`: {why}", d.name));
-                        false
-                    }
-                }
+                let (first, why) = match admitted {
+                    Ok(()) => return true,
+                    Err(Refusal::Never(why)) => (&mut never, why),
+                    Err(Refusal::Busy(why)) => (&mut busy, why),
+                };
+                first.get_or_insert(format!("deployment `{}`: {why}", d.name));
+                false
             });
-            if capable.is_empty()
-                && let Some(why) = refused
-            {
+        }
+        // Busy GPUs are worth waiting for: retryable, for clients and jobs.
+        if capable.is_empty() {
+            if let Some(why) = busy {
+                return Err(LlmError::Provider(ProviderError::UpstreamUnavailable(
+                    format!("{why}; retry once GPU memory frees"),
+                )));
+            }
+            if let Some(why) = never {
                 return Err(LlmError::Unsupported(why));
             }
         }

@@ -1,5 +1,7 @@
 //! The router on its own, with fake providers: which deployment serves,
-//! failover, retries, the circuit breaker, streams, overlays and the cache.
+//! failover, retries, the circuit breaker, streams, overlays, the cache and
+//! deployments that need GPU memory. The jobs' tests route through the same
+//! fakes.
 
 use super::*;
 use crate::bindings::llm::ChunkBatch;
@@ -25,10 +27,12 @@ enum Step {
 /// Provider plugins that answer from a script: each call of a provider takes
 /// the next step in its queue, and an empty queue answers normally.
 #[derive(Default)]
-struct FakeProviders {
+pub(crate) struct FakeProviders {
     script: Mutex<HashMap<String, VecDeque<Step>>>,
     /// Each call: provider, upstream model, tenant, the overlay's `base_url`.
     calls: Mutex<Vec<(String, String, String, Option<String>)>>,
+    /// The node's one GPU: total and free memory (MiB); none: no GPU.
+    pub(crate) gpu: Mutex<Option<(u64, u64)>>,
 }
 
 impl FakeProviders {
@@ -54,7 +58,16 @@ impl FakeProviders {
         crate::lock(&self.script).get_mut(provider)?.pop_front()
     }
 
-    fn providers_called(&self) -> Vec<String> {
+    /// What the node's GPU says about a need for `mb` MiB now.
+    pub(crate) fn gpu_admission(&self, mb: u64) -> crate::gpu::GpuAdmission {
+        let gpus: Vec<_> = (*crate::lock(&self.gpu))
+            .map(|(total, free)| crate::gpu::GpuDevice::with_memory(0, total, free))
+            .into_iter()
+            .collect();
+        crate::gpu::admission(&gpus, Some("no GPU here"), mb)
+    }
+
+    pub(crate) fn providers_called(&self) -> Vec<String> {
         crate::lock(&self.calls)
             .iter()
             .map(|c| c.0.clone())
@@ -124,6 +137,17 @@ impl ProviderStream for FakeStream {
 use futures_util::future::BoxFuture;
 
 impl Providers for FakeProviders {
+    fn admits(&self, _tier: u8, gpu_memory_mb: Option<u64>) -> Result<(), Refusal> {
+        let Some(mb) = gpu_memory_mb else {
+            return Ok(());
+        };
+        match self.gpu_admission(mb) {
+            crate::gpu::GpuAdmission::Now => Ok(()),
+            crate::gpu::GpuAdmission::Later(why) => Err(Refusal::Busy(why)),
+            crate::gpu::GpuAdmission::Never(why) => Err(Refusal::Never(why)),
+        }
+    }
+
     fn has_provider(&self, _tenant: &Tenant, name: &str) -> Option<ProviderScope> {
         name.starts_with("p-").then_some(ProviderScope::Node)
     }
@@ -234,7 +258,7 @@ fn deployment(toml_text: &str) -> DeploymentConfig {
 }
 
 /// A router over `deployments` with fast retries; `edit` adjusts its config.
-fn router(
+pub(crate) fn router(
     fake: &Arc<FakeProviders>,
     deployments: &[&str],
     edit: impl FnOnce(&mut RouterConfig),
@@ -529,4 +553,72 @@ async fn a_router_whose_node_is_gone_says_so() {
         .await
         .unwrap_err();
     assert!(e_text(&e).contains("shutting down"), "{e:?}");
+}
+
+#[tokio::test]
+async fn busy_gpus_are_worth_a_retry_and_too_small_ones_are_not() {
+    const NEEDS_40G: &str = r#"name = "needs-40g"
+alias = "m"
+provider = "p-a"
+model = "up-a"
+gpu_memory_mb = 40000"#;
+    const NEEDS_100G: &str = r#"name = "needs-100g"
+alias = "huge"
+provider = "p-a"
+model = "up-huge"
+gpu_memory_mb = 100000"#;
+    let fake = Arc::new(FakeProviders::default());
+    *crate::lock(&fake.gpu) = Some((80_000, 2_000));
+    let r = router(&fake, &[NEEDS_40G, NEEDS_100G], |_| {});
+    let chat = |model: &'static str| r.chat("acme".into(), request(model), NO_OPTIONS);
+
+    // Large enough but busy: unavailable for now (503, retried by jobs).
+    match chat("m").await.unwrap_err() {
+        LlmError::Provider(ProviderError::UpstreamUnavailable(why)) => assert!(
+            why.contains("deployment `needs-40g`") && why.contains("has free is 2000 MiB"),
+            "{why}"
+        ),
+        e => panic!("{e:?}"),
+    }
+    // Larger than any GPU: unsupported, for good.
+    match chat("huge").await.unwrap_err() {
+        LlmError::Unsupported(why) => assert!(why.contains("largest GPU has 80000 MiB"), "{why}"),
+        e => panic!("{e:?}"),
+    }
+    assert!(fake.providers_called().is_empty());
+
+    // Memory freed: the same deployment serves.
+    *crate::lock(&fake.gpu) = Some((80_000, 50_000));
+    assert_eq!(chat("m").await.unwrap().route.deployment, "needs-40g");
+    // No GPU at all: never.
+    *crate::lock(&fake.gpu) = None;
+    match chat("m").await.unwrap_err() {
+        LlmError::Unsupported(why) => assert!(why.contains("no GPU here"), "{why}"),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_alias_waits_for_its_busy_gpu_deployment_over_one_that_never_fits() {
+    const BUSY: &str = r#"name = "busy"
+alias = "m"
+provider = "p-a"
+model = "up-a"
+gpu_memory_mb = 40000"#;
+    const TOO_BIG: &str = r#"name = "too-big"
+alias = "m"
+provider = "p-b"
+model = "up-b"
+gpu_memory_mb = 100000"#;
+    let fake = Arc::new(FakeProviders::default());
+    *crate::lock(&fake.gpu) = Some((80_000, 2_000));
+    let r = router(&fake, &[TOO_BIG, BUSY], |_| {});
+    let e = r
+        .chat("acme".into(), request("m"), NO_OPTIONS)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, LlmError::Provider(ProviderError::UpstreamUnavailable(why)) if why.contains("`busy`")),
+        "{e:?}"
+    );
 }

@@ -28,7 +28,7 @@ use crate::error::CallError;
 use crate::kv_table::KvTable;
 use crate::plugins::registry::ToolEntry;
 use crate::plugins::{LoadedPlugin, PluginKind, Registry};
-use crate::router::{ProviderScope, ProviderStream, ProviderVersion, Providers};
+use crate::router::{ProviderScope, ProviderStream, ProviderVersion, Providers, Refusal};
 use crate::tenant::Tenant;
 use crate::warm::WarmPool;
 use futures_util::future::BoxFuture;
@@ -91,19 +91,9 @@ impl Runtime {
             config.auth.clone(),
         )?);
         let db = kv.database();
-        let gpus = Arc::new(crate::gpu::Gpus::open());
-        let devices = gpus.devices();
-        let tee = Arc::new(crate::tee::Tee::detect(
+        let crate::hardware::Hardware { gpus, tee } = crate::hardware::Hardware::probe(
             config.tee.clone(),
             auth.identity.verifying_key().to_bytes(),
-            crate::gpu::confidential_computing(&devices),
-        ));
-        tracing::info!(
-            platform = tee.status().platform.map_or("none", |p| p.as_str()),
-            tier = tee.tier(),
-            reason = %tee.status().reason,
-            gpus = devices.len(),
-            "trusted execution"
         );
         let keys = Arc::new(crate::tee::keys::KeyStore::open(
             kv.database(),
@@ -477,13 +467,13 @@ fn schema_problems(schema: &jsonschema::Validator, value: &serde_json::Value) ->
 
 /// The router calls provider plugins through the runtime.
 impl Providers for Runtime {
-    fn admits(&self, tier: u8, gpu_memory_mb: Option<u64>) -> Result<(), String> {
-        self.tee.admit(tier, "it")?;
+    fn admits(&self, tier: u8, gpu_memory_mb: Option<u64>) -> Result<(), Refusal> {
+        use crate::gpu::GpuAdmission;
+        self.tee.admit(tier, "it").map_err(Refusal::Never)?;
         match gpu_memory_mb.map(|mb| self.gpus.admission(mb)) {
-            None | Some(crate::gpu::GpuAdmission::Now) => Ok(()),
-            Some(crate::gpu::GpuAdmission::Later(why) | crate::gpu::GpuAdmission::Never(why)) => {
-                Err(why)
-            }
+            None | Some(GpuAdmission::Now) => Ok(()),
+            Some(GpuAdmission::Later(why)) => Err(Refusal::Busy(why)),
+            Some(GpuAdmission::Never(why)) => Err(Refusal::Never(why)),
         }
     }
 
