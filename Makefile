@@ -10,7 +10,7 @@ WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
 # First-party plugins bundled into dist/plugins.
 PLUGINS := openai anthropic gemini ollama local tools-basic tools-containers tools-mcp api-v2 api-openai api-mcp
 # Plugins that misbehave on purpose, for the test suite.
-TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe vectors-probe tee-probe api-crash greeter provider-v0-2 tool-v0-2 api-v0-2
+TEST_PLUGINS := echo-version spin-forever memory-bomb http-probe kv-probe vectors-probe tee-probe api-crash greeter provider-v0-2 provider-v0-3 tool-v0-2 api-v0-2
 
 .PHONY: run test agents container-image models plugins dist build bin bench bench-jobs bench-fairness bench-conns bench-auth bench-api bench-gateway bench-vectors device-bundle fmt wasm-target pyenv
 

@@ -15,13 +15,11 @@ use std::path::{Path, PathBuf};
 /// The WIT package, a folder per version (each with its `deps`).
 static WIT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../wit");
 
-/// The version folder a language's SDK is built against: Rust's is on
-/// 0.3.4, Python's and JavaScript's on 0.3.0 (the node loads plugins built
-/// against 0.2.0 and 0.3.x).
+/// The version folder a language's SDK is built against: each is on
+/// 0.3.4 (the node loads plugins built against 0.2.0 and 0.3.x).
 fn wit_folder(lang: Lang) -> &'static str {
     match lang {
-        Lang::Rust => "since_v0.3.4",
-        Lang::Python | Lang::Js => "since_v0.3.0",
+        Lang::Rust | Lang::Python | Lang::Js => "since_v0.3.4",
     }
 }
 
@@ -351,7 +349,7 @@ mod tests {
             let make = std::fs::read_to_string(dest.join("Makefile")).unwrap();
             assert!(make.contains("NAME := my-py"), "{make}");
             assert!(make.contains("dist/$(NAME)"), "{make}");
-            let world = format!("WORLD := hanzo:node/{}@0.3.0", kind.as_str());
+            let world = format!("WORLD := hanzo:node/{}@0.3.4", kind.as_str());
             assert!(make.contains(&world), "{make}");
         }
     }

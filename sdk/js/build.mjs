@@ -7,7 +7,7 @@
 // PROJECT (default: the current directory) holds plugin.toml and
 // src/index.js (or FILE, relative to PROJECT); the manifest's `kind` is the world built (tool, provider,
 // api), its `name` is recorded for error messages. The WIT folder is
-// PROJECT/wit when present, else this repository's wit/since_v0.3.0/. OUT defaults to
+// PROJECT/wit when present, else this repository's wit/since_v0.3.4/. OUT defaults to
 // PROJECT/dist/<name>.
 import { componentize } from '@bytecodealliance/componentize-js';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
@@ -16,6 +16,9 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+/** The WIT package version the SDK speaks. */
+const WIT_VERSION = '0.3.4';
 
 /** What `src/index.js` must export, by world. */
 const WORLD_EXPORT = { tool: 'toolbox', provider: 'modelProvider', api: 'incomingHandler' };
@@ -60,7 +63,7 @@ if (!['tool', 'provider', 'api'].includes(kind)) usage(`${manifestPath}: kind mu
 const component = manifest.component ?? `${name.replaceAll('-', '_')}.wasm`;
 const entry = resolve(project, entryArg);
 if (!existsSync(entry)) usage(`${entry} is missing`);
-wit = resolve(wit ?? (existsSync(join(project, 'wit')) ? join(project, 'wit') : join(here, '..', '..', 'wit', 'since_v0.3.0')));
+wit = resolve(wit ?? (existsSync(join(project, 'wit')) ? join(project, 'wit') : join(here, '..', '..', 'wit', `since_v${WIT_VERSION}`)));
 out = resolve(out ?? join(project, 'dist', name));
 
 const started = Date.now();
@@ -85,7 +88,7 @@ try {
   const { component: bytes } = await componentize({
     sourcePath: entryFile,
     witPath: wit,
-    worldName: `hanzo:node/${kind}@0.3.0`,
+    worldName: `hanzo:node/${kind}@${WIT_VERSION}`,
   });
   await mkdir(out, { recursive: true });
   await writeFile(join(out, component), bytes);

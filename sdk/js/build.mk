@@ -1,5 +1,5 @@
 # JavaScript plugins (sdk/js): the SDK's toolchain and the JavaScript
-# examples (js-tool, js-api, js-provider: the provider template) and test plugins (js-faults), each built into a folder that drops straight
+# examples (js-tool, js-api, js-provider: the provider template) and test plugins (js-faults, js-host-probe), each built into a folder that drops straight
 # into a plugin directory: $(JS_PLUGINS)/<name>/{plugin.toml,<name>.wasm}.
 #
 #   make js-plugins    npm ci in sdk/js (once), then build what changed
@@ -12,7 +12,7 @@
 JS_SDK := sdk/js
 JS_PLUGINS := $(CARGO_TARGET_DIR)/js-plugins
 JS_TOOLCHAIN := $(JS_SDK)/node_modules/.hanzo-installed
-JS_SDK_SOURCES := $(wildcard $(JS_SDK)/src/*.js) $(JS_SDK)/build.mjs $(wildcard wit/since_v0.3.0/*.wit)
+JS_SDK_SOURCES := $(wildcard $(JS_SDK)/src/*.js) $(JS_SDK)/build.mjs $(wildcard wit/since_v0.3.4/*.wit $(wildcard wit/since_v0.3.4/deps/*/*.wit) sdk/js/build.mk)
 JS_BUILD := node $(JS_SDK)/build.mjs
 
 .PHONY: js-plugins js-toolchain js-test
@@ -30,7 +30,8 @@ $(JS_TOOLCHAIN): $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
 	touch $@
 
 js-plugins: $(JS_PLUGINS)/js-tool/js_tool.wasm $(JS_PLUGINS)/js-api/js_api.wasm $(JS_PLUGINS)/js-provider/js_provider.wasm \
-	$(JS_PLUGINS)/js-faults/js_faults.wasm $(JS_PLUGINS)/js-faults-v2/js_faults.wasm
+	$(JS_PLUGINS)/js-faults/js_faults.wasm $(JS_PLUGINS)/js-faults-v2/js_faults.wasm \
+	$(JS_PLUGINS)/js-host-probe/js_host_probe.wasm
 
 # One rule per plugin: its sources, the SDK and the WIT.
 $(JS_PLUGINS)/js-tool/js_tool.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard examples/js-tool/src/*.js) examples/js-tool/plugin.toml
@@ -52,6 +53,9 @@ $(JS_PLUGINS)/js-provider/js_provider.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(
 
 $(JS_PLUGINS)/js-faults/js_faults.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard tests/plugins/js-faults/src/*.js) tests/plugins/js-faults/plugin.toml
 	$(JS_BUILD) tests/plugins/js-faults --out $(JS_PLUGINS)/js-faults
+
+$(JS_PLUGINS)/js-host-probe/js_host_probe.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard tests/plugins/js-host-probe/src/*.js) tests/plugins/js-host-probe/plugin.toml
+	$(JS_BUILD) tests/plugins/js-host-probe --out $(JS_PLUGINS)/js-host-probe
 
 $(JS_PLUGINS)/js-faults-v2/js_faults.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard tests/plugins/js-faults/src/*.js) tests/plugins/js-faults/plugin.toml
 	$(JS_BUILD) tests/plugins/js-faults --entry src/v2.js --out $(JS_PLUGINS)/js-faults-v2

@@ -16,10 +16,11 @@ COMPONENTIZE_PY := $(PY_TOOLCHAIN)/bin/componentize-py
 PY_PLUGINS_DIR := $(CARGO_TARGET_DIR)/python-plugins
 PY_SDK_SRC := sdk/python/src
 # The WIT version the Python SDK is built against (the node loads it and the older).
-PY_WIT_VERSION := 0.3.0
+PY_WIT_VERSION := 0.3.4
 PY_WIT := wit/since_v$(PY_WIT_VERSION)
 PY_SDK_FILES := $(wildcard $(PY_SDK_SRC)/hanzo_node/*.py)
-WIT_FILES := $(wildcard $(PY_WIT)/*.wit $(PY_WIT)/deps/*/*.wit)
+# With this file: a new PY_WIT_VERSION rebuilds everything built against the old.
+WIT_FILES := $(wildcard $(PY_WIT)/*.wit $(PY_WIT)/deps/*/*.wit) sdk/python/build.mk
 
 .PHONY: python-toolchain python-plugins python-sdk-check
 

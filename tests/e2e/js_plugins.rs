@@ -552,3 +552,84 @@ async fn a_javascript_provider_speaks_openai_through_fetch() {
         Err(ProviderCallError::Provider(ProviderError::RateLimited(_)))
     ));
 }
+
+/// The SDK's wrappers of the interfaces added after 0.3.0, from a JavaScript
+/// api plugin (`tests/plugins/js-host-probe`) on the real node: the vector
+/// store, the TEE and the GPUs, and a router stream taken in batches
+/// through the JavaScript provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_sdk_reaches_vectors_tee_gpu_and_streams() {
+    let mock = MockOpenAi::start().await;
+    let dirs = Dirs::new();
+    install_js(&dirs.plugins, "js-host-probe", |_| {});
+    install_js(&dirs.plugins, "js-provider", |_| {});
+    let config = format!(
+        "[plugins.js-provider]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\n\
+         [[deployments]]\nalias = \"gpt\"\nprovider = \"js-provider\"\nmodel = \"gpt-4o-mini\"\n",
+        mock.base_url(),
+        mock.addr
+    );
+    let path = dirs.root.path().join("node.toml");
+    std::fs::write(&path, config).unwrap();
+    let node = Node::start(&dirs, &["--config", path.to_str().unwrap()]);
+    let c = client();
+    let post = |path: &str, body: Value| {
+        let (c, url) = (c.clone(), node.url(path));
+        async move {
+            let r = c.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (s, v) = post("/js-probe/vectors", json!({"namespace": "js"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["created"],
+        json!({"name": "notes", "dimension": 3, "metric": "cosine", "rows": 0})
+    );
+    assert_eq!(v["exists"], "exists");
+    assert_eq!(v["written"], 2);
+    assert_eq!(v["wrong_dimension"], "invalid");
+    assert_eq!(
+        v["nearest"],
+        json!([
+            {"id": "a", "text": "the first note", "metadata": {"lang": "en"}, "nearer": true},
+            {"id": "b", "text": "la deuxieme", "metadata": {"lang": "fr"}, "nearer": true},
+        ])
+    );
+    assert_eq!(v["french"], json!(["b"]));
+    assert_eq!((&v["deleted"], &v["rows_left"]), (&json!(1), &json!(1)));
+    assert_eq!(v["listed"], json!(["notes"]));
+    assert_eq!(
+        (&v["dropped"], &v["missing"]),
+        (&json!(true), &json!("not-found"))
+    );
+
+    // What this machine has, as `/v2/health` says it.
+    let probed = get_json(&c, node.url("/js-probe/hardware")).await;
+    let health = get_json(&c, node.url("/v2/health")).await;
+    assert_eq!(probed["tier"], health["tee"]["tier"], "{probed}");
+    assert_eq!(probed["reason"], health["tee"]["reason"], "{probed}");
+    let uuids = |devices: &Value| -> Vec<Value> {
+        (devices.as_array().unwrap().iter())
+            .map(|d| d["uuid"].clone())
+            .collect()
+    };
+    assert_eq!(
+        uuids(&probed["gpus"]),
+        uuids(&health["gpu"]["devices"]),
+        "{probed}"
+    );
+    if health["tee"]["platform"].is_null() {
+        assert_eq!(probed["platform"], "none", "{probed}");
+        assert_eq!(probed["attest"]["kind"], "absent", "{probed}");
+    }
+
+    // A stream from the JavaScript provider (one chunk a call: its
+    // iterator cannot say what is ready), read in batches by the api plugin.
+    let (s, v) = post("/js-probe/llm", json!({"model": "gpt", "prompt": "hi"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["streamed"], "Hello world", "{v}");
+    assert_eq!(v["provider"], "js-provider", "{v}");
+    assert!(v["chunks"].as_u64().unwrap() >= 2, "{v}");
+}

@@ -521,3 +521,54 @@ async fn chunks_sent_together_cross_in_one_call() {
     assert_eq!(ready[2].usage.unwrap().total_tokens, 11);
     assert!(s.next().await.is_none());
 }
+
+/// `tests/plugins/provider-v0-3` is built against hanzo:node@0.3.3: its
+/// stream has no `next-many`, so the node pulls it with `next`, a chunk a
+/// call (nothing is ever `ready` ahead), to its end or its error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_built_against_0_3_3_is_pulled_a_chunk_a_call() {
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "provider-v0-3", "provider-v0-3", |_| {});
+    let mut cfg = dirs.config();
+    let mut o = PluginOverrides::default();
+    o.config
+        .insert("prefix".into(), toml::Value::String("old".into()));
+    cfg.plugins.insert("provider-v0-3".into(), o.clone());
+    let rt = runtime(cfg).await;
+    let ask = request("echo", vec![user("hi there")]);
+
+    let mut s = rt
+        .provider_stream("provider-v0-3", "acme", &ask)
+        .await
+        .unwrap();
+    let mut words = Vec::new();
+    while let Some(chunk) = s.next().await {
+        assert!(
+            s.ready().is_pending(),
+            "a 0.3.3 stream has nothing ready ahead"
+        );
+        words.push(chunk.unwrap().content.unwrap());
+    }
+    assert_eq!(words, ["old: ", "hi ", "there"]);
+    assert!(s.next().await.is_none());
+
+    // Cut after one word: the error ends the stream.
+    let dirs = Dirs::new();
+    install(&dirs.plugins, "provider-v0-3", "provider-v0-3", |_| {});
+    o.config.insert("cut_after".into(), toml::Value::Integer(1));
+    let mut cfg = dirs.config();
+    cfg.plugins.insert("provider-v0-3".into(), o);
+    let rt = runtime(cfg).await;
+    let mut s = rt
+        .provider_stream("provider-v0-3", "acme", &ask)
+        .await
+        .unwrap();
+    assert_eq!(s.next().await.unwrap().unwrap().content.unwrap(), "old: ");
+    match s.next().await {
+        Some(Err(ProviderCallError::Provider(ProviderError::UpstreamUnavailable(m)))) => {
+            assert_eq!(m, "cut")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.next().await.is_none());
+}

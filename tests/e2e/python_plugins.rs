@@ -597,7 +597,8 @@ async fn python_templates_build_into_working_plugins() {
 /// (`tests/python-plugins/py-host-probe`) on the real node: config and
 /// secrets, kv (JSON values, listing, deleting, the size limit as a typed
 /// error), the LLM router (whole and streamed, through the Python provider),
-/// the tool catalog's typed errors, durable jobs and agents.
+/// the tool catalog's typed errors, durable jobs and agents, the vector
+/// store, the TEE and the GPUs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_reaches_every_host_interface() {
     let mock = MockOpenAi::start().await;
@@ -688,6 +689,49 @@ async fn python_sdk_reaches_every_host_interface() {
     assert_eq!(v["conflict"], "conflict");
     assert_eq!(v["listed"], json!(["helper"]));
     assert_eq!(v["deleted"], true);
+
+    // The node's LanceDB through `hanzo_node.vectors`.
+    let (s, v) = post("/probe/vectors", json!({"namespace": "py"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["created"],
+        json!({"name": "notes", "dimension": 3, "metric": "cosine", "rows": 0})
+    );
+    assert_eq!(v["exists"], "exists");
+    assert_eq!(v["written"], 2);
+    assert_eq!(v["wrong_dimension"], "invalid");
+    assert_eq!(
+        v["nearest"],
+        json!([
+            {"id": "a", "text": "the first note", "metadata": {"lang": "en"}, "nearer": true},
+            {"id": "b", "text": "la deuxieme", "metadata": {"lang": "fr"}, "nearer": true},
+        ])
+    );
+    assert_eq!(v["french"], json!(["b"]));
+    assert_eq!((&v["deleted"], &v["rows_left"]), (&json!(1), &json!(1)));
+    assert_eq!(v["listed"], json!(["notes"]));
+    assert_eq!(
+        (&v["dropped"], &v["missing"]),
+        (&json!(true), &json!("not_found"))
+    );
+
+    // `hanzo_node.tee` and `.gpu`: what this machine has (no TEE, no GPU),
+    // as `/v2/health` says it.
+    let probed = get_json(&c, node.url("/probe/hardware")).await;
+    let health = get_json(&c, node.url("/v2/health")).await;
+    assert_eq!(probed["tier"], health["tee"]["tier"], "{probed}");
+    assert_eq!(probed["reason"], health["tee"]["reason"], "{probed}");
+    let uuids: Vec<_> = (health["gpu"]["devices"].as_array().unwrap().iter())
+        .map(|d| d["uuid"].clone())
+        .collect();
+    let probed_uuids: Vec<_> = (probed["gpus"].as_array().unwrap().iter())
+        .map(|d| d["uuid"].clone())
+        .collect();
+    assert_eq!(probed_uuids, uuids, "{probed}");
+    if health["tee"]["platform"].is_null() {
+        assert_eq!(probed["platform"], "none", "{probed}");
+        assert_eq!(probed["attest"]["kind"], "absent", "{probed}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
  * definitions, per tenant. Failures throw {@link AgentsError}.
  * @module agents
  */
-import * as host from 'hanzo:node/agents@0.3.0';
+import * as host from 'hanzo:node/agents@0.3.4';
 import { AgentsError, hostCall } from './errors.js';
 
 /**

@@ -39,6 +39,7 @@ export { llm, chatRequest } from './llm.js';
 export * from './content.js';
 export { jobs } from './jobs.js';
 export { agents } from './agents.js';
+export { vectors } from './vectors.js';
 export { httpHandler } from './incoming.js';
 
 /** An error answered with its status and code. */

@@ -4,7 +4,7 @@
  * override them) and the secrets the manifest declares. Imported by every world.
  * @module config
  */
-import { get as hostGet, secret as hostSecret } from 'hanzo:node/config@0.3.0';
+import { get as hostGet, secret as hostSecret } from 'hanzo:node/config@0.3.4';
 import { ConfigError, hostCall } from './errors.js';
 
 export const config = {

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Typed errors that map onto the WIT error variants of `hanzo:node@0.3.0`.
+ * Typed errors that map onto the WIT error variants of `hanzo:node@0.3.4`.
  *
  * ComponentizeJS turns a thrown value into the `err` case of an exported
  * function's `result` when the value has a `payload` property (the WIT
@@ -148,6 +148,18 @@ export class LlmError extends HanzoError {}
 export class JobsError extends HanzoError {}
 /** `hanzo:node/agents.agents-error` (`denied`, `not-found`, `invalid`, `conflict`, `store`). */
 export class AgentsError extends HanzoError {}
+/**
+ * `hanzo:node/vectors.vectors-error` (`denied`, `invalid`, `not-found`,
+ * `exists`, `quota-exceeded`, `store`).
+ */
+export class VectorsError extends HanzoError {}
+/**
+ * `hanzo:node/tee.tee-error` (`denied`, `absent`: no TEE on this node, the
+ * message says what was looked for; `invalid`: the nonce; `failed`).
+ */
+export class TeeError extends HanzoError {}
+/** `hanzo:node/gpu.gpu-error` (`denied`). */
+export class GpuError extends HanzoError {}
 
 /**
  * Runs a host call, turning its `ComponentError` into `ErrorClass`.

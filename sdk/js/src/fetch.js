@@ -10,7 +10,7 @@
  * request.
  * @module fetch
  */
-import * as host from 'hanzo:node/fetch@0.3.0';
+import * as host from 'hanzo:node/fetch@0.3.4';
 import { FetchError, hostCall } from './errors.js';
 
 const encoder = new TextEncoder();

@@ -5,7 +5,7 @@
  * {@link JobsError}. `u64` fields (times, `timeoutMs`) are BigInts.
  * @module jobs
  */
-import * as host from 'hanzo:node/jobs@0.3.0';
+import * as host from 'hanzo:node/jobs@0.3.4';
 import { JobsError, hostCall } from './errors.js';
 
 /**

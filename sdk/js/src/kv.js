@@ -6,7 +6,7 @@
  * on failure (`denied`, `too-large`, `quota-exceeded`, `store`).
  * @module kv
  */
-import * as host from 'hanzo:node/kv@0.3.0';
+import * as host from 'hanzo:node/kv@0.3.4';
 import { KvError, hostCall } from './errors.js';
 
 const encoder = new TextEncoder();

@@ -5,11 +5,14 @@
  * `over-budget`, `provider` with the provider error, ...).
  * @module llm
  */
-import * as host from 'hanzo:node/llm@0.3.0';
+import * as host from 'hanzo:node/llm@0.3.4';
 import { LlmError, hostCall } from './errors.js';
 import { toParts } from './content.js';
 
 const dispose = Symbol.dispose || Symbol.for('dispose');
+
+/** The most chunks a stream takes from the node in one call (the node's cap). */
+const STREAM_BATCH = 64;
 
 /**
  * A message: `{role, content}` (text, or content parts: see `content.js`)
@@ -73,15 +76,21 @@ export const llm = {
    */
   streamChat(request, opts) {
     const stream = hostCall(LlmError, () => host.streamChat(chatRequest(request), options(opts)));
+    // Read now: the stream is dropped when its iteration ends.
+    const route = stream.route();
     return {
-      route: () => stream.route(),
+      route: () => route,
       *[Symbol.iterator]() {
         try {
+          // In batches: the chunks the upstream sent together, and the end
+          // with them, cross the component boundary in one call.
           for (;;) {
-            const next = stream.next();
-            if (next === undefined || next === null) return;
-            if (next.tag === 'err') throw new LlmError(next.val.tag, next.val.val);
-            yield next.val;
+            const batch = stream.nextMany(STREAM_BATCH);
+            for (const item of batch.chunks) {
+              if (item.tag === 'err') throw new LlmError(item.val.tag, item.val.val);
+              yield item.val;
+            }
+            if (batch.ended) return;
           }
         } finally {
           stream[dispose]?.();

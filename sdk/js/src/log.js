@@ -9,7 +9,7 @@
  * ```
  * @module log
  */
-import { log as hostLog } from 'hanzo:node/log@0.3.0';
+import { log as hostLog } from 'hanzo:node/log@0.3.4';
 
 /** @typedef {'trace' | 'debug' | 'info' | 'warn' | 'error'} Level */
 

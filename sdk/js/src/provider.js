@@ -145,13 +145,14 @@ function asProviderError(e, what) {
  * @param {Provider} provider
  */
 export function exportProvider(provider) {
-  /** A streamed answer: the host pulls it chunk by chunk. */
+  /** A streamed answer: the host pulls it in batches (`next-many`). */
   class ChatStream {
     /** @param {Iterator<any> | AsyncIterator<any>} it */
     constructor(it) {
       /** @private */ this._it = it;
       /** @private */ this._done = false;
     }
+    /** The next chunk as a WIT result, or `undefined` at the end. */
     async next() {
       if (this._done) return undefined;
       try {
@@ -165,6 +166,17 @@ export function exportProvider(provider) {
         this._done = true;
         return { tag: 'err', val: asProviderError(e, 'streamChat').payload };
       }
+    }
+    /**
+     * One chunk a call, and whether the stream ended with it (an error ends
+     * it). An iterator cannot say which chunks are ready without waiting
+     * (even a synchronous one may block on a read), so none go along.
+     * @param {number} _max
+     */
+    async nextMany(_max) {
+      const item = await this.next();
+      if (item === undefined) return { chunks: [], ended: true };
+      return { chunks: [item], ended: item.tag === 'err' };
     }
   }
   /** @template T @param {string} what @param {() => T} f */

@@ -22,13 +22,15 @@
  * failed"); anything else it throws becomes `failed` with the plugin's and
  * tool's names, the JS error and its stack, which the node passes on.
  *
- * This module also re-exports what a tool may use: log, config, kv, fetch, sse.
+ * This module also re-exports what a tool may use: log, config, kv, fetch,
+ * sse, tee, gpu and vectors.
  * @module tool
  */
 import { ToolError, formatThrown, pluginName } from './errors.js';
 
 export * from './errors.js';
 export * from './common.js';
+export { vectors } from './vectors.js';
 
 /**
  * A JSON Schema (an object, or its JSON text).

@@ -5,7 +5,7 @@
  * text); failures throw {@link ToolError}.
  * @module tools
  */
-import * as host from 'hanzo:node/tools@0.3.0';
+import * as host from 'hanzo:node/tools@0.3.4';
 import { ToolError, hostCall } from './errors.js';
 
 /** @param {any} info */

@@ -33,6 +33,22 @@ class Counting(Echo):
         return 7
 
 
+class Counted(Echo):
+    """Streams three text chunks, then fails when ``fail`` is set."""
+
+    fail = False
+
+    def stream_chat(self, request):
+        for word in ["a", "b", "c"]:
+            yield t.chunk("r1", request.model, word)
+        if self.fail:
+            raise RateLimited("slow down", 5)
+
+
+class Failing(Counted):
+    fail = True
+
+
 class ProviderTest(unittest.TestCase):
     request = t.chat_request("echo", [t.user([t.ContentPart_Text("hi"), t.image_url("https://x/a.png")])])
 
@@ -51,6 +67,23 @@ class ProviderTest(unittest.TestCase):
         self.assertEqual(c.tool_calls, [t.ToolCallDelta(0, "c1", "f", "{}", "sig")])
         self.assertEqual(c.reasoning, [t.ReasoningDelta(0, "", "opaque", True)])
         self.assertIsNone(stream.next())
+
+    def test_next_many_takes_a_chunk_a_call_and_says_when_the_stream_ended(self):
+        stream = serve(Counted)().stream_chat(self.request)
+        batches = [stream.next_many(64) for _ in range(5)]
+        self.assertEqual([[c.value.content for c in b.chunks] for b in batches],
+                         [["a"], ["b"], ["c"], [], []])
+        self.assertEqual([b.ended for b in batches], [False, False, False, True, True])
+
+        # An error is the last chunk and ends the stream with its batch.
+        stream = serve(Failing)().stream_chat(self.request)
+        batches = [stream.next_many(64) for _ in range(5)]
+        self.assertEqual([b.ended for b in batches], [False, False, False, True, True])
+        last = batches[3].chunks
+        self.assertEqual(len(last), 1)
+        self.assertIsInstance(last[0], Err)
+        self.assertEqual(last[0].value, RateLimited("slow down", 5).to_wit())
+        self.assertEqual(batches[4].chunks, [])
 
     def test_errors_round_trip(self):
         for e in [Unsupported("no images"), RateLimited("slow", 5), Internal("bug")]:

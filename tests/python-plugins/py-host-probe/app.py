@@ -1,13 +1,13 @@
 """Test plugin (api world, Python): each route exercises one host interface
 through the SDK's wrappers -- config, log, kv, llm (whole, streamed, counted),
-tools, jobs, agents -- and answers what it saw as JSON, so the e2e test can
-check the wrappers against the real node."""
+tools, jobs, agents, vectors, tee, gpu -- and answers what it saw as JSON, so
+the e2e test can check the wrappers against the real node."""
 
 import json
 
-from hanzo_node import agents, config, jobs, kv, llm, log, tools
+from hanzo_node import agents, config, gpu, jobs, kv, llm, log, tee, tools, vectors
 from hanzo_node.api import HttpError, Response, Router, serve
-from hanzo_node.errors import AgentsError, ConfigError, KvError, LlmError, ToolNotFound
+from hanzo_node.errors import AgentsError, ConfigError, KvError, LlmError, TeeError, ToolNotFound, VectorsError
 from hanzo_node.types import chat_request, text_of, user
 
 app = Router()
@@ -121,6 +121,65 @@ def probe_missing_tool(req):
     except ToolNotFound as e:
         return {"kind": e.kind}
     return {"kind": None}
+
+
+@app.get("/probe/hardware")
+def probe_hardware(req):
+    status = tee.status()
+    try:
+        evidence = tee.attest(b"a nonce")
+        attest = {"platform": evidence.platform.name.lower(), "bytes": len(evidence.evidence)}
+    except TeeError as e:
+        attest = {"kind": e.kind, "message": e.message}
+    return {
+        "platform": status.platform.name.lower(),
+        "tier": status.tier,
+        "reason": status.reason,
+        "measurement": status.measurement,
+        "attest": attest,
+        "gpus": [{"uuid": d.uuid, "memory_total_mb": d.memory_total_mb} for d in gpu.devices()],
+    }
+
+
+def vectors_error(f):
+    try:
+        f()
+    except VectorsError as e:
+        return e.kind
+    return None
+
+
+@app.post("/probe/vectors")
+def probe_vectors(req):
+    ns = req.json()["namespace"]
+    created = vectors.create(ns, "notes", vectors.spec(3, fields={"lang": "string"}))
+    exists = vectors_error(lambda: vectors.create(ns, "notes", vectors.spec(3)))
+    written = vectors.upsert(ns, "notes", [
+        vectors.record("a", [1, 0, 0], text="the first note", metadata={"lang": "en"}),
+        vectors.record("b", [0, 1, 0], text="la deuxieme", metadata={"lang": "fr"}),
+    ])
+    wrong_dimension = vectors_error(lambda: vectors.upsert(ns, "notes", [vectors.record("c", [1, 0])]))
+    nearest = vectors.search(ns, "notes", vector=[0.9, 0.1, 0], k=2)
+    french = vectors.search(ns, "notes", vector=[0.9, 0.1, 0], filter="lang = 'fr'", k=2)
+    deleted = vectors.delete(ns, "notes", ["a"])
+    info = vectors.info(ns, "notes")
+    listed = [c.name for c in vectors.list(ns)]
+    dropped = vectors.drop(ns, "notes")
+    return {
+        "created": {"name": created.name, "dimension": created.spec.dimension,
+                    "metric": created.spec.metric.name.lower(), "rows": created.rows},
+        "exists": exists,
+        "written": written,
+        "wrong_dimension": wrong_dimension,
+        "nearest": [{"id": h.id, "text": h.text, "metadata": vectors.metadata(h),
+                     "nearer": h.distance is not None} for h in nearest],
+        "french": [h.id for h in french],
+        "deleted": deleted,
+        "rows_left": info.rows,
+        "listed": listed,
+        "dropped": dropped,
+        "missing": vectors_error(lambda: vectors.info(ns, "notes")),
+    }
 
 
 IncomingHandler = serve(app)

@@ -2,7 +2,7 @@
 
 A plugin is a WebAssembly component implementing one of the node's worlds
 (``hanzo:node/tool``, ``hanzo:node/provider``, ``hanzo:node/api``, WIT package
-``hanzo:node@0.3.0``). componentize-py generates the low-level bindings (the
+``hanzo:node@0.3.4``). componentize-py generates the low-level bindings (the
 ``wit_world`` package) at build time; this package wraps them:
 
 - :mod:`hanzo_node.tool` -- ``@tool`` functions, their JSON Schema from type
@@ -19,6 +19,8 @@ A plugin is a WebAssembly component implementing one of the node's worlds
   interfaces' errors.
 - Host interfaces: :mod:`~hanzo_node.log`, :mod:`~hanzo_node.config`,
   :mod:`~hanzo_node.kv`, :mod:`~hanzo_node.fetch` (every world);
+  :mod:`~hanzo_node.tee`, :mod:`~hanzo_node.gpu` (every world);
+  :mod:`~hanzo_node.vectors` (the tool and api worlds);
   :mod:`~hanzo_node.llm`, :mod:`~hanzo_node.tools`, :mod:`~hanzo_node.jobs`,
   :mod:`~hanzo_node.agents` (the api world only).
 - Wire helpers: :mod:`hanzo_node.sse` (Server-Sent Events decoder),
@@ -30,6 +32,6 @@ import an interface has no binding for it (``hanzo_node.llm`` in a tool
 plugin fails at build time with ``No module named wit_world.imports.llm``).
 """
 
-__version__ = "0.3.0"
+__version__ = "0.3.4"
 #: The WIT package this SDK speaks.
-WIT_PACKAGE = "hanzo:node@0.3.0"
+WIT_PACKAGE = "hanzo:node@0.3.4"

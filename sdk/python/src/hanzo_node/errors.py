@@ -10,7 +10,8 @@ Two families:
 - Errors the host interfaces *return*: :class:`HostError` subclasses
   (:class:`KvError`, :class:`FetchError`, :class:`ConfigError`,
   :class:`LlmError`, :class:`ToolsError`, :class:`JobsError`,
-  :class:`AgentsError`), each with ``kind`` (the WIT case, snake_case) and
+  :class:`AgentsError`, :class:`VectorsError`, :class:`TeeError`,
+  :class:`GpuError`), each with ``kind`` (the WIT case, snake_case) and
   ``message``.
 
 Any other exception escaping a plugin is a bug in the plugin: the call traps,
@@ -298,6 +299,26 @@ class AgentsError(HostError):
     """``denied``, ``not_found``, ``invalid``, ``conflict``, ``store``."""
 
     interface = "agents"
+
+
+class VectorsError(HostError):
+    """``denied``, ``invalid``, ``not_found``, ``exists``, ``quota_exceeded``,
+    ``store``."""
+
+    interface = "vectors"
+
+
+class TeeError(HostError):
+    """``denied``, ``absent`` (no TEE on this node: the message says what was
+    looked for), ``invalid`` (the nonce), ``failed``."""
+
+    interface = "tee"
+
+
+class GpuError(HostError):
+    """``denied``."""
+
+    interface = "gpu"
 
 
 def _reraise(exc: BaseException, cls: type) -> None:

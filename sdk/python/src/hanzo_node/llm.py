@@ -25,6 +25,9 @@ Route = _wit.Route
 ChatResult = _wit.ChatResult
 EmbedResult = _wit.EmbedResult
 
+#: The most chunks a stream takes from the node in one call (the node's cap).
+BATCH = 64
+
 
 def _call(f, *args):
     try:
@@ -67,15 +70,18 @@ class Stream:
         self.route: Route = handle.route()
 
     def __iter__(self) -> Iterator[Any]:
+        # In batches: the chunks the upstream sent together, and the end
+        # with them, cross the component boundary in one call.
         while self._handle is not None:
-            item = self._handle.next()
-            if item is None:
+            batch = self._handle.next_many(BATCH)
+            for item in batch.chunks:
+                if isinstance(item, Err):
+                    self.close()
+                    raise LlmError.from_wit(item.value)
+                yield item.value
+            if batch.ended:
                 self.close()
                 return
-            if isinstance(item, Err):
-                self.close()
-                raise LlmError.from_wit(item.value)
-            yield item.value
 
     def close(self) -> None:
         h, self._handle = self._handle, None

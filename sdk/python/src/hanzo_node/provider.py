@@ -109,6 +109,18 @@ class _Stream:
             self._rest = None
             return Err(e.to_wit())
 
+    def next_many(self, max: int) -> Any:
+        """One chunk per call (a Python iterator cannot say what is ready
+        without waiting), and whether the stream ended with it: an error
+        ends it, and so does an iterator already known to be done."""
+        from componentize_py_types import Err
+        from wit_world.exports.model_provider import ChunkBatch
+
+        item = self.next()
+        if item is None:
+            return ChunkBatch([], True)
+        return ChunkBatch([item], isinstance(item, Err))
+
     def __exit__(self, *exc: object) -> None:
         rest, self._rest = self._rest, None
         close = getattr(rest, "close", None)
