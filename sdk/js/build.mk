@@ -1,5 +1,5 @@
 # JavaScript plugins (sdk/js): the SDK's toolchain and the JavaScript
-# examples (js-tool, js-api, js-provider: the provider template) and test plugins (js-faults, js-host-probe), each built into a folder that drops straight
+# examples (js-tool, js-api, js-provider: the provider template) and test plugins (js-faults, js-host-probe, js-container-probe), each built into a folder that drops straight
 # into a plugin directory: $(JS_PLUGINS)/<name>/{plugin.toml,<name>.wasm}.
 #
 #   make js-plugins    npm ci in sdk/js (once), then build what changed
@@ -31,7 +31,7 @@ $(JS_TOOLCHAIN): $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
 
 js-plugins: $(JS_PLUGINS)/js-tool/js_tool.wasm $(JS_PLUGINS)/js-api/js_api.wasm $(JS_PLUGINS)/js-provider/js_provider.wasm \
 	$(JS_PLUGINS)/js-faults/js_faults.wasm $(JS_PLUGINS)/js-faults-v2/js_faults.wasm \
-	$(JS_PLUGINS)/js-host-probe/js_host_probe.wasm
+	$(JS_PLUGINS)/js-host-probe/js_host_probe.wasm $(JS_PLUGINS)/js-container-probe/js_container_probe.wasm
 
 # One rule per plugin: its sources, the SDK and the WIT.
 $(JS_PLUGINS)/js-tool/js_tool.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard examples/js-tool/src/*.js) examples/js-tool/plugin.toml
@@ -56,6 +56,9 @@ $(JS_PLUGINS)/js-faults/js_faults.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wild
 
 $(JS_PLUGINS)/js-host-probe/js_host_probe.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard tests/plugins/js-host-probe/src/*.js) tests/plugins/js-host-probe/plugin.toml
 	$(JS_BUILD) tests/plugins/js-host-probe --out $(JS_PLUGINS)/js-host-probe
+
+$(JS_PLUGINS)/js-container-probe/js_container_probe.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard tests/plugins/js-container-probe/src/*.js) tests/plugins/js-container-probe/plugin.toml
+	$(JS_BUILD) tests/plugins/js-container-probe --out $(JS_PLUGINS)/js-container-probe
 
 $(JS_PLUGINS)/js-faults-v2/js_faults.wasm: $(JS_TOOLCHAIN) $(JS_SDK_SOURCES) $(wildcard tests/plugins/js-faults/src/*.js) tests/plugins/js-faults/plugin.toml
 	$(JS_BUILD) tests/plugins/js-faults --entry src/v2.js --out $(JS_PLUGINS)/js-faults-v2

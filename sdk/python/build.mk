@@ -52,6 +52,7 @@ $(eval $(call py-plugin,python-api,examples/python-api,api,python_api,))
 $(eval $(call py-plugin,py-faults,tests/python-plugins/py-faults,tool,py_faults,))
 $(eval $(call py-plugin,py-faults-v2,tests/python-plugins/py-faults,tool,py_faults,tests/python-plugins/py-faults/v2))
 $(eval $(call py-plugin,py-host-probe,tests/python-plugins/py-host-probe,api,py_host_probe,))
+$(eval $(call py-plugin,py-container-probe,tests/python-plugins/py-container-probe,tool,py_container_probe,))
 
 # The templates of `hanzo-node plugin new --lang python`, instantiated as the
 # CLI does (common/ and the kind's folder, NAME, its snake_case form and the

@@ -20,7 +20,7 @@ const IMAGE: &str = "hanzo-test-tools:1";
 
 /// Whether to run: an engine answers and the test image is there. Fails
 /// when no engine answers, unless the operator of the run said to skip.
-fn docker() -> bool {
+pub fn docker() -> bool {
     docker_with(IMAGE, "tests/containers/build-test-image.sh")
 }
 
@@ -310,5 +310,52 @@ async fn an_agent_job_calls_a_container_tool() {
     assert_eq!(
         last["result"]["answer"], "tools said: word_count=1",
         "{last}"
+    );
+}
+
+/// A Python or JavaScript test plugin's container tools (`py-container-probe`,
+/// `js-container-probe`: `run_script`, `echo_session`, `other_image`) on a
+/// node that granted it `hanzo-test-tools:1` only: a run's output and exit
+/// code, a process kept between calls, and an image it was not granted.
+pub async fn check_sdk_container_tools(node: &Node, plugin: &str) {
+    let c = client();
+    let run = |arguments: Value| crate::common::execute(&c, node, "run_script", arguments);
+    let (s, v) = run(json!({"script": "wc -c", "stdin": "hello"})).await;
+    assert_eq!(s, 200, "{plugin}: {v}");
+    let r = &v["result"];
+    assert_eq!(
+        (&r["exit_code"], r["stdout"].as_str().map(str::trim)),
+        (&json!(0), Some("5")),
+        "{plugin}: {v}"
+    );
+    let (s, v) = run(json!({"script": "echo oops >&2; exit 3"})).await;
+    assert_eq!(s, 200, "{plugin}: {v}");
+    assert_eq!(
+        (&v["result"]["exit_code"], &v["result"]["stderr"]),
+        (&json!(3), &json!("oops\n")),
+        "{plugin}: {v}"
+    );
+
+    // The same `cat` answers both calls: started by the first, kept.
+    for (line, fresh) in [("one", true), ("two", false)] {
+        let (s, v) = crate::common::execute(&c, node, "echo_session", json!({"line": line})).await;
+        assert_eq!(s, 200, "{plugin}: {v}");
+        assert_eq!(
+            v["result"],
+            json!({"fresh": fresh, "echo": line}),
+            "{plugin}: {v}"
+        );
+    }
+    assert_eq!(started_by(plugin).len(), 1, "{plugin}: one container kept");
+
+    let (s, v) = crate::common::execute(&c, node, "other_image", json!({})).await;
+    assert_eq!(s, 200, "{plugin}: {v}");
+    assert_eq!(v["result"]["kind"], "denied", "{plugin}: {v}");
+    assert!(
+        v["result"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not-granted:1"),
+        "{plugin}: {v}"
     );
 }

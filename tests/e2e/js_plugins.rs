@@ -583,47 +583,12 @@ async fn javascript_sdk_reaches_vectors_tee_gpu_and_streams() {
 
     let (s, v) = post("/js-probe/vectors", json!({"namespace": "js"})).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(
-        v["created"],
-        json!({"name": "notes", "dimension": 3, "metric": "cosine", "rows": 0})
-    );
-    assert_eq!(v["exists"], "exists");
-    assert_eq!(v["written"], 2);
-    assert_eq!(v["wrong_dimension"], "invalid");
-    assert_eq!(
-        v["nearest"],
-        json!([
-            {"id": "a", "text": "the first note", "metadata": {"lang": "en"}, "nearer": true},
-            {"id": "b", "text": "la deuxieme", "metadata": {"lang": "fr"}, "nearer": true},
-        ])
-    );
-    assert_eq!(v["french"], json!(["b"]));
-    assert_eq!((&v["deleted"], &v["rows_left"]), (&json!(1), &json!(1)));
-    assert_eq!(v["listed"], json!(["notes"]));
-    assert_eq!(
-        (&v["dropped"], &v["missing"]),
-        (&json!(true), &json!("not-found"))
-    );
+    crate::vectors::check_sdk_vectors(&v, "not-found");
 
     // What this machine has, as `/v2/health` says it.
     let probed = get_json(&c, node.url("/js-probe/hardware")).await;
     let health = get_json(&c, node.url("/v2/health")).await;
-    assert_eq!(probed["tier"], health["tee"]["tier"], "{probed}");
-    assert_eq!(probed["reason"], health["tee"]["reason"], "{probed}");
-    let uuids = |devices: &Value| -> Vec<Value> {
-        (devices.as_array().unwrap().iter())
-            .map(|d| d["uuid"].clone())
-            .collect()
-    };
-    assert_eq!(
-        uuids(&probed["gpus"]),
-        uuids(&health["gpu"]["devices"]),
-        "{probed}"
-    );
-    if health["tee"]["platform"].is_null() {
-        assert_eq!(probed["platform"], "none", "{probed}");
-        assert_eq!(probed["attest"]["kind"], "absent", "{probed}");
-    }
+    crate::tee::check_sdk_hardware(&probed, &health);
 
     // A stream from the JavaScript provider (one chunk a call: its
     // iterator cannot say what is ready), read in batches by the api plugin.
@@ -632,4 +597,24 @@ async fn javascript_sdk_reaches_vectors_tee_gpu_and_streams() {
     assert_eq!(v["streamed"], "Hello world", "{v}");
     assert_eq!(v["provider"], "js-provider", "{v}");
     assert!(v["chunks"].as_u64().unwrap() >= 2, "{v}");
+}
+
+/// `containers` from a JavaScript tool (`js-container-probe`) against the
+/// real Docker engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_sdk_runs_containers() {
+    if !crate::containers::docker() {
+        return;
+    }
+    let dirs = Dirs::new();
+    install_js(&dirs.plugins, "js-container-probe", |_| {});
+    install(&dirs.plugins, "api-v2", "api-v2", |_| {});
+    let path = dirs.root.path().join("node.toml");
+    std::fs::write(
+        &path,
+        "[plugins.js-container-probe]\ncontainers = [\"hanzo-test-tools:1\"]\n",
+    )
+    .unwrap();
+    let node = Node::start(&dirs, &["--config", path.to_str().unwrap()]);
+    crate::containers::check_sdk_container_tools(&node, "js-container-probe").await;
 }

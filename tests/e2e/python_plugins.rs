@@ -693,45 +693,33 @@ async fn python_sdk_reaches_every_host_interface() {
     // The node's LanceDB through `hanzo_node.vectors`.
     let (s, v) = post("/probe/vectors", json!({"namespace": "py"})).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(
-        v["created"],
-        json!({"name": "notes", "dimension": 3, "metric": "cosine", "rows": 0})
-    );
-    assert_eq!(v["exists"], "exists");
-    assert_eq!(v["written"], 2);
-    assert_eq!(v["wrong_dimension"], "invalid");
-    assert_eq!(
-        v["nearest"],
-        json!([
-            {"id": "a", "text": "the first note", "metadata": {"lang": "en"}, "nearer": true},
-            {"id": "b", "text": "la deuxieme", "metadata": {"lang": "fr"}, "nearer": true},
-        ])
-    );
-    assert_eq!(v["french"], json!(["b"]));
-    assert_eq!((&v["deleted"], &v["rows_left"]), (&json!(1), &json!(1)));
-    assert_eq!(v["listed"], json!(["notes"]));
-    assert_eq!(
-        (&v["dropped"], &v["missing"]),
-        (&json!(true), &json!("not_found"))
-    );
+    crate::vectors::check_sdk_vectors(&v, "not_found");
 
-    // `hanzo_node.tee` and `.gpu`: what this machine has (no TEE, no GPU),
-    // as `/v2/health` says it.
+    // `hanzo_node.tee` and `.gpu`: what this machine has, as `/v2/health`
+    // says it.
     let probed = get_json(&c, node.url("/probe/hardware")).await;
     let health = get_json(&c, node.url("/v2/health")).await;
-    assert_eq!(probed["tier"], health["tee"]["tier"], "{probed}");
-    assert_eq!(probed["reason"], health["tee"]["reason"], "{probed}");
-    let uuids: Vec<_> = (health["gpu"]["devices"].as_array().unwrap().iter())
-        .map(|d| d["uuid"].clone())
-        .collect();
-    let probed_uuids: Vec<_> = (probed["gpus"].as_array().unwrap().iter())
-        .map(|d| d["uuid"].clone())
-        .collect();
-    assert_eq!(probed_uuids, uuids, "{probed}");
-    if health["tee"]["platform"].is_null() {
-        assert_eq!(probed["platform"], "none", "{probed}");
-        assert_eq!(probed["attest"]["kind"], "absent", "{probed}");
+    crate::tee::check_sdk_hardware(&probed, &health);
+}
+
+/// `hanzo_node.containers` from a Python tool (`py-container-probe`)
+/// against the real Docker engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_runs_containers() {
+    if !crate::containers::docker() {
+        return;
     }
+    let dirs = Dirs::new();
+    drop_in(&dirs.plugins, "py-container-probe", "py-container-probe");
+    rust_plugin(&dirs.plugins, "api-v2");
+    let path = dirs.root.path().join("node.toml");
+    std::fs::write(
+        &path,
+        "[plugins.py-container-probe]\ncontainers = [\"hanzo-test-tools:1\"]\n",
+    )
+    .unwrap();
+    let node = Node::start(&dirs, &["--config", path.to_str().unwrap()]);
+    crate::containers::check_sdk_container_tools(&node, "py-container-probe").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -425,3 +425,25 @@ async fn plugins_and_deployments_needing_a_higher_tier_or_a_gpu_are_refused() {
     let (s, v) = send(&c, node.url("/v1/chat/completions"), Some(chat("gpt"))).await;
     assert_eq!(s, 200, "{v}");
 }
+
+/// What a Python or JavaScript test plugin's hardware probe saw through its
+/// SDK's `tee` and `gpu` against what `/v2/health` says: the same tier,
+/// reason and GPUs; without a TEE, platform `none` and an `absent` attest.
+pub(crate) fn check_sdk_hardware(probed: &Value, health: &Value) {
+    assert_eq!(probed["tier"], health["tee"]["tier"], "{probed}");
+    assert_eq!(probed["reason"], health["tee"]["reason"], "{probed}");
+    let uuids = |devices: &Value| -> Vec<Value> {
+        (devices.as_array().unwrap().iter())
+            .map(|d| d["uuid"].clone())
+            .collect()
+    };
+    assert_eq!(
+        uuids(&probed["gpus"]),
+        uuids(&health["gpu"]["devices"]),
+        "{probed}"
+    );
+    if health["tee"]["platform"].is_null() {
+        assert_eq!(probed["platform"], "none", "{probed}");
+        assert_eq!(probed["attest"]["kind"], "absent", "{probed}");
+    }
+}

@@ -531,3 +531,39 @@ async fn an_agent_recalls_from_its_memory_before_each_step() {
         "{v}"
     );
 }
+
+/// What a Python or JavaScript test plugin's `vectors` probe
+/// (`py-host-probe`, `js-host-probe`) saw: a collection created (and refused
+/// again), two records written (one of the wrong dimension refused), the
+/// nearest first with text and metadata, a filter, a delete, the listing,
+/// the drop, and then `not_found_kind` (the language's spelling).
+pub(crate) fn check_sdk_vectors(v: &Value, not_found_kind: &str) {
+    assert_eq!(
+        v["created"],
+        json!({"name": "notes", "dimension": 3, "metric": "cosine", "rows": 0}),
+        "{v}"
+    );
+    assert_eq!(v["exists"], "exists", "{v}");
+    assert_eq!(v["written"], 2, "{v}");
+    assert_eq!(v["wrong_dimension"], "invalid", "{v}");
+    assert_eq!(
+        v["nearest"],
+        json!([
+            {"id": "a", "text": "the first note", "metadata": {"lang": "en"}, "nearer": true},
+            {"id": "b", "text": "la deuxieme", "metadata": {"lang": "fr"}, "nearer": true},
+        ]),
+        "{v}"
+    );
+    assert_eq!(v["french"], json!(["b"]), "{v}");
+    assert_eq!(
+        (&v["deleted"], &v["rows_left"]),
+        (&json!(1), &json!(1)),
+        "{v}"
+    );
+    assert_eq!(v["listed"], json!(["notes"]), "{v}");
+    assert_eq!(
+        (&v["dropped"], &v["missing"]),
+        (&json!(true), &json!(not_found_kind)),
+        "{v}"
+    );
+}

@@ -149,6 +149,11 @@ export class JobsError extends HanzoError {}
 /** `hanzo:node/agents.agents-error` (`denied`, `not-found`, `invalid`, `conflict`, `store`). */
 export class AgentsError extends HanzoError {}
 /**
+ * `hanzo:node/containers.container-error` (`denied`, `unavailable`,
+ * `image-not-found`, `invalid`, `failed`).
+ */
+export class ContainersError extends HanzoError {}
+/**
  * `hanzo:node/vectors.vectors-error` (`denied`, `invalid`, `not-found`,
  * `exists`, `quota-exceeded`, `store`).
  */

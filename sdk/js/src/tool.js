@@ -23,7 +23,7 @@
  * tool's names, the JS error and its stack, which the node passes on.
  *
  * This module also re-exports what a tool may use: log, config, kv, fetch,
- * sse, tee, gpu and vectors.
+ * sse, tee, gpu, vectors and containers.
  * @module tool
  */
 import { ToolError, formatThrown, pluginName } from './errors.js';
@@ -31,6 +31,7 @@ import { ToolError, formatThrown, pluginName } from './errors.js';
 export * from './errors.js';
 export * from './common.js';
 export { vectors } from './vectors.js';
+export { containers, ContainerProcess } from './containers.js';
 
 /**
  * A JSON Schema (an object, or its JSON text).

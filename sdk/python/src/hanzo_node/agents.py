@@ -7,20 +7,15 @@ from __future__ import annotations
 import json
 from typing import Any, List, Optional
 
-from componentize_py_types import Err
 from wit_world.imports import agents as _wit
 
-from .errors import AgentsError
+from .errors import AgentsError, host_caller
 
 AgentSpec = _wit.AgentSpec
 Agent = _wit.Agent
 
 
-def _call(f, *args):
-    try:
-        return f(*args)
-    except Err as e:
-        raise AgentsError.from_wit(e.value) from None
+_call = host_caller(AgentsError)
 
 
 def spec(name: str, model: str, system_prompt: str = "", tools: Optional[List[str]] = None,

@@ -10,7 +10,7 @@ Two families:
 - Errors the host interfaces *return*: :class:`HostError` subclasses
   (:class:`KvError`, :class:`FetchError`, :class:`ConfigError`,
   :class:`LlmError`, :class:`ToolsError`, :class:`JobsError`,
-  :class:`AgentsError`, :class:`VectorsError`, :class:`TeeError`,
+  :class:`AgentsError`, :class:`ContainersError`, :class:`VectorsError`, :class:`TeeError`,
   :class:`GpuError`), each with ``kind`` (the WIT case, snake_case) and
   ``message``.
 
@@ -301,6 +301,13 @@ class AgentsError(HostError):
     interface = "agents"
 
 
+class ContainersError(HostError):
+    """``denied``, ``unavailable`` (no container engine), ``image_not_found``,
+    ``invalid``, ``failed``."""
+
+    interface = "containers"
+
+
 class VectorsError(HostError):
     """``denied``, ``invalid``, ``not_found``, ``exists``, ``quota_exceeded``,
     ``store``."""
@@ -319,6 +326,21 @@ class GpuError(HostError):
     """``denied``."""
 
     interface = "gpu"
+
+
+def host_caller(cls: type) -> Any:
+    """``call(f, *args)``: calls host function ``f``, raising ``cls`` (a
+    :class:`HostError` or :class:`ToolError`) for the WIT error it returns,
+    which componentize-py raises as ``Err``."""
+    from componentize_py_types import Err
+
+    def call(f: Any, *args: Any) -> Any:
+        try:
+            return f(*args)
+        except Err as e:
+            raise cls.from_wit(e.value) from None
+
+    return call
 
 
 def _reraise(exc: BaseException, cls: type) -> None:

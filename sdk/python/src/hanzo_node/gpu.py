@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from typing import List
 
-from componentize_py_types import Err
 from wit_world.imports import gpu as _wit
 
-from .errors import GpuError
+from .errors import GpuError, host_caller
 
 Device = _wit.Device
+
+_call = host_caller(GpuError)
 
 
 def devices() -> List[Device]:
     """The node's GPUs now; empty where there is none."""
-    try:
-        return _wit.devices()
-    except Err as e:
-        raise GpuError.from_wit(e.value) from None
+    return _call(_wit.devices)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any, List, Optional
 
-from componentize_py_types import Err
 from wit_world.imports import jobs as _wit
 
-from .errors import JobsError
+from .errors import JobsError, host_caller
 
 JobKind = _wit.JobKind
 JobState = _wit.JobState
@@ -29,11 +28,7 @@ JobPage = _wit.JobPage
 Submitted = _wit.Submitted
 
 
-def _call(f, *args):
-    try:
-        return f(*args)
-    except Err as e:
-        raise JobsError.from_wit(e.value) from None
+_call = host_caller(JobsError)
 
 
 def spec(kind: JobKind, input: Any, *, priority: int = 0, parents: Optional[List[str]] = None,

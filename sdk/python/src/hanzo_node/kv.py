@@ -12,17 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any, List, Optional, Union
 
-from componentize_py_types import Err
 from wit_world.imports import kv as _wit
 
-from .errors import KvError
+from .errors import KvError, host_caller
 
 
-def _call(f, *args):
-    try:
-        return f(*args)
-    except Err as e:
-        raise KvError.from_wit(e.value) from None
+_call = host_caller(KvError)
 
 
 def get(key: str) -> Optional[bytes]:

@@ -18,7 +18,7 @@ from typing import Any, Iterator, List
 from componentize_py_types import Err
 from wit_world.imports import llm as _wit
 
-from .errors import LlmError
+from .errors import LlmError, host_caller
 
 Model = _wit.Model
 Route = _wit.Route
@@ -29,11 +29,7 @@ EmbedResult = _wit.EmbedResult
 BATCH = 64
 
 
-def _call(f, *args):
-    try:
-        return f(*args)
-    except Err as e:
-        raise LlmError.from_wit(e.value) from None
+_call = host_caller(LlmError)
 
 
 def _options(bypass_cache: bool) -> Any:

@@ -14,21 +14,16 @@ was looked for.
 
 from __future__ import annotations
 
-from componentize_py_types import Err
 from wit_world.imports import tee as _wit
 
-from .errors import TeeError
+from .errors import TeeError, host_caller
 
 Platform = _wit.Platform
 TeeStatus = _wit.TeeStatus
 Attestation = _wit.Attestation
 
 
-def _call(f, *args):
-    try:
-        return f(*args)
-    except Err as e:
-        raise TeeError.from_wit(e.value) from None
+_call = host_caller(TeeError)
 
 
 def status() -> TeeStatus:

@@ -14,19 +14,14 @@ from __future__ import annotations
 import json
 from typing import Any, List, Optional, Union
 
-from componentize_py_types import Err
 from wit_world.imports import tools as _wit
 
-from .errors import ToolError
+from .errors import ToolError, host_caller
 
 ToolInfo = _wit.ToolInfo
 
 
-def _call(f, *args):
-    try:
-        return f(*args)
-    except Err as e:
-        raise ToolError.from_wit(e.value) from None
+_call = host_caller(ToolError)
 
 
 def list() -> List[ToolInfo]:  # noqa: A001  (the WIT name)

@@ -25,10 +25,9 @@ import builtins
 import json
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from componentize_py_types import Err
 from wit_world.imports import vectors as _wit
 
-from .errors import VectorsError
+from .errors import VectorsError, host_caller
 
 Metric = _wit.Metric
 FieldType = _wit.FieldType
@@ -43,11 +42,7 @@ _FIELD_TYPES = {"string": FieldType.STRING, "int": FieldType.INT, "float": Field
                 "bool": FieldType.BOOL}
 
 
-def _call(f, *args):
-    try:
-        return f(*args)
-    except Err as e:
-        raise VectorsError.from_wit(e.value) from None
+_call = host_caller(VectorsError)
 
 
 def spec(dimension: int, metric: str = "cosine", fields: Optional[Dict[str, str]] = None,
