@@ -7,7 +7,7 @@
 //! against the OpenAI mock upstream: chat, streaming, embeddings, errors.
 
 use crate::common::{
-    Dirs, Node, built_plugin, client, eventually, execute, get_json, install, install_built,
+    Dirs, Node, built_plugin, client, eventually, execute, get_json, install, install_built, send,
 };
 use crate::mock_openai::{MockOpenAi, Overrides};
 use hanzo_node::bindings::llm_types::*;
@@ -573,13 +573,7 @@ async fn javascript_sdk_reaches_vectors_tee_gpu_and_streams() {
     std::fs::write(&path, config).unwrap();
     let node = Node::start(&dirs, &["--config", path.to_str().unwrap()]);
     let c = client();
-    let post = |path: &str, body: Value| {
-        let (c, url) = (c.clone(), node.url(path));
-        async move {
-            let r = c.post(url).json(&body).send().await.unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
-    };
+    let post = |path: &str, body: Value| send(&c, node.url(path), Some(body));
 
     let (s, v) = post("/js-probe/vectors", json!({"namespace": "js"})).await;
     assert_eq!(s, 200, "{v}");
