@@ -7,6 +7,8 @@
 set -euo pipefail
 bin=${1:-target/device/hardware}
 out=${OUT:-$(mktemp -d)}
+[ -x "$bin" ] || { echo "$bin is missing: run make device-bundle (and carry target/device)" >&2; exit 2; }
+command -v nvidia-smi >/dev/null || { echo "no nvidia-smi here: not a GPU machine" >&2; "$bin"; exit 2; }
 
 nvidia-smi --query-gpu=index,name,uuid,memory.total,memory.free,utilization.gpu,temperature.gpu \
     --format=csv,noheader,nounits | tee "$out/nvidia-smi.csv"
