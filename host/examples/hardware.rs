@@ -3,9 +3,7 @@
 //! not). `tests/device/gpu-check.sh` runs it there; see `make device-bundle`.
 
 fn main() -> anyhow::Result<()> {
-    let mut key = [0; 32];
-    getrandom::fill(&mut key)?;
-    let hardware = hanzo_node::hardware::Hardware::probe(Default::default(), key);
+    let hardware = hanzo_node::hardware::Hardware::probe_alone(Default::default());
     println!("{}", serde_json::to_string_pretty(&hardware.json())?);
     Ok(())
 }

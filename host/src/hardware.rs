@@ -37,6 +37,13 @@ impl Hardware {
         }
     }
 
+    /// Probes as `serve` does, without the node's identity: the TEE's own
+    /// report is bound to a throwaway key (a look at the machine, not the
+    /// node's attestation). `hanzo-node hardware` and the device probe.
+    pub fn probe_alone(tee: TeeConfig) -> Hardware {
+        Self::probe(tee, crate::tee::rand_bytes())
+    }
+
     /// As `/v2/health` shows it: `tee` and `gpu`.
     pub fn json(&self) -> Value {
         json!({ "tee": self.tee.json(), "gpu": self.gpus.json() })

@@ -235,11 +235,7 @@ fn main() -> anyhow::Result<()> {
         Command::Tenant(command) => tenant(command),
         Command::Hardware { config } => {
             let cfg = load_config(config.as_deref())?;
-            // A probe, not the node's attestation: the TEE's own report is
-            // bound to a throwaway key.
-            let mut key = [0; 32];
-            getrandom::fill(&mut key).context("no randomness from the OS")?;
-            let hardware = hanzo_node::hardware::Hardware::probe(cfg.tee, key);
+            let hardware = hanzo_node::hardware::Hardware::probe_alone(cfg.tee);
             println!("{}", serde_json::to_string_pretty(&hardware.json())?);
             Ok(())
         }

@@ -563,12 +563,7 @@ async fn javascript_sdk_reaches_vectors_tee_gpu_and_streams() {
     let dirs = Dirs::new();
     install_js(&dirs.plugins, "js-host-probe", |_| {});
     install_js(&dirs.plugins, "js-provider", |_| {});
-    let config = format!(
-        "[plugins.js-provider]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\n\
-         [[deployments]]\nalias = \"gpt\"\nprovider = \"js-provider\"\nmodel = \"gpt-4o-mini\"\n",
-        mock.base_url(),
-        mock.addr
-    );
+    let config = crate::mock_openai::provider_toml(&mock, "js-provider", "");
     let path = dirs.root.path().join("node.toml");
     std::fs::write(&path, config).unwrap();
     let node = Node::start(&dirs, &["--config", path.to_str().unwrap()]);

@@ -23,10 +23,20 @@ impl Overrides for MockOpenAi {
 /// node.toml pointing the `openai` plugin at `mock` (its `base_url`, its
 /// address allowed, a key), with the alias `gpt` for its `gpt-4o-mini`.
 pub fn openai_toml(mock: &MockOpenAi) -> String {
+    provider_toml(
+        mock,
+        "openai",
+        "secrets = { OPENAI_API_KEY = \"sk-test\" }\n",
+    )
+}
+
+/// node.toml pointing provider plugin `plugin` at `mock` (its `base_url`,
+/// its address allowed, then `more` lines of the plugin's section), with the
+/// alias `gpt` for its `gpt-4o-mini`.
+pub fn provider_toml(mock: &MockOpenAi, plugin: &str, more: &str) -> String {
     format!(
-        "[plugins.openai]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\
-         secrets = {{ OPENAI_API_KEY = \"sk-test\" }}\n\n\
-         [[deployments]]\nalias = \"gpt\"\nprovider = \"openai\"\nmodel = \"gpt-4o-mini\"\n",
+        "[plugins.{plugin}]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n{more}\n\
+         [[deployments]]\nalias = \"gpt\"\nprovider = \"{plugin}\"\nmodel = \"gpt-4o-mini\"\n",
         mock.base_url(),
         mock.addr
     )

@@ -607,11 +607,8 @@ async fn python_sdk_reaches_every_host_interface() {
     drop_in(&dirs.plugins, "python-tool", "python-tool");
     drop_in(&dirs.plugins, "python-provider", "python-provider");
     let config = format!(
-        "[plugins.py-host-probe]\nsecrets = {{ PROBE_TOKEN = \"t0ken\" }}\n\n\
-         [plugins.python-provider]\nconfig = {{ base_url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\n\
-         [[deployments]]\nalias = \"gpt\"\nprovider = \"python-provider\"\nmodel = \"gpt-4o-mini\"\n",
-        mock.base_url(),
-        mock.addr
+        "[plugins.py-host-probe]\nsecrets = {{ PROBE_TOKEN = \"t0ken\" }}\n\n{}",
+        crate::mock_openai::provider_toml(&mock, "python-provider", "")
     );
     let path = dirs.root.path().join("node.toml");
     std::fs::write(&path, config).unwrap();

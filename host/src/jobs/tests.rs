@@ -8,19 +8,12 @@ use crate::bindings::tool_types::ToolError;
 use crate::context::CallCtx;
 use crate::gpu::GpuAdmission;
 use crate::router::Router;
-use crate::router::tests::{FakeProviders, router};
+use crate::router::tests::{FakeProviders, needs_gpu, router};
 use crate::tenant::Tenant;
 use futures_util::future::BoxFuture;
 use serde_json::json;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-
-/// Served only while its GPU has 40 GB free.
-const NEEDS_40G: &str = r#"name = "needs-40g"
-alias = "m"
-provider = "p-a"
-model = "up-a"
-gpu_memory_mb = 40000"#;
 
 struct Node {
     fake: Arc<FakeProviders>,
@@ -60,7 +53,12 @@ async fn queue(dir: &tempfile::TempDir, total: u64, free: u64) -> (Arc<Jobs>, Ar
     let fake = Arc::new(FakeProviders::default());
     *crate::lock(&fake.gpu) = Some((total, free));
     let node = Arc::new(Node {
-        router: router(&fake, &[NEEDS_40G], |_| {}),
+        // Model `m` is served only while its GPU has 40 GB free.
+        router: router(
+            &fake,
+            &[&needs_gpu("needs-40g", "m", "p-a", 40_000)],
+            |_| {},
+        ),
         fake,
         vectors: Arc::new(crate::vectors::Vectors::new(dir.path().join("vectors"))),
     });

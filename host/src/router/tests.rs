@@ -273,6 +273,15 @@ pub(crate) fn router(
     Arc::new(Router::new(&cfg, &deployments, &BTreeMap::new(), providers))
 }
 
+/// Deployment `name` of `alias` on `provider`, which needs `mb` MiB of GPU
+/// memory free.
+pub(crate) fn needs_gpu(name: &str, alias: &str, provider: &str, mb: u64) -> String {
+    format!(
+        "name = \"{name}\"\nalias = \"{alias}\"\nprovider = \"{provider}\"\n\
+         model = \"up-{name}\"\ngpu_memory_mb = {mb}"
+    )
+}
+
 fn request(model: &str) -> ChatRequest {
     ChatRequest {
         model: model.into(),
@@ -557,19 +566,13 @@ async fn a_router_whose_node_is_gone_says_so() {
 
 #[tokio::test]
 async fn busy_gpus_are_worth_a_retry_and_too_small_ones_are_not() {
-    const NEEDS_40G: &str = r#"name = "needs-40g"
-alias = "m"
-provider = "p-a"
-model = "up-a"
-gpu_memory_mb = 40000"#;
-    const NEEDS_100G: &str = r#"name = "needs-100g"
-alias = "huge"
-provider = "p-a"
-model = "up-huge"
-gpu_memory_mb = 100000"#;
     let fake = Arc::new(FakeProviders::default());
     *crate::lock(&fake.gpu) = Some((80_000, 2_000));
-    let r = router(&fake, &[NEEDS_40G, NEEDS_100G], |_| {});
+    let (needs_40g, needs_100g) = (
+        needs_gpu("needs-40g", "m", "p-a", 40_000),
+        needs_gpu("needs-100g", "huge", "p-a", 100_000),
+    );
+    let r = router(&fake, &[&needs_40g, &needs_100g], |_| {});
     let chat = |model: &'static str| r.chat("acme".into(), request(model), NO_OPTIONS);
 
     // Large enough but busy: unavailable for now (503, retried by jobs).
@@ -600,19 +603,13 @@ gpu_memory_mb = 100000"#;
 
 #[tokio::test]
 async fn an_alias_waits_for_its_busy_gpu_deployment_over_one_that_never_fits() {
-    const BUSY: &str = r#"name = "busy"
-alias = "m"
-provider = "p-a"
-model = "up-a"
-gpu_memory_mb = 40000"#;
-    const TOO_BIG: &str = r#"name = "too-big"
-alias = "m"
-provider = "p-b"
-model = "up-b"
-gpu_memory_mb = 100000"#;
     let fake = Arc::new(FakeProviders::default());
     *crate::lock(&fake.gpu) = Some((80_000, 2_000));
-    let r = router(&fake, &[TOO_BIG, BUSY], |_| {});
+    let (too_big, busy) = (
+        needs_gpu("too-big", "m", "p-b", 100_000),
+        needs_gpu("busy", "m", "p-a", 40_000),
+    );
+    let r = router(&fake, &[&too_big, &busy], |_| {});
     let e = r
         .chat("acme".into(), request("m"), NO_OPTIONS)
         .await

@@ -357,7 +357,7 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn rand_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn rand_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0; N];
     getrandom::fill(&mut b).expect("the OS has randomness");
     b

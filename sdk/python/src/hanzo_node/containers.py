@@ -26,6 +26,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from wit_world.imports import containers as _wit
 
+from ._resource import OwnedHandle
 from .errors import ContainersError, host_caller
 
 RunSpec = _wit.RunSpec
@@ -52,7 +53,7 @@ def run(image: str, command: Optional[Sequence[str]] = None, **options: Any) -> 
     return _call(_wit.run, spec(image, command, **options))
 
 
-class Process:
+class Process(OwnedHandle):
     """A container kept running between calls, talked to over stdio (a stdio
     MCP server, a REPL). The node keeps it per plugin and tenant under the
     key given to :meth:`open`; closing this (or the end of its ``with``)
@@ -99,12 +100,4 @@ class Process:
 
     def close(self) -> None:
         """Gives it back to the node, still running."""
-        h, self._handle = self._handle, None
-        if h is not None:
-            h.__exit__(None, None, None)
-
-    def __enter__(self) -> "Process":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()

@@ -26,6 +26,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from componentize_py_types import Err
 from wit_world.imports import fetch as _wit
 
+from ._resource import OwnedHandle
 from .errors import FetchError
 from .sse import Decoder, Event
 
@@ -151,7 +152,7 @@ def post(url: str, **kw: Any) -> Response:
     return request("POST", url, **kw)
 
 
-class StreamingResponse:
+class StreamingResponse(OwnedHandle):
     """An answer whose body is read as it arrives (:func:`open`). Use it as a
     context manager, or call :meth:`close`, to hand the connection back."""
 
@@ -159,15 +160,15 @@ class StreamingResponse:
         self.status = status
         self.raw_headers = raw_headers
         self.headers = _decode_headers(raw_headers)
-        self._body = body
+        self._handle = body
 
     def read_chunk(self, max_bytes: int = 64 * 1024) -> Optional[bytes]:
         """What arrived since the last read (waiting for something), or
         ``None`` once the body ended."""
-        if self._body is None:
+        if self._handle is None:
             return None
         try:
-            chunk = self._body.read(max_bytes)
+            chunk = self._handle.read(max_bytes)
         except Err as e:
             raise FetchError.from_wit(e.value) from None
         if chunk is None:
@@ -205,15 +206,7 @@ class StreamingResponse:
 
     def close(self) -> None:
         """Drops the body (the host drains the rest off the connection)."""
-        body, self._body = self._body, None
-        if body is not None:
-            body.__exit__(None, None, None)
-
-    def __enter__(self) -> "StreamingResponse":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
 
 def open(

@@ -18,6 +18,7 @@ from typing import Any, Iterator, List
 from componentize_py_types import Err
 from wit_world.imports import llm as _wit
 
+from ._resource import OwnedHandle
 from .errors import LlmError, host_caller
 
 Model = _wit.Model
@@ -57,7 +58,7 @@ def count_tokens(request: Any) -> int:
     return _call(_wit.count_tokens, request)
 
 
-class Stream:
+class Stream(OwnedHandle):
     """A streamed answer: iterate for ``ChatChunk`` records; ``route`` is the
     deployment serving it. A failure mid-stream raises ``LlmError``."""
 
@@ -78,17 +79,6 @@ class Stream:
             if batch.ended:
                 self.close()
                 return
-
-    def close(self) -> None:
-        h, self._handle = self._handle, None
-        if h is not None:
-            h.__exit__(None, None, None)
-
-    def __enter__(self) -> "Stream":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def stream_chat(request: Any, *, bypass_cache: bool = False) -> Stream:
